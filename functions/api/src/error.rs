@@ -1,0 +1,86 @@
+//! Every error the API answers with, mapped once to a status code and a JSON body
+//! `{"error": {"code": "...", "message": "..."}}` that never leaks internals.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tx_shared::domain::TxId;
+use tx_shared::ports::StoreError;
+use tx_shared::validation::{CallError, RequestError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    BadRequest(RequestError),
+    #[error(transparent)]
+    Unprocessable(CallError),
+    #[error("{0}")]
+    InvalidHeader(String),
+    #[error("{0}")]
+    InvalidPath(String),
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("this Idempotency-Key was already used for a different request (transaction {0})")]
+    IdempotencyKeyReused(TxId),
+    #[error("{}", if *withdrawn {
+        "the request could not be queued and was not stored; retry it"
+    } else {
+        "the request could not be queued; retry it with the same Idempotency-Key"
+    })]
+    NotQueued { withdrawn: bool },
+    #[error("the service is temporarily unavailable; retry")]
+    Unavailable,
+}
+
+impl ApiError {
+    /// Store failures: the cursor is the client's fault, everything else is ours (logged, not
+    /// shown).
+    pub fn store(err: StoreError) -> Self {
+        match err {
+            StoreError::InvalidCursor(why) => ApiError::InvalidQuery(format!("cursor is not valid: {why}")),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::Unavailable
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::InvalidHeader(_) | ApiError::InvalidPath(_) | ApiError::InvalidQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unprocessable(_) | ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotQueued { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(e) => e.code(),
+            ApiError::Unprocessable(e) => e.code(),
+            ApiError::InvalidHeader(_) => "invalid_header",
+            ApiError::InvalidPath(_) => "invalid_transaction_id",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
+            ApiError::NotQueued { .. } => "not_queued",
+            ApiError::Unavailable => "service_unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,275 @@
+//! The client API: one axum `Router`, served by `lambda_http` on AWS and by a plain TCP
+//! listener locally.
+//!
+//! `POST /transaction/broadcast` answers 200 only once the request is stored in DynamoDB *and*
+//! published to SNS; from then on the pipeline owns it.
+
+mod error;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, keccak256};
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+use tracing::Instrument;
+use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, sns::SnsPublisher};
+use tx_shared::config::{ConfigError, Env};
+use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
+use tx_shared::ports::{Inserted, ListQuery, RequestPublisher, StoreError, TransactionSigner, TransactionStore};
+use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
+
+pub use error::ApiError;
+use view::TransactionView;
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+const DEFAULT_PAGE_SIZE: u32 = 25;
+const MAX_PAGE_SIZE: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub topic_arn: String,
+    pub kms_key_id: String,
+    pub chain_id: u64,
+    pub policy: MessageTypePolicy,
+    /// If set, `/health` reports it without asking KMS.
+    pub signer_address: Option<Address>,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Config {
+            table_name: env.required("TABLE_NAME")?,
+            topic_arn: env.required("TOPIC_ARN")?,
+            kms_key_id: env.required("KMS_KEY_ID")?,
+            chain_id: env.required("CHAIN_ID")?,
+            policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
+            signer_address: env.optional("SIGNER_ADDRESS")?,
+        })
+    }
+}
+
+/// What the handlers need.
+pub struct App<S, P, K> {
+    pub store: S,
+    pub publisher: P,
+    pub key: K,
+    pub chain_id: u64,
+    pub policy: MessageTypePolicy,
+    signer_address: OnceCell<Address>,
+}
+
+pub type AwsApp = App<DynamoStore, SnsPublisher, KmsSigner>;
+
+impl<S, P, K> App<S, P, K> {
+    pub fn new(store: S, publisher: P, key: K, chain_id: u64, policy: MessageTypePolicy, signer_address: Option<Address>) -> Self {
+        App {
+            store,
+            publisher,
+            key,
+            chain_id,
+            policy,
+            signer_address: OnceCell::new_with(signer_address),
+        }
+    }
+}
+
+impl AwsApp {
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+        App::new(
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.topic_arn),
+            KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
+            config.chain_id,
+            config.policy.clone(),
+            config.signer_address,
+        )
+    }
+}
+
+/// The whole HTTP API.
+pub fn router<S, P, K>(app: Arc<App<S, P, K>>) -> Router
+where
+    S: TransactionStore + 'static,
+    P: RequestPublisher + 'static,
+    K: TransactionSigner + 'static,
+{
+    Router::new()
+        .route("/transaction/broadcast", post(broadcast::<S, P, K>))
+        .route("/transactions", get(list::<S, P, K>))
+        .route("/transactions/{id}", get(show::<S, P, K>))
+        .route("/health", get(health::<S, P, K>))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(app)
+}
+
+async fn broadcast<S, P, K>(State(app): State<Arc<App<S, P, K>>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError>
+where
+    S: TransactionStore,
+    P: RequestPublisher,
+{
+    let idempotency_key = idempotency_key(&headers)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BadRequest(RequestError::TooLarge { limit: MAX_BODY_BYTES }))?;
+    let request = validation::parse_request(&bytes).map_err(ApiError::BadRequest)?;
+    let call = validation::validate_call(&request, &app.policy).map_err(ApiError::Unprocessable)?;
+
+    let new = NewTransaction {
+        id: TxId::generate(),
+        idempotency: idempotency_key.map(|key| Idempotency {
+            request_fingerprint: fingerprint(&call.message_type, &call.data),
+            key,
+        }),
+        message_type: call.message_type,
+        function_signature: call.function_signature,
+        data: call.data,
+        chain_id: app.chain_id,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let span = tracing::info_span!("broadcast", transaction_id = %new.id);
+    async move {
+        match app.store.insert_new(&new).await {
+            Ok(Inserted::Created(tx)) => {
+                if let Err(e) = app.publisher.publish(&TxMessage::new(tx.id)).await {
+                    tracing::error!(error = %e, "publish failed; withdrawing the request");
+                    let withdrawn = app.store.discard_unpublished(&tx).await.unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "could not withdraw the unpublished request");
+                        false
+                    });
+                    return Err(ApiError::NotQueued { withdrawn });
+                }
+                tracing::info!(function = %tx.function_signature, "accepted");
+                Ok(accepted(tx.id, tx.status))
+            }
+            Ok(Inserted::Duplicate(tx)) => {
+                tracing::info!(transaction_id = %tx.id, "idempotent repeat");
+                // The first attempt may have stored it but failed to publish: publishing again
+                // is harmless (the signer claims each transaction once) and keeps the promise.
+                if tx.status == Status::Received {
+                    app.publisher
+                        .publish(&TxMessage::new(tx.id))
+                        .await
+                        .map_err(|_| ApiError::NotQueued { withdrawn: false })?;
+                }
+                Ok(accepted(tx.id, tx.status))
+            }
+            Err(StoreError::IdempotencyConflict { existing }) => Err(ApiError::IdempotencyKeyReused(existing)),
+            Err(e) => Err(ApiError::store(e)),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn accepted(id: TxId, status: Status) -> Response {
+    (StatusCode::OK, Json(json!({ "transaction_id": id, "status": status }))).into_response()
+}
+
+/// The fingerprint binds an idempotency key to the request it was first used with.
+fn fingerprint(message_type: &str, data: &[u8]) -> alloy::primitives::B256 {
+    let mut preimage = Vec::with_capacity(message_type.len() + 1 + data.len());
+    preimage.extend_from_slice(message_type.as_bytes());
+    preimage.push(0);
+    preimage.extend_from_slice(data);
+    keccak256(preimage)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::InvalidHeader(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+        ))
+    };
+    let key = value.to_str().map_err(|_| invalid())?.trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+async fn show<S, P, K>(State(app): State<Arc<App<S, P, K>>>, Path(id): Path<String>) -> Result<Json<TransactionView>, ApiError>
+where
+    S: TransactionStore,
+{
+    let id: TxId = id.parse().map_err(|e: tx_shared::domain::InvalidTxId| ApiError::InvalidPath(e.to_string()))?;
+    match app.store.get(id).await {
+        Ok(Some(tx)) => Ok(Json(TransactionView::from(&tx))),
+        Ok(None) => Err(ApiError::NotFound(format!("transaction {id} does not exist"))),
+        Err(e) => Err(ApiError::store(e)),
+    }
+}
+
+async fn list<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError>
+where
+    S: TransactionStore,
+{
+    let query = list_query(&params)?;
+    let page = app.store.list(&query).await.map_err(ApiError::store)?;
+    let items: Vec<TransactionView> = page.items.iter().map(TransactionView::from).collect();
+    Ok(Json(json!({ "transactions": items, "next_cursor": page.next_cursor })))
+}
+
+fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| !["status", "limit", "cursor"].contains(&k.as_str())) {
+        return Err(ApiError::InvalidQuery(format!(
+            "unknown query parameter `{unknown}`; use status, limit and cursor"
+        )));
+    }
+    let status = params
+        .get("status")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ApiError::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{raw}`")))?,
+    };
+    Ok(ListQuery {
+        status,
+        limit,
+        cursor: params.get("cursor").filter(|c| !c.is_empty()).cloned(),
+    })
+}
+
+async fn health<S, P, K>(State(app): State<Arc<App<S, P, K>>>) -> Result<Json<serde_json::Value>, ApiError>
+where
+    K: TransactionSigner,
+{
+    let address = app
+        .signer_address
+        .get_or_try_init(|| app.key.address())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "signer key unavailable");
+            ApiError::Unavailable
+        })?;
+    Ok(Json(json!({ "status": "ok", "signer_address": address, "chain_id": app.chain_id })))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,748 @@
+//! [`TransactionStore`] over one DynamoDB table.
+//!
+//! Items, all keyed by `pk`:
+//! - `TX#<id>`: a transaction. `kind = "tx"` puts it in the `by_created` index (newest first by
+//!   id, a UUID v7), and `status` puts it in the `by_status` index.
+//! - `IDEM#<key>`: an idempotency key and the transaction it created (expires via TTL).
+//! - `NONCE#<chain>#<address>`: the next nonce of a signing account.
+//!
+//! Every status change is a conditional update from the expected status, so a stale or
+//! duplicated message can never move a transaction backwards.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::aws::describe;
+use crate::domain::{Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId};
+use crate::ports::{
+    Account, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page, StoreError, TransactionStore,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Name of the index listing every transaction, newest first.
+pub const INDEX_BY_CREATED: &str = "by_created";
+/// Name of the index listing transactions of one status, newest first.
+pub const INDEX_BY_STATUS: &str = "by_status";
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+const TX_KIND: &str = "tx";
+/// How long a signer keeps retrying when others race it for the same nonce counter.
+const NONCE_CONTENTION_BUDGET: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn get_tx(&self, id: TxId) -> Result<Option<Transaction>, StoreError> {
+        self.get_item(tx_pk(id)).await?.map(|item| from_item(&item)).transpose()
+    }
+
+    /// A conditional `SET` on a transaction; a lost condition is a [`StoreError::Conflict`].
+    async fn advance(
+        &self,
+        id: TxId,
+        from: Status,
+        to: Status,
+        extra_set: &str,
+        mut values: Item,
+    ) -> Result<(), StoreError> {
+        debug_assert!(from.can_advance_to(to));
+        values.insert(":from".into(), s(from.as_str()));
+        values.insert(":to".into(), s(to.as_str()));
+        values.insert(":now".into(), s(now_rfc3339()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tx_pk(id)))
+            .update_expression(format!("SET #status = :to, updated_at = :now{extra_set}"))
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict { id, expected: from }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl TransactionStore for DynamoStore {
+    async fn insert_new(&self, new: &NewTransaction) -> Result<Inserted, StoreError> {
+        let tx = Transaction::received(new);
+        let item = to_item(&tx);
+        let Some(idempotency) = &new.idempotency else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(Inserted::Created(tx)),
+                // A v7 id collision is practically impossible; refuse rather than overwrite.
+                Err(e) if is_conditional_failure(&e) => Err(StoreError::Unavailable(format!(
+                    "transaction id {} already exists",
+                    new.id
+                ))),
+                Err(e) => Err(unavailable(e)),
+            };
+        };
+
+        let expires_at = OffsetDateTime::now_utc().unix_timestamp() + IDEMPOTENCY_TTL.as_secs() as i64;
+        let idem_item: Item = HashMap::from([
+            ("pk".into(), s(idem_pk(&idempotency.key))),
+            ("transaction_id".into(), s(new.id.to_string())),
+            ("fingerprint".into(), s(idempotency.request_fingerprint.to_string())),
+            ("expires_at".into(), n(expires_at)),
+        ]);
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put_if_absent(&self.table, item)?)
+            .transact_items(put_if_absent(&self.table, idem_item)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::Created(tx)),
+            Err(e) if is_transaction_canceled(&e) => {
+                // The key exists: answer with what it created, if the request is the same.
+                let Some(existing) = self.get_item(idem_pk(&idempotency.key)).await? else {
+                    return Err(StoreError::Unavailable(
+                        "idempotency record changed concurrently; retry".into(),
+                    ));
+                };
+                let existing_id: TxId = parse_attr(&existing, "transaction_id")?;
+                let fingerprint: B256 = parse_attr(&existing, "fingerprint")?;
+                if fingerprint != idempotency.request_fingerprint {
+                    return Err(StoreError::IdempotencyConflict { existing: existing_id });
+                }
+                match self.get_tx(existing_id).await? {
+                    Some(tx) => Ok(Inserted::Duplicate(tx)),
+                    None => Err(StoreError::Unavailable(
+                        "the transaction of this idempotency key is being removed; retry".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get(&self, id: TxId) -> Result<Option<Transaction>, StoreError> {
+        self.get_tx(id).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let (index, key_name, key_value) = match query.status {
+            Some(status) => (INDEX_BY_STATUS, "status", status.as_str()),
+            None => (INDEX_BY_CREATED, "kind", TX_KIND),
+        };
+        let start = query
+            .cursor
+            .as_deref()
+            .map(|cursor| decode_cursor(cursor, key_name))
+            .transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", key_name)
+            .expression_attribute_values(":v", s(key_value))
+            .scan_index_forward(false)
+            .limit(query.limit.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = out
+            .last_evaluated_key
+            .filter(|key| !key.is_empty())
+            .map(|key| encode_cursor(&key))
+            .transpose()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn discard_unpublished(&self, tx: &Transaction) -> Result<bool, StoreError> {
+        let delete_tx = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(tx_pk(tx.id)))
+            .condition_expression(
+                "#status = :received AND attribute_not_exists(nonce) AND attribute_not_exists(lease_token)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":received", s(Status::Received.as_str()))
+            .build()
+            .map_err(build_error)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete_tx).build());
+        if let Some(key) = &tx.idempotency_key {
+            let delete_key = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(idem_pk(key)))
+                .condition_expression("transaction_id = :id")
+                .expression_attribute_values(":id", s(tx.id.to_string()))
+                .build()
+                .map_err(build_error)?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete_key).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_transaction_canceled(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn claim_for_signing(&self, id: TxId, lease: Duration) -> Result<Claim, StoreError> {
+        let now = now_millis();
+        let token = LeaseToken(format!("{:032x}", rand::random::<u128>()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tx_pk(id)))
+            .update_expression("SET lease_token = :token, lease_until = :until, updated_at = :now_text")
+            .condition_expression(
+                "#status = :received AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":received", s(Status::Received.as_str()))
+            .expression_attribute_values(":token", s(&token.0))
+            .expression_attribute_values(":until", n(now + lease.as_millis() as i64))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now_text", s(now_rfc3339()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("claim returned no attributes".into()))?;
+                Ok(Claim::Granted {
+                    tx: from_item(&item)?,
+                    token,
+                })
+            }
+            Err(e) if is_conditional_failure(&e) => Ok(match self.get_tx(id).await? {
+                None => Claim::Missing,
+                Some(tx) if tx.status != Status::Received => Claim::AlreadySigned(tx),
+                Some(_) => Claim::Held,
+            }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release_claim(&self, id: TxId, token: &LeaseToken) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tx_pk(id)))
+            .update_expression("REMOVE lease_token, lease_until")
+            .condition_expression("lease_token = :token")
+            .expression_attribute_values(":token", s(&token.0))
+            .send()
+            .await;
+        match result {
+            // Not ours any more: nothing to release.
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn reserve_nonce(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        account: Account,
+    ) -> Result<NonceReservation, StoreError> {
+        let deadline = tokio::time::Instant::now() + NONCE_CONTENTION_BUDGET;
+        let mut attempt: u64 = 0;
+        while tokio::time::Instant::now() < deadline {
+            attempt += 1;
+            let Some(counter) = self.get_item(nonce_pk(account)).await? else {
+                return Ok(NonceReservation::Uninitialized);
+            };
+            let next: u64 = parse_attr(&counter, "next_nonce")?;
+            let bump = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(nonce_pk(account)))
+                .update_expression("SET next_nonce = :after")
+                .condition_expression("next_nonce = :current")
+                .expression_attribute_values(":current", n(next))
+                .expression_attribute_values(":after", n(next + 1))
+                .build()
+                .map_err(build_error)?;
+            let assign = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(tx_pk(id)))
+                .update_expression("SET nonce = :nonce, signer_address = :signer, updated_at = :now")
+                .condition_expression(
+                    "#status = :received AND lease_token = :token AND attribute_not_exists(nonce)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":received", s(Status::Received.as_str()))
+                .expression_attribute_values(":token", s(&token.0))
+                .expression_attribute_values(":nonce", n(next))
+                .expression_attribute_values(":signer", s(account.address.to_string()))
+                .expression_attribute_values(":now", s(now_rfc3339()))
+                .build()
+                .map_err(build_error)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(bump).build())
+                .transact_items(TransactWriteItem::builder().update(assign).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(NonceReservation::Assigned(next)),
+                Err(e) if is_transaction_canceled(&e) => {
+                    // Either another signer took this nonce (retry with the next one), or we
+                    // lost the transaction itself (stop).
+                    let still_ours = self.get_tx(id).await?.is_some_and(|tx| {
+                        tx.status == Status::Received && tx.nonce.is_none()
+                    });
+                    if !still_ours {
+                        return Err(StoreError::Conflict {
+                            id,
+                            expected: Status::Received,
+                        });
+                    }
+                    let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "nonce counter of {} still contended after {attempt} attempts",
+            account.address
+        )))
+    }
+
+    async fn seed_nonce(&self, account: Account, next: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(nonce_pk(account)))
+            .item("chain_id", n(account.chain_id))
+            .item("signer_address", s(account.address.to_string()))
+            .item("next_nonce", n(next))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record_signed(&self, id: TxId, token: &LeaseToken, signed: &SignedTx) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tx_pk(id)))
+            .update_expression(
+                "SET #status = :signed, tx_hash = :hash, raw_tx = :raw, target = :to, gas_limit = :gas, \
+                 max_fee_per_gas = :max_fee, max_priority_fee_per_gas = :priority_fee, updated_at = :now \
+                 REMOVE lease_token, lease_until",
+            )
+            .condition_expression("#status = :received AND lease_token = :token AND nonce = :nonce")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":received", s(Status::Received.as_str()))
+            .expression_attribute_values(":signed", s(Status::Signed.as_str()))
+            .expression_attribute_values(":token", s(&token.0))
+            .expression_attribute_values(":nonce", n(signed.nonce))
+            .expression_attribute_values(":hash", s(signed.hash.to_string()))
+            .expression_attribute_values(":raw", s(signed.raw.to_string()))
+            .expression_attribute_values(":to", s(signed.to.to_string()))
+            .expression_attribute_values(":gas", n(signed.gas_limit))
+            .expression_attribute_values(":max_fee", n(signed.max_fee_per_gas))
+            .expression_attribute_values(":priority_fee", n(signed.max_priority_fee_per_gas))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict {
+                id,
+                expected: Status::Received,
+            }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record_broadcast(&self, id: TxId) -> Result<(), StoreError> {
+        self.advance(id, Status::Signed, Status::Broadcast, "", HashMap::new())
+            .await
+    }
+
+    async fn record_inclusion(&self, id: TxId, inclusion: Inclusion) -> Result<(), StoreError> {
+        let to = if inclusion.succeeded {
+            Status::Confirmed
+        } else {
+            Status::Reverted
+        };
+        let values = HashMap::from([(":block".to_owned(), n(inclusion.block_number))]);
+        self.advance(id, Status::Broadcast, to, ", block_number = :block", values)
+            .await
+    }
+
+    async fn record_failure(&self, id: TxId, error: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tx_pk(id)))
+            .update_expression(
+                "SET attempts = if_not_exists(attempts, :zero) + :one, last_error = :error, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":error", s(error))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound(id)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn tx_pk(id: TxId) -> String {
+    format!("TX#{id}")
+}
+
+fn idem_pk(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+fn nonce_pk(account: Account) -> String {
+    format!("NONCE#{}#{:#x}", account.chain_id, account.address)
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn now_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn now_rfc3339() -> String {
+    format_time(OffsetDateTime::now_utc())
+}
+
+fn format_time(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn to_item(tx: &Transaction) -> Item {
+    let mut item: Item = HashMap::from([
+        ("pk".into(), s(tx_pk(tx.id))),
+        ("kind".into(), s(TX_KIND)),
+        ("id".into(), s(tx.id.to_string())),
+        ("status".into(), s(tx.status.as_str())),
+        ("message_type".into(), s(&tx.message_type)),
+        ("function_signature".into(), s(&tx.function_signature)),
+        ("data".into(), s(tx.data.to_string())),
+        ("chain_id".into(), n(tx.chain_id)),
+        ("attempts".into(), n(tx.attempts)),
+        ("created_at".into(), s(format_time(tx.created_at))),
+        ("updated_at".into(), s(format_time(tx.updated_at))),
+    ]);
+    if let Some(key) = &tx.idempotency_key {
+        item.insert("idempotency_key".into(), s(key));
+    }
+    item
+}
+
+/// Maps a stored item back to a transaction; anything malformed is [`StoreError::Corrupt`].
+fn from_item(item: &Item) -> Result<Transaction, StoreError> {
+    let nonce: Option<u64> = parse_opt(item, "nonce")?;
+    let from: Option<Address> = parse_opt(item, "signer_address")?;
+    let signed = match (
+        nonce,
+        from,
+        parse_opt::<Address>(item, "target")?,
+        parse_opt::<B256>(item, "tx_hash")?,
+        parse_opt::<Bytes>(item, "raw_tx")?,
+    ) {
+        (Some(nonce), Some(from), Some(to), Some(hash), Some(raw)) => Some(SignedTx {
+            nonce,
+            from,
+            to,
+            hash,
+            raw,
+            gas_limit: parse_attr(item, "gas_limit")?,
+            max_fee_per_gas: parse_attr(item, "max_fee_per_gas")?,
+            max_priority_fee_per_gas: parse_attr(item, "max_priority_fee_per_gas")?,
+        }),
+        _ => None,
+    };
+    let status: Status = parse_attr(item, "status")?;
+    let inclusion = parse_opt::<u64>(item, "block_number")?.map(|block_number| Inclusion {
+        block_number,
+        succeeded: status != Status::Reverted,
+    });
+    Ok(Transaction {
+        id: parse_attr(item, "id")?,
+        status,
+        message_type: parse_attr(item, "message_type")?,
+        function_signature: parse_attr(item, "function_signature")?,
+        data: parse_attr(item, "data")?,
+        chain_id: parse_attr(item, "chain_id")?,
+        idempotency_key: parse_opt(item, "idempotency_key")?,
+        nonce,
+        from,
+        signed,
+        inclusion,
+        attempts: parse_opt(item, "attempts")?.unwrap_or(0),
+        last_error: parse_opt(item, "last_error")?,
+        created_at: parse_time(item, "created_at")?,
+        updated_at: parse_time(item, "updated_at")?,
+    })
+}
+
+fn attr_text<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(text)) | Some(AttributeValue::N(text)) => Ok(Some(text)),
+        Some(other) => Err(StoreError::Corrupt(format!(
+            "attribute `{name}` has an unexpected type: {other:?}"
+        ))),
+    }
+}
+
+fn parse_opt<T>(item: &Item, name: &str) -> Result<Option<T>, StoreError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    attr_text(item, name)?
+        .map(|text| {
+            text.parse::<T>()
+                .map_err(|e| StoreError::Corrupt(format!("attribute `{name}` = `{text}`: {e}")))
+        })
+        .transpose()
+}
+
+fn parse_attr<T>(item: &Item, name: &str) -> Result<T, StoreError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    parse_opt(item, name)?.ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing")))
+}
+
+fn parse_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
+    let text: String = parse_attr(item, name)?;
+    OffsetDateTime::parse(&text, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("attribute `{name}` = `{text}`: {e}")))
+}
+
+/// Cursors are the index's `LastEvaluatedKey`, opaque to clients.
+fn encode_cursor(key: &Item) -> Result<String, StoreError> {
+    let strings = key
+        .iter()
+        .map(|(k, v)| match v {
+            AttributeValue::S(text) => Ok((k.clone(), text.clone())),
+            other => Err(StoreError::Corrupt(format!("unexpected key attribute {k}: {other:?}"))),
+        })
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    let json = serde_json::to_vec(&strings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor(cursor: &str, index_key: &str) -> Result<Item, StoreError> {
+    let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
+    let json = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid("not base64url"))?;
+    let strings: HashMap<String, String> =
+        serde_json::from_slice(&json).map_err(|_| invalid("not a cursor issued by this API"))?;
+    let mut names: Vec<&str> = strings.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected = vec!["id", "pk", index_key];
+    expected.sort_unstable();
+    if names != expected {
+        return Err(invalid("it belongs to a different listing (status filter changed?)"));
+    }
+    Ok(strings.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+fn is_conditional_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+fn is_transaction_canceled<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "TransactionCanceledException")
+}
+
+fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(describe(&err))
+}
+
+fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Corrupt(format!("invalid DynamoDB request: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Idempotency;
+
+    fn sample() -> Transaction {
+        let created_at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Transaction::received(&NewTransaction {
+            id: TxId::generate(),
+            message_type: "add_weight(address _addr, uint256 _weight)".into(),
+            function_signature: "add_weight(address,uint256)".into(),
+            data: Bytes::from(vec![0x1c, 0x41, 0x74, 0x2f]),
+            chain_id: 31337,
+            idempotency: Some(Idempotency {
+                key: "k-1".into(),
+                request_fingerprint: B256::repeat_byte(1),
+            }),
+            created_at,
+        })
+    }
+
+    #[test]
+    fn a_new_item_maps_back_to_the_same_transaction() {
+        let tx = sample();
+        assert_eq!(from_item(&to_item(&tx)), Ok(tx));
+    }
+
+    #[test]
+    fn signed_fields_map_back() {
+        let tx = sample();
+        let mut item = to_item(&tx);
+        item.insert("status".into(), s("signed"));
+        item.insert("nonce".into(), n(7));
+        item.insert("signer_address".into(), s(Address::repeat_byte(3).to_string()));
+        item.insert("target".into(), s(Address::repeat_byte(4).to_string()));
+        item.insert("tx_hash".into(), s(B256::repeat_byte(5).to_string()));
+        item.insert("raw_tx".into(), s("0x02f8"));
+        item.insert("gas_limit".into(), n(21_000));
+        item.insert("max_fee_per_gas".into(), n(2_000_000_000u128));
+        item.insert("max_priority_fee_per_gas".into(), n(1u128));
+        let mapped = from_item(&item).unwrap_or_else(|e| panic!("{e}"));
+        let signed = mapped.signed.unwrap_or_else(|| panic!("signed fields lost"));
+        assert_eq!(signed.nonce, 7);
+        assert_eq!(signed.to, Address::repeat_byte(4));
+        assert_eq!(signed.raw.as_ref(), &[0x02, 0xf8]);
+        assert_eq!(mapped.status, Status::Signed);
+    }
+
+    #[test]
+    fn malformed_items_are_corrupt_not_panics() {
+        let mut item = to_item(&sample());
+        item.insert("status".into(), s("exploded"));
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(_))));
+        let mut item = to_item(&sample());
+        item.remove("id");
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(_))));
+        let mut item = to_item(&sample());
+        item.insert("nonce".into(), AttributeValue::Bool(true));
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_tampering() {
+        let key: Item = HashMap::from([
+            ("pk".into(), s("TX#x")),
+            ("id".into(), s("x")),
+            ("kind".into(), s("tx")),
+        ]);
+        let cursor = encode_cursor(&key).unwrap_or_default();
+        assert_eq!(decode_cursor(&cursor, "kind"), Ok(key));
+        assert!(matches!(decode_cursor(&cursor, "status"), Err(StoreError::InvalidCursor(_))));
+        assert!(matches!(decode_cursor("!!!", "kind"), Err(StoreError::InvalidCursor(_))));
+        assert!(matches!(decode_cursor("e30", "kind"), Err(StoreError::InvalidCursor(_))));
+    }
+}

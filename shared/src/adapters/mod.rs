@@ -1,0 +1,7 @@
+//! Implementations of [`crate::ports`] over real services.
+
+pub mod dynamo;
+pub mod kms;
+pub mod rpc;
+pub mod sns;
+pub mod sqs;

@@ -1,0 +1,168 @@
+//! [`ChainNode`] over JSON-RPC, with a timeout on every call.
+
+use std::future::Future;
+use std::time::Duration;
+
+use alloy::network::TransactionBuilder as _;
+use alloy::primitives::{Address, B256, Bytes};
+use alloy::providers::{Provider, ProviderBuilder, RootProvider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::transports::{RpcError, TransportErrorKind};
+
+use crate::domain::Inclusion;
+use crate::ports::{ChainNode, GasPlan, NodeError};
+
+/// Head-room over `eth_estimateGas`: state can change between estimate and inclusion.
+const GAS_LIMIT_MARGIN_PERCENT: u64 = 20;
+
+#[derive(Debug, Clone)]
+pub struct RpcNode {
+    provider: RootProvider,
+    timeout: Duration,
+}
+
+impl RpcNode {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, NodeError> {
+        let url = url
+            .parse()
+            .map_err(|e| NodeError::Unavailable(format!("invalid RPC URL `{url}`: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| NodeError::Unavailable(format!("HTTP client: {e}")))?;
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .connect_reqwest(http, url)
+            .root()
+            .clone();
+        Ok(RpcNode { provider, timeout })
+    }
+
+    /// Every call is bounded twice: by the HTTP client and here, so a slow body or a stuck
+    /// connection pool can't outlive the timeout either.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, RpcError<TransportErrorKind>>>,
+    ) -> Result<T, NodeError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(|e| classify(e, self.timeout)),
+            Err(_) => Err(NodeError::Timeout(self.timeout)),
+        }
+    }
+}
+
+impl ChainNode for RpcNode {
+    async fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
+        self.bounded(async { self.provider.get_transaction_count(address).pending().await })
+            .await
+    }
+
+    async fn plan_gas(&self, from: Address, to: Address, data: &Bytes) -> Result<GasPlan, NodeError> {
+        let request = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_input(data.clone());
+        let estimate = self
+            .bounded(async { self.provider.estimate_gas(request).await })
+            .await?;
+        let fees = self
+            .bounded(async { self.provider.estimate_eip1559_fees().await })
+            .await?;
+        Ok(GasPlan {
+            gas_limit: estimate.saturating_mul(100 + GAS_LIMIT_MARGIN_PERCENT) / 100,
+            max_fee_per_gas: fees.max_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+        })
+    }
+
+    async fn send_raw(&self, raw: &Bytes) -> Result<B256, NodeError> {
+        self.bounded(async {
+            self.provider
+                .send_raw_transaction(raw)
+                .await
+                .map(|pending| *pending.tx_hash())
+        })
+        .await
+    }
+
+    async fn inclusion(&self, hash: B256) -> Result<Option<Inclusion>, NodeError> {
+        let receipt = self
+            .bounded(async { self.provider.get_transaction_receipt(hash).await })
+            .await?;
+        Ok(receipt.and_then(|r| {
+            r.block_number.map(|block_number| Inclusion {
+                block_number,
+                succeeded: r.status(),
+            })
+        }))
+    }
+
+    async fn block_number(&self) -> Result<u64, NodeError> {
+        self.bounded(async { self.provider.get_block_number().await })
+            .await
+    }
+}
+
+/// The one place node errors are classified.
+fn classify(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeError {
+    match err {
+        RpcError::ErrorResp(payload) => classify_rpc_error(payload.code, &payload.message),
+        RpcError::Transport(TransportErrorKind::HttpError(http)) => {
+            NodeError::Unavailable(format!("HTTP {}: {}", http.status, truncate(&http.body)))
+        }
+        RpcError::Transport(kind) => {
+            let text = kind.to_string();
+            if text.contains("timed out") || text.contains("timeout") {
+                NodeError::Timeout(timeout)
+            } else {
+                NodeError::Unavailable(text)
+            }
+        }
+        other => NodeError::Unavailable(other.to_string()),
+    }
+}
+
+/// JSON-RPC error payloads, by the wording nodes use (geth, anvil, erigon, nethermind).
+pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("already known") || lower.contains("already imported") || lower.contains("known transaction") {
+        NodeError::AlreadyKnown
+    } else if lower.contains("nonce too low") || lower.contains("nonce is too low") {
+        NodeError::NonceTooLow(message.to_owned())
+    } else if lower.contains("execution reverted") || lower.contains("revert") {
+        NodeError::Reverted(message.to_owned())
+    } else if code == -32005 || lower.contains("rate limit") || lower.contains("too many requests") {
+        NodeError::Unavailable(message.to_owned())
+    } else {
+        NodeError::Rejected {
+            code,
+            message: message.to_owned(),
+        }
+    }
+}
+
+fn truncate(text: &str) -> &str {
+    let end = text.char_indices().nth(200).map_or(text.len(), |(i, _)| i);
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_error_wording_is_classified() {
+        assert_eq!(classify_rpc_error(-32000, "already known"), NodeError::AlreadyKnown);
+        assert_eq!(
+            classify_rpc_error(-32003, "transaction already imported"),
+            NodeError::AlreadyKnown
+        );
+        assert!(matches!(classify_rpc_error(-32000, "nonce too low: next nonce 5, tx nonce 4"), NodeError::NonceTooLow(_)));
+        assert!(matches!(classify_rpc_error(3, "execution reverted: nope"), NodeError::Reverted(_)));
+        assert!(classify_rpc_error(-32005, "limit exceeded").is_retryable());
+        let rejected = classify_rpc_error(-32000, "insufficient funds for gas * price + value");
+        assert!(matches!(rejected, NodeError::Rejected { .. }));
+        assert!(!rejected.is_retryable());
+    }
+}

@@ -1,0 +1,167 @@
+//! Typed configuration from environment variables, read once at start-up.
+//!
+//! Each function owns a `Config` struct built from an [`Env`]; a missing or malformed variable
+//! fails start-up with a message that names it. [`Env::from_pairs`] lets the local runner and
+//! the tests build the same configs without touching the process environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
+use std::str::FromStr;
+
+use alloy::primitives::Address;
+
+use crate::validation::{CallError, MessageTypePolicy};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where configuration values come from.
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Env {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    /// An explicit set of variables.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The raw value; an empty value counts as unset.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required<T>(&self, name: &'static str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.optional(name)?.ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.raw(name)
+            .map(|raw| {
+                raw.parse::<T>().map_err(|e| ConfigError::Invalid {
+                    name,
+                    reason: format!("`{raw}`: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    pub fn or_default<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        Ok(self.optional(name)?.unwrap_or(default))
+    }
+
+    /// `ALLOWED_MESSAGE_TYPES`: `;`-separated signatures (signatures contain commas). Unset or
+    /// empty allows every well-formed message type.
+    pub fn message_type_policy(&self, name: &'static str) -> Result<MessageTypePolicy, ConfigError> {
+        match self.raw(name) {
+            None => Ok(MessageTypePolicy::allow_all()),
+            Some(raw) => MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e)),
+        }
+    }
+
+    /// `TARGET_CONTRACTS`: `;`-separated `signature=0xaddress` pairs, keyed by canonical signature.
+    pub fn target_overrides(&self, name: &'static str) -> Result<BTreeMap<String, Address>, ConfigError> {
+        let Some(raw) = self.raw(name) else {
+            return Ok(BTreeMap::new());
+        };
+        split_list(raw)
+            .map(|entry| {
+                let (signature, address) = entry.rsplit_once('=').ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("`{entry}` is not `signature=0xaddress`"),
+                })?;
+                let canonical = alloy::json_abi::Function::parse(signature.trim())
+                    .map_err(|e| invalid(name, CallError::InvalidSignature { reason: e.to_string() }))?
+                    .signature();
+                let address = address.trim().parse::<Address>().map_err(|e| ConfigError::Invalid {
+                    name,
+                    reason: format!("`{address}`: {e}"),
+                })?;
+                Ok((canonical, address))
+            })
+            .collect()
+    }
+}
+
+fn split_list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn invalid(name: &'static str, reason: impl Display) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_invalid_variables_are_named() {
+        let env = Env::from_pairs([("CHAIN_ID", "abc"), ("EMPTY", " ")]);
+        assert_eq!(
+            env.required::<u64>("TABLE_NAME").err(),
+            Some(ConfigError::Missing("TABLE_NAME"))
+        );
+        assert_eq!(env.required::<u64>("EMPTY").err(), Some(ConfigError::Missing("EMPTY")));
+        let invalid = env.required::<u64>("CHAIN_ID").err().map(|e| e.to_string());
+        assert_eq!(
+            invalid,
+            Some("environment variable CHAIN_ID is invalid: `abc`: invalid digit found in string".into())
+        );
+        assert_eq!(env.or_default("RPC_TIMEOUT_MS", 5u64), Ok(5));
+    }
+
+    #[test]
+    fn lists_are_semicolon_separated_signatures() {
+        let env = Env::from_pairs([
+            ("ALLOWED", "add_weight(address a, uint256 w); ping()"),
+            ("TARGETS", "ping()=0x00000000000000000000000000000000000000aa"),
+            ("BAD_TARGETS", "ping()"),
+        ]);
+        assert!(env.message_type_policy("ALLOWED").is_ok());
+        assert_eq!(env.message_type_policy("UNSET"), Ok(MessageTypePolicy::allow_all()));
+        let targets = env.target_overrides("TARGETS").unwrap_or_default();
+        assert_eq!(targets.get("ping()"), Some(&Address::with_last_byte(0xaa)));
+        assert!(env.target_overrides("BAD_TARGETS").is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The domain: what a transaction is and how it may change. No AWS types in here.
+
+mod status;
+mod transaction;
+
+pub use status::{Status, UnknownStatus};
+pub use transaction::{
+    Idempotency, Inclusion, InvalidTxId, NewTransaction, SignedTx, Transaction, TxId, TxMessage,
+};

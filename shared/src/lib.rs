@@ -1,0 +1,11 @@
+//! Shared core of tx-broadcaster: the domain, request validation, the ports the functions
+//! depend on, and the adapters that implement them over AWS and JSON-RPC.
+
+pub mod adapters;
+pub mod aws;
+pub mod batch;
+pub mod config;
+pub mod domain;
+pub mod ports;
+pub mod telemetry;
+pub mod validation;

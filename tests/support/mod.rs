@@ -1,0 +1,192 @@
+//! Test harness: a whole stack per test, with its own resource names and its own KMS key (so
+//! its own signer address and nonce sequence), against the emulator at `AWS_ENDPOINT_URL` and
+//! the anvil node at `TEST_RPC_URL`. `make test` starts both on ports of their own.
+
+use std::future::Future;
+use std::time::Duration;
+
+use alloy::dyn_abi::{DynSolValue, JsonAbiExt};
+use alloy::json_abi::Function;
+use alloy::primitives::{Address, U256, hex};
+use alloy::providers::{Provider, ProviderBuilder, RootProvider};
+use aws_config::SdkConfig;
+use devstack::{Names, Provisioned, Running, RunnerOptions, provision, start};
+use serde_json::{Value, json};
+use tx_shared::aws::{AwsTimeouts, load_config};
+
+pub const ADD_WEIGHT: &str = "add_weight(address _addr, uint256 _weight)";
+
+/// Fails loudly when the environment is missing: these tests must never pass by not running.
+pub fn rpc_url() -> String {
+    std::env::var("TEST_RPC_URL").unwrap_or_else(|_| {
+        panic!("TEST_RPC_URL is not set: run the integration tests through `make test`, which starts anvil")
+    })
+}
+
+fn require_emulator() {
+    if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
+        panic!("AWS_ENDPOINT_URL is not set: run the integration tests through `make test`, which starts the emulator");
+    }
+}
+
+pub struct TestStack {
+    pub sdk: SdkConfig,
+    pub provisioned: Provisioned,
+    pub names: Names,
+    pub running: Option<Running>,
+    pub http: reqwest::Client,
+    pub node: RootProvider,
+    pub api_url: String,
+}
+
+/// A unique, valid resource prefix for one test.
+pub fn unique_prefix(test: &str) -> String {
+    format!("t-{test}-{:08x}", rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos ^ (std::process::id().rotate_left(16))
+}
+
+impl TestStack {
+    pub async fn start(test: &str) -> TestStack {
+        Self::start_with(test, RunnerOptions::default(), 4).await
+    }
+
+    /// `pollers` 0 runs the API only: the test drives the handlers itself.
+    pub async fn start_with(test: &str, options: RunnerOptions, pollers: usize) -> TestStack {
+        require_emulator();
+        let sdk = load_config(AwsTimeouts::HANDLER).await;
+        let names = Names::new(unique_prefix(test));
+        let provisioned = provision(&sdk, &names, &rpc_url(), devstack::default_target())
+            .await
+            .unwrap_or_else(|e| panic!("provisioning {test}: {e}"));
+        let options = RunnerOptions {
+            api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+            pollers_per_queue: pollers,
+            wait_time_seconds: 1,
+            receipt_poll_seconds: 1,
+            ..options
+        };
+        let running = start(&sdk, &provisioned, &options)
+            .await
+            .unwrap_or_else(|e| panic!("starting {test}: {e}"));
+        let api_url = running.api_url();
+        let node = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .connect_http(rpc_url().parse().unwrap_or_else(|e| panic!("{e}")))
+            .root()
+            .clone();
+        TestStack {
+            sdk,
+            provisioned,
+            names,
+            running: Some(running),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+            node,
+            api_url,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    pub async fn post_raw(&self, body: String, idempotency_key: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/transaction/broadcast", self.api_url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("POST: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, message_type: &str, data: &str, idempotency_key: Option<&str>) -> (u16, Value) {
+        self.post_raw(json!({ "message_type": message_type, "data": data }).to_string(), idempotency_key)
+            .await
+    }
+
+    /// POSTs and returns the transaction id, asserting a 200.
+    pub async fn submit(&self, message_type: &str, data: &str) -> String {
+        let (status, body) = self.post(message_type, data, None).await;
+        assert_eq!(status, 200, "POST answered {body}");
+        body["transaction_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no transaction_id in {body}"))
+            .to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.api_url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn transaction(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/transactions/{id}")).await;
+        assert_eq!(status, 200, "GET /transactions/{id} answered {body}");
+        body
+    }
+
+    /// Polls until the transaction reaches `status`, or fails with its last state.
+    pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let last = self.transaction(id).await;
+            if last["status"] == status {
+                return last;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "transaction {id} did not reach `{status}` within {within:?}; last seen: {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it holds or `within` passes.
+pub async fn poll_until<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Calldata for `add_weight(address,uint256)`.
+pub fn add_weight_data(addr: Address, weight: u64) -> String {
+    let function = Function::parse(ADD_WEIGHT).unwrap_or_else(|e| panic!("{e}"));
+    let data = function
+        .abi_encode_input(&[DynSolValue::Address(addr), DynSolValue::Uint(U256::from(weight), 256)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    hex::encode_prefixed(data)
+}

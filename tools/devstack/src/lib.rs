@@ -1,0 +1,286 @@
+//! The local stack: provisions the emulator and anvil, serves the API over TCP, and drives the
+//! queue consumers the way Lambda's SQS event source mapping does — long-poll, batch, invoke
+//! the very same handler, delete what succeeded, leave failures to the visibility timeout and
+//! the redrive policy.
+
+pub mod provision;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::validation::MessageTypePolicy;
+
+pub use provision::{Names, Provisioned, provision};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("provisioning failed: {0}")]
+    Provision(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How the runner behaves.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    pub api_addr: SocketAddr,
+    /// Concurrent pollers per queue, like Lambda's concurrent invocations.
+    pub pollers_per_queue: usize,
+    /// `WaitTimeSeconds` of each `ReceiveMessage`.
+    pub wait_time_seconds: i32,
+    pub receipt_poll_seconds: u64,
+    pub confirmations: u64,
+    pub policy: MessageTypePolicy,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            pollers_per_queue: 4,
+            wait_time_seconds: 5,
+            receipt_poll_seconds: 1,
+            confirmations: 1,
+            policy: MessageTypePolicy::allow_all(),
+        }
+    }
+}
+
+/// A running stack. Dropping it does not stop it; call [`Running::shutdown`].
+pub struct Running {
+    pub api_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+
+    /// Stops the API and the pollers after their current batch.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Waits until any task ends (which only happens on a fatal error) or shutdown.
+    pub async fn wait(&mut self) {
+        let _ = self.tasks.join_next().await;
+    }
+}
+
+/// The three functions' configurations, derived from what provisioning found.
+pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> (api::Config, signer::Config, broadcaster::Config) {
+    let rpc_timeout = std::time::Duration::from_secs(45);
+    (
+        api::Config {
+            table_name: p.table_name.clone(),
+            topic_arn: p.topic_arn.clone(),
+            kms_key_id: p.kms_key_id.clone(),
+            chain_id: p.chain_id,
+            policy: options.policy.clone(),
+            signer_address: None,
+        },
+        signer::Config {
+            table_name: p.table_name.clone(),
+            broadcast_queue_url: p.broadcast_queue_url.clone(),
+            kms_key_id: p.kms_key_id.clone(),
+            rpc_url: p.rpc_url.clone(),
+            chain_id: p.chain_id,
+            target_contract: p.target_contract,
+            target_overrides: Default::default(),
+            rpc_timeout,
+            signing_lease: std::time::Duration::from_secs(120),
+        },
+        broadcaster::Config {
+            table_name: p.table_name.clone(),
+            broadcast_queue_url: p.broadcast_queue_url.clone(),
+            rpc_url: p.rpc_url.clone(),
+            chain_id: p.chain_id,
+            rpc_timeout,
+            confirmations: options.confirmations,
+            receipt_poll: std::time::Duration::from_secs(options.receipt_poll_seconds),
+        },
+    )
+}
+
+/// Starts the API and the queue pollers on an already provisioned stack.
+pub async fn start(sdk: &SdkConfig, provisioned: &Provisioned, options: &RunnerOptions) -> Result<Running, DevError> {
+    let (api_config, signer_config, broadcaster_config) = function_configs(provisioned, options);
+    let app = Arc::new(api::AwsApp::from_aws(&api_config, sdk));
+    let signer = Arc::new(signer::AwsSigner::from_aws(&signer_config, sdk).map_err(|e| DevError::Config(e.to_string()))?);
+    let broadcaster =
+        Arc::new(broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, sdk).map_err(|e| DevError::Config(e.to_string()))?);
+
+    let listener = TcpListener::bind(options.api_addr).await?;
+    let api_addr = listener.local_addr()?;
+    let (shutdown, stop) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let mut api_stop = stop.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, api::router(app))
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    });
+
+    // Long polls outlive the handlers' short SDK timeouts.
+    let polling = aws_sdk_sqs::Client::new(&load_config(AwsTimeouts::LONG_POLL).await);
+    for _ in 0..options.pollers_per_queue {
+        let signer = signer.clone();
+        tasks.spawn(poll_queue(
+            polling.clone(),
+            provisioned.sign_queue_url.clone(),
+            options.wait_time_seconds,
+            stop.clone(),
+            move |event| {
+                let signer = signer.clone();
+                async move { signer.handle(event).await }
+            },
+        ));
+        let broadcaster = broadcaster.clone();
+        tasks.spawn(poll_queue(
+            polling.clone(),
+            provisioned.broadcast_queue_url.clone(),
+            options.wait_time_seconds,
+            stop.clone(),
+            move |event| {
+                let broadcaster = broadcaster.clone();
+                async move { broadcaster.handle(event).await }
+            },
+        ));
+    }
+    Ok(Running {
+        api_addr,
+        shutdown,
+        tasks,
+    })
+}
+
+/// One poller: what the Lambda SQS event source mapping does for one concurrent invocation.
+async fn poll_queue<H, Fut>(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    wait_time_seconds: i32,
+    mut stop: watch::Receiver<bool>,
+    handler: H,
+) where
+    H: Fn(SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
+    let queue_arn = provision::queue_arn(&sqs, &queue_url).await.unwrap_or_default();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let received = tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            received = sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(wait_time_seconds)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send() => received,
+        };
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(queue = %queue_url, error = %tx_shared::aws::describe(&e), "receive failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let receipts: HashMap<String, String> = messages
+            .iter()
+            .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+            .collect();
+        let event = to_event(&messages, &queue_arn);
+        let response = handler(event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
+            .iter()
+            .filter(|(id, _)| !failed.contains(&id.as_str()))
+            .enumerate()
+            .filter_map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        // Failures stay in flight until their visibility timeout, then come back (redrive caps it).
+        match sqs
+            .delete_message_batch()
+            .queue_url(&queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) if !out.failed.is_empty() => {
+                tracing::warn!(queue = %queue_url, failed = out.failed.len(), "some deletes failed; those messages will be redelivered");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(queue = %queue_url, error = %tx_shared::aws::describe(&e), "delete failed; messages will be redelivered"),
+        }
+    }
+}
+
+/// The event Lambda would deliver for these messages.
+pub fn to_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+            record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = Some(queue_arn.to_owned());
+            record
+        })
+        .collect();
+    event
+}
+
+/// The default local target contract address (any address works; this one is recognisable).
+pub fn default_target() -> Address {
+    Address::repeat_byte(0x7a)
+}

@@ -1,0 +1,103 @@
+//! `devstack run`: provision, then serve the API and drive the consumers until Ctrl-C.
+//! `devstack provision [--env-file PATH]`: provision only, and write the functions'
+//! environment (for `cargo lambda watch --env-file`).
+
+use std::net::SocketAddr;
+
+use alloy::primitives::Address;
+use devstack::{DevError, Names, Provisioned, RunnerOptions, default_target, provision, start};
+use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::config::Env;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tx_shared::telemetry::init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "devstack failed");
+            eprintln!("devstack: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), DevError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = Env::process();
+    let config_error = |e: tx_shared::config::ConfigError| DevError::Config(e.to_string());
+    if env.raw("AWS_ENDPOINT_URL").is_none() {
+        return Err(DevError::Config(
+            "AWS_ENDPOINT_URL is not set: the local stack only talks to an emulator (e.g. http://127.0.0.1:4566)".into(),
+        ));
+    }
+    let rpc_url: String = env.or_default("RPC_URL", "http://127.0.0.1:8545".to_owned()).map_err(config_error)?;
+    let prefix: String = env.or_default("DEV_PREFIX", "tx-broadcaster".to_owned()).map_err(config_error)?;
+    let target: Address = env.or_default("TARGET_CONTRACT", default_target()).map_err(config_error)?;
+    let api_port: u16 = env.or_default("API_PORT", 3000).map_err(config_error)?;
+
+    let sdk = load_config(AwsTimeouts::HANDLER).await;
+    let provisioned = provision(&sdk, &Names::new(prefix), &rpc_url, target).await?;
+    tracing::info!(
+        table = %provisioned.table_name,
+        topic = %provisioned.topic_arn,
+        kms_key_id = %provisioned.kms_key_id,
+        signer_address = %provisioned.signer_address,
+        chain_id = provisioned.chain_id,
+        "provisioned"
+    );
+
+    match args.first().map(String::as_str) {
+        Some("provision") => {
+            if let Some(path) = args.iter().position(|a| a == "--env-file").and_then(|i| args.get(i + 1)) {
+                std::fs::write(path, lambda_env(&provisioned))?;
+                println!("wrote the functions' environment to {path}");
+            }
+            Ok(())
+        }
+        None | Some("run") => {
+            let options = RunnerOptions {
+                api_addr: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES").map_err(config_error)?,
+                ..RunnerOptions::default()
+            };
+            let mut running = start(&sdk, &provisioned, &options).await?;
+            println!(
+                "\ntx-broadcaster is running\n  API:            {}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
+                running.api_url(),
+                provisioned.signer_address,
+                provisioned.target_contract,
+                provisioned.chain_id
+            );
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping the runner"),
+                _ = running.wait() => tracing::error!("a runner task stopped unexpectedly"),
+            }
+            running.shutdown().await;
+            Ok(())
+        }
+        Some(other) => Err(DevError::Config(format!("unknown command `{other}`; use `run` or `provision`"))),
+    }
+}
+
+/// Every variable any function reads, for `cargo lambda watch --env-file`.
+fn lambda_env(p: &Provisioned) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("TABLE_NAME", p.table_name.clone()),
+        ("TOPIC_ARN", p.topic_arn.clone()),
+        ("BROADCAST_QUEUE_URL", p.broadcast_queue_url.clone()),
+        ("KMS_KEY_ID", p.kms_key_id.clone()),
+        ("RPC_URL", p.rpc_url.clone()),
+        ("CHAIN_ID", p.chain_id.to_string()),
+        ("TARGET_CONTRACT", p.target_contract.to_string()),
+        ("RECEIPT_POLL_SECONDS", "1".into()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={v}\n"))
+    .collect()
+}

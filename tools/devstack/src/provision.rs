@@ -1,0 +1,389 @@
+//! Idempotent provisioning of everything the functions need, on the emulator and on anvil.
+//! Running it twice finds and reuses what the first run made.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{Provider, ProviderBuilder, RootProvider};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::json;
+use tx_shared::adapters::dynamo::{INDEX_BY_CREATED, INDEX_BY_STATUS};
+use tx_shared::adapters::kms::KmsSigner;
+use tx_shared::ports::TransactionSigner;
+
+use crate::DevError;
+
+/// Receives before a message goes to its dead-letter queue.
+pub const MAX_RECEIVE_COUNT: u32 = 10;
+/// Local queues redeliver a failed record after this long.
+pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 30;
+/// What anvil credits the signer with.
+const SIGNER_BALANCE_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
+
+/// Resource names for one stack; tests use their own prefix so they never collide with
+/// `make dev`.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub prefix: String,
+}
+
+impl Names {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Names { prefix: prefix.into() }
+    }
+    pub fn table(&self) -> String {
+        format!("{}-transactions", self.prefix)
+    }
+    pub fn topic(&self) -> String {
+        format!("{}-requests", self.prefix)
+    }
+    pub fn sign_queue(&self) -> String {
+        format!("{}-sign", self.prefix)
+    }
+    pub fn broadcast_queue(&self) -> String {
+        format!("{}-broadcast", self.prefix)
+    }
+    pub fn key_alias(&self) -> String {
+        format!("alias/{}-signer", self.prefix)
+    }
+}
+
+/// What provisioning found or made.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub table_name: String,
+    pub topic_arn: String,
+    pub sign_queue_url: String,
+    pub sign_dlq_url: String,
+    pub broadcast_queue_url: String,
+    pub broadcast_dlq_url: String,
+    pub kms_key_id: String,
+    pub signer_address: Address,
+    pub chain_id: u64,
+    pub target_contract: Address,
+    pub rpc_url: String,
+}
+
+pub async fn provision(
+    sdk: &SdkConfig,
+    names: &Names,
+    rpc_url: &str,
+    target_contract: Address,
+) -> Result<Provisioned, DevError> {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let kms = aws_sdk_kms::Client::new(sdk);
+
+    ensure_table(&dynamo, &names.table()).await?;
+    let topic_arn = sns
+        .create_topic()
+        .name(names.topic())
+        .send()
+        .await
+        .map_err(aws("create topic"))?
+        .topic_arn
+        .ok_or_else(|| DevError::Provision("create_topic returned no ARN".into()))?;
+    let (sign_queue_url, sign_dlq_url) = ensure_queue_with_dlq(&sqs, &names.sign_queue()).await?;
+    let (broadcast_queue_url, broadcast_dlq_url) = ensure_queue_with_dlq(&sqs, &names.broadcast_queue()).await?;
+    ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
+    let kms_key_id = ensure_signing_key(&kms, &names.key_alias()).await?;
+    let signer_address = KmsSigner::new(kms.clone(), &kms_key_id)
+        .address()
+        .await
+        .map_err(|e| DevError::Provision(format!("signing key: {e}")))?;
+
+    let node = connect(rpc_url)?;
+    let chain_id = node.get_chain_id().await.map_err(rpc("eth_chainId"))?;
+    fund(&node, signer_address).await?;
+    deploy_target(&node, target_contract).await?;
+
+    Ok(Provisioned {
+        table_name: names.table(),
+        topic_arn,
+        sign_queue_url,
+        sign_dlq_url,
+        broadcast_queue_url,
+        broadcast_dlq_url,
+        kms_key_id,
+        signer_address,
+        chain_id,
+        target_contract,
+        rpc_url: rpc_url.to_owned(),
+    })
+}
+
+fn connect(rpc_url: &str) -> Result<RootProvider, DevError> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| DevError::Provision(format!("RPC URL `{rpc_url}`: {e}")))?;
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_http(url)
+        .root()
+        .clone())
+}
+
+async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {
+    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    if !exists {
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| DevError::Provision(e.to_string()))
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| DevError::Provision(e.to_string()))
+        };
+        let index = |name: &str, hash: &str| -> Result<GlobalSecondaryIndex, DevError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key("id", KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(|e| DevError::Provision(e.to_string()))
+        };
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("id")?)
+            .attribute_definitions(attribute("status")?)
+            .attribute_definitions(attribute("kind")?)
+            .global_secondary_indexes(index(INDEX_BY_STATUS, "status")?)
+            .global_secondary_indexes(index(INDEX_BY_CREATED, "kind")?)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .map_err(|e| DevError::Provision(e.to_string()))?,
+            )
+            .send()
+            .await;
+        if let Err(e) = created {
+            // Another provisioner may have won the race.
+            let in_use = e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception());
+            if !in_use {
+                return Err(aws("create table")(e));
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(aws("describe table"))?
+            .table
+            .and_then(|t| t.table_status);
+        if status == Some(TableStatus::Active) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DevError::Provision(format!("table {table} not active after 60 s: {status:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Returns `(queue_url, dlq_url)`.
+async fn ensure_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> Result<(String, String), DevError> {
+    let dlq_url = ensure_queue(client, &format!("{name}-dlq"), vec![(QueueAttributeName::MessageRetentionPeriod, "1209600".into())]).await?;
+    let dlq_arn = queue_arn(client, &dlq_url).await?;
+    let redrive = json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT }).to_string();
+    let url = ensure_queue(
+        client,
+        name,
+        vec![
+            (QueueAttributeName::VisibilityTimeout, VISIBILITY_TIMEOUT_SECONDS.to_string()),
+            (QueueAttributeName::MessageRetentionPeriod, "345600".into()),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ],
+    )
+    .await?;
+    Ok((url, dlq_url))
+}
+
+async fn ensure_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: Vec<(QueueAttributeName, String)>,
+) -> Result<String, DevError> {
+    if let Ok(found) = client.get_queue_url().queue_name(name).send().await {
+        if let Some(url) = found.queue_url {
+            // Keep the attributes current on a reused queue.
+            client
+                .set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attributes.into_iter().collect()))
+                .send()
+                .await
+                .map_err(aws("set queue attributes"))?;
+            return Ok(url);
+        }
+    }
+    client
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes.into_iter().collect()))
+        .send()
+        .await
+        .map_err(aws("create queue"))?
+        .queue_url
+        .ok_or_else(|| DevError::Provision(format!("create_queue {name} returned no URL")))
+}
+
+pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> Result<String, DevError> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(aws("get queue ARN"))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| DevError::Provision(format!("queue {url} has no ARN")))
+}
+
+async fn ensure_subscription(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+    topic_arn: &str,
+    queue_url: &str,
+) -> Result<(), DevError> {
+    let queue_arn = queue_arn(sqs, queue_url).await?;
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AllowRequestsTopic",
+            "Effect": "Allow",
+            "Principal": { "Service": "sns.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": { "ArnEquals": { "aws:SourceArn": topic_arn } }
+        }]
+    });
+    sqs.set_queue_attributes()
+        .queue_url(queue_url)
+        .attributes(QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .map_err(aws("set queue policy"))?;
+    let existing = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(aws("list subscriptions"))?;
+    let subscribed = existing
+        .subscriptions()
+        .iter()
+        .any(|s| s.endpoint() == Some(queue_arn.as_str()));
+    if !subscribed {
+        sns.subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(aws("subscribe queue"))?;
+    }
+    Ok(())
+}
+
+async fn ensure_signing_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String, DevError> {
+    let mut marker = None;
+    loop {
+        let page = kms
+            .list_aliases()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(aws("list aliases"))?;
+        if let Some(key_id) = page
+            .aliases()
+            .iter()
+            .find(|a| a.alias_name() == Some(alias))
+            .and_then(|a| a.target_key_id())
+        {
+            return Ok(key_id.to_owned());
+        }
+        match page.next_marker() {
+            Some(next) if page.truncated() => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    let key_id = kms
+        .create_key()
+        .key_spec(KeySpec::EccSecgP256K1)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("tx-broadcaster transaction signing key (local)")
+        .send()
+        .await
+        .map_err(aws("create key"))?
+        .key_metadata
+        .map(|m| m.key_id)
+        .ok_or_else(|| DevError::Provision("create_key returned no key".into()))?;
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .map_err(aws("create alias"))?;
+    Ok(key_id)
+}
+
+async fn fund(node: &RootProvider, address: Address) -> Result<(), DevError> {
+    let balance = node.get_balance(address).await.map_err(rpc("eth_getBalance"))?;
+    if balance < U256::from(SIGNER_BALANCE_WEI / 2) {
+        let _: serde_json::Value = node
+            .raw_request("anvil_setBalance".into(), (address, U256::from(SIGNER_BALANCE_WEI)))
+            .await
+            .map_err(rpc("anvil_setBalance"))?;
+    }
+    Ok(())
+}
+
+/// The local target is a contract that accepts any call (`STOP`), so calls succeed and are
+/// visibly contract calls.
+async fn deploy_target(node: &RootProvider, target: Address) -> Result<(), DevError> {
+    let code = node.get_code_at(target).await.map_err(rpc("eth_getCode"))?;
+    if code.is_empty() {
+        let _: serde_json::Value = node
+            .raw_request("anvil_setCode".into(), (target, "0x00"))
+            .await
+            .map_err(rpc("anvil_setCode"))?;
+    }
+    Ok(())
+}
+
+fn aws<E: std::fmt::Debug>(what: &'static str) -> impl Fn(E) -> DevError {
+    move |e| DevError::Provision(format!("{what}: {e:?}"))
+}
+
+fn rpc<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> DevError {
+    move |e| DevError::Provision(format!("{what}: {e}"))
+}
