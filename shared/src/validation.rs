@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use alloy::dyn_abi::JsonAbiExt;
+use alloy::dyn_abi::{JsonAbiExt, Specifier};
 use alloy::json_abi::Function;
 use alloy::primitives::{Bytes, Selector, hex};
 use serde_json::{Map, Value};
@@ -195,9 +195,17 @@ fn parse_signature(message_type: &str) -> Result<Function, CallError> {
             reason: "it is empty".into(),
         });
     }
-    Function::parse(trimmed).map_err(|e| CallError::InvalidSignature {
+    let function = Function::parse(trimmed).map_err(|e| CallError::InvalidSignature {
         reason: e.to_string(),
-    })
+    })?;
+    // The parser accepts any identifier as a type (it could name a struct); an ABI call needs
+    // every parameter to be a real ABI type, so `adress` is a typo, not a struct.
+    for param in &function.inputs {
+        param.resolve().map_err(|e| CallError::InvalidSignature {
+            reason: format!("parameter type `{}`: {e}", param.ty),
+        })?;
+    }
+    Ok(function)
 }
 
 fn decode_hex(data: &str) -> Result<Vec<u8>, CallError> {
@@ -440,7 +448,7 @@ mod tests {
     fn rich_signatures_validate() {
         let cases: Vec<(&str, Vec<DynSolValue>)> = vec![
             (
-                "submit((uint256 amount, address to)[] items, bytes memo, string note)",
+                "submit((uint256,address)[] items, bytes memo, string note)",
                 vec![
                     DynSolValue::Array(vec![DynSolValue::Tuple(vec![
                         DynSolValue::Uint(U256::from(7u64), 256),

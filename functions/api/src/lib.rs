@@ -268,7 +268,7 @@ where
             tracing::error!(error = %e, "signer key unavailable");
             ApiError::Unavailable
         })?;
-    Ok(Json(json!({ "status": "ok", "signer_address": address, "chain_id": app.chain_id })))
+    Ok(Json(json!({ "status": "ok", "signer_address": address.to_string(), "chain_id": app.chain_id })))
 }
 
 #[cfg(test)]
