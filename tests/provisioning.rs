@@ -13,8 +13,12 @@ async fn provisioning_twice_reuses_every_resource() {
     let sdk = load_config(AwsTimeouts::HANDLER).await;
     let names = Names::new(unique_prefix("prov"));
     let target = devstack::default_target();
-    let first = provision(&sdk, &names, &rpc_url(), target).await.unwrap_or_else(|e| panic!("{e}"));
-    let second = provision(&sdk, &names, &rpc_url(), target).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = provision(&sdk, &names, &rpc_url(), target)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = provision(&sdk, &names, &rpc_url(), target)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(first.kms_key_id, second.kms_key_id, "one signing key");
     assert_eq!(first.signer_address, second.signer_address);
@@ -30,7 +34,11 @@ async fn provisioning_twice_reuses_every_resource() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(subscriptions.subscriptions().len(), 1, "one subscription, not one per run");
+    assert_eq!(
+        subscriptions.subscriptions().len(),
+        1,
+        "one subscription, not one per run"
+    );
 
     let kms = aws_sdk_kms::Client::new(&sdk);
     let key = kms

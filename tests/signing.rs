@@ -25,8 +25,13 @@ async fn a_kms_signature_recovers_to_the_keys_address() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let message = b"tx-broadcaster";
-    let signature = alloy_signer.sign_message(message).await.unwrap_or_else(|e| panic!("{e}"));
-    let recovered = signature.recover_address_from_msg(message).unwrap_or_else(|e| panic!("{e}"));
+    let signature = alloy_signer
+        .sign_message(message)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let recovered = signature
+        .recover_address_from_msg(message)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(recovered, alloy_signer.address());
     assert_eq!(recovered, stack.provisioned.signer_address);
 
@@ -45,9 +50,12 @@ async fn a_kms_signature_recovers_to_the_keys_address() {
         input: vec![1, 2, 3].into(),
     };
     let signed = ours.sign(tx).await.unwrap_or_else(|e| panic!("{e}"));
-    let envelope = TxEnvelope::decode_2718(&mut signed.raw.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    let envelope =
+        TxEnvelope::decode_2718(&mut signed.raw.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(*envelope.tx_hash(), signed.hash);
-    let eip1559 = envelope.as_eip1559().unwrap_or_else(|| panic!("not an EIP-1559 transaction"));
+    let eip1559 = envelope
+        .as_eip1559()
+        .unwrap_or_else(|| panic!("not an EIP-1559 transaction"));
     let from = eip1559
         .signature()
         .recover_address_from_prehash(&eip1559.tx().signature_hash())
@@ -86,25 +94,38 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
 
     let (_, signer_config, broadcaster_config) =
         devstack::function_configs(&stack.provisioned, &devstack::RunnerOptions::default());
-    let signer = signer::AwsSigner::from_aws(&signer_config, &stack.sdk).unwrap_or_else(|e| panic!("{e}"));
+    let signer =
+        signer::AwsSigner::from_aws(&signer_config, &stack.sdk).unwrap_or_else(|e| panic!("{e}"));
 
     // The same event four times: twice at once, then twice more in sequence.
     let concurrent = join_all([signer.handle(event.clone()), signer.handle(event.clone())]).await;
     let first = stack.transaction(&id).await;
     for _ in 0..2 {
         let again = signer.handle(event.clone()).await;
-        assert!(again.batch_item_failures.is_empty(), "a redelivery succeeds: {again:?}");
+        assert!(
+            again.batch_item_failures.is_empty(),
+            "a redelivery succeeds: {again:?}"
+        );
     }
     let last = stack.transaction(&id).await;
     // At most one of the concurrent pair may have been told to retry (it found the lease held).
-    assert!(concurrent.iter().filter(|r| r.batch_item_failures.is_empty()).count() >= 1);
+    assert!(
+        concurrent
+            .iter()
+            .filter(|r| r.batch_item_failures.is_empty())
+            .count()
+            >= 1
+    );
     assert_eq!(last["status"], "signed");
-    assert_eq!(first["tx_hash"], last["tx_hash"], "the stored signed transaction never changes");
+    assert_eq!(
+        first["tx_hash"], last["tx_hash"],
+        "the stored signed transaction never changes"
+    );
     assert_eq!(last["nonce"], 0);
 
     // Every broadcast message names the same transaction, and only one signed payload exists.
-    let broadcaster =
-        broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, &stack.sdk).unwrap_or_else(|e| panic!("{e}"));
+    let broadcaster = broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, &stack.sdk)
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut handed_over = 0;
     loop {
         let batch = sqs
@@ -125,7 +146,12 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
             assert!(message.body().unwrap_or_default().contains(&id));
         }
         handed_over += batch.len();
-        let response = broadcaster.handle(devstack::to_event(&batch, "arn:aws:sqs:us-east-1:000000000000:b")).await;
+        let response = broadcaster
+            .handle(devstack::to_event(
+                &batch,
+                "arn:aws:sqs:us-east-1:000000000000:b",
+            ))
+            .await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
         for message in &batch {
             sqs.delete_message()
@@ -148,6 +174,9 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
         .get_transaction_count(stack.provisioned.signer_address)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(count, 1, "exactly one transaction was ever sent from the signer");
+    assert_eq!(
+        count, 1,
+        "exactly one transaction was ever sent from the signer"
+    );
     stack.stop().await;
 }

@@ -36,11 +36,14 @@ where
     let failures = futures::stream::iter(event.records)
         .map(|record| async move {
             let message_id = record.message_id.clone().unwrap_or_default();
-            let span = tracing::info_span!("record", %message_id, transaction_id = tracing::field::Empty);
+            let span =
+                tracing::info_span!("record", %message_id, transaction_id = tracing::field::Empty);
             let outcome = async {
                 let delivery = parse(&record).map_err(RetryLater)?;
-                tracing::Span::current()
-                    .record("transaction_id", tracing::field::display(delivery.message.transaction_id));
+                tracing::Span::current().record(
+                    "transaction_id",
+                    tracing::field::display(delivery.message.transaction_id),
+                );
                 handle(delivery).await
             }
             .instrument(span.clone())
@@ -48,7 +51,9 @@ where
             match outcome {
                 Ok(()) => None,
                 Err(RetryLater(reason)) => {
-                    span.in_scope(|| tracing::warn!(%reason, "record failed; it will be delivered again"));
+                    span.in_scope(
+                        || tracing::warn!(%reason, "record failed; it will be delivered again"),
+                    );
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = message_id;
                     Some(failure)
@@ -66,8 +71,8 @@ where
 
 fn parse(record: &SqsMessage) -> Result<Delivery, String> {
     let body = record.body.as_deref().ok_or("message has no body")?;
-    let message: TxMessage =
-        serde_json::from_str(body).map_err(|e| format!("message body is not a transaction message: {e}"))?;
+    let message: TxMessage = serde_json::from_str(body)
+        .map_err(|e| format!("message body is not a transaction message: {e}"))?;
     let receive_count = record
         .attributes
         .get("ApproximateReceiveCount")

@@ -89,31 +89,51 @@ impl Env {
 
     /// `ALLOWED_MESSAGE_TYPES`: `;`-separated signatures (signatures contain commas). Unset or
     /// empty allows every well-formed message type.
-    pub fn message_type_policy(&self, name: &'static str) -> Result<MessageTypePolicy, ConfigError> {
+    pub fn message_type_policy(
+        &self,
+        name: &'static str,
+    ) -> Result<MessageTypePolicy, ConfigError> {
         match self.raw(name) {
             None => Ok(MessageTypePolicy::allow_all()),
-            Some(raw) => MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e)),
+            Some(raw) => {
+                MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e))
+            }
         }
     }
 
     /// `TARGET_CONTRACTS`: `;`-separated `signature=0xaddress` pairs, keyed by canonical signature.
-    pub fn target_overrides(&self, name: &'static str) -> Result<BTreeMap<String, Address>, ConfigError> {
+    pub fn target_overrides(
+        &self,
+        name: &'static str,
+    ) -> Result<BTreeMap<String, Address>, ConfigError> {
         let Some(raw) = self.raw(name) else {
             return Ok(BTreeMap::new());
         };
         split_list(raw)
             .map(|entry| {
-                let (signature, address) = entry.rsplit_once('=').ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("`{entry}` is not `signature=0xaddress`"),
-                })?;
+                let (signature, address) =
+                    entry.rsplit_once('=').ok_or_else(|| ConfigError::Invalid {
+                        name,
+                        reason: format!("`{entry}` is not `signature=0xaddress`"),
+                    })?;
                 let canonical = alloy::json_abi::Function::parse(signature.trim())
-                    .map_err(|e| invalid(name, CallError::InvalidSignature { reason: e.to_string() }))?
+                    .map_err(|e| {
+                        invalid(
+                            name,
+                            CallError::InvalidSignature {
+                                reason: e.to_string(),
+                            },
+                        )
+                    })?
                     .signature();
-                let address = address.trim().parse::<Address>().map_err(|e| ConfigError::Invalid {
-                    name,
-                    reason: format!("`{address}`: {e}"),
-                })?;
+                let address =
+                    address
+                        .trim()
+                        .parse::<Address>()
+                        .map_err(|e| ConfigError::Invalid {
+                            name,
+                            reason: format!("`{address}`: {e}"),
+                        })?;
                 Ok((canonical, address))
             })
             .collect()
@@ -142,11 +162,17 @@ mod tests {
             env.required::<u64>("TABLE_NAME").err(),
             Some(ConfigError::Missing("TABLE_NAME"))
         );
-        assert_eq!(env.required::<u64>("EMPTY").err(), Some(ConfigError::Missing("EMPTY")));
+        assert_eq!(
+            env.required::<u64>("EMPTY").err(),
+            Some(ConfigError::Missing("EMPTY"))
+        );
         let invalid = env.required::<u64>("CHAIN_ID").err().map(|e| e.to_string());
         assert_eq!(
             invalid,
-            Some("environment variable CHAIN_ID is invalid: `abc`: invalid digit found in string".into())
+            Some(
+                "environment variable CHAIN_ID is invalid: `abc`: invalid digit found in string"
+                    .into()
+            )
         );
         assert_eq!(env.or_default("RPC_TIMEOUT_MS", 5u64), Ok(5));
     }
@@ -155,11 +181,17 @@ mod tests {
     fn lists_are_semicolon_separated_signatures() {
         let env = Env::from_pairs([
             ("ALLOWED", "add_weight(address a, uint256 w); ping()"),
-            ("TARGETS", "ping()=0x00000000000000000000000000000000000000aa"),
+            (
+                "TARGETS",
+                "ping()=0x00000000000000000000000000000000000000aa",
+            ),
             ("BAD_TARGETS", "ping()"),
         ]);
         assert!(env.message_type_policy("ALLOWED").is_ok());
-        assert_eq!(env.message_type_policy("UNSET"), Ok(MessageTypePolicy::allow_all()));
+        assert_eq!(
+            env.message_type_policy("UNSET"),
+            Ok(MessageTypePolicy::allow_all())
+        );
         let targets = env.target_overrides("TARGETS").unwrap_or_default();
         assert_eq!(targets.get("ping()"), Some(&Address::with_last_byte(0xaa)));
         assert!(env.target_overrides("BAD_TARGETS").is_err());

@@ -48,7 +48,10 @@ pub struct LeaseToken(pub String);
 /// Outcome of asking for the right to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    Granted { tx: Transaction, token: LeaseToken },
+    Granted {
+        tx: Transaction,
+        token: LeaseToken,
+    },
     /// Another invocation is signing it right now.
     Held,
     /// Already signed (or further along): nothing to sign.
@@ -84,15 +87,30 @@ pub struct Page {
 }
 
 pub trait TransactionStore: Send + Sync {
-    fn insert_new(&self, tx: &NewTransaction) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
-    fn get(&self, id: TxId) -> impl Future<Output = Result<Option<Transaction>, StoreError>> + Send;
+    fn insert_new(
+        &self,
+        tx: &NewTransaction,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+    fn get(&self, id: TxId)
+    -> impl Future<Output = Result<Option<Transaction>, StoreError>> + Send;
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
     /// Removes a request whose publication failed, if nothing has happened to it yet.
     /// Returns whether it was removed.
-    fn discard_unpublished(&self, tx: &Transaction) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn claim_for_signing(&self, id: TxId, lease: Duration) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    fn discard_unpublished(
+        &self,
+        tx: &Transaction,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn claim_for_signing(
+        &self,
+        id: TxId,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
     /// Gives up a signing lease early (after a failure), so a redelivery need not wait it out.
-    fn release_claim(&self, id: TxId, token: &LeaseToken) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release_claim(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Atomically takes the account's next nonce and assigns it to the transaction.
     fn reserve_nonce(
         &self,
@@ -101,7 +119,11 @@ pub trait TransactionStore: Send + Sync {
         account: Account,
     ) -> impl Future<Output = Result<NonceReservation, StoreError>> + Send;
     /// Seeds the account's counter if it does not exist yet (a no-op otherwise).
-    fn seed_nonce(&self, account: Account, next: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn seed_nonce(
+        &self,
+        account: Account,
+        next: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// `received` → `signed`, only for the lease holder.
     fn record_signed(
         &self,
@@ -112,9 +134,17 @@ pub trait TransactionStore: Send + Sync {
     /// `signed` → `broadcast`.
     fn record_broadcast(&self, id: TxId) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// `broadcast` → `confirmed` or `reverted`.
-    fn record_inclusion(&self, id: TxId, inclusion: Inclusion) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_inclusion(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Counts a failed attempt and remembers why.
-    fn record_failure(&self, id: TxId, error: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_failure(
+        &self,
+        id: TxId,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +168,11 @@ pub trait RequestPublisher: Send + Sync {
 
 /// Hands signed transactions to the broadcaster, now or after a delay.
 pub trait BroadcastQueue: Send + Sync {
-    fn enqueue(&self, msg: &TxMessage, delay: Duration) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn enqueue(
+        &self,
+        msg: &TxMessage,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,10 +208,21 @@ pub struct GasPlan {
 
 /// The JSON-RPC node.
 pub trait ChainNode: Send + Sync {
-    fn pending_nonce(&self, address: Address) -> impl Future<Output = Result<u64, NodeError>> + Send;
-    fn plan_gas(&self, from: Address, to: Address, data: &Bytes) -> impl Future<Output = Result<GasPlan, NodeError>> + Send;
+    fn pending_nonce(
+        &self,
+        address: Address,
+    ) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    fn plan_gas(
+        &self,
+        from: Address,
+        to: Address,
+        data: &Bytes,
+    ) -> impl Future<Output = Result<GasPlan, NodeError>> + Send;
     fn send_raw(&self, raw: &Bytes) -> impl Future<Output = Result<B256, NodeError>> + Send;
-    fn inclusion(&self, hash: B256) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send;
+    fn inclusion(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send;
     fn block_number(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
 }
 

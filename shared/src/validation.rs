@@ -38,7 +38,10 @@ pub enum RequestError {
     #[error("missing field `{0}`")]
     MissingField(&'static str),
     #[error("field `{field}` must be a string, got {got}")]
-    NotAString { field: &'static str, got: &'static str },
+    NotAString {
+        field: &'static str,
+        got: &'static str,
+    },
 }
 
 impl RequestError {
@@ -57,13 +60,17 @@ impl RequestError {
 /// The request is well-shaped but its content is wrong: HTTP 422.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    #[error("`message_type` is not a Solidity function signature ({reason}); expected e.g. `add_weight(address _addr, uint256 _weight)`")]
+    #[error(
+        "`message_type` is not a Solidity function signature ({reason}); expected e.g. `add_weight(address _addr, uint256 _weight)`"
+    )]
     InvalidSignature { reason: String },
     #[error("`data` is not 0x-prefixed hex: {0}")]
     InvalidHex(String),
     #[error("`data` is {len} bytes long; it must start with the 4-byte function selector")]
     MissingSelector { len: usize },
-    #[error("selector mismatch: `{signature}` has selector {expected} but `data` starts with {found}")]
+    #[error(
+        "selector mismatch: `{signature}` has selector {expected} but `data` starts with {found}"
+    )]
     SelectorMismatch {
         signature: String,
         expected: Selector,
@@ -229,7 +236,11 @@ fn decode_hex(data: &str) -> Result<Vec<u8>, CallError> {
 
 /// The arguments must decode, and decode *exactly*: re-encoding the decoded values must give
 /// back the same bytes, which rules out trailing garbage and non-canonical encodings.
-fn check_arguments(function: &Function, signature: &str, arguments: &[u8]) -> Result<(), CallError> {
+fn check_arguments(
+    function: &Function,
+    signature: &str,
+    arguments: &[u8],
+) -> Result<(), CallError> {
     let undecodable = |reason: String| CallError::Undecodable {
         signature: signature.to_owned(),
         reason,
@@ -243,14 +254,19 @@ fn check_arguments(function: &Function, signature: &str, arguments: &[u8]) -> Re
     if canonical == arguments {
         return Ok(());
     }
-    Err(undecodable(match arguments.strip_prefix(canonical.as_slice()) {
-        Some(extra) => format!("{} unexpected trailing bytes after the arguments", extra.len()),
-        None => format!(
-            "the arguments are not canonically encoded ({} bytes given, the canonical encoding is {} bytes)",
-            arguments.len(),
-            canonical.len()
-        ),
-    }))
+    Err(undecodable(
+        match arguments.strip_prefix(canonical.as_slice()) {
+            Some(extra) => format!(
+                "{} unexpected trailing bytes after the arguments",
+                extra.len()
+            ),
+            None => format!(
+                "the arguments are not canonically encoded ({} bytes given, the canonical encoding is {} bytes)",
+                arguments.len(),
+                canonical.len()
+            ),
+        },
+    ))
 }
 
 fn string_field(object: &Map<String, Value>, field: &'static str) -> Result<String, RequestError> {
@@ -410,7 +426,14 @@ mod tests {
 
     #[test]
     fn data_that_is_not_0x_hex_is_422() {
-        for bad in ["", "1c41742f", "0x1c41742g", "0x1c4", "0X1c41742f", "0x 1c41742f"] {
+        for bad in [
+            "",
+            "1c41742f",
+            "0x1c41742g",
+            "0x1c4",
+            "0X1c41742f",
+            "0x 1c41742f",
+        ] {
             assert_eq!(code_422(ADD_WEIGHT, bad).0, "invalid_data_hex", "{bad:?}");
         }
         assert_eq!(code_422(ADD_WEIGHT, "0x").0, "data_too_short");
@@ -432,7 +455,10 @@ mod tests {
     fn arguments_must_decode_exactly() {
         let good = add_weight_data();
         // Truncated.
-        assert_eq!(code_422(ADD_WEIGHT, &good[..good.len() - 2]).0, "abi_decode_failed");
+        assert_eq!(
+            code_422(ADD_WEIGHT, &good[..good.len() - 2]).0,
+            "abi_decode_failed"
+        );
         // Only the selector.
         assert_eq!(code_422(ADD_WEIGHT, "0x1c41742f").0, "abi_decode_failed");
         // Trailing bytes.
@@ -488,7 +514,8 @@ mod tests {
             ),
         ];
         for (signature, values) in cases {
-            let function = Function::parse(signature).unwrap_or_else(|e| panic!("{signature}: {e}"));
+            let function =
+                Function::parse(signature).unwrap_or_else(|e| panic!("{signature}: {e}"));
             let data = function
                 .abi_encode_input(&values)
                 .unwrap_or_else(|e| panic!("{signature}: {e}"));
@@ -511,10 +538,16 @@ mod tests {
 
         let other = MessageTypePolicy::allow_only(["ping()"]).unwrap_or_else(|e| panic!("{e}"));
         let err = validate_call(&request, &other).err();
-        assert_eq!(err.as_ref().map(CallError::code), Some("message_type_not_allowed"));
+        assert_eq!(
+            err.as_ref().map(CallError::code),
+            Some("message_type_not_allowed")
+        );
         assert_eq!(
             err.map(|e| e.to_string()),
-            Some("message type `add_weight(address,uint256)` is not allowed by this deployment".into())
+            Some(
+                "message type `add_weight(address,uint256)` is not allowed by this deployment"
+                    .into()
+            )
         );
         assert!(MessageTypePolicy::allow_only(["nonsense("]).is_err());
     }

@@ -10,7 +10,7 @@ use alloy::json_abi::Function;
 use alloy::primitives::{Address, U256, hex};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use aws_config::SdkConfig;
-use devstack::{Names, Provisioned, Running, RunnerOptions, provision, start};
+use devstack::{Names, Provisioned, RunnerOptions, Running, provision, start};
 use serde_json::{Value, json};
 use tx_shared::aws::{AwsTimeouts, load_config};
 
@@ -25,7 +25,9 @@ pub fn rpc_url() -> String {
 
 fn require_emulator() {
     if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
-        panic!("AWS_ENDPOINT_URL is not set: run the integration tests through `make test`, which starts the emulator");
+        panic!(
+            "AWS_ENDPOINT_URL is not set: run the integration tests through `make test`, which starts the emulator"
+        );
     }
 }
 
@@ -115,9 +117,17 @@ impl TestStack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post(&self, message_type: &str, data: &str, idempotency_key: Option<&str>) -> (u16, Value) {
-        self.post_raw(json!({ "message_type": message_type, "data": data }).to_string(), idempotency_key)
-            .await
+    pub async fn post(
+        &self,
+        message_type: &str,
+        data: &str,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        self.post_raw(
+            json!({ "message_type": message_type, "data": data }).to_string(),
+            idempotency_key,
+        )
+        .await
     }
 
     /// POSTs and returns the transaction id, asserting a 200.
@@ -186,7 +196,10 @@ where
 pub fn add_weight_data(addr: Address, weight: u64) -> String {
     let function = Function::parse(ADD_WEIGHT).unwrap_or_else(|e| panic!("{e}"));
     let data = function
-        .abi_encode_input(&[DynSolValue::Address(addr), DynSolValue::Uint(U256::from(weight), 256)])
+        .abi_encode_input(&[
+            DynSolValue::Address(addr),
+            DynSolValue::Uint(U256::from(weight), 256),
+        ])
         .unwrap_or_else(|e| panic!("{e}"));
     hex::encode_prefixed(data)
 }

@@ -42,7 +42,9 @@ impl ApiError {
     /// shown).
     pub fn store(err: StoreError) -> Self {
         match err {
-            StoreError::InvalidCursor(why) => ApiError::InvalidQuery(format!("cursor is not valid: {why}")),
+            StoreError::InvalidCursor(why) => {
+                ApiError::InvalidQuery(format!("cursor is not valid: {why}"))
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::Unavailable
@@ -52,10 +54,13 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::InvalidHeader(_) | ApiError::InvalidPath(_) | ApiError::InvalidQuery(_) => {
-                StatusCode::BAD_REQUEST
+            ApiError::BadRequest(_)
+            | ApiError::InvalidHeader(_)
+            | ApiError::InvalidPath(_)
+            | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) | ApiError::IdempotencyKeyReused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unprocessable(_) | ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotQueued { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, keccak256};
 use aws_config::SdkConfig;
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
@@ -26,7 +26,9 @@ use tracing::Instrument;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, sns::SnsPublisher};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
-use tx_shared::ports::{Inserted, ListQuery, RequestPublisher, StoreError, TransactionSigner, TransactionStore};
+use tx_shared::ports::{
+    Inserted, ListQuery, RequestPublisher, StoreError, TransactionSigner, TransactionStore,
+};
 use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
 
 pub use error::ApiError;
@@ -74,7 +76,14 @@ pub struct App<S, P, K> {
 pub type AwsApp = App<DynamoStore, SnsPublisher, KmsSigner>;
 
 impl<S, P, K> App<S, P, K> {
-    pub fn new(store: S, publisher: P, key: K, chain_id: u64, policy: MessageTypePolicy, signer_address: Option<Address>) -> Self {
+    pub fn new(
+        store: S,
+        publisher: P,
+        key: K,
+        chain_id: u64,
+        policy: MessageTypePolicy,
+        signer_address: Option<Address>,
+    ) -> Self {
         App {
             store,
             publisher,
@@ -116,7 +125,11 @@ where
         .with_state(app)
 }
 
-async fn broadcast<S, P, K>(State(app): State<Arc<App<S, P, K>>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError>
+async fn broadcast<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError>
 where
     S: TransactionStore,
     P: RequestPublisher,
@@ -124,7 +137,11 @@ where
     let idempotency_key = idempotency_key(&headers)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::BadRequest(RequestError::TooLarge { limit: MAX_BODY_BYTES }))?;
+        .map_err(|_| {
+            ApiError::BadRequest(RequestError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            })
+        })?;
     let request = validation::parse_request(&bytes).map_err(ApiError::BadRequest)?;
     let call = validation::validate_call(&request, &app.policy).map_err(ApiError::Unprocessable)?;
 
@@ -167,7 +184,9 @@ where
                 }
                 Ok(accepted(tx.id, tx.status))
             }
-            Err(StoreError::IdempotencyConflict { existing }) => Err(ApiError::IdempotencyKeyReused(existing)),
+            Err(StoreError::IdempotencyConflict { existing }) => {
+                Err(ApiError::IdempotencyKeyReused(existing))
+            }
             Err(e) => Err(ApiError::store(e)),
         }
     }
@@ -176,7 +195,11 @@ where
 }
 
 fn accepted(id: TxId, status: Status) -> Response {
-    (StatusCode::OK, Json(json!({ "transaction_id": id, "status": status }))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({ "transaction_id": id, "status": status })),
+    )
+        .into_response()
 }
 
 /// The fingerprint binds an idempotency key to the request it was first used with.
@@ -198,20 +221,30 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         ))
     };
     let key = value.to_str().map_err(|_| invalid())?.trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(invalid());
     }
     Ok(Some(key.to_owned()))
 }
 
-async fn show<S, P, K>(State(app): State<Arc<App<S, P, K>>>, Path(id): Path<String>) -> Result<Json<TransactionView>, ApiError>
+async fn show<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+    Path(id): Path<String>,
+) -> Result<Json<TransactionView>, ApiError>
 where
     S: TransactionStore,
 {
-    let id: TxId = id.parse().map_err(|e: tx_shared::domain::InvalidTxId| ApiError::InvalidPath(e.to_string()))?;
+    let id: TxId = id
+        .parse()
+        .map_err(|e: tx_shared::domain::InvalidTxId| ApiError::InvalidPath(e.to_string()))?;
     match app.store.get(id).await {
         Ok(Some(tx)) => Ok(Json(TransactionView::from(&tx))),
-        Ok(None) => Err(ApiError::NotFound(format!("transaction {id} does not exist"))),
+        Ok(None) => Err(ApiError::NotFound(format!(
+            "transaction {id} does not exist"
+        ))),
         Err(e) => Err(ApiError::store(e)),
     }
 }
@@ -226,11 +259,16 @@ where
     let query = list_query(&params)?;
     let page = app.store.list(&query).await.map_err(ApiError::store)?;
     let items: Vec<TransactionView> = page.items.iter().map(TransactionView::from).collect();
-    Ok(Json(json!({ "transactions": items, "next_cursor": page.next_cursor })))
+    Ok(Json(
+        json!({ "transactions": items, "next_cursor": page.next_cursor }),
+    ))
 }
 
 fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
-    if let Some(unknown) = params.keys().find(|k| !["status", "limit", "cursor"].contains(&k.as_str())) {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["status", "limit", "cursor"].contains(&k.as_str()))
+    {
         return Err(ApiError::InvalidQuery(format!(
             "unknown query parameter `{unknown}`; use status, limit and cursor"
         )));
@@ -247,7 +285,11 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::InvalidQuery(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{raw}`")))?,
+            .ok_or_else(|| {
+                ApiError::InvalidQuery(format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{raw}`"
+                ))
+            })?,
     };
     Ok(ListQuery {
         status,
@@ -256,7 +298,9 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
     })
 }
 
-async fn health<S, P, K>(State(app): State<Arc<App<S, P, K>>>) -> Result<Json<serde_json::Value>, ApiError>
+async fn health<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+) -> Result<Json<serde_json::Value>, ApiError>
 where
     K: TransactionSigner,
 {
@@ -268,7 +312,9 @@ where
             tracing::error!(error = %e, "signer key unavailable");
             ApiError::Unavailable
         })?;
-    Ok(Json(json!({ "status": "ok", "signer_address": address.to_string(), "chain_id": app.chain_id })))
+    Ok(Json(
+        json!({ "status": "ok", "signer_address": address.to_string(), "chain_id": app.chain_id }),
+    ))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use axum::body::to_bytes;
 use axum::http::Request;
 use tower::ServiceExt;
 use tx_shared::domain::{Inclusion, SignedTx};
-use tx_shared::ports::{Account, Claim, LeaseToken, NonceReservation, Page, QueueError, SignError, Signature};
+use tx_shared::ports::{
+    Account, Claim, LeaseToken, NonceReservation, Page, QueueError, SignError, Signature,
+};
 
 use super::*;
 
@@ -36,7 +38,10 @@ impl TransactionStore for CountingStore {
     async fn list(&self, _: &ListQuery) -> Result<Page, StoreError> {
         Err(self.touched())
     }
-    async fn discard_unpublished(&self, _: &tx_shared::domain::Transaction) -> Result<bool, StoreError> {
+    async fn discard_unpublished(
+        &self,
+        _: &tx_shared::domain::Transaction,
+    ) -> Result<bool, StoreError> {
         Err(self.touched())
     }
     async fn claim_for_signing(&self, _: TxId, _: Duration) -> Result<Claim, StoreError> {
@@ -45,7 +50,12 @@ impl TransactionStore for CountingStore {
     async fn release_claim(&self, _: TxId, _: &LeaseToken) -> Result<(), StoreError> {
         Err(self.touched())
     }
-    async fn reserve_nonce(&self, _: TxId, _: &LeaseToken, _: Account) -> Result<NonceReservation, StoreError> {
+    async fn reserve_nonce(
+        &self,
+        _: TxId,
+        _: &LeaseToken,
+        _: Account,
+    ) -> Result<NonceReservation, StoreError> {
         Err(self.touched())
     }
     async fn seed_nonce(&self, _: Account, _: u64) -> Result<(), StoreError> {
@@ -87,7 +97,14 @@ impl TransactionSigner for FixedKey {
 type TestApp = App<CountingStore, NoPublisher, FixedKey>;
 
 fn app() -> Arc<TestApp> {
-    Arc::new(App::new(CountingStore::default(), NoPublisher, FixedKey, 31337, MessageTypePolicy::allow_all(), None))
+    Arc::new(App::new(
+        CountingStore::default(),
+        NoPublisher,
+        FixedKey,
+        31337,
+        MessageTypePolicy::allow_all(),
+        None,
+    ))
 }
 
 async fn call(app: &Arc<TestApp>, request: Request<Body>) -> (StatusCode, serde_json::Value) {
@@ -96,7 +113,9 @@ async fn call(app: &Arc<TestApp>, request: Request<Body>) -> (StatusCode, serde_
         .await
         .unwrap_or_else(|never| match never {});
     let status = response.status();
-    let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, json)
 }
@@ -109,7 +128,9 @@ fn post(body: impl Into<Body>) -> Request<Body> {
 }
 
 fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))
+    Request::get(uri)
+        .body(Body::empty())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 const ADD_WEIGHT_DATA: &str = "0x1c41742f0000000000000000000000001111111111111111111111111111111111111111000000000000000000000000000000000000000000000000000000000000002a";
@@ -117,19 +138,32 @@ const ADD_WEIGHT_DATA: &str = "0x1c41742f000000000000000000000000111111111111111
 #[tokio::test]
 async fn bad_bodies_are_400_with_a_code_and_write_nothing() {
     let app = app();
-    let huge = format!("{{\"message_type\":\"f()\",\"data\":\"0x{}\"}}", "0".repeat(MAX_BODY_BYTES));
+    let huge = format!(
+        "{{\"message_type\":\"f()\",\"data\":\"0x{}\"}}",
+        "0".repeat(MAX_BODY_BYTES)
+    );
     for (body, code) in [
         ("nope".to_owned(), "invalid_json"),
         ("[1]".to_owned(), "body_not_object"),
         ("{\"data\":\"0x\"}".to_owned(), "missing_field"),
-        ("{\"message_type\":\"f()\",\"data\":1}".to_owned(), "invalid_field_type"),
-        ("{\"messageType\":\"f()\",\"data\":\"0x\"}".to_owned(), "unknown_field"),
+        (
+            "{\"message_type\":\"f()\",\"data\":1}".to_owned(),
+            "invalid_field_type",
+        ),
+        (
+            "{\"messageType\":\"f()\",\"data\":\"0x\"}".to_owned(),
+            "unknown_field",
+        ),
         (huge, "body_too_large"),
     ] {
         let (status, json) = call(&app, post(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
         assert_eq!(json["error"]["code"], code, "{json}");
-        assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
     assert_eq!(app.store.calls.load(Ordering::SeqCst), 0);
 }
@@ -139,10 +173,26 @@ async fn wrong_content_is_422_with_a_code_and_writes_nothing() {
     let app = app();
     let mismatched = ADD_WEIGHT_DATA.replacen("1c41742f", "deadbeef", 1);
     for (message_type, data, code) in [
-        ("add_weight(address", ADD_WEIGHT_DATA, "invalid_message_type"),
-        ("add_weight(address _addr, uint256 _weight)", "0xzz", "invalid_data_hex"),
-        ("add_weight(address _addr, uint256 _weight)", mismatched.as_str(), "selector_mismatch"),
-        ("add_weight(address _addr, uint256 _weight)", "0x1c41742f00", "abi_decode_failed"),
+        (
+            "add_weight(address",
+            ADD_WEIGHT_DATA,
+            "invalid_message_type",
+        ),
+        (
+            "add_weight(address _addr, uint256 _weight)",
+            "0xzz",
+            "invalid_data_hex",
+        ),
+        (
+            "add_weight(address _addr, uint256 _weight)",
+            mismatched.as_str(),
+            "selector_mismatch",
+        ),
+        (
+            "add_weight(address _addr, uint256 _weight)",
+            "0x1c41742f00",
+            "abi_decode_failed",
+        ),
     ] {
         let body = json!({ "message_type": message_type, "data": data }).to_string();
         let (status, json) = call(&app, post(body)).await;
@@ -162,7 +212,8 @@ async fn allowlist_rejections_are_422() {
         MessageTypePolicy::allow_only(["ping()"]).unwrap_or_default(),
         None,
     ));
-    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA }).to_string();
+    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
+        .to_string();
     let (status, json) = call(&app, post(body)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(json["error"]["code"], "message_type_not_allowed");
@@ -172,7 +223,8 @@ async fn allowlist_rejections_are_422() {
 #[tokio::test]
 async fn bad_idempotency_keys_are_400() {
     let app = app();
-    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA }).to_string();
+    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
+        .to_string();
     let request = Request::post("/transaction/broadcast")
         .header("idempotency-key", "x".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1))
         .body(Body::from(body))
@@ -185,7 +237,8 @@ async fn bad_idempotency_keys_are_400() {
 #[tokio::test]
 async fn a_valid_request_reaches_the_store_and_store_failures_are_503_without_internals() {
     let app = app();
-    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA }).to_string();
+    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
+        .to_string();
     let (status, json) = call(&app, post(body)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json["error"]["code"], "service_unavailable");
@@ -197,17 +250,41 @@ async fn a_valid_request_reaches_the_store_and_store_failures_are_503_without_in
 async fn lookups_and_listing_validate_their_input() {
     let app = app();
     let (status, json) = call(&app, get("/transactions/not-an-id")).await;
-    assert_eq!((status, json["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_transaction_id")));
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_transaction_id"))
+    );
     let id = TxId::generate();
     let (status, json) = call(&app, get(&format!("/transactions/{id}"))).await;
-    assert_eq!((status, json["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    for uri in ["/transactions?status=lost", "/transactions?limit=0", "/transactions?limit=101", "/transactions?sort=asc"] {
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    for uri in [
+        "/transactions?status=lost",
+        "/transactions?limit=0",
+        "/transactions?limit=101",
+        "/transactions?sort=asc",
+    ] {
         let (status, json) = call(&app, get(uri)).await;
-        assert_eq!((status, json["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{uri}");
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query")),
+            "{uri}"
+        );
     }
     let (status, json) = call(&app, get("/nowhere")).await;
-    assert_eq!((status, json["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    let (status, _) = call(&app, Request::delete("/health").body(Body::empty()).unwrap_or_default()).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, _) = call(
+        &app,
+        Request::delete("/health")
+            .body(Body::empty())
+            .unwrap_or_default(),
+    )
+    .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -217,5 +294,8 @@ async fn health_reports_the_signer_and_chain() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["status"], "ok");
     assert_eq!(json["chain_id"], 31337);
-    assert_eq!(json["signer_address"], Address::repeat_byte(0xab).to_string());
+    assert_eq!(
+        json["signer_address"],
+        Address::repeat_byte(0xab).to_string()
+    );
 }

@@ -88,7 +88,10 @@ where
     N: ChainNode,
 {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::process(event, |delivery| async move { self.process(delivery).await.map(|_| ()) }).await
+        batch::process(event, |delivery| async move {
+            self.process(delivery).await.map(|_| ())
+        })
+        .await
     }
 
     pub async fn process(&self, delivery: Delivery) -> Result<Outcome, RetryLater> {
@@ -100,7 +103,12 @@ where
         let signed = match (&tx.signed, tx.status) {
             (_, status) if status.is_final() => return Ok(Outcome::NothingToDo),
             (Some(signed), Status::Signed | Status::Broadcast) => signed,
-            _ => return Err(RetryLater(format!("transaction is {} and not signed yet", tx.status))),
+            _ => {
+                return Err(RetryLater(format!(
+                    "transaction is {} and not signed yet",
+                    tx.status
+                )));
+            }
         };
         if tx.status == Status::Signed {
             self.send(&tx, signed).await?;
@@ -111,7 +119,8 @@ where
                 Err(e) => return Err(retry(e)),
             }
         }
-        self.follow(&tx, signed, delivery.message.receipt_checks).await
+        self.follow(&tx, signed, delivery.message.receipt_checks)
+            .await
     }
 
     async fn send(&self, tx: &Transaction, signed: &SignedTx) -> Result<(), RetryLater> {
@@ -128,7 +137,10 @@ where
             Err(NodeError::NonceTooLow(detail)) => match self.node.inclusion(signed.hash).await {
                 Ok(Some(_)) => Ok(()),
                 _ => {
-                    let reason = format!("nonce {} is taken and this transaction is not mined: {detail}", signed.nonce);
+                    let reason = format!(
+                        "nonce {} is taken and this transaction is not mined: {detail}",
+                        signed.nonce
+                    );
                     self.record_failure(tx, &reason).await;
                     Err(RetryLater(reason))
                 }
@@ -141,7 +153,12 @@ where
     }
 
     /// Checks the receipt; finalizes, or schedules the next check.
-    async fn follow(&self, tx: &Transaction, signed: &SignedTx, checks: u32) -> Result<Outcome, RetryLater> {
+    async fn follow(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        checks: u32,
+    ) -> Result<Outcome, RetryLater> {
         if let Some(inclusion) = self.node.inclusion(signed.hash).await.map_err(retry)? {
             let head = self.node.block_number().await.map_err(retry)?;
             if head + 1 >= inclusion.block_number + self.confirmations {
@@ -158,11 +175,18 @@ where
             transaction_id: tx.id,
             receipt_checks: checks.saturating_add(1),
         };
-        self.queue.enqueue(&next, self.receipt_poll).await.map_err(retry)?;
+        self.queue
+            .enqueue(&next, self.receipt_poll)
+            .await
+            .map_err(retry)?;
         Ok(Outcome::AwaitingReceipt)
     }
 
-    async fn finalize(&self, tx: &Transaction, inclusion: Inclusion) -> Result<Outcome, RetryLater> {
+    async fn finalize(
+        &self,
+        tx: &Transaction,
+        inclusion: Inclusion,
+    ) -> Result<Outcome, RetryLater> {
         let status = if inclusion.succeeded {
             Status::Confirmed
         } else {

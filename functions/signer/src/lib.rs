@@ -17,7 +17,7 @@ use tx_shared::batch::{self, RetryLater};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{SignedTx, Status, Transaction, TxId, TxMessage};
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NonceReservation, NodeError, StoreError,
+    Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceReservation, StoreError,
     TransactionSigner, TransactionStore,
 };
 
@@ -109,12 +109,21 @@ where
     }
 
     pub async fn sign(&self, id: TxId) -> Result<Outcome, RetryLater> {
-        match self.store.claim_for_signing(id, self.signing_lease).await.map_err(retry)? {
+        match self
+            .store
+            .claim_for_signing(id, self.signing_lease)
+            .await
+            .map_err(retry)?
+        {
             Claim::Missing => {
-                tracing::warn!("no such transaction; its request was withdrawn after a failed publish");
+                tracing::warn!(
+                    "no such transaction; its request was withdrawn after a failed publish"
+                );
                 Ok(Outcome::Unknown)
             }
-            Claim::Held => Err(RetryLater("another invocation is signing this transaction".into())),
+            Claim::Held => Err(RetryLater(
+                "another invocation is signing this transaction".into(),
+            )),
             Claim::AlreadySigned(tx) => self.hand_over_again(&tx).await,
             Claim::Granted { tx, token } => match self.sign_claimed(&tx, &token).await {
                 Ok(signed) => {
@@ -130,7 +139,11 @@ where
         }
     }
 
-    async fn sign_claimed(&self, tx: &Transaction, token: &LeaseToken) -> Result<SignedTx, RetryLater> {
+    async fn sign_claimed(
+        &self,
+        tx: &Transaction,
+        token: &LeaseToken,
+    ) -> Result<SignedTx, RetryLater> {
         let from = self.key.address().await.map_err(retry)?;
         let to = self
             .target_overrides
@@ -138,11 +151,25 @@ where
             .copied()
             .unwrap_or(self.target_contract);
         // Plan gas before taking a nonce: a call that can't even be estimated takes none.
-        let plan = self.node.plan_gas(from, to, &tx.data).await.map_err(retry)?;
+        let plan = self
+            .node
+            .plan_gas(from, to, &tx.data)
+            .await
+            .map_err(retry)?;
         let nonce = match tx.nonce {
             // A previous attempt took a nonce and died before storing its signature: reuse it.
             Some(nonce) => nonce,
-            None => self.reserve_nonce(tx.id, token, Account { chain_id: self.chain_id, address: from }).await?,
+            None => {
+                self.reserve_nonce(
+                    tx.id,
+                    token,
+                    Account {
+                        chain_id: self.chain_id,
+                        address: from,
+                    },
+                )
+                .await?
+            }
         };
         let unsigned = TxEip1559 {
             chain_id: self.chain_id,
@@ -177,16 +204,37 @@ where
         }
     }
 
-    async fn reserve_nonce(&self, id: TxId, token: &LeaseToken, account: Account) -> Result<u64, RetryLater> {
-        match self.store.reserve_nonce(id, token, account).await.map_err(retry)? {
+    async fn reserve_nonce(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        account: Account,
+    ) -> Result<u64, RetryLater> {
+        match self
+            .store
+            .reserve_nonce(id, token, account)
+            .await
+            .map_err(retry)?
+        {
             NonceReservation::Assigned(nonce) => Ok(nonce),
             NonceReservation::Uninitialized => {
-                let next = self.node.pending_nonce(account.address).await.map_err(retry)?;
+                let next = self
+                    .node
+                    .pending_nonce(account.address)
+                    .await
+                    .map_err(retry)?;
                 tracing::info!(address = %account.address, next, "seeding the nonce counter from the chain");
                 self.store.seed_nonce(account, next).await.map_err(retry)?;
-                match self.store.reserve_nonce(id, token, account).await.map_err(retry)? {
+                match self
+                    .store
+                    .reserve_nonce(id, token, account)
+                    .await
+                    .map_err(retry)?
+                {
                     NonceReservation::Assigned(nonce) => Ok(nonce),
-                    NonceReservation::Uninitialized => Err(RetryLater("nonce counter vanished after seeding".into())),
+                    NonceReservation::Uninitialized => {
+                        Err(RetryLater("nonce counter vanished after seeding".into()))
+                    }
                 }
             }
         }

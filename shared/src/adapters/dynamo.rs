@@ -16,7 +16,9 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256, Bytes};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
@@ -25,7 +27,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::aws::describe;
 use crate::domain::{Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId};
 use crate::ports::{
-    Account, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page, StoreError, TransactionStore,
+    Account, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page, StoreError,
+    TransactionStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -68,7 +71,10 @@ impl DynamoStore {
     }
 
     async fn get_tx(&self, id: TxId) -> Result<Option<Transaction>, StoreError> {
-        self.get_item(tx_pk(id)).await?.map(|item| from_item(&item)).transpose()
+        self.get_item(tx_pk(id))
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
     }
 
     /// A conditional `SET` on a transaction; a lost condition is a [`StoreError::Conflict`].
@@ -97,7 +103,9 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict { id, expected: from }),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(StoreError::Conflict { id, expected: from })
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -127,11 +135,15 @@ impl TransactionStore for DynamoStore {
             };
         };
 
-        let expires_at = OffsetDateTime::now_utc().unix_timestamp() + IDEMPOTENCY_TTL.as_secs() as i64;
+        let expires_at =
+            OffsetDateTime::now_utc().unix_timestamp() + IDEMPOTENCY_TTL.as_secs() as i64;
         let idem_item: Item = HashMap::from([
             ("pk".into(), s(idem_pk(&idempotency.key))),
             ("transaction_id".into(), s(new.id.to_string())),
-            ("fingerprint".into(), s(idempotency.request_fingerprint.to_string())),
+            (
+                "fingerprint".into(),
+                s(idempotency.request_fingerprint.to_string()),
+            ),
             ("expires_at".into(), n(expires_at)),
         ]);
         let result = self
@@ -153,7 +165,9 @@ impl TransactionStore for DynamoStore {
                 let existing_id: TxId = parse_attr(&existing, "transaction_id")?;
                 let fingerprint: B256 = parse_attr(&existing, "fingerprint")?;
                 if fingerprint != idempotency.request_fingerprint {
-                    return Err(StoreError::IdempotencyConflict { existing: existing_id });
+                    return Err(StoreError::IdempotencyConflict {
+                        existing: existing_id,
+                    });
                 }
                 match self.get_tx(existing_id).await? {
                     Some(tx) => Ok(Inserted::Duplicate(tx)),
@@ -231,7 +245,8 @@ impl TransactionStore for DynamoStore {
                 .expression_attribute_values(":id", s(tx.id.to_string()))
                 .build()
                 .map_err(build_error)?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete_key).build());
+            request =
+                request.transact_items(TransactWriteItem::builder().delete(delete_key).build());
         }
         match request.send().await {
             Ok(_) => Ok(true),
@@ -248,7 +263,9 @@ impl TransactionStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tx_pk(id)))
-            .update_expression("SET lease_token = :token, lease_until = :until, updated_at = :now_text")
+            .update_expression(
+                "SET lease_token = :token, lease_until = :until, updated_at = :now_text",
+            )
             .condition_expression(
                 "#status = :received AND (attribute_not_exists(lease_until) OR lease_until < :now)",
             )
@@ -325,7 +342,9 @@ impl TransactionStore for DynamoStore {
             let assign = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(tx_pk(id)))
-                .update_expression("SET nonce = :nonce, signer_address = :signer, updated_at = :now")
+                .update_expression(
+                    "SET nonce = :nonce, signer_address = :signer, updated_at = :now",
+                )
                 .condition_expression(
                     "#status = :received AND lease_token = :token AND attribute_not_exists(nonce)",
                 )
@@ -349,9 +368,10 @@ impl TransactionStore for DynamoStore {
                 Err(e) if is_transaction_canceled(&e) => {
                     // Either another signer took this nonce (retry with the next one), or we
                     // lost the transaction itself (stop).
-                    let still_ours = self.get_tx(id).await?.is_some_and(|tx| {
-                        tx.status == Status::Received && tx.nonce.is_none()
-                    });
+                    let still_ours = self
+                        .get_tx(id)
+                        .await?
+                        .is_some_and(|tx| tx.status == Status::Received && tx.nonce.is_none());
                     if !still_ours {
                         return Err(StoreError::Conflict {
                             id,
@@ -389,7 +409,12 @@ impl TransactionStore for DynamoStore {
         }
     }
 
-    async fn record_signed(&self, id: TxId, token: &LeaseToken, signed: &SignedTx) -> Result<(), StoreError> {
+    async fn record_signed(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        signed: &SignedTx,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -494,7 +519,8 @@ fn now_rfc3339() -> String {
 }
 
 fn format_time(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -602,7 +628,8 @@ where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    parse_opt(item, name)?.ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing")))
+    parse_opt(item, name)?
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing")))
 }
 
 fn parse_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
@@ -617,7 +644,9 @@ fn encode_cursor(key: &Item) -> Result<String, StoreError> {
         .iter()
         .map(|(k, v)| match v {
             AttributeValue::S(text) => Ok((k.clone(), text.clone())),
-            other => Err(StoreError::Corrupt(format!("unexpected key attribute {k}: {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unexpected key attribute {k}: {other:?}"
+            ))),
         })
         .collect::<Result<HashMap<_, _>, _>>()?;
     let json = serde_json::to_vec(&strings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -636,7 +665,9 @@ fn decode_cursor(cursor: &str, index_key: &str) -> Result<Item, StoreError> {
     let mut expected = vec!["id", "pk", index_key];
     expected.sort_unstable();
     if names != expected {
-        return Err(invalid("it belongs to a different listing (status filter changed?)"));
+        return Err(invalid(
+            "it belongs to a different listing (status filter changed?)",
+        ));
     }
     Ok(strings.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
@@ -677,7 +708,8 @@ mod tests {
     use crate::domain::Idempotency;
 
     fn sample() -> Transaction {
-        let created_at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let created_at = OffsetDateTime::from_unix_timestamp(1_700_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         Transaction::received(&NewTransaction {
             id: TxId::generate(),
             message_type: "add_weight(address _addr, uint256 _weight)".into(),
@@ -704,7 +736,10 @@ mod tests {
         let mut item = to_item(&tx);
         item.insert("status".into(), s("signed"));
         item.insert("nonce".into(), n(7));
-        item.insert("signer_address".into(), s(Address::repeat_byte(3).to_string()));
+        item.insert(
+            "signer_address".into(),
+            s(Address::repeat_byte(3).to_string()),
+        );
         item.insert("target".into(), s(Address::repeat_byte(4).to_string()));
         item.insert("tx_hash".into(), s(B256::repeat_byte(5).to_string()));
         item.insert("raw_tx".into(), s("0x02f8"));
@@ -712,7 +747,9 @@ mod tests {
         item.insert("max_fee_per_gas".into(), n(2_000_000_000u128));
         item.insert("max_priority_fee_per_gas".into(), n(1u128));
         let mapped = from_item(&item).unwrap_or_else(|e| panic!("{e}"));
-        let signed = mapped.signed.unwrap_or_else(|| panic!("signed fields lost"));
+        let signed = mapped
+            .signed
+            .unwrap_or_else(|| panic!("signed fields lost"));
         assert_eq!(signed.nonce, 7);
         assert_eq!(signed.to, Address::repeat_byte(4));
         assert_eq!(signed.raw.as_ref(), &[0x02, 0xf8]);
@@ -741,8 +778,17 @@ mod tests {
         ]);
         let cursor = encode_cursor(&key).unwrap_or_default();
         assert_eq!(decode_cursor(&cursor, "kind"), Ok(key));
-        assert!(matches!(decode_cursor(&cursor, "status"), Err(StoreError::InvalidCursor(_))));
-        assert!(matches!(decode_cursor("!!!", "kind"), Err(StoreError::InvalidCursor(_))));
-        assert!(matches!(decode_cursor("e30", "kind"), Err(StoreError::InvalidCursor(_))));
+        assert!(matches!(
+            decode_cursor(&cursor, "status"),
+            Err(StoreError::InvalidCursor(_))
+        ));
+        assert!(matches!(
+            decode_cursor("!!!", "kind"),
+            Err(StoreError::InvalidCursor(_))
+        ));
+        assert!(matches!(
+            decode_cursor("e30", "kind"),
+            Err(StoreError::InvalidCursor(_))
+        ));
     }
 }

@@ -6,9 +6,9 @@
 
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::eip2718::Encodable2718;
+use alloy::primitives::Address;
 use alloy::signers::Signer as _;
 use alloy::signers::aws::AwsSigner;
-use alloy::primitives::Address;
 use aws_sdk_kms::Client;
 use tokio::sync::OnceCell;
 

@@ -58,7 +58,12 @@ impl ChainNode for RpcNode {
             .await
     }
 
-    async fn plan_gas(&self, from: Address, to: Address, data: &Bytes) -> Result<GasPlan, NodeError> {
+    async fn plan_gas(
+        &self,
+        from: Address,
+        to: Address,
+        data: &Bytes,
+    ) -> Result<GasPlan, NodeError> {
         let request = TransactionRequest::default()
             .with_from(from)
             .with_to(to)
@@ -126,13 +131,17 @@ fn classify(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeError {
 /// JSON-RPC error payloads, by the wording nodes use (geth, anvil, erigon, nethermind).
 pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("already known") || lower.contains("already imported") || lower.contains("known transaction") {
+    if lower.contains("already known")
+        || lower.contains("already imported")
+        || lower.contains("known transaction")
+    {
         NodeError::AlreadyKnown
     } else if lower.contains("nonce too low") || lower.contains("nonce is too low") {
         NodeError::NonceTooLow(message.to_owned())
     } else if lower.contains("execution reverted") || lower.contains("revert") {
         NodeError::Reverted(message.to_owned())
-    } else if code == -32005 || lower.contains("rate limit") || lower.contains("too many requests") {
+    } else if code == -32005 || lower.contains("rate limit") || lower.contains("too many requests")
+    {
         NodeError::Unavailable(message.to_owned())
     } else {
         NodeError::Rejected {
@@ -153,13 +162,22 @@ mod tests {
 
     #[test]
     fn node_error_wording_is_classified() {
-        assert_eq!(classify_rpc_error(-32000, "already known"), NodeError::AlreadyKnown);
+        assert_eq!(
+            classify_rpc_error(-32000, "already known"),
+            NodeError::AlreadyKnown
+        );
         assert_eq!(
             classify_rpc_error(-32003, "transaction already imported"),
             NodeError::AlreadyKnown
         );
-        assert!(matches!(classify_rpc_error(-32000, "nonce too low: next nonce 5, tx nonce 4"), NodeError::NonceTooLow(_)));
-        assert!(matches!(classify_rpc_error(3, "execution reverted: nope"), NodeError::Reverted(_)));
+        assert!(matches!(
+            classify_rpc_error(-32000, "nonce too low: next nonce 5, tx nonce 4"),
+            NodeError::NonceTooLow(_)
+        ));
+        assert!(matches!(
+            classify_rpc_error(3, "execution reverted: nope"),
+            NodeError::Reverted(_)
+        ));
         assert!(classify_rpc_error(-32005, "limit exceeded").is_retryable());
         let rejected = classify_rpc_error(-32000, "insufficient funds for gas * price + value");
         assert!(matches!(rejected, NodeError::Rejected { .. }));

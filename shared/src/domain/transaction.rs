@@ -28,7 +28,9 @@ impl fmt::Display for TxId {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a transaction id (expected a UUID such as 01900000-0000-7000-8000-000000000000)")]
+#[error(
+    "`{0}` is not a transaction id (expected a UUID such as 01900000-0000-7000-8000-000000000000)"
+)]
 pub struct InvalidTxId(pub String);
 
 impl FromStr for TxId {

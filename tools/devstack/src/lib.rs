@@ -83,7 +83,10 @@ impl Running {
 }
 
 /// The three functions' configurations, derived from what provisioning found.
-pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> (api::Config, signer::Config, broadcaster::Config) {
+pub fn function_configs(
+    p: &Provisioned,
+    options: &RunnerOptions,
+) -> (api::Config, signer::Config, broadcaster::Config) {
     let rpc_timeout = std::time::Duration::from_secs(45);
     (
         api::Config {
@@ -118,12 +121,21 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> (api::Confi
 }
 
 /// Starts the API and the queue pollers on an already provisioned stack.
-pub async fn start(sdk: &SdkConfig, provisioned: &Provisioned, options: &RunnerOptions) -> Result<Running, DevError> {
+pub async fn start(
+    sdk: &SdkConfig,
+    provisioned: &Provisioned,
+    options: &RunnerOptions,
+) -> Result<Running, DevError> {
     let (api_config, signer_config, broadcaster_config) = function_configs(provisioned, options);
     let app = Arc::new(api::AwsApp::from_aws(&api_config, sdk));
-    let signer = Arc::new(signer::AwsSigner::from_aws(&signer_config, sdk).map_err(|e| DevError::Config(e.to_string()))?);
-    let broadcaster =
-        Arc::new(broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, sdk).map_err(|e| DevError::Config(e.to_string()))?);
+    let signer = Arc::new(
+        signer::AwsSigner::from_aws(&signer_config, sdk)
+            .map_err(|e| DevError::Config(e.to_string()))?,
+    );
+    let broadcaster = Arc::new(
+        broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, sdk)
+            .map_err(|e| DevError::Config(e.to_string()))?,
+    );
 
     let listener = TcpListener::bind(options.api_addr).await?;
     let api_addr = listener.local_addr()?;
@@ -186,7 +198,9 @@ async fn poll_queue<H, Fut>(
     H: Fn(SqsEvent) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
 {
-    let queue_arn = provision::queue_arn(&sqs, &queue_url).await.unwrap_or_default();
+    let queue_arn = provision::queue_arn(&sqs, &queue_url)
+        .await
+        .unwrap_or_default();
     loop {
         if *stop.borrow() {
             return;
@@ -250,7 +264,9 @@ async fn poll_queue<H, Fut>(
                 tracing::warn!(queue = %queue_url, failed = out.failed.len(), "some deletes failed; those messages will be redelivered");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(queue = %queue_url, error = %tx_shared::aws::describe(&e), "delete failed; messages will be redelivered"),
+            Err(e) => {
+                tracing::warn!(queue = %queue_url, error = %tx_shared::aws::describe(&e), "delete failed; messages will be redelivered")
+            }
         }
     }
 }

@@ -31,9 +31,15 @@ async fn run() -> Result<(), DevError> {
             "AWS_ENDPOINT_URL is not set: the local stack only talks to an emulator (e.g. http://127.0.0.1:4566)".into(),
         ));
     }
-    let rpc_url: String = env.or_default("RPC_URL", "http://127.0.0.1:8545".to_owned()).map_err(config_error)?;
-    let prefix: String = env.or_default("DEV_PREFIX", "tx-broadcaster".to_owned()).map_err(config_error)?;
-    let target: Address = env.or_default("TARGET_CONTRACT", default_target()).map_err(config_error)?;
+    let rpc_url: String = env
+        .or_default("RPC_URL", "http://127.0.0.1:8545".to_owned())
+        .map_err(config_error)?;
+    let prefix: String = env
+        .or_default("DEV_PREFIX", "tx-broadcaster".to_owned())
+        .map_err(config_error)?;
+    let target: Address = env
+        .or_default("TARGET_CONTRACT", default_target())
+        .map_err(config_error)?;
     let api_port: u16 = env.or_default("API_PORT", 3000).map_err(config_error)?;
 
     let sdk = load_config(AwsTimeouts::HANDLER).await;
@@ -49,7 +55,11 @@ async fn run() -> Result<(), DevError> {
 
     match args.first().map(String::as_str) {
         Some("provision") => {
-            if let Some(path) = args.iter().position(|a| a == "--env-file").and_then(|i| args.get(i + 1)) {
+            if let Some(path) = args
+                .iter()
+                .position(|a| a == "--env-file")
+                .and_then(|i| args.get(i + 1))
+            {
                 std::fs::write(path, lambda_env(&provisioned))?;
                 println!("wrote the functions' environment to {path}");
             }
@@ -58,7 +68,9 @@ async fn run() -> Result<(), DevError> {
         None | Some("run") => {
             let options = RunnerOptions {
                 api_addr: SocketAddr::from(([127, 0, 0, 1], api_port)),
-                policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES").map_err(config_error)?,
+                policy: env
+                    .message_type_policy("ALLOWED_MESSAGE_TYPES")
+                    .map_err(config_error)?,
                 ..RunnerOptions::default()
             };
             let mut running = start(&sdk, &provisioned, &options).await?;
@@ -76,7 +88,9 @@ async fn run() -> Result<(), DevError> {
             running.shutdown().await;
             Ok(())
         }
-        Some(other) => Err(DevError::Config(format!("unknown command `{other}`; use `run` or `provision`"))),
+        Some(other) => Err(DevError::Config(format!(
+            "unknown command `{other}`; use `run` or `provision`"
+        ))),
     }
 }
 
@@ -85,7 +99,10 @@ fn lambda_env(p: &Provisioned) -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     [
         ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())),
+        (
+            "AWS_REGION",
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("TABLE_NAME", p.table_name.clone()),

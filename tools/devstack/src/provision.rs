@@ -35,7 +35,9 @@ pub struct Names {
 
 impl Names {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Names { prefix: prefix.into() }
+        Names {
+            prefix: prefix.into(),
+        }
     }
     pub fn table(&self) -> String {
         format!("{}-transactions", self.prefix)
@@ -91,7 +93,8 @@ pub async fn provision(
         .topic_arn
         .ok_or_else(|| DevError::Provision("create_topic returned no ARN".into()))?;
     let (sign_queue_url, sign_dlq_url) = ensure_queue_with_dlq(&sqs, &names.sign_queue()).await?;
-    let (broadcast_queue_url, broadcast_dlq_url) = ensure_queue_with_dlq(&sqs, &names.broadcast_queue()).await?;
+    let (broadcast_queue_url, broadcast_dlq_url) =
+        ensure_queue_with_dlq(&sqs, &names.broadcast_queue()).await?;
     ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
     let kms_key_id = ensure_signing_key(&kms, &names.key_alias()).await?;
     let signer_address = KmsSigner::new(kms.clone(), &kms_key_id)
@@ -131,7 +134,12 @@ fn connect(rpc_url: &str) -> Result<RootProvider, DevError> {
 }
 
 async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {
-    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    let exists = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
     if !exists {
         let key = |name: &str, kind: KeyType| {
             KeySchemaElement::builder()
@@ -152,7 +160,11 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
                 .index_name(name)
                 .key_schema(key(hash, KeyType::Hash)?)
                 .key_schema(key("id", KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(|e| DevError::Provision(e.to_string()))
         };
@@ -200,22 +212,36 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(DevError::Provision(format!("table {table} not active after 60 s: {status:?}")));
+            return Err(DevError::Provision(format!(
+                "table {table} not active after 60 s: {status:?}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 /// Returns `(queue_url, dlq_url)`.
-async fn ensure_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> Result<(String, String), DevError> {
-    let dlq_url = ensure_queue(client, &format!("{name}-dlq"), vec![(QueueAttributeName::MessageRetentionPeriod, "1209600".into())]).await?;
+async fn ensure_queue_with_dlq(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<(String, String), DevError> {
+    let dlq_url = ensure_queue(
+        client,
+        &format!("{name}-dlq"),
+        vec![(QueueAttributeName::MessageRetentionPeriod, "1209600".into())],
+    )
+    .await?;
     let dlq_arn = queue_arn(client, &dlq_url).await?;
-    let redrive = json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT }).to_string();
+    let redrive =
+        json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT }).to_string();
     let url = ensure_queue(
         client,
         name,
         vec![
-            (QueueAttributeName::VisibilityTimeout, VISIBILITY_TIMEOUT_SECONDS.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            ),
             (QueueAttributeName::MessageRetentionPeriod, "345600".into()),
             (QueueAttributeName::RedrivePolicy, redrive),
         ],
@@ -229,18 +255,23 @@ async fn ensure_queue(
     name: &str,
     attributes: Vec<(QueueAttributeName, String)>,
 ) -> Result<String, DevError> {
-    if let Ok(found) = client.get_queue_url().queue_name(name).send().await {
-        if let Some(url) = found.queue_url {
-            // Keep the attributes current on a reused queue.
-            client
-                .set_queue_attributes()
-                .queue_url(&url)
-                .set_attributes(Some(attributes.into_iter().collect()))
-                .send()
-                .await
-                .map_err(aws("set queue attributes"))?;
-            return Ok(url);
-        }
+    let existing = client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .ok()
+        .and_then(|found| found.queue_url);
+    if let Some(url) = existing {
+        // Keep the attributes current on a reused queue.
+        client
+            .set_queue_attributes()
+            .queue_url(&url)
+            .set_attributes(Some(attributes.into_iter().collect()))
+            .send()
+            .await
+            .map_err(aws("set queue attributes"))?;
+        return Ok(url);
     }
     client
         .create_queue()
@@ -357,10 +388,16 @@ async fn ensure_signing_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<St
 }
 
 async fn fund(node: &RootProvider, address: Address) -> Result<(), DevError> {
-    let balance = node.get_balance(address).await.map_err(rpc("eth_getBalance"))?;
+    let balance = node
+        .get_balance(address)
+        .await
+        .map_err(rpc("eth_getBalance"))?;
     if balance < U256::from(SIGNER_BALANCE_WEI / 2) {
         let _: serde_json::Value = node
-            .raw_request("anvil_setBalance".into(), (address, U256::from(SIGNER_BALANCE_WEI)))
+            .raw_request(
+                "anvil_setBalance".into(),
+                (address, U256::from(SIGNER_BALANCE_WEI)),
+            )
             .await
             .map_err(rpc("anvil_setBalance"))?;
     }
