@@ -1,0 +1,122 @@
+# tx-broadcaster developer entry points. `make` (or `make help`) lists them.
+#
+# Local tools (MiniStack, anvil, cargo-lambda, checkov) live in .tools/ and are
+# installed on first use by scripts/stack.sh; runtime state lives in .dev/.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Ports (override on the command line, e.g. `make dev API_PORT=3001`).
+EMULATOR_PORT ?= 4566
+ANVIL_PORT ?= 8545
+API_PORT ?= 3000
+TEST_EMULATOR_PORT ?= 4599
+TEST_ANVIL_PORT ?= 8599
+# Where `cargo lambda watch` serves the Lambda runtime API and invokes.
+WATCH_PORT ?= 9000
+# Lambda CPU for `build-lambdas`: --arm64 (matches infra/) or --x86-64.
+LAMBDA_ARCH ?= --arm64
+# Extra arguments for `cargo test` in `make test` (e.g. TEST_ARGS="-- --nocapture").
+TEST_ARGS ?=
+export EMULATOR_PORT ANVIL_PORT TEST_EMULATOR_PORT TEST_ANVIL_PORT
+
+STACK := scripts/stack.sh
+# cargo finds the `cargo-lambda` subcommand on PATH (zig comes with it in the venv).
+CARGO_LAMBDA_BIN := $(CURDIR)/.tools/cargo-lambda/bin
+CARGO_LAMBDA := PATH="$(CARGO_LAMBDA_BIN):$$PATH" cargo lambda
+LAMBDA_PACKAGES := -p api -p signer -p broadcaster
+
+# What the local runner and the watched functions see: the dev stack.
+DEV_ENV := \
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) \
+	AWS_REGION=us-east-1 \
+	AWS_ACCESS_KEY_ID=test \
+	AWS_SECRET_ACCESS_KEY=test \
+	AWS_EC2_METADATA_DISABLED=true \
+	RPC_URL=http://127.0.0.1:$(ANVIL_PORT)
+
+.PHONY: help tools dev stop status test lint build-lambdas watch \
+	invoke-api invoke-signer invoke-broadcaster infra-check clean-dev
+
+help: ## List the targets
+	@echo "Usage: make <target> [VAR=value ...]"
+	@echo
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-20s %s\n", $$1, $$2 }'
+	@echo
+	@echo "Ports: EMULATOR_PORT=$(EMULATOR_PORT) ANVIL_PORT=$(ANVIL_PORT) API_PORT=$(API_PORT)" \
+		"TEST_EMULATOR_PORT=$(TEST_EMULATOR_PORT) TEST_ANVIL_PORT=$(TEST_ANVIL_PORT) WATCH_PORT=$(WATCH_PORT)"
+
+tools: ## Install the pinned local tools into .tools/ (idempotent)
+	@$(STACK) tools
+
+dev: tools ## Start emulator + anvil (kept running, state in .dev/) and run the local stack in the foreground
+	@$(STACK) up dev
+	@echo
+	@echo "  API:       http://127.0.0.1:$(API_PORT)  (e.g. curl http://127.0.0.1:$(API_PORT)/health)"
+	@echo "  Emulator:  http://127.0.0.1:$(EMULATOR_PORT)    anvil: http://127.0.0.1:$(ANVIL_PORT) (chain id 31337)"
+	@echo "  Ctrl-C stops only this runner; the emulator and anvil keep running (and keep their state)."
+	@echo "  'make stop' stops them; 'make clean-dev' also wipes their state."
+	@echo
+	@exec env $(DEV_ENV) API_PORT=$(API_PORT) cargo run -p devstack --bin devstack -- run
+
+stop: ## Stop the dev emulator and anvil started by `make dev`
+	@$(STACK) down dev
+
+status: ## Show what is running for the dev and test stacks
+	@$(STACK) status
+
+test: tools ## Run all tests against a fresh test stack (stopped afterwards, even on failure)
+	@scripts/test.sh $(TEST_ARGS)
+
+lint: ## cargo fmt --check and clippy with warnings denied
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+build-lambdas: ## Build release Lambda zips into target/lambda/<fn>/bootstrap.zip
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) build --release $(LAMBDA_ARCH) --output-format zip $(LAMBDA_PACKAGES)
+
+# `cargo lambda watch` emulates the Lambda control plane on WATCH_PORT and runs
+# each function (api, signer, broadcaster) on its first invoke. devstack
+# provisions the dev stack's resources and writes their names to .dev/lambda.env;
+# `stack.sh lambda-env` adds defaults for anything it leaves out.
+watch: tools ## Serve the functions with hot reload (cargo lambda watch) against the dev stack
+	@$(STACK) up dev
+	@env $(DEV_ENV) cargo run -p devstack --bin devstack -- provision --env-file .dev/lambda.env
+	@$(STACK) lambda-env dev > .dev/lambda-watch.env
+	@echo
+	@echo "  Invoke from another terminal:"
+	@echo "    make invoke-api           # events/api-broadcast.json"
+	@echo "    make invoke-signer        # events/signer-sqs.json"
+	@echo "    make invoke-broadcaster   # events/broadcaster-sqs.json"
+	@echo "  or over HTTP: curl http://127.0.0.1:$(WATCH_PORT)/lambda-url/api/health"
+	@echo
+	@export PATH="$(CARGO_LAMBDA_BIN):$$PATH" $(DEV_ENV); exec cargo lambda watch \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
+		--env-file .dev/lambda-watch.env
+
+invoke-api: ## Invoke the watched api function with events/api-broadcast.json
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) invoke api --data-file events/api-broadcast.json \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+invoke-signer: ## Invoke the watched signer function with events/signer-sqs.json
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) invoke signer --data-file events/signer-sqs.json \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+invoke-broadcaster: ## Invoke the watched broadcaster function with events/broadcaster-sqs.json
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) invoke broadcaster --data-file events/broadcaster-sqs.json \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+infra-check: ## Static checks of infra/ with checkov (installs it on first use)
+	@$(STACK) tools checkov
+	.tools/checkov/bin/checkov -d infra --quiet --compact \
+		$$( [[ -f infra/.checkov.yaml ]] && echo "--config-file infra/.checkov.yaml" )
+
+clean-dev: stop ## Stop the dev stack and delete .dev/ (all local state)
+	rm -rf .dev

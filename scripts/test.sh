@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the workspace tests against the test-profile stack (emulator + anvil on
+# the test ports), stops it afterwards, even on failure or Ctrl-C, and exits
+# with the tests' own status.
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh -- --nocapture).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+TEST_EMULATOR_PORT=${TEST_EMULATOR_PORT:-4599}
+TEST_ANVIL_PORT=${TEST_ANVIL_PORT:-8599}
+export TEST_EMULATOR_PORT TEST_ANVIL_PORT
+
+# A test stack that was already up (someone's `scripts/stack.sh up test`, or
+# another test run in progress) is reused and left running; one started here
+# is stopped here.
+stopped=0
+if scripts/stack.sh is-up test; then
+    echo "[test] reusing the test stack already running; leaving it up afterwards" >&2
+    stopped=1
+fi
+stop_stack() {
+    ((stopped)) && return 0
+    stopped=1
+    scripts/stack.sh down test || true
+}
+trap stop_stack EXIT
+# Ctrl-C or a CI timeout: stop the stack, then report the signal as the status.
+trap 'stop_stack; exit 130' INT
+trap 'stop_stack; exit 143' TERM
+
+scripts/stack.sh up test
+
+set +e
+env \
+    AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_EMULATOR_PORT" \
+    AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=test \
+    AWS_SECRET_ACCESS_KEY=test \
+    AWS_EC2_METADATA_DISABLED=true \
+    TEST_RPC_URL="http://127.0.0.1:$TEST_ANVIL_PORT" \
+    cargo test --workspace --all-targets --no-fail-fast "$@"
+status=$?
+set -e
+
+stop_stack
+exit "$status"

@@ -1,0 +1,61 @@
+//! The sample events in `events/` (used with `cargo lambda invoke --data-file`) are real
+//! events that the functions accept.
+
+use std::sync::Mutex;
+
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::event::sqs::SqsEvent;
+use tx_shared::batch;
+use tx_shared::validation::{MessageTypePolicy, parse_request, validate_call};
+
+fn read(name: &str) -> String {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_api_sample_is_a_valid_broadcast_request() {
+    let event: ApiGatewayV2httpRequest =
+        serde_json::from_str(&read("api-broadcast.json")).unwrap_or_else(|e| panic!("{e}"));
+    let body = event.body.unwrap_or_else(|| panic!("no body"));
+    let request = parse_request(body.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let call = validate_call(&request, &MessageTypePolicy::allow_all()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(call.function_signature, "add_weight(address,uint256)");
+    let health: ApiGatewayV2httpRequest =
+        serde_json::from_str(&read("api-health.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(health.raw_path.as_deref(), Some("/health"));
+}
+
+#[tokio::test]
+async fn the_queue_samples_carry_a_transaction_message() {
+    for name in ["signer-sqs.json", "broadcaster-sqs.json"] {
+        let event: SqsEvent = serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let seen = Mutex::new(Vec::new());
+        let response = batch::process(event, |delivery| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.push((delivery.message.transaction_id.to_string(), delivery.receive_count));
+            }
+            async { Ok(()) }
+        })
+        .await;
+        assert!(response.batch_item_failures.is_empty(), "{name}");
+        let seen = seen.into_inner().unwrap_or_default();
+        assert_eq!(seen, vec![("019a0000-0000-7000-8000-000000000001".to_owned(), 1)], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_unparseable_record_fails_alone() {
+    let mut event: SqsEvent = serde_json::from_str(&read("signer-sqs.json")).unwrap_or_else(|e| panic!("{e}"));
+    let mut bad = event.records[0].clone();
+    bad.message_id = Some("bad".into());
+    bad.body = Some("not json".into());
+    event.records.push(bad);
+    let response = batch::process(event, |_| async { Ok(()) }).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["bad"]);
+}
