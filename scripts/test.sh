@@ -32,6 +32,8 @@ trap 'stop_stack; exit 143' TERM
 
 scripts/stack.sh up test
 
+log=$(mktemp)
+
 set +e
 env \
     AWS_ENDPOINT_URL="http://127.0.0.1:$TEST_EMULATOR_PORT" \
@@ -40,9 +42,14 @@ env \
     AWS_SECRET_ACCESS_KEY=test \
     AWS_EC2_METADATA_DISABLED=true \
     TEST_RPC_URL="http://127.0.0.1:$TEST_ANVIL_PORT" \
-    cargo test --workspace --all-targets --no-fail-fast "$@"
-status=$?
+    cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
 set -e
-
 stop_stack
+
+# One closing line for the whole run: cargo prints a result per test binary, the last of which
+# is often an empty doc-test run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
 exit "$status"
