@@ -19,7 +19,8 @@ fn the_api_sample_is_a_valid_broadcast_request() {
         serde_json::from_str(&read("api-broadcast.json")).unwrap_or_else(|e| panic!("{e}"));
     let body = event.body.unwrap_or_else(|| panic!("no body"));
     let request = parse_request(body.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    let call = validate_call(&request, &MessageTypePolicy::allow_all()).unwrap_or_else(|e| panic!("{e}"));
+    let call =
+        validate_call(&request, &MessageTypePolicy::allow_all()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(call.function_signature, "add_weight(address,uint256)");
     let health: ApiGatewayV2httpRequest =
         serde_json::from_str(&read("api-health.json")).unwrap_or_else(|e| panic!("{e}"));
@@ -29,24 +30,33 @@ fn the_api_sample_is_a_valid_broadcast_request() {
 #[tokio::test]
 async fn the_queue_samples_carry_a_transaction_message() {
     for name in ["signer-sqs.json", "broadcaster-sqs.json"] {
-        let event: SqsEvent = serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let event: SqsEvent =
+            serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let seen = Mutex::new(Vec::new());
         let response = batch::process(event, |delivery| {
             if let Ok(mut seen) = seen.lock() {
-                seen.push((delivery.message.transaction_id.to_string(), delivery.receive_count));
+                seen.push((
+                    delivery.message.transaction_id.to_string(),
+                    delivery.receive_count,
+                ));
             }
             async { Ok(()) }
         })
         .await;
         assert!(response.batch_item_failures.is_empty(), "{name}");
         let seen = seen.into_inner().unwrap_or_default();
-        assert_eq!(seen, vec![("019a0000-0000-7000-8000-000000000001".to_owned(), 1)], "{name}");
+        assert_eq!(
+            seen,
+            vec![("019a0000-0000-7000-8000-000000000001".to_owned(), 1)],
+            "{name}"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_unparseable_record_fails_alone() {
-    let mut event: SqsEvent = serde_json::from_str(&read("signer-sqs.json")).unwrap_or_else(|e| panic!("{e}"));
+    let mut event: SqsEvent =
+        serde_json::from_str(&read("signer-sqs.json")).unwrap_or_else(|e| panic!("{e}"));
     let mut bad = event.records[0].clone();
     bad.message_id = Some("bad".into());
     bad.body = Some("not json".into());

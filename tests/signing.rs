@@ -78,16 +78,7 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
     let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while messages.is_empty() && tokio::time::Instant::now() < deadline {
-        messages = sqs
-            .receive_message()
-            .queue_url(&stack.provisioned.sign_queue_url)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
-            .messages
-            .unwrap_or_default();
+        messages = receive(&sqs, &stack.provisioned.sign_queue_url).await;
     }
     assert_eq!(messages.len(), 1, "one message for one request");
     let event = devstack::to_event(&messages, "arn:aws:sqs:us-east-1:000000000000:sign");
@@ -128,17 +119,7 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
         .unwrap_or_else(|e| panic!("{e}"));
     let mut handed_over = 0;
     loop {
-        let batch = sqs
-            .receive_message()
-            .queue_url(&stack.provisioned.broadcast_queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
-            .messages
-            .unwrap_or_default();
+        let batch = receive(&sqs, &stack.provisioned.broadcast_queue_url).await;
         if batch.is_empty() {
             break;
         }
@@ -179,4 +160,18 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
         "exactly one transaction was ever sent from the signer"
     );
     stack.stop().await;
+}
+
+/// One short long-poll for up to 10 messages, with the attributes Lambda would pass.
+async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .messages
+        .unwrap_or_default()
 }

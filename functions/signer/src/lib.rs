@@ -210,34 +210,27 @@ where
         token: &LeaseToken,
         account: Account,
     ) -> Result<u64, RetryLater> {
-        match self
-            .store
-            .reserve_nonce(id, token, account)
-            .await
-            .map_err(retry)?
-        {
-            NonceReservation::Assigned(nonce) => Ok(nonce),
-            NonceReservation::Uninitialized => {
-                let next = self
-                    .node
-                    .pending_nonce(account.address)
-                    .await
-                    .map_err(retry)?;
-                tracing::info!(address = %account.address, next, "seeding the nonce counter from the chain");
-                self.store.seed_nonce(account, next).await.map_err(retry)?;
-                match self
-                    .store
-                    .reserve_nonce(id, token, account)
-                    .await
-                    .map_err(retry)?
-                {
-                    NonceReservation::Assigned(nonce) => Ok(nonce),
-                    NonceReservation::Uninitialized => {
-                        Err(RetryLater("nonce counter vanished after seeding".into()))
-                    }
+        for seeded in [false, true] {
+            match self
+                .store
+                .reserve_nonce(id, token, account)
+                .await
+                .map_err(retry)?
+            {
+                NonceReservation::Assigned(nonce) => return Ok(nonce),
+                NonceReservation::Uninitialized if !seeded => {
+                    let next = self
+                        .node
+                        .pending_nonce(account.address)
+                        .await
+                        .map_err(retry)?;
+                    tracing::info!(address = %account.address, next, "seeding the nonce counter from the chain");
+                    self.store.seed_nonce(account, next).await.map_err(retry)?;
                 }
+                NonceReservation::Uninitialized => {}
             }
         }
+        Err(RetryLater("nonce counter vanished after seeding".into()))
     }
 
     async fn hand_over_again(&self, tx: &Transaction) -> Result<Outcome, RetryLater> {

@@ -308,12 +308,8 @@ impl TransactionStore for DynamoStore {
             .expression_attribute_values(":token", s(&token.0))
             .send()
             .await;
-        match result {
-            // Not ours any more: nothing to release.
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Not applied: the lease is not ours any more, so there is nothing to release.
+        applied(result).map(|_| ())
     }
 
     async fn reserve_nonce(
@@ -402,11 +398,8 @@ impl TransactionStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Not applied: the counter exists already, which is all we wanted.
+        applied(result).map(|_| ())
     }
 
     async fn record_signed(
@@ -440,13 +433,13 @@ impl TransactionStore for DynamoStore {
             .expression_attribute_values(":now", s(now_rfc3339()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict {
+        if applied(result)? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
                 id,
                 expected: Status::Received,
-            }),
-            Err(e) => Err(unavailable(e)),
+            })
         }
     }
 
@@ -482,10 +475,10 @@ impl TransactionStore for DynamoStore {
             .expression_attribute_values(":now", s(now_rfc3339()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound(id)),
-            Err(e) => Err(unavailable(e)),
+        if applied(result)? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id))
         }
     }
 }
@@ -670,6 +663,19 @@ fn decode_cursor(cursor: &str, index_key: &str) -> Result<Item, StoreError> {
         ));
     }
     Ok(strings.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+/// `Ok(true)` if a conditional write was applied, `Ok(false)` if its condition did not hold.
+fn applied<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional_failure(&e) => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 fn is_conditional_failure<E, R>(err: &SdkError<E, R>) -> bool
