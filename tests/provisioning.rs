@@ -13,10 +13,10 @@ async fn provisioning_twice_reuses_every_resource() {
     let sdk = load_config(AwsTimeouts::HANDLER).await;
     let names = Names::new(unique_prefix("prov"));
     let target = devstack::default_target();
-    let first = provision(&sdk, &names, &rpc_url(), target)
+    let first = provision(&sdk, &names, &rpc_url(), target, 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let second = provision(&sdk, &names, &rpc_url(), target)
+    let second = provision(&sdk, &names, &rpc_url(), target, 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 

@@ -83,10 +83,10 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
     assert_eq!(messages.len(), 1, "one message for one request");
     let event = devstack::to_event(&messages, "arn:aws:sqs:us-east-1:000000000000:sign");
 
-    let (_, signer_config, broadcaster_config) =
+    let configs =
         devstack::function_configs(&stack.provisioned, &devstack::RunnerOptions::default());
     let signer =
-        signer::AwsSigner::from_aws(&signer_config, &stack.sdk).unwrap_or_else(|e| panic!("{e}"));
+        signer::AwsSigner::from_aws(&configs.signer, &stack.sdk).unwrap_or_else(|e| panic!("{e}"));
 
     // The same event four times: twice at once, then twice more in sequence.
     let concurrent = join_all([signer.handle(event.clone()), signer.handle(event.clone())]).await;
@@ -115,7 +115,7 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
     assert_eq!(last["nonce"], 0);
 
     // Every broadcast message names the same transaction, and only one signed payload exists.
-    let broadcaster = broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, &stack.sdk)
+    let broadcaster = broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, &stack.sdk)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut handed_over = 0;
     loop {

@@ -3,32 +3,58 @@
 //! record never fails the whole batch.
 
 use std::future::Future;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use tracing::Instrument;
 
 use crate::domain::TxMessage;
+use crate::ports::Redelivery;
 
 /// One queue message, parsed.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub message: TxMessage,
+    /// The queue it came from (`eventSourceARN`).
+    pub queue_arn: Option<String>,
     /// `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
 }
 
-/// Why a record must be delivered again.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RetryLater(pub String);
+/// Why a record must be delivered again, and when.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RetryLater {
+    pub reason: String,
+    /// `None`: when the queue's visibility timeout says.
+    pub after: Option<Duration>,
+}
+
+impl RetryLater {
+    pub fn new(reason: impl Into<String>) -> Self {
+        RetryLater {
+            reason: reason.into(),
+            after: None,
+        }
+    }
+
+    pub fn after(reason: impl Into<String>, delay: Duration) -> Self {
+        RetryLater {
+            reason: reason.into(),
+            after: Some(delay),
+        }
+    }
+}
 
 /// How many records of one batch run at once.
 pub const BATCH_CONCURRENCY: usize = 10;
 
-/// Runs `handle` on every record concurrently and reports the failed ones.
-pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+/// Runs `handle` on every record concurrently and reports the failed ones. A failure with a
+/// delay sets that record's visibility timeout first: that is how retries back off.
+pub async fn process<R, F, Fut>(event: SqsEvent, redelivery: &R, handle: F) -> SqsBatchResponse
 where
+    R: Redelivery,
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = Result<(), RetryLater>>,
 {
@@ -39,7 +65,7 @@ where
             let span =
                 tracing::info_span!("record", %message_id, transaction_id = tracing::field::Empty);
             let outcome = async {
-                let delivery = parse(&record).map_err(RetryLater)?;
+                let delivery = parse(&record).map_err(RetryLater::new)?;
                 tracing::Span::current().record(
                     "transaction_id",
                     tracing::field::display(delivery.message.transaction_id),
@@ -50,10 +76,17 @@ where
             .await;
             match outcome {
                 Ok(()) => None,
-                Err(RetryLater(reason)) => {
-                    span.in_scope(
-                        || tracing::warn!(%reason, "record failed; it will be delivered again"),
-                    );
+                Err(RetryLater { reason, after }) => {
+                    if let (Some(delay), Some(receipt)) = (after, record.receipt_handle.as_deref())
+                        && let Err(e) = redelivery.redeliver_after(receipt, delay).await
+                    {
+                        span.in_scope(|| {
+                            tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies")
+                        });
+                    }
+                    span.in_scope(|| {
+                        tracing::warn!(%reason, delay_seconds = after.map(|d| d.as_secs()), "record failed; it will be delivered again")
+                    });
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = message_id;
                     Some(failure)
@@ -80,6 +113,17 @@ fn parse(record: &SqsMessage) -> Result<Delivery, String> {
         .unwrap_or(1);
     Ok(Delivery {
         message,
+        queue_arn: record.event_source_arn.clone(),
         receive_count,
     })
+}
+
+/// For consumers that never delay a redelivery.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueDefault;
+
+impl Redelivery for QueueDefault {
+    async fn redeliver_after(&self, _: &str, _: Duration) -> Result<(), crate::ports::QueueError> {
+        Ok(())
+    }
 }

@@ -8,7 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::str::FromStr;
 
+use std::time::Duration;
+
 use alloy::primitives::Address;
+
+use crate::backoff::Backoff;
 
 use crate::validation::{CallError, MessageTypePolicy};
 
@@ -99,6 +103,24 @@ impl Env {
                 MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e))
             }
         }
+    }
+
+    /// Retry timing: `BACKOFF_BASE_SECONDS` (default 2), `BACKOFF_FACTOR` (2),
+    /// `BACKOFF_CAP_SECONDS` (900) and `MAX_ATTEMPTS` (10, the queue's `maxReceiveCount`).
+    pub fn backoff(&self) -> Result<Backoff, ConfigError> {
+        let defaults = Backoff::default();
+        Backoff::new(
+            Duration::from_secs(self.or_default("BACKOFF_BASE_SECONDS", defaults.base.as_secs())?),
+            self.or_default("BACKOFF_FACTOR", defaults.factor)?,
+            Duration::from_secs(self.or_default("BACKOFF_CAP_SECONDS", defaults.cap.as_secs())?),
+            self.or_default("MAX_ATTEMPTS", defaults.max_attempts)?,
+        )
+        .map_err(|e| {
+            invalid(
+                "BACKOFF_BASE_SECONDS/BACKOFF_FACTOR/BACKOFF_CAP_SECONDS/MAX_ATTEMPTS",
+                e,
+            )
+        })
     }
 
     /// `TARGET_CONTRACTS`: `;`-separated `signature=0xaddress` pairs, keyed by canonical signature.

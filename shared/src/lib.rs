@@ -3,9 +3,12 @@
 
 pub mod adapters;
 pub mod aws;
+pub mod backoff;
 pub mod batch;
 pub mod config;
 pub mod domain;
+pub mod nonce_filler;
 pub mod ports;
+pub mod retry;
 pub mod telemetry;
 pub mod validation;

@@ -7,7 +7,11 @@ use std::time::Duration;
 use alloy::consensus::TxEip1559;
 use alloy::primitives::{Address, B256, Bytes};
 
-use crate::domain::{Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId, TxMessage};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId, TxMessage,
+};
 
 /// Errors of the transaction store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,8 +21,8 @@ pub enum StoreError {
     #[error("transaction {0} does not exist")]
     NotFound(TxId),
     /// A conditional write lost: someone else moved the transaction first.
-    #[error("transaction {id} is no longer {expected}")]
-    Conflict { id: TxId, expected: Status },
+    #[error("transaction {id} could not move to {to}: it changed meanwhile")]
+    Conflict { id: TxId, to: Status },
     #[error("the list cursor is not valid: {0}")]
     InvalidCursor(String),
     #[error("the transaction store is unavailable: {0}")]
@@ -86,6 +90,16 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// A failed attempt and when the next one is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryRecord {
+    pub reason: String,
+    /// The delivery that failed, 1-based.
+    pub attempt: u32,
+    pub next_attempt_at: OffsetDateTime,
+    pub backoff_ceiling: Duration,
+}
+
 pub trait TransactionStore: Send + Sync {
     fn insert_new(
         &self,
@@ -94,12 +108,21 @@ pub trait TransactionStore: Send + Sync {
     fn get(&self, id: TxId)
     -> impl Future<Output = Result<Option<Transaction>, StoreError>> + Send;
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// Transactions of `status` whose next step was due before `due_before` (or, with no step
+    /// scheduled, that have not changed since then): the sweeper's candidates.
+    fn list_overdue(
+        &self,
+        status: Status,
+        due_before: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Transaction>, StoreError>> + Send;
     /// Removes a request whose publication failed, if nothing has happened to it yet.
     /// Returns whether it was removed.
     fn discard_unpublished(
         &self,
         tx: &Transaction,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The right to sign an unsigned `received` or `retrying` transaction, for `lease`.
     fn claim_for_signing(
         &self,
         id: TxId,
@@ -124,26 +147,72 @@ pub trait TransactionStore: Send + Sync {
         account: Account,
         next: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// `received` → `signed`, only for the lease holder.
+    /// Raises the account's counter to `chain_next` if it is behind the chain. Returns the
+    /// counter's value before, if it had to move.
+    fn resync_nonce(
+        &self,
+        account: Account,
+        chain_next: u64,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    /// → `signed`, only for the lease holder.
     fn record_signed(
         &self,
         id: TxId,
         token: &LeaseToken,
         signed: &SignedTx,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// `signed` → `broadcast`.
+    /// → `broadcast`.
     fn record_broadcast(&self, id: TxId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Same nonce, higher fees: swaps the signed transaction if `old` is still the current one.
+    fn record_replacement(
+        &self,
+        id: TxId,
+        old: B256,
+        signed: &SignedTx,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// `broadcast` → `confirmed` or `reverted`.
     fn record_inclusion(
         &self,
         id: TxId,
         inclusion: Inclusion,
+        hash: B256,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Counts a failed attempt and remembers why.
-    fn record_failure(
+    /// → `retrying`: counts the failed attempt and schedules the next.
+    fn record_retry(
         &self,
         id: TxId,
-        error: &str,
+        retry: &RetryRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// → `needs_review`.
+    fn record_needs_review(
+        &self,
+        id: TxId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// → `reverted` without ever being sent: the call reverts when estimated.
+    fn record_reverted_unsent(
+        &self,
+        id: TxId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Notes when the next check is due, without changing the status.
+    fn schedule(
+        &self,
+        id: TxId,
+        next_attempt_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks the transaction's message as dead-lettered and the transaction as needing review
+    /// (unless it is already final).
+    fn record_dead_letter(
+        &self,
+        id: TxId,
+        queue: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Appends to the history without changing anything else.
+    fn record_event(
+        &self,
+        id: TxId,
+        entry: HistoryEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -166,6 +235,15 @@ pub trait RequestPublisher: Send + Sync {
     fn publish(&self, msg: &TxMessage) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+/// Control over the delivery being processed: when SQS shows it again.
+pub trait Redelivery: Send + Sync {
+    fn redeliver_after(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
 /// Hands signed transactions to the broadcaster, now or after a delay.
 pub trait BroadcastQueue: Send + Sync {
     fn enqueue(
@@ -180,8 +258,15 @@ pub enum NodeError {
     /// The node already has this exact transaction.
     #[error("the node already knows this transaction")]
     AlreadyKnown,
+    /// The nonce is used: by this very transaction (fine) or by another one (not fine). The
+    /// caller must look on chain before deciding.
     #[error("nonce too low: {0}")]
     NonceTooLow(String),
+    /// Another transaction with this nonce is in the pool with fees at least as high.
+    #[error("underpriced: {0}")]
+    Underpriced(String),
+    #[error("insufficient funds: {0}")]
+    InsufficientFunds(String),
     #[error("the node did not answer within {0:?}")]
     Timeout(Duration),
     #[error("the node is unavailable: {0}")]
@@ -192,9 +277,49 @@ pub enum NodeError {
     Rejected { code: i64, message: String },
 }
 
+/// Whether waiting can fix a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retryability {
+    Retryable,
+    Permanent,
+}
+
 impl NodeError {
+    /// The one classification of node failures, with the reason (see docs/failure-model.md).
+    pub const fn classify(&self) -> (Retryability, &'static str) {
+        use Retryability::*;
+        match self {
+            NodeError::AlreadyKnown => (Permanent, "not a failure: the node has our transaction"),
+            NodeError::NonceTooLow(_) => (
+                Retryable,
+                "decided on chain: mined by us is success, else wait for the chain to catch up",
+            ),
+            NodeError::Underpriced(_) => (
+                Retryable,
+                "a transaction with our nonce is pending; wait for it",
+            ),
+            NodeError::InsufficientFunds(_) => (
+                Retryable,
+                "the signer can be funded; retried until the attempts run out",
+            ),
+            NodeError::Timeout(_) => (Retryable, "slow node; the next attempt may be faster"),
+            NodeError::Unavailable(_) => (
+                Retryable,
+                "HTTP 5xx, dropped connection, rate limit or internal error",
+            ),
+            NodeError::Reverted(_) => (
+                Permanent,
+                "the call itself reverts; sending it would only burn gas",
+            ),
+            NodeError::Rejected { .. } => (
+                Permanent,
+                "the node refuses this transaction as such; retrying sends the same bytes",
+            ),
+        }
+    }
+
     pub const fn is_retryable(&self) -> bool {
-        matches!(self, NodeError::Timeout(_) | NodeError::Unavailable(_))
+        matches!(self.classify().0, Retryability::Retryable)
     }
 }
 
@@ -207,11 +332,26 @@ pub struct GasPlan {
 }
 
 /// The JSON-RPC node.
+/// What the node knows of a transaction hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Unknown: never seen, or dropped from the pool.
+    Unknown,
+    Pending,
+    Included(Inclusion),
+}
+
 pub trait ChainNode: Send + Sync {
+    /// Next nonce counting pending transactions.
     fn pending_nonce(
         &self,
         address: Address,
     ) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    /// Next nonce counting only mined transactions.
+    fn mined_nonce(&self, address: Address) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    fn lookup(&self, hash: B256) -> impl Future<Output = Result<Lookup, NodeError>> + Send;
+    /// Base fee of the latest block.
+    fn base_fee(&self) -> impl Future<Output = Result<u128, NodeError>> + Send;
     fn plan_gas(
         &self,
         from: Address,

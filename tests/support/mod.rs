@@ -64,9 +64,15 @@ impl TestStack {
         require_emulator();
         let sdk = load_config(AwsTimeouts::HANDLER).await;
         let names = Names::new(unique_prefix(test));
-        let provisioned = provision(&sdk, &names, &rpc_url(), devstack::default_target())
-            .await
-            .unwrap_or_else(|e| panic!("provisioning {test}: {e}"));
+        let provisioned = provision(
+            &sdk,
+            &names,
+            &rpc_url(),
+            devstack::default_target(),
+            options.backoff.max_attempts,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("provisioning {test}: {e}"));
         let options = RunnerOptions {
             api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             pollers_per_queue: pollers,

@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy::consensus::TxEip1559;
+use alloy::primitives::B256;
 use axum::body::to_bytes;
 use axum::http::Request;
 use tower::ServiceExt;
-use tx_shared::domain::{Inclusion, SignedTx};
+use tx_shared::domain::{HistoryEntry, Inclusion, SignedTx};
 use tx_shared::ports::{
-    Account, Claim, LeaseToken, NonceReservation, Page, QueueError, SignError, Signature,
+    Account, Claim, LeaseToken, NonceReservation, Page, QueueError, RetryRecord, SignError,
+    Signature,
 };
 
 use super::*;
@@ -67,10 +69,39 @@ impl TransactionStore for CountingStore {
     async fn record_broadcast(&self, _: TxId) -> Result<(), StoreError> {
         Err(self.touched())
     }
-    async fn record_inclusion(&self, _: TxId, _: Inclusion) -> Result<(), StoreError> {
+    async fn record_replacement(&self, _: TxId, _: B256, _: &SignedTx) -> Result<(), StoreError> {
         Err(self.touched())
     }
-    async fn record_failure(&self, _: TxId, _: &str) -> Result<(), StoreError> {
+    async fn record_inclusion(&self, _: TxId, _: Inclusion, _: B256) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_retry(&self, _: TxId, _: &RetryRecord) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_needs_review(&self, _: TxId, _: &str) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_reverted_unsent(&self, _: TxId, _: &str) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn schedule(&self, _: TxId, _: OffsetDateTime) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_dead_letter(&self, _: TxId, _: &str) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_event(&self, _: TxId, _: HistoryEntry) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn resync_nonce(&self, _: Account, _: u64) -> Result<Option<u64>, StoreError> {
+        Err(self.touched())
+    }
+    async fn list_overdue(
+        &self,
+        _: Status,
+        _: OffsetDateTime,
+        _: u32,
+    ) -> Result<Vec<tx_shared::domain::Transaction>, StoreError> {
         Err(self.touched())
     }
 }

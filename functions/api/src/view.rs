@@ -19,6 +19,11 @@ pub(crate) struct TransactionView {
     block_number: Option<u64>,
     attempts: u32,
     last_error: Option<String>,
+    next_attempt_at: Option<String>,
+    dead_lettered: bool,
+    /// Every hash it was signed as, replacements included, oldest first.
+    hashes: Vec<String>,
+    history: Vec<HistoryView>,
     idempotency_key: Option<String>,
     created_at: String,
     updated_at: String,
@@ -41,9 +46,41 @@ impl From<&Transaction> for TransactionView {
             block_number: tx.inclusion.map(|i| i.block_number),
             attempts: tx.attempts,
             last_error: tx.last_error.clone(),
+            next_attempt_at: tx.next_attempt_at.map(time),
+            dead_lettered: tx.dead_lettered,
+            hashes: tx.all_hashes().iter().map(|h| h.to_string()).collect(),
+            history: tx
+                .history
+                .iter()
+                .map(|e| HistoryView {
+                    at: time(e.at),
+                    event: e.event.as_str(),
+                    detail: e.detail.clone(),
+                    tx_hash: e.tx_hash.map(|h| h.to_string()),
+                    attempt: e.attempt,
+                    next_attempt_at: e.next_attempt_at.map(time),
+                    backoff_ceiling_ms: e.backoff_ceiling_ms,
+                })
+                .collect(),
             idempotency_key: tx.idempotency_key.clone(),
             created_at: time(tx.created_at),
             updated_at: time(tx.updated_at),
         }
     }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HistoryView {
+    at: String,
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backoff_ceiling_ms: Option<u64>,
 }

@@ -1,30 +1,55 @@
 //! Broadcaster: sends signed transactions to the node and follows them until they are included.
 //!
-//! A `signed` transaction is sent with `eth_sendRawTransaction` ("already known" for our own
-//! bytes counts as sent) and becomes `broadcast`. A `broadcast` transaction is checked for a
-//! receipt; until it has one with enough confirmations, the message is re-enqueued with a
-//! delay (a fresh message, so waiting never eats into the redrive policy's receive count), and
-//! the identical signed bytes are offered to the node again in case its pool dropped them.
+//! - A `signed` (or `retrying`) transaction is sent with `eth_sendRawTransaction`. "Already
+//!   known" counts as sent; "nonce too low" is decided on chain (mined by us is success). A
+//!   failure that may pass is retried with backoff through the message's visibility timeout;
+//!   on the queue's last delivery the transaction needs review and the message is dead-lettered.
+//! - A `broadcast` transaction is checked for a receipt. Until it has one with enough
+//!   confirmations, a fresh message is enqueued with a delay (waiting never eats into the
+//!   redrive policy's receive count). A transaction the node no longer knows (dropped from the
+//!   pool) is re-sent with the identical bytes; one stuck below the base fee is replaced at the
+//!   same nonce with fees bumped, re-signed through KMS, up to a price cap.
 
 use std::time::Duration;
 
+use alloy::consensus::TxEip1559;
+use alloy::primitives::{B256, TxKind, U256};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use tx_shared::adapters::{dynamo::DynamoStore, rpc::RpcNode, sqs::SqsQueue};
+use time::OffsetDateTime;
+use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, Delivery, RetryLater};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
-use tx_shared::ports::{BroadcastQueue, ChainNode, NodeError, StoreError, TransactionStore};
+use tx_shared::nonce_filler::fill_for;
+use tx_shared::ports::{
+    Account, BroadcastQueue, ChainNode, Lookup, NodeError, Redelivery, StoreError,
+    TransactionSigner, TransactionStore,
+};
+use tx_shared::retry::schedule_retry;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
     pub broadcast_queue_url: String,
+    pub kms_key_id: String,
     pub rpc_url: String,
     pub chain_id: u64,
     pub rpc_timeout: Duration,
     pub confirmations: u64,
     pub receipt_poll: Duration,
+    pub fees: FeePolicy,
+    pub backoff: Backoff,
+}
+
+/// How stuck transactions are re-priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeePolicy {
+    /// Each replacement raises both fee caps by at least this much (nodes require 10%).
+    pub bump_percent: u32,
+    /// No replacement pays more than this per gas.
+    pub max_fee_per_gas: u128,
 }
 
 impl Config {
@@ -36,27 +61,49 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let bump_percent: u32 = env.or_default("FEE_BUMP_PERCENT", 12)?;
+        if !(10..=1000).contains(&bump_percent) {
+            return Err(ConfigError::Invalid {
+                name: "FEE_BUMP_PERCENT",
+                reason: format!(
+                    "must be 10 to 1000 (nodes refuse replacements bumped by less than 10%), got {bump_percent}"
+                ),
+            });
+        }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
+            kms_key_id: env.required("KMS_KEY_ID")?,
             rpc_url: env.required("RPC_URL")?,
             chain_id: env.required("CHAIN_ID")?,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             confirmations,
             receipt_poll: Duration::from_secs(env.or_default("RECEIPT_POLL_SECONDS", 5)?),
+            fees: FeePolicy {
+                bump_percent,
+                max_fee_per_gas: env.or_default("MAX_FEE_PER_GAS_WEI", 500_000_000_000u128)?,
+            },
+            backoff: env.backoff()?,
         })
     }
 }
 
-pub struct Broadcaster<S, Q, N> {
+pub struct Broadcaster<S, Q, N, K> {
     pub store: S,
+    /// The broadcast queue: receipt checks are enqueued to it, and retries are delayed through
+    /// its visibility timeout.
     pub queue: Q,
     pub node: N,
+    /// Only for replacements and nonce fillers.
+    pub key: K,
+    pub chain_id: u64,
     pub confirmations: u64,
     pub receipt_poll: Duration,
+    pub fees: FeePolicy,
+    pub backoff: Backoff,
 }
 
-pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, RpcNode>;
+pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, RpcNode, KmsSigner>;
 
 impl AwsBroadcaster {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
@@ -64,8 +111,12 @@ impl AwsBroadcaster {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
             queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
+            key: KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
+            chain_id: config.chain_id,
             confirmations: config.confirmations,
             receipt_poll: config.receipt_poll,
+            fees: config.fees,
+            backoff: config.backoff,
         })
     }
 }
@@ -77,18 +128,28 @@ pub enum Outcome {
     Final(Status),
     /// Sent or still pending; a receipt check is scheduled.
     AwaitingReceipt,
-    /// Already final, or unknown: a duplicate message.
+    /// Can't be sent and won't pass by itself.
+    NeedsReview,
+    /// Already final or under review, or unknown: a duplicate message.
     NothingToDo,
 }
 
-impl<S, Q, N> Broadcaster<S, Q, N>
+/// What a send told us.
+enum Sent {
+    Accepted,
+    /// One of our hashes is already mined.
+    Mined(Inclusion, B256),
+}
+
+impl<S, Q, N, K> Broadcaster<S, Q, N, K>
 where
     S: TransactionStore,
-    Q: BroadcastQueue,
+    Q: BroadcastQueue + Redelivery,
     N: ChainNode,
+    K: TransactionSigner,
 {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::process(event, |delivery| async move {
+        batch::process(event, &self.queue, |delivery| async move {
             self.process(delivery).await.map(|_| ())
         })
         .await
@@ -96,80 +157,143 @@ where
 
     pub async fn process(&self, delivery: Delivery) -> Result<Outcome, RetryLater> {
         let id = delivery.message.transaction_id;
-        let Some(tx) = self.store.get(id).await.map_err(retry)? else {
-            tracing::warn!("no such transaction");
+        let attempt = delivery.receive_count;
+        let tx = match self.store.get(id).await {
+            Ok(Some(tx)) => tx,
+            Ok(None) => {
+                tracing::warn!("no such transaction");
+                return Ok(Outcome::NothingToDo);
+            }
+            Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
+        };
+        if tx.status.is_final() || tx.status == Status::NeedsReview {
             return Ok(Outcome::NothingToDo);
-        };
-        let signed = match (&tx.signed, tx.status) {
-            (_, status) if status.is_final() => return Ok(Outcome::NothingToDo),
-            (Some(signed), Status::Signed | Status::Broadcast) => signed,
-            _ => {
-                return Err(RetryLater(format!(
-                    "transaction is {} and not signed yet",
-                    tx.status
-                )));
-            }
-        };
-        if tx.status == Status::Signed {
-            self.send(&tx, signed).await?;
-            match self.store.record_broadcast(id).await {
-                Ok(()) => tracing::info!(tx_hash = %signed.hash, nonce = signed.nonce, "broadcast"),
-                // A duplicate message got there first; carry on checking the receipt.
-                Err(StoreError::Conflict { .. }) => {}
-                Err(e) => return Err(retry(e)),
-            }
         }
-        self.follow(&tx, signed, delivery.message.receipt_checks)
-            .await
-    }
-
-    async fn send(&self, tx: &Transaction, signed: &SignedTx) -> Result<(), RetryLater> {
-        match self.node.send_raw(&signed.raw).await {
-            Ok(hash) if hash == signed.hash => Ok(()),
-            Ok(hash) => {
-                // The node hashed our bytes differently: never silently track the wrong hash.
-                let reason = format!("node returned hash {hash} for transaction {}", signed.hash);
-                self.record_failure(tx, &reason).await;
-                Err(RetryLater(reason))
-            }
-            Err(NodeError::AlreadyKnown) => Ok(()),
-            // Our nonce is used: fine if it was used by this very transaction.
-            Err(NodeError::NonceTooLow(detail)) => match self.node.inclusion(signed.hash).await {
-                Ok(Some(_)) => Ok(()),
-                _ => {
-                    let reason = format!(
-                        "nonce {} is taken and this transaction is not mined: {detail}",
-                        signed.nonce
-                    );
-                    self.record_failure(tx, &reason).await;
-                    Err(RetryLater(reason))
+        let Some(signed) = tx.signed.clone() else {
+            return Err(RetryLater::new(format!(
+                "transaction is {} and not signed yet",
+                tx.status
+            )));
+        };
+        if tx.status == Status::Broadcast {
+            return self
+                .follow(&tx, &signed, delivery.message.receipt_checks)
+                .await;
+        }
+        match self.send(&tx, &signed).await {
+            Ok(Sent::Accepted) => {
+                match self.store.record_broadcast(id).await {
+                    Ok(()) => {
+                        tracing::info!(tx_hash = %signed.hash, nonce = signed.nonce, attempt, "broadcast")
+                    }
+                    // A duplicate message got there first; carry on with the receipt.
+                    Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
                 }
-            },
-            Err(e) => {
-                self.record_failure(tx, &e.to_string()).await;
-                Err(retry(e))
+                self.follow(&tx, &signed, 0).await
             }
+            Ok(Sent::Mined(inclusion, hash)) => {
+                let _ = self.store.record_broadcast(id).await;
+                self.finalize(&tx, inclusion, hash).await
+            }
+            Err(NodeError::Reverted(reason))
+            | Err(NodeError::Rejected {
+                message: reason, ..
+            }) => {
+                self.give_up(
+                    &tx,
+                    &format!("the node refuses the signed transaction: {reason}"),
+                    true,
+                )
+                .await
+            }
+            Err(e) if e.is_retryable() => Err(self.retry(&delivery, &e.to_string()).await),
+            Err(e) => self.give_up(&tx, &e.to_string(), false).await,
         }
     }
 
-    /// Checks the receipt; finalizes, or schedules the next check.
+    /// Sends the signed bytes and decides what the node's answer means.
+    async fn send(&self, tx: &Transaction, signed: &SignedTx) -> Result<Sent, NodeError> {
+        match self.node.send_raw(&signed.raw).await {
+            Ok(hash) if hash == signed.hash => Ok(Sent::Accepted),
+            Ok(hash) => Err(NodeError::Rejected {
+                code: 0,
+                message: format!("the node hashed our bytes as {hash}, not {}", signed.hash),
+            }),
+            Err(NodeError::AlreadyKnown) => Ok(Sent::Accepted),
+            Err(NodeError::NonceTooLow(detail)) => self.nonce_used(tx, signed, &detail).await,
+            Err(NodeError::Underpriced(detail)) => {
+                // A transaction with our nonce is pending: fine if it is one of ours.
+                for hash in tx.all_hashes() {
+                    if matches!(
+                        self.node.lookup(hash).await?,
+                        Lookup::Pending | Lookup::Included(_)
+                    ) {
+                        return Ok(Sent::Accepted);
+                    }
+                }
+                Err(NodeError::Underpriced(detail))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// "Nonce too low": success if one of our hashes is mined; a real conflict if the chain
+    /// used the nonce for something else; a transient answer otherwise.
+    async fn nonce_used(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        detail: &str,
+    ) -> Result<Sent, NodeError> {
+        for hash in tx.all_hashes() {
+            if let Lookup::Included(inclusion) = self.node.lookup(hash).await? {
+                return Ok(Sent::Mined(inclusion, hash));
+            }
+        }
+        let mined_next = self.node.mined_nonce(signed.from).await?;
+        if mined_next <= signed.nonce {
+            return Err(NodeError::Unavailable(format!(
+                "the node said `{detail}` but the chain's next nonce is {mined_next}, ours is {}",
+                signed.nonce
+            )));
+        }
+        // Something else used our nonce: the counter may be behind the chain too.
+        let pending_next = self.node.pending_nonce(signed.from).await?;
+        let account = Account {
+            chain_id: self.chain_id,
+            address: signed.from,
+        };
+        match self.store.resync_nonce(account, pending_next).await {
+            Ok(Some(was)) => tracing::warn!(
+                was,
+                now = pending_next,
+                "nonce counter was behind the chain; re-synced"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not re-sync the nonce counter"),
+        }
+        Err(NodeError::Rejected {
+            code: 0,
+            message: format!("nonce {} was used by another transaction", signed.nonce),
+        })
+    }
+
+    /// Checks inclusion; finalizes, repairs (re-send, replace), or schedules the next check.
     async fn follow(
         &self,
         tx: &Transaction,
         signed: &SignedTx,
         checks: u32,
     ) -> Result<Outcome, RetryLater> {
-        if let Some(inclusion) = self.node.inclusion(signed.hash).await.map_err(retry)? {
-            let head = self.node.block_number().await.map_err(retry)?;
-            if head + 1 >= inclusion.block_number + self.confirmations {
-                return self.finalize(tx, inclusion).await;
-            }
-        } else if checks > 0 {
-            // Still not mined: offer the identical bytes again in case the pool dropped them.
-            match self.node.send_raw(&signed.raw).await {
-                Ok(_) | Err(NodeError::AlreadyKnown) | Err(NodeError::NonceTooLow(_)) => {}
-                Err(e) => tracing::warn!(error = %e, "re-sending the pending transaction failed"),
-            }
+        match self.check(tx, signed, checks).await {
+            Ok(Some((inclusion, hash))) => return self.finalize(tx, inclusion, hash).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "receipt check failed; checking again later"),
+        }
+        let next_at = OffsetDateTime::now_utc() + self.receipt_poll;
+        if let Err(e) = self.store.schedule(tx.id, next_at).await {
+            tracing::warn!(error = %e, "could not note the next check");
         }
         let next = TxMessage {
             transaction_id: tx.id,
@@ -178,35 +302,175 @@ where
         self.queue
             .enqueue(&next, self.receipt_poll)
             .await
-            .map_err(retry)?;
+            .map_err(|e| RetryLater::new(e.to_string()))?;
         Ok(Outcome::AwaitingReceipt)
+    }
+
+    async fn check(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        checks: u32,
+    ) -> Result<Option<(Inclusion, B256)>, NodeError> {
+        let mut current = Lookup::Unknown;
+        for hash in tx.all_hashes().into_iter().rev() {
+            let lookup = self.node.lookup(hash).await?;
+            if let Lookup::Included(inclusion) = lookup {
+                let head = self.node.block_number().await?;
+                if head + 1 >= inclusion.block_number + self.confirmations {
+                    return Ok(Some((inclusion, hash)));
+                }
+                return Ok(None);
+            }
+            if hash == signed.hash {
+                current = lookup;
+            }
+        }
+        match current {
+            Lookup::Unknown if checks > 0 => {
+                tracing::warn!(tx_hash = %signed.hash, "the node does not know the transaction (dropped?); re-sending the same bytes");
+                match self.node.send_raw(&signed.raw).await {
+                    Ok(_) | Err(NodeError::AlreadyKnown) | Err(NodeError::Underpriced(_)) => {}
+                    Err(NodeError::NonceTooLow(detail)) => {
+                        if let Sent::Mined(inclusion, hash) =
+                            self.nonce_used(tx, signed, &detail).await?
+                        {
+                            return Ok(Some((inclusion, hash)));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Lookup::Pending if checks > 0 => {
+                let base_fee = self.node.base_fee().await?;
+                if signed.max_fee_per_gas < base_fee {
+                    self.replace(tx, signed, base_fee).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Re-signs the same nonce with fees bumped by at least the policy's percentage.
+    async fn replace(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        base_fee: u128,
+    ) -> Result<(), NodeError> {
+        let bump = |fee: u128| fee + (fee * u128::from(self.fees.bump_percent)).div_ceil(100);
+        let priority = bump(signed.max_priority_fee_per_gas).max(1);
+        let wanted = bump(signed.max_fee_per_gas).max(base_fee.saturating_mul(2) + priority);
+        let max_fee = wanted.min(self.fees.max_fee_per_gas);
+        if max_fee < bump(signed.max_fee_per_gas) || priority > max_fee {
+            tracing::error!(
+                base_fee,
+                cap = self.fees.max_fee_per_gas,
+                "stuck below the base fee, and a replacement would pass the price cap; waiting"
+            );
+            return Ok(());
+        }
+        let unsigned = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce: signed.nonce,
+            gas_limit: signed.gas_limit,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            to: TxKind::Call(signed.to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: tx.data.clone(),
+        };
+        let signature = self
+            .key
+            .sign(unsigned)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("re-signing: {e}")))?;
+        let replacement = SignedTx {
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            hash: signature.hash,
+            raw: signature.raw,
+            ..signed.clone()
+        };
+        match self
+            .store
+            .record_replacement(tx.id, signed.hash, &replacement)
+            .await
+        {
+            Ok(()) => {}
+            // Another invocation replaced it first: theirs stands.
+            Err(StoreError::Conflict { .. }) => return Ok(()),
+            Err(e) => return Err(NodeError::Unavailable(e.to_string())),
+        }
+        tracing::warn!(old = %signed.hash, new = %replacement.hash, max_fee, base_fee, "stuck below the base fee; replaced with higher fees");
+        match self.node.send_raw(&replacement.raw).await {
+            Ok(_) | Err(NodeError::AlreadyKnown) => Ok(()),
+            // The next check sends it again.
+            Err(e) => {
+                tracing::warn!(error = %e, "sending the replacement failed");
+                Ok(())
+            }
+        }
     }
 
     async fn finalize(
         &self,
         tx: &Transaction,
         inclusion: Inclusion,
+        hash: B256,
     ) -> Result<Outcome, RetryLater> {
         let status = if inclusion.succeeded {
             Status::Confirmed
         } else {
             Status::Reverted
         };
-        match self.store.record_inclusion(tx.id, inclusion).await {
-            Ok(()) => tracing::info!(%status, block = inclusion.block_number, "final"),
+        match self.store.record_inclusion(tx.id, inclusion, hash).await {
+            Ok(()) => {
+                tracing::info!(%status, block = inclusion.block_number, tx_hash = %hash, "final")
+            }
             Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(retry(e)),
+            Err(e) => return Err(RetryLater::new(e.to_string())),
         }
         Ok(Outcome::Final(status))
     }
 
-    async fn record_failure(&self, tx: &Transaction, reason: &str) {
-        if let Err(e) = self.store.record_failure(tx.id, reason).await {
-            tracing::warn!(error = %e, "could not record the failure");
+    /// A failure that will not pass: needs review. If the signed bytes can never be accepted,
+    /// their nonce is filled so later transactions are not stuck behind it.
+    async fn give_up(
+        &self,
+        tx: &Transaction,
+        reason: &str,
+        fill: bool,
+    ) -> Result<Outcome, RetryLater> {
+        tracing::error!(%reason, "the transaction needs review");
+        match self.store.record_needs_review(tx.id, reason).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(RetryLater::new(e.to_string())),
         }
+        if let (true, Some(nonce)) = (fill, tx.nonce) {
+            fill_for(
+                &self.store,
+                &self.node,
+                &self.key,
+                self.chain_id,
+                tx.id,
+                nonce,
+            )
+            .await;
+        }
+        Ok(Outcome::NeedsReview)
     }
-}
 
-fn retry(err: impl std::fmt::Display) -> RetryLater {
-    RetryLater(err.to_string())
+    async fn retry(&self, delivery: &Delivery, reason: &str) -> RetryLater {
+        schedule_retry(
+            &self.store,
+            &self.backoff,
+            delivery.message.transaction_id,
+            delivery.receive_count,
+            reason,
+        )
+        .await
+    }
 }

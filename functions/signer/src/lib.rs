@@ -4,6 +4,10 @@
 //! plan gas and fees, take a nonce atomically (once per transaction, ever), sign through KMS,
 //! store the signed bytes, and hand the transaction to the broadcaster. A redelivered message
 //! finds the stored signed transaction and only re-enqueues it: it never signs a second one.
+//!
+//! Failures are classified once: a failure that may pass (node or KMS unavailable, throttled,
+//! slow) is retried with backoff through the message's visibility timeout; a call that reverts
+//! ends `reverted` without being sent; anything else ends `needs_review`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,18 +17,22 @@ use alloy::primitives::{Address, TxKind, U256};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, RetryLater};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{SignedTx, Status, Transaction, TxId, TxMessage};
+use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceReservation, StoreError,
-    TransactionSigner, TransactionStore,
+    Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceReservation, Redelivery,
+    StoreError, TransactionSigner, TransactionStore,
 };
+use tx_shared::retry::schedule_retry;
 
 /// The signer's configuration, from the environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
+    pub sign_queue_url: String,
     pub broadcast_queue_url: String,
     pub kms_key_id: String,
     pub rpc_url: String,
@@ -33,12 +41,14 @@ pub struct Config {
     pub target_overrides: BTreeMap<String, Address>,
     pub rpc_timeout: Duration,
     pub signing_lease: Duration,
+    pub backoff: Backoff,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
+            sign_queue_url: env.required("SIGN_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
             rpc_url: env.required("RPC_URL")?,
@@ -47,36 +57,43 @@ impl Config {
             target_overrides: env.target_overrides("TARGET_CONTRACTS")?,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             signing_lease: Duration::from_secs(env.or_default("SIGNING_LEASE_SECONDS", 120)?),
+            backoff: env.backoff()?,
         })
     }
 }
 
 /// The signer's collaborators. Generic over the ports so the logic reads against the domain.
-pub struct Signer<S, Q, N, K> {
+pub struct Signer<S, Q, R, N, K> {
     pub store: S,
     pub queue: Q,
+    /// The sign queue itself: retries are delayed through its visibility timeout.
+    pub redelivery: R,
     pub node: N,
     pub key: K,
     pub chain_id: u64,
     pub target_contract: Address,
     pub target_overrides: BTreeMap<String, Address>,
     pub signing_lease: Duration,
+    pub backoff: Backoff,
 }
 
 /// The signer as deployed: DynamoDB, SQS, JSON-RPC and KMS.
-pub type AwsSigner = Signer<DynamoStore, SqsQueue, RpcNode, KmsSigner>;
+pub type AwsSigner = Signer<DynamoStore, SqsQueue, SqsQueue, RpcNode, KmsSigner>;
 
 impl AwsSigner {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Signer {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
-            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
+            queue: SqsQueue::new(sqs.clone(), &config.broadcast_queue_url),
+            redelivery: SqsQueue::new(sqs, &config.sign_queue_url),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
             key: KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
             chain_id: config.chain_id,
             target_contract: config.target_contract,
             target_overrides: config.target_overrides.clone(),
             signing_lease: config.signing_lease,
+            backoff: config.backoff,
         })
     }
 }
@@ -91,38 +108,83 @@ pub enum Outcome {
     NothingToDo(Status),
     /// No such transaction (its request failed to publish and was withdrawn).
     Unknown,
+    /// The call reverts when estimated: `reverted`, never sent.
+    Reverted,
+    /// A failure that can't pass by itself: `needs_review`.
+    NeedsReview,
 }
 
-impl<S, Q, N, K> Signer<S, Q, N, K>
+/// Why signing one transaction failed, classified once.
+enum Failure {
+    /// May pass: retry with backoff.
+    Transient(String),
+    /// The call reverts.
+    Reverts(String),
+    /// Will not pass by itself.
+    Permanent(String),
+    /// Another invocation signed it first: the redelivery finds its result.
+    LostRace(String),
+}
+
+impl Failure {
+    fn node(err: NodeError) -> Self {
+        match err {
+            NodeError::Reverted(why) => Failure::Reverts(why),
+            e if e.is_retryable() => Failure::Transient(e.to_string()),
+            e => Failure::Permanent(e.to_string()),
+        }
+    }
+
+    fn store(err: StoreError) -> Self {
+        match err {
+            lost @ StoreError::Conflict { .. } => Failure::LostRace(lost.to_string()),
+            e if e.is_retryable() => Failure::Transient(e.to_string()),
+            e => Failure::Permanent(e.to_string()),
+        }
+    }
+
+    fn key(err: tx_shared::ports::SignError) -> Self {
+        if err.is_retryable() {
+            Failure::Transient(err.to_string())
+        } else {
+            Failure::Permanent(err.to_string())
+        }
+    }
+}
+
+impl<S, Q, R, N, K> Signer<S, Q, R, N, K>
 where
     S: TransactionStore,
     Q: BroadcastQueue,
+    R: Redelivery,
     N: ChainNode,
     K: TransactionSigner,
 {
     /// The Lambda entry point: every record concurrently, failures reported per record.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::process(event, |delivery| async move {
-            self.sign(delivery.message.transaction_id).await.map(|_| ())
+        batch::process(event, &self.redelivery, |delivery| async move {
+            self.sign(delivery.message.transaction_id, delivery.receive_count)
+                .await
+                .map(|_| ())
         })
         .await
     }
 
-    pub async fn sign(&self, id: TxId) -> Result<Outcome, RetryLater> {
-        match self
-            .store
-            .claim_for_signing(id, self.signing_lease)
-            .await
-            .map_err(retry)?
-        {
+    /// Signs one transaction; `attempt` is the message's receive count.
+    pub async fn sign(&self, id: TxId, attempt: u32) -> Result<Outcome, RetryLater> {
+        let claim = match self.store.claim_for_signing(id, self.signing_lease).await {
+            Ok(claim) => claim,
+            Err(e) => return Err(self.retry(id, attempt, &e.to_string()).await),
+        };
+        match claim {
             Claim::Missing => {
                 tracing::warn!(
                     "no such transaction; its request was withdrawn after a failed publish"
                 );
                 Ok(Outcome::Unknown)
             }
-            Claim::Held => Err(RetryLater(
-                "another invocation is signing this transaction".into(),
+            Claim::Held => Err(RetryLater::new(
+                "another invocation is signing this transaction",
             )),
             Claim::AlreadySigned(tx) => self.hand_over_again(&tx).await,
             Claim::Granted { tx, token } => match self.sign_claimed(&tx, &token).await {
@@ -132,19 +194,55 @@ where
                     Ok(Outcome::Signed(signed))
                 }
                 Err(failure) => {
-                    self.give_up_claim(id, &token, &failure.0).await;
-                    Err(failure)
+                    if let Err(e) = self.store.release_claim(id, &token).await {
+                        tracing::warn!(error = %e, "could not release the signing lease; it will expire");
+                    }
+                    self.fail(id, attempt, failure).await
                 }
             },
         }
+    }
+
+    async fn fail(&self, id: TxId, attempt: u32, failure: Failure) -> Result<Outcome, RetryLater> {
+        match failure {
+            Failure::Transient(reason) => Err(self.retry(id, attempt, &reason).await),
+            Failure::LostRace(reason) => Err(RetryLater::new(reason)),
+            Failure::Reverts(reason) => {
+                tracing::warn!(%reason, "the call reverts; not sending it");
+                self.settle(id, self.store.record_reverted_unsent(id, &reason).await)?;
+                self.fill_gap(id).await;
+                Ok(Outcome::Reverted)
+            }
+            Failure::Permanent(reason) => {
+                tracing::error!(%reason, "signing failed for good; the transaction needs review");
+                self.settle(id, self.store.record_needs_review(id, &reason).await)?;
+                self.fill_gap(id).await;
+                Ok(Outcome::NeedsReview)
+            }
+        }
+    }
+
+    /// A final verdict was recorded, or someone else already moved the transaction on.
+    fn settle(&self, id: TxId, recorded: Result<(), StoreError>) -> Result<(), RetryLater> {
+        match recorded {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => {
+                tracing::warn!(transaction_id = %id, error = %e, "could not record the verdict");
+                Err(RetryLater::new(e.to_string()))
+            }
+        }
+    }
+
+    async fn retry(&self, id: TxId, attempt: u32, reason: &str) -> RetryLater {
+        schedule_retry(&self.store, &self.backoff, id, attempt, reason).await
     }
 
     async fn sign_claimed(
         &self,
         tx: &Transaction,
         token: &LeaseToken,
-    ) -> Result<SignedTx, RetryLater> {
-        let from = self.key.address().await.map_err(retry)?;
+    ) -> Result<SignedTx, Failure> {
+        let from = self.key.address().await.map_err(Failure::key)?;
         let to = self
             .target_overrides
             .get(&tx.function_signature)
@@ -155,9 +253,9 @@ where
             .node
             .plan_gas(from, to, &tx.data)
             .await
-            .map_err(retry)?;
+            .map_err(Failure::node)?;
         let nonce = match tx.nonce {
-            // A previous attempt took a nonce and died before storing its signature: reuse it.
+            // A previous attempt took a nonce and failed before storing its signature: reuse it.
             Some(nonce) => nonce,
             None => {
                 self.reserve_nonce(
@@ -182,7 +280,7 @@ where
             access_list: Default::default(),
             input: tx.data.clone(),
         };
-        let signature = self.key.sign(unsigned).await.map_err(retry)?;
+        let signature = self.key.sign(unsigned).await.map_err(Failure::key)?;
         let signed = SignedTx {
             nonce,
             from,
@@ -193,15 +291,13 @@ where
             hash: signature.hash,
             raw: signature.raw,
         };
-        match self.store.record_signed(tx.id, token, &signed).await {
-            Ok(()) => Ok(signed),
-            // Our lease ran out and another invocation signed it first: this signature is
-            // dropped unseen, and the redelivery hands theirs over.
-            Err(lost @ StoreError::Conflict { .. }) => Err(RetryLater(format!(
-                "lost the signing lease: {lost}; the stored transaction wins"
-            ))),
-            Err(e) => Err(retry(e)),
-        }
+        // Our lease may have run out and another invocation signed first: then this signature
+        // is dropped unseen, and the redelivery hands theirs over.
+        self.store
+            .record_signed(tx.id, token, &signed)
+            .await
+            .map_err(Failure::store)?;
+        Ok(signed)
     }
 
     async fn reserve_nonce(
@@ -209,13 +305,13 @@ where
         id: TxId,
         token: &LeaseToken,
         account: Account,
-    ) -> Result<u64, RetryLater> {
+    ) -> Result<u64, Failure> {
         for seeded in [false, true] {
             match self
                 .store
                 .reserve_nonce(id, token, account)
                 .await
-                .map_err(retry)?
+                .map_err(Failure::store)?
             {
                 NonceReservation::Assigned(nonce) => return Ok(nonce),
                 NonceReservation::Uninitialized if !seeded => {
@@ -223,18 +319,36 @@ where
                         .node
                         .pending_nonce(account.address)
                         .await
-                        .map_err(retry)?;
+                        .map_err(Failure::node)?;
                     tracing::info!(address = %account.address, next, "seeding the nonce counter from the chain");
-                    self.store.seed_nonce(account, next).await.map_err(retry)?;
+                    self.store
+                        .seed_nonce(account, next)
+                        .await
+                        .map_err(Failure::store)?;
                 }
                 NonceReservation::Uninitialized => {}
             }
         }
-        Err(RetryLater("nonce counter vanished after seeding".into()))
+        Err(Failure::Transient(
+            "nonce counter vanished after seeding".into(),
+        ))
+    }
+
+    /// A transaction that holds a nonce but will never be sent must not block later nonces.
+    async fn fill_gap(&self, id: TxId) {
+        let Ok(Some(tx)) = self.store.get(id).await else {
+            return;
+        };
+        let (Some(nonce), None) = (tx.nonce, tx.signed.as_ref()) else {
+            return;
+        };
+        fill_for(&self.store, &self.node, &self.key, self.chain_id, id, nonce).await;
     }
 
     async fn hand_over_again(&self, tx: &Transaction) -> Result<Outcome, RetryLater> {
-        if tx.status != Status::Signed {
+        let handed_over =
+            matches!(tx.status, Status::Signed | Status::Retrying) && tx.signed.is_some();
+        if !handed_over {
             return Ok(Outcome::NothingToDo(tx.status));
         }
         tracing::info!("already signed; handing the stored transaction to the broadcaster again");
@@ -246,19 +360,6 @@ where
         self.queue
             .enqueue(&TxMessage::new(id), Duration::ZERO)
             .await
-            .map_err(retry)
+            .map_err(|e| RetryLater::new(e.to_string()))
     }
-
-    async fn give_up_claim(&self, id: TxId, token: &LeaseToken, reason: &str) {
-        if let Err(e) = self.store.record_failure(id, reason).await {
-            tracing::warn!(error = %e, "could not record the failure");
-        }
-        if let Err(e) = self.store.release_claim(id, token).await {
-            tracing::warn!(error = %e, "could not release the signing lease; it will expire");
-        }
-    }
-}
-
-fn retry(err: impl std::fmt::Display) -> RetryLater {
-    RetryLater(err.to_string())
 }

@@ -25,10 +25,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::describe;
-use crate::domain::{Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId};
+use crate::domain::{
+    Event, HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId,
+};
 use crate::ports::{
-    Account, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page, StoreError,
-    TransactionStore,
+    Account, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page, RetryRecord,
+    StoreError, TransactionStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -77,37 +79,124 @@ impl DynamoStore {
             .transpose()
     }
 
-    /// A conditional `SET` on a transaction; a lost condition is a [`StoreError::Conflict`].
-    async fn advance(
-        &self,
-        id: TxId,
-        from: Status,
-        to: Status,
-        extra_set: &str,
-        mut values: Item,
-    ) -> Result<(), StoreError> {
-        debug_assert!(from.can_advance_to(to));
-        values.insert(":from".into(), s(from.as_str()));
-        values.insert(":to".into(), s(to.as_str()));
-        values.insert(":now".into(), s(now_rfc3339()));
+    /// Applies one conditional change to a transaction. `Ok(false)`: its condition did not hold.
+    async fn apply(&self, id: TxId, change: Change) -> Result<bool, StoreError> {
+        let (update, condition, names, values) = change.render();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tx_pk(id)))
-            .update_expression(format!("SET #status = :to, updated_at = :now{extra_set}"))
-            .condition_expression("#status = :from")
-            .expression_attribute_names("#status", "status")
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(StoreError::Conflict { id, expected: from })
-            }
-            Err(e) => Err(unavailable(e)),
+        applied(result)
+    }
+
+    /// Applies a change that moves the transaction to `to`; a lost condition is a conflict.
+    async fn advance(&self, id: TxId, to: Status, change: Change) -> Result<(), StoreError> {
+        if self.apply(id, change.to(to)).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict { id, to })
         }
+    }
+}
+
+/// One conditional `UpdateItem` on a transaction, built from parts so every write states its
+/// guard, refreshes `updated_at`, and can append to the history in the same request.
+#[derive(Default)]
+struct Change {
+    set: Vec<String>,
+    remove: Vec<&'static str>,
+    conditions: Vec<String>,
+    values: Item,
+    history: Option<HistoryEntry>,
+    to: Option<Status>,
+}
+
+impl Change {
+    fn new() -> Self {
+        Change::default()
+    }
+
+    /// Moves to `to`, guarded by the statuses the machine allows it from.
+    fn to(mut self, to: Status) -> Self {
+        self.to = Some(to);
+        self
+    }
+
+    fn set(mut self, attribute: &'static str, value: AttributeValue) -> Self {
+        self.set.push(format!("{attribute} = :{attribute}"));
+        self.values.insert(format!(":{attribute}"), value);
+        self
+    }
+
+    fn remove(mut self, attribute: &'static str) -> Self {
+        self.remove.push(attribute);
+        self
+    }
+
+    /// An extra guard; its placeholders are given in `values`.
+    fn when(
+        mut self,
+        condition: &str,
+        values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
+    ) -> Self {
+        self.conditions.push(format!("({condition})"));
+        self.values
+            .extend(values.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        self
+    }
+
+    fn log(mut self, entry: HistoryEntry) -> Self {
+        self.history = Some(entry);
+        self
+    }
+
+    fn render(mut self) -> (String, String, HashMap<String, String>, Item) {
+        let mut names = HashMap::new();
+        self.values.insert(":updated_at".into(), s(now_rfc3339()));
+        self.set.push("updated_at = :updated_at".into());
+        if let Some(to) = self.to {
+            names.insert("#status".to_owned(), "status".to_owned());
+            self.set.push("#status = :to_status".into());
+            self.values.insert(":to_status".into(), s(to.as_str()));
+            let sources: Vec<String> = Status::sources_of(to)
+                .iter()
+                .enumerate()
+                .map(|(i, from)| {
+                    let key = format!(":from_{i}");
+                    self.values.insert(key.clone(), s(from.as_str()));
+                    key
+                })
+                .collect();
+            self.conditions
+                .push(format!("#status IN ({})", sources.join(", ")));
+        } else {
+            self.conditions.push("attribute_exists(pk)".into());
+        }
+        if let Some(entry) = &self.history {
+            self.set
+                .push("history = list_append(if_not_exists(history, :no_history), :entry)".into());
+            self.values
+                .insert(":no_history".into(), AttributeValue::L(Vec::new()));
+            self.values.insert(
+                ":entry".into(),
+                AttributeValue::L(vec![history_to_attribute(entry)]),
+            );
+        }
+        if self.conditions.iter().any(|c| c.contains("#status")) {
+            names.insert("#status".to_owned(), "status".to_owned());
+        }
+        let mut update = format!("SET {}", self.set.join(", "));
+        if !self.remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", self.remove.join(", ")));
+        }
+        (update, self.conditions.join(" AND "), names, self.values)
     }
 }
 
@@ -267,10 +356,12 @@ impl TransactionStore for DynamoStore {
                 "SET lease_token = :token, lease_until = :until, updated_at = :now_text",
             )
             .condition_expression(
-                "#status = :received AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                "#status IN (:received, :retrying) AND attribute_not_exists(tx_hash) \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":received", s(Status::Received.as_str()))
+            .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
             .expression_attribute_values(":token", s(&token.0))
             .expression_attribute_values(":until", n(now + lease.as_millis() as i64))
             .expression_attribute_values(":now", n(now))
@@ -290,7 +381,12 @@ impl TransactionStore for DynamoStore {
             }
             Err(e) if is_conditional_failure(&e) => Ok(match self.get_tx(id).await? {
                 None => Claim::Missing,
-                Some(tx) if tx.status != Status::Received => Claim::AlreadySigned(tx),
+                Some(tx)
+                    if tx.signed.is_some()
+                        || !matches!(tx.status, Status::Received | Status::Retrying) =>
+                {
+                    Claim::AlreadySigned(tx)
+                }
                 Some(_) => Claim::Held,
             }),
             Err(e) => Err(unavailable(e)),
@@ -342,10 +438,11 @@ impl TransactionStore for DynamoStore {
                     "SET nonce = :nonce, signer_address = :signer, updated_at = :now",
                 )
                 .condition_expression(
-                    "#status = :received AND lease_token = :token AND attribute_not_exists(nonce)",
+                    "#status IN (:received, :retrying) AND lease_token = :token AND attribute_not_exists(nonce)",
                 )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":received", s(Status::Received.as_str()))
+                .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
                 .expression_attribute_values(":token", s(&token.0))
                 .expression_attribute_values(":nonce", n(next))
                 .expression_attribute_values(":signer", s(account.address.to_string()))
@@ -364,14 +461,14 @@ impl TransactionStore for DynamoStore {
                 Err(e) if is_transaction_canceled(&e) => {
                     // Either another signer took this nonce (retry with the next one), or we
                     // lost the transaction itself (stop).
-                    let still_ours = self
-                        .get_tx(id)
-                        .await?
-                        .is_some_and(|tx| tx.status == Status::Received && tx.nonce.is_none());
+                    let still_ours = self.get_tx(id).await?.is_some_and(|tx| {
+                        matches!(tx.status, Status::Received | Status::Retrying)
+                            && tx.nonce.is_none()
+                    });
                     if !still_ours {
                         return Err(StoreError::Conflict {
                             id,
-                            expected: Status::Received,
+                            to: Status::Signed,
                         });
                     }
                     let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
@@ -402,85 +499,284 @@ impl TransactionStore for DynamoStore {
         applied(result).map(|_| ())
     }
 
+    async fn resync_nonce(
+        &self,
+        account: Account,
+        chain_next: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(nonce_pk(account)))
+            .update_expression("SET next_nonce = :chain")
+            .condition_expression("attribute_exists(pk) AND next_nonce < :chain")
+            .expression_attribute_values(":chain", n(chain_next))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out
+                .attributes
+                .and_then(|old| parse_opt::<u64>(&old, "next_nonce").ok().flatten())),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn record_signed(
         &self,
         id: TxId,
         token: &LeaseToken,
         signed: &SignedTx,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tx_pk(id)))
-            .update_expression(
-                "SET #status = :signed, tx_hash = :hash, raw_tx = :raw, target = :to, gas_limit = :gas, \
-                 max_fee_per_gas = :max_fee, max_priority_fee_per_gas = :priority_fee, updated_at = :now \
-                 REMOVE lease_token, lease_until",
+        let change = signed_fields(Change::new(), signed)
+            .remove("lease_token")
+            .remove("lease_until")
+            .remove("next_attempt_at")
+            .when(
+                "lease_token = :token AND nonce = :nonce AND attribute_not_exists(tx_hash)",
+                [(":token", s(&token.0))],
             )
-            .condition_expression("#status = :received AND lease_token = :token AND nonce = :nonce")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":received", s(Status::Received.as_str()))
-            .expression_attribute_values(":signed", s(Status::Signed.as_str()))
-            .expression_attribute_values(":token", s(&token.0))
-            .expression_attribute_values(":nonce", n(signed.nonce))
-            .expression_attribute_values(":hash", s(signed.hash.to_string()))
-            .expression_attribute_values(":raw", s(signed.raw.to_string()))
-            .expression_attribute_values(":to", s(signed.to.to_string()))
-            .expression_attribute_values(":gas", n(signed.gas_limit))
-            .expression_attribute_values(":max_fee", n(signed.max_fee_per_gas))
-            .expression_attribute_values(":priority_fee", n(signed.max_priority_fee_per_gas))
-            .expression_attribute_values(":now", s(now_rfc3339()))
-            .send()
-            .await;
-        if applied(result)? {
+            .log(
+                HistoryEntry::now(Event::Signed)
+                    .hash(signed.hash)
+                    .detail(format!(
+                        "nonce {}, max fee {} wei, priority fee {} wei, gas limit {}",
+                        signed.nonce,
+                        signed.max_fee_per_gas,
+                        signed.max_priority_fee_per_gas,
+                        signed.gas_limit
+                    )),
+            );
+        self.advance(id, Status::Signed, change).await
+    }
+
+    async fn record_broadcast(&self, id: TxId) -> Result<(), StoreError> {
+        let change = Change::new()
+            .when("attribute_exists(tx_hash)", [])
+            .remove("next_attempt_at")
+            .log(HistoryEntry::now(Event::Broadcast));
+        self.advance(id, Status::Broadcast, change).await
+    }
+
+    async fn record_replacement(
+        &self,
+        id: TxId,
+        old: B256,
+        signed: &SignedTx,
+    ) -> Result<(), StoreError> {
+        let change = signed_fields(Change::new(), signed)
+            .when(
+                "#status = :broadcast AND tx_hash = :old_hash AND nonce = :nonce",
+                [
+                    (":broadcast", s(Status::Broadcast.as_str())),
+                    (":old_hash", s(old.to_string())),
+                ],
+            )
+            .log(
+                HistoryEntry::now(Event::Replaced)
+                    .hash(signed.hash)
+                    .detail(format!(
+                        "replaces {old}: max fee {} wei, priority fee {} wei",
+                        signed.max_fee_per_gas, signed.max_priority_fee_per_gas
+                    )),
+            );
+        if self.apply(id, change).await? {
             Ok(())
         } else {
             Err(StoreError::Conflict {
                 id,
-                expected: Status::Received,
+                to: Status::Broadcast,
             })
         }
     }
 
-    async fn record_broadcast(&self, id: TxId) -> Result<(), StoreError> {
-        self.advance(id, Status::Signed, Status::Broadcast, "", HashMap::new())
-            .await
-    }
-
-    async fn record_inclusion(&self, id: TxId, inclusion: Inclusion) -> Result<(), StoreError> {
-        let to = if inclusion.succeeded {
-            Status::Confirmed
+    async fn record_inclusion(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+        hash: B256,
+    ) -> Result<(), StoreError> {
+        let (to, event) = if inclusion.succeeded {
+            (Status::Confirmed, Event::Confirmed)
         } else {
-            Status::Reverted
+            (Status::Reverted, Event::Reverted)
         };
-        let values = HashMap::from([(":block".to_owned(), n(inclusion.block_number))]);
-        self.advance(id, Status::Broadcast, to, ", block_number = :block", values)
-            .await
+        let change = Change::new()
+            .set("block_number", n(inclusion.block_number))
+            .set("included_hash", s(hash.to_string()))
+            .remove("next_attempt_at")
+            .log(
+                HistoryEntry::now(event)
+                    .hash(hash)
+                    .detail(format!("block {}", inclusion.block_number)),
+            );
+        self.advance(id, to, change).await
     }
 
-    async fn record_failure(&self, id: TxId, error: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tx_pk(id)))
-            .update_expression(
-                "SET attempts = if_not_exists(attempts, :zero) + :one, last_error = :error, updated_at = :now",
-            )
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":error", s(error))
-            .expression_attribute_values(":now", s(now_rfc3339()))
-            .send()
-            .await;
-        if applied(result)? {
+    async fn record_retry(&self, id: TxId, retry: &RetryRecord) -> Result<(), StoreError> {
+        let mut entry = HistoryEntry::now(Event::Retry).detail(&retry.reason);
+        entry.attempt = Some(retry.attempt);
+        entry.next_attempt_at = Some(retry.next_attempt_at);
+        entry.backoff_ceiling_ms = Some(retry.backoff_ceiling.as_millis() as u64);
+        let change = Change::new()
+            .set("last_error", s(&retry.reason))
+            .set("next_attempt_at", s(format_time(retry.next_attempt_at)))
+            .set("attempts", n(retry.attempt))
+            .log(entry);
+        self.advance(id, Status::Retrying, change).await
+    }
+
+    async fn record_needs_review(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
+        let change = Change::new()
+            .set("last_error", s(reason))
+            .remove("next_attempt_at")
+            .log(HistoryEntry::now(Event::NeedsReview).detail(reason));
+        self.advance(id, Status::NeedsReview, change).await
+    }
+
+    async fn record_reverted_unsent(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
+        let change = Change::new()
+            .set("last_error", s(reason))
+            .remove("next_attempt_at")
+            .when("attribute_not_exists(tx_hash)", [])
+            .log(HistoryEntry::now(Event::Reverted).detail(format!("not sent: {reason}")));
+        self.advance(id, Status::Reverted, change).await
+    }
+
+    async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
+        let change = Change::new().set("next_attempt_at", s(format_time(next_attempt_at)));
+        if self.apply(id, change).await? {
             Ok(())
         } else {
             Err(StoreError::NotFound(id))
         }
     }
+
+    async fn record_dead_letter(&self, id: TxId, queue: &str) -> Result<(), StoreError> {
+        let reason =
+            format!("its message exhausted its deliveries and is in the dead-letter queue {queue}");
+        // Flag and log once: a kept message comes back to the consumer every 12 hours.
+        let flag = Change::new()
+            .set("dead_lettered", AttributeValue::Bool(true))
+            .when("attribute_not_exists(dead_lettered)", [])
+            .log(HistoryEntry::now(Event::DeadLettered).detail(queue));
+        if !self.apply(id, flag).await? && self.get_tx(id).await?.is_none() {
+            return Err(StoreError::NotFound(id));
+        }
+        match self.record_needs_review(id, &reason).await {
+            // Final already, or already needing review: the flag above is all there is to say.
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
+        if self.apply(id, Change::new().log(entry)).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id))
+        }
+    }
+
+    async fn list_overdue(
+        &self,
+        status: Status,
+        due_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let cutoff = s(format_time(due_before));
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        // Filters apply after the page limit, so page through until enough or the end.
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_STATUS)
+                .key_condition_expression("#status = :status")
+                .filter_expression(
+                    "next_attempt_at < :cutoff OR (attribute_not_exists(next_attempt_at) AND updated_at < :cutoff)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .expression_attribute_values(":cutoff", cutoff.clone())
+                .limit(100)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item(&item)?);
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(next) if found.len() < limit as usize => start = Some(next),
+                _ => break,
+            }
+        }
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+}
+
+/// The fields of a signed transaction, as stored.
+fn signed_fields(change: Change, signed: &SignedTx) -> Change {
+    change
+        .set("tx_hash", s(signed.hash.to_string()))
+        .set("raw_tx", s(signed.raw.to_string()))
+        .set("target", s(signed.to.to_string()))
+        .set("gas_limit", n(signed.gas_limit))
+        .set("max_fee_per_gas", n(signed.max_fee_per_gas))
+        .set(
+            "max_priority_fee_per_gas",
+            n(signed.max_priority_fee_per_gas),
+        )
+        .when("nonce = :nonce", [(":nonce", n(signed.nonce))])
+}
+
+fn history_to_attribute(entry: &HistoryEntry) -> AttributeValue {
+    let mut map: Item = HashMap::from([
+        ("at".to_owned(), s(format_time(entry.at))),
+        ("event".to_owned(), s(entry.event.as_str())),
+    ]);
+    if let Some(detail) = &entry.detail {
+        map.insert("detail".into(), s(detail));
+    }
+    if let Some(hash) = entry.tx_hash {
+        map.insert("tx_hash".into(), s(hash.to_string()));
+    }
+    if let Some(attempt) = entry.attempt {
+        map.insert("attempt".into(), n(attempt));
+    }
+    if let Some(at) = entry.next_attempt_at {
+        map.insert("next_attempt_at".into(), s(format_time(at)));
+    }
+    if let Some(ms) = entry.backoff_ceiling_ms {
+        map.insert("backoff_ceiling_ms".into(), n(ms));
+    }
+    AttributeValue::M(map)
+}
+
+fn history_from_attribute(value: &AttributeValue) -> Result<HistoryEntry, StoreError> {
+    let AttributeValue::M(map) = value else {
+        return Err(StoreError::Corrupt("history entry is not a map".into()));
+    };
+    Ok(HistoryEntry {
+        at: parse_time(map, "at")?,
+        event: parse_attr(map, "event")?,
+        detail: parse_opt(map, "detail")?,
+        tx_hash: parse_opt(map, "tx_hash")?,
+        attempt: parse_opt(map, "attempt")?,
+        next_attempt_at: parse_opt::<String>(map, "next_attempt_at")?
+            .map(|t| {
+                OffsetDateTime::parse(&t, &Rfc3339)
+                    .map_err(|e| StoreError::Corrupt(format!("history next_attempt_at `{t}`: {e}")))
+            })
+            .transpose()?,
+        backoff_ceiling_ms: parse_opt(map, "backoff_ceiling_ms")?,
+    })
 }
 
 fn tx_pk(id: TxId) -> String {
@@ -588,6 +884,26 @@ fn from_item(item: &Item) -> Result<Transaction, StoreError> {
         inclusion,
         attempts: parse_opt(item, "attempts")?.unwrap_or(0),
         last_error: parse_opt(item, "last_error")?,
+        next_attempt_at: parse_opt::<String>(item, "next_attempt_at")?
+            .map(|t| {
+                OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
+                    StoreError::Corrupt(format!("attribute `next_attempt_at` = `{t}`: {e}"))
+                })
+            })
+            .transpose()?,
+        dead_lettered: matches!(item.get("dead_lettered"), Some(AttributeValue::Bool(true))),
+        history: match item.get("history") {
+            None | Some(AttributeValue::Null(_)) => Vec::new(),
+            Some(AttributeValue::L(entries)) => entries
+                .iter()
+                .map(history_from_attribute)
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "history is not a list: {other:?}"
+                )));
+            }
+        },
         created_at: parse_time(item, "created_at")?,
         updated_at: parse_time(item, "updated_at")?,
     })

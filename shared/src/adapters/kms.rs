@@ -35,7 +35,7 @@ impl KmsSigner {
             .get_or_try_init(|| async {
                 AwsSigner::new(self.client.clone(), self.key_id.clone(), None)
                     .await
-                    .map_err(|e| SignError::Unavailable(format!("KMS key {}: {e}", self.key_id)))
+                    .map_err(|e| classify(&format!("KMS key {}: {e:?}", self.key_id)))
             })
             .await
     }
@@ -51,11 +51,42 @@ impl TransactionSigner for KmsSigner {
         let signature = signer
             .sign_hash(&tx.signature_hash())
             .await
-            .map_err(|e| SignError::Unavailable(e.to_string()))?;
+            .map_err(|e| classify(&format!("{e:?}")))?;
         let envelope = TxEnvelope::from(tx.into_signed(signature));
         Ok(Signature {
             hash: *envelope.tx_hash(),
             raw: envelope.encoded_2718().into(),
         })
+    }
+}
+
+/// KMS failures: a disabled, deleted or wrong key will not fix itself; everything else
+/// (throttling, timeouts, internal errors) may.
+fn classify(detail: &str) -> SignError {
+    const PERMANENT: [&str; 6] = [
+        "DisabledException",
+        "NotFoundException",
+        "InvalidKeyUsageException",
+        "KMSInvalidStateException",
+        "AccessDeniedException",
+        "IncorrectKeyException",
+    ];
+    if PERMANENT.iter().any(|code| detail.contains(code)) {
+        SignError::Failed(detail.to_owned())
+    } else {
+        SignError::Unavailable(detail.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_failures_are_classified() {
+        assert!(classify("ThrottlingException: slow down").is_retryable());
+        assert!(classify("dispatch failure: timeout").is_retryable());
+        assert!(!classify("DisabledException: key is disabled").is_retryable());
+        assert!(!classify("KMSInvalidStateException: pending deletion").is_retryable());
     }
 }

@@ -10,7 +10,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::transports::{RpcError, TransportErrorKind};
 
 use crate::domain::Inclusion;
-use crate::ports::{ChainNode, GasPlan, NodeError};
+use crate::ports::{ChainNode, GasPlan, Lookup, NodeError};
 
 /// Head-room over `eth_estimateGas`: state can change between estimate and inclusion.
 const GAS_LIMIT_MARGIN_PERCENT: u64 = 20;
@@ -56,6 +56,37 @@ impl ChainNode for RpcNode {
     async fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
         self.bounded(async { self.provider.get_transaction_count(address).pending().await })
             .await
+    }
+
+    async fn mined_nonce(&self, address: Address) -> Result<u64, NodeError> {
+        self.bounded(async { self.provider.get_transaction_count(address).latest().await })
+            .await
+    }
+
+    async fn lookup(&self, hash: B256) -> Result<Lookup, NodeError> {
+        if let Some(inclusion) = self.inclusion(hash).await? {
+            return Ok(Lookup::Included(inclusion));
+        }
+        let known = self
+            .bounded(async { self.provider.get_transaction_by_hash(hash).await })
+            .await?;
+        Ok(if known.is_some() {
+            Lookup::Pending
+        } else {
+            Lookup::Unknown
+        })
+    }
+
+    async fn base_fee(&self) -> Result<u128, NodeError> {
+        let block = self
+            .bounded(async {
+                self.provider
+                    .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                    .await
+            })
+            .await?
+            .ok_or_else(|| NodeError::Unavailable("the node has no latest block".into()))?;
+        Ok(block.header.base_fee_per_gas.map(u128::from).unwrap_or(0))
     }
 
     async fn plan_gas(
@@ -131,16 +162,23 @@ fn classify(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeError {
 /// JSON-RPC error payloads, by the wording nodes use (geth, anvil, erigon, nethermind).
 pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("already known")
-        || lower.contains("already imported")
-        || lower.contains("known transaction")
-    {
+    let has = |needle: &str| lower.contains(needle);
+    if has("already known") || has("already imported") || has("known transaction") {
         NodeError::AlreadyKnown
-    } else if lower.contains("nonce too low") || lower.contains("nonce is too low") {
+    } else if has("nonce too low") || has("nonce is too low") || has("nonce has already been used")
+    {
         NodeError::NonceTooLow(message.to_owned())
-    } else if lower.contains("execution reverted") || lower.contains("revert") {
+    } else if has("underpriced") || has("fee too low") {
+        NodeError::Underpriced(message.to_owned())
+    } else if has("insufficient funds") {
+        NodeError::InsufficientFunds(message.to_owned())
+    } else if has("execution reverted") || has("revert") {
         NodeError::Reverted(message.to_owned())
-    } else if code == -32005 || lower.contains("rate limit") || lower.contains("too many requests")
+    } else if code == -32603
+        || code == -32005
+        || has("rate limit")
+        || has("too many requests")
+        || has("internal error")
     {
         NodeError::Unavailable(message.to_owned())
     } else {
@@ -162,25 +200,49 @@ mod tests {
 
     #[test]
     fn node_error_wording_is_classified() {
-        assert_eq!(
-            classify_rpc_error(-32000, "already known"),
-            NodeError::AlreadyKnown
-        );
-        assert_eq!(
-            classify_rpc_error(-32003, "transaction already imported"),
-            NodeError::AlreadyKnown
-        );
-        assert!(matches!(
-            classify_rpc_error(-32000, "nonce too low: next nonce 5, tx nonce 4"),
-            NodeError::NonceTooLow(_)
-        ));
-        assert!(matches!(
-            classify_rpc_error(3, "execution reverted: nope"),
-            NodeError::Reverted(_)
-        ));
-        assert!(classify_rpc_error(-32005, "limit exceeded").is_retryable());
-        let rejected = classify_rpc_error(-32000, "insufficient funds for gas * price + value");
-        assert!(matches!(rejected, NodeError::Rejected { .. }));
-        assert!(!rejected.is_retryable());
+        // (code, message, expected variant, retryable)
+        let table: &[(i64, &str, &str, bool)] = &[
+            (-32000, "already known", "AlreadyKnown", false),
+            (
+                -32003,
+                "transaction already imported",
+                "AlreadyKnown",
+                false,
+            ),
+            (
+                -32000,
+                "nonce too low: next nonce 5, tx nonce 4",
+                "NonceTooLow",
+                true,
+            ),
+            (
+                -32000,
+                "replacement transaction underpriced",
+                "Underpriced",
+                true,
+            ),
+            (-32000, "transaction underpriced", "Underpriced", true),
+            (
+                -32000,
+                "insufficient funds for gas * price + value",
+                "InsufficientFunds",
+                true,
+            ),
+            (3, "execution reverted: nope", "Reverted", false),
+            (-32603, "internal error", "Unavailable", true),
+            (-32005, "limit exceeded", "Unavailable", true),
+            (-32000, "intrinsic gas too low", "Rejected", false),
+            (-32000, "invalid sender", "Rejected", false),
+        ];
+        for &(code, message, variant, retryable) in table {
+            let classified = classify_rpc_error(code, message);
+            assert!(
+                format!("{classified:?}").starts_with(variant),
+                "{message}: {classified:?}"
+            );
+            assert_eq!(classified.is_retryable(), retryable, "{message}");
+        }
+        assert!(NodeError::Timeout(Duration::from_secs(1)).is_retryable());
+        assert!(NodeError::Unavailable("HTTP 503".into()).is_retryable());
     }
 }

@@ -1,8 +1,10 @@
 //! The domain: what a transaction is and how it may change. No AWS types in here.
 
+mod history;
 mod status;
 mod transaction;
 
+pub use history::{Event, HistoryEntry};
 pub use status::{Status, UnknownStatus};
 pub use transaction::{
     Idempotency, Inclusion, InvalidTxId, NewTransaction, SignedTx, Transaction, TxId, TxMessage,

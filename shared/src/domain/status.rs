@@ -14,33 +14,43 @@ use serde::{Deserialize, Serialize};
 pub enum Status {
     /// Stored and published; waiting for the signer.
     Received,
+    /// A signing or sending attempt failed for a reason that may pass; the next attempt is
+    /// scheduled (`next_attempt_at`).
+    Retrying,
     /// Signed through KMS with an allocated nonce; waiting for the broadcaster.
     Signed,
     /// Accepted by the node; waiting for inclusion.
     Broadcast,
     /// Included with the configured number of confirmations and a successful receipt.
     Confirmed,
-    /// Included, but the receipt says the call reverted.
+    /// Included, but the receipt says the call reverted; or the call reverts already when
+    /// estimated, and was never sent.
     Reverted,
+    /// Every attempt failed, or the failure can't pass by itself: an operator must look.
+    NeedsReview,
 }
 
 impl Status {
     /// Every status, in life order.
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 7] = [
         Status::Received,
+        Status::Retrying,
         Status::Signed,
         Status::Broadcast,
         Status::Confirmed,
         Status::Reverted,
+        Status::NeedsReview,
     ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Status::Received => "received",
+            Status::Retrying => "retrying",
             Status::Signed => "signed",
             Status::Broadcast => "broadcast",
             Status::Confirmed => "confirmed",
             Status::Reverted => "reverted",
+            Status::NeedsReview => "needs_review",
         }
     }
 
@@ -49,15 +59,28 @@ impl Status {
         matches!(self, Status::Confirmed | Status::Reverted)
     }
 
-    /// Whether the machine allows moving from `self` to `next`.
+    /// Whether the machine allows moving from `self` to `next`. `retrying → retrying` is the
+    /// one self-transition: another failed attempt.
     pub const fn can_advance_to(self, next: Status) -> bool {
+        use Status::*;
         matches!(
             (self, next),
-            (Status::Received, Status::Signed)
-                | (Status::Signed, Status::Broadcast)
-                | (Status::Broadcast, Status::Confirmed)
-                | (Status::Broadcast, Status::Reverted)
+            (Received, Signed | Retrying | Reverted | NeedsReview)
+                | (
+                    Retrying,
+                    Signed | Broadcast | Retrying | Reverted | NeedsReview
+                )
+                | (Signed, Broadcast | Retrying | NeedsReview)
+                | (Broadcast, Confirmed | Reverted | NeedsReview)
         )
+    }
+
+    /// Statuses a transaction may be in when moving to `next`: the conditional write's guard.
+    pub fn sources_of(next: Status) -> Vec<Status> {
+        Status::ALL
+            .into_iter()
+            .filter(|from| from.can_advance_to(next))
+            .collect()
     }
 }
 
@@ -68,7 +91,9 @@ impl fmt::Display for Status {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown status `{0}` (expected one of: received, signed, broadcast, confirmed, reverted)")]
+#[error(
+    "unknown status `{0}` (expected one of: received, retrying, signed, broadcast, confirmed, reverted, needs_review)"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for Status {
@@ -87,13 +112,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_happy_path_is_the_only_way_forward() {
+    fn exactly_these_transitions_exist() {
         use Status::*;
         let allowed = [
             (Received, Signed),
+            (Received, Retrying),
+            (Received, Reverted),
+            (Received, NeedsReview),
+            (Retrying, Signed),
+            (Retrying, Broadcast),
+            (Retrying, Retrying),
+            (Retrying, Reverted),
+            (Retrying, NeedsReview),
             (Signed, Broadcast),
+            (Signed, Retrying),
+            (Signed, NeedsReview),
             (Broadcast, Confirmed),
             (Broadcast, Reverted),
+            (Broadcast, NeedsReview),
         ];
         for from in Status::ALL {
             for to in Status::ALL {
@@ -104,18 +140,26 @@ mod tests {
                 );
             }
         }
+        assert_eq!(Status::sources_of(Confirmed), vec![Broadcast]);
+        assert_eq!(Status::sources_of(Signed), vec![Received, Retrying]);
     }
 
     #[test]
     fn nothing_moves_backwards_or_out_of_a_final_status() {
         for from in Status::ALL {
-            assert!(!from.can_advance_to(from), "{from} -> {from}");
             if from.is_final() {
                 assert!(Status::ALL.iter().all(|to| !from.can_advance_to(*to)));
+            }
+            // Nothing ever goes back to `received`, and only `retrying` repeats itself.
+            assert!(!from.can_advance_to(Status::Received));
+            if from != Status::Retrying {
+                assert!(!from.can_advance_to(from), "{from} -> {from}");
             }
         }
         assert!(!Status::Signed.can_advance_to(Status::Received));
         assert!(!Status::Confirmed.can_advance_to(Status::Broadcast));
+        assert!(!Status::Broadcast.can_advance_to(Status::Signed));
+        assert!(!Status::NeedsReview.can_advance_to(Status::Confirmed));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::Status;
+use super::{HistoryEntry, Status};
 
 /// A transaction's id: a UUID v7, so ids sort by creation time (the list index relies on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,11 +117,32 @@ pub struct Transaction {
     pub inclusion: Option<Inclusion>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// When the next attempt or check is due; the sweeper uses it to tell stuck from waiting.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// Whether its message sits in a dead-letter queue.
+    pub dead_lettered: bool,
+    pub history: Vec<HistoryEntry>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 impl Transaction {
+    /// Every hash this transaction was ever signed as (replacements included), oldest first.
+    pub fn all_hashes(&self) -> Vec<B256> {
+        let mut hashes: Vec<B256> = self
+            .history
+            .iter()
+            .filter(|e| matches!(e.event, super::Event::Signed | super::Event::Replaced))
+            .filter_map(|e| e.tx_hash)
+            .collect();
+        if let Some(current) = self.signed.as_ref().map(|s| s.hash)
+            && !hashes.contains(&current)
+        {
+            hashes.push(current);
+        }
+        hashes
+    }
+
     /// The record as the API first stores it.
     pub fn received(new: &NewTransaction) -> Self {
         Transaction {
@@ -138,6 +159,9 @@ impl Transaction {
             inclusion: None,
             attempts: 0,
             last_error: None,
+            next_attempt_at: None,
+            dead_lettered: false,
+            history: Vec::new(),
             created_at: new.created_at,
             updated_at: new.created_at,
         }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use alloy::primitives::Address;
 use aws_config::SdkConfig;
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::backoff::Backoff;
 use tx_shared::validation::MessageTypePolicy;
 
 pub use provision::{Names, Provisioned, provision};
@@ -43,6 +45,15 @@ pub struct RunnerOptions {
     pub receipt_poll_seconds: u64,
     pub confirmations: u64,
     pub policy: MessageTypePolicy,
+    /// The node the functions talk to, if not the one provisioned (e.g. a fault-injecting proxy).
+    pub node_url: Option<String>,
+    pub rpc_timeout: Duration,
+    pub signing_lease: Duration,
+    /// Must match the redrive policy's `maxReceiveCount` given to provisioning.
+    pub backoff: Backoff,
+    /// How often the local runner calls the sweeper (on AWS: an EventBridge schedule).
+    pub sweep_interval: Duration,
+    pub sweep_grace: Duration,
 }
 
 impl Default for RunnerOptions {
@@ -54,8 +65,24 @@ impl Default for RunnerOptions {
             receipt_poll_seconds: 1,
             confirmations: 1,
             policy: MessageTypePolicy::allow_all(),
+            node_url: None,
+            rpc_timeout: Duration::from_secs(45),
+            signing_lease: Duration::from_secs(30),
+            backoff: Backoff::default(),
+            sweep_interval: Duration::from_secs(30),
+            sweep_grace: Duration::from_secs(60),
         }
     }
+}
+
+/// The five functions' configurations.
+#[derive(Debug, Clone)]
+pub struct FunctionConfigs {
+    pub api: api::Config,
+    pub signer: signer::Config,
+    pub broadcaster: broadcaster::Config,
+    pub dead_letter: dead_letter::Config,
+    pub sweeper: sweeper::Config,
 }
 
 /// A running stack. Dropping it does not stop it; call [`Running::shutdown`].
@@ -82,14 +109,14 @@ impl Running {
     }
 }
 
-/// The three functions' configurations, derived from what provisioning found.
-pub fn function_configs(
-    p: &Provisioned,
-    options: &RunnerOptions,
-) -> (api::Config, signer::Config, broadcaster::Config) {
-    let rpc_timeout = std::time::Duration::from_secs(45);
-    (
-        api::Config {
+/// The functions' configurations, derived from what provisioning found.
+pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionConfigs {
+    let node_url = options
+        .node_url
+        .clone()
+        .unwrap_or_else(|| p.rpc_url.clone());
+    FunctionConfigs {
+        api: api::Config {
             table_name: p.table_name.clone(),
             topic_arn: p.topic_arn.clone(),
             kms_key_id: p.kms_key_id.clone(),
@@ -97,45 +124,65 @@ pub fn function_configs(
             policy: options.policy.clone(),
             signer_address: None,
         },
-        signer::Config {
+        signer: signer::Config {
             table_name: p.table_name.clone(),
+            sign_queue_url: p.sign_queue_url.clone(),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             kms_key_id: p.kms_key_id.clone(),
-            rpc_url: p.rpc_url.clone(),
+            rpc_url: node_url.clone(),
             chain_id: p.chain_id,
             target_contract: p.target_contract,
             target_overrides: Default::default(),
-            rpc_timeout,
-            signing_lease: std::time::Duration::from_secs(120),
+            rpc_timeout: options.rpc_timeout,
+            signing_lease: options.signing_lease,
+            backoff: options.backoff,
         },
-        broadcaster::Config {
+        broadcaster: broadcaster::Config {
             table_name: p.table_name.clone(),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
-            rpc_url: p.rpc_url.clone(),
+            kms_key_id: p.kms_key_id.clone(),
+            rpc_url: node_url,
             chain_id: p.chain_id,
-            rpc_timeout,
+            rpc_timeout: options.rpc_timeout,
             confirmations: options.confirmations,
-            receipt_poll: std::time::Duration::from_secs(options.receipt_poll_seconds),
+            receipt_poll: Duration::from_secs(options.receipt_poll_seconds),
+            fees: broadcaster::FeePolicy {
+                bump_percent: 12,
+                max_fee_per_gas: 500_000_000_000,
+            },
+            backoff: options.backoff,
         },
-    )
+        dead_letter: dead_letter::Config {
+            table_name: p.table_name.clone(),
+        },
+        sweeper: sweeper::Config {
+            table_name: p.table_name.clone(),
+            topic_arn: p.topic_arn.clone(),
+            broadcast_queue_url: p.broadcast_queue_url.clone(),
+            grace: options.sweep_grace,
+            batch_limit: 500,
+        },
+    }
 }
 
-/// Starts the API and the queue pollers on an already provisioned stack.
+/// Starts the API, the queue pollers and the sweeper on an already provisioned stack.
 pub async fn start(
     sdk: &SdkConfig,
     provisioned: &Provisioned,
     options: &RunnerOptions,
 ) -> Result<Running, DevError> {
-    let (api_config, signer_config, broadcaster_config) = function_configs(provisioned, options);
-    let app = Arc::new(api::AwsApp::from_aws(&api_config, sdk));
-    let signer = Arc::new(
-        signer::AwsSigner::from_aws(&signer_config, sdk)
-            .map_err(|e| DevError::Config(e.to_string()))?,
-    );
+    let configs = function_configs(provisioned, options);
+    let config_error = |e: tx_shared::ports::NodeError| DevError::Config(e.to_string());
+    let app = Arc::new(api::AwsApp::from_aws(&configs.api, sdk));
+    let signer = Arc::new(signer::AwsSigner::from_aws(&configs.signer, sdk).map_err(config_error)?);
     let broadcaster = Arc::new(
-        broadcaster::AwsBroadcaster::from_aws(&broadcaster_config, sdk)
-            .map_err(|e| DevError::Config(e.to_string()))?,
+        broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, sdk).map_err(config_error)?,
     );
+    let dead_letters = Arc::new(dead_letter::DeadLetters::from_aws(
+        &configs.dead_letter,
+        sdk,
+    ));
+    let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, sdk);
 
     let listener = TcpListener::bind(options.api_addr).await?;
     let api_addr = listener.local_addr()?;
@@ -156,12 +203,13 @@ pub async fn start(
 
     // Long polls outlive the handlers' short SDK timeouts.
     let polling = aws_sdk_sqs::Client::new(&load_config(AwsTimeouts::LONG_POLL).await);
+    let wait = options.wait_time_seconds;
     for _ in 0..options.pollers_per_queue {
         let signer = signer.clone();
         tasks.spawn(poll_queue(
             polling.clone(),
             provisioned.sign_queue_url.clone(),
-            options.wait_time_seconds,
+            wait,
             stop.clone(),
             move |event| {
                 let signer = signer.clone();
@@ -172,13 +220,41 @@ pub async fn start(
         tasks.spawn(poll_queue(
             polling.clone(),
             provisioned.broadcast_queue_url.clone(),
-            options.wait_time_seconds,
+            wait,
             stop.clone(),
             move |event| {
                 let broadcaster = broadcaster.clone();
                 async move { broadcaster.handle(event).await }
             },
         ));
+    }
+    if options.pollers_per_queue > 0 {
+        for dlq in [&provisioned.sign_dlq_url, &provisioned.broadcast_dlq_url] {
+            let dead_letters = dead_letters.clone();
+            tasks.spawn(poll_queue(
+                polling.clone(),
+                dlq.clone(),
+                wait,
+                stop.clone(),
+                move |event| {
+                    let dead_letters = dead_letters.clone();
+                    async move { dead_letters.handle(event).await }
+                },
+            ));
+        }
+        let mut sweep_stop = stop.clone();
+        let interval = options.sweep_interval;
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = sweep_stop.wait_for(|stop| *stop) => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                if let Err(e) = sweeper.sweep().await {
+                    tracing::warn!(error = %e, "sweep failed; trying again next interval");
+                }
+            }
+        });
     }
     Ok(Running {
         api_addr,

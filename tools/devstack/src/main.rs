@@ -3,6 +3,7 @@
 //! environment (for `cargo lambda watch --env-file`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use alloy::primitives::Address;
 use devstack::{DevError, Names, Provisioned, RunnerOptions, default_target, provision, start};
@@ -42,8 +43,16 @@ async fn run() -> Result<(), DevError> {
         .map_err(config_error)?;
     let api_port: u16 = env.or_default("API_PORT", 3000).map_err(config_error)?;
 
+    let backoff = env.backoff().map_err(config_error)?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let provisioned = provision(&sdk, &Names::new(prefix), &rpc_url, target).await?;
+    let provisioned = provision(
+        &sdk,
+        &Names::new(prefix),
+        &rpc_url,
+        target,
+        backoff.max_attempts,
+    )
+    .await?;
     tracing::info!(
         table = %provisioned.table_name,
         topic = %provisioned.topic_arn,
@@ -66,12 +75,28 @@ async fn run() -> Result<(), DevError> {
             Ok(())
         }
         None | Some("run") => {
+            let defaults = RunnerOptions::default();
+            let seconds = |name: &'static str, default: Duration| {
+                env.or_default(name, default.as_secs())
+                    .map(Duration::from_secs)
+                    .map_err(config_error)
+            };
             let options = RunnerOptions {
                 api_addr: SocketAddr::from(([127, 0, 0, 1], api_port)),
                 policy: env
                     .message_type_policy("ALLOWED_MESSAGE_TYPES")
                     .map_err(config_error)?,
-                ..RunnerOptions::default()
+                // The functions may talk to another node than the one provisioned, e.g. the
+                // fault-injecting proxy in front of anvil.
+                node_url: env.optional("NODE_URL").map_err(config_error)?,
+                rpc_timeout: Duration::from_millis(
+                    env.or_default("RPC_TIMEOUT_MS", defaults.rpc_timeout.as_millis() as u64)
+                        .map_err(config_error)?,
+                ),
+                backoff,
+                sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", defaults.sweep_interval)?,
+                sweep_grace: seconds("SWEEP_GRACE_SECONDS", defaults.sweep_grace)?,
+                ..defaults
             };
             let mut running = start(&sdk, &provisioned, &options).await?;
             println!(
@@ -107,6 +132,7 @@ fn lambda_env(p: &Provisioned) -> String {
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("TABLE_NAME", p.table_name.clone()),
         ("TOPIC_ARN", p.topic_arn.clone()),
+        ("SIGN_QUEUE_URL", p.sign_queue_url.clone()),
         ("BROADCAST_QUEUE_URL", p.broadcast_queue_url.clone()),
         ("KMS_KEY_ID", p.kms_key_id.clone()),
         ("RPC_URL", p.rpc_url.clone()),

@@ -19,10 +19,10 @@ use tx_shared::ports::TransactionSigner;
 
 use crate::DevError;
 
-/// Receives before a message goes to its dead-letter queue.
-pub const MAX_RECEIVE_COUNT: u32 = 10;
-/// Local queues redeliver a failed record after this long.
+/// Local queues redeliver a failed record after this long (when the handler set no delay).
 pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 30;
+/// Dead-letter queues hide a kept message this long between reviews (SQS's maximum).
+pub const DLQ_VISIBILITY_TIMEOUT_SECONDS: u32 = 43_200;
 /// What anvil credits the signer with.
 const SIGNER_BALANCE_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
 
@@ -72,11 +72,13 @@ pub struct Provisioned {
     pub rpc_url: String,
 }
 
+/// `max_receive_count` is the redrive policy's cap; it must equal the functions' `MAX_ATTEMPTS`.
 pub async fn provision(
     sdk: &SdkConfig,
     names: &Names,
     rpc_url: &str,
     target_contract: Address,
+    max_receive_count: u32,
 ) -> Result<Provisioned, DevError> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -92,9 +94,10 @@ pub async fn provision(
         .map_err(aws("create topic"))?
         .topic_arn
         .ok_or_else(|| DevError::Provision("create_topic returned no ARN".into()))?;
-    let (sign_queue_url, sign_dlq_url) = ensure_queue_with_dlq(&sqs, &names.sign_queue()).await?;
+    let (sign_queue_url, sign_dlq_url) =
+        ensure_queue_with_dlq(&sqs, &names.sign_queue(), max_receive_count).await?;
     let (broadcast_queue_url, broadcast_dlq_url) =
-        ensure_queue_with_dlq(&sqs, &names.broadcast_queue()).await?;
+        ensure_queue_with_dlq(&sqs, &names.broadcast_queue(), max_receive_count).await?;
     ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
     let kms_key_id = ensure_signing_key(&kms, &names.key_alias()).await?;
     let signer_address = KmsSigner::new(kms.clone(), &kms_key_id)
@@ -224,16 +227,23 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
 async fn ensure_queue_with_dlq(
     client: &aws_sdk_sqs::Client,
     name: &str,
+    max_receive_count: u32,
 ) -> Result<(String, String), DevError> {
     let dlq_url = ensure_queue(
         client,
         &format!("{name}-dlq"),
-        vec![(QueueAttributeName::MessageRetentionPeriod, "1209600".into())],
+        vec![
+            (QueueAttributeName::MessageRetentionPeriod, "1209600".into()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                DLQ_VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            ),
+        ],
     )
     .await?;
     let dlq_arn = queue_arn(client, &dlq_url).await?;
     let redrive =
-        json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT }).to_string();
+        json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
     let url = ensure_queue(
         client,
         name,

@@ -1,0 +1,147 @@
+//! Sweeper: nothing that got a 200 may be left behind. On a schedule it finds transactions in a
+//! non-final status whose next step is overdue — a lost message, a crash between a write and a
+//! publish, a consumer that died mid-record — and hands each to the stage it is in again. Every
+//! stage is idempotent, so a sweep can never cause a second signature or broadcast.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tx_shared::adapters::{dynamo::DynamoStore, sns::SnsPublisher, sqs::SqsQueue};
+use tx_shared::config::{ConfigError, Env};
+use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
+use tx_shared::ports::{BroadcastQueue, RequestPublisher, StoreError, TransactionStore};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub topic_arn: String,
+    pub broadcast_queue_url: String,
+    /// How long past its due time a transaction counts as stuck.
+    pub grace: Duration,
+    /// At most this many transactions per status and sweep.
+    pub batch_limit: u32,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Config {
+            table_name: env.required("TABLE_NAME")?,
+            topic_arn: env.required("TOPIC_ARN")?,
+            broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
+            grace: Duration::from_secs(env.or_default("SWEEP_GRACE_SECONDS", 300)?),
+            batch_limit: env.or_default("SWEEP_BATCH_LIMIT", 500)?,
+        })
+    }
+}
+
+pub struct Sweeper<S, P, Q> {
+    pub store: S,
+    /// Unsigned transactions go back through the topic, to the signer.
+    pub publisher: P,
+    /// Signed ones go straight to the broadcaster.
+    pub queue: Q,
+    pub grace: Duration,
+    pub batch_limit: u32,
+}
+
+pub type AwsSweeper = Sweeper<DynamoStore, SnsPublisher, SqsQueue>;
+
+impl AwsSweeper {
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+        Sweeper {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.topic_arn),
+            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
+            grace: config.grace,
+            batch_limit: config.batch_limit,
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub to_signer: u32,
+    pub to_broadcaster: u32,
+    pub failed: u32,
+}
+
+/// The statuses a transaction can be stuck in.
+const SWEPT: [Status; 4] = [
+    Status::Received,
+    Status::Retrying,
+    Status::Signed,
+    Status::Broadcast,
+];
+
+impl<S, P, Q> Sweeper<S, P, Q>
+where
+    S: TransactionStore,
+    P: RequestPublisher,
+    Q: BroadcastQueue,
+{
+    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut report = SweepReport::default();
+        for status in SWEPT {
+            for tx in self
+                .store
+                .list_overdue(status, now - self.grace, self.batch_limit)
+                .await?
+            {
+                let span = tracing::info_span!("sweep", transaction_id = %tx.id, %status);
+                let _entered = span.enter();
+                match self.redrive(&tx, now).await {
+                    Ok(true) => report.to_broadcaster += 1,
+                    Ok(false) => report.to_signer += 1,
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::warn!(error = %e, "could not re-publish a stuck transaction");
+                    }
+                }
+            }
+        }
+        if report != SweepReport::default() {
+            tracing::warn!(?report, "swept stuck transactions");
+        }
+        Ok(report)
+    }
+
+    /// Hands the transaction to its stage again; `Ok(true)` if that was the broadcaster.
+    async fn redrive(&self, tx: &Transaction, now: OffsetDateTime) -> Result<bool, String> {
+        let message = TxMessage::new(tx.id);
+        let to_broadcaster = tx.signed.is_some();
+        if to_broadcaster {
+            self.queue
+                .enqueue(&message, Duration::ZERO)
+                .await
+                .map_err(|e| e.to_string())?;
+        } else {
+            self.publisher
+                .publish(&message)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        // Not again before another grace period, unless the consumer moves it first.
+        self.store
+            .schedule(tx.id, now + self.grace)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stage = if to_broadcaster {
+            "broadcaster"
+        } else {
+            "signer"
+        };
+        let entry = HistoryEntry::now(Event::Swept).detail(format!(
+            "{} and overdue; handed to the {stage} again",
+            tx.status
+        ));
+        self.store
+            .record_event(tx.id, entry)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(to_broadcaster)
+    }
+}

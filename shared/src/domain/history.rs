@@ -1,0 +1,111 @@
+//! What happened to a transaction, in order: every attempt, error, hash and decision.
+
+use std::fmt;
+use std::str::FromStr;
+
+use alloy::primitives::B256;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    Signed,
+    Broadcast,
+    /// An attempt failed; another is scheduled.
+    Retry,
+    /// The same nonce was re-signed with higher fees; `tx_hash` is the new hash.
+    Replaced,
+    Confirmed,
+    Reverted,
+    NeedsReview,
+    /// The message exhausted its deliveries and sits in a dead-letter queue.
+    DeadLettered,
+    /// The sweeper found it stuck and published it again.
+    Swept,
+    /// Its nonce was consumed by a zero-value self-transfer so later nonces are not blocked.
+    NonceFilled,
+}
+
+impl Event {
+    const ALL: [Event; 10] = [
+        Event::Signed,
+        Event::Broadcast,
+        Event::Retry,
+        Event::Replaced,
+        Event::Confirmed,
+        Event::Reverted,
+        Event::NeedsReview,
+        Event::DeadLettered,
+        Event::Swept,
+        Event::NonceFilled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Event::Signed => "signed",
+            Event::Broadcast => "broadcast",
+            Event::Retry => "retry",
+            Event::Replaced => "replaced",
+            Event::Confirmed => "confirmed",
+            Event::Reverted => "reverted",
+            Event::NeedsReview => "needs_review",
+            Event::DeadLettered => "dead_lettered",
+            Event::Swept => "swept",
+            Event::NonceFilled => "nonce_filled",
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Event {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Event::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| format!("unknown history event `{s}`"))
+    }
+}
+
+/// One line of a transaction's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: OffsetDateTime,
+    pub event: Event,
+    pub detail: Option<String>,
+    pub tx_hash: Option<B256>,
+    /// The delivery that failed (1-based), for retries.
+    pub attempt: Option<u32>,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// The backoff ceiling the retry's delay was drawn under.
+    pub backoff_ceiling_ms: Option<u64>,
+}
+
+impl HistoryEntry {
+    pub fn now(event: Event) -> Self {
+        HistoryEntry {
+            at: OffsetDateTime::now_utc(),
+            event,
+            detail: None,
+            tx_hash: None,
+            attempt: None,
+            next_attempt_at: None,
+            backoff_ceiling_ms: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn hash(mut self, hash: B256) -> Self {
+        self.tx_hash = Some(hash);
+        self
+    }
+}

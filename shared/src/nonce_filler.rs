@@ -1,0 +1,80 @@
+//! Keeps a nonce sequence moving when a transaction that holds a nonce can never be sent: the
+//! nonce is consumed by a zero-value transfer to ourselves, so later transactions are not stuck
+//! behind the gap.
+
+use alloy::consensus::TxEip1559;
+use alloy::primitives::{B256, Bytes, TxKind, U256};
+
+use crate::domain::{Event, HistoryEntry, TxId};
+use crate::ports::{ChainNode, NodeError, TransactionSigner, TransactionStore};
+
+/// The intrinsic gas of a plain transfer.
+const TRANSFER_GAS: u64 = 21_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// A filler was sent with this hash.
+    Sent(B256),
+    /// The nonce is already used on chain: nothing to fill.
+    AlreadyUsed,
+}
+
+pub async fn fill_nonce<N: ChainNode, K: TransactionSigner>(
+    node: &N,
+    key: &K,
+    chain_id: u64,
+    nonce: u64,
+) -> Result<Fill, String> {
+    let from = key.address().await.map_err(|e| e.to_string())?;
+    if node.mined_nonce(from).await.map_err(|e| e.to_string())? > nonce {
+        return Ok(Fill::AlreadyUsed);
+    }
+    let plan = node
+        .plan_gas(from, from, &Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let filler = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: TRANSFER_GAS,
+        max_fee_per_gas: plan.max_fee_per_gas,
+        max_priority_fee_per_gas: plan.max_priority_fee_per_gas,
+        to: TxKind::Call(from),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let signed = key.sign(filler).await.map_err(|e| e.to_string())?;
+    match node.send_raw(&signed.raw).await {
+        Ok(_) | Err(NodeError::AlreadyKnown) => Ok(Fill::Sent(signed.hash)),
+        Err(NodeError::NonceTooLow(_)) => Ok(Fill::AlreadyUsed),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Fills the nonce a transaction holds and notes it in its history; failures are logged (the
+/// transaction needs review anyway, and the note tells the operator what is left to do).
+pub async fn fill_for<S, N, K>(store: &S, node: &N, key: &K, chain_id: u64, id: TxId, nonce: u64)
+where
+    S: TransactionStore,
+    N: ChainNode,
+    K: TransactionSigner,
+{
+    match fill_nonce(node, key, chain_id, nonce).await {
+        Ok(Fill::Sent(hash)) => {
+            tracing::warn!(nonce, filler = %hash, "filled the nonce of a transaction that will not be sent");
+            let entry = HistoryEntry::now(Event::NonceFilled)
+                .hash(hash)
+                .detail(format!(
+                    "nonce {nonce} consumed by a zero-value self-transfer"
+                ));
+            if let Err(e) = store.record_event(id, entry).await {
+                tracing::warn!(error = %e, "could not record the nonce filler");
+            }
+        }
+        Ok(Fill::AlreadyUsed) => {}
+        Err(e) => {
+            tracing::error!(nonce, error = %e, "could not fill the nonce gap; later transactions wait behind it")
+        }
+    }
+}
