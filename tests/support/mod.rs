@@ -61,13 +61,22 @@ impl TestStack {
 
     /// `pollers` 0 runs the API only: the test drives the handlers itself.
     pub async fn start_with(test: &str, options: RunnerOptions, pollers: usize) -> TestStack {
+        Self::start_on(test, options, pollers, &rpc_url()).await
+    }
+
+    /// A stack on a given node (e.g. a test's own anvil).
+    pub async fn start_on(test: &str, options: RunnerOptions, pollers: usize, node: &str) -> TestStack {
         require_emulator();
+        // Logs only show with `--nocapture` and RUST_LOG set.
+        if std::env::var("RUST_LOG").is_ok() {
+            tx_shared::telemetry::init();
+        }
         let sdk = load_config(AwsTimeouts::HANDLER).await;
         let names = Names::new(unique_prefix(test));
         let provisioned = provision(
             &sdk,
             &names,
-            &rpc_url(),
+            node,
             devstack::default_target(),
             options.backoff.max_attempts,
         )
@@ -86,7 +95,7 @@ impl TestStack {
         let api_url = running.api_url();
         let node = ProviderBuilder::new()
             .disable_recommended_fillers()
-            .connect_http(rpc_url().parse().unwrap_or_else(|e| panic!("{e}")))
+            .connect_http(node.parse().unwrap_or_else(|e| panic!("{e}")))
             .root()
             .clone();
         TestStack {
@@ -163,6 +172,19 @@ impl TestStack {
         body
     }
 
+    /// Polls until `check` holds for the transaction, or fails with its last state.
+    pub async fn wait_until(&self, id: &str, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let last = self.transaction(id).await;
+            if check(&last) {
+                return last;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "transaction {id}: condition not met within {within:?}; last seen: {last}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls until the transaction reaches `status`, or fails with its last state.
     pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + within;
@@ -208,4 +230,83 @@ pub fn add_weight_data(addr: Address, weight: u64) -> String {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
     hex::encode_prefixed(data)
+}
+
+/// An anvil node of the test's own, for tests that steer mining or the base fee (and so must
+/// not disturb the shared one). Killed on drop.
+pub struct OwnAnvil {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl OwnAnvil {
+    /// `extra` e.g. `["--no-mining"]`.
+    pub async fn spawn(extra: &[&str]) -> OwnAnvil {
+        let bin = std::env::var("ANVIL_BIN").unwrap_or_else(|_| {
+            format!(
+                "{}/../.tools/anvil/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        let port = free_port();
+        let child = std::process::Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337", "--silent"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting anvil at {bin} (run `make tools`): {e}"));
+        let anvil = OwnAnvil {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        let up = poll_until(Duration::from_secs(20), || async {
+            rpc(&http, &anvil.url, "eth_chainId", json!([])).await.is_ok()
+        })
+        .await;
+        assert!(up, "anvil on {} did not answer within 20 s", anvil.url);
+        anvil
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        rpc(&reqwest::Client::new(), &self.url, method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    pub async fn mine(&self) {
+        self.call("evm_mine", json!([])).await;
+    }
+}
+
+impl Drop for OwnAnvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// One JSON-RPC call; the `result`, or the error as text.
+pub async fn rpc(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Result<Value, String> {
+    let response = http
+        .post(url)
+        .timeout(Duration::from_secs(10))
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    match body.get("error") {
+        Some(error) => Err(error.to_string()),
+        None => Ok(body.get("result").cloned().unwrap_or(Value::Null)),
+    }
 }

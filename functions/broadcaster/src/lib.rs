@@ -330,7 +330,16 @@ where
             Lookup::Unknown if checks > 0 => {
                 tracing::warn!(tx_hash = %signed.hash, "the node does not know the transaction (dropped?); re-sending the same bytes");
                 match self.node.send_raw(&signed.raw).await {
-                    Ok(_) | Err(NodeError::AlreadyKnown) | Err(NodeError::Underpriced(_)) => {}
+                    Ok(_) | Err(NodeError::AlreadyKnown) => {}
+                    // Some nodes evict what falls below the base fee, and refuse it back.
+                    Err(NodeError::Underpriced(detail)) => {
+                        let base_fee = self.node.base_fee().await?;
+                        if signed.max_fee_per_gas < base_fee {
+                            self.replace(tx, signed, base_fee).await?;
+                        } else {
+                            tracing::warn!(%detail, "re-sending was refused as underpriced; checking again later");
+                        }
+                    }
                     Err(NodeError::NonceTooLow(detail)) => {
                         if let Sent::Mined(inclusion, hash) =
                             self.nonce_used(tx, signed, &detail).await?

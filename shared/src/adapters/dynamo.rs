@@ -89,7 +89,8 @@ impl DynamoStore {
             .key("pk", s(tx_pk(id)))
             .update_expression(update)
             .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
+            // DynamoDB refuses an empty name map.
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;

@@ -168,7 +168,7 @@ pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
     } else if has("nonce too low") || has("nonce is too low") || has("nonce has already been used")
     {
         NodeError::NonceTooLow(message.to_owned())
-    } else if has("underpriced") || has("fee too low") {
+    } else if has("underpriced") || has("fee too low") || has("less than block base fee") || has("fee cap less than") {
         NodeError::Underpriced(message.to_owned())
     } else if has("insufficient funds") {
         NodeError::InsufficientFunds(message.to_owned())
@@ -222,6 +222,7 @@ mod tests {
                 true,
             ),
             (-32000, "transaction underpriced", "Underpriced", true),
+            (-32003, "max fee per gas less than block base fee", "Underpriced", true),
             (
                 -32000,
                 "insufficient funds for gas * price + value",
