@@ -17,24 +17,40 @@ use time::format_description::well_known::Rfc3339;
 use tx_shared::backoff::Backoff;
 
 async fn proxy_in_front_of(upstream: &str, config: ProxyConfig) -> ProxyHandle {
-    rpc_proxy::start(upstream, "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")), config)
-        .await
-        .unwrap_or_else(|e| panic!("proxy: {e}"))
+    rpc_proxy::start(
+        upstream,
+        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        config,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("proxy: {e}"))
 }
 
 fn backoff(base: u64, cap: u64, attempts: u32) -> Backoff {
-    Backoff::new(Duration::from_secs(base), 2.0, Duration::from_secs(cap), attempts).unwrap_or_else(|e| panic!("{e}"))
+    Backoff::new(
+        Duration::from_secs(base),
+        2.0,
+        Duration::from_secs(cap),
+        attempts,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn history_events(tx: &Value) -> Vec<String> {
     tx["history"]
         .as_array()
-        .map(|h| h.iter().filter_map(|e| e["event"].as_str().map(str::to_owned)).collect())
+        .map(|h| {
+            h.iter()
+                .filter_map(|e| e["event"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn parse_time(value: &Value) -> OffsetDateTime {
-    let text = value.as_str().unwrap_or_else(|| panic!("not a time: {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"));
     OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
@@ -45,12 +61,13 @@ fn parse_time(value: &Value) -> OffsetDateTime {
 async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once() {
     let anvil = integration_tests::rpc_url();
     let mut node = ProxyConfig::challenge().with_time_scale(0.001);
-    node.hang_ms = 200_000; // held 200 ms: past the 100 ms client timeout below
+    node.hang_ms = 2_000_000; // held 2 s: past the 1 s client timeout below
     node.seed = Some(7);
     let proxy = proxy_in_front_of(&anvil, node).await;
     let options = RunnerOptions {
         node_url: Some(proxy.url()),
-        rpc_timeout: Duration::from_millis(100),
+        // Scaled, the node's slowest answers take 45 ms; a loaded 2-core machine adds more.
+        rpc_timeout: Duration::from_secs(1),
         backoff: backoff(1, 4, 12),
         ..RunnerOptions::default()
     };
@@ -59,7 +76,11 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
     let ids: Vec<String> = futures::stream::iter(0..300u64)
         .map(|i| {
             let stack = &stack;
-            async move { stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x77), i)).await }
+            async move {
+                stack
+                    .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x77), i))
+                    .await
+            }
         })
         .buffer_unordered(25)
         .collect()
@@ -68,24 +89,47 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
     let mut nonces = Vec::new();
     let mut included = BTreeSet::new();
     for id in &ids {
-        let tx = stack.wait_for_status(id, "confirmed", Duration::from_secs(300)).await;
-        nonces.push(tx["nonce"].as_u64().unwrap_or_else(|| panic!("no nonce: {tx}")));
+        let tx = stack
+            .wait_for_status(id, "confirmed", Duration::from_secs(300))
+            .await;
+        nonces.push(
+            tx["nonce"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no nonce: {tx}")),
+        );
         let hashes = tx["hashes"].as_array().cloned().unwrap_or_default();
-        let replaced = history_events(&tx).iter().filter(|e| *e == "replaced").count();
-        assert_eq!(hashes.len(), 1 + replaced, "a second payload only as a recorded replacement: {tx}");
+        let replaced = history_events(&tx)
+            .iter()
+            .filter(|e| *e == "replaced")
+            .count();
+        assert_eq!(
+            hashes.len(),
+            1 + replaced,
+            "a second payload only as a recorded replacement: {tx}"
+        );
         included.insert(tx["tx_hash"].as_str().unwrap_or_default().to_owned());
     }
     nonces.sort_unstable();
-    assert_eq!(nonces, (0..300).collect::<Vec<u64>>(), "one nonce each, distinct, no gaps");
+    assert_eq!(
+        nonces,
+        (0..300).collect::<Vec<u64>>(),
+        "one nonce each, distinct, no gaps"
+    );
     assert_eq!(included.len(), 300);
     let sent = stack
         .node
         .get_transaction_count(stack.provisioned.signer_address)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(sent, 300, "exactly 300 transactions from the signer were mined");
+    assert_eq!(
+        sent, 300,
+        "exactly 300 transactions from the signer were mined"
+    );
     let stats = proxy.stats();
-    assert!(stats.faults.total() > 0, "the node must actually have failed: {stats:?}");
+    assert!(
+        stats.faults.total() > 0,
+        "the node must actually have failed: {stats:?}"
+    );
     stack.stop().await;
     proxy.shutdown().await;
 }
@@ -103,15 +147,28 @@ async fn an_always_failing_node_ends_in_review_with_growing_jittered_delays_and_
         ..RunnerOptions::default()
     };
     let stack = TestStack::start_with("alwaysfail", options, 2).await;
-    let id = stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x78), 1)).await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x78), 1))
+        .await;
 
-    let tx = stack.wait_for_status(&id, "needs_review", Duration::from_secs(90)).await;
-    assert!(tx["last_error"].as_str().is_some_and(|e| e.contains("gave up after 5 attempts")), "{tx}");
+    let tx = stack
+        .wait_for_status(&id, "needs_review", Duration::from_secs(90))
+        .await;
+    assert!(
+        tx["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("gave up after 5 attempts")),
+        "{tx}"
+    );
     let retries: Vec<&Value> = tx["history"]
         .as_array()
         .map(|h| h.iter().filter(|e| e["event"] == "retry").collect())
         .unwrap_or_default();
-    assert_eq!(retries.len(), attempts as usize - 1, "one retry per failed delivery but the last: {tx}");
+    assert_eq!(
+        retries.len(),
+        attempts as usize - 1,
+        "one retry per failed delivery but the last: {tx}"
+    );
     let mut previous_ceiling = 0;
     for (i, retry) in retries.iter().enumerate() {
         assert_eq!(retry["attempt"], i + 1);
@@ -119,31 +176,49 @@ async fn an_always_failing_node_ends_in_review_with_growing_jittered_delays_and_
         assert!(ceiling > previous_ceiling, "ceilings grow: {retries:?}");
         previous_ceiling = ceiling;
         let delay = parse_time(&retry["next_attempt_at"]) - parse_time(&retry["at"]);
-        assert!(delay <= Duration::from_millis(ceiling) + Duration::from_secs(1), "delay within its ceiling: {retry}");
+        assert!(
+            delay <= Duration::from_millis(ceiling) + Duration::from_secs(1),
+            "delay within its ceiling: {retry}"
+        );
         // The next delivery came no earlier than scheduled.
         if let Some(next) = retries.get(i + 1) {
             let waited = parse_time(&next["at"]) - parse_time(&retry["at"]);
-            assert!(waited + Duration::from_millis(500) >= delay, "redelivered before its delay: {retry} {next}");
+            assert!(
+                waited + Duration::from_millis(500) >= delay,
+                "redelivered before its delay: {retry} {next}"
+            );
         }
     }
     assert!(proxy.stats().faults.http_5xx >= u64::from(attempts));
 
     // Its message sits in the dead-letter queue, and the dead-letter consumer has seen it.
-    let flagged = stack.wait_until(&id, Duration::from_secs(60), |tx| tx["dead_lettered"] == true).await;
-    assert!(history_events(&flagged).contains(&"dead_lettered".to_owned()), "{flagged}");
+    let flagged = stack
+        .wait_until(&id, Duration::from_secs(60), |tx| {
+            tx["dead_lettered"] == true
+        })
+        .await;
+    assert!(
+        history_events(&flagged).contains(&"dead_lettered".to_owned()),
+        "{flagged}"
+    );
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let counts = sqs
         .get_queue_attributes()
         .queue_url(&stack.provisioned.broadcast_dlq_url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"))
         .attributes
         .unwrap_or_default();
     let in_dlq: u64 = counts.values().filter_map(|v| v.parse::<u64>().ok()).sum();
-    assert_eq!(in_dlq, 1, "the message is kept in the dead-letter queue: {counts:?}");
+    assert_eq!(
+        in_dlq, 1,
+        "the message is kept in the dead-letter queue: {counts:?}"
+    );
     stack.stop().await;
     proxy.shutdown().await;
 }
@@ -152,8 +227,12 @@ async fn an_always_failing_node_ends_in_review_with_growing_jittered_delays_and_
 async fn a_transaction_dropped_from_the_pool_is_sent_again_with_the_same_bytes() {
     let anvil = OwnAnvil::spawn(&["--no-mining"]).await;
     let stack = TestStack::start_on("dropped", RunnerOptions::default(), 2, &anvil.url).await;
-    let id = stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x79), 1)).await;
-    let tx = stack.wait_for_status(&id, "broadcast", Duration::from_secs(30)).await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x79), 1))
+        .await;
+    let tx = stack
+        .wait_for_status(&id, "broadcast", Duration::from_secs(30))
+        .await;
     let hash = tx["tx_hash"].as_str().unwrap_or_default().to_owned();
 
     anvil.call("anvil_dropTransaction", json!([hash])).await;
@@ -162,7 +241,10 @@ async fn a_transaction_dropped_from_the_pool_is_sent_again_with_the_same_bytes()
 
     // Mine as a chain would; the broadcaster notices the drop and re-sends.
     let done = mine_until(&anvil, &stack, &id, "confirmed").await;
-    assert_eq!(done["tx_hash"], hash, "the identical signed bytes were re-sent");
+    assert_eq!(
+        done["tx_hash"], hash,
+        "the identical signed bytes were re-sent"
+    );
     assert_eq!(done["hashes"].as_array().map(Vec::len), Some(1));
     stack.stop().await;
 }
@@ -171,29 +253,59 @@ async fn a_transaction_dropped_from_the_pool_is_sent_again_with_the_same_bytes()
 async fn a_transaction_stuck_below_a_base_fee_spike_is_replaced_with_higher_fees() {
     let anvil = OwnAnvil::spawn(&["--no-mining"]).await;
     let stack = TestStack::start_on("basefee", RunnerOptions::default(), 2, &anvil.url).await;
-    let id = stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7b), 1)).await;
-    let first = stack.wait_for_status(&id, "broadcast", Duration::from_secs(30)).await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7b), 1))
+        .await;
+    let first = stack
+        .wait_for_status(&id, "broadcast", Duration::from_secs(30))
+        .await;
     let first_hash = first["tx_hash"].as_str().unwrap_or_default().to_owned();
 
     // The next block's base fee jumps 100-fold: our fee cap no longer covers it.
-    let block = anvil.call("eth_getBlockByNumber", json!(["latest", false])).await;
-    let base_fee = u128::from_str_radix(block["baseFeePerGas"].as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let block = anvil
+        .call("eth_getBlockByNumber", json!(["latest", false]))
+        .await;
+    let base_fee = u128::from_str_radix(
+        block["baseFeePerGas"]
+            .as_str()
+            .unwrap_or("0x0")
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     anvil
-        .call("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", base_fee.max(1) * 100)]))
+        .call(
+            "anvil_setNextBlockBaseFeePerGas",
+            json!([format!("{:#x}", base_fee.max(1) * 100)]),
+        )
         .await;
     anvil.mine().await;
-    let receipt = anvil.call("eth_getTransactionReceipt", json!([first_hash])).await;
-    assert!(receipt.is_null(), "not includable under the spike: {receipt}");
+    let receipt = anvil
+        .call("eth_getTransactionReceipt", json!([first_hash]))
+        .await;
+    assert!(
+        receipt.is_null(),
+        "not includable under the spike: {receipt}"
+    );
 
     let done = mine_until(&anvil, &stack, &id, "confirmed").await;
-    assert!(history_events(&done).contains(&"replaced".to_owned()), "{done}");
+    assert!(
+        history_events(&done).contains(&"replaced".to_owned()),
+        "{done}"
+    );
     let hashes = done["hashes"].as_array().cloned().unwrap_or_default();
     assert!(hashes.len() >= 2, "{done}");
     assert_eq!(hashes[0], first_hash);
-    assert_ne!(done["tx_hash"], first_hash, "confirmed through the replacement");
+    assert_ne!(
+        done["tx_hash"], first_hash,
+        "confirmed through the replacement"
+    );
     assert_eq!(done["nonce"], first["nonce"], "at the same nonce");
-    let mined: B256 = done["tx_hash"].as_str().unwrap_or_default().parse().unwrap_or_else(|e| panic!("{e}"));
+    let mined: B256 = done["tx_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
     let mined_tx = stack
         .node
         .get_transaction_by_hash(mined)
@@ -207,7 +319,10 @@ async fn a_transaction_stuck_below_a_base_fee_spike_is_replaced_with_higher_fees
         .and_then(|d| d.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no fee in the history: {first}"));
-    assert!(fee_cap * 100 >= old_fee_cap * 110, "bumped by at least 10%: {old_fee_cap} -> {fee_cap}");
+    assert!(
+        fee_cap * 100 >= old_fee_cap * 110,
+        "bumped by at least 10%: {old_fee_cap} -> {fee_cap}"
+    );
     stack.stop().await;
 }
 
@@ -219,17 +334,32 @@ async fn a_reverting_target_ends_reverted_and_is_not_retried() {
     let revert_code = "0x60006000fd"; // PUSH1 0 PUSH1 0 REVERT
 
     // Reverts after it was sent: mined with a failed receipt.
-    let sent = stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7c), 1)).await;
-    stack.wait_for_status(&sent, "broadcast", Duration::from_secs(30)).await;
-    anvil.call("anvil_setCode", json!([target, revert_code])).await;
+    let sent = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7c), 1))
+        .await;
+    stack
+        .wait_for_status(&sent, "broadcast", Duration::from_secs(30))
+        .await;
+    anvil
+        .call("anvil_setCode", json!([target, revert_code]))
+        .await;
     let reverted = mine_until(&anvil, &stack, &sent, "reverted").await;
     assert!(reverted["block_number"].is_u64(), "{reverted}");
 
     // Reverts already when estimated: never sent, no nonce taken.
-    let unsent = stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7c), 2)).await;
-    let tx = stack.wait_for_status(&unsent, "reverted", Duration::from_secs(30)).await;
+    let unsent = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7c), 2))
+        .await;
+    let tx = stack
+        .wait_for_status(&unsent, "reverted", Duration::from_secs(30))
+        .await;
     assert!(tx["nonce"].is_null(), "{tx}");
-    assert!(tx["last_error"].as_str().is_some_and(|e| e.contains("revert")), "{tx}");
+    assert!(
+        tx["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("revert")),
+        "{tx}"
+    );
     assert_eq!(tx["attempts"], 0, "not retried: {tx}");
 
     // Nothing more is scheduled for either: final means final.
@@ -244,7 +374,9 @@ async fn a_reverting_target_ends_reverted_and_is_not_retried() {
 async fn the_sweeper_delivers_a_transaction_whose_message_was_lost() {
     // API only: the request is stored and published, then its message is lost.
     let mut stack = TestStack::start_with("sweep", RunnerOptions::default(), 0).await;
-    let id = stack.submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7d), 1)).await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7d), 1))
+        .await;
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let mut lost = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -287,7 +419,9 @@ async fn the_sweeper_delivers_a_transaction_whose_message_was_lost() {
         .unwrap_or_else(|e| panic!("{e}"));
     stack.api_url = running.api_url();
     stack.running = Some(running);
-    let tx = stack.wait_for_status(&id, "confirmed", Duration::from_secs(60)).await;
+    let tx = stack
+        .wait_for_status(&id, "confirmed", Duration::from_secs(60))
+        .await;
     assert!(history_events(&tx).contains(&"swept".to_owned()), "{tx}");
     let count = stack
         .node
@@ -307,7 +441,10 @@ async fn mine_until(anvil: &OwnAnvil, stack: &TestStack, id: &str, status: &str)
         if tx["status"] == status {
             return tx;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{id} did not reach `{status}`: {tx}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} did not reach `{status}`: {tx}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

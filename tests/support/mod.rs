@@ -65,7 +65,12 @@ impl TestStack {
     }
 
     /// A stack on a given node (e.g. a test's own anvil).
-    pub async fn start_on(test: &str, options: RunnerOptions, pollers: usize, node: &str) -> TestStack {
+    pub async fn start_on(
+        test: &str,
+        options: RunnerOptions,
+        pollers: usize,
+        node: &str,
+    ) -> TestStack {
         require_emulator();
         // Logs only show with `--nocapture` and RUST_LOG set.
         if std::env::var("RUST_LOG").is_ok() {
@@ -173,14 +178,22 @@ impl TestStack {
     }
 
     /// Polls until `check` holds for the transaction, or fails with its last state.
-    pub async fn wait_until(&self, id: &str, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_until(
+        &self,
+        id: &str,
+        within: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let last = self.transaction(id).await;
             if check(&last) {
                 return last;
             }
-            assert!(tokio::time::Instant::now() < deadline, "transaction {id}: condition not met within {within:?}; last seen: {last}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "transaction {id}: condition not met within {within:?}; last seen: {last}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -250,7 +263,15 @@ impl OwnAnvil {
         });
         let port = free_port();
         let child = std::process::Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337", "--silent"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                "31337",
+                "--silent",
+            ])
             .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -262,7 +283,9 @@ impl OwnAnvil {
         };
         let http = reqwest::Client::new();
         let up = poll_until(Duration::from_secs(20), || async {
-            rpc(&http, &anvil.url, "eth_chainId", json!([])).await.is_ok()
+            rpc(&http, &anvil.url, "eth_chainId", json!([]))
+                .await
+                .is_ok()
         })
         .await;
         assert!(up, "anvil on {} did not answer within 20 s", anvil.url);
@@ -296,7 +319,12 @@ pub fn free_port() -> u16 {
 }
 
 /// One JSON-RPC call; the `result`, or the error as text.
-pub async fn rpc(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Result<Value, String> {
+pub async fn rpc(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
     let response = http
         .post(url)
         .timeout(Duration::from_secs(10))

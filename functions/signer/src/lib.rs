@@ -127,11 +127,14 @@ enum Failure {
 }
 
 impl Failure {
+    /// While planning and signing nothing is sent yet, so only two node answers are final: the
+    /// call reverts, or the node refuses the request as such. Pool answers ("already known",
+    /// "nonce too low", …) can only be noise here, and pass.
     fn node(err: NodeError) -> Self {
         match err {
             NodeError::Reverted(why) => Failure::Reverts(why),
-            e if e.is_retryable() => Failure::Transient(e.to_string()),
-            e => Failure::Permanent(e.to_string()),
+            e @ NodeError::Rejected { .. } => Failure::Permanent(e.to_string()),
+            e => Failure::Transient(e.to_string()),
         }
     }
 

@@ -148,7 +148,8 @@ fn classify(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeError {
             NodeError::Unavailable(format!("HTTP {}: {}", http.status, truncate(&http.body)))
         }
         RpcError::Transport(kind) => {
-            let text = kind.to_string();
+            // reqwest says "error sending request"; the cause (a timeout, a reset) is below.
+            let text = with_causes(&kind);
             if text.contains("timed out") || text.contains("timeout") {
                 NodeError::Timeout(timeout)
             } else {
@@ -168,7 +169,11 @@ pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
     } else if has("nonce too low") || has("nonce is too low") || has("nonce has already been used")
     {
         NodeError::NonceTooLow(message.to_owned())
-    } else if has("underpriced") || has("fee too low") || has("less than block base fee") || has("fee cap less than") {
+    } else if has("underpriced")
+        || has("fee too low")
+        || has("less than block base fee")
+        || has("fee cap less than")
+    {
         NodeError::Underpriced(message.to_owned())
     } else if has("insufficient funds") {
         NodeError::InsufficientFunds(message.to_owned())
@@ -187,6 +192,17 @@ pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
             message: message.to_owned(),
         }
     }
+}
+
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 fn truncate(text: &str) -> &str {
@@ -222,7 +238,12 @@ mod tests {
                 true,
             ),
             (-32000, "transaction underpriced", "Underpriced", true),
-            (-32003, "max fee per gas less than block base fee", "Underpriced", true),
+            (
+                -32003,
+                "max fee per gas less than block base fee",
+                "Underpriced",
+                true,
+            ),
             (
                 -32000,
                 "insufficient funds for gas * price + value",
