@@ -60,9 +60,11 @@ fn parse_time(value: &Value) -> OffsetDateTime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once() {
     let anvil = integration_tests::rpc_url();
-    let mut node = ProxyConfig::challenge().with_time_scale(0.001);
-    node.hang_ms = 2_000_000; // held 2 s: past the 1 s client timeout below
-    node.seed = Some(7);
+    let node = ProxyConfig {
+        hang_ms: 2_000_000, // held 2 s: past the 1 s client timeout below
+        seed: Some(7),
+        ..ProxyConfig::challenge().with_time_scale(0.001)
+    };
     let proxy = proxy_in_front_of(&anvil, node).await;
     let options = RunnerOptions {
         node_url: Some(proxy.url()),
@@ -136,9 +138,11 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_always_failing_node_ends_in_review_with_growing_jittered_delays_and_a_dead_letter() {
-    let mut node = ProxyConfig::default();
-    node.methods = Some(vec!["eth_sendRawTransaction".into()]);
-    node.http_5xx_probability = 1.0;
+    let node = ProxyConfig {
+        methods: Some(vec!["eth_sendRawTransaction".into()]),
+        http_5xx_probability: 1.0,
+        ..ProxyConfig::default()
+    };
     let proxy = proxy_in_front_of(&integration_tests::rpc_url(), node).await;
     let attempts = 5;
     let options = RunnerOptions {
