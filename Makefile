@@ -26,7 +26,7 @@ STACK := scripts/stack.sh
 # cargo finds the `cargo-lambda` subcommand on PATH (zig comes with it in the venv).
 CARGO_LAMBDA_BIN := $(CURDIR)/.tools/cargo-lambda/bin
 CARGO_LAMBDA := PATH="$(CARGO_LAMBDA_BIN):$$PATH" cargo lambda
-LAMBDA_PACKAGES := -p api -p signer -p broadcaster
+LAMBDA_PACKAGES := -p api -p signer -p broadcaster -p dead-letter -p sweeper
 
 # What the local runner and the watched functions see: the dev stack.
 DEV_ENV := \
@@ -38,7 +38,8 @@ DEV_ENV := \
 	RPC_URL=http://127.0.0.1:$(ANVIL_PORT)
 
 .PHONY: help tools dev stop status test lint build-lambdas watch \
-	invoke-api invoke-signer invoke-broadcaster infra-check clean-dev
+	invoke-api invoke-signer invoke-broadcaster invoke-dead-letter invoke-sweeper \
+	infra-check clean-dev
 
 help: ## List the targets
 	@echo "Usage: make <target> [VAR=value ...]"
@@ -92,6 +93,8 @@ watch: tools ## Serve the functions with hot reload (cargo lambda watch) against
 	@echo "    make invoke-api           # events/api-broadcast.json"
 	@echo "    make invoke-signer        # events/signer-sqs.json"
 	@echo "    make invoke-broadcaster   # events/broadcaster-sqs.json"
+	@echo "    make invoke-dead-letter   # events/dead-letter-sqs.json"
+	@echo "    make invoke-sweeper       # events/sweeper-schedule.json"
 	@echo "  or over HTTP: curl http://127.0.0.1:$(WATCH_PORT)/lambda-url/api/health"
 	@echo
 	@export PATH="$(CARGO_LAMBDA_BIN):$$PATH" $(DEV_ENV); exec cargo lambda watch \
@@ -111,6 +114,16 @@ invoke-signer: ## Invoke the watched signer function with events/signer-sqs.json
 invoke-broadcaster: ## Invoke the watched broadcaster function with events/broadcaster-sqs.json
 	@$(STACK) tools cargo-lambda
 	$(CARGO_LAMBDA) invoke broadcaster --data-file events/broadcaster-sqs.json \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+invoke-dead-letter: ## Invoke the watched dead-letter function with events/dead-letter-sqs.json
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) invoke dead-letter --data-file events/dead-letter-sqs.json \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+invoke-sweeper: ## Invoke the watched sweeper function with events/sweeper-schedule.json
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) invoke sweeper --data-file events/sweeper-schedule.json \
 		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
 
 infra-check: ## Static checks of infra/ with checkov (installs it on first use)

@@ -17,7 +17,11 @@ resource "aws_kms_alias" "signer" {
 }
 
 # The account administers the key through IAM; use is granted by the
-# functions' role policies (kms:Sign to the signer only).
+# functions' role policies: kms:Sign and kms:GetPublicKey to the signer and
+# the broadcaster (which re-signs fee-bump replacements and nonce fillers),
+# kms:GetPublicKey to the api. The key policy itself makes sure no other
+# principal of the account can sign with it, whatever its IAM policies say:
+# a signature here spends the signing address's funds.
 data "aws_iam_policy_document" "signer_key" {
   # In a key policy, resource "*" means this key only; the root-account grant
   # is what keeps the key manageable (AWS's default key policy).
@@ -33,6 +37,24 @@ data "aws_iam_policy_document" "signer_key" {
     principals {
       type        = "AWS"
       identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "OnlyTheSigningFunctionsSign"
+    effect    = "Deny"
+    actions   = ["kms:Sign"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.function["signer"].arn, aws_iam_role.function["broadcaster"].arn]
     }
   }
 }

@@ -1,7 +1,18 @@
-# Three functions built by `make build-lambdas` (cargo lambda, provided.al2023).
-# Each reads its settings from exactly these environment variables.
+# Five functions built by `make build-lambdas` (cargo lambda, provided.al2023),
+# one per crate in functions/. Each reads its settings from exactly these
+# environment variables (`Config::from_env` in functions/<name>/src/lib.rs).
 
 locals {
+  # Retry timing shared by the signer and the broadcaster. MAX_ATTEMPTS is the
+  # queues' maxReceiveCount too: the handler must know which delivery is the
+  # last one, to mark the transaction needs_review before SQS dead-letters it.
+  backoff_environment = {
+    BACKOFF_BASE_SECONDS = tostring(var.backoff_base_seconds)
+    BACKOFF_FACTOR       = tostring(var.backoff_factor)
+    BACKOFF_CAP_SECONDS  = tostring(var.backoff_cap_seconds)
+    MAX_ATTEMPTS         = tostring(var.max_attempts)
+  }
+
   function_environment = {
     api = {
       TABLE_NAME            = aws_dynamodb_table.transactions.name
@@ -11,32 +22,54 @@ locals {
       ALLOWED_MESSAGE_TYPES = local.allowed_message_types
       RUST_LOG              = var.rust_log
     }
-    signer = {
+    signer = merge(local.backoff_environment, {
+      TABLE_NAME = aws_dynamodb_table.transactions.name
+      # Its own queue: retries are delayed through the message's visibility.
+      SIGN_QUEUE_URL        = aws_sqs_queue.sign.url
+      BROADCAST_QUEUE_URL   = aws_sqs_queue.broadcast.url
+      KMS_KEY_ID            = aws_kms_key.signer.key_id
+      RPC_URL               = var.rpc_url
+      CHAIN_ID              = tostring(var.chain_id)
+      TARGET_CONTRACT       = var.target_contract
+      TARGET_CONTRACTS      = local.target_contracts
+      RPC_TIMEOUT_MS        = tostring(var.rpc_timeout_ms)
+      SIGNING_LEASE_SECONDS = tostring(var.signing_lease_seconds)
+      RUST_LOG              = var.rust_log
+    })
+    broadcaster = merge(local.backoff_environment, {
       TABLE_NAME          = aws_dynamodb_table.transactions.name
       BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
-      KMS_KEY_ID          = aws_kms_key.signer.key_id
-      RPC_URL             = var.rpc_url
-      CHAIN_ID            = tostring(var.chain_id)
-      TARGET_CONTRACT     = var.target_contract
-      TARGET_CONTRACTS    = local.target_contracts
-      RPC_TIMEOUT_MS      = tostring(var.rpc_timeout_ms)
-      RUST_LOG            = var.rust_log
+      # Re-signs fee-bump replacements and nonce fillers.
+      KMS_KEY_ID           = aws_kms_key.signer.key_id
+      RPC_URL              = var.rpc_url
+      CHAIN_ID             = tostring(var.chain_id)
+      RPC_TIMEOUT_MS       = tostring(var.rpc_timeout_ms)
+      CONFIRMATIONS        = tostring(var.confirmations)
+      RECEIPT_POLL_SECONDS = tostring(var.receipt_poll_seconds)
+      FEE_BUMP_PERCENT     = tostring(var.fee_bump_percent)
+      MAX_FEE_PER_GAS_WEI  = var.max_fee_per_gas_wei
+      RUST_LOG             = var.rust_log
+    })
+    "dead-letter" = {
+      TABLE_NAME = aws_dynamodb_table.transactions.name
+      RUST_LOG   = var.rust_log
     }
-    broadcaster = {
+    sweeper = {
       TABLE_NAME          = aws_dynamodb_table.transactions.name
+      TOPIC_ARN           = aws_sns_topic.requests.arn
       BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
-      RPC_URL             = var.rpc_url
-      CHAIN_ID            = tostring(var.chain_id)
-      RPC_TIMEOUT_MS      = tostring(var.rpc_timeout_ms)
-      CONFIRMATIONS       = tostring(var.confirmations)
+      SWEEP_GRACE_SECONDS = tostring(var.sweep_grace_seconds)
+      SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
       RUST_LOG            = var.rust_log
     }
   }
 
   function_descriptions = {
-    api         = "HTTP API: accepts transaction requests and serves their status"
-    signer      = "Signs queued transaction requests with KMS"
-    broadcaster = "Broadcasts signed transactions and tracks them to confirmation"
+    api           = "HTTP API: accepts transaction requests and serves their status"
+    signer        = "Signs queued transaction requests with KMS"
+    broadcaster   = "Broadcasts signed transactions and tracks them to confirmation"
+    "dead-letter" = "Marks transactions whose messages were dead-lettered as needing review"
+    sweeper       = "Re-publishes transactions stuck in a non-final status"
   }
 }
 
@@ -69,6 +102,20 @@ resource "aws_lambda_function" "function" {
     mode = "Active"
   }
 
+  # The code refuses these at start-up; refuse them at plan time instead.
+  lifecycle {
+    precondition {
+      condition     = var.backoff_cap_seconds >= var.backoff_base_seconds
+      error_message = "backoff_cap_seconds must be at least backoff_base_seconds."
+    }
+    precondition {
+      # A lease shorter than an invocation lets a redelivery start signing the
+      # same transaction while the first attempt is still at it.
+      condition     = var.signing_lease_seconds >= local.function_timeouts.signer
+      error_message = "signing_lease_seconds must be at least the signer's timeout (${local.function_timeouts.signer} s)."
+    }
+  }
+
   # The log group (with its retention) must exist before the first invocation
   # creates an unmanaged one, and the role must be able to write to it.
   depends_on = [
@@ -98,5 +145,25 @@ resource "aws_lambda_event_source_mapping" "broadcaster" {
 
   scaling_config {
     maximum_concurrency = var.broadcaster_max_concurrency
+  }
+}
+
+# Both dead-letter queues -> the dead-letter consumer. It reports every record
+# as failed on purpose, so the message stays in its DLQ for the operators and
+# comes back after the DLQ's 12-hour visibility timeout. Dead letters are rare
+# and not urgent: small batches, and the lowest concurrency SQS allows.
+resource "aws_lambda_event_source_mapping" "dead_letter" {
+  for_each = {
+    sign      = aws_sqs_queue.sign_dlq.arn
+    broadcast = aws_sqs_queue.broadcast_dlq.arn
+  }
+
+  event_source_arn        = each.value
+  function_name           = aws_lambda_function.function["dead-letter"].arn
+  batch_size              = 5
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = 2
   }
 }

@@ -1,22 +1,47 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
   prefix = var.name_prefix
 
+  # One entry per crate in functions/ (the key is the binary name, and so the
+  # directory of its zip under var.lambda_zip_dir).
+  function_timeouts = {
+    api           = 29 # API Gateway's integration limit is 30 s
+    signer        = 60
+    broadcaster   = 90
+    "dead-letter" = 30
+    sweeper       = 120 # may overlap the next run of a 1-minute schedule: every stage is idempotent
+  }
+
   # Consumer timeouts drive the queues' visibility timeouts: AWS asks for at
   # least 6x the function timeout on an SQS event source, so a message is not
-  # redelivered while a (retried) invocation still holds it.
-  function_timeouts = {
-    api         = 29 # API Gateway's integration limit is 30 s
-    signer      = 60
-    broadcaster = 90
-  }
+  # redelivered while a (retried) invocation still holds it. Retries set their
+  # own, backed-off visibility per message (ChangeMessageVisibility); this
+  # default only applies to a delivery in flight or one whose consumer died.
   sign_queue_visibility_seconds      = 6 * local.function_timeouts.signer
   broadcast_queue_visibility_seconds = 6 * local.function_timeouts.broadcaster
 
-  # Redrive to the dead-letter queue after this many receives.
-  max_receive_count = 10
+  # The dead-letter consumer keeps every message on purpose (it reports each
+  # record as failed), so a kept message comes back after this long: twice a
+  # day, the most SQS allows. Far above 6x the consumer's 30 s timeout.
+  dlq_visibility_seconds = 43200
+
+  # A message moved to a DLQ keeps its original enqueue time, and retention
+  # counts from it: the DLQs must keep messages longer than the source queues.
+  queue_retention_seconds = 345600  # 4 days
+  dlq_retention_seconds   = 1209600 # 14 days, the maximum: time to investigate
+
+  # Worst case a message spends in a source queue before its last delivery:
+  # every retry waits its full backoff ceiling (the code draws the delay in
+  # [0, ceiling]) and every attempt may hold the message for a whole default
+  # visibility timeout. Checked against the retention in checks.tf.
+  backoff_ceilings_seconds = [
+    for attempt in range(1, var.max_attempts) :
+    min(var.backoff_cap_seconds, var.backoff_base_seconds * pow(var.backoff_factor, attempt - 1))
+  ]
+  backoff_total_seconds = sum(concat([0], local.backoff_ceilings_seconds))
 
   # Map and list settings travel as flat strings; the code splits on ';'.
   # A for-expression over a map iterates in key order, so the string is stable.

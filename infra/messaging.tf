@@ -1,6 +1,8 @@
 # API -> SNS topic -> sign queue -> signer -> broadcast queue -> broadcaster.
 # The topic decouples the API from its consumers; the queues give each stage
-# retries with backoff (visibility changes) and a dead-letter queue.
+# retries with backoff (visibility changes) and a dead-letter queue, which the
+# dead-letter function reads. The sweeper re-publishes stuck transactions to the
+# topic (unsigned) or the broadcast queue (signed).
 
 resource "aws_sns_topic" "requests" {
   name = "${local.prefix}-requests"
@@ -12,21 +14,23 @@ resource "aws_sns_topic" "requests" {
 # --- sign queue ------------------------------------------------------------------
 
 resource "aws_sqs_queue" "sign_dlq" {
-  name                      = "${local.prefix}-sign-dlq"
-  message_retention_seconds = 1209600 # 14 days, the maximum: time to investigate
-  sqs_managed_sse_enabled   = true
+  name                       = "${local.prefix}-sign-dlq"
+  visibility_timeout_seconds = local.dlq_visibility_seconds
+  message_retention_seconds  = local.dlq_retention_seconds
+  sqs_managed_sse_enabled    = true
 }
 
 resource "aws_sqs_queue" "sign" {
   name                       = "${local.prefix}-sign"
   visibility_timeout_seconds = local.sign_queue_visibility_seconds
-  message_retention_seconds  = 345600 # 4 days
+  message_retention_seconds  = local.queue_retention_seconds
   receive_wait_time_seconds  = 20
   sqs_managed_sse_enabled    = true
 
+  # maxReceiveCount is the functions' MAX_ATTEMPTS (one variable drives both).
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.sign_dlq.arn
-    maxReceiveCount     = local.max_receive_count
+    maxReceiveCount     = var.max_attempts
   })
 }
 
@@ -96,21 +100,23 @@ resource "aws_sns_topic_subscription" "sign" {
 # --- broadcast queue ---------------------------------------------------------------
 
 resource "aws_sqs_queue" "broadcast_dlq" {
-  name                      = "${local.prefix}-broadcast-dlq"
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
+  name                       = "${local.prefix}-broadcast-dlq"
+  visibility_timeout_seconds = local.dlq_visibility_seconds
+  message_retention_seconds  = local.dlq_retention_seconds
+  sqs_managed_sse_enabled    = true
 }
 
 resource "aws_sqs_queue" "broadcast" {
   name                       = "${local.prefix}-broadcast"
   visibility_timeout_seconds = local.broadcast_queue_visibility_seconds
-  message_retention_seconds  = 345600
+  message_retention_seconds  = local.queue_retention_seconds
   receive_wait_time_seconds  = 20
   sqs_managed_sse_enabled    = true
 
+  # maxReceiveCount is the functions' MAX_ATTEMPTS (one variable drives both).
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.broadcast_dlq.arn
-    maxReceiveCount     = local.max_receive_count
+    maxReceiveCount     = var.max_attempts
   })
 }
 

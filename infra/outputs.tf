@@ -19,7 +19,7 @@ output "sign_queue_url" {
 }
 
 output "sign_dlq_url" {
-  description = "Dead-letter queue of the sign queue."
+  description = "Dead-letter queue of the sign queue (read by the dead-letter function, which keeps its messages)."
   value       = aws_sqs_queue.sign_dlq.url
 }
 
@@ -29,7 +29,7 @@ output "broadcast_queue_url" {
 }
 
 output "broadcast_dlq_url" {
-  description = "Dead-letter queue of the broadcast queue."
+  description = "Dead-letter queue of the broadcast queue (read by the dead-letter function, which keeps its messages)."
   value       = aws_sqs_queue.broadcast_dlq.url
 }
 
@@ -49,6 +49,11 @@ output "signer_key_alias" {
 }
 
 output "function_names" {
-  description = "Lambda function names by role (api, signer, broadcaster)."
+  description = "Lambda function names by role (api, signer, broadcaster, dead-letter, sweeper)."
   value       = { for name, fn in aws_lambda_function.function : name => fn.function_name }
+}
+
+output "sweeper_schedule_name" {
+  description = "EventBridge Scheduler schedule (in the default group) that runs the sweeper."
+  value       = aws_scheduler_schedule.sweeper.name
 }

@@ -1,6 +1,8 @@
-# One table holds every transaction. `pk` is the item key; the two indexes
-# serve the API's listings: by status, and by kind in `id` order (ids are
-# time-ordered, so that is creation order).
+# One table holds every transaction, nonce counter and idempotency key. `pk`
+# is the item key; the two indexes serve the API's listings: by status, and by
+# kind in `id` order (ids are time-ordered, so that is creation order). The
+# sweeper also reads `by_status`, filtering on `next_attempt_at`, a plain
+# attribute that needs no declaration here.
 resource "aws_dynamodb_table" "transactions" {
   name                        = "${local.prefix}-transactions"
   billing_mode                = "PAY_PER_REQUEST"

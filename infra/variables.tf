@@ -108,7 +108,7 @@ variable "lambda_memory_mb" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' and the API's CloudWatch log groups."
+  description = "Retention of the five functions' and the API's CloudWatch log groups."
   type        = number
   default     = 30
 
@@ -136,13 +136,135 @@ variable "rpc_timeout_ms" {
 }
 
 variable "confirmations" {
-  description = "Blocks on top of the inclusion block before the broadcaster marks a transaction confirmed."
+  description = "Confirmations (the inclusion block counts as one) before the broadcaster marks a transaction confirmed."
   type        = number
   default     = 1
 
   validation {
-    condition     = var.confirmations >= 0 && floor(var.confirmations) == var.confirmations
-    error_message = "confirmations must be a non-negative integer."
+    condition     = var.confirmations >= 1 && floor(var.confirmations) == var.confirmations
+    error_message = "confirmations must be a whole number, at least 1 (the broadcaster refuses 0)."
+  }
+}
+
+variable "receipt_poll_seconds" {
+  description = "Delay of the broadcaster's next receipt check (an SQS message delay, so at most 900 s)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.receipt_poll_seconds >= 1 && var.receipt_poll_seconds <= 900 && floor(var.receipt_poll_seconds) == var.receipt_poll_seconds
+    error_message = "receipt_poll_seconds must be a whole number between 1 and 900 (SQS's longest message delay)."
+  }
+}
+
+variable "fee_bump_percent" {
+  description = "How much the broadcaster raises both fee caps of a stuck transaction's replacement, in percent."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.fee_bump_percent >= 10 && var.fee_bump_percent <= 1000 && floor(var.fee_bump_percent) == var.fee_bump_percent
+    error_message = "fee_bump_percent must be a whole number between 10 and 1000 (nodes refuse replacements bumped by less than 10%)."
+  }
+}
+
+variable "max_fee_per_gas_wei" {
+  description = "Highest max fee per gas, in wei, a replacement may pay. A string: wei amounts overflow Terraform's exact integers in JSON."
+  type        = string
+  default     = "500000000000" # 500 gwei
+
+  validation {
+    # 38 digits always fit the code's u128.
+    condition     = can(regex("^[1-9][0-9]{0,37}$", var.max_fee_per_gas_wei))
+    error_message = "max_fee_per_gas_wei must be a positive whole number of wei, in decimal digits (at most 38)."
+  }
+}
+
+variable "signing_lease_seconds" {
+  description = "How long one signer invocation holds the right to sign a transaction; at least the signer's 60 s timeout."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.signing_lease_seconds >= 1 && floor(var.signing_lease_seconds) == var.signing_lease_seconds
+    error_message = "signing_lease_seconds must be a positive whole number."
+  }
+}
+
+variable "max_attempts" {
+  description = "Deliveries of a message before its transaction needs review: the signer's and broadcaster's MAX_ATTEMPTS and the sign and broadcast queues' maxReceiveCount, which must be equal."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_attempts >= 1 && var.max_attempts <= 1000 && floor(var.max_attempts) == var.max_attempts
+    error_message = "max_attempts must be a whole number between 1 and 1000 (SQS's maxReceiveCount range)."
+  }
+}
+
+variable "backoff_base_seconds" {
+  description = "Ceiling of the first retry's delay (full jitter: the delay is drawn in [0, ceiling])."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.backoff_base_seconds >= 1 && floor(var.backoff_base_seconds) == var.backoff_base_seconds
+    error_message = "backoff_base_seconds must be a whole number, at least 1 (SQS visibility has whole seconds)."
+  }
+}
+
+variable "backoff_factor" {
+  description = "Growth of the retry delay's ceiling per attempt."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.backoff_factor >= 1
+    error_message = "backoff_factor must be at least 1."
+  }
+}
+
+variable "backoff_cap_seconds" {
+  description = "Largest retry delay ceiling; at least backoff_base_seconds and at most 43200 (SQS's longest visibility timeout)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.backoff_cap_seconds >= 1 && var.backoff_cap_seconds <= 43200 && floor(var.backoff_cap_seconds) == var.backoff_cap_seconds
+    error_message = "backoff_cap_seconds must be a whole number between 1 and 43200 (12 hours); it must also be at least backoff_base_seconds."
+  }
+}
+
+variable "sweep_schedule" {
+  description = "EventBridge Scheduler expression that runs the sweeper."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.sweep_schedule))
+    error_message = "sweep_schedule must be a rate(...) or cron(...) expression."
+  }
+}
+
+variable "sweep_grace_seconds" {
+  description = "How long past its due time (next_attempt_at, or the last update) a transaction counts as stuck and is re-published by the sweeper."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.sweep_grace_seconds >= 1 && floor(var.sweep_grace_seconds) == var.sweep_grace_seconds
+    error_message = "sweep_grace_seconds must be a positive whole number."
+  }
+}
+
+variable "sweep_batch_limit" {
+  description = "Most transactions the sweeper re-publishes per status and run."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.sweep_batch_limit >= 1 && var.sweep_batch_limit <= 4294967295 && floor(var.sweep_batch_limit) == var.sweep_batch_limit
+    error_message = "sweep_batch_limit must be a positive whole number."
   }
 }
 

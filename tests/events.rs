@@ -29,7 +29,11 @@ fn the_api_sample_is_a_valid_broadcast_request() {
 
 #[tokio::test]
 async fn the_queue_samples_carry_a_transaction_message() {
-    for name in ["signer-sqs.json", "broadcaster-sqs.json"] {
+    for name in [
+        "signer-sqs.json",
+        "broadcaster-sqs.json",
+        "dead-letter-sqs.json",
+    ] {
         let event: SqsEvent =
             serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let seen = Mutex::new(Vec::new());
@@ -45,9 +49,14 @@ async fn the_queue_samples_carry_a_transaction_message() {
         .await;
         assert!(response.batch_item_failures.is_empty(), "{name}");
         let seen = seen.into_inner().unwrap_or_default();
+        let receives = if name.starts_with("dead-letter") {
+            11
+        } else {
+            1
+        };
         assert_eq!(
             seen,
-            vec![("019a0000-0000-7000-8000-000000000001".to_owned(), 1)],
+            vec![("019a0000-0000-7000-8000-000000000001".to_owned(), receives)],
             "{name}"
         );
     }
@@ -68,4 +77,12 @@ async fn an_unparseable_record_fails_alone() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, vec!["bad"]);
+}
+
+#[test]
+fn the_sweeper_sample_is_a_scheduled_event() {
+    let event: serde_json::Value =
+        serde_json::from_str(&read("sweeper-schedule.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    assert_eq!(event["source"], "aws.events");
 }
