@@ -452,3 +452,89 @@ async fn mine_until(anvil: &OwnAnvil, stack: &TestStack, id: &str, status: &str)
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
+    use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode};
+    use tx_shared::ports::{Account, Claim, NonceReservation, TransactionStore};
+
+    // API only: this test plays a signer that takes a nonce and then fails for good.
+    let mut stack = TestStack::start_with("filler", RunnerOptions::default(), 0).await;
+    let stuck = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7e), 1))
+        .await;
+    let stuck_id = stuck.parse().unwrap_or_else(|e| panic!("{e}"));
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.provisioned.table_name,
+    );
+    let key = KmsSigner::new(
+        aws_sdk_kms::Client::new(&stack.sdk),
+        &stack.provisioned.kms_key_id,
+    );
+    let node = RpcNode::new(&stack.provisioned.rpc_url, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let account = Account {
+        chain_id: stack.provisioned.chain_id,
+        address: stack.provisioned.signer_address,
+    };
+    let Ok(Claim::Granted { token, .. }) = store
+        .claim_for_signing(stuck_id, Duration::from_secs(60))
+        .await
+    else {
+        panic!("could not claim the transaction");
+    };
+    store
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reserved = store
+        .reserve_nonce(stuck_id, &token, account)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reserved, NonceReservation::Assigned(0));
+    store
+        .record_needs_review(stuck_id, "signing key disabled (simulated)")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    tx_shared::nonce_filler::fill_for(&store, &node, &key, account.chain_id, stuck_id, 0).await;
+    let filled = stack.transaction(&stuck).await;
+    assert!(
+        history_events(&filled).contains(&"nonce_filled".to_owned()),
+        "{filled}"
+    );
+    assert_eq!(filled["status"], "needs_review");
+
+    // The next transaction takes nonce 1 and is not stuck behind the gap.
+    if let Some(running) = stack.running.take() {
+        running.shutdown().await;
+    }
+    let options = RunnerOptions {
+        api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        pollers_per_queue: 2,
+        wait_time_seconds: 1,
+        ..RunnerOptions::default()
+    };
+    let running = devstack::start(&stack.sdk, &stack.provisioned, &options)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    stack.api_url = running.api_url();
+    stack.running = Some(running);
+    let next = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7e), 2))
+        .await;
+    let done = stack
+        .wait_for_status(&next, "confirmed", Duration::from_secs(60))
+        .await;
+    assert_eq!(done["nonce"], 1, "{done}");
+    let mined = stack
+        .node
+        .get_transaction_count(stack.provisioned.signer_address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mined, 2, "the filler and the next transaction");
+    // The stuck one's own message found it under review and left it alone.
+    assert_eq!(stack.transaction(&stuck).await["status"], "needs_review");
+    stack.stop().await;
+}
