@@ -16,6 +16,7 @@ use crate::ports::Redelivery;
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub message: TxMessage,
+    pub message_id: String,
     /// The queue it came from (`eventSourceARN`).
     pub queue_arn: Option<String>,
     /// `ApproximateReceiveCount`: 1 on the first delivery.
@@ -78,7 +79,9 @@ where
                 Ok(()) => None,
                 Err(RetryLater { reason, after }) => {
                     if let (Some(delay), Some(receipt)) = (after, record.receipt_handle.as_deref())
-                        && let Err(e) = redelivery.redeliver_after(receipt, delay).await
+                        && let Err(e) = redelivery
+                            .redeliver_after(record.event_source_arn.as_deref(), receipt, delay)
+                            .await
                     {
                         span.in_scope(|| {
                             tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies")
@@ -113,6 +116,7 @@ fn parse(record: &SqsMessage) -> Result<Delivery, String> {
         .unwrap_or(1);
     Ok(Delivery {
         message,
+        message_id: record.message_id.clone().unwrap_or_default(),
         queue_arn: record.event_source_arn.clone(),
         receive_count,
     })
@@ -123,7 +127,12 @@ fn parse(record: &SqsMessage) -> Result<Delivery, String> {
 pub struct QueueDefault;
 
 impl Redelivery for QueueDefault {
-    async fn redeliver_after(&self, _: &str, _: Duration) -> Result<(), crate::ports::QueueError> {
+    async fn redeliver_after(
+        &self,
+        _: Option<&str>,
+        _: &str,
+        _: Duration,
+    ) -> Result<(), crate::ports::QueueError> {
         Ok(())
     }
 }

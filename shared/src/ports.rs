@@ -90,6 +90,27 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// What an operator's retry does to a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRetry {
+    /// `retrying`: the next attempt now, not after the backoff.
+    SkipWait,
+    /// Its nonce is still open: send the same signed bytes again.
+    ResendSigned,
+    /// Its nonce is gone (or it never had one): sign again, with a fresh nonce.
+    ResignFresh,
+}
+
+impl AdminRetry {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AdminRetry::SkipWait => "skip_wait",
+            AdminRetry::ResendSigned => "resend_signed",
+            AdminRetry::ResignFresh => "resign_fresh_nonce",
+        }
+    }
+}
+
 /// A failed attempt and when the next one is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryRecord {
@@ -202,11 +223,21 @@ pub trait TransactionStore: Send + Sync {
         next_attempt_at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks the transaction's message as dead-lettered and the transaction as needing review
-    /// (unless it is already final).
+    /// (unless it is already final), once per dead-lettered message.
     fn record_dead_letter(
         &self,
         id: TxId,
         queue: &str,
+        message_id: &str,
+        generation: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// An operator's retry, guarded by the status the decision was made on.
+    fn record_admin_retry(
+        &self,
+        id: TxId,
+        seen: Status,
+        action: AdminRetry,
+        by: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Appends to the history without changing anything else.
     fn record_event(
@@ -237,8 +268,10 @@ pub trait RequestPublisher: Send + Sync {
 
 /// Control over the delivery being processed: when SQS shows it again.
 pub trait Redelivery: Send + Sync {
+    /// `queue_arn` is the delivery's `eventSourceARN`: a consumer may read several queues.
     fn redeliver_after(
         &self,
+        queue_arn: Option<&str>,
         receipt_handle: &str,
         delay: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;

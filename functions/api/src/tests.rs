@@ -11,8 +11,8 @@ use axum::http::Request;
 use tower::ServiceExt;
 use tx_shared::domain::{HistoryEntry, Inclusion, SignedTx};
 use tx_shared::ports::{
-    Account, Claim, LeaseToken, NonceReservation, Page, QueueError, RetryRecord, SignError,
-    Signature,
+    Account, AdminRetry, Claim, LeaseToken, NonceReservation, Page, QueueError, RetryRecord,
+    SignError, Signature,
 };
 
 use super::*;
@@ -87,7 +87,22 @@ impl TransactionStore for CountingStore {
     async fn schedule(&self, _: TxId, _: OffsetDateTime) -> Result<(), StoreError> {
         Err(self.touched())
     }
-    async fn record_dead_letter(&self, _: TxId, _: &str) -> Result<(), StoreError> {
+    async fn record_dead_letter(
+        &self,
+        _: TxId,
+        _: &str,
+        _: &str,
+        _: u32,
+    ) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_admin_retry(
+        &self,
+        _: TxId,
+        _: Status,
+        _: AdminRetry,
+        _: &str,
+    ) -> Result<(), StoreError> {
         Err(self.touched())
     }
     async fn record_event(&self, _: TxId, _: HistoryEntry) -> Result<(), StoreError> {

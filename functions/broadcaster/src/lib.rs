@@ -33,6 +33,8 @@ use tx_shared::retry::schedule_retry;
 pub struct Config {
     pub table_name: String,
     pub broadcast_queue_url: String,
+    /// Operators' retries arrive here, ahead of the backlog.
+    pub broadcast_priority_queue_url: Option<String>,
     pub kms_key_id: String,
     pub rpc_url: String,
     pub chain_id: u64,
@@ -73,6 +75,7 @@ impl Config {
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
+            broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
             rpc_url: env.required("RPC_URL")?,
             chain_id: env.required("CHAIN_ID")?,
@@ -109,7 +112,10 @@ impl AwsBroadcaster {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
         Ok(Broadcaster {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
-            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
+            queue: config.broadcast_priority_queue_url.iter().fold(
+                SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
+                |queue, priority| queue.with_sibling(priority),
+            ),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
             key: KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
             chain_id: config.chain_id,
@@ -296,8 +302,8 @@ where
             tracing::warn!(error = %e, "could not note the next check");
         }
         let next = TxMessage {
-            transaction_id: tx.id,
             receipt_checks: checks.saturating_add(1),
+            ..TxMessage::of(tx)
         };
         self.queue
             .enqueue(&next, self.receipt_poll)

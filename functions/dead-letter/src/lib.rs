@@ -57,7 +57,12 @@ impl<S: TransactionStore> DeadLetters<S> {
             .to_owned();
         match self
             .store
-            .record_dead_letter(delivery.message.transaction_id, &queue)
+            .record_dead_letter(
+                delivery.message.transaction_id,
+                &queue,
+                &delivery.message_id,
+                delivery.message.generation,
+            )
             .await
         {
             Ok(()) => tracing::error!(%queue, "dead-lettered; the transaction needs review"),

@@ -33,6 +33,8 @@ use tx_shared::retry::schedule_retry;
 pub struct Config {
     pub table_name: String,
     pub sign_queue_url: String,
+    /// Operators' retries arrive here, ahead of the backlog.
+    pub sign_priority_queue_url: Option<String>,
     pub broadcast_queue_url: String,
     pub kms_key_id: String,
     pub rpc_url: String,
@@ -49,6 +51,7 @@ impl Config {
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             sign_queue_url: env.required("SIGN_QUEUE_URL")?,
+            sign_priority_queue_url: env.optional("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
             rpc_url: env.required("RPC_URL")?,
@@ -86,7 +89,10 @@ impl AwsSigner {
         Ok(Signer {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
             queue: SqsQueue::new(sqs.clone(), &config.broadcast_queue_url),
-            redelivery: SqsQueue::new(sqs, &config.sign_queue_url),
+            redelivery: config.sign_priority_queue_url.iter().fold(
+                SqsQueue::new(sqs, &config.sign_queue_url),
+                |queue, priority| queue.with_sibling(priority),
+            ),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
             key: KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
             chain_id: config.chain_id,
@@ -193,7 +199,7 @@ where
             Claim::Granted { tx, token } => match self.sign_claimed(&tx, &token).await {
                 Ok(signed) => {
                     tracing::info!(nonce = signed.nonce, tx_hash = %signed.hash, "signed");
-                    self.enqueue(id).await?;
+                    self.enqueue(&tx).await?;
                     Ok(Outcome::Signed(signed))
                 }
                 Err(failure) => {
@@ -355,13 +361,13 @@ where
             return Ok(Outcome::NothingToDo(tx.status));
         }
         tracing::info!("already signed; handing the stored transaction to the broadcaster again");
-        self.enqueue(tx.id).await?;
+        self.enqueue(tx).await?;
         Ok(Outcome::AlreadySigned)
     }
 
-    async fn enqueue(&self, id: TxId) -> Result<(), RetryLater> {
+    async fn enqueue(&self, tx: &Transaction) -> Result<(), RetryLater> {
         self.queue
-            .enqueue(&TxMessage::new(id), Duration::ZERO)
+            .enqueue(&TxMessage::of(tx), Duration::ZERO)
             .await
             .map_err(|e| RetryLater::new(e.to_string()))
     }

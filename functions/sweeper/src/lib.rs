@@ -111,7 +111,7 @@ where
 
     /// Hands the transaction to its stage again; `Ok(true)` if that was the broadcaster.
     async fn redrive(&self, tx: &Transaction, now: OffsetDateTime) -> Result<bool, String> {
-        let message = TxMessage::new(tx.id);
+        let message = TxMessage::of(tx);
         let to_broadcaster = tx.signed.is_some();
         if to_broadcaster {
             self.queue

@@ -29,8 +29,8 @@ use crate::domain::{
     Event, HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId,
 };
 use crate::ports::{
-    Account, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page, RetryRecord,
-    StoreError, TransactionStore,
+    Account, AdminRetry, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page,
+    RetryRecord, StoreError, TransactionStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -117,6 +117,8 @@ struct Change {
     values: Item,
     history: Option<HistoryEntry>,
     to: Option<Status>,
+    /// Narrower sources than the machine allows, where the writer needs them.
+    only_from: Option<Vec<Status>>,
 }
 
 impl Change {
@@ -130,9 +132,24 @@ impl Change {
         self
     }
 
+    /// Narrows the guard of [`Change::to`] to these statuses.
+    fn only_from(mut self, from: &[Status]) -> Self {
+        self.only_from = Some(from.to_vec());
+        self
+    }
+
     fn set(mut self, attribute: &'static str, value: AttributeValue) -> Self {
         self.set.push(format!("{attribute} = :{attribute}"));
         self.values.insert(format!(":{attribute}"), value);
+        self
+    }
+
+    fn add_one(mut self, attribute: &'static str) -> Self {
+        self.set.push(format!(
+            "{attribute} = if_not_exists({attribute}, :zero_{attribute}) + :one_{attribute}"
+        ));
+        self.values.insert(format!(":zero_{attribute}"), n(0));
+        self.values.insert(format!(":one_{attribute}"), n(1));
         self
     }
 
@@ -166,8 +183,13 @@ impl Change {
             names.insert("#status".to_owned(), "status".to_owned());
             self.set.push("#status = :to_status".into());
             self.values.insert(":to_status".into(), s(to.as_str()));
-            let sources: Vec<String> = Status::sources_of(to)
+            let allowed = Status::sources_of(to);
+            let sources: Vec<String> = self
+                .only_from
+                .clone()
+                .unwrap_or(allowed.clone())
                 .iter()
+                .filter(|from| allowed.contains(from))
                 .enumerate()
                 .map(|(i, from)| {
                     let key = format!(":from_{i}");
@@ -625,6 +647,8 @@ impl TransactionStore for DynamoStore {
             .set("last_error", s(&retry.reason))
             .set("next_attempt_at", s(format_time(retry.next_attempt_at)))
             .set("attempts", n(retry.attempt))
+            // A consumer's retry; only an operator revives `needs_review` or `reverted`.
+            .only_from(&[Status::Received, Status::Retrying, Status::Signed])
             .log(entry);
         self.advance(id, Status::Retrying, change).await
     }
@@ -655,21 +679,101 @@ impl TransactionStore for DynamoStore {
         }
     }
 
-    async fn record_dead_letter(&self, id: TxId, queue: &str) -> Result<(), StoreError> {
+    async fn record_dead_letter(
+        &self,
+        id: TxId,
+        queue: &str,
+        message_id: &str,
+        generation: u32,
+    ) -> Result<(), StoreError> {
         let reason =
             format!("its message exhausted its deliveries and is in the dead-letter queue {queue}");
-        // Flag and log once: a kept message comes back to the consumer every 12 hours.
+        // Once per message: a kept message comes back to the consumer every 12 hours, and must
+        // not throw a transaction an operator has retried since back into review.
         let flag = Change::new()
             .set("dead_lettered", AttributeValue::Bool(true))
-            .when("attribute_not_exists(dead_lettered)", [])
-            .log(HistoryEntry::now(Event::DeadLettered).detail(queue));
-        if !self.apply(id, flag).await? && self.get_tx(id).await?.is_none() {
-            return Err(StoreError::NotFound(id));
+            .set("dead_letter_message_id", s(message_id))
+            .when(
+                "attribute_not_exists(dead_letter_message_id) OR dead_letter_message_id <> :message_id",
+                [(":message_id", s(message_id))],
+            )
+            .log(HistoryEntry::now(Event::DeadLettered).detail(format!("{queue}, message {message_id}")));
+        if !self.apply(id, flag).await? {
+            return match self.get_tx(id).await? {
+                None => Err(StoreError::NotFound(id)),
+                Some(_) => Ok(()),
+            };
         }
-        match self.record_needs_review(id, &reason).await {
-            // Final already, or already needing review: the flag above is all there is to say.
+        // Only a dead letter of the current generation means the transaction needs review: an
+        // older one died before an operator's retry that is still under way.
+        let review = Change::new()
+            .set("last_error", s(&reason))
+            .remove("next_attempt_at")
+            .when(
+                "attribute_not_exists(generation) OR generation <= :generation",
+                [(":generation", n(generation))],
+            )
+            .log(HistoryEntry::now(Event::NeedsReview).detail(&reason));
+        match self.advance(id, Status::NeedsReview, review).await {
+            // Final already, under review, or retried since: the flag above is all there is to say.
             Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    async fn record_admin_retry(
+        &self,
+        id: TxId,
+        seen: Status,
+        action: AdminRetry,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let now = s(now_rfc3339());
+        let entry = |what: &str| {
+            HistoryEntry::now(Event::RetryRequested).detail(format!("by {by}: {what}"))
+        };
+        let change = match action {
+            AdminRetry::SkipWait => Change::new()
+                .when(
+                    "#status = :retrying",
+                    [(":retrying", s(Status::Retrying.as_str()))],
+                )
+                .set("next_attempt_at", now)
+                .log(entry("next attempt now instead of after the backoff")),
+            AdminRetry::ResendSigned => Change::new()
+                .to(Status::Retrying)
+                .only_from(&[seen])
+                .when("attribute_exists(tx_hash)", [])
+                .set("next_attempt_at", now)
+                .log(entry(
+                    "re-send the same signed transaction; its nonce is still open",
+                )),
+            AdminRetry::ResignFresh => Change::new()
+                .to(Status::Retrying)
+                .only_from(&[seen])
+                .set("next_attempt_at", now)
+                .remove("nonce")
+                .remove("signer_address")
+                .remove("tx_hash")
+                .remove("raw_tx")
+                .remove("target")
+                .remove("gas_limit")
+                .remove("max_fee_per_gas")
+                .remove("max_priority_fee_per_gas")
+                .remove("block_number")
+                .remove("included_hash")
+                .remove("lease_token")
+                .remove("lease_until")
+                .log(entry("sign again with a fresh nonce; the old one is gone")),
+        }
+        .add_one("generation");
+        if self.apply(id, change).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                id,
+                to: Status::Retrying,
+            })
         }
     }
 
@@ -893,6 +997,7 @@ fn from_item(item: &Item) -> Result<Transaction, StoreError> {
             })
             .transpose()?,
         dead_lettered: matches!(item.get("dead_lettered"), Some(AttributeValue::Bool(true))),
+        generation: parse_opt(item, "generation")?.unwrap_or(0),
         history: match item.get("history") {
             None | Some(AttributeValue::Null(_)) => Vec::new(),
             Some(AttributeValue::L(entries)) => entries

@@ -16,6 +16,8 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
+    /// Other queues the same consumer reads (the priority queue), for redelivery control.
+    siblings: Vec<String>,
 }
 
 impl SqsQueue {
@@ -23,7 +25,26 @@ impl SqsQueue {
         SqsQueue {
             client,
             queue_url: queue_url.into(),
+            siblings: Vec::new(),
         }
+    }
+
+    /// Also controls redelivery of messages that came from `queue_url`.
+    pub fn with_sibling(mut self, queue_url: impl Into<String>) -> Self {
+        self.siblings.push(queue_url.into());
+        self
+    }
+
+    /// The URL of the queue a delivery came from: matched by name (an ARN's last part is the
+    /// queue name, as is a URL's).
+    fn url_for(&self, queue_arn: Option<&str>) -> &str {
+        let name = queue_arn.and_then(|arn| arn.rsplit(':').next());
+        name.and_then(|name| {
+            self.siblings
+                .iter()
+                .find(|url| url.rsplit('/').next() == Some(name))
+        })
+        .map_or(self.queue_url.as_str(), String::as_str)
     }
 }
 
@@ -45,17 +66,41 @@ impl BroadcastQueue for SqsQueue {
 impl Redelivery for SqsQueue {
     async fn redeliver_after(
         &self,
+        queue_arn: Option<&str>,
         receipt_handle: &str,
         delay: Duration,
     ) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url_for(queue_arn))
             .receipt_handle(receipt_handle)
             .visibility_timeout(delay.min(SQS_MAX_VISIBILITY).as_secs() as i32)
             .send()
             .await
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(describe(&e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redelivery_goes_to_the_queue_the_message_came_from() {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .build();
+        let queue = SqsQueue::new(Client::from_conf(config), "http://sqs/000000000000/tx-sign")
+            .with_sibling("http://sqs/000000000000/tx-sign-priority");
+        assert_eq!(
+            queue.url_for(Some("arn:aws:sqs:us-east-1:000000000000:tx-sign-priority")),
+            "http://sqs/000000000000/tx-sign-priority"
+        );
+        assert_eq!(
+            queue.url_for(Some("arn:aws:sqs:us-east-1:000000000000:tx-sign")),
+            "http://sqs/000000000000/tx-sign"
+        );
+        assert_eq!(queue.url_for(None), "http://sqs/000000000000/tx-sign");
     }
 }

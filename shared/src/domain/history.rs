@@ -23,10 +23,12 @@ pub enum Event {
     Swept,
     /// Its nonce was consumed by a zero-value self-transfer so later nonces are not blocked.
     NonceFilled,
+    /// An operator asked for a retry; `detail` says who and what was done.
+    RetryRequested,
 }
 
 impl Event {
-    const ALL: [Event; 10] = [
+    const ALL: [Event; 11] = [
         Event::Signed,
         Event::Broadcast,
         Event::Retry,
@@ -37,6 +39,7 @@ impl Event {
         Event::DeadLettered,
         Event::Swept,
         Event::NonceFilled,
+        Event::RetryRequested,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Event {
             Event::DeadLettered => "dead_lettered",
             Event::Swept => "swept",
             Event::NonceFilled => "nonce_filled",
+            Event::RetryRequested => "retry_requested",
         }
     }
 }

@@ -54,7 +54,8 @@ impl Status {
         }
     }
 
-    /// A final status never changes again.
+    /// The pipeline is done with a final status: only an operator's retry moves a `reverted`
+    /// transaction again, and nothing moves a `confirmed` one.
     pub const fn is_final(self) -> bool {
         matches!(self, Status::Confirmed | Status::Reverted)
     }
@@ -72,6 +73,8 @@ impl Status {
                 )
                 | (Signed, Broadcast | Retrying | NeedsReview)
                 | (Broadcast, Confirmed | Reverted | NeedsReview)
+                // An operator's retry.
+                | (NeedsReview | Reverted, Retrying)
         )
     }
 
@@ -130,6 +133,8 @@ mod tests {
             (Broadcast, Confirmed),
             (Broadcast, Reverted),
             (Broadcast, NeedsReview),
+            (NeedsReview, Retrying),
+            (Reverted, Retrying),
         ];
         for from in Status::ALL {
             for to in Status::ALL {
@@ -147,9 +152,15 @@ mod tests {
     #[test]
     fn nothing_moves_backwards_or_out_of_a_final_status() {
         for from in Status::ALL {
+            // Out of a final status only an operator's retry, and never out of `confirmed`.
             if from.is_final() {
-                assert!(Status::ALL.iter().all(|to| !from.can_advance_to(*to)));
+                assert!(
+                    Status::ALL
+                        .iter()
+                        .all(|to| !from.can_advance_to(*to) || *to == Status::Retrying)
+                );
             }
+            assert!(!Status::Confirmed.can_advance_to(from));
             // Nothing ever goes back to `received`, and only `retrying` repeats itself.
             assert!(!from.can_advance_to(Status::Received));
             if from != Status::Retrying {

@@ -121,6 +121,8 @@ pub struct Transaction {
     pub next_attempt_at: Option<OffsetDateTime>,
     /// Whether its message sits in a dead-letter queue.
     pub dead_lettered: bool,
+    /// Operator retries so far.
+    pub generation: u32,
     pub history: Vec<HistoryEntry>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -161,6 +163,7 @@ impl Transaction {
             last_error: None,
             next_attempt_at: None,
             dead_lettered: false,
+            generation: 0,
             history: Vec::new(),
             created_at: new.created_at,
             updated_at: new.created_at,
@@ -175,6 +178,10 @@ pub struct TxMessage {
     /// For the broadcaster: how many times the receipt has already been polled.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub receipt_checks: u32,
+    /// Which operator retry the message belongs to (0: the original run). A dead letter from
+    /// an older generation must not throw a retried transaction back into review.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -186,6 +193,15 @@ impl TxMessage {
         TxMessage {
             transaction_id,
             receipt_checks: 0,
+            generation: 0,
+        }
+    }
+
+    /// A message for the transaction's current generation.
+    pub fn of(tx: &Transaction) -> Self {
+        TxMessage {
+            generation: tx.generation,
+            ..TxMessage::new(tx.id)
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct RunnerOptions {
     /// How often the local runner calls the sweeper (on AWS: an EventBridge schedule).
     pub sweep_interval: Duration,
     pub sweep_grace: Duration,
+    /// The bearer token of the admin routes.
+    pub admin_token: String,
 }
 
 impl Default for RunnerOptions {
@@ -71,6 +73,7 @@ impl Default for RunnerOptions {
             backoff: Backoff::default(),
             sweep_interval: Duration::from_secs(30),
             sweep_grace: Duration::from_secs(60),
+            admin_token: format!("{:032x}", rand::random::<u128>()),
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct FunctionConfigs {
     pub signer: signer::Config,
     pub broadcaster: broadcaster::Config,
     pub dead_letter: dead_letter::Config,
+    pub retry: retry::Config,
     pub sweeper: sweeper::Config,
 }
 
@@ -127,6 +131,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         signer: signer::Config {
             table_name: p.table_name.clone(),
             sign_queue_url: p.sign_queue_url.clone(),
+            sign_priority_queue_url: Some(p.sign_priority_queue_url.clone()),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             kms_key_id: p.kms_key_id.clone(),
             rpc_url: node_url.clone(),
@@ -140,8 +145,9 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         broadcaster: broadcaster::Config {
             table_name: p.table_name.clone(),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
+            broadcast_priority_queue_url: Some(p.broadcast_priority_queue_url.clone()),
             kms_key_id: p.kms_key_id.clone(),
-            rpc_url: node_url,
+            rpc_url: node_url.clone(),
             chain_id: p.chain_id,
             rpc_timeout: options.rpc_timeout,
             confirmations: options.confirmations,
@@ -154,6 +160,13 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         },
         dead_letter: dead_letter::Config {
             table_name: p.table_name.clone(),
+        },
+        retry: retry::Config {
+            table_name: p.table_name.clone(),
+            sign_priority_queue_url: p.sign_priority_queue_url.clone(),
+            broadcast_priority_queue_url: p.broadcast_priority_queue_url.clone(),
+            rpc_url: node_url,
+            rpc_timeout: options.rpc_timeout,
         },
         sweeper: sweeper::Config {
             table_name: p.table_name.clone(),
@@ -183,6 +196,11 @@ pub async fn start(
         sdk,
     ));
     let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, sdk);
+    let retrier = Arc::new(retry::AwsRetrier::from_aws(&configs.retry, sdk).map_err(config_error)?);
+    let admin = retry::admin_router(
+        retrier,
+        retry::AdminAuth::BearerToken(options.admin_token.clone()),
+    );
 
     let listener = TcpListener::bind(options.api_addr).await?;
     let api_addr = listener.local_addr()?;
@@ -191,7 +209,7 @@ pub async fn start(
 
     let mut api_stop = stop.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, api::router(app))
+        let served = axum::serve(listener, api::router(app).merge(admin))
             .with_graceful_shutdown(async move {
                 let _ = api_stop.wait_for(|stop| *stop).await;
             })
@@ -229,6 +247,29 @@ pub async fn start(
         ));
     }
     if options.pollers_per_queue > 0 {
+        // Operators' retries: read beside the main queues, never behind their backlog.
+        let signer = signer.clone();
+        tasks.spawn(poll_queue(
+            polling.clone(),
+            provisioned.sign_priority_queue_url.clone(),
+            wait,
+            stop.clone(),
+            move |event| {
+                let signer = signer.clone();
+                async move { signer.handle(event).await }
+            },
+        ));
+        let broadcaster = broadcaster.clone();
+        tasks.spawn(poll_queue(
+            polling.clone(),
+            provisioned.broadcast_priority_queue_url.clone(),
+            wait,
+            stop.clone(),
+            move |event| {
+                let broadcaster = broadcaster.clone();
+                async move { broadcaster.handle(event).await }
+            },
+        ));
         for dlq in [&provisioned.sign_dlq_url, &provisioned.broadcast_dlq_url] {
             let dead_letters = dead_letters.clone();
             tasks.spawn(poll_queue(

@@ -96,12 +96,17 @@ async fn run() -> Result<(), DevError> {
                 backoff,
                 sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", defaults.sweep_interval)?,
                 sweep_grace: seconds("SWEEP_GRACE_SECONDS", defaults.sweep_grace)?,
+                admin_token: env
+                    .or_default("ADMIN_TOKEN", defaults.admin_token.clone())
+                    .map_err(config_error)?,
                 ..defaults
             };
             let mut running = start(&sdk, &provisioned, &options).await?;
             println!(
-                "\ntx-broadcaster is running\n  API:            {}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
+                "\ntx-broadcaster is running\n  API:            {}\n  status page:    {}/\n  admin token:    {}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
                 running.api_url(),
+                running.api_url(),
+                options.admin_token,
                 provisioned.signer_address,
                 provisioned.target_contract,
                 provisioned.chain_id
@@ -133,6 +138,11 @@ fn lambda_env(p: &Provisioned) -> String {
         ("TABLE_NAME", p.table_name.clone()),
         ("TOPIC_ARN", p.topic_arn.clone()),
         ("SIGN_QUEUE_URL", p.sign_queue_url.clone()),
+        ("SIGN_PRIORITY_QUEUE_URL", p.sign_priority_queue_url.clone()),
+        (
+            "BROADCAST_PRIORITY_QUEUE_URL",
+            p.broadcast_priority_queue_url.clone(),
+        ),
         ("BROADCAST_QUEUE_URL", p.broadcast_queue_url.clone()),
         ("KMS_KEY_ID", p.kms_key_id.clone()),
         ("RPC_URL", p.rpc_url.clone()),

@@ -65,6 +65,9 @@ pub struct Provisioned {
     pub sign_dlq_url: String,
     pub broadcast_queue_url: String,
     pub broadcast_dlq_url: String,
+    /// Operators' retries: consumed beside the main queues, so never behind their backlog.
+    pub sign_priority_queue_url: String,
+    pub broadcast_priority_queue_url: String,
     pub kms_key_id: String,
     pub signer_address: Address,
     pub chain_id: u64,
@@ -98,6 +101,20 @@ pub async fn provision(
         ensure_queue_with_dlq(&sqs, &names.sign_queue(), max_receive_count).await?;
     let (broadcast_queue_url, broadcast_dlq_url) =
         ensure_queue_with_dlq(&sqs, &names.broadcast_queue(), max_receive_count).await?;
+    let sign_priority_queue_url = ensure_queue_redriving_to(
+        &sqs,
+        &format!("{}-priority", names.sign_queue()),
+        &sign_dlq_url,
+        max_receive_count,
+    )
+    .await?;
+    let broadcast_priority_queue_url = ensure_queue_redriving_to(
+        &sqs,
+        &format!("{}-priority", names.broadcast_queue()),
+        &broadcast_dlq_url,
+        max_receive_count,
+    )
+    .await?;
     ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
     let kms_key_id = ensure_signing_key(&kms, &names.key_alias()).await?;
     let signer_address = KmsSigner::new(kms.clone(), &kms_key_id)
@@ -117,6 +134,8 @@ pub async fn provision(
         sign_dlq_url,
         broadcast_queue_url,
         broadcast_dlq_url,
+        sign_priority_queue_url,
+        broadcast_priority_queue_url,
         kms_key_id,
         signer_address,
         chain_id,
@@ -241,10 +260,21 @@ async fn ensure_queue_with_dlq(
         ],
     )
     .await?;
-    let dlq_arn = queue_arn(client, &dlq_url).await?;
+    let url = ensure_queue_redriving_to(client, name, &dlq_url, max_receive_count).await?;
+    Ok((url, dlq_url))
+}
+
+/// A queue whose messages go to `dlq_url` after `max_receive_count` deliveries.
+async fn ensure_queue_redriving_to(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    dlq_url: &str,
+    max_receive_count: u32,
+) -> Result<String, DevError> {
+    let dlq_arn = queue_arn(client, dlq_url).await?;
     let redrive =
         json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count }).to_string();
-    let url = ensure_queue(
+    ensure_queue(
         client,
         name,
         vec![
@@ -256,8 +286,7 @@ async fn ensure_queue_with_dlq(
             (QueueAttributeName::RedrivePolicy, redrive),
         ],
     )
-    .await?;
-    Ok((url, dlq_url))
+    .await
 }
 
 async fn ensure_queue(

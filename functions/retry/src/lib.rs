@@ -1,0 +1,356 @@
+//! Admin retry: re-drives a failed transaction to the front of the line.
+//!
+//! Allowed from `needs_review`, `reverted` and `retrying` (which skips the wait). It decides
+//! what the transaction needs:
+//! - its signed bytes, if their nonce is still open on chain: re-send them;
+//! - a fresh signature with a fresh nonce, if the old nonce is gone (or it was never signed);
+//! - nothing, with 409 and the reason, if it is `confirmed` or in flight.
+//!
+//! The decision is written with a conditional update guarded by the status it was made on, so
+//! two retries racing each other yield one re-drive; every consumer step is idempotent besides.
+//! The message goes to a priority queue that the consumers read beside their main queue, so a
+//! retried transaction never waits behind the backlog. Every retry lands in the history with the
+//! operator who asked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use tx_shared::adapters::{dynamo::DynamoStore, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::config::{ConfigError, Env};
+use tx_shared::domain::{Status, Transaction, TxId, TxMessage};
+use tx_shared::ports::{
+    AdminRetry, BroadcastQueue, ChainNode, Lookup, NodeError, StoreError, TransactionStore,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub sign_priority_queue_url: String,
+    pub broadcast_priority_queue_url: String,
+    pub rpc_url: String,
+    pub rpc_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Config {
+            table_name: env.required("TABLE_NAME")?,
+            sign_priority_queue_url: env.required("SIGN_PRIORITY_QUEUE_URL")?,
+            broadcast_priority_queue_url: env.required("BROADCAST_PRIORITY_QUEUE_URL")?,
+            rpc_url: env.required("RPC_URL")?,
+            rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
+        })
+    }
+}
+
+pub struct Retrier<S, Q, N> {
+    pub store: S,
+    pub to_signer: Q,
+    pub to_broadcaster: Q,
+    /// To tell whether a nonce is still open.
+    pub node: N,
+}
+
+pub type AwsRetrier = Retrier<DynamoStore, SqsQueue, RpcNode>;
+
+impl AwsRetrier {
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        Ok(Retrier {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            to_signer: SqsQueue::new(sqs.clone(), &config.sign_priority_queue_url),
+            to_broadcaster: SqsQueue::new(sqs, &config.broadcast_priority_queue_url),
+            node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryError {
+    #[error("transaction {0} does not exist")]
+    NotFound(TxId),
+    /// The transaction does not need a retry, or another retry just moved it.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What a retry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retried {
+    pub id: TxId,
+    pub action: AdminRetry,
+}
+
+impl<S, Q, N> Retrier<S, Q, N>
+where
+    S: TransactionStore,
+    Q: BroadcastQueue,
+    N: ChainNode,
+{
+    /// Retries one transaction on behalf of `principal`.
+    pub async fn retry(&self, id: TxId, principal: &str) -> Result<Retried, RetryError> {
+        let unavailable = |e: &dyn std::fmt::Display| RetryError::Unavailable(e.to_string());
+        let tx = self
+            .store
+            .get(id)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or(RetryError::NotFound(id))?;
+        let action = self.decide(&tx).await?;
+        match self
+            .store
+            .record_admin_retry(id, tx.status, action, principal)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Err(RetryError::Refused(format!(
+                    "transaction {id} changed while the retry was being decided (another retry?); look again"
+                )));
+            }
+            Err(e) => return Err(unavailable(&e)),
+        }
+        // The retry starts the next generation of messages.
+        let message = TxMessage {
+            generation: tx.generation + 1,
+            ..TxMessage::new(id)
+        };
+        let queue = match action {
+            AdminRetry::ResignFresh => &self.to_signer,
+            AdminRetry::ResendSigned => &self.to_broadcaster,
+            AdminRetry::SkipWait if tx.signed.is_some() => &self.to_broadcaster,
+            AdminRetry::SkipWait => &self.to_signer,
+        };
+        // Recorded but not queued: the sweeper re-drives it once it is overdue.
+        queue
+            .enqueue(&message, Duration::ZERO)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        tracing::warn!(%principal, action = action.as_str(), transaction_id = %id, "operator retry");
+        Ok(Retried { id, action })
+    }
+
+    async fn decide(&self, tx: &Transaction) -> Result<AdminRetry, RetryError> {
+        match tx.status {
+            Status::Confirmed => Err(RetryError::Refused(format!(
+                "transaction {} is already confirmed; there is nothing to retry",
+                tx.id
+            ))),
+            Status::Received | Status::Signed | Status::Broadcast => {
+                Err(RetryError::Refused(format!(
+                    "transaction {} is in flight ({}); retrying now could only race the pipeline",
+                    tx.id, tx.status
+                )))
+            }
+            Status::Retrying => Ok(AdminRetry::SkipWait),
+            // A reverted call used its nonce: retrying it means a new transaction.
+            Status::Reverted => Ok(AdminRetry::ResignFresh),
+            Status::NeedsReview => match &tx.signed {
+                None => Ok(AdminRetry::ResignFresh),
+                Some(signed) => {
+                    let unavailable =
+                        |e: NodeError| RetryError::Unavailable(format!("the node: {e}"));
+                    // One of its hashes may be mined meanwhile: the broadcaster will see it.
+                    for hash in tx.all_hashes() {
+                        if matches!(
+                            self.node.lookup(hash).await.map_err(unavailable)?,
+                            Lookup::Included(_)
+                        ) {
+                            return Ok(AdminRetry::ResendSigned);
+                        }
+                    }
+                    let next = self
+                        .node
+                        .mined_nonce(signed.from)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(if next <= signed.nonce {
+                        AdminRetry::ResendSigned
+                    } else {
+                        AdminRetry::ResignFresh
+                    })
+                }
+            },
+        }
+    }
+}
+
+/// Who may call the admin routes.
+#[derive(Debug, Clone)]
+pub enum AdminAuth {
+    /// Locally: `Authorization: Bearer <ADMIN_TOKEN>`.
+    BearerToken(String),
+    /// On AWS: API Gateway already checked IAM (SigV4) or a JWT; the principal comes from the
+    /// request context it passes on.
+    Gateway,
+}
+
+struct AdminState<S, Q, N> {
+    retrier: Arc<Retrier<S, Q, N>>,
+    auth: AdminAuth,
+}
+
+/// `POST /admin/transactions/{id}/retry`.
+pub fn admin_router<S, Q, N>(retrier: Arc<Retrier<S, Q, N>>, auth: AdminAuth) -> Router
+where
+    S: TransactionStore + 'static,
+    Q: BroadcastQueue + 'static,
+    N: ChainNode + 'static,
+{
+    Router::new()
+        .route(
+            "/admin/transactions/{id}/retry",
+            post(retry_route::<S, Q, N>),
+        )
+        .with_state(Arc::new(AdminState { retrier, auth }))
+}
+
+async fn retry_route<S, Q, N>(
+    State(state): State<Arc<AdminState<S, Q, N>>>,
+    headers: HeaderMap,
+    request_principal: Option<axum::Extension<GatewayPrincipal>>,
+    Path(id): Path<String>,
+) -> Response
+where
+    S: TransactionStore,
+    Q: BroadcastQueue,
+    N: ChainNode,
+{
+    let principal = match authenticate(&state.auth, &headers, request_principal.map(|e| e.0)) {
+        Ok(principal) => principal,
+        Err(denied) => return error(denied.status, denied.code, denied.message),
+    };
+    let Ok(id) = id.parse::<TxId>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_transaction_id",
+            &format!("`{id}` is not a transaction id"),
+        );
+    };
+    match state.retrier.retry(id, &principal).await {
+        Ok(retried) => (
+            StatusCode::OK,
+            Json(json!({ "transaction_id": retried.id, "action": retried.action.as_str(), "status": "retrying" })),
+        )
+            .into_response(),
+        Err(RetryError::NotFound(id)) => error(StatusCode::NOT_FOUND, "not_found", &format!("transaction {id} does not exist")),
+        Err(RetryError::Refused(why)) => error(StatusCode::CONFLICT, "retry_refused", &why),
+        Err(RetryError::Unavailable(why)) => {
+            tracing::error!(error = %why, "retry failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "the retry could not be recorded; try again")
+        }
+    }
+}
+
+/// The caller as API Gateway identified it (set by the Lambda entry point).
+#[derive(Debug, Clone)]
+pub struct GatewayPrincipal(pub String);
+
+/// Why a caller may not use the admin routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Denied {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+}
+
+fn authenticate(
+    auth: &AdminAuth,
+    headers: &HeaderMap,
+    gateway: Option<GatewayPrincipal>,
+) -> Result<String, Denied> {
+    let forbidden = |message| Denied {
+        status: StatusCode::FORBIDDEN,
+        code: "forbidden",
+        message,
+    };
+    match auth {
+        AdminAuth::Gateway => gateway
+            .map(|p| p.0)
+            .ok_or_else(|| forbidden("the request carries no authenticated principal")),
+        AdminAuth::BearerToken(expected) => {
+            let Some(value) = headers.get("authorization") else {
+                return Err(Denied {
+                    status: StatusCode::UNAUTHORIZED,
+                    code: "unauthorized",
+                    message: "admin routes need `Authorization: Bearer <token>`",
+                });
+            };
+            let given = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                Ok("admin (bearer token)".to_owned())
+            } else {
+                Err(forbidden("the admin token is not valid"))
+            }
+        }
+    }
+}
+
+/// Comparing secrets must not leak how much of them matched through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn missing_and_wrong_tokens_are_401_and_403() {
+        let auth = AdminAuth::BearerToken("t0ken".into());
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            authenticate(&auth, &headers, None).err().map(|d| d.status),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        headers.insert(
+            "authorization",
+            "Bearer nope".parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(
+            authenticate(&auth, &headers, None).err().map(|d| d.status),
+            Some(StatusCode::FORBIDDEN)
+        );
+        headers.insert(
+            "authorization",
+            "Bearer t0ken".parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(authenticate(&auth, &headers, None).is_ok());
+        assert_eq!(
+            authenticate(&AdminAuth::Gateway, &HeaderMap::new(), None)
+                .err()
+                .map(|d| d.status),
+            Some(StatusCode::FORBIDDEN)
+        );
+    }
+}
