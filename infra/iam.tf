@@ -41,6 +41,8 @@ locals {
     broadcaster   = data.aws_iam_policy_document.broadcaster.json
     "dead-letter" = data.aws_iam_policy_document.dead_letter.json
     sweeper       = data.aws_iam_policy_document.sweeper.json
+    retry         = data.aws_iam_policy_document.retry.json
+    notifier      = data.aws_iam_policy_document.notifier.json
   }
 
   index_arn = { for name in ["by_status", "by_created"] : name => "${aws_dynamodb_table.transactions.arn}/index/${name}" }
@@ -50,6 +52,22 @@ locals {
 
   # X-Ray's write actions have no resource-level permissions.
   xray_actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+  # The services through which each function touches data encrypted with the
+  # data key: the table (and its stream), the queues, the requests topic.
+  data_key_services = {
+    api           = ["dynamodb", "sns"]
+    signer        = ["dynamodb", "sqs"]
+    broadcaster   = ["dynamodb", "sqs"]
+    "dead-letter" = ["dynamodb", "sqs"]
+    sweeper       = ["dynamodb", "sns", "sqs"]
+    retry         = ["dynamodb", "sqs"]
+    notifier      = ["dynamodb"]
+  }
+
+  # Reading encrypted data needs Decrypt; writing it, a data key (SQS, SNS) or
+  # Encrypt (DynamoDB's table key).
+  data_key_actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
 }
 
 # DynamoDB note for every policy below: TransactWriteItems has no IAM action
@@ -59,8 +77,10 @@ locals {
 # needs ConditionCheckItem.
 
 # Writing to its own log group is the only CloudWatch Logs access a function
-# needs: the groups are created here, so no logs:CreateLogGroup.
-data "aws_iam_policy_document" "logs" {
+# needs: the groups are created here, so no logs:CreateLogGroup. Every
+# function also writes traces, and uses the data key only through the services
+# it calls (kms:ViaService).
+data "aws_iam_policy_document" "common" {
   for_each = local.function_timeouts
 
   statement {
@@ -76,13 +96,26 @@ data "aws_iam_policy_document" "logs" {
     actions   = local.xray_actions
     resources = ["*"]
   }
+
+  statement {
+    sid       = "DataKeyThroughServices"
+    effect    = "Allow"
+    actions   = local.data_key_actions
+    resources = [aws_kms_key.data.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for service in local.data_key_services[each.key] : "${service}.${local.region}.amazonaws.com"]
+    }
+  }
 }
 
 # api: create (PutItem, or a transaction of two Puts with the idempotency
 # key), read and list transactions, withdraw an unpublished one (a transaction
 # of Deletes); publish requests; report the signer's address (from the public key).
 data "aws_iam_policy_document" "api" {
-  source_policy_documents = [data.aws_iam_policy_document.logs["api"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["api"].json]
 
   statement {
     sid       = "Transactions"
@@ -113,12 +146,12 @@ data "aws_iam_policy_document" "api" {
   }
 }
 
-# signer: consume the sign queue and back off its own failed messages (their
-# visibility), lease and sign through KMS (also nonce fillers), seed the nonce
-# counter (PutItem) and take nonces (a transaction of two Updates), hand off to
-# the broadcast queue.
+# signer: consume the sign queue and its priority queue and back off its own
+# failed messages (their visibility, on the queue each came from), lease and
+# sign through KMS (also nonce fillers), seed the nonce counter (PutItem) and
+# take nonces (a transaction of two Updates), hand off to the broadcast queue.
 data "aws_iam_policy_document" "signer" {
-  source_policy_documents = [data.aws_iam_policy_document.logs["signer"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["signer"].json]
 
   statement {
     sid       = "Transactions"
@@ -128,10 +161,10 @@ data "aws_iam_policy_document" "signer" {
   }
 
   statement {
-    sid       = "ConsumeSignQueue"
+    sid       = "ConsumeSignQueues"
     effect    = "Allow"
     actions   = concat(local.consume_queue_actions, ["sqs:ChangeMessageVisibility"])
-    resources = [aws_sqs_queue.sign.arn]
+    resources = [aws_sqs_queue.sign.arn, aws_sqs_queue.sign_priority.arn]
   }
 
   statement {
@@ -149,12 +182,13 @@ data "aws_iam_policy_document" "signer" {
   }
 }
 
-# broadcaster: consume the broadcast queue, back off its failed messages (their
-# visibility) and enqueue its own delayed receipt checks to it; update the
-# transaction and resync the nonce counter (UpdateItem only); re-sign fee-bump
-# replacements and nonce fillers through KMS.
+# broadcaster: consume the broadcast queue and its priority queue, back off its
+# failed messages (their visibility, on the queue each came from) and enqueue
+# its own delayed receipt checks to the main queue; update the transaction and
+# resync the nonce counter (UpdateItem only); re-sign fee-bump replacements and
+# nonce fillers through KMS.
 data "aws_iam_policy_document" "broadcaster" {
-  source_policy_documents = [data.aws_iam_policy_document.logs["broadcaster"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["broadcaster"].json]
 
   statement {
     sid       = "Transactions"
@@ -164,12 +198,16 @@ data "aws_iam_policy_document" "broadcaster" {
   }
 
   statement {
-    sid    = "ConsumeBroadcastQueue"
-    effect = "Allow"
-    actions = concat(local.consume_queue_actions, [
-      "sqs:ChangeMessageVisibility",
-      "sqs:SendMessage",
-    ])
+    sid       = "ConsumeBroadcastQueues"
+    effect    = "Allow"
+    actions   = concat(local.consume_queue_actions, ["sqs:ChangeMessageVisibility"])
+    resources = [aws_sqs_queue.broadcast.arn, aws_sqs_queue.broadcast_priority.arn]
+  }
+
+  statement {
+    sid       = "ScheduleReceiptChecks"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.broadcast.arn]
   }
 
@@ -185,7 +223,7 @@ data "aws_iam_policy_document" "broadcaster" {
 # needs_review. DeleteMessage is part of what the event source mapping needs,
 # though the function never lets it delete: it reports every record as failed.
 data "aws_iam_policy_document" "dead_letter" {
-  source_policy_documents = [data.aws_iam_policy_document.logs["dead-letter"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["dead-letter"].json]
 
   statement {
     sid       = "Transactions"
@@ -206,7 +244,7 @@ data "aws_iam_policy_document" "dead_letter" {
 # and note the sweep (UpdateItem), and hand each to its stage again: unsigned
 # ones through the topic, signed ones straight to the broadcast queue.
 data "aws_iam_policy_document" "sweeper" {
-  source_policy_documents = [data.aws_iam_policy_document.logs["sweeper"].json]
+  source_policy_documents = [data.aws_iam_policy_document.common["sweeper"].json]
 
   statement {
     sid       = "FindOverdue"
@@ -234,5 +272,76 @@ data "aws_iam_policy_document" "sweeper" {
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.broadcast.arn]
+  }
+}
+
+# retry (admin): read the transaction and record the operator's retry
+# (UpdateItem), ask the node whether its nonce is still open (no AWS access),
+# and put it on the front of the line: the priority queue of the stage it goes
+# back to.
+data "aws_iam_policy_document" "retry" {
+  source_policy_documents = [data.aws_iam_policy_document.common["retry"].json]
+
+  statement {
+    sid       = "Transactions"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+  }
+
+  statement {
+    sid       = "EnqueuePriority"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.sign_priority.arn, aws_sqs_queue.broadcast_priority.arn]
+  }
+}
+
+# notifier: read the table's stream (what Lambda's event source mapping does
+# with the role), keep the status page's connections as `CONN#<id>` items
+# (PutItem on $connect, DeleteItem on $disconnect or when a connection is
+# gone, GetItem), list them through the by_created index (kind = "conn"), and
+# push each change to them through the WebSocket API's management endpoint.
+data "aws_iam_policy_document" "notifier" {
+  source_policy_documents = [data.aws_iam_policy_document.common["notifier"].json]
+
+  statement {
+    sid    = "ReadTableStream"
+    effect = "Allow"
+    actions = [
+      "dynamodb:DescribeStream",
+      "dynamodb:GetRecords",
+      "dynamodb:GetShardIterator",
+    ]
+    resources = [aws_dynamodb_table.transactions.stream_arn]
+  }
+
+  # ListStreams has no resource-level permissions.
+  statement {
+    sid       = "ListStreams"
+    effect    = "Allow"
+    actions   = ["dynamodb:ListStreams"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Connections"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+  }
+
+  statement {
+    sid       = "ListConnections"
+    effect    = "Allow"
+    actions   = ["dynamodb:Query"]
+    resources = [local.index_arn["by_created"]]
+  }
+
+  statement {
+    sid       = "PushToConnections"
+    effect    = "Allow"
+    actions   = ["execute-api:ManageConnections"]
+    resources = ["${aws_apigatewayv2_api.websocket.execution_arn}/${local.websocket_stage}/POST/@connections/*"]
   }
 }

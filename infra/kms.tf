@@ -1,14 +1,28 @@
-# The transaction signing key: secp256k1, usable only for Sign/Verify. Its
-# private half never leaves KMS; the signer's address is derived from
+# Two customer managed keys, for two different jobs:
+# - the signing key (secp256k1, Sign/Verify only): a signature with it spends
+#   the signing address's funds;
+# - the data key (symmetric, rotated yearly): encrypts data at rest, in the
+#   table and its stream, the queues, the topics, the log groups and the
+#   functions' environment (which holds the RPC URL and its API key).
+#
+# Both key policies are written out here rather than as aws_iam_policy_document
+# data sources: in a key policy, resource "*" means "this key", and the root
+# statement delegates to IAM (AWS's default key policy); identity-policy rules
+# do not apply to them.
+
+# --- signing key ------------------------------------------------------------------
+
+# The private half never leaves KMS; the signer's address is derived from
 # GetPublicKey. Asymmetric keys cannot be rotated automatically: rotating means
-# a new key, and so a new on-chain address.
+# a new key, and so a new on-chain address (docs/deploy.md, "Rotating the
+# signing key").
 resource "aws_kms_key" "signer" {
   description              = "${local.prefix} EVM transaction signing key"
   customer_master_key_spec = "ECC_SECG_P256K1"
   key_usage                = "SIGN_VERIFY"
   deletion_window_in_days  = 30
   enable_key_rotation      = false
-  policy                   = data.aws_iam_policy_document.signer_key.json
+  policy                   = local.signer_key_policy
 }
 
 resource "aws_kms_alias" "signer" {
@@ -16,45 +30,124 @@ resource "aws_kms_alias" "signer" {
   target_key_id = aws_kms_key.signer.key_id
 }
 
-# The account administers the key through IAM; use is granted by the
-# functions' role policies: kms:Sign and kms:GetPublicKey to the signer and
-# the broadcaster (which re-signs fee-bump replacements and nonce fillers),
-# kms:GetPublicKey to the api. The key policy itself makes sure no other
-# principal of the account can sign with it, whatever its IAM policies say:
-# a signature here spends the signing address's funds.
-data "aws_iam_policy_document" "signer_key" {
-  # In a key policy, resource "*" means this key only; the root-account grant
-  # is what keeps the key manageable (AWS's default key policy).
-  #checkov:skip=CKV_AWS_109:Key policy: "*" is this key; root grant delegates to IAM
-  #checkov:skip=CKV_AWS_111:Key policy: "*" is this key; root grant delegates to IAM
-  #checkov:skip=CKV_AWS_356:Key policy: "*" is this key; root grant delegates to IAM
-  statement {
-    sid       = "AccountAdministersThroughIam"
-    effect    = "Allow"
-    actions   = ["kms:*"]
-    resources = ["*"]
+locals {
+  account_root_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
 
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+  # The roles whose code signs: the signer, and the broadcaster (fee-bump
+  # replacements and nonce fillers).
+  signing_role_arns = [aws_iam_role.function["signer"].arn, aws_iam_role.function["broadcaster"].arn]
 
-  statement {
-    sid       = "OnlyTheSigningFunctionsSign"
-    effect    = "Deny"
-    actions   = ["kms:Sign"]
-    resources = ["*"]
+  # The account administers the key through IAM. Only the two signing roles may
+  # Sign, granted here and nowhere else: the Deny holds whatever any IAM policy
+  # of the account says, administrators included. GetPublicKey (public
+  # information: it gives the address) is granted by the role policies, to the
+  # signing roles and the api (/health).
+  signer_key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersThroughIam"
+        Effect    = "Allow"
+        Principal = { AWS = local.account_root_arn }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "SigningFunctionsSign"
+        Effect    = "Allow"
+        Principal = { AWS = local.signing_role_arns }
+        Action    = ["kms:Sign", "kms:GetPublicKey"]
+        Resource  = "*"
+      },
+      {
+        Sid       = "OnlyTheSigningFunctionsSign"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = "kms:Sign"
+        Resource  = "*"
+        Condition = {
+          ArnNotEquals = { "aws:PrincipalArn" = local.signing_role_arns }
+        }
+      },
+    ]
+  })
+}
 
-    principals {
-      type        = "AWS"
-      identifiers = ["*"]
-    }
+# --- data key ---------------------------------------------------------------------
 
-    condition {
-      test     = "ArnNotEquals"
-      variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.function["signer"].arn, aws_iam_role.function["broadcaster"].arn]
-    }
-  }
+resource "aws_kms_key" "data" {
+  description             = "${local.prefix} data at rest: table, queues, topics, logs, function environments"
+  key_usage               = "ENCRYPT_DECRYPT"
+  deletion_window_in_days = 30
+  enable_key_rotation     = true
+  policy                  = local.data_key_policy
+}
+
+resource "aws_kms_alias" "data" {
+  name          = "alias/${local.prefix}-data"
+  target_key_id = aws_kms_key.data.key_id
+}
+
+locals {
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # Built from names: the log groups and topics refer to the key, so the key
+  # cannot refer to them.
+  log_group_arn_patterns = [
+    "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.prefix}-*",
+    "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/apigateway/${local.prefix}-*",
+    "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:aws-waf-logs-${local.prefix}*",
+  ]
+  requests_topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.prefix}-requests"
+  alarms_topic_arn   = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.prefix}-alarms"
+
+  # The functions' roles use the key through the services (their role
+  # policies, iam.tf); the services below use it on their own behalf, each only
+  # for this deployment's resources.
+  data_key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersThroughIam"
+        Effect    = "Allow"
+        Principal = { AWS = local.account_root_arn }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "LogsEncryptOwnGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.log_group_arn_patterns }
+        }
+      },
+      {
+        # SNS delivers the requests topic's messages into the encrypted sign queue.
+        Sid       = "RequestsTopicDeliversToQueue"
+        Effect    = "Allow"
+        Principal = { Service = "sns.amazonaws.com" }
+        Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals = { "aws:SourceArn" = local.requests_topic_arn }
+        }
+      },
+      {
+        # CloudWatch alarms publish to the encrypted alarm topic.
+        Sid       = "AlarmsPublishToTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+        }
+      },
+    ]
+  })
 }

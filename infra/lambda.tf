@@ -1,6 +1,7 @@
-# Five functions built by `make build-lambdas` (cargo lambda, provided.al2023),
+# The functions built by `make build-lambdas` (cargo lambda, provided.al2023),
 # one per crate in functions/. Each reads its settings from exactly these
-# environment variables (`Config::from_env` in functions/<name>/src/lib.rs).
+# environment variables (`Config::from_env` in functions/<name>/src/lib.rs);
+# tools/infra-check checks the two against each other.
 
 locals {
   # Retry timing shared by the signer and the broadcaster. MAX_ATTEMPTS is the
@@ -20,13 +21,19 @@ locals {
       KMS_KEY_ID            = aws_kms_key.signer.key_id
       CHAIN_ID              = tostring(var.chain_id)
       ALLOWED_MESSAGE_TYPES = local.allowed_message_types
-      RUST_LOG              = var.rust_log
+      # Where the status page's browser connects for live updates.
+      WEBSOCKET_URL = aws_apigatewayv2_stage.websocket.invoke_url
+      # The REST API's events carry the stage in the path ("/v1/health");
+      # lambda_http strips it, so the router sees "/health".
+      AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
+      RUST_LOG                             = var.rust_log
     }
     signer = merge(local.backoff_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # Its own queue: retries are delayed through the message's visibility.
-      SIGN_QUEUE_URL        = aws_sqs_queue.sign.url
-      BROADCAST_QUEUE_URL   = aws_sqs_queue.broadcast.url
+      SIGN_QUEUE_URL          = aws_sqs_queue.sign.url
+      SIGN_PRIORITY_QUEUE_URL = aws_sqs_queue.sign_priority.url
+      BROADCAST_QUEUE_URL     = aws_sqs_queue.broadcast.url
       KMS_KEY_ID            = aws_kms_key.signer.key_id
       RPC_URL               = var.rpc_url
       CHAIN_ID              = tostring(var.chain_id)
@@ -37,8 +44,9 @@ locals {
       RUST_LOG              = var.rust_log
     })
     broadcaster = merge(local.backoff_environment, {
-      TABLE_NAME          = aws_dynamodb_table.transactions.name
-      BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
+      TABLE_NAME                   = aws_dynamodb_table.transactions.name
+      BROADCAST_QUEUE_URL          = aws_sqs_queue.broadcast.url
+      BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
       # Re-signs fee-bump replacements and nonce fillers.
       KMS_KEY_ID           = aws_kms_key.signer.key_id
       RPC_URL              = var.rpc_url
@@ -62,6 +70,20 @@ locals {
       SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
       RUST_LOG            = var.rust_log
     }
+    retry = {
+      TABLE_NAME                   = aws_dynamodb_table.transactions.name
+      SIGN_PRIORITY_QUEUE_URL      = aws_sqs_queue.sign_priority.url
+      BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
+      RPC_URL                      = var.rpc_url
+      RPC_TIMEOUT_MS               = tostring(local.retry_rpc_timeout_ms)
+      RUST_LOG                     = var.rust_log
+    }
+    notifier = {
+      TABLE_NAME = aws_dynamodb_table.transactions.name
+      # The WebSocket API's management endpoint (https, not wss).
+      WEBSOCKET_ENDPOINT = local.websocket_management_endpoint
+      RUST_LOG           = var.rust_log
+    }
   }
 
   function_descriptions = {
@@ -70,6 +92,8 @@ locals {
     broadcaster   = "Broadcasts signed transactions and tracks them to confirmation"
     "dead-letter" = "Marks transactions whose messages were dead-lettered as needing review"
     sweeper       = "Re-publishes transactions stuck in a non-final status"
+    retry         = "Admin retry: re-drives a failed transaction through the priority queues"
+    notifier      = "Pushes transaction changes to the status page's WebSocket connections"
   }
 }
 
@@ -78,6 +102,7 @@ resource "aws_cloudwatch_log_group" "function" {
 
   name              = "/aws/lambda/${local.prefix}-${each.key}"
   retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.data.arn
 }
 
 resource "aws_lambda_function" "function" {
@@ -94,8 +119,19 @@ resource "aws_lambda_function" "function" {
   timeout          = each.value
   memory_size      = var.lambda_memory_mb
 
+  # The environment holds the RPC URL, and often its API key: encrypted with
+  # the data key (Lambda decrypts it through a grant made at deploy time).
+  kms_key_arn = aws_kms_key.data.arn
   environment {
     variables = local.function_environment[each.key]
+  }
+
+  # The code writes JSON lines (one per event, with the transaction_id); Lambda
+  # writes its own records (start, end, report) as JSON too, so Logs Insights
+  # can query both by field.
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
   }
 
   tracing_config {
@@ -148,6 +184,30 @@ resource "aws_lambda_event_source_mapping" "broadcaster" {
   }
 }
 
+# The priority queues feed the same consumers. Admin retries are rare: the
+# lowest concurrency SQS allows, on top of the main mappings'.
+resource "aws_lambda_event_source_mapping" "signer_priority" {
+  event_source_arn        = aws_sqs_queue.sign_priority.arn
+  function_name           = aws_lambda_function.function["signer"].arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = 2
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "broadcaster_priority" {
+  event_source_arn        = aws_sqs_queue.broadcast_priority.arn
+  function_name           = aws_lambda_function.function["broadcaster"].arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = 2
+  }
+}
+
 # Both dead-letter queues -> the dead-letter consumer. It reports every record
 # as failed on purpose, so the message stays in its DLQ for the operators and
 # comes back after the DLQ's 12-hour visibility timeout. Dead letters are rare
@@ -166,4 +226,22 @@ resource "aws_lambda_event_source_mapping" "dead_letter" {
   scaling_config {
     maximum_concurrency = 2
   }
+}
+
+# The table's stream -> the notifier, which pushes each change to the status
+# page. Only changes from now on matter (LATEST). A live update is worth little
+# once stale: a failing batch is split to find the bad record, retried twice,
+# and records older than five minutes are dropped rather than block the shard
+# (the page reloads its list when it reconnects).
+resource "aws_lambda_event_source_mapping" "notifier" {
+  event_source_arn                   = aws_dynamodb_table.transactions.stream_arn
+  function_name                      = aws_lambda_function.function["notifier"].arn
+  starting_position                  = "LATEST"
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = 1
+  function_response_types            = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = 2
+  maximum_record_age_in_seconds      = 300
+  parallelization_factor             = 1
 }

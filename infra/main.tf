@@ -8,18 +8,25 @@ locals {
   # One entry per crate in functions/ (the key is the binary name, and so the
   # directory of its zip under var.lambda_zip_dir).
   function_timeouts = {
-    api           = 29 # API Gateway's integration limit is 30 s
+    api           = 29 # the REST API's integration limit is 29 s
     signer        = 60
     broadcaster   = 90
     "dead-letter" = 30
     sweeper       = 120 # may overlap the next run of a 1-minute schedule: every stage is idempotent
+    retry         = 29  # behind the admin HTTP API (30 s limit); its node calls get a shorter timeout
+    notifier      = 30  # DynamoDB stream batches and WebSocket connects
   }
+
+  # The retry function answers an operator's HTTP request: its node calls must
+  # finish well inside API Gateway's 30 s, whatever the pipeline's timeout is.
+  retry_rpc_timeout_ms = min(var.rpc_timeout_ms, 10000)
 
   # Consumer timeouts drive the queues' visibility timeouts: AWS asks for at
   # least 6x the function timeout on an SQS event source, so a message is not
   # redelivered while a (retried) invocation still holds it. Retries set their
   # own, backed-off visibility per message (ChangeMessageVisibility); this
   # default only applies to a delivery in flight or one whose consumer died.
+  # The priority queues have the same consumers, and so the same visibility.
   sign_queue_visibility_seconds      = 6 * local.function_timeouts.signer
   broadcast_queue_visibility_seconds = 6 * local.function_timeouts.broadcaster
 
@@ -29,7 +36,8 @@ locals {
   dlq_visibility_seconds = 43200
 
   # A message moved to a DLQ keeps its original enqueue time, and retention
-  # counts from it: the DLQs must keep messages longer than the source queues.
+  # counts from it: the DLQs must keep messages longer than the source queues
+  # (main and priority alike).
   queue_retention_seconds = 345600  # 4 days
   dlq_retention_seconds   = 1209600 # 14 days, the maximum: time to investigate
 

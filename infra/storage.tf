@@ -1,15 +1,18 @@
-# One table holds every transaction, nonce counter and idempotency key. `pk`
-# is the item key; the two indexes serve the API's listings: by status, and by
-# kind in `id` order (ids are time-ordered, so that is creation order). The
-# sweeper also reads `by_status`, filtering on `next_attempt_at`, a plain
-# attribute that needs no declaration here.
+# One table holds every transaction, nonce counter, idempotency key and status
+# page connection. `pk` is the item key; the two indexes serve the API's
+# listings: by status, and by kind in `id` order (ids are time-ordered, so that
+# is creation order). The sweeper also reads `by_status`, filtering on
+# `next_attempt_at`, a plain attribute that needs no declaration here; the
+# notifier lists the open WebSocket connections through `by_created`
+# (kind = "conn").
 resource "aws_dynamodb_table" "transactions" {
   name                        = "${local.prefix}-transactions"
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "pk"
   deletion_protection_enabled = var.deletion_protection
 
-  # Change feed for later consumers (metrics, webhooks); costs nothing unread.
+  # Change feed for the notifier, which pushes status changes to the status
+  # page. Lambda's reads of it are free.
   stream_enabled   = true
   stream_view_type = "NEW_AND_OLD_IMAGES"
 
@@ -51,8 +54,16 @@ resource "aws_dynamodb_table" "transactions" {
     enabled = true
   }
 
-  # AWS managed key (aws/dynamodb) for now; a customer managed key comes later.
+  # Idempotency keys (24 hours) and other bookkeeping carry `expires_at`, in
+  # epoch seconds; DynamoDB deletes them some time after, for free.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  # The table, its indexes, stream and backups, under the data key.
   server_side_encryption {
-    enabled = true
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
   }
 }

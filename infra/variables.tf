@@ -108,7 +108,7 @@ variable "lambda_memory_mb" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the five functions' and the API's CloudWatch log groups."
+  description = "Retention of every CloudWatch log group here: the functions', the APIs' access logs and the WAF's."
   type        = number
   default     = 30
 
@@ -291,15 +291,166 @@ variable "broadcaster_max_concurrency" {
 }
 
 variable "api_throttling_rate_limit" {
-  description = "Steady-state requests per second the HTTP API stage allows."
+  description = "Steady-state requests per second the client API's stage allows, all clients together (every method)."
   type        = number
   default     = 50
+
+  validation {
+    condition     = var.api_throttling_rate_limit > 0 && var.api_throttling_rate_limit <= 10000
+    error_message = "api_throttling_rate_limit must be between 1 and 10000 (the account's default regional limit)."
+  }
 }
 
 variable "api_throttling_burst_limit" {
-  description = "Burst of requests the HTTP API stage allows."
+  description = "Burst of requests the client API's stage allows, all clients together."
   type        = number
   default     = 100
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 1 && var.api_throttling_burst_limit <= 5000 && floor(var.api_throttling_burst_limit) == var.api_throttling_burst_limit
+    error_message = "api_throttling_burst_limit must be a whole number between 1 and 5000 (the account's default burst)."
+  }
+}
+
+variable "api_clients" {
+  description = <<-EOT
+    Client services of the API, by name. Each gets its own API key and usage plan: a steady
+    rate (requests per second), a burst, and optionally a daily quota. Every client's limits
+    apply on top of the stage's throttling. POST /transaction/broadcast needs a key (header
+    x-api-key); so do the reads unless public_reads is true.
+  EOT
+  type = map(object({
+    rate_limit    = number
+    burst_limit   = number
+    quota_per_day = optional(number)
+  }))
+  default = {
+    default = { rate_limit = 10, burst_limit = 20 }
+  }
+
+  validation {
+    condition     = length(var.api_clients) > 0
+    error_message = "api_clients needs at least one client: without an API key nobody can submit transactions."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.api_clients) : can(regex("^[a-z0-9][a-z0-9-]{0,62}$", name))])
+    error_message = "api_clients names must be 1-63 lowercase letters, digits or dashes."
+  }
+
+  validation {
+    condition     = alltrue([for c in values(var.api_clients) : c.rate_limit > 0 && c.burst_limit >= 1 && floor(c.burst_limit) == c.burst_limit])
+    error_message = "Every api_clients entry needs rate_limit > 0 and a whole burst_limit of at least 1."
+  }
+
+  validation {
+    condition     = alltrue([for c in values(var.api_clients) : c.quota_per_day == null ? true : (c.quota_per_day >= 1 && floor(c.quota_per_day) == c.quota_per_day)])
+    error_message = "quota_per_day, when set, must be a positive whole number of requests."
+  }
+}
+
+variable "public_reads" {
+  description = <<-EOT
+    Serve the read routes (GET /transactions, /transactions/{id}, /transactions/stats) without an
+    API key, limited per source IP by the WAF and by the stage's throttling. The status page
+    (GET /) runs in a browser, which has no API key: it needs public reads. Set to false to put
+    the reads behind API keys too; the page then shows only what the WebSocket pushes.
+  EOT
+  type        = bool
+  default     = true
+}
+
+variable "waf_enabled" {
+  description = "Put a WAF web ACL in front of the client API: a per-IP rate limit and AWS's managed rules against known bad inputs and bad IP addresses (about 8 USD a month plus 0.60 USD per million requests)."
+  type        = bool
+  default     = true
+}
+
+variable "waf_rate_limit_per_5_minutes" {
+  description = "Requests one source IP may send to the client API in any 5-minute window before the WAF blocks it."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.waf_rate_limit_per_5_minutes >= 100 && var.waf_rate_limit_per_5_minutes <= 2000000000 && floor(var.waf_rate_limit_per_5_minutes) == var.waf_rate_limit_per_5_minutes
+    error_message = "waf_rate_limit_per_5_minutes must be a whole number of at least 100."
+  }
+}
+
+variable "manage_api_gateway_account" {
+  description = <<-EOT
+    Set the region's API Gateway account setting (the CloudWatch Logs role that REST and
+    WebSocket APIs log through). It is one setting per account and region: turn this off if
+    another stack already manages it.
+  EOT
+  type        = bool
+  default     = true
+}
+
+variable "admin_principal_arns" {
+  description = "IAM principals (roles or users) that may assume the admin role, which may call the admin API and invoke the retry function. Empty: any principal of this account that its own IAM policy lets assume the role."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/.+|user/.+)$", arn))])
+    error_message = "admin_principal_arns entries must be IAM role, user or account-root ARNs."
+  }
+}
+
+variable "admin_throttling_rate_limit" {
+  description = "Requests per second the admin API allows."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.admin_throttling_rate_limit > 0
+    error_message = "admin_throttling_rate_limit must be positive."
+  }
+}
+
+variable "websocket_throttling_rate_limit" {
+  description = "Messages and connections per second the status page's WebSocket API allows."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.websocket_throttling_rate_limit > 0
+    error_message = "websocket_throttling_rate_limit must be positive."
+  }
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alarm_emails entries must be e-mail addresses."
+  }
+}
+
+variable "queue_age_alarm_seconds" {
+  description = "Alarm when the oldest message of the sign or broadcast queues (main or priority) is older than this. A message retried with backoff legitimately ages: keep it above the sum of the backoff ceilings."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.queue_age_alarm_seconds >= 60 && floor(var.queue_age_alarm_seconds) == var.queue_age_alarm_seconds
+    error_message = "queue_age_alarm_seconds must be a whole number of at least 60."
+  }
+}
+
+variable "api_5xx_alarm_threshold" {
+  description = "Alarm when an API answers at least this many 5xx in 5 minutes."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.api_5xx_alarm_threshold >= 1 && floor(var.api_5xx_alarm_threshold) == var.api_5xx_alarm_threshold
+    error_message = "api_5xx_alarm_threshold must be a positive whole number."
+  }
 }
 
 variable "deletion_protection" {

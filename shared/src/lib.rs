@@ -12,3 +12,4 @@ pub mod ports;
 pub mod retry;
 pub mod telemetry;
 pub mod validation;
+pub mod view;

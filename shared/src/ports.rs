@@ -82,6 +82,14 @@ pub struct ListQuery {
     pub status: Option<Status>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// Canonical function signature, e.g. `add_weight(address,uint256)`.
+    pub function_signature: Option<String>,
+    /// Created at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Created before.
+    pub to: Option<OffsetDateTime>,
+    /// Current transaction hash.
+    pub tx_hash: Option<B256>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +129,19 @@ pub struct RetryRecord {
     pub backoff_ceiling: Duration,
 }
 
+/// How many transactions are in each status (counted up to a cap).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub counts: Vec<(Status, u64)>,
+    /// Some status has more than the cap: its count is a lower bound.
+    pub capped: bool,
+}
+
 pub trait TransactionStore: Send + Sync {
+    fn count_by_status(
+        &self,
+        cap: u64,
+    ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
     fn insert_new(
         &self,
         tx: &NewTransaction,

@@ -5,7 +5,7 @@
 //! published to SNS; from then on the pipeline owns it.
 
 mod error;
-mod view;
+mod status_page;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use tx_shared::ports::{
 use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
 
 pub use error::ApiError;
-use view::TransactionView;
+use tx_shared::view::TransactionView;
 
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -48,6 +48,9 @@ pub struct Config {
     pub policy: MessageTypePolicy,
     /// If set, `/health` reports it without asking KMS.
     pub signer_address: Option<Address>,
+    /// Where the status page's browser connects for live updates (the WebSocket API's URL on
+    /// AWS). Unset: the page connects to `/ws` on the same host (the local runner serves it).
+    pub websocket_url: Option<String>,
 }
 
 impl Config {
@@ -59,6 +62,7 @@ impl Config {
             chain_id: env.required("CHAIN_ID")?,
             policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
             signer_address: env.optional("SIGNER_ADDRESS")?,
+            websocket_url: env.optional("WEBSOCKET_URL")?,
         })
     }
 }
@@ -70,6 +74,7 @@ pub struct App<S, P, K> {
     pub key: K,
     pub chain_id: u64,
     pub policy: MessageTypePolicy,
+    pub websocket_url: Option<String>,
     signer_address: OnceCell<Address>,
 }
 
@@ -90,6 +95,7 @@ impl<S, P, K> App<S, P, K> {
             key,
             chain_id,
             policy,
+            websocket_url: None,
             signer_address: OnceCell::new_with(signer_address),
         }
     }
@@ -97,14 +103,18 @@ impl<S, P, K> App<S, P, K> {
 
 impl AwsApp {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
-        App::new(
+        let app = App::new(
             DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
             SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.topic_arn),
             KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
             config.chain_id,
             config.policy.clone(),
             config.signer_address,
-        )
+        );
+        App {
+            websocket_url: config.websocket_url.clone(),
+            ..app
+        }
     }
 }
 
@@ -119,7 +129,9 @@ where
         .route("/transaction/broadcast", post(broadcast::<S, P, K>))
         .route("/transactions", get(list::<S, P, K>))
         .route("/transactions/{id}", get(show::<S, P, K>))
+        .route("/transactions/stats", get(stats::<S, P, K>))
         .route("/health", get(health::<S, P, K>))
+        .merge(status_page::routes(app.websocket_url.clone()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)
@@ -256,6 +268,12 @@ async fn list<S, P, K>(
 where
     S: TransactionStore,
 {
+    // Searching for a transaction id is a lookup, not a listing.
+    if let Some(id) = params.get("q").and_then(|q| q.trim().parse::<TxId>().ok()) {
+        let found = app.store.get(id).await.map_err(ApiError::store)?;
+        let items: Vec<TransactionView> = found.iter().map(TransactionView::from).collect();
+        return Ok(Json(json!({ "transactions": items, "next_cursor": null })));
+    }
     let query = list_query(&params)?;
     let page = app.store.list(&query).await.map_err(ApiError::store)?;
     let items: Vec<TransactionView> = page.items.iter().map(TransactionView::from).collect();
@@ -264,38 +282,141 @@ where
     ))
 }
 
+const LIST_PARAMETERS: [&str; 7] = [
+    "status",
+    "limit",
+    "cursor",
+    "message_type",
+    "from",
+    "to",
+    "q",
+];
+
 fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+    let invalid = |message: String| ApiError::InvalidQuery(message);
     if let Some(unknown) = params
         .keys()
-        .find(|k| !["status", "limit", "cursor"].contains(&k.as_str()))
+        .find(|k| !LIST_PARAMETERS.contains(&k.as_str()))
     {
-        return Err(ApiError::InvalidQuery(format!(
-            "unknown query parameter `{unknown}`; use status, limit and cursor"
+        return Err(invalid(format!(
+            "unknown query parameter `{unknown}`; use {}",
+            LIST_PARAMETERS.join(", ")
         )));
     }
-    let status = params
-        .get("status")
-        .filter(|s| !s.is_empty())
+    let given = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let status = given("status")
         .map(|s| s.parse::<Status>())
         .transpose()
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
-    let limit = match params.get("limit") {
+        .map_err(|e| invalid(e.to_string()))?;
+    let limit = match given("limit") {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => raw
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                ApiError::InvalidQuery(format!(
+                invalid(format!(
                     "limit must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{raw}`"
                 ))
             })?,
     };
+    // Any spelling of a signature filters by its canonical form.
+    let function_signature = given("message_type")
+        .map(|raw| {
+            alloy::json_abi::Function::parse(raw)
+                .map(|f| f.signature())
+                .map_err(|e| {
+                    invalid(format!(
+                        "message_type `{raw}` is not a function signature: {e}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let from = given("from")
+        .map(|raw| parse_time(raw, false))
+        .transpose()?;
+    let to = given("to").map(|raw| parse_time(raw, true)).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(invalid("`from` is after `to`".into()));
+    }
+    let tx_hash = given("q")
+        .map(|raw| {
+            raw.parse::<alloy::primitives::B256>().map_err(|_| {
+                invalid(format!(
+                    "q must be a transaction id or a 0x-prefixed 32-byte hash, got `{raw}`"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(ListQuery {
         status,
         limit,
-        cursor: params.get("cursor").filter(|c| !c.is_empty()).cloned(),
+        cursor: given("cursor").map(str::to_owned),
+        function_signature,
+        from,
+        to,
+        tx_hash,
     })
+}
+
+/// RFC 3339, or a bare `YYYY-MM-DD` (the whole day: its start for `from`, its end for `to`).
+fn parse_time(raw: &str, end_of_day: bool) -> Result<OffsetDateTime, ApiError> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = OffsetDateTime::parse(raw, &Rfc3339) {
+        return Ok(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, &format)
+        .map(|day| {
+            let start = day.midnight().assume_utc();
+            if end_of_day {
+                start + time::Duration::days(1) - time::Duration::nanoseconds(1)
+            } else {
+                start
+            }
+        })
+        .map_err(|_| {
+            ApiError::InvalidQuery(format!(
+                "`{raw}` is not a date (YYYY-MM-DD) or an RFC 3339 time"
+            ))
+        })
+}
+
+/// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending.
+async fn stats<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+) -> Result<Json<serde_json::Value>, ApiError>
+where
+    S: TransactionStore,
+{
+    const CAP: u64 = 100_000;
+    let counts = app
+        .store
+        .count_by_status(CAP)
+        .await
+        .map_err(ApiError::store)?;
+    let by_status: serde_json::Map<String, serde_json::Value> = counts
+        .counts
+        .iter()
+        .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
+        .collect();
+    let sum = |pick: &dyn Fn(Status) -> bool| -> u64 {
+        counts
+            .counts
+            .iter()
+            .filter(|(s, _)| pick(*s))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    Ok(Json(json!({
+        "passed": sum(&|s| s == Status::Confirmed),
+        "failed": sum(&|s| matches!(s, Status::Reverted | Status::NeedsReview)),
+        "pending": sum(&|s| !matches!(s, Status::Confirmed | Status::Reverted | Status::NeedsReview)),
+        "by_status": by_status,
+        "capped": counts.capped,
+    })))
 }
 
 async fn health<S, P, K>(

@@ -30,6 +30,9 @@ impl CountingStore {
 }
 
 impl TransactionStore for CountingStore {
+    async fn count_by_status(&self, _: u64) -> Result<tx_shared::ports::StatusCounts, StoreError> {
+        Err(self.touched())
+    }
     async fn insert_new(&self, _: &NewTransaction) -> Result<Inserted, StoreError> {
         Err(self.touched())
     }
@@ -344,4 +347,53 @@ async fn health_reports_the_signer_and_chain() {
         json["signer_address"],
         Address::repeat_byte(0xab).to_string()
     );
+}
+
+#[tokio::test]
+async fn the_status_page_is_served_from_the_binary() {
+    let app = app();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/style.css", "text/css"),
+    ] {
+        let response = router(app.clone())
+            .oneshot(get(path))
+            .await
+            .unwrap_or_else(|never| match never {});
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+        assert!(response.headers().contains_key("content-security-policy"));
+    }
+    let (status, config) = call(&app, get("/ui/config.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        config["websocket_url"].is_null(),
+        "locally the page uses /ws: {config}"
+    );
+}
+
+#[tokio::test]
+async fn list_filters_are_validated() {
+    let app = app();
+    for uri in [
+        "/transactions?message_type=nonsense(",
+        "/transactions?from=yesterday",
+        "/transactions?from=2026-11-22&to=2026-11-21",
+        "/transactions?q=0x1234",
+    ] {
+        let (status, json) = call(&app, get(uri)).await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query")),
+            "{uri}: {json}"
+        );
+    }
+    assert_eq!(app.store.calls.load(Ordering::SeqCst), 0);
 }

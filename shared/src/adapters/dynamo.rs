@@ -30,7 +30,7 @@ use crate::domain::{
 };
 use crate::ports::{
     Account, AdminRetry, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, Page,
-    RetryRecord, StoreError, TransactionStore,
+    RetryRecord, StatusCounts, StoreError, TransactionStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -39,6 +39,8 @@ type Item = HashMap<String, AttributeValue>;
 pub const INDEX_BY_CREATED: &str = "by_created";
 /// Name of the index listing transactions of one status, newest first.
 pub const INDEX_BY_STATUS: &str = "by_status";
+/// At most this many index entries are read for one filtered page; the cursor goes on from there.
+const MAX_SCANNED_PER_PAGE: usize = 5_000;
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 const TX_KIND: &str = "tx";
@@ -301,37 +303,114 @@ impl TransactionStore for DynamoStore {
             Some(status) => (INDEX_BY_STATUS, "status", status.as_str()),
             None => (INDEX_BY_CREATED, "kind", TX_KIND),
         };
-        let start = query
+        let limit = query.limit.clamp(1, 1000) as usize;
+        let mut start = query
             .cursor
             .as_deref()
             .map(|cursor| decode_cursor(cursor, key_name))
             .transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#k = :v")
-            .expression_attribute_names("#k", key_name)
-            .expression_attribute_values(":v", s(key_value))
-            .scan_index_forward(false)
-            .limit(query.limit.clamp(1, 1000) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = out
-            .last_evaluated_key
-            .filter(|key| !key.is_empty())
-            .map(|key| encode_cursor(&key))
-            .transpose()?;
-        Ok(Page { items, next_cursor })
+        // Ids are UUID v7: a creation-time range is a range of ids.
+        let mut key_condition = "#k = :v".to_owned();
+        let mut values: Item = HashMap::from([(":v".to_owned(), s(key_value))]);
+        if query.from.is_some() || query.to.is_some() {
+            key_condition.push_str(" AND id BETWEEN :id_from AND :id_to");
+            values.insert(":id_from".into(), s(id_bound(query.from, false)));
+            values.insert(":id_to".into(), s(id_bound(query.to, true)));
+        }
+        let mut filters = Vec::new();
+        if let Some(signature) = &query.function_signature {
+            filters.push("function_signature = :signature");
+            values.insert(":signature".into(), s(signature));
+        }
+        if let Some(hash) = query.tx_hash {
+            filters.push("tx_hash = :hash");
+            values.insert(":hash".into(), s(hash.to_string()));
+        }
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        let next_cursor = loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&key_condition)
+                .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+                .expression_attribute_names("#k", key_name)
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(if filters.is_empty() {
+                    (limit - items.len()) as i32
+                } else {
+                    200
+                })
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            scanned += out.scanned_count.max(0) as usize;
+            let mut page = out.items.unwrap_or_default().into_iter();
+            for item in page.by_ref() {
+                items.push(item);
+                if items.len() == limit {
+                    break;
+                }
+            }
+            let more_in_page = page.next().is_some();
+            let last_key = out.last_evaluated_key.filter(|key| !key.is_empty());
+            if items.len() == limit && (more_in_page || last_key.is_some()) {
+                // Continue right after the last item shown.
+                break items
+                    .last()
+                    .map(|item| cursor_key(item, key_name))
+                    .transpose()?;
+            }
+            match last_key {
+                None => break None,
+                // A filter that matches little must not scan the whole index in one request.
+                Some(key) if scanned >= MAX_SCANNED_PER_PAGE => break Some(key),
+                Some(key) => start = Some(key),
+            }
+        };
+        Ok(Page {
+            items: items.iter().map(from_item).collect::<Result<Vec<_>, _>>()?,
+            next_cursor: next_cursor.map(|key| encode_cursor(&key)).transpose()?,
+        })
+    }
+
+    async fn count_by_status(&self, cap: u64) -> Result<StatusCounts, StoreError> {
+        let mut counts = Vec::new();
+        let mut capped = false;
+        for status in Status::ALL {
+            let mut count: u64 = 0;
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX_BY_STATUS)
+                    .key_condition_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str()))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                count += out.count.max(0) as u64;
+                match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                    Some(_) if count >= cap => {
+                        capped = true;
+                        break;
+                    }
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+            counts.push((status, count));
+        }
+        Ok(StatusCounts { counts, capped })
     }
 
     async fn discard_unpublished(&self, tx: &Transaction) -> Result<bool, StoreError> {
@@ -1053,6 +1132,37 @@ fn parse_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("attribute `{name}` = `{text}`: {e}")))
 }
 
+/// The smallest (or largest) UUID v7 string of the millisecond `at`; open ends are unbounded.
+fn id_bound(at: Option<OffsetDateTime>, upper: bool) -> String {
+    let Some(at) = at else {
+        return if upper { "g".into() } else { "0".into() };
+    };
+    let ms = (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    let tail = if upper {
+        "ffff-ffff-ffffffffffff"
+    } else {
+        "0000-0000-000000000000"
+    };
+    format!(
+        "{:08x}-{:04x}-{tail}",
+        (ms >> 16) & 0xffff_ffff,
+        ms & 0xffff
+    )
+}
+
+/// The index key of an item, to continue a listing right after it.
+fn cursor_key(item: &Item, index_key: &str) -> Result<Item, StoreError> {
+    ["pk", "id", index_key]
+        .iter()
+        .map(|name| {
+            item.get(*name)
+                .cloned()
+                .map(|value| ((*name).to_owned(), value))
+                .ok_or_else(|| StoreError::Corrupt(format!("listed item has no `{name}`")))
+        })
+        .collect()
+}
+
 /// Cursors are the index's `LastEvaluatedKey`, opaque to clients.
 fn encode_cursor(key: &Item) -> Result<String, StoreError> {
     let strings = key
@@ -1218,5 +1328,31 @@ mod tests {
             decode_cursor("e30", "kind"),
             Err(StoreError::InvalidCursor(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod id_bound_tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds_bracket_the_ids_of_that_time() {
+        let at = OffsetDateTime::from_unix_timestamp(1_800_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_800_000_000,
+            0,
+        ))
+        .to_string();
+        assert!(
+            id_bound(Some(at), false) <= id,
+            "{} <= {id}",
+            id_bound(Some(at), false)
+        );
+        assert!(id <= id_bound(Some(at), true));
+        let later = at + time::Duration::milliseconds(1);
+        assert!(id < id_bound(Some(later), false));
+        assert!(id_bound(None, false) < id && id < id_bound(None, true));
     }
 }

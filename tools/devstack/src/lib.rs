@@ -3,6 +3,7 @@
 //! the very same handler, delete what succeeded, leave failures to the visibility timeout and
 //! the redrive policy.
 
+pub mod live;
 pub mod provision;
 
 use std::collections::HashMap;
@@ -127,6 +128,8 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             chain_id: p.chain_id,
             policy: options.policy.clone(),
             signer_address: None,
+            // The runner serves the page's WebSocket on its own port (`/ws`).
+            websocket_url: None,
         },
         signer: signer::Config {
             table_name: p.table_name.clone(),
@@ -201,6 +204,8 @@ pub async fn start(
         retrier,
         retry::AdminAuth::BearerToken(options.admin_token.clone()),
     );
+    let hub = live::Hub::default();
+    let live_routes = hub.routes();
 
     let listener = TcpListener::bind(options.api_addr).await?;
     let api_addr = listener.local_addr()?;
@@ -209,7 +214,7 @@ pub async fn start(
 
     let mut api_stop = stop.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, api::router(app).merge(admin))
+        let served = axum::serve(listener, api::router(app).merge(admin).merge(live_routes))
             .with_graceful_shutdown(async move {
                 let _ = api_stop.wait_for(|stop| *stop).await;
             })
@@ -283,6 +288,20 @@ pub async fn start(
                 },
             ));
         }
+        // Live updates: the emulator's stream, through the notifier, to the local hub.
+        tasks.spawn(live::follow_stream(
+            aws_sdk_dynamodbstreams::Client::new(&load_config(AwsTimeouts::LONG_POLL).await),
+            aws_sdk_dynamodb::Client::new(sdk),
+            provisioned.table_name.clone(),
+            notifier::Notifier {
+                store: tx_shared::adapters::dynamo::DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    &provisioned.table_name,
+                ),
+                sink: hub.clone(),
+            },
+            stop.clone(),
+        ));
         let mut sweep_stop = stop.clone();
         let interval = options.sweep_interval;
         tasks.spawn(async move {

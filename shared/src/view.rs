@@ -1,11 +1,11 @@
 //! The JSON shape of a transaction in API answers.
 
+use crate::domain::Transaction;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
-use tx_shared::domain::Transaction;
 
 #[derive(Debug, Serialize)]
-pub(crate) struct TransactionView {
+pub struct TransactionView {
     transaction_id: String,
     status: &'static str,
     message_type: String,
@@ -70,7 +70,7 @@ impl From<&Transaction> for TransactionView {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct HistoryView {
+pub struct HistoryView {
     at: String,
     event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

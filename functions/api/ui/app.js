@@ -1,0 +1,311 @@
+// The status page: a list that stays live over a WebSocket, falls back to polling when the
+// socket is lost (and says so), and reconnects with backoff. No framework, no build step.
+"use strict";
+
+const PAGE_SIZE = 25;
+const POLL_MS = 3000;
+const FAILED = new Set(["reverted", "needs_review"]);
+
+const state = {
+  filters: {},
+  cursors: [null], // cursor of each page shown so far; the last is the current page's
+  next: null,
+  rows: new Map(), // transaction id -> latest view
+  expanded: new Set(),
+  token: sessionStorage.getItem("adminToken") || "",
+  socket: null,
+  reconnectDelay: 1000,
+  pollTimer: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
+    throw Object.assign(new Error(message), { status: response.status });
+  }
+  return body;
+}
+
+function query(extra = {}) {
+  const params = new URLSearchParams({ limit: PAGE_SIZE, ...state.filters, ...extra });
+  for (const [key, value] of [...params]) if (!value) params.delete(key);
+  return params.toString();
+}
+
+async function loadPage() {
+  const cursor = state.cursors[state.cursors.length - 1];
+  try {
+    const page = await api(`/transactions?${query(cursor ? { cursor } : {})}`);
+    state.next = page.next_cursor;
+    state.rows = new Map(page.transactions.map((tx) => [tx.transaction_id, tx]));
+    render();
+    showError(null);
+  } catch (error) {
+    showError(error.message);
+  }
+  loadCounts();
+}
+
+async function loadCounts() {
+  try {
+    const stats = await api("/transactions/stats");
+    $("count-passed").textContent = stats.passed + (stats.capped ? "+" : "");
+    $("count-failed").textContent = stats.failed + (stats.capped ? "+" : "");
+    $("count-pending").textContent = stats.pending + (stats.capped ? "+" : "");
+  } catch (_) {
+    /* the list shows the error */
+  }
+}
+
+function showError(message) {
+  $("error").hidden = !message;
+  $("error").textContent = message || "";
+}
+
+const short = (text) => (text && text.length > 14 ? `${text.slice(0, 8)}…${text.slice(-4)}` : text || "—");
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+
+function cell(text, attrs = {}) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  for (const [key, value] of Object.entries(attrs)) td.setAttribute(key, value);
+  return td;
+}
+
+function render() {
+  const tbody = $("rows");
+  tbody.replaceChildren();
+  const rows = [...state.rows.values()].sort((a, b) => (a.transaction_id < b.transaction_id ? 1 : -1));
+  for (const tx of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = tx.transaction_id;
+    tr.dataset.status = tx.status;
+    tr.tabIndex = 0;
+    tr.setAttribute("aria-expanded", state.expanded.has(tx.transaction_id));
+    tr.append(
+      cell(when(tx.created_at)),
+      statusCell(tx.status),
+      cell(tx.function_signature, { title: tx.message_type }),
+      cell(String(tx.attempts)),
+      cell(short(tx.tx_hash), { title: tx.tx_hash || "" , class: "mono" }),
+      cell(short(tx.transaction_id), { title: tx.transaction_id, class: "mono" }),
+    );
+    tr.addEventListener("click", () => toggle(tx.transaction_id));
+    tr.addEventListener("keydown", (event) => event.key === "Enter" && toggle(tx.transaction_id));
+    tbody.append(tr);
+    if (state.expanded.has(tx.transaction_id)) tbody.append(details(tx));
+  }
+  $("empty").hidden = rows.length > 0;
+  $("newer").disabled = state.cursors.length <= 1;
+  $("older").disabled = !state.next;
+}
+
+function statusCell(status) {
+  const td = document.createElement("td");
+  const badge = document.createElement("span");
+  badge.className = `badge ${status}`;
+  badge.textContent = status.replace("_", " ");
+  td.append(badge);
+  td.dataset.status = status;
+  return td;
+}
+
+function details(tx) {
+  const tr = document.createElement("tr");
+  tr.className = "details";
+  const td = document.createElement("td");
+  td.colSpan = 6;
+  const facts = document.createElement("dl");
+  const fact = (name, value) => {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    facts.append(dt, dd);
+  };
+  fact("Transaction", tx.transaction_id);
+  fact("Nonce", tx.nonce ?? "—");
+  fact("Signer", tx.signer_address || "—");
+  fact("Next attempt", when(tx.next_attempt_at));
+  fact("In dead-letter queue", tx.dead_lettered ? "yes" : "no");
+  fact("Last error", tx.last_error || "—");
+  td.append(facts);
+  const history = document.createElement("ol");
+  history.className = "history";
+  history.setAttribute("aria-label", "History");
+  for (const entry of tx.history || []) {
+    const li = document.createElement("li");
+    const parts = [when(entry.at), entry.event.replace("_", " ")];
+    if (entry.attempt) parts.push(`attempt ${entry.attempt}`);
+    if (entry.detail) parts.push(entry.detail);
+    if (entry.tx_hash) parts.push(entry.tx_hash);
+    li.textContent = parts.join(" · ");
+    history.append(li);
+  }
+  td.append(history);
+  if (state.token && ["needs_review", "reverted", "retrying"].includes(tx.status)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "retry";
+    button.textContent = tx.status === "retrying" ? "Retry now" : "Retry";
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      retry(tx.transaction_id, button);
+    });
+    td.append(button);
+  }
+  tr.append(td);
+  return tr;
+}
+
+function toggle(id) {
+  if (state.expanded.has(id)) state.expanded.delete(id);
+  else state.expanded.add(id);
+  render();
+}
+
+async function retry(id, button) {
+  button.disabled = true;
+  try {
+    const done = await api(`/admin/transactions/${id}/retry`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${state.token}` },
+    });
+    button.textContent = `Retrying (${done.action.replaceAll("_", " ")})`;
+    showError(null);
+  } catch (error) {
+    button.disabled = false;
+    showError(`Retry refused: ${error.message}`);
+  }
+  loadPage();
+}
+
+// A live update: shown if it belongs to the current view, which for a new transaction means the
+// first page of a view it matches.
+function matches(tx) {
+  const f = state.filters;
+  if (f.status && tx.status !== f.status) return false;
+  if (f.message_type && tx.function_signature !== f.message_type.replace(/\s+\w+(?=[,)])/g, "")) return false;
+  if (f.from && tx.created_at.slice(0, 10) < f.from) return false;
+  if (f.to && tx.created_at.slice(0, 10) > f.to) return false;
+  if (f.q && f.q !== tx.transaction_id && f.q !== tx.tx_hash) return false;
+  return true;
+}
+
+function applyUpdate(tx) {
+  const known = state.rows.has(tx.transaction_id);
+  if (!matches(tx)) {
+    if (known) state.rows.delete(tx.transaction_id);
+  } else if (known || state.cursors.length === 1) {
+    state.rows.set(tx.transaction_id, tx);
+    if (state.rows.size > PAGE_SIZE) {
+      const oldest = [...state.rows.keys()].sort()[0];
+      state.rows.delete(oldest);
+    }
+  }
+  render();
+  scheduleCounts();
+}
+
+let countsTimer = null;
+function scheduleCounts() {
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(loadCounts, 500);
+}
+
+function setLive(mode) {
+  const live = $("live");
+  live.dataset.state = mode;
+  live.textContent = { live: "● Live", polling: "● Polling", connecting: "Connecting…" }[mode];
+  const banner = $("banner");
+  banner.hidden = mode !== "polling";
+  banner.textContent = mode === "polling"
+    ? `Live updates are interrupted; refreshing every ${POLL_MS / 1000} s while reconnecting.`
+    : "";
+}
+
+function startPolling() {
+  if (state.pollTimer) return;
+  setLive("polling");
+  state.pollTimer = setInterval(loadPage, POLL_MS);
+}
+
+function stopPolling() {
+  clearInterval(state.pollTimer);
+  state.pollTimer = null;
+}
+
+async function connect() {
+  let url;
+  try {
+    url = (await api("/ui/config.json")).websocket_url;
+  } catch (_) {
+    url = null;
+  }
+  if (!url) url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+  const socket = new WebSocket(url);
+  state.socket = socket;
+  socket.addEventListener("open", () => {
+    state.reconnectDelay = 1000;
+    stopPolling();
+    setLive("live");
+    loadPage(); // catch up on what happened while disconnected
+  });
+  socket.addEventListener("message", (event) => {
+    try {
+      const update = JSON.parse(event.data);
+      if (update.type === "transaction") applyUpdate(update.transaction);
+    } catch (_) {
+      /* ignore malformed updates */
+    }
+  });
+  socket.addEventListener("close", () => {
+    if (state.socket !== socket) return;
+    startPolling();
+    const delay = state.reconnectDelay;
+    state.reconnectDelay = Math.min(delay * 2, 30000);
+    setTimeout(connect, delay + Math.random() * 250);
+  });
+}
+
+function readFilters() {
+  const form = new FormData($("filters"));
+  state.filters = Object.fromEntries([...form].filter(([, value]) => String(value).trim()));
+  state.cursors = [null];
+  loadPage();
+}
+
+function unlock(event) {
+  event.preventDefault();
+  state.token = $("admin-token").value.trim();
+  sessionStorage.setItem("adminToken", state.token);
+  $("admin-state").textContent = state.token ? "admin" : "read-only";
+  render();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    readFilters();
+  });
+  $("filters").addEventListener("reset", () => setTimeout(readFilters));
+  $("admin-form").addEventListener("submit", unlock);
+  $("admin-token").value = state.token;
+  $("admin-state").textContent = state.token ? "admin" : "read-only";
+  $("older").addEventListener("click", () => {
+    if (!state.next) return;
+    state.cursors.push(state.next);
+    loadPage();
+  });
+  $("newer").addEventListener("click", () => {
+    if (state.cursors.length > 1) state.cursors.pop();
+    loadPage();
+  });
+  setLive("connecting");
+  loadPage();
+  connect();
+});

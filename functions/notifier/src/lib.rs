@@ -1,0 +1,248 @@
+//! Notifier: every change to a transaction reaches the status page live.
+//!
+//! On AWS it is one Lambda for two event sources: the table's DynamoDB stream (each changed
+//! transaction is read and pushed to every open WebSocket connection through API Gateway's
+//! `@connections` API), and the WebSocket API's `$connect`/`$disconnect` routes (which keep the
+//! connection list in the table). Locally, the runner feeds the same [`Notifier`] from the
+//! emulator's stream and pushes to its own WebSocket hub.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use tx_shared::adapters::dynamo::{DynamoStore, INDEX_BY_CREATED};
+use tx_shared::config::{ConfigError, Env};
+use tx_shared::domain::TxId;
+use tx_shared::ports::TransactionStore;
+use tx_shared::view::TransactionView;
+
+/// Where updates go: every open connection of the status page.
+pub trait UpdateSink: Send + Sync {
+    /// Sends one JSON message to every connection; returns how many got it.
+    fn push(&self, message: &str) -> impl Future<Output = Result<usize, String>> + Send;
+}
+
+pub struct Notifier<S, K> {
+    pub store: S,
+    pub sink: K,
+}
+
+impl<S: TransactionStore, K: UpdateSink> Notifier<S, K> {
+    /// Reads each changed transaction and pushes its current view.
+    pub async fn notify(&self, ids: &[TxId]) -> Result<(), String> {
+        for id in ids {
+            let Some(tx) = self.store.get(*id).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            let message =
+                json!({ "type": "transaction", "transaction": TransactionView::from(&tx) })
+                    .to_string();
+            let reached = self.sink.push(&message).await?;
+            tracing::debug!(transaction_id = %id, reached, "pushed");
+        }
+        Ok(())
+    }
+}
+
+/// The transactions a DynamoDB stream event (as Lambda delivers it) is about, in order, once each.
+pub fn changed_transactions(event: &Value) -> Vec<TxId> {
+    let mut ids: Vec<TxId> = Vec::new();
+    let records = event
+        .get("Records")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for record in records {
+        let key = record
+            .pointer("/dynamodb/Keys/pk/S")
+            .and_then(Value::as_str);
+        if let Some(id) = key.and_then(transaction_of_key)
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// `TX#<id>` is a transaction; other items (nonce counters, idempotency keys) are not shown.
+pub fn transaction_of_key(pk: &str) -> Option<TxId> {
+    pk.strip_prefix("TX#")?.parse().ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    /// The WebSocket API's management endpoint: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub websocket_endpoint: String,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Config {
+            table_name: env.required("TABLE_NAME")?,
+            websocket_endpoint: env.required("WEBSOCKET_ENDPOINT")?,
+        })
+    }
+}
+
+/// Open connections live in the table as `CONN#<id>` items (listed through the `by_created`
+/// index under `kind = "conn"`), expiring by TTL in case a `$disconnect` is missed.
+pub struct ApiGatewayConnections {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    management: aws_sdk_apigatewaymanagement::Client,
+}
+
+const CONNECTION_KIND: &str = "conn";
+const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
+
+impl ApiGatewayConnections {
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+        let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(&config.websocket_endpoint)
+            .build();
+        ApiGatewayConnections {
+            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            table: config.table_name.clone(),
+            management: aws_sdk_apigatewaymanagement::Client::from_conf(management),
+        }
+    }
+
+    pub async fn connected(&self, connection_id: &str) -> Result<(), String> {
+        let expires =
+            time::OffsetDateTime::now_utc().unix_timestamp() + CONNECTION_TTL.as_secs() as i64;
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("CONN#{connection_id}")))
+            .item("kind", AttributeValue::S(CONNECTION_KIND.into()))
+            .item("id", AttributeValue::S(connection_id.into()))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| tx_shared::aws::describe(&e))
+    }
+
+    pub async fn disconnected(&self, connection_id: &str) -> Result<(), String> {
+        self.dynamo
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("CONN#{connection_id}")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| tx_shared::aws::describe(&e))
+    }
+
+    async fn connections(&self) -> Result<Vec<String>, String> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_CREATED)
+                .key_condition_expression("kind = :conn")
+                .expression_attribute_values(":conn", AttributeValue::S(CONNECTION_KIND.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| tx_shared::aws::describe(&e))?;
+            ids.extend(
+                out.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| item.get("id")?.as_s().ok().cloned()),
+            );
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(key) => start = Some(key),
+                None => return Ok(ids),
+            }
+        }
+    }
+}
+
+impl UpdateSink for ApiGatewayConnections {
+    async fn push(&self, message: &str) -> Result<usize, String> {
+        let mut reached = 0;
+        for connection in self.connections().await? {
+            let sent = self
+                .management
+                .post_to_connection()
+                .connection_id(&connection)
+                .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+                    message.as_bytes(),
+                ))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => reached += 1,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
+                    // The browser went away without a `$disconnect`.
+                    let _ = self.disconnected(&connection).await;
+                }
+                Err(e) => {
+                    tracing::warn!(connection, error = %tx_shared::aws::describe(&e), "push failed")
+                }
+            }
+        }
+        Ok(reached)
+    }
+}
+
+/// The AWS notifier.
+pub type AwsNotifier = Notifier<DynamoStore, ApiGatewayConnections>;
+
+impl AwsNotifier {
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+        Notifier {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            sink: ApiGatewayConnections::from_aws(config, sdk),
+        }
+    }
+
+    /// One Lambda event: a stream batch, or a WebSocket route.
+    pub async fn handle(&self, event: Value) -> Result<Value, String> {
+        if let Some(route) = event
+            .pointer("/requestContext/routeKey")
+            .and_then(Value::as_str)
+        {
+            let connection = event
+                .pointer("/requestContext/connectionId")
+                .and_then(Value::as_str)
+                .ok_or("WebSocket event without a connection id")?;
+            match route {
+                "$connect" => self.sink.connected(connection).await?,
+                "$disconnect" => self.sink.disconnected(connection).await?,
+                _ => {}
+            }
+            return Ok(json!({ "statusCode": 200 }));
+        }
+        self.notify(&changed_transactions(&event)).await?;
+        Ok(json!({}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_records_name_their_transactions_once() {
+        let id = TxId::generate();
+        let event = json!({ "Records": [
+            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": format!("TX#{id}") } } } },
+            { "eventName": "MODIFY", "dynamodb": { "Keys": { "pk": { "S": format!("TX#{id}") } } } },
+            { "eventName": "MODIFY", "dynamodb": { "Keys": { "pk": { "S": "NONCE#1#0xabc" } } } },
+            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "IDEM#k" } } } },
+            { "eventName": "INSERT", "dynamodb": {} }
+        ]});
+        assert_eq!(changed_transactions(&event), vec![id]);
+        assert!(changed_transactions(&json!({})).is_empty());
+    }
+}

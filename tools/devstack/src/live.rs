@@ -1,0 +1,226 @@
+//! Live updates locally: the emulator's DynamoDB stream feeds the same notifier code as the
+//! Lambda on AWS, and a WebSocket hub on the runner's port stands in for API Gateway's
+//! WebSocket API. A dev-only switch cuts the WebSocket server side off, so the page's fallback
+//! to polling can be seen (and tested).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use notifier::{Notifier, UpdateSink, transaction_of_key};
+use tokio::sync::{broadcast, watch};
+use tx_shared::adapters::dynamo::DynamoStore;
+
+/// The local stand-in for API Gateway's WebSocket API.
+#[derive(Clone)]
+pub struct Hub {
+    updates: broadcast::Sender<String>,
+    /// Off: new upgrades are refused and open sockets are closed.
+    serving: Arc<AtomicBool>,
+    cut: watch::Sender<u64>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            updates: broadcast::channel(1024).0,
+            serving: Arc::new(AtomicBool::new(true)),
+            cut: watch::channel(0).0,
+        }
+    }
+}
+
+impl UpdateSink for Hub {
+    async fn push(&self, message: &str) -> Result<usize, String> {
+        // No receivers is not an error: nobody is looking.
+        Ok(self.updates.send(message.to_owned()).unwrap_or(0))
+    }
+}
+
+impl Hub {
+    /// `GET /ws` and the dev switches `POST /_dev/websocket/{stop,start}`.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route("/ws", get(upgrade))
+            .route("/_dev/websocket/stop", post(stop))
+            .route("/_dev/websocket/start", post(start))
+            .with_state(self.clone())
+    }
+}
+
+async fn upgrade(State(hub): State<Hub>, ws: WebSocketUpgrade) -> Response {
+    if !hub.serving.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the WebSocket server is stopped",
+        )
+            .into_response();
+    }
+    ws.on_upgrade(move |socket| serve(hub, socket))
+}
+
+async fn serve(hub: Hub, mut socket: WebSocket) {
+    let mut updates = hub.updates.subscribe();
+    let mut cut = hub.cut.subscribe();
+    loop {
+        tokio::select! {
+            _ = cut.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+            update = updates.recv() => match update {
+                Ok(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                // A slow browser skipped some updates; it catches up from the API.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+async fn stop(State(hub): State<Hub>) -> StatusCode {
+    hub.serving.store(false, Ordering::SeqCst);
+    hub.cut.send_modify(|n| *n += 1);
+    StatusCode::NO_CONTENT
+}
+
+async fn start(State(hub): State<Hub>) -> StatusCode {
+    hub.serving.store(true, Ordering::SeqCst);
+    StatusCode::NO_CONTENT
+}
+
+/// Reads the table's stream like Lambda's event source mapping would, and hands each batch of
+/// changed transactions to the notifier.
+pub async fn follow_stream(
+    streams: aws_sdk_dynamodbstreams::Client,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    notifier: Notifier<DynamoStore, Hub>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    let mut last_shard_refresh = tokio::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if last_shard_refresh.elapsed() > Duration::from_secs(5) {
+            last_shard_refresh = tokio::time::Instant::now();
+            if let Err(e) = refresh_shards(&streams, &dynamo, &table, &mut iterators).await {
+                tracing::warn!(error = %e, "could not read the table's stream; retrying");
+            }
+        }
+        let mut ids = Vec::new();
+        for iterator in iterators.values_mut() {
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
+            match streams
+                .get_records()
+                .shard_iterator(current)
+                .limit(1000)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    *iterator = out.next_shard_iterator;
+                    for record in out.records.unwrap_or_default() {
+                        let key = record
+                            .dynamodb
+                            .as_ref()
+                            .and_then(|r| r.keys.as_ref())
+                            .and_then(|keys| keys.get("pk"))
+                            .and_then(|pk| pk.as_s().ok())
+                            .and_then(|pk| transaction_of_key(pk));
+                        if let Some(id) = key
+                            && !ids.contains(&id)
+                        {
+                            ids.push(id);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, "reading the stream failed; re-opening the shard");
+                    *iterator = None;
+                    last_shard_refresh = tokio::time::Instant::now() - Duration::from_secs(60);
+                }
+            }
+        }
+        if !ids.is_empty()
+            && let Err(e) = notifier.notify(&ids).await
+        {
+            tracing::warn!(error = %e, "could not push updates");
+        }
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+    }
+}
+
+async fn refresh_shards(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    iterators: &mut HashMap<String, Option<String>>,
+) -> Result<(), String> {
+    let arn = dynamo
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or("the table has no stream")?;
+    let description = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .stream_description
+        .ok_or("no stream description")?;
+    let first_time = iterators.is_empty();
+    for shard in description.shards.unwrap_or_default() {
+        let Some(shard_id) = shard.shard_id else {
+            continue;
+        };
+        if iterators.get(&shard_id).is_some_and(Option::is_some) {
+            continue;
+        }
+        // Shards seen at start: only what happens from now on. Shards that appear later: all.
+        let kind = if first_time {
+            ShardIteratorType::Latest
+        } else {
+            ShardIteratorType::TrimHorizon
+        };
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(kind)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .shard_iterator;
+        iterators.insert(shard_id, iterator);
+    }
+    Ok(())
+}
