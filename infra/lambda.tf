@@ -34,14 +34,14 @@ locals {
       SIGN_QUEUE_URL          = aws_sqs_queue.sign.url
       SIGN_PRIORITY_QUEUE_URL = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL     = aws_sqs_queue.broadcast.url
-      KMS_KEY_ID            = aws_kms_key.signer.key_id
-      RPC_URL               = var.rpc_url
-      CHAIN_ID              = tostring(var.chain_id)
-      TARGET_CONTRACT       = var.target_contract
-      TARGET_CONTRACTS      = local.target_contracts
-      RPC_TIMEOUT_MS        = tostring(var.rpc_timeout_ms)
-      SIGNING_LEASE_SECONDS = tostring(var.signing_lease_seconds)
-      RUST_LOG              = var.rust_log
+      KMS_KEY_ID              = aws_kms_key.signer.key_id
+      RPC_URL                 = var.rpc_url
+      CHAIN_ID                = tostring(var.chain_id)
+      TARGET_CONTRACT         = var.target_contract
+      TARGET_CONTRACTS        = local.target_contracts
+      RPC_TIMEOUT_MS          = tostring(var.rpc_timeout_ms)
+      SIGNING_LEASE_SECONDS   = tostring(var.signing_lease_seconds)
+      RUST_LOG                = var.rust_log
     })
     broadcaster = merge(local.backoff_environment, {
       TABLE_NAME                   = aws_dynamodb_table.transactions.name

@@ -1,6 +1,41 @@
 output "api_url" {
-  description = "Base URL of the HTTP API (e.g. <api_url>/health)."
-  value       = aws_apigatewayv2_stage.default.invoke_url
+  description = "Base URL of the client API, stage included (e.g. <api_url>/health; the status page is <api_url>/)."
+  value       = aws_api_gateway_stage.client.invoke_url
+}
+
+output "websocket_url" {
+  description = "wss:// URL of the status page's live feed (the api passes it to the page)."
+  value       = aws_apigatewayv2_stage.websocket.invoke_url
+}
+
+output "admin_api_url" {
+  description = "Base URL of the admin API (IAM-signed requests, e.g. POST <admin_api_url>/admin/transactions/<id>/retry)."
+  value       = aws_apigatewayv2_stage.admin.invoke_url
+}
+
+output "admin_role_arn" {
+  description = "Role operators assume to call the admin API or invoke the retry function."
+  value       = aws_iam_role.admin.arn
+}
+
+output "retry_function_name" {
+  description = "The retry function, for direct invocation with {\"transaction_id\": \"...\"}."
+  value       = aws_lambda_function.function["retry"].function_name
+}
+
+output "api_key_ids" {
+  description = "API key id of each client; the value: aws apigateway get-api-key --include-value --api-key <id>."
+  value       = { for name, key in aws_api_gateway_api_key.client : name => key.id }
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of every alarm; subscribe your on-call to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "data_key_arn" {
+  description = "ARN of the symmetric key encrypting data at rest."
+  value       = aws_kms_key.data.arn
 }
 
 output "table_name" {
@@ -18,6 +53,11 @@ output "sign_queue_url" {
   value       = aws_sqs_queue.sign.url
 }
 
+output "sign_priority_queue_url" {
+  description = "SQS queue of admin retries that need signing (read by the signer before its backlog)."
+  value       = aws_sqs_queue.sign_priority.url
+}
+
 output "sign_dlq_url" {
   description = "Dead-letter queue of the sign queue (read by the dead-letter function, which keeps its messages)."
   value       = aws_sqs_queue.sign_dlq.url
@@ -28,13 +68,18 @@ output "broadcast_queue_url" {
   value       = aws_sqs_queue.broadcast.url
 }
 
+output "broadcast_priority_queue_url" {
+  description = "SQS queue of admin retries that need re-sending (read by the broadcaster)."
+  value       = aws_sqs_queue.broadcast_priority.url
+}
+
 output "broadcast_dlq_url" {
   description = "Dead-letter queue of the broadcast queue (read by the dead-letter function, which keeps its messages)."
   value       = aws_sqs_queue.broadcast_dlq.url
 }
 
 output "kms_key_id" {
-  description = "Id of the secp256k1 signing key."
+  description = "Id of the secp256k1 signing key: the signer address is derived from its public key (GET <api_url>/health shows it)."
   value       = aws_kms_key.signer.key_id
 }
 
@@ -49,7 +94,7 @@ output "signer_key_alias" {
 }
 
 output "function_names" {
-  description = "Lambda function names by role (api, signer, broadcaster, dead-letter, sweeper)."
+  description = "Lambda function names by crate (api, signer, broadcaster, dead-letter, sweeper, retry, notifier)."
   value       = { for name, fn in aws_lambda_function.function : name => fn.function_name }
 }
 

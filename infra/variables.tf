@@ -361,7 +361,7 @@ variable "public_reads" {
 }
 
 variable "waf_enabled" {
-  description = "Put a WAF web ACL in front of the client API: a per-IP rate limit and AWS's managed rules against known bad inputs and bad IP addresses (about 8 USD a month plus 0.60 USD per million requests)."
+  description = "Put a WAF web ACL in front of the client API: a per-IP rate limit and AWS's managed rules against known bad inputs and bad IP addresses (about 9 USD a month plus 0.60 USD per million requests)."
   type        = bool
   default     = true
 }

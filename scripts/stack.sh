@@ -29,6 +29,7 @@ CRYPTOGRAPHY_VERSION=50.0.2 # MiniStack needs it for asymmetric (secp256k1) KMS 
 ANVIL_VERSION=1.7.1
 CARGO_LAMBDA_VERSION=1.9.2
 CHECKOV_VERSION=3.3.30
+PLAYWRIGHT_CORE_VERSION=1.65.1 # drives Debian's chromium; never downloads a browser
 
 # --- Layout --------------------------------------------------------------------
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -219,9 +220,26 @@ tool_anvil() {
     write_stamp "$dir" "$tag"
 }
 
+# Browser tests: playwright-core from npm and Debian's chromium (never a downloaded browser).
+tool_browser() {
+    local dir=$TOOLS_DIR/playwright tag="playwright-core-$PLAYWRIGHT_CORE_VERSION"
+    if ! stamp_ok "$dir" "$tag"; then
+        need_npm
+        log "installing playwright-core@$PLAYWRIGHT_CORE_VERSION into ${dir#"$ROOT"/}"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$dir" --no-audit --no-fund --save-exact \
+            --loglevel=error "playwright-core@$PLAYWRIGHT_CORE_VERSION" </dev/null
+        write_stamp "$dir" "$tag"
+    fi
+    if ! command -v chromium >/dev/null 2>&1; then
+        apt_install chromium
+    fi
+}
+
 cmd_tools() {
     local wanted=("$@")
-    ((${#wanted[@]})) || wanted=(ministack anvil cargo-lambda)
+    ((${#wanted[@]})) || wanted=(ministack anvil cargo-lambda browser)
     mkdir -p "$TOOLS_DIR"
     # Serialise concurrent installs (two make targets in parallel, say).
     if command -v flock >/dev/null 2>&1; then
@@ -235,7 +253,8 @@ cmd_tools() {
         anvil) tool_anvil ;;
         cargo-lambda) tool_cargo_lambda ;;
         checkov) tool_checkov ;;
-        *) die "unknown tool '$t' (ministack, anvil, cargo-lambda, checkov)" ;;
+        browser) tool_browser ;;
+        *) die "unknown tool '$t' (ministack, anvil, cargo-lambda, checkov, browser)" ;;
         esac
     done
     log "tools ready: ${wanted[*]}"

@@ -214,6 +214,64 @@ async fn listing_is_newest_first_filtered_by_status_and_paginated() {
     }
     assert_eq!(seen, newest_first);
 
+    // Filters: message type (any spelling), date range, search by id and by hash; counts.
+    let (_, typed) = stack
+        .get("/transactions?message_type=add_weight(address%20a,uint256%20b)")
+        .await;
+    assert_eq!(
+        typed["transactions"].as_array().map(Vec::len),
+        Some(5),
+        "{typed}"
+    );
+    let (_, other_type) = stack.get("/transactions?message_type=ping()").await;
+    assert_eq!(other_type["transactions"].as_array().map(Vec::len), Some(0));
+    let today = time::OffsetDateTime::now_utc().date();
+    let (_, in_range) = stack
+        .get(&format!("/transactions?from={today}&to={today}"))
+        .await;
+    assert_eq!(
+        in_range["transactions"].as_array().map(Vec::len),
+        Some(5),
+        "{in_range}"
+    );
+    let (_, before) = stack
+        .get(&format!(
+            "/transactions?to={}",
+            today.previous_day().unwrap_or(today)
+        ))
+        .await;
+    assert_eq!(
+        before["transactions"].as_array().map(Vec::len),
+        Some(0),
+        "{before}"
+    );
+    let (_, by_id) = stack.get(&format!("/transactions?q={}", ids[2])).await;
+    assert_eq!(by_id["transactions"][0]["transaction_id"], ids[2].as_str());
+    let hash = stack.transaction(&ids[3]).await["tx_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, by_hash) = stack.get(&format!("/transactions?q={hash}")).await;
+    assert_eq!(
+        by_hash["transactions"].as_array().map(Vec::len),
+        Some(1),
+        "{by_hash}"
+    );
+    assert_eq!(
+        by_hash["transactions"][0]["transaction_id"],
+        ids[3].as_str()
+    );
+    let (_, stats) = stack.get("/transactions/stats").await;
+    assert_eq!(
+        (
+            stats["passed"].as_u64(),
+            stats["failed"].as_u64(),
+            stats["pending"].as_u64()
+        ),
+        (Some(5), Some(0), Some(0)),
+        "{stats}"
+    );
+
     let (_, received) = stack.get("/transactions?status=received").await;
     assert_eq!(received["transactions"].as_array().map(Vec::len), Some(0));
     let (status, bad) = stack.get("/transactions?cursor=garbage").await;

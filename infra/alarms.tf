@@ -1,0 +1,221 @@
+# CloudWatch alarms, all to one SNS topic (subscribe var.alarm_emails, or
+# anything else: chat, paging). Every alarm also notifies when it clears.
+#
+# - any message in a dead-letter queue: a transaction needs review;
+# - the oldest message of a sign or broadcast queue is too old: a stage is
+#   stuck or starved;
+# - any function error or throttle;
+# - the APIs answer 5xx;
+# - the notifier falls behind the table's stream.
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${local.prefix}-alarms"
+  kms_master_key_id = aws_kms_key.data.arn
+}
+
+data "aws_iam_policy_document" "alarms_topic" {
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "AccountManagesThroughIam"
+    effect    = "Allow"
+    actions   = ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic"]
+    resources = [aws_sns_topic.alarms.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.account_root_arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarms_topic.json
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  for_each = toset(var.alarm_emails)
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+locals {
+  alarm_actions = [aws_sns_topic.alarms.arn]
+
+  dead_letter_queues = {
+    sign      = aws_sqs_queue.sign_dlq.name
+    broadcast = aws_sqs_queue.broadcast_dlq.name
+  }
+
+  working_queues = {
+    sign                 = aws_sqs_queue.sign.name
+    "sign-priority"      = aws_sqs_queue.sign_priority.name
+    broadcast            = aws_sqs_queue.broadcast.name
+    "broadcast-priority" = aws_sqs_queue.broadcast_priority.name
+  }
+}
+
+# The dead-letter function keeps every message, hidden between its reads: count
+# the hidden ones too, or the alarm would clear while the message is still there.
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  for_each = local.dead_letter_queues
+
+  alarm_name          = "${local.prefix}-${each.key}-dlq-not-empty"
+  alarm_description   = "A message reached the ${each.key} dead-letter queue: its transaction needs review (GET /transactions?status=needs_review)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "messages"
+    expression  = "visible + hidden"
+    label       = "Messages in the DLQ"
+    return_data = true
+  }
+
+  metric_query {
+    id = "visible"
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = each.value }
+      period      = 300
+      stat        = "Maximum"
+    }
+  }
+
+  metric_query {
+    id = "hidden"
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesNotVisible"
+      dimensions  = { QueueName = each.value }
+      period      = 300
+      stat        = "Maximum"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "oldest_message" {
+  for_each = local.working_queues
+
+  alarm_name          = "${local.prefix}-${each.key}-oldest-message"
+  alarm_description   = "The oldest message of the ${each.key} queue is over ${var.queue_age_alarm_seconds} s old: its consumer is failing, throttled or too slow."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.queue_age_alarm_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each = local.function_timeouts
+
+  alarm_name          = "${local.prefix}-${each.key}-errors"
+  alarm_description   = "The ${each.key} function failed (an invocation error, not a record it reported for retry)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_throttles" {
+  for_each = local.function_timeouts
+
+  alarm_name          = "${local.prefix}-${each.key}-throttles"
+  alarm_description   = "The ${each.key} function was throttled: the account's concurrency is exhausted."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "client_api_5xx" {
+  alarm_name          = "${local.prefix}-api-5xx"
+  alarm_description   = "The client API answered 5xx (503 when DynamoDB, SNS or KMS is unavailable)."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5XXError"
+  dimensions          = { ApiName = aws_api_gateway_rest_api.client.name, Stage = aws_api_gateway_stage.client.stage_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.api_5xx_alarm_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "admin_api_5xx" {
+  alarm_name          = "${local.prefix}-admin-5xx"
+  alarm_description   = "The admin API answered 5xx."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5xx"
+  dimensions          = { ApiId = aws_apigatewayv2_api.admin.id, Stage = aws_apigatewayv2_stage.admin.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.api_5xx_alarm_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "notifier_iterator_age" {
+  alarm_name          = "${local.prefix}-notifier-behind"
+  alarm_description   = "The notifier is over a minute behind the table's stream: the status page's live updates lag."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = aws_lambda_function.function["notifier"].function_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 60000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
