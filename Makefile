@@ -26,7 +26,7 @@ STACK := scripts/stack.sh
 # cargo finds the `cargo-lambda` subcommand on PATH (zig comes with it in the venv).
 CARGO_LAMBDA_BIN := $(CURDIR)/.tools/cargo-lambda/bin
 CARGO_LAMBDA := PATH="$(CARGO_LAMBDA_BIN):$$PATH" cargo lambda
-LAMBDA_PACKAGES := -p api -p signer -p broadcaster -p dead-letter -p sweeper
+LAMBDA_PACKAGES := -p api -p signer -p broadcaster -p dead-letter -p sweeper -p retry -p notifier
 
 # What the local runner and the watched functions see: the dev stack.
 DEV_ENV := \
@@ -38,7 +38,7 @@ DEV_ENV := \
 	RPC_URL=http://127.0.0.1:$(ANVIL_PORT)
 
 .PHONY: help tools dev stop status test lint build-lambdas watch \
-	invoke-api invoke-signer invoke-broadcaster invoke-dead-letter invoke-sweeper \
+	invoke-api invoke-signer invoke-broadcaster invoke-dead-letter invoke-sweeper invoke-retry \
 	infra-check clean-dev
 
 help: ## List the targets
@@ -95,6 +95,7 @@ watch: tools ## Serve the functions with hot reload (cargo lambda watch) against
 	@echo "    make invoke-broadcaster   # events/broadcaster-sqs.json"
 	@echo "    make invoke-dead-letter   # events/dead-letter-sqs.json"
 	@echo "    make invoke-sweeper       # events/sweeper-schedule.json"
+	@echo "    make invoke-retry         # events/retry-direct.json"
 	@echo "  or over HTTP: curl http://127.0.0.1:$(WATCH_PORT)/lambda-url/api/health"
 	@echo
 	@export PATH="$(CARGO_LAMBDA_BIN):$$PATH" $(DEV_ENV); exec cargo lambda watch \
@@ -124,6 +125,11 @@ invoke-dead-letter: ## Invoke the watched dead-letter function with events/dead-
 invoke-sweeper: ## Invoke the watched sweeper function with events/sweeper-schedule.json
 	@$(STACK) tools cargo-lambda
 	$(CARGO_LAMBDA) invoke sweeper --data-file events/sweeper-schedule.json \
+		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+invoke-retry: ## Invoke the watched retry function with events/retry-direct.json
+	@$(STACK) tools cargo-lambda
+	$(CARGO_LAMBDA) invoke retry --data-file events/retry-direct.json \
 		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
 
 infra-check: ## Static checks of infra/ with checkov (installs it on first use)

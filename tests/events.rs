@@ -86,3 +86,23 @@ fn the_sweeper_sample_is_a_scheduled_event() {
     assert_eq!(event["detail-type"], "Scheduled Event");
     assert_eq!(event["source"], "aws.events");
 }
+
+#[test]
+fn the_retry_samples_are_a_direct_invocation_and_an_admin_request() {
+    let direct: serde_json::Value = serde_json::from_str(&read("retry-direct.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(direct["transaction_id"].as_str().is_some_and(|id| id.parse::<tx_shared::domain::TxId>().is_ok()));
+    let http: ApiGatewayV2httpRequest =
+        serde_json::from_str(&read("retry-admin-http.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        http.raw_path.as_deref(),
+        Some("/admin/transactions/019a0000-0000-7000-8000-000000000001/retry")
+    );
+}
+
+#[test]
+fn the_notifier_samples_name_a_transaction_and_a_connection() {
+    let stream: serde_json::Value = serde_json::from_str(&read("notifier-stream.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(notifier::changed_transactions(&stream).len(), 1);
+    let connect: serde_json::Value = serde_json::from_str(&read("notifier-connect.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(connect["requestContext"]["routeKey"], "$connect");
+}
