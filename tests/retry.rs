@@ -251,3 +251,76 @@ async fn a_retry_goes_to_the_front_of_the_line_and_in_flight_ones_are_refused() 
     assert!(priority[0].body().unwrap_or_default().contains(&id));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retrying_transaction_skips_its_wait_and_a_reverted_one_is_signed_again() {
+    use integration_tests::OwnAnvil;
+
+    let anvil = OwnAnvil::spawn(&[]).await;
+    let node = ProxyConfig {
+        methods: Some(vec!["eth_sendRawTransaction".into()]),
+        http_5xx_probability: 1.0,
+        ..ProxyConfig::default()
+    };
+    let proxy = rpc_proxy::start(
+        &anvil.url,
+        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        node,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let options = RunnerOptions {
+        node_url: Some(proxy.url()),
+        // A long wait that only a skip can cut short.
+        backoff: Backoff::new(Duration::from_secs(600), 2.0, Duration::from_secs(600), 5)
+            .unwrap_or_else(|e| panic!("{e}")),
+        admin_token: TOKEN.into(),
+        ..RunnerOptions::default()
+    };
+    let stack = TestStack::start_on("retry-skip", options, 2, &anvil.url).await;
+
+    let waiting = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x54), 1))
+        .await;
+    let retrying = stack
+        .wait_for_status(&waiting, "retrying", Duration::from_secs(30))
+        .await;
+    assert!(retrying["next_attempt_at"].is_string(), "{retrying}");
+    heal(&proxy).await;
+    let (status, body) = retry(&stack, &waiting, Some(TOKEN)).await;
+    assert_eq!(
+        (status, body["action"].as_str()),
+        (200, Some("skip_wait")),
+        "{body}"
+    );
+    stack
+        .wait_for_status(&waiting, "confirmed", Duration::from_secs(30))
+        .await;
+
+    // A call that reverts ends `reverted`; once the target is fixed, a retry signs it again.
+    let target = stack.provisioned.target_contract.to_string();
+    anvil
+        .call("anvil_setCode", serde_json::json!([target, "0x60006000fd"]))
+        .await;
+    let reverting = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x54), 2))
+        .await;
+    stack
+        .wait_for_status(&reverting, "reverted", Duration::from_secs(30))
+        .await;
+    anvil
+        .call("anvil_setCode", serde_json::json!([target, "0x00"]))
+        .await;
+    let (status, body) = retry(&stack, &reverting, Some(TOKEN)).await;
+    assert_eq!(
+        (status, body["action"].as_str()),
+        (200, Some("resign_fresh_nonce")),
+        "{body}"
+    );
+    let done = stack
+        .wait_for_status(&reverting, "confirmed", Duration::from_secs(30))
+        .await;
+    assert_eq!(done["nonce"], 1, "{done}");
+    stack.stop().await;
+    proxy.shutdown().await;
+}
