@@ -68,3 +68,76 @@ where
         other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
     }
 }
+
+/// Counts the HTTP requests every AWS client makes, by service and operation: what AWS bills.
+/// Installed once per process (by benchmarks) before clients are built; clients built by the
+/// functions below carry it.
+#[derive(Debug, Default)]
+pub struct RequestCounter {
+    counts: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+}
+
+static REQUEST_COUNTER: std::sync::OnceLock<std::sync::Arc<RequestCounter>> = std::sync::OnceLock::new();
+
+impl RequestCounter {
+    /// Installs the process's counter (once) and returns it.
+    pub fn install() -> std::sync::Arc<RequestCounter> {
+        REQUEST_COUNTER.get_or_init(Default::default).clone()
+    }
+
+    /// `(service, operation) → requests` so far.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<(String, String), u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.clear();
+        }
+    }
+}
+
+/// The interceptor that feeds a [`RequestCounter`].
+#[derive(Debug, Clone)]
+struct Counting(std::sync::Arc<RequestCounter>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    // Once per HTTP attempt, retries included.
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(metadata) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            && let Ok(mut counts) = self.0.counts.lock()
+        {
+            *counts
+                .entry((metadata.service().to_owned(), metadata.name().to_owned()))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! client_with_counter {
+    ($name:ident, $sdk:ident) => {
+        /// A client built from the shared configuration, counted when a [`RequestCounter`] is installed.
+        pub fn $name(sdk: &SdkConfig) -> $sdk::Client {
+            let mut builder = $sdk::config::Builder::from(sdk);
+            if let Some(counter) = REQUEST_COUNTER.get() {
+                builder = builder.interceptor(Counting(counter.clone()));
+            }
+            $sdk::Client::from_conf(builder.build())
+        }
+    };
+}
+
+client_with_counter!(dynamodb, aws_sdk_dynamodb);
+client_with_counter!(sqs, aws_sdk_sqs);
+client_with_counter!(sns, aws_sdk_sns);
+client_with_counter!(kms, aws_sdk_kms);

@@ -104,9 +104,9 @@ impl<S, P, K> App<S, P, K> {
 impl AwsApp {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
         let app = App::new(
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
-            SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.topic_arn),
-            KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
+            DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+            SnsPublisher::new(tx_shared::aws::sns(sdk), &config.topic_arn),
+            KmsSigner::new(tx_shared::aws::kms(sdk), &config.kms_key_id),
             config.chain_id,
             config.policy.clone(),
             config.signer_address,

@@ -111,13 +111,13 @@ pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, RpcNode, KmsSigner>
 impl AwsBroadcaster {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
         Ok(Broadcaster {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
             queue: config.broadcast_priority_queue_url.iter().fold(
-                SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
+                SqsQueue::new(tx_shared::aws::sqs(sdk), &config.broadcast_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
-            key: KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
+            key: KmsSigner::new(tx_shared::aws::kms(sdk), &config.kms_key_id),
             chain_id: config.chain_id,
             confirmations: config.confirmations,
             receipt_poll: config.receipt_poll,

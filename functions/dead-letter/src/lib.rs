@@ -31,7 +31,7 @@ pub struct DeadLetters<S> {
 impl DeadLetters<DynamoStore> {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
         DeadLetters {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
         }
     }
 }

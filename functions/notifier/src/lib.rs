@@ -105,7 +105,7 @@ impl ApiGatewayConnections {
             .endpoint_url(&config.websocket_endpoint)
             .build();
         ApiGatewayConnections {
-            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            dynamo: tx_shared::aws::dynamodb(sdk),
             table: config.table_name.clone(),
             management: aws_sdk_apigatewaymanagement::Client::from_conf(management),
         }
@@ -201,7 +201,7 @@ pub type AwsNotifier = Notifier<DynamoStore, ApiGatewayConnections>;
 impl AwsNotifier {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
         Notifier {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
             sink: ApiGatewayConnections::from_aws(config, sdk),
         }
     }

@@ -63,9 +63,9 @@ pub type AwsRetrier = Retrier<DynamoStore, SqsQueue, RpcNode>;
 
 impl AwsRetrier {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let sqs = tx_shared::aws::sqs(sdk);
         Ok(Retrier {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
             to_signer: SqsQueue::new(sqs.clone(), &config.sign_priority_queue_url),
             to_broadcaster: SqsQueue::new(sqs, &config.broadcast_priority_queue_url),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,

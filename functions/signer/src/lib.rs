@@ -85,16 +85,16 @@ pub type AwsSigner = Signer<DynamoStore, SqsQueue, SqsQueue, RpcNode, KmsSigner>
 
 impl AwsSigner {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let sqs = tx_shared::aws::sqs(sdk);
         Ok(Signer {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
             queue: SqsQueue::new(sqs.clone(), &config.broadcast_queue_url),
             redelivery: config.sign_priority_queue_url.iter().fold(
                 SqsQueue::new(sqs, &config.sign_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
-            key: KmsSigner::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id),
+            key: KmsSigner::new(tx_shared::aws::kms(sdk), &config.kms_key_id),
             chain_id: config.chain_id,
             target_contract: config.target_contract,
             target_overrides: config.target_overrides.clone(),

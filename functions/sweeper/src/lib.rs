@@ -51,9 +51,9 @@ pub type AwsSweeper = Sweeper<DynamoStore, SnsPublisher, SqsQueue>;
 impl AwsSweeper {
     pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
         Sweeper {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
-            publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.topic_arn),
-            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.broadcast_queue_url),
+            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+            publisher: SnsPublisher::new(tx_shared::aws::sns(sdk), &config.topic_arn),
+            queue: SqsQueue::new(tx_shared::aws::sqs(sdk), &config.broadcast_queue_url),
             grace: config.grace,
             batch_limit: config.batch_limit,
         }

@@ -225,7 +225,7 @@ pub async fn start(
     });
 
     // Long polls outlive the handlers' short SDK timeouts.
-    let polling = aws_sdk_sqs::Client::new(&load_config(AwsTimeouts::LONG_POLL).await);
+    let polling = tx_shared::aws::sqs(&load_config(AwsTimeouts::LONG_POLL).await);
     let wait = options.wait_time_seconds;
     for _ in 0..options.pollers_per_queue {
         let signer = signer.clone();
@@ -291,11 +291,11 @@ pub async fn start(
         // Live updates: the emulator's stream, through the notifier, to the local hub.
         tasks.spawn(live::follow_stream(
             aws_sdk_dynamodbstreams::Client::new(&load_config(AwsTimeouts::LONG_POLL).await),
-            aws_sdk_dynamodb::Client::new(sdk),
+            tx_shared::aws::dynamodb(sdk),
             provisioned.table_name.clone(),
             notifier::Notifier {
                 store: tx_shared::adapters::dynamo::DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(sdk),
+                    tx_shared::aws::dynamodb(sdk),
                     &provisioned.table_name,
                 ),
                 sink: hub.clone(),
