@@ -89,8 +89,13 @@ fn the_sweeper_sample_is_a_scheduled_event() {
 
 #[test]
 fn the_retry_samples_are_a_direct_invocation_and_an_admin_request() {
-    let direct: serde_json::Value = serde_json::from_str(&read("retry-direct.json")).unwrap_or_else(|e| panic!("{e}"));
-    assert!(direct["transaction_id"].as_str().is_some_and(|id| id.parse::<tx_shared::domain::TxId>().is_ok()));
+    let direct: serde_json::Value =
+        serde_json::from_str(&read("retry-direct.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        direct["transaction_id"]
+            .as_str()
+            .is_some_and(|id| id.parse::<tx_shared::domain::TxId>().is_ok())
+    );
     let http: ApiGatewayV2httpRequest =
         serde_json::from_str(&read("retry-admin-http.json")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -101,8 +106,10 @@ fn the_retry_samples_are_a_direct_invocation_and_an_admin_request() {
 
 #[test]
 fn the_notifier_samples_name_a_transaction_and_a_connection() {
-    let stream: serde_json::Value = serde_json::from_str(&read("notifier-stream.json")).unwrap_or_else(|e| panic!("{e}"));
+    let stream: serde_json::Value =
+        serde_json::from_str(&read("notifier-stream.json")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(notifier::changed_transactions(&stream).len(), 1);
-    let connect: serde_json::Value = serde_json::from_str(&read("notifier-connect.json")).unwrap_or_else(|e| panic!("{e}"));
+    let connect: serde_json::Value =
+        serde_json::from_str(&read("notifier-connect.json")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(connect["requestContext"]["routeKey"], "$connect");
 }
