@@ -20,13 +20,16 @@ locals {
   api_stage = "v1"
 
   # "METHOD /path" => who may call it:
-  #   page   - the status page, a browser: no key;
+  #   page   - the status page and its files, for a browser: no key;
   #   public - health checks: no key;
   #   read   - a key unless var.public_reads (the status page reads them);
   #   write  - always a key: this is what spends gas.
   # tools/infra-check checks these against the api's router.
   api_routes = {
     "GET /"                       = "page"
+    "GET /ui/app.js"              = "page"
+    "GET /ui/style.css"           = "page"
+    "GET /ui/config.json"         = "page"
     "GET /health"                 = "public"
     "GET /transactions"           = "read"
     "GET /transactions/{id}"      = "read"
@@ -304,4 +307,36 @@ resource "aws_api_gateway_usage_plan_key" "client" {
   key_id        = aws_api_gateway_api_key.client[each.key].id
   key_type      = "API_KEY"
   usage_plan_id = aws_api_gateway_usage_plan.client[each.key].id
+}
+
+# --- optional custom domain ---------------------------------------------------------------
+
+# The default URL carries the stage (https://<id>.execute-api.<region>.amazonaws.com/v1/) and
+# changes if the API is ever re-created. A custom domain maps the stage to the domain's root:
+# a stable URL for the clients, and the status page at https://<domain>/.
+resource "aws_api_gateway_domain_name" "client" {
+  count = var.api_domain_name == null ? 0 : 1
+
+  domain_name              = var.api_domain_name
+  regional_certificate_arn = var.api_certificate_arn
+  security_policy          = "TLS_1_2"
+
+  endpoint_configuration {
+    types = ["REGIONAL"]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.api_certificate_arn != null
+      error_message = "api_domain_name needs api_certificate_arn (an ACM certificate for it, in this region)."
+    }
+  }
+}
+
+resource "aws_api_gateway_base_path_mapping" "client" {
+  count = var.api_domain_name == null ? 0 : 1
+
+  api_id      = aws_api_gateway_rest_api.client.id
+  stage_name  = aws_api_gateway_stage.client.stage_name
+  domain_name = aws_api_gateway_domain_name.client[0].domain_name
 }

@@ -1,6 +1,21 @@
 output "api_url" {
-  description = "Base URL of the client API, stage included (e.g. <api_url>/health; the status page is <api_url>/)."
+  description = "Base URL of the client API (e.g. <api_url>/health; the status page is <api_url>/): the custom domain if there is one, else the stage URL."
+  value       = var.api_domain_name == null ? aws_api_gateway_stage.client.invoke_url : "https://${var.api_domain_name}"
+}
+
+output "api_stage_url" {
+  description = "The client API's stage URL on execute-api (works with or without a custom domain)."
   value       = aws_api_gateway_stage.client.invoke_url
+}
+
+output "api_domain_target" {
+  description = "With api_domain_name: point its DNS at this name (CNAME, or a Route 53 alias with api_domain_zone_id)."
+  value       = var.api_domain_name == null ? null : aws_api_gateway_domain_name.client[0].regional_domain_name
+}
+
+output "api_domain_zone_id" {
+  description = "With api_domain_name: the hosted zone id of api_domain_target, for a Route 53 alias record."
+  value       = var.api_domain_name == null ? null : aws_api_gateway_domain_name.client[0].regional_zone_id
 }
 
 output "websocket_url" {

@@ -360,6 +360,28 @@ variable "public_reads" {
   default     = true
 }
 
+variable "api_domain_name" {
+  description = "Optional custom domain of the client API (e.g. tx.example.com). Without one, the API's URL carries its stage (/v1)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.api_domain_name))
+    error_message = "api_domain_name must be a lowercase DNS name."
+  }
+}
+
+variable "api_certificate_arn" {
+  description = "ACM certificate for api_domain_name, in the deployment's region (required with api_domain_name)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:", var.api_certificate_arn))
+    error_message = "api_certificate_arn must be an ACM certificate ARN."
+  }
+}
+
 variable "waf_enabled" {
   description = "Put a WAF web ACL in front of the client API: a per-IP rate limit and AWS's managed rules against known bad inputs and bad IP addresses (about 9 USD a month plus 0.60 USD per million requests)."
   type        = bool

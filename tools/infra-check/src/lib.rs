@@ -10,8 +10,11 @@ pub mod terraform;
 
 use std::path::PathBuf;
 
-/// The workspace root.
+/// The workspace root, or `INFRA_CHECK_ROOT` (a copy of it, e.g. to see the checks fail).
 pub fn workspace_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("INFRA_CHECK_ROOT") {
+        return PathBuf::from(root);
+    }
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest_dir
         .ancestors()

@@ -265,13 +265,20 @@ impl Infra {
     /// its `for_each` can't be evaluated statically, or it has a `count` that isn't a number.
     pub fn instances<'a>(&self, resource: &'a Resource) -> Option<Vec<Instance<'a>>> {
         if let Some(for_each) = resource.attr("for_each") {
-            let entries = match self.eval(for_each, None)? {
-                Value::Object(map) => map.into_iter().collect(),
-                Value::Array(items) => items
+            let entries = match self.eval(for_each, None) {
+                Some(Value::Object(map)) => map.into_iter().collect(),
+                Some(Value::Array(items)) => items
                     .into_iter()
                     .map(|v| (string_of(&v), v))
                     .collect::<Vec<_>>(),
-                _ => return None,
+                Some(_) => return None,
+                // A map of references (`{ sign = aws_sqs_queue.sign_dlq.arn }`): its keys are
+                // known, its values only at apply time.
+                None => self
+                    .object_keys(for_each, None)?
+                    .into_iter()
+                    .map(|k| (k, Value::Null))
+                    .collect(),
             };
             return Some(
                 entries
@@ -320,8 +327,8 @@ impl Infra {
         }
     }
 
-    /// The member `key` of an object literal or `merge(...)` of them.
-    fn member(
+    /// The member `key` of an object literal or `merge(...)` of them (or a local naming one).
+    pub fn member(
         &self,
         expr: &Expression,
         key: &str,
