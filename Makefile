@@ -72,6 +72,10 @@ status: ## Show what is running for the dev and test stacks
 test: tools ## Run all tests against a fresh test stack (stopped afterwards, even on failure)
 	@scripts/test.sh $(TEST_ARGS)
 
+.PHONY: bench
+bench: ## Measure cold start, zip size, handler cost, AWS requests/tx, throughput; writes docs/benchmarks.md
+	@scripts/bench.sh $(BENCH_ARGS)
+
 lint: ## cargo fmt --check and clippy with warnings denied
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -132,10 +136,52 @@ invoke-retry: ## Invoke the watched retry function with events/retry-direct.json
 	$(CARGO_LAMBDA) invoke retry --data-file events/retry-direct.json \
 		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
 
-infra-check: ## Static checks of infra/ with checkov (installs it on first use)
+infra-check: ## Static checks of infra/: checkov (pinned; installs it on first use) with infra/.checkov.yaml
 	@$(STACK) tools checkov
-	.tools/checkov/bin/checkov -d infra --quiet --compact \
-		$$( [[ -f infra/.checkov.yaml ]] && echo "--config-file infra/.checkov.yaml" )
+	.tools/checkov/bin/checkov -d infra --config-file infra/.checkov.yaml
+
+.PHONY: deploy deploy-local
+
+# `make deploy` builds every function's zip, then applies infra/ with your AWS credentials
+# (AWS_PROFILE, AWS_REGION, ...). Values come from infra/terraform.tfvars; TF_ARGS adds
+# arguments to `terraform apply` (e.g. TF_ARGS=-auto-approve).
+deploy: ## Build the Lambda zips and deploy infra/ to AWS (terraform apply; see docs/deploy.md)
+	@command -v terraform >/dev/null 2>&1 || { \
+		echo "deploy: terraform is not installed; see https://developer.hashicorp.com/terraform/install (>= 1.6)" >&2; exit 1; }
+	@[[ -f infra/terraform.tfvars ]] || echo "deploy: no infra/terraform.tfvars (cp infra/terraform.tfvars.example infra/terraform.tfvars); terraform will ask for the required values" >&2
+	@$(MAKE) build-lambdas LAMBDA_PACKAGES="$(patsubst functions/%/Cargo.toml,-p %,$(wildcard functions/*/Cargo.toml))"
+	terraform -chdir=infra init -input=false
+	terraform -chdir=infra apply \
+		-var lambda_architecture=$(if $(filter --x86-64,$(LAMBDA_ARCH)),x86_64,arm64) $(TF_ARGS)
+
+# `make deploy-local` applies a copy of infra/ to LocalStack (EMULATOR_PORT) with tflocal, with
+# its own state in .dev/deploy-local/, so it never touches a real deployment's state. The
+# functions run in LocalStack's containers and reach anvil at DEPLOY_LOCAL_RPC_URL. The admin
+# and WebSocket APIs (API Gateway v2) need LocalStack Pro; WAF and the account's API Gateway
+# logging role are left out.
+DEPLOY_LOCAL_RPC_URL ?= http://host.docker.internal:$(ANVIL_PORT)
+deploy-local: ## Deploy infra/ to LocalStack with tflocal (needs terraform, tflocal and LocalStack on EMULATOR_PORT)
+	@missing=(); \
+	command -v terraform >/dev/null 2>&1 || missing+=("terraform (https://developer.hashicorp.com/terraform/install)"); \
+	command -v tflocal >/dev/null 2>&1 || missing+=("tflocal (pip install terraform-local)"); \
+	if [[ $$(curl -s -o /dev/null -w '%{http_code}' -m 3 http://127.0.0.1:$(EMULATOR_PORT)/_localstack/health) == 000 ]]; then \
+		missing+=("LocalStack on 127.0.0.1:$(EMULATOR_PORT) (docker compose up -d, or EMULATOR_PORT=<port>)"); fi; \
+	if (($${#missing[@]})); then \
+		echo "deploy-local: cannot deploy; missing:" >&2; printf '  - %s\n' "$${missing[@]}" >&2; \
+		echo "Without them, 'make dev' runs the whole system locally and 'make infra-check' checks infra/." >&2; \
+		exit 1; fi
+	@$(MAKE) build-lambdas LAMBDA_ARCH=$(if $(filter aarch64 arm64,$(shell uname -m)),--arm64,--x86-64) \
+		LAMBDA_PACKAGES="$(patsubst functions/%/Cargo.toml,-p %,$(wildcard functions/*/Cargo.toml))"
+	@mkdir -p .dev/deploy-local && rm -f .dev/deploy-local/*.tf && cp infra/*.tf .dev/deploy-local/
+	cd .dev/deploy-local && export AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) \
+		AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test; \
+		tflocal init -input=false && tflocal apply -input=false -auto-approve \
+		-var chain_id=31337 -var rpc_url=$(DEPLOY_LOCAL_RPC_URL) \
+		-var target_contract=0x7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a \
+		-var lambda_zip_dir=$(CURDIR)/target/lambda \
+		-var lambda_architecture=$(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64) \
+		-var waf_enabled=false -var manage_api_gateway_account=false -var deletion_protection=false \
+		$(TF_ARGS)
 
 clean-dev: stop ## Stop the dev stack and delete .dev/ (all local state)
 	rm -rf .dev

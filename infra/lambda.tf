@@ -244,4 +244,12 @@ resource "aws_lambda_event_source_mapping" "notifier" {
   maximum_retry_attempts             = 2
   maximum_record_age_in_seconds      = 300
   parallelization_factor             = 1
+
+  # Only transactions are shown: nonce counters, idempotency keys and the
+  # notifier's own connection items never invoke it.
+  filter_criteria {
+    filter {
+      pattern = jsonencode({ dynamodb = { Keys = { pk = { S = [{ prefix = "TX#" }] } } } })
+    }
+  }
 }

@@ -4,10 +4,10 @@
 #   scripts/stack.sh tools [ministack|anvil|cargo-lambda|checkov ...]
 #                                   install pinned tools into .tools/ (idempotent;
 #                                   default: ministack, anvil, cargo-lambda)
-#   scripts/stack.sh up <dev|test>  start (or attach to) the emulator and anvil
-#   scripts/stack.sh down <dev|test> stop what `up` started (pid files only)
-#   scripts/stack.sh status         show both profiles
-#   scripts/stack.sh is-up <dev|test> exit 0 when both answer (for scripts)
+#   scripts/stack.sh up <dev|test|bench>  start (or attach to) the emulator and anvil
+#   scripts/stack.sh down <dev|test|bench> stop what `up` started (pid files only)
+#   scripts/stack.sh status         show every profile
+#   scripts/stack.sh is-up <dev|test|bench> exit 0 when both answer (for scripts)
 #   scripts/stack.sh lambda-env <dev|test>
 #                                   print KEY=VALUE lines for `cargo lambda watch`
 #
@@ -17,6 +17,8 @@
 #   test  emulator 127.0.0.1:${TEST_EMULATOR_PORT:-4599}, anvil 127.0.0.1:${TEST_ANVIL_PORT:-8599};
 #         no persistence; .dev/test/ is wiped at start unless processes of an
 #         earlier `up test` still run (those are reused).
+#   bench emulator 127.0.0.1:${BENCH_EMULATOR_PORT:-4598}, anvil 127.0.0.1:${BENCH_ANVIL_PORT:-8598};
+#         like test, in .dev/bench/: `make bench` measures on a stack of its own.
 #
 # `up` attaches to whatever already answers on a port (a LocalStack from
 # docker-compose, or a previous `up`) instead of starting a second one, and
@@ -277,7 +279,13 @@ load_profile() {
         RUN_DIR=$DEV_DIR/test
         PERSIST=0
         ;;
-    *) die "profile must be 'dev' or 'test' (got '${1:-}')" ;;
+    bench)
+        EMU_PORT=${BENCH_EMULATOR_PORT:-4598}
+        ANVIL_PORT_=${BENCH_ANVIL_PORT:-8598}
+        RUN_DIR=$DEV_DIR/bench
+        PERSIST=0
+        ;;
+    *) die "profile must be 'dev', 'test' or 'bench' (got '${1:-}')" ;;
     esac
     PROFILE=$1
 }
@@ -407,7 +415,7 @@ lock_profile() {
 cmd_up() {
     load_profile "${1:-}"
     lock_profile
-    if [[ $PROFILE == test ]] &&
+    if [[ $PROFILE == test || $PROFILE == bench ]] &&
         ! live_pid "$RUN_DIR/ministack.pid" ministack >/dev/null &&
         ! live_pid "$RUN_DIR/anvil.pid" anvil >/dev/null; then
         rm -rf "$RUN_DIR" # nothing of ours is running: start from a clean slate
@@ -462,7 +470,7 @@ cmd_is_up() {
 
 cmd_status() {
     local profile what port pidfile name check state pid
-    for profile in dev test; do
+    for profile in dev test bench; do
         load_profile "$profile"
         printf '%s (%s)\n' "$profile" "${RUN_DIR#"$ROOT"/}"
         for what in emulator anvil; do

@@ -30,6 +30,10 @@ trap stop_stack EXIT
 trap 'stop_stack; exit 130' INT
 trap 'stop_stack; exit 143' TERM
 
+# Static checks of infra/ first (checkov, pinned): a failure fails the run, after the tests.
+infra_status=0
+make --no-print-directory infra-check || infra_status=$?
+
 scripts/stack.sh up test
 
 log=$(mktemp)
@@ -46,6 +50,11 @@ env \
 status=${PIPESTATUS[0]}
 set -e
 stop_stack
+
+if ((infra_status)); then
+    echo "infra-check: checkov failed (status $infra_status); see its report above" >&2
+    ((status)) || status=$infra_status
+fi
 
 # One closing line for the whole run: cargo prints a result per test binary, the last of which
 # is often an empty doc-test run.

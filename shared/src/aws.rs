@@ -77,7 +77,8 @@ pub struct RequestCounter {
     counts: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
 }
 
-static REQUEST_COUNTER: std::sync::OnceLock<std::sync::Arc<RequestCounter>> = std::sync::OnceLock::new();
+static REQUEST_COUNTER: std::sync::OnceLock<std::sync::Arc<RequestCounter>> =
+    std::sync::OnceLock::new();
 
 impl RequestCounter {
     /// Installs the process's counter (once) and returns it.

@@ -1,3 +1,4 @@
+// All URLs are relative to the page, so it works at a host's root and under an API stage path.
 // The status page: a list that stays live over a WebSocket, falls back to polling when the
 // socket is lost (and says so), and reconnects with backoff. No framework, no build step.
 "use strict";
@@ -39,7 +40,7 @@ function query(extra = {}) {
 async function loadPage() {
   const cursor = state.cursors[state.cursors.length - 1];
   try {
-    const page = await api(`/transactions?${query(cursor ? { cursor } : {})}`);
+    const page = await api(`transactions?${query(cursor ? { cursor } : {})}`);
     state.next = page.next_cursor;
     state.rows = new Map(page.transactions.map((tx) => [tx.transaction_id, tx]));
     render();
@@ -52,7 +53,7 @@ async function loadPage() {
 
 async function loadCounts() {
   try {
-    const stats = await api("/transactions/stats");
+    const stats = await api("transactions/stats");
     $("count-passed").textContent = stats.passed + (stats.capped ? "+" : "");
     $("count-failed").textContent = stats.failed + (stats.capped ? "+" : "");
     $("count-pending").textContent = stats.pending + (stats.capped ? "+" : "");
@@ -171,7 +172,7 @@ function toggle(id) {
 async function retry(id, button) {
   button.disabled = true;
   try {
-    const done = await api(`/admin/transactions/${id}/retry`, {
+    const done = await api(`admin/transactions/${id}/retry`, {
       method: "POST",
       headers: { Authorization: `Bearer ${state.token}` },
     });
@@ -242,11 +243,11 @@ function stopPolling() {
 async function connect() {
   let url;
   try {
-    url = (await api("/ui/config.json")).websocket_url;
+    url = (await api("ui/config.json")).websocket_url;
   } catch (_) {
     url = null;
   }
-  if (!url) url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+  if (!url) url = new URL("ws", location.href).href.replace(/^http/, "ws");
   const socket = new WebSocket(url);
   state.socket = socket;
   socket.addEventListener("open", () => {

@@ -1094,6 +1094,32 @@ fn from_item(item: &Item) -> Result<Transaction, StoreError> {
     })
 }
 
+/// The item mappings, public for the benchmarks in `tools/bench` only.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use crate::domain::{HistoryEntry, Transaction};
+    use crate::ports::StoreError;
+
+    /// The item the API first stores for a transaction.
+    pub fn to_item(tx: &Transaction) -> HashMap<String, AttributeValue> {
+        super::to_item(tx)
+    }
+
+    /// A stored item back to a transaction, as every read does.
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Transaction, StoreError> {
+        super::from_item(item)
+    }
+
+    /// One history entry, as stored.
+    pub fn history_to_attribute(entry: &HistoryEntry) -> AttributeValue {
+        super::history_to_attribute(entry)
+    }
+}
+
 fn attr_text<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {
     match item.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),

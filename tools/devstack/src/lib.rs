@@ -227,67 +227,57 @@ pub async fn start(
     // Long polls outlive the handlers' short SDK timeouts.
     let polling = tx_shared::aws::sqs(&load_config(AwsTimeouts::LONG_POLL).await);
     let wait = options.wait_time_seconds;
-    for _ in 0..options.pollers_per_queue {
-        let signer = signer.clone();
-        tasks.spawn(poll_queue(
-            polling.clone(),
-            provisioned.sign_queue_url.clone(),
-            wait,
-            stop.clone(),
-            move |event| {
-                let signer = signer.clone();
-                async move { signer.handle(event).await }
-            },
-        ));
-        let broadcaster = broadcaster.clone();
-        tasks.spawn(poll_queue(
-            polling.clone(),
-            provisioned.broadcast_queue_url.clone(),
-            wait,
-            stop.clone(),
-            move |event| {
-                let broadcaster = broadcaster.clone();
-                async move { broadcaster.handle(event).await }
-            },
-        ));
-    }
-    if options.pollers_per_queue > 0 {
-        // Operators' retries: read beside the main queues, never behind their backlog.
-        let signer = signer.clone();
-        tasks.spawn(poll_queue(
-            polling.clone(),
-            provisioned.sign_priority_queue_url.clone(),
-            wait,
-            stop.clone(),
-            move |event| {
-                let signer = signer.clone();
-                async move { signer.handle(event).await }
-            },
-        ));
-        let broadcaster = broadcaster.clone();
-        tasks.spawn(poll_queue(
-            polling.clone(),
-            provisioned.broadcast_priority_queue_url.clone(),
-            wait,
-            stop.clone(),
-            move |event| {
-                let broadcaster = broadcaster.clone();
-                async move { broadcaster.handle(event).await }
-            },
-        ));
-        for dlq in [&provisioned.sign_dlq_url, &provisioned.broadcast_dlq_url] {
-            let dead_letters = dead_letters.clone();
+    // Operators' retries have their own queues, read beside the main ones: never behind the
+    // main queues' backlog. Dead letters are reviewed as they arrive.
+    let extra = usize::from(options.pollers_per_queue > 0);
+    let consumers = [
+        (
+            &provisioned.sign_queue_url,
+            options.pollers_per_queue,
+            Consumer::Signer(signer.clone()),
+        ),
+        (
+            &provisioned.broadcast_queue_url,
+            options.pollers_per_queue,
+            Consumer::Broadcaster(broadcaster.clone()),
+        ),
+        (
+            &provisioned.sign_priority_queue_url,
+            extra,
+            Consumer::Signer(signer),
+        ),
+        (
+            &provisioned.broadcast_priority_queue_url,
+            extra,
+            Consumer::Broadcaster(broadcaster),
+        ),
+        (
+            &provisioned.sign_dlq_url,
+            extra,
+            Consumer::DeadLetters(dead_letters.clone()),
+        ),
+        (
+            &provisioned.broadcast_dlq_url,
+            extra,
+            Consumer::DeadLetters(dead_letters),
+        ),
+    ];
+    for (queue_url, pollers, consumer) in consumers {
+        for _ in 0..pollers {
+            let consumer = consumer.clone();
             tasks.spawn(poll_queue(
                 polling.clone(),
-                dlq.clone(),
+                queue_url.clone(),
                 wait,
                 stop.clone(),
                 move |event| {
-                    let dead_letters = dead_letters.clone();
-                    async move { dead_letters.handle(event).await }
+                    let consumer = consumer.clone();
+                    async move { consumer.handle(event).await }
                 },
             ));
         }
+    }
+    if options.pollers_per_queue > 0 {
         // Live updates: the emulator's stream, through the notifier, to the local hub.
         tasks.spawn(live::follow_stream(
             aws_sdk_dynamodbstreams::Client::new(&load_config(AwsTimeouts::LONG_POLL).await),
@@ -321,6 +311,24 @@ pub async fn start(
         shutdown,
         tasks,
     })
+}
+
+/// A queue consumer: the handler an event source mapping invokes.
+#[derive(Clone)]
+enum Consumer {
+    Signer(Arc<signer::AwsSigner>),
+    Broadcaster(Arc<broadcaster::AwsBroadcaster>),
+    DeadLetters(Arc<dead_letter::DeadLetters<tx_shared::adapters::dynamo::DynamoStore>>),
+}
+
+impl Consumer {
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        match self {
+            Consumer::Signer(signer) => signer.handle(event).await,
+            Consumer::Broadcaster(broadcaster) => broadcaster.handle(event).await,
+            Consumer::DeadLetters(dead_letters) => dead_letters.handle(event).await,
+        }
+    }
 }
 
 /// One poller: what the Lambda SQS event source mapping does for one concurrent invocation.

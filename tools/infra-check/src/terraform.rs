@@ -598,13 +598,13 @@ fn tf_pow(args: FuncArgs) -> Result<Value, String> {
     }
 }
 
-fn list<'a>(args: &'a FuncArgs, i: usize) -> Result<&'a Vec<Value>, String> {
+fn list(args: &FuncArgs, i: usize) -> Result<&Vec<Value>, String> {
     args.get(i)
         .and_then(Value::as_array)
         .ok_or_else(|| format!("argument {i} is not a list"))
 }
 
-fn text<'a>(args: &'a FuncArgs, i: usize) -> Result<&'a str, String> {
+fn text(args: &FuncArgs, i: usize) -> Result<&str, String> {
     args.get(i)
         .and_then(Value::as_str)
         .ok_or_else(|| format!("argument {i} is not a string"))
@@ -696,7 +696,7 @@ fn tf_length(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::from(n as u64))
 }
 
-fn object<'a>(args: &'a FuncArgs, i: usize) -> Result<&'a Map<String, Value>, String> {
+fn object(args: &FuncArgs, i: usize) -> Result<&Map<String, Value>, String> {
     args.get(i)
         .and_then(Value::as_object)
         .ok_or_else(|| format!("argument {i} is not an object"))

@@ -1,0 +1,227 @@
+//! `tx-bench`: the measuring half of `make bench` (`scripts/bench.sh` builds, starts the stack
+//! and runs criterion first).
+//!
+//! ```text
+//! tx-bench [--out docs/benchmarks.md] [--transactions 1000] [--challenge-transactions 1000]
+//!          [--cold-runs 20] [--ceiling-requests 1000] [--only cold,size,count,ceiling,e2e,challenge]
+//! ```
+//!
+//! Reads `AWS_ENDPOINT_URL` (the emulator), `BENCH_RPC_URL` (anvil), `BENCH_LAMBDA_DIR`
+//! (`target/lambda`), `BENCH_BIN_DIR` (the release binaries), `BENCH_ARCH`, `CRITERION_HOME`,
+//! and the build timings `scripts/bench.sh` measured (`BENCH_*_SECONDS`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bench::BenchError;
+use bench::report::{Outcome, Results, Timings};
+use tx_shared::aws::{AwsTimeouts, load_config};
+
+/// The functions, as `make build-lambdas` builds them.
+const FUNCTIONS: [&str; 7] = [
+    "api",
+    "signer",
+    "broadcaster",
+    "dead-letter",
+    "sweeper",
+    "retry",
+    "notifier",
+];
+const HELLO: &str = "hello-lambda";
+
+struct Args {
+    out: PathBuf,
+    transactions: u64,
+    challenge_transactions: u64,
+    cold_runs: usize,
+    ceiling_requests: u64,
+    only: Option<Vec<String>>,
+}
+
+fn parse_args() -> Result<Args, BenchError> {
+    let mut args = Args {
+        out: PathBuf::from("docs/benchmarks.md"),
+        transactions: 1000,
+        challenge_transactions: 1000,
+        cold_runs: 20,
+        ceiling_requests: 1000,
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| BenchError::Config(format!("{flag} needs a value")))
+        };
+        let number = |v: String| {
+            v.parse::<u64>()
+                .map_err(|e| BenchError::Config(format!("{v}: {e}")))
+        };
+        match flag.as_str() {
+            "--out" => args.out = PathBuf::from(value()?),
+            "--transactions" => args.transactions = number(value()?)?,
+            "--challenge-transactions" => args.challenge_transactions = number(value()?)?,
+            "--cold-runs" => args.cold_runs = number(value()?)? as usize,
+            "--ceiling-requests" => args.ceiling_requests = number(value()?)?,
+            "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--bench" => {} // `cargo bench` passes it to every target
+            other => return Err(BenchError::Config(format!("unknown argument {other}"))),
+        }
+    }
+    Ok(args)
+}
+
+fn env_path(name: &str, default: &str) -> PathBuf {
+    std::env::var_os(name)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+fn env_seconds(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+}
+
+fn outcome<T>(result: Result<T, BenchError>) -> Outcome<T> {
+    match result {
+        Ok(t) => Outcome::Done(t),
+        Err(e) => {
+            eprintln!("tx-bench: {e}");
+            Outcome::Failed(e.to_string())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if std::env::var("RUST_LOG").is_ok() {
+        tx_shared::telemetry::init();
+    }
+    // Before any client is built: every client the functions build from here on is counted.
+    let counter = bench::pipeline::install_counter();
+    match run(&counter).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("tx-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchError> {
+    let started = Instant::now();
+    let args = parse_args()?;
+    let wants = |phase: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|p| p == phase))
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let lambda_dir = env_path("BENCH_LAMBDA_DIR", "target/lambda");
+    let bin_dir = env_path("BENCH_BIN_DIR", "target/x86_64-unknown-linux-gnu/release");
+    let criterion_dir = env_path("CRITERION_HOME", "target/criterion");
+    let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "x86_64".into());
+    let anvil = std::env::var("BENCH_RPC_URL").ok();
+    let emulator = std::env::var("AWS_ENDPOINT_URL").ok();
+
+    let cold_starts = if wants("cold") {
+        eprintln!("tx-bench: cold starts ({} runs each)", args.cold_runs);
+        let binaries: Vec<bench::coldstart::Binary> = FUNCTIONS
+            .iter()
+            .chain(std::iter::once(&HELLO))
+            .map(|name| bench::coldstart::Binary {
+                name: (*name).to_owned(),
+                path: bin_dir.join(name),
+            })
+            .collect();
+        outcome(bench::coldstart::measure(&binaries, args.cold_runs).await)
+    } else {
+        Outcome::Skipped
+    };
+    let sizes = if wants("size") {
+        let names: Vec<&str> = FUNCTIONS.iter().copied().chain([HELLO]).collect();
+        Outcome::Done(bench::sizes::measure(&lambda_dir, &bin_dir, &names, &arch))
+    } else {
+        Outcome::Skipped
+    };
+    let handlers = bench::handlers::read(&criterion_dir);
+
+    let needs_stack = ["count", "ceiling", "e2e", "challenge"]
+        .iter()
+        .any(|p| wants(p));
+    let (mut counts, mut ceiling, mut end_to_end, mut challenge) = (
+        Outcome::Skipped,
+        Outcome::Skipped,
+        Outcome::Skipped,
+        Outcome::Skipped,
+    );
+    if needs_stack {
+        let (Some(anvil), Some(_)) = (anvil, emulator) else {
+            return Err(BenchError::Config(
+                "AWS_ENDPOINT_URL and BENCH_RPC_URL must name the bench stack's emulator and anvil (scripts/bench.sh sets them)".into(),
+            ));
+        };
+        let sdk = load_config(AwsTimeouts::HANDLER).await;
+        if wants("count") {
+            eprintln!("tx-bench: counting requests per transaction");
+            counts = outcome(bench::pipeline::count_requests(&sdk, counter, &anvil).await);
+        }
+        if wants("ceiling") {
+            eprintln!("tx-bench: the emulator's ceiling");
+            ceiling =
+                outcome(bench::ceiling::measure(&sdk, &anvil, args.ceiling_requests, 16).await);
+        }
+        if wants("e2e") {
+            eprintln!("tx-bench: {} transactions end to end", args.transactions);
+            end_to_end = outcome(
+                bench::pipeline::end_to_end(&sdk, counter, &anvil, args.transactions).await,
+            );
+        }
+        if wants("challenge") {
+            eprintln!(
+                "tx-bench: {} transactions through the challenge's node",
+                args.challenge_transactions
+            );
+            challenge = outcome(
+                bench::pipeline::challenge(&sdk, counter, &anvil, args.challenge_transactions)
+                    .await,
+            );
+        }
+    }
+
+    let failed = [
+        matches!(cold_starts, Outcome::Failed(_)),
+        matches!(counts, Outcome::Failed(_)),
+        matches!(ceiling, Outcome::Failed(_)),
+        matches!(end_to_end, Outcome::Failed(_)),
+        matches!(challenge, Outcome::Failed(_)),
+    ]
+    .contains(&true);
+    let results = Results {
+        machine: bench::machine::describe(&root, &root.join(".tools")),
+        timings: Timings {
+            tools: env_seconds("BENCH_TOOLS_SECONDS"),
+            release_build: env_seconds("BENCH_RELEASE_BUILD_SECONDS"),
+            harness_build: env_seconds("BENCH_HARNESS_BUILD_SECONDS"),
+            criterion: env_seconds("BENCH_CRITERION_SECONDS"),
+            before_harness: env_seconds("BENCH_ELAPSED_SECONDS"),
+            harness: started.elapsed(),
+        },
+        cold_starts,
+        sizes,
+        handlers,
+        counts,
+        ceiling,
+        end_to_end,
+        challenge,
+    };
+    println!("{}", results.table());
+    let page = results.page();
+    std::fs::write(&args.out, page).map_err(BenchError::io(args.out.display()))?;
+    eprintln!("tx-bench: wrote {}", args.out.display());
+    Ok(!failed)
+}
