@@ -7,9 +7,8 @@
 #   2. `cargo lambda build --release --output-format zip` of every function and of the
 #      hello-world reference: the real release profile, one build, the zips and binaries
 #      measured for size and cold start
-#   3. the harness and the benchmarks, in the `bench` profile: the release profile's
-#      opt-level, but without fat LTO and with 16 codegen units, so the whole run fits in
-#      15 minutes on 2 cores
+#   3. at the same time, the harness and the benchmarks in the `bench` profile: the release
+#      profile's opt-level, without fat LTO and with 16 codegen units (target/bench/)
 #   4. criterion, then the harness
 #
 # Extra arguments go to the harness (e.g. `--transactions 200 --only e2e`; see
@@ -44,6 +43,36 @@ case $arch_flag in
 *) log "BENCH_LAMBDA_ARCH must be --arm64 or --x86-64"; exit 2 ;;
 esac
 
+# The harness build starts first and runs beside the tool installs and the release build: the
+# installs are downloads, and the release build ends in single-threaded fat-LTO links that
+# leave a core idle. The harness builds in a target
+# directory of its own so neither waits for the other's lock.
+HARNESS_TARGET="$ROOT/target/bench"
+mkdir -p "$HARNESS_TARGET"
+harness_pid=
+stack_started=0
+cleanup() {
+    if [[ -n $harness_pid ]] && kill -0 "$harness_pid" 2>/dev/null; then
+        kill $(pgrep -P "$harness_pid") "$harness_pid" 2>/dev/null || true
+    fi
+    if ((stack_started)); then
+        stack_started=0
+        scripts/stack.sh down bench || true
+    fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+log "harness and benchmarks (bench profile without fat LTO), in the background: $HARNESS_TARGET/build.log"
+t_harness=$EPOCHREALTIME
+(
+    export CARGO_TARGET_DIR="$HARNESS_TARGET" CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
+    cargo build --profile bench -p bench --bins --benches >"$HARNESS_TARGET/build.log" 2>&1
+    echo "$(since "$t_harness")" >"$HARNESS_TARGET/build.seconds"
+) &
+harness_pid=$!
+
+# Downloads, mostly: done while the harness compiles.
 t=$EPOCHREALTIME
 scripts/stack.sh tools ministack anvil cargo-lambda
 BENCH_TOOLS_SECONDS=$(since "$t")
@@ -55,29 +84,23 @@ for f in "${FUNCTIONS[@]}" hello-lambda; do packages+=(-p "$f"); done
 PATH="$ROOT/.tools/cargo-lambda/bin:$PATH" cargo lambda build --release "$arch_flag" --output-format zip "${packages[@]}"
 BENCH_RELEASE_BUILD_SECONDS=$(since "$t")
 
-log "harness and benchmarks (bench profile without fat LTO)"
-export CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
-t=$EPOCHREALTIME
-cargo build --profile bench -p bench --bins --benches
-BENCH_HARNESS_BUILD_SECONDS=$(since "$t")
+if ! wait "$harness_pid"; then
+    log "the harness build failed; last lines of $HARNESS_TARGET/build.log:"
+    tail -n 40 "$HARNESS_TARGET/build.log" >&2
+    exit 1
+fi
+BENCH_HARNESS_BUILD_SECONDS=$(<"$HARNESS_TARGET/build.seconds")
+export CARGO_TARGET_DIR="$HARNESS_TARGET" CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 
 # A bench stack that was already up is reused and left running; one started here is stopped here.
-stopped=0
 if scripts/stack.sh is-up bench; then
     log "reusing the bench stack already running; leaving it up afterwards"
-    stopped=1
+else
+    stack_started=1
 fi
-stop_stack() {
-    ((stopped)) && return 0
-    stopped=1
-    scripts/stack.sh down bench || true
-}
-trap stop_stack EXIT
-trap 'stop_stack; exit 130' INT
-trap 'stop_stack; exit 143' TERM
 scripts/stack.sh up bench
 
-export CRITERION_HOME="$ROOT/target/criterion"
+export CRITERION_HOME="$HARNESS_TARGET/criterion"
 log "criterion: handler cost"
 t=$EPOCHREALTIME
 cargo bench -p bench --bench handlers -- --warm-up-time 1 --measurement-time 2
@@ -85,6 +108,7 @@ cargo bench -p bench --bench allocations
 BENCH_CRITERION_SECONDS=$(since "$t")
 
 log "harness: cold start, sizes, requests, emulator ceiling, end to end, challenge node"
+status=0
 BENCH_ELAPSED_SECONDS=$(since "$begin")
 env \
     AWS_ENDPOINT_URL="http://127.0.0.1:$BENCH_EMULATOR_PORT" \
@@ -101,7 +125,6 @@ env \
     BENCH_HARNESS_BUILD_SECONDS="$BENCH_HARNESS_BUILD_SECONDS" \
     BENCH_CRITERION_SECONDS="$BENCH_CRITERION_SECONDS" \
     BENCH_ELAPSED_SECONDS="$BENCH_ELAPSED_SECONDS" \
-    "$ROOT/target/release/tx-bench" --out "$ROOT/docs/benchmarks.md" "$@"
-status=$?
+    "$HARNESS_TARGET/release/tx-bench" --out "$ROOT/docs/benchmarks.md" "$@" || status=$?
 log "make bench took $(since "$begin") s"
 exit "$status"

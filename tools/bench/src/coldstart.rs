@@ -33,6 +33,9 @@ pub struct Binary {
 pub struct ColdStarts {
     pub name: String,
     pub samples: Vec<Duration>,
+    /// The same start with the TLS roots read from the bundle file only (`SSL_CERT_DIR` an
+    /// empty directory): how much of the init is the scan of `/etc/ssl/certs`.
+    pub bundle_only: Vec<Duration>,
 }
 
 /// The whole measurement.
@@ -44,6 +47,9 @@ pub struct ColdStartReport {
     /// Runtime API calls other than `next` (e.g. `init/error`), by path.
     pub other_calls: Vec<String>,
     pub runs: usize,
+    /// Hash-named certificate links in `/etc/ssl/certs` (`5ad8a5d6.0`), which the TLS root
+    /// loader reads one by one besides the bundle.
+    pub cert_dir_entries: usize,
 }
 
 /// What the stub hears.
@@ -190,12 +196,24 @@ pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport
     let (aws_endpoint, aws_sentinel) = sentinel(connections.clone()).await?;
     let (rpc_url, rpc_sentinel) = sentinel(connections.clone()).await?;
     let env = function_env(&runtime_api, &aws_endpoint, &rpc_url);
+    let empty_dir = std::env::temp_dir().join(format!("tx-bench-no-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&empty_dir).map_err(BenchError::io(empty_dir.display()))?;
+    let mut bundle_env = env.clone();
+    bundle_env.push((
+        "SSL_CERT_FILE".into(),
+        "/etc/ssl/certs/ca-certificates.crt".into(),
+    ));
+    bundle_env.push((
+        "SSL_CERT_DIR".into(),
+        empty_dir.to_string_lossy().into_owned(),
+    ));
 
     let mut all: Vec<ColdStarts> = binaries
         .iter()
         .map(|b| ColdStarts {
             name: b.name.clone(),
             samples: Vec::with_capacity(runs),
+            bundle_only: Vec::with_capacity(runs),
         })
         .collect();
     let mut other_calls = Vec::new();
@@ -207,6 +225,8 @@ pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport
             for (binary, starts) in binaries.iter().zip(all.iter_mut()) {
                 let took = once(binary, &env, &mut heard, &mut other_calls).await?;
                 starts.samples.push(took);
+                let took = once(binary, &bundle_env, &mut heard, &mut other_calls).await?;
+                starts.bundle_only.push(took);
             }
         }
         Ok::<(), BenchError>(())
@@ -215,12 +235,33 @@ pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport
     server.abort();
     aws_sentinel.abort();
     rpc_sentinel.abort();
+    let _ = std::fs::remove_dir(&empty_dir);
     measured?;
     let report = ColdStartReport {
         binaries: all,
         init_connections: connections.load(Ordering::Relaxed),
         other_calls,
         runs,
+        cert_dir_entries: hashed_certificates("/etc/ssl/certs"),
     };
     Ok(report)
+}
+
+/// Files named like OpenSSL's hashed links, `[0-9a-f]{8}.[0-9]+`.
+fn hashed_certificates(dir: &str) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.split_once('.').is_some_and(|(hash, n)| {
+                    hash.len() == 8
+                        && hash.chars().all(|c| c.is_ascii_hexdigit())
+                        && !n.is_empty()
+                        && n.chars().all(|c| c.is_ascii_digit())
+                })
+            })
+            .count()
+    })
 }

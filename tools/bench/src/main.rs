@@ -45,7 +45,7 @@ fn parse_args() -> Result<Args, BenchError> {
         transactions: 1000,
         challenge_transactions: 1000,
         cold_runs: 20,
-        ceiling_requests: 1000,
+        ceiling_requests: 500,
         only: None,
     };
     let mut it = std::env::args().skip(1);

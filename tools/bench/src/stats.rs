@@ -47,14 +47,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// `12.3 ms`, `4.56 s`, `789 µs`.
 pub fn human(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if secs >= 10.0 {
+    if secs >= 120.0 {
+        let whole = d.as_secs();
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    } else if secs >= 10.0 {
         format!("{secs:.1} s")
     } else if secs >= 1.0 {
         format!("{secs:.2} s")
     } else if secs >= 0.001 {
         format!("{:.1} ms", secs * 1e3)
-    } else {
+    } else if secs >= 10e-6 {
         format!("{:.0} µs", secs * 1e6)
+    } else if secs >= 1e-6 {
+        format!("{:.2} µs", secs * 1e6)
+    } else {
+        format!("{:.0} ns", secs * 1e9)
     }
 }
 
