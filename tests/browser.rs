@@ -22,18 +22,7 @@ async fn the_status_page_is_live_falls_back_to_polling_filters_and_retries() {
     );
 
     // A node that refuses every send until healed: one transaction ends `needs_review`.
-    let failing = ProxyConfig {
-        methods: Some(vec!["eth_sendRawTransaction".into()]),
-        http_5xx_probability: 1.0,
-        ..ProxyConfig::default()
-    };
-    let proxy = rpc_proxy::start(
-        integration_tests::rpc_url(),
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        failing,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let proxy = integration_tests::refusing_sends(&integration_tests::rpc_url()).await;
     let token = "browser-admin-token";
     let options = RunnerOptions {
         node_url: Some(proxy.url()),

@@ -138,12 +138,7 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_always_failing_node_ends_in_review_with_growing_jittered_delays_and_a_dead_letter() {
-    let node = ProxyConfig {
-        methods: Some(vec!["eth_sendRawTransaction".into()]),
-        http_5xx_probability: 1.0,
-        ..ProxyConfig::default()
-    };
-    let proxy = proxy_in_front_of(&integration_tests::rpc_url(), node).await;
+    let proxy = integration_tests::refusing_sends(&integration_tests::rpc_url()).await;
     let attempts = 5;
     let options = RunnerOptions {
         node_url: Some(proxy.url()),
@@ -407,22 +402,14 @@ async fn the_sweeper_delivers_a_transaction_whose_message_was_lost() {
     assert_eq!(lost, 1, "the request's message was published, then lost");
 
     // Now the consumers and a sweeper with a short grace period run.
-    if let Some(running) = stack.running.take() {
-        running.shutdown().await;
-    }
-    let options = RunnerOptions {
-        api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        pollers_per_queue: 2,
-        wait_time_seconds: 1,
-        sweep_interval: Duration::from_secs(1),
-        sweep_grace: Duration::from_secs(2),
-        ..RunnerOptions::default()
-    };
-    let running = devstack::start(&stack.sdk, &stack.provisioned, &options)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    stack.api_url = running.api_url();
-    stack.running = Some(running);
+    stack
+        .restart(RunnerOptions {
+            pollers_per_queue: 2,
+            sweep_interval: Duration::from_secs(1),
+            sweep_grace: Duration::from_secs(2),
+            ..RunnerOptions::default()
+        })
+        .await;
     let tx = stack
         .wait_for_status(&id, "confirmed", Duration::from_secs(60))
         .await;
@@ -507,20 +494,12 @@ async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
     assert_eq!(filled["status"], "needs_review");
 
     // The next transaction takes nonce 1 and is not stuck behind the gap.
-    if let Some(running) = stack.running.take() {
-        running.shutdown().await;
-    }
-    let options = RunnerOptions {
-        api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        pollers_per_queue: 2,
-        wait_time_seconds: 1,
-        ..RunnerOptions::default()
-    };
-    let running = devstack::start(&stack.sdk, &stack.provisioned, &options)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    stack.api_url = running.api_url();
-    stack.running = Some(running);
+    stack
+        .restart(RunnerOptions {
+            pollers_per_queue: 2,
+            ..RunnerOptions::default()
+        })
+        .await;
     let next = stack
         .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7e), 2))
         .await;

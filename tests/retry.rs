@@ -16,18 +16,7 @@ const TOKEN: &str = "test-admin-token";
 /// A stack whose node refuses every `eth_sendRawTransaction` until healed, so transactions end
 /// `needs_review` quickly.
 async fn failing_stack(test: &str) -> (TestStack, ProxyHandle) {
-    let node = ProxyConfig {
-        methods: Some(vec!["eth_sendRawTransaction".into()]),
-        http_5xx_probability: 1.0,
-        ..ProxyConfig::default()
-    };
-    let proxy = rpc_proxy::start(
-        integration_tests::rpc_url(),
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        node,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let proxy = integration_tests::refusing_sends(&integration_tests::rpc_url()).await;
     let options = RunnerOptions {
         node_url: Some(proxy.url()),
         backoff: Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(2), 2)
@@ -257,18 +246,7 @@ async fn a_retrying_transaction_skips_its_wait_and_a_reverted_one_is_signed_agai
     use integration_tests::OwnAnvil;
 
     let anvil = OwnAnvil::spawn(&[]).await;
-    let node = ProxyConfig {
-        methods: Some(vec!["eth_sendRawTransaction".into()]),
-        http_5xx_probability: 1.0,
-        ..ProxyConfig::default()
-    };
-    let proxy = rpc_proxy::start(
-        &anvil.url,
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        node,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let proxy = integration_tests::refusing_sends(&anvil.url).await;
     let options = RunnerOptions {
         node_url: Some(proxy.url()),
         // A long wait that only a skip can cut short.

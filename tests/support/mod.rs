@@ -117,6 +117,23 @@ impl TestStack {
         }
     }
 
+    /// Replaces the runner (API only, say) with one that runs the consumers and the sweeper too.
+    pub async fn restart(&mut self, options: RunnerOptions) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let options = RunnerOptions {
+            api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+            wait_time_seconds: 1,
+            ..options
+        };
+        let running = devstack::start(&self.sdk, &self.provisioned, &options)
+            .await
+            .unwrap_or_else(|e| panic!("restarting: {e}"));
+        self.api_url = running.api_url();
+        self.running = Some(running);
+    }
+
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
@@ -213,6 +230,23 @@ impl TestStack {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A node that refuses every `eth_sendRawTransaction` with HTTP 5xx (until its config is
+/// reset), in front of `upstream`: transactions end `needs_review` once their attempts run out.
+pub async fn refusing_sends(upstream: &str) -> rpc_proxy::ProxyHandle {
+    let config = rpc_proxy::ProxyConfig {
+        methods: Some(vec!["eth_sendRawTransaction".into()]),
+        http_5xx_probability: 1.0,
+        ..rpc_proxy::ProxyConfig::default()
+    };
+    rpc_proxy::start(
+        upstream,
+        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        config,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("proxy: {e}"))
 }
 
 /// Polls `check` every 100 ms until it holds or `within` passes.
