@@ -442,7 +442,6 @@ async fn mine_until(anvil: &OwnAnvil, stack: &TestStack, id: &str, status: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
-    use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode};
     use tx_shared::ports::{Account, Claim, NonceReservation, TransactionStore};
 
     // API only: this test plays a signer that takes a nonce and then fails for good.
@@ -451,16 +450,7 @@ async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
         .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7e), 1))
         .await;
     let stuck_id = stuck.parse().unwrap_or_else(|e| panic!("{e}"));
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&stack.sdk),
-        &stack.provisioned.table_name,
-    );
-    let key = KmsSigner::new(
-        aws_sdk_kms::Client::new(&stack.sdk),
-        &stack.provisioned.kms_key_id,
-    );
-    let node = RpcNode::new(&stack.provisioned.rpc_url, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (store, key, node) = stack.adapters();
     let account = Account {
         chain_id: stack.provisioned.chain_id,
         address: stack.provisioned.signer_address,

@@ -142,8 +142,6 @@ async fn a_needs_review_transaction_is_resent_with_its_open_nonce_and_confirms_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transaction_whose_nonce_is_gone_is_signed_again_with_a_fresh_nonce() {
-    use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode};
-
     let (stack, proxy) = failing_stack("retry-resign").await;
     let id = stack
         .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x52), 1))
@@ -154,16 +152,7 @@ async fn a_transaction_whose_nonce_is_gone_is_signed_again_with_a_fresh_nonce() 
     assert_eq!(failed["nonce"], 0);
 
     // Its nonce is consumed by something else (here: a filler sent straight to anvil).
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&stack.sdk),
-        &stack.provisioned.table_name,
-    );
-    let key = KmsSigner::new(
-        aws_sdk_kms::Client::new(&stack.sdk),
-        &stack.provisioned.kms_key_id,
-    );
-    let node = RpcNode::new(&stack.provisioned.rpc_url, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (store, key, node) = stack.adapters();
     let tx_id = id.parse().unwrap_or_else(|e| panic!("{e}"));
     tx_shared::nonce_filler::fill_for(&store, &node, &key, stack.provisioned.chain_id, tx_id, 0)
         .await;

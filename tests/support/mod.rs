@@ -117,6 +117,31 @@ impl TestStack {
         }
     }
 
+    /// The store, key and node adapters of this stack, for tests that play a function's part.
+    pub fn adapters(
+        &self,
+    ) -> (
+        tx_shared::adapters::dynamo::DynamoStore,
+        tx_shared::adapters::kms::KmsSigner,
+        tx_shared::adapters::rpc::RpcNode,
+    ) {
+        (
+            tx_shared::adapters::dynamo::DynamoStore::new(
+                tx_shared::aws::dynamodb(&self.sdk),
+                &self.provisioned.table_name,
+            ),
+            tx_shared::adapters::kms::KmsSigner::new(
+                tx_shared::aws::kms(&self.sdk),
+                &self.provisioned.kms_key_id,
+            ),
+            tx_shared::adapters::rpc::RpcNode::new(
+                &self.provisioned.rpc_url,
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
     /// Replaces the runner (API only, say) with one that runs the consumers and the sweeper too.
     pub async fn restart(&mut self, options: RunnerOptions) {
         if let Some(running) = self.running.take() {

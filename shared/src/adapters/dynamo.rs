@@ -99,6 +99,15 @@ impl DynamoStore {
         applied(result)
     }
 
+    /// Applies a change to a transaction that must exist; a lost condition means it does not.
+    async fn apply_to_existing(&self, id: TxId, change: Change) -> Result<(), StoreError> {
+        if self.apply(id, change).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id))
+        }
+    }
+
     /// Applies a change that moves the transaction to `to`; a lost condition is a conflict.
     async fn advance(&self, id: TxId, to: Status, change: Change) -> Result<(), StoreError> {
         if self.apply(id, change.to(to)).await? {
@@ -751,11 +760,7 @@ impl TransactionStore for DynamoStore {
 
     async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
         let change = Change::new().set("next_attempt_at", s(format_time(next_attempt_at)));
-        if self.apply(id, change).await? {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(id))
-        }
+        self.apply_to_existing(id, change).await
     }
 
     async fn record_dead_letter(
@@ -857,11 +862,7 @@ impl TransactionStore for DynamoStore {
     }
 
     async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
-        if self.apply(id, Change::new().log(entry)).await? {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(id))
-        }
+        self.apply_to_existing(id, Change::new().log(entry)).await
     }
 
     async fn list_overdue(
