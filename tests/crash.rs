@@ -19,14 +19,13 @@ struct Runner {
 
 impl Runner {
     fn start(prefix: &str, port: u16, log: &std::path::Path) -> Runner {
-        let bin = std::env::var("DEVSTACK_BIN")
-            .unwrap_or_else(|_| format!("{}/../target/debug/devstack", env!("CARGO_MANIFEST_DIR")));
+        let bin = env!("CARGO_BIN_EXE_devstack-under-test");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .arg("run")
             .env("RPC_URL", rpc_url())
             .env("DEV_PREFIX", prefix)
@@ -38,7 +37,7 @@ impl Runner {
             .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {bin} (built by `cargo test --workspace`): {e}"));
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
         Runner { child }
     }
 
