@@ -1,12 +1,15 @@
 //! AWS SDK configuration shared by every client.
 //!
 //! The emulator (LocalStack, MiniStack) is reached only through the standard
-//! `AWS_ENDPOINT_URL` variable, which `aws-config` reads itself.
+//! `AWS_ENDPOINT_URL` variable.
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 /// Explicit SDK timeouts: no AWS call may hang a handler.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +37,23 @@ impl AwsTimeouts {
     };
 }
 
+/// The configuration every client is built from, read from the environment Lambda gives a
+/// function: the region (`AWS_REGION`, else `AWS_DEFAULT_REGION`), the execution role's
+/// credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and
+/// `AWS_ENDPOINT_URL` when set (the emulator). Nothing else is looked up: `aws-config`'s
+/// general discovery (profile files, SSO, IMDS, container credentials) finds nothing more on
+/// Lambda and cost half a millisecond of every cold start. HTTP goes through
+/// [`crate::sdk_http`].
+///
+/// Without a region the clients still build, and their first request fails saying so.
 pub async fn load_config(timeouts: AwsTimeouts) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .retry_config(RetryConfig::standard())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(timeouts.connect)
@@ -43,8 +61,14 @@ pub async fn load_config(timeouts: AwsTimeouts) -> SdkConfig {
                 .operation_timeout(timeouts.operation)
                 .build(),
         )
-        .load()
-        .await
+        .http_client(crate::sdk_http::client());
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        builder = builder.region(Region::new(region));
+    }
+    if let Some(endpoint) = var("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
 }
 
 /// Renders an SDK error with its service code and message, not just "service error".

@@ -10,6 +10,8 @@ pub mod domain;
 pub mod nonce_filler;
 pub mod ports;
 pub mod retry;
+pub mod sdk_http;
 pub mod telemetry;
+pub mod tls;
 pub mod validation;
 pub mod view;

@@ -26,7 +26,10 @@ impl RpcNode {
         let url = url
             .parse()
             .map_err(|e| NodeError::Unavailable(format!("invalid RPC URL `{url}`: {e}")))?;
+        // The process's one TLS configuration: reqwest's own would load the platform's
+        // certificate store again, at init (see `crate::tls`).
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()

@@ -6,6 +6,11 @@
 //! made to them: a function that reached the network during init would show there. The stub
 //! never answers `next`, so the process is measured up to the moment it asks for work, then
 //! killed.
+//!
+//! Each binary is also started once more per run without its configuration (no
+//! `TABLE_NAME`, no `AWS_LAMBDA_FUNCTION_NAME`) and timed until it exits at its first
+//! configuration check: its "bare start", what loading that binary and starting its runtime
+//! cost before any init work. The difference between the two is the init work itself.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,9 +38,8 @@ pub struct Binary {
 pub struct ColdStarts {
     pub name: String,
     pub samples: Vec<Duration>,
-    /// The same start with the TLS roots read from the bundle file only (`SSL_CERT_DIR` an
-    /// empty directory): how much of the init is the scan of `/etc/ssl/certs`.
-    pub bundle_only: Vec<Duration>,
+    /// The same binary without its configuration, until it exits at the first check.
+    pub bare: Vec<Duration>,
 }
 
 /// The whole measurement.
@@ -47,9 +51,6 @@ pub struct ColdStartReport {
     /// Runtime API calls other than `next` (e.g. `init/error`), by path.
     pub other_calls: Vec<String>,
     pub runs: usize,
-    /// Hash-named certificate links in `/etc/ssl/certs` (`5ad8a5d6.0`), which the TLS root
-    /// loader reads one by one besides the bundle.
-    pub cert_dir_entries: usize,
 }
 
 /// What the stub hears.
@@ -174,6 +175,40 @@ async fn once(
     outcome
 }
 
+/// Starts `binary` without its configuration and times it until it exits (which it must, at
+/// its first configuration check, without asking for work).
+async fn bare_once(
+    binary: &Binary,
+    env: &[(String, String)],
+    heard: &mut mpsc::UnboundedReceiver<Heard>,
+) -> Result<Duration, BenchError> {
+    while heard.try_recv().is_ok() {}
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&binary.path)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(BenchError::io(binary.path.display()))?;
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    let took = started.elapsed();
+    match status {
+        Ok(Ok(status)) if !status.success() && heard.try_recv().is_err() => Ok(took),
+        Ok(Ok(status)) => Err(BenchError::Failed(format!(
+            "{} started without its configuration and did not stop at the check ({status})",
+            binary.name
+        ))),
+        Ok(Err(e)) => Err(BenchError::Failed(format!("{}: {e}", binary.name))),
+        Err(_) => Err(BenchError::Failed(format!(
+            "{} without its configuration did not exit within 20 s",
+            binary.name
+        ))),
+    }
+}
+
 /// `runs` cold starts of each binary, interleaved so drift hits all of them alike, after one
 /// discarded warm-up each (it pulls the binary into the page cache).
 pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport, BenchError> {
@@ -196,24 +231,20 @@ pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport
     let (aws_endpoint, aws_sentinel) = sentinel(connections.clone()).await?;
     let (rpc_url, rpc_sentinel) = sentinel(connections.clone()).await?;
     let env = function_env(&runtime_api, &aws_endpoint, &rpc_url);
-    let empty_dir = std::env::temp_dir().join(format!("tx-bench-no-certs-{}", std::process::id()));
-    std::fs::create_dir_all(&empty_dir).map_err(BenchError::io(empty_dir.display()))?;
-    let mut bundle_env = env.clone();
-    bundle_env.push((
-        "SSL_CERT_FILE".into(),
-        "/etc/ssl/certs/ca-certificates.crt".into(),
-    ));
-    bundle_env.push((
-        "SSL_CERT_DIR".into(),
-        empty_dir.to_string_lossy().into_owned(),
-    ));
+    // Functions stop at `TABLE_NAME` (their own configuration), hello-world at
+    // `AWS_LAMBDA_FUNCTION_NAME` (the runtime's).
+    let bare_env: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k != "TABLE_NAME" && k != "AWS_LAMBDA_FUNCTION_NAME")
+        .cloned()
+        .collect();
 
     let mut all: Vec<ColdStarts> = binaries
         .iter()
         .map(|b| ColdStarts {
             name: b.name.clone(),
             samples: Vec::with_capacity(runs),
-            bundle_only: Vec::with_capacity(runs),
+            bare: Vec::with_capacity(runs),
         })
         .collect();
     let mut other_calls = Vec::new();
@@ -225,8 +256,8 @@ pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport
             for (binary, starts) in binaries.iter().zip(all.iter_mut()) {
                 let took = once(binary, &env, &mut heard, &mut other_calls).await?;
                 starts.samples.push(took);
-                let took = once(binary, &bundle_env, &mut heard, &mut other_calls).await?;
-                starts.bundle_only.push(took);
+                let took = bare_once(binary, &bare_env, &mut heard).await?;
+                starts.bare.push(took);
             }
         }
         Ok::<(), BenchError>(())
@@ -235,33 +266,12 @@ pub async fn measure(binaries: &[Binary], runs: usize) -> Result<ColdStartReport
     server.abort();
     aws_sentinel.abort();
     rpc_sentinel.abort();
-    let _ = std::fs::remove_dir(&empty_dir);
     measured?;
     let report = ColdStartReport {
         binaries: all,
         init_connections: connections.load(Ordering::Relaxed),
         other_calls,
         runs,
-        cert_dir_entries: hashed_certificates("/etc/ssl/certs"),
     };
     Ok(report)
-}
-
-/// Files named like OpenSSL's hashed links, `[0-9a-f]{8}.[0-9]+`.
-fn hashed_certificates(dir: &str) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                name.split_once('.').is_some_and(|(hash, n)| {
-                    hash.len() == 8
-                        && hash.chars().all(|c| c.is_ascii_hexdigit())
-                        && !n.is_empty()
-                        && n.chars().all(|c| c.is_ascii_digit())
-                })
-            })
-            .count()
-    })
 }
