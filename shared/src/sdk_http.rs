@@ -189,11 +189,67 @@ mod tests {
         HttpRequest::try_from(request).unwrap_or_else(|e| panic!("request: {e}"))
     }
 
+    async fn listen() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        (listener, addr)
+    }
+
     fn connector(connect: Option<Duration>, read: Option<Duration>) -> SdkConnector {
         SdkConnector {
             pool: new_pool(connect),
             read_timeout: read,
         }
+    }
+
+    #[test]
+    fn requests_reuse_one_pooled_connection() {
+        runtime().block_on(async {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            let (listener, addr) = listen().await;
+            let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+            let counter = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((socket, _)) = listener.accept().await {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let answer = hyper::service::service_fn(|_request| async {
+                            Ok::<_, std::convert::Infallible>(http::Response::new(String::from(
+                                "{}",
+                            )))
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(socket), answer)
+                            .await;
+                    });
+                }
+            });
+            let client = SdkHttpClient::default();
+            for _ in 0..3 {
+                let connector = SdkConnector {
+                    pool: client.pool(Some(Duration::from_secs(1))),
+                    read_timeout: Some(Duration::from_secs(5)),
+                };
+                let response = connector
+                    .call(get(&format!("http://{addr}/")))
+                    .await
+                    .unwrap_or_else(|e| panic!("request: {e:?}"));
+                assert_eq!(response.status().as_u16(), 200);
+                let body = response.into_body();
+                let bytes = http_body_util::BodyExt::collect(body)
+                    .await
+                    .unwrap_or_else(|e| panic!("body: {e}"))
+                    .to_bytes();
+                assert_eq!(&bytes[..], b"{}");
+            }
+            assert_eq!(
+                accepted.load(Ordering::SeqCst),
+                1,
+                "three requests through one client should share one keep-alive connection"
+            );
+        });
     }
 
     #[test]
@@ -216,10 +272,7 @@ mod tests {
     #[test]
     fn a_server_that_never_answers_is_a_read_timeout() {
         runtime().block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .unwrap_or_else(|e| panic!("bind: {e}"));
-            let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            let (listener, addr) = listen().await;
             // Accepts and holds the connection without a byte of answer.
             let _held = tokio::spawn(async move {
                 let held = listener.accept().await;
@@ -238,10 +291,7 @@ mod tests {
     #[test]
     fn a_connection_closed_before_the_answer_is_transient() {
         runtime().block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .unwrap_or_else(|e| panic!("bind: {e}"));
-            let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            let (listener, addr) = listen().await;
             tokio::spawn(async move {
                 if let Ok((socket, _)) = listener.accept().await {
                     drop(socket);
@@ -264,10 +314,7 @@ mod tests {
         runtime().block_on(async {
             // A TLS client against a plain-text server: the handshake fails, and the request
             // is never sent in the clear.
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .unwrap_or_else(|e| panic!("bind: {e}"));
-            let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            let (listener, addr) = listen().await;
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt as _;
                 if let Ok((mut socket, _)) = listener.accept().await {
