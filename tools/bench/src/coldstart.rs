@@ -132,16 +132,19 @@ fn function_env(runtime_api: &str, aws_endpoint: &str, rpc_url: &str) -> Vec<(St
     .collect()
 }
 
-/// Starts `binary` once and times it to its first `next`.
-async fn once(
+/// How long a start may take before the measurement gives up on it.
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// Forgets what the stub heard before, then starts `binary` with exactly `env`, silent, and
+/// returns when it started.
+fn spawn(
     binary: &Binary,
     env: &[(String, String)],
     heard: &mut mpsc::UnboundedReceiver<Heard>,
-    others: &mut Vec<String>,
-) -> Result<Duration, BenchError> {
+) -> Result<(Instant, tokio::process::Child), BenchError> {
     while heard.try_recv().is_ok() {}
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&binary.path)
+    let child = tokio::process::Command::new(&binary.path)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
@@ -150,7 +153,18 @@ async fn once(
         .kill_on_drop(true)
         .spawn()
         .map_err(BenchError::io(binary.path.display()))?;
-    let deadline = tokio::time::sleep(Duration::from_secs(20));
+    Ok((started, child))
+}
+
+/// Starts `binary` once and times it to its first `next`.
+async fn once(
+    binary: &Binary,
+    env: &[(String, String)],
+    heard: &mut mpsc::UnboundedReceiver<Heard>,
+    others: &mut Vec<String>,
+) -> Result<Duration, BenchError> {
+    let (started, mut child) = spawn(binary, env, heard)?;
+    let deadline = tokio::time::sleep(START_LIMIT);
     tokio::pin!(deadline);
     let outcome = loop {
         tokio::select! {
@@ -167,7 +181,7 @@ async fn once(
                 )));
             }
             _ = &mut deadline => {
-                break Err(BenchError::Failed(format!("{} did not ask for work within 20 s", binary.name)));
+                break Err(BenchError::Failed(format!("{} did not ask for work within {START_LIMIT:?}", binary.name)));
             }
         }
     };
@@ -182,18 +196,8 @@ async fn bare_once(
     env: &[(String, String)],
     heard: &mut mpsc::UnboundedReceiver<Heard>,
 ) -> Result<Duration, BenchError> {
-    while heard.try_recv().is_ok() {}
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new(&binary.path)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(BenchError::io(binary.path.display()))?;
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    let (started, mut child) = spawn(binary, env, heard)?;
+    let status = tokio::time::timeout(START_LIMIT, child.wait()).await;
     let took = started.elapsed();
     match status {
         Ok(Ok(status)) if !status.success() && heard.try_recv().is_err() => Ok(took),
@@ -203,7 +207,7 @@ async fn bare_once(
         ))),
         Ok(Err(e)) => Err(BenchError::Failed(format!("{}: {e}", binary.name))),
         Err(_) => Err(BenchError::Failed(format!(
-            "{} without its configuration did not exit within 20 s",
+            "{} without its configuration did not exit within {START_LIMIT:?}",
             binary.name
         ))),
     }
