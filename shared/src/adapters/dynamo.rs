@@ -74,6 +74,20 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// A query of the transactions in `status`, through the status index.
+    fn status_query(
+        &self,
+        status: Status,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_STATUS)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+    }
+
     async fn get_tx(&self, id: TxId) -> Result<Option<Transaction>, StoreError> {
         self.get_item(tx_pk(id))
             .await?
@@ -395,13 +409,7 @@ impl TransactionStore for DynamoStore {
             let mut start: Option<Item> = None;
             loop {
                 let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX_BY_STATUS)
-                    .key_condition_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(status.as_str()))
+                    .status_query(status)
                     .select(aws_sdk_dynamodb::types::Select::Count)
                     .set_exclusive_start_key(start.take())
                     .send()
@@ -877,16 +885,10 @@ impl TransactionStore for DynamoStore {
         // Filters apply after the page limit, so page through until enough or the end.
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX_BY_STATUS)
-                .key_condition_expression("#status = :status")
+                .status_query(status)
                 .filter_expression(
                     "next_attempt_at < :cutoff OR (attribute_not_exists(next_attempt_at) AND updated_at < :cutoff)",
                 )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status.as_str()))
                 .expression_attribute_values(":cutoff", cutoff.clone())
                 .limit(100)
                 .set_exclusive_start_key(start.take())
