@@ -199,23 +199,36 @@ fn function_body(code: &str, name: &str) -> String {
     }
 }
 
+/// The bytes of `code` from `from` on that lie outside string literals, with their indexes.
+fn outside_strings(code: &str, from: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let bytes = code.as_bytes();
+    let mut i = from;
+    let mut in_string = false;
+    std::iter::from_fn(move || {
+        while let Some(&b) = bytes.get(i) {
+            let at = i;
+            i += 1;
+            if in_string {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else if b == b'"' {
+                in_string = true;
+            } else {
+                return Some((at, b));
+            }
+        }
+        None
+    })
+}
+
 /// The index just past the bracket that closes the one at `open`.
 fn balanced(code: &str, open: usize, opening: u8, closing: u8) -> Option<usize> {
-    let bytes = code.as_bytes();
     let mut depth = 0usize;
-    let mut i = open;
-    let mut in_string = false;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            if b == b'\\' {
-                i += 1;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b == opening {
+    for (i, b) in outside_strings(code, open) {
+        if b == opening {
             depth += 1;
         } else if b == closing {
             depth -= 1;
@@ -223,7 +236,6 @@ fn balanced(code: &str, open: usize, opening: u8, closing: u8) -> Option<usize> 
                 return Some(i + 1);
             }
         }
-        i += 1;
     }
     None
 }
@@ -262,33 +274,20 @@ fn top_level_methods(args: &str) -> Vec<String> {
     const METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
     let bytes = args.as_bytes();
     let mut depth = 0i32;
-    let mut in_string = false;
     let mut found = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            if b == b'\\' {
-                i += 1;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b == b'(' || b == b'{' || b == b'[' {
+    for (i, b) in outside_strings(args, 0) {
+        if b == b'(' || b == b'{' || b == b'[' {
             depth += 1;
         } else if b == b')' || b == b'}' || b == b']' {
             depth -= 1;
         } else if depth == 0 && is_ident(b) && (i == 0 || !is_ident(bytes[i - 1])) {
+            // The start of a word; its other bytes follow an identifier byte and are passed over.
             let len = bytes[i..].iter().take_while(|b| is_ident(**b)).count();
             let word = &args[i..i + len];
             if METHODS.contains(&word) && args[i + len..].trim_start().starts_with('(') {
                 found.push(word.to_owned());
             }
-            i += len;
-            continue;
         }
-        i += 1;
     }
     found
 }
