@@ -106,35 +106,30 @@ watch: tools ## Serve the functions with hot reload (cargo lambda watch) against
 		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
 		--env-file .dev/lambda-watch.env
 
-invoke-api: ## Invoke the watched api function with events/api-broadcast.json
+# `cargo lambda invoke` of function $(1) with the event file $(2), against `make watch`.
+define invoke
 	@$(STACK) tools cargo-lambda
-	$(CARGO_LAMBDA) invoke api --data-file events/api-broadcast.json \
+	$(CARGO_LAMBDA) invoke $(1) --data-file $(2) \
 		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+endef
+
+invoke-api: ## Invoke the watched api function with events/api-broadcast.json
+	$(call invoke,api,events/api-broadcast.json)
 
 invoke-signer: ## Invoke the watched signer function with events/signer-sqs.json
-	@$(STACK) tools cargo-lambda
-	$(CARGO_LAMBDA) invoke signer --data-file events/signer-sqs.json \
-		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+	$(call invoke,signer,events/signer-sqs.json)
 
 invoke-broadcaster: ## Invoke the watched broadcaster function with events/broadcaster-sqs.json
-	@$(STACK) tools cargo-lambda
-	$(CARGO_LAMBDA) invoke broadcaster --data-file events/broadcaster-sqs.json \
-		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+	$(call invoke,broadcaster,events/broadcaster-sqs.json)
 
 invoke-dead-letter: ## Invoke the watched dead-letter function with events/dead-letter-sqs.json
-	@$(STACK) tools cargo-lambda
-	$(CARGO_LAMBDA) invoke dead-letter --data-file events/dead-letter-sqs.json \
-		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+	$(call invoke,dead-letter,events/dead-letter-sqs.json)
 
 invoke-sweeper: ## Invoke the watched sweeper function with events/sweeper-schedule.json
-	@$(STACK) tools cargo-lambda
-	$(CARGO_LAMBDA) invoke sweeper --data-file events/sweeper-schedule.json \
-		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+	$(call invoke,sweeper,events/sweeper-schedule.json)
 
 invoke-retry: ## Invoke the watched retry function with events/retry-direct.json
-	@$(STACK) tools cargo-lambda
-	$(CARGO_LAMBDA) invoke retry --data-file events/retry-direct.json \
-		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+	$(call invoke,retry,events/retry-direct.json)
 
 infra-check: ## Static checks of infra/: checkov (pinned; installs it on first use) with infra/.checkov.yaml
 	@$(STACK) tools checkov
