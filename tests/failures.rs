@@ -9,7 +9,7 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use devstack::RunnerOptions;
 use futures::StreamExt;
-use integration_tests::{ADD_WEIGHT, OwnAnvil, TestStack, add_weight_data};
+use integration_tests::{ADD_WEIGHT, OwnAnvil, TestStack, add_weight_data, poll_until};
 use rpc_proxy::{ProxyConfig, ProxyHandle};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -423,21 +423,17 @@ async fn the_sweeper_delivers_a_transaction_whose_message_was_lost() {
     stack.stop().await;
 }
 
-/// Mines a block every 200 ms until the transaction reaches `status`.
+/// Mines a block every poll until the transaction reaches `status`, a final one (so it is
+/// still there when read back).
 async fn mine_until(anvil: &OwnAnvil, stack: &TestStack, id: &str, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let reached = poll_until(Duration::from_secs(60), || async {
         anvil.mine().await;
-        let tx = stack.transaction(id).await;
-        if tx["status"] == status {
-            return tx;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{id} did not reach `{status}`: {tx}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        stack.transaction(id).await["status"] == status
+    })
+    .await;
+    let tx = stack.transaction(id).await;
+    assert!(reached, "{id} did not reach `{status}`: {tx}");
+    tx
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
