@@ -7,15 +7,14 @@
 //! (`ReceiveMessage`, `DeleteMessageBatch`) are what the event source mapping does on AWS, so
 //! they are counted here, apart from the functions' requests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use devstack::{FunctionConfigs, Provisioned};
+use devstack::{FunctionConfigs, Polled, Provisioned};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tx_shared::adapters::dynamo::DynamoStore;
@@ -235,92 +234,40 @@ struct Queue {
 }
 
 impl Queue {
-    /// Long-polls, hands batches to `handler`, deletes what succeeded: Lambda's event source
-    /// mapping, as `devstack` plays it.
-    async fn poll<H, Fut>(mut self, handler: H)
+    /// Lambda's event source mapping, as `devstack` plays it, metered for this queue's function.
+    async fn poll<H, Fut>(self, handler: H)
     where
         H: Fn(SqsEvent) -> Fut,
         Fut: Future<Output = SqsBatchResponse>,
     {
-        let arn = devstack::provision::queue_arn(&self.sqs, &self.url)
-            .await
-            .unwrap_or_default();
-        loop {
-            if *self.stop.borrow() {
-                return;
-            }
-            let received = tokio::select! {
-                _ = self.stop.wait_for(|stop| *stop) => return,
-                received = self.sqs
-                    .receive_message()
-                    .queue_url(&self.url)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(self.wait_time_seconds)
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send() => received,
-            };
-            let messages = match received {
-                Ok(out) => out.messages.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(queue = %self.url, error = %tx_shared::aws::describe(&e), "receive failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+        let Queue {
+            sqs,
+            url,
+            wait_time_seconds,
+            function,
+            meter,
+            stop,
+        } = self;
+        let observe = move |polled: Polled| {
+            meter.update(function, |m| match polled {
+                Polled::Empty => m.empty_receives += 1,
+                Polled::Handled {
+                    records,
+                    failed,
+                    took,
+                } => {
+                    m.receives += 1;
+                    m.invocations += 1;
+                    m.records += records as u64;
+                    m.failed_records += failed as u64;
+                    m.handler_time += took;
                 }
-            };
-            if messages.is_empty() {
-                self.meter.update(self.function, |m| m.empty_receives += 1);
-                continue;
-            }
-            let receipts: HashMap<String, String> = messages
-                .iter()
-                .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
-                .collect();
-            let event = devstack::to_event(&messages, &arn);
-            let started = Instant::now();
-            let response = handler(event).await;
-            let took = started.elapsed();
-            let failed: Vec<&str> = response
-                .batch_item_failures
-                .iter()
-                .map(|f| f.item_identifier.as_str())
-                .collect();
-            self.meter.update(self.function, |m| {
-                m.receives += 1;
-                m.invocations += 1;
-                m.records += messages.len() as u64;
-                m.failed_records += failed.len() as u64;
-                m.handler_time += took;
-            });
-            let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
-                .iter()
-                .filter(|(id, _)| !failed.contains(&id.as_str()))
-                .enumerate()
-                .filter_map(|(i, (_, receipt))| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(receipt)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            let count = entries.len() as u64;
-            let deleted = self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            self.meter.update(self.function, |m| {
-                m.delete_batches += 1;
-                m.deleted += count;
-            });
-            if let Err(e) = deleted {
-                tracing::warn!(queue = %self.url, error = %tx_shared::aws::describe(&e), "delete failed; messages will be redelivered");
-            }
-        }
+                Polled::DeleteSent { entries } => {
+                    m.delete_batches += 1;
+                    m.deleted += entries as u64;
+                }
+            })
+        };
+        devstack::poll_queue(sqs, url, wait_time_seconds, stop, handler, observe).await;
     }
 }

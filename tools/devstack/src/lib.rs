@@ -274,6 +274,7 @@ pub async fn start(
                     let consumer = consumer.clone();
                     async move { consumer.handle(event).await }
                 },
+                |_| {},
             ));
         }
     }
@@ -331,13 +332,32 @@ impl Consumer {
     }
 }
 
+/// What a poller did, for whoever counts it (the benchmark's meter).
+#[derive(Debug, Clone, Copy)]
+pub enum Polled {
+    /// A receive that returned no message.
+    Empty,
+    /// A batch handed to the handler: its records, those the handler reported failed, and
+    /// how long the handler took.
+    Handled {
+        records: usize,
+        failed: usize,
+        took: Duration,
+    },
+    /// A `DeleteMessageBatch` of this many entries was sent (whatever its outcome).
+    DeleteSent { entries: usize },
+}
+
 /// One poller: what the Lambda SQS event source mapping does for one concurrent invocation.
-async fn poll_queue<H, Fut>(
+/// Long-polls, hands each batch to `handler`, deletes what succeeded, and tells `observe`
+/// what it did.
+pub async fn poll_queue<H, Fut>(
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     wait_time_seconds: i32,
     mut stop: watch::Receiver<bool>,
     handler: H,
+    observe: impl Fn(Polled),
 ) where
     H: Fn(SqsEvent) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
@@ -368,6 +388,7 @@ async fn poll_queue<H, Fut>(
             }
         };
         if messages.is_empty() {
+            observe(Polled::Empty);
             continue;
         }
         let receipts: HashMap<String, String> = messages
@@ -375,12 +396,19 @@ async fn poll_queue<H, Fut>(
             .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
             .collect();
         let event = to_event(&messages, &queue_arn);
+        let started = std::time::Instant::now();
         let response = handler(event).await;
+        let took = started.elapsed();
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
+        observe(Polled::Handled {
+            records: messages.len(),
+            failed: failed.len(),
+            took,
+        });
         let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .iter()
             .filter(|(id, _)| !failed.contains(&id.as_str()))
@@ -396,14 +424,16 @@ async fn poll_queue<H, Fut>(
         if entries.is_empty() {
             continue;
         }
+        let count = entries.len();
         // Failures stay in flight until their visibility timeout, then come back (redrive caps it).
-        match sqs
+        let deleted = sqs
             .delete_message_batch()
             .queue_url(&queue_url)
             .set_entries(Some(entries))
             .send()
-            .await
-        {
+            .await;
+        observe(Polled::DeleteSent { entries: count });
+        match deleted {
             Ok(out) if !out.failed.is_empty() => {
                 tracing::warn!(queue = %queue_url, failed = out.failed.len(), "some deletes failed; those messages will be redelivered");
             }
