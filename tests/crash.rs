@@ -83,7 +83,7 @@ async fn killing_the_runner_mid_flight_loses_and_duplicates_nothing() {
         "{}/../target/{prefix}.log",
         env!("CARGO_MANIFEST_DIR")
     ));
-    let http = reqwest::Client::builder()
+    let http = tx_shared::tls::reqwest_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap_or_else(|e| panic!("{e}"));

@@ -19,17 +19,26 @@ pub fn client_config() -> Arc<ClientConfig> {
     CLIENT_CONFIG.clone()
 }
 
+/// Where every reqwest client in the workspace starts: a builder on the process's TLS
+/// configuration. reqwest is built without a crypto provider of its own (`rustls-no-provider`),
+/// so `reqwest::Client::new()` would panic; clippy's `disallowed-methods` (clippy.toml) points
+/// here instead.
+#[allow(clippy::disallowed_methods)]
+pub fn reqwest_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().tls_backend_preconfigured((*client_config()).clone())
+}
+
 fn build() -> ClientConfig {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     // The provider is named rather than taken from a process default, so no other crate's
     // choice can change it; TLS 1.2 and 1.3, as rustls's safe defaults.
-    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
         .unwrap_or_else(|e| {
-            // The aws-lc-rs provider supports both default protocol versions; this is a build
+            // The ring provider supports both default protocol versions; this is a build
             // without them, and no HTTPS call could work.
             panic!("the TLS provider rejects its own default protocol versions: {e}")
         })
@@ -38,6 +47,12 @@ fn build() -> ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reqwest_client_builds_on_it() {
+        // With no provider of reqwest's own, this is the path that must not panic.
+        assert!(reqwest_builder().build().is_ok());
+    }
 
     #[test]
     fn one_configuration_with_the_compiled_in_roots_is_shared() {

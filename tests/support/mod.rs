@@ -100,7 +100,10 @@ impl TestStack {
         let api_url = running.api_url();
         let node = ProviderBuilder::new()
             .disable_recommended_fillers()
-            .connect_http(node.parse().unwrap_or_else(|e| panic!("{e}")))
+            .connect_reqwest(
+                http_client(),
+                node.parse().unwrap_or_else(|e| panic!("{e}")),
+            )
             .root()
             .clone();
         TestStack {
@@ -108,7 +111,7 @@ impl TestStack {
             provisioned,
             names,
             running: Some(running),
-            http: reqwest::Client::builder()
+            http: tx_shared::tls::reqwest_builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_else(|e| panic!("{e}")),
@@ -340,7 +343,7 @@ impl OwnAnvil {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let http = reqwest::Client::new();
+        let http = http_client();
         let up = poll_until(Duration::from_secs(20), || async {
             rpc(&http, &anvil.url, "eth_chainId", json!([]))
                 .await
@@ -352,7 +355,7 @@ impl OwnAnvil {
     }
 
     pub async fn call(&self, method: &str, params: Value) -> Value {
-        rpc(&reqwest::Client::new(), &self.url, method, params)
+        rpc(&http_client(), &self.url, method, params)
             .await
             .unwrap_or_else(|e| panic!("{method}: {e}"))
     }
@@ -370,6 +373,13 @@ impl Drop for OwnAnvil {
 }
 
 /// A loopback port that was free a moment ago.
+/// A plain HTTP client for the tests' own calls (anvil, the local API).
+pub fn http_client() -> reqwest::Client {
+    tx_shared::tls::reqwest_builder()
+        .build()
+        .unwrap_or_else(|e| panic!("HTTP client: {e}"))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

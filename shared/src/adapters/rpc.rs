@@ -28,8 +28,7 @@ impl RpcNode {
             .map_err(|e| NodeError::Unavailable(format!("invalid RPC URL `{url}`: {e}")))?;
         // The process's one TLS configuration: reqwest's own would load the platform's
         // certificate store again, at init (see `crate::tls`).
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
+        let http = crate::tls::reqwest_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()

@@ -101,7 +101,7 @@ impl Stack {
         let running = devstack::start(sdk, &provisioned, &runner).await?;
         let consumers =
             crate::runner::start(sdk, &provisioned, &configs, &options.consumers).await?;
-        let http = reqwest::Client::builder()
+        let http = tx_shared::tls::reqwest_builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build()?;

@@ -148,9 +148,12 @@ fn connect(rpc_url: &str) -> Result<RootProvider, DevError> {
     let url = rpc_url
         .parse()
         .map_err(|e| DevError::Provision(format!("RPC URL `{rpc_url}`: {e}")))?;
+    let http = tx_shared::tls::reqwest_builder()
+        .build()
+        .map_err(|e| DevError::Provision(format!("HTTP client: {e}")))?;
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
-        .connect_http(url)
+        .connect_reqwest(http, url)
         .root()
         .clone())
 }

@@ -131,7 +131,7 @@ pub async fn start(
     if !matches!(upstream_url.scheme(), "http" | "https") {
         return Err(ProxyError::UnsupportedUpstream(upstream.to_owned()));
     }
-    let client = reqwest::Client::builder()
+    let client = tx_shared::tls::reqwest_builder()
         .timeout(UPSTREAM_TIMEOUT)
         .build()
         .map_err(ProxyError::HttpClient)?;

@@ -91,7 +91,7 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+    tx_shared::tls::reqwest_builder()
         .timeout(timeout)
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
