@@ -3,17 +3,18 @@
 # bench ports, 4598 and 8598), runs the criterion benchmarks and the harness (tools/bench),
 # prints one table, writes docs/benchmarks.md, and stops the stack, even on failure or Ctrl-C.
 #
-#   1. the tools (MiniStack, anvil, cargo-lambda), pinned, into .tools/
-#   2. `cargo lambda build --release --output-format zip` of every function and of the
-#      hello-world reference: the real release profile, one build, the zips and binaries
-#      measured for size and cold start
-#   3. at the same time, the harness and the benchmarks in the `bench` profile: the release
-#      profile's opt-level, without fat LTO and with 16 codegen units (target/bench/)
-#   4. criterion, then the harness
+#   1. cargo-lambda, pinned, into .tools/ (the build needs it), while cargo fetches the crates
+#   2. `cargo lambda build --release --output-format zip` of every function and the hello-world
+#      reference, then of the harness and the criterion benchmarks in the same release profile,
+#      reusing what the first compiled with the same features; MiniStack and anvil install
+#      beside it
+#   3. criterion, then the harness
 #
 # Extra arguments go to the harness (e.g. `--transactions 200 --only e2e`; see
 # tools/bench/src/main.rs). BENCH_LAMBDA_ARCH=--arm64|--x86-64 picks the zips' CPU; the default
-# is arm64 (as deployed) when the aarch64-unknown-linux-gnu target is installed, else x86-64.
+# is arm64 (as deployed) when the aarch64-unknown-linux-gnu target is installed, else this
+# machine's. Zips for another CPU than this machine's come from a second build (everything
+# that runs here, the functions' cold starts included, is built for this machine).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,31 +30,37 @@ begin=$EPOCHREALTIME
 # Seconds since $1 (an $EPOCHREALTIME), with millisecond precision.
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 
-if [[ -n ${BENCH_LAMBDA_ARCH:-} ]]; then
-    arch_flag=$BENCH_LAMBDA_ARCH
-elif rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-    arch_flag=--arm64
-else
-    arch_flag=--x86-64
-    log "the aarch64-unknown-linux-gnu target is not installed: building x86-64 zips (see docs/benchmarks.md, section 2)"
-fi
-case $arch_flag in
---arm64) triple=aarch64-unknown-linux-gnu arch=arm64 ;;
---x86-64) triple=x86_64-unknown-linux-gnu arch=x86_64 ;;
-*) log "BENCH_LAMBDA_ARCH must be --arm64 or --x86-64"; exit 2 ;;
+case $(uname -m) in
+x86_64) host_flag=--x86-64 ;;
+aarch64 | arm64) host_flag=--arm64 ;;
+*) log "unsupported machine $(uname -m): cargo lambda builds for x86-64 or arm64"; exit 2 ;;
 esac
+if [[ -n ${BENCH_LAMBDA_ARCH:-} ]]; then
+    zip_flag=$BENCH_LAMBDA_ARCH
+elif rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    zip_flag=--arm64
+else
+    zip_flag=$host_flag
+    [[ $host_flag == --arm64 ]] ||
+        log "the aarch64-unknown-linux-gnu target is not installed: measuring x86-64 zips (see docs/benchmarks.md, section 2)"
+fi
+triple_of() {
+    case $1 in
+    --arm64) echo aarch64-unknown-linux-gnu ;;
+    --x86-64) echo x86_64-unknown-linux-gnu ;;
+    *) log "BENCH_LAMBDA_ARCH must be --arm64 or --x86-64"; exit 2 ;;
+    esac
+}
+host_triple=$(triple_of "$host_flag")
+zip_triple=$(triple_of "$zip_flag")
+zip_arch=${zip_triple%%-*}
+[[ $zip_arch == aarch64 ]] && zip_arch=arm64
 
-# The harness build starts first and runs beside the tool installs and the release build: the
-# installs are downloads, and the release build ends in single-threaded fat-LTO links that
-# leave a core idle. The harness builds in a target
-# directory of its own so neither waits for the other's lock.
-HARNESS_TARGET="$ROOT/target/bench"
-mkdir -p "$HARNESS_TARGET"
-harness_pid=
+background_pid=
 stack_started=0
 cleanup() {
-    if [[ -n $harness_pid ]] && kill -0 "$harness_pid" 2>/dev/null; then
-        kill $(pgrep -P "$harness_pid") "$harness_pid" 2>/dev/null || true
+    if [[ -n $background_pid ]] && kill -0 "$background_pid" 2>/dev/null; then
+        kill $(pgrep -P "$background_pid") "$background_pid" 2>/dev/null || true
     fi
     if ((stack_started)); then
         stack_started=0
@@ -63,34 +70,72 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-log "harness and benchmarks (bench profile without fat LTO), in the background: $HARNESS_TARGET/build.log"
-t_harness=$EPOCHREALTIME
-(
-    export CARGO_TARGET_DIR="$HARNESS_TARGET" CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
-    cargo build --profile bench -p bench --bins --benches >"$HARNESS_TARGET/build.log" 2>&1
-    echo "$(since "$t_harness")" >"$HARNESS_TARGET/build.seconds"
-) &
-harness_pid=$!
 
-# Downloads, mostly: done while the harness compiles.
+# The build needs cargo-lambda; the crates download meanwhile.
 t=$EPOCHREALTIME
-scripts/stack.sh tools ministack anvil cargo-lambda
-BENCH_TOOLS_SECONDS=$(since "$t")
+cargo fetch --quiet &
+background_pid=$!
+scripts/stack.sh tools cargo-lambda
+wait "$background_pid"
+background_pid=
+tools_seconds=$(since "$t")
 
-log "release build: ${FUNCTIONS[*]} and hello-lambda ($arch)"
-t=$EPOCHREALTIME
+# MiniStack and anvil are downloads: they install while the build compiles.
+mkdir -p target
+scripts/stack.sh tools ministack anvil >target/bench-tools.log 2>&1 &
+background_pid=$!
+
 packages=()
 for f in "${FUNCTIONS[@]}" hello-lambda; do packages+=(-p "$f"); done
-PATH="$ROOT/.tools/cargo-lambda/bin:$PATH" cargo lambda build --release "$arch_flag" --output-format zip "${packages[@]}"
-BENCH_RELEASE_BUILD_SECONDS=$(since "$t")
+lambda() { PATH="$ROOT/.tools/cargo-lambda/bin:$PATH" cargo lambda "$@"; }
+# Only a build with no earlier release build to reuse measures a fresh machine's run time.
+BENCH_BUILD_FRESH=1
+for triple in "$host_triple" "$zip_triple"; do
+    [[ -d target/$triple/release/.fingerprint ]] && BENCH_BUILD_FRESH=0
+done
+t=$EPOCHREALTIME
+# The functions first, on their own, exactly as `make build-lambdas` builds them for deployment
+# (building them together with the harness would unify their dependencies' features with the
+# harness's). The harness and the benchmarks follow in the same profile and for the same CPU,
+# reusing every dependency compiled with the same features. criterion and the local stack add
+# features to a few low-level crates (either, zerocopy, regex-automata, axum), so the crates
+# above those, the AWS SDK's among them, compile a second time.
+lambda_dir="$ROOT/target/lambda"
+if [[ $zip_flag != "$host_flag" ]]; then
+    log "build: ${FUNCTIONS[*]} and hello-lambda, zips for $zip_arch"
+    lambda_dir="$ROOT/target/lambda-$zip_arch"
+    lambda build --release "$zip_flag" --output-format zip --lambda-dir "$lambda_dir" "${packages[@]}"
+fi
+log "build: ${FUNCTIONS[*]} and hello-lambda (${host_triple%%-*})"
+lambda build --release "$host_flag" --output-format zip "${packages[@]}"
+log "build: the harness and the benchmarks (${host_triple%%-*}, the same release profile)"
+# Zipped too: the zip output leaves every binary where cargo put it (the plain one moves them all,
+# the functions' included, into the lambda directory).
+lambda build --release "$host_flag" --output-format zip --lambda-dir "$ROOT/target/bench-lambda" \
+    -p bench --bins --bench handlers --bench allocations
+BENCH_BUILD_SECONDS=$(since "$t")
 
-if ! wait "$harness_pid"; then
-    log "the harness build failed; last lines of $HARNESS_TARGET/build.log:"
-    tail -n 40 "$HARNESS_TARGET/build.log" >&2
+t=$EPOCHREALTIME
+if ! wait "$background_pid"; then
+    background_pid=
+    log "installing MiniStack and anvil failed; target/bench-tools.log:"
+    tail -n 40 target/bench-tools.log >&2
     exit 1
 fi
-BENCH_HARNESS_BUILD_SECONDS=$(<"$HARNESS_TARGET/build.seconds")
-export CARGO_TARGET_DIR="$HARNESS_TARGET" CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
+background_pid=
+BENCH_TOOLS_SECONDS=$(awk -v a="$tools_seconds" -v b="$(since "$t")" 'BEGIN { printf "%.3f", a + b }')
+
+release="$ROOT/target/$host_triple/release"
+# A benchmark executable of this build: deps/<name>-<hash>, the newest if several.
+bench_exe() {
+    local exe
+    exe=$(find "$release/deps" -maxdepth 1 -type f -executable -name "$1-*" ! -name '*.*' -printf '%T@ %p\n' |
+        sort -rn | head -n 1 | cut -d' ' -f2-)
+    [[ -n $exe ]] || { log "no $1 benchmark in $release/deps"; exit 1; }
+    echo "$exe"
+}
+handlers_bench=$(bench_exe handlers)
+allocations_bench=$(bench_exe allocations)
 
 # A bench stack that was already up is reused and left running; one started here is stopped here.
 if scripts/stack.sh is-up bench; then
@@ -100,11 +145,12 @@ else
 fi
 scripts/stack.sh up bench
 
-export CRITERION_HOME="$HARNESS_TARGET/criterion"
+export CRITERION_HOME="$ROOT/target/criterion"
 log "criterion: handler cost"
 t=$EPOCHREALTIME
-cargo bench -p bench --bench handlers -- --warm-up-time 1 --measurement-time 2
-cargo bench -p bench --bench allocations
+# As `cargo bench` runs them: from the package's directory, with `--bench`.
+(cd tools/bench && "$handlers_bench" --bench --warm-up-time 1 --measurement-time 2)
+(cd tools/bench && "$allocations_bench" --bench)
 BENCH_CRITERION_SECONDS=$(since "$t")
 
 log "harness: cold start, sizes, requests, emulator ceiling, end to end, challenge node"
@@ -117,14 +163,15 @@ env \
     AWS_SECRET_ACCESS_KEY=test \
     AWS_EC2_METADATA_DISABLED=true \
     BENCH_RPC_URL="http://127.0.0.1:$BENCH_ANVIL_PORT" \
-    BENCH_LAMBDA_DIR="$ROOT/target/lambda" \
-    BENCH_BIN_DIR="$ROOT/target/$triple/release" \
-    BENCH_ARCH="$arch" \
+    BENCH_LAMBDA_DIR="$lambda_dir" \
+    BENCH_BIN_DIR="$release" \
+    BENCH_ZIP_BIN_DIR="$ROOT/target/$zip_triple/release" \
+    BENCH_ARCH="$zip_arch" \
     BENCH_TOOLS_SECONDS="$BENCH_TOOLS_SECONDS" \
-    BENCH_RELEASE_BUILD_SECONDS="$BENCH_RELEASE_BUILD_SECONDS" \
-    BENCH_HARNESS_BUILD_SECONDS="$BENCH_HARNESS_BUILD_SECONDS" \
+    BENCH_BUILD_SECONDS="$BENCH_BUILD_SECONDS" \
+    BENCH_BUILD_FRESH="$BENCH_BUILD_FRESH" \
     BENCH_CRITERION_SECONDS="$BENCH_CRITERION_SECONDS" \
     BENCH_ELAPSED_SECONDS="$BENCH_ELAPSED_SECONDS" \
-    "$HARNESS_TARGET/release/tx-bench" --out "$ROOT/docs/benchmarks.md" "$@" || status=$?
+    "$release/tx-bench" --out "$ROOT/docs/benchmarks.md" "$@" || status=$?
 log "make bench took $(since "$begin") s"
 exit "$status"

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Reads `AWS_ENDPOINT_URL` (the emulator), `BENCH_RPC_URL` (anvil), `BENCH_LAMBDA_DIR`
-//! (`target/lambda`), `BENCH_BIN_DIR` (the release binaries), `BENCH_ARCH`, `CRITERION_HOME`,
-//! and the build timings `scripts/bench.sh` measured (`BENCH_*_SECONDS`).
+//! (`target/lambda`), `BENCH_BIN_DIR` (the release binaries, for this machine),
+//! `BENCH_ZIP_BIN_DIR` (the binaries in the zips, when those are for another CPU), `BENCH_ARCH`
+//! (the zips' CPU), `CRITERION_HOME`, and the build timings `scripts/bench.sh` measured (`BENCH_*_SECONDS`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +124,8 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let lambda_dir = env_path("BENCH_LAMBDA_DIR", "target/lambda");
     let bin_dir = env_path("BENCH_BIN_DIR", "target/x86_64-unknown-linux-gnu/release");
+    let zip_bin_dir =
+        std::env::var_os("BENCH_ZIP_BIN_DIR").map_or_else(|| bin_dir.clone(), PathBuf::from);
     let criterion_dir = env_path("CRITERION_HOME", "target/criterion");
     let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "x86_64".into());
     let anvil = std::env::var("BENCH_RPC_URL").ok();
@@ -144,7 +147,12 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
     };
     let sizes = if wants("size") {
         let names: Vec<&str> = FUNCTIONS.iter().copied().chain([HELLO]).collect();
-        Outcome::Done(bench::sizes::measure(&lambda_dir, &bin_dir, &names, &arch))
+        Outcome::Done(bench::sizes::measure(
+            &lambda_dir,
+            &zip_bin_dir,
+            &names,
+            &arch,
+        ))
     } else {
         Outcome::Skipped
     };
@@ -205,8 +213,8 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
         machine: bench::machine::describe(&root, &root.join(".tools")),
         timings: Timings {
             tools: env_seconds("BENCH_TOOLS_SECONDS"),
-            release_build: env_seconds("BENCH_RELEASE_BUILD_SECONDS"),
-            harness_build: env_seconds("BENCH_HARNESS_BUILD_SECONDS"),
+            build: env_seconds("BENCH_BUILD_SECONDS"),
+            build_fresh: std::env::var("BENCH_BUILD_FRESH").is_ok_and(|v| v == "1"),
             criterion: env_seconds("BENCH_CRITERION_SECONDS"),
             before_harness: env_seconds("BENCH_ELAPSED_SECONDS"),
             harness: started.elapsed(),
