@@ -204,6 +204,15 @@ mod tests {
         }
     }
 
+    /// The error a request that must fail ends with; `why` says why it must.
+    async fn failure(connector: SdkConnector, url: &str, why: &str) -> ConnectorError {
+        connector
+            .call(get(url))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{why}, yet the request succeeded"))
+    }
+
     #[test]
     fn requests_reuse_one_pooled_connection() {
         runtime().block_on(async {
@@ -260,11 +269,12 @@ mod tests {
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
                 .unwrap_or_else(|e| panic!("port: {e}"));
-            let error = connector(Some(Duration::from_secs(1)), None)
-                .call(get(&format!("http://127.0.0.1:{port}/")))
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("nothing listens, yet the request succeeded"));
+            let error = failure(
+                connector(Some(Duration::from_secs(1)), None),
+                &format!("http://127.0.0.1:{port}/"),
+                "nothing listens",
+            )
+            .await;
             assert!(error.is_io(), "{error:?}");
         });
     }
@@ -279,11 +289,12 @@ mod tests {
                 std::future::pending::<()>().await;
                 drop(held);
             });
-            let error = connector(None, Some(Duration::from_millis(200)))
-                .call(get(&format!("http://{addr}/")))
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("the server never answered, yet the request succeeded"));
+            let error = failure(
+                connector(None, Some(Duration::from_millis(200))),
+                &format!("http://{addr}/"),
+                "the server never answered",
+            )
+            .await;
             assert!(error.is_timeout(), "{error:?}");
         });
     }
@@ -297,11 +308,12 @@ mod tests {
                     drop(socket);
                 }
             });
-            let error = connector(None, Some(Duration::from_secs(5)))
-                .call(get(&format!("http://{addr}/")))
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("the server closed at once, yet the request succeeded"));
+            let error = failure(
+                connector(None, Some(Duration::from_secs(5))),
+                &format!("http://{addr}/"),
+                "the server closed at once",
+            )
+            .await;
             assert!(
                 error.is_io() || error.as_other() == Some(ErrorKind::TransientError),
                 "{error:?}"
