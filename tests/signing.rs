@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use futures::future::join_all;
 use integration_tests::{ADD_WEIGHT, TestStack, add_weight_data};
 use tx_shared::adapters::kms::KmsSigner;
-use tx_shared::ports::TransactionSigner;
+use tx_shared::ports::{TransactionSigner, TransactionStore as _};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kms_signature_recovers_to_the_keys_address() {
@@ -159,6 +159,80 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
         count, 1,
         "exactly one transaction was ever sent from the signer"
     );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_signer_processes_take_distinct_gap_free_nonces_and_a_lost_lease_takes_none() {
+    use tx_shared::ports::{Account, Claim, LeaseToken, NonceReservation, StoreError};
+
+    // API only: the test plays two signer processes, each with a store of its own (so each
+    // takes its turn in-process, and the two race through the counter's condition).
+    let stack = TestStack::start_with("noncerace", Default::default(), 0).await;
+    let (first, _, _) = stack.adapters();
+    let (second, _, _) = stack.adapters();
+    let account = Account {
+        chain_id: stack.provisioned.chain_id,
+        address: stack.provisioned.signer_address,
+    };
+    let calls: Vec<String> = (0..25u64)
+        .map(|i| add_weight_data(Address::repeat_byte(0x5a), i))
+        .collect();
+    let ids = join_all(calls.iter().map(|data| stack.submit(ADD_WEIGHT, data))).await;
+    let mut claimed = Vec::new();
+    for id in &ids {
+        let id: tx_shared::domain::TxId = id.parse().unwrap_or_else(|e| panic!("{e}"));
+        match first.claim_for_signing(id, Duration::from_secs(120)).await {
+            Ok(Claim::Granted { token, .. }) => claimed.push((id, token)),
+            other => panic!("claiming {id}: {other:?}"),
+        }
+    }
+    first
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // The last one's lease is gone (another invocation took it over): it must take no nonce.
+    let (lost_id, lost_token) = claimed.pop().unwrap_or_else(|| panic!("nothing claimed"));
+    let lost = first
+        .reserve_nonce(lost_id, &LeaseToken("not-ours".into()), account)
+        .await;
+    assert!(
+        matches!(lost, Err(StoreError::Conflict { .. })),
+        "a transaction whose lease is lost is refused: {lost:?}"
+    );
+
+    // 24 reservations at once, half in each process.
+    let reserved = join_all(claimed.iter().enumerate().map(|(i, (id, token))| {
+        let store = if i % 2 == 0 { &first } else { &second };
+        store.reserve_nonce(*id, token, account)
+    }))
+    .await;
+    let mut nonces = Vec::new();
+    for ((id, _), result) in claimed.iter().zip(reserved) {
+        let Ok(NonceReservation::Assigned(nonce)) = result else {
+            panic!("{id}: {result:?}");
+        };
+        let stored = stack.transaction(&id.to_string()).await;
+        assert_eq!(
+            stored["nonce"], nonce,
+            "{id} keeps the nonce it was told: {stored}"
+        );
+        nonces.push(nonce);
+    }
+    nonces.sort_unstable();
+    assert_eq!(
+        nonces,
+        (0..24).collect::<Vec<u64>>(),
+        "distinct and gap-free"
+    );
+
+    // The counter moved on by exactly the nonces handed out: the next one is 24.
+    let next = second
+        .reserve_nonce(lost_id, &lost_token, account)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(next, NonceReservation::Assigned(24));
     stack.stop().await;
 }
 

@@ -11,13 +11,16 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, Delete, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,6 +54,11 @@ const NONCE_CONTENTION_BUDGET: Duration = Duration::from_secs(20);
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Taken while this process reserves a nonce: the records of one invocation take their
+    /// nonces one after another instead of racing each other for the counter (every lost race is
+    /// a cancelled, billed transactional write). Other processes still race through the
+    /// counter's condition.
+    nonce_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DynamoStore {
@@ -58,6 +66,7 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            nonce_turn: Arc::default(),
         }
     }
 
@@ -533,14 +542,20 @@ impl TransactionStore for DynamoStore {
         token: &LeaseToken,
         account: Account,
     ) -> Result<NonceReservation, StoreError> {
+        let _turn = self.nonce_turn.lock().await;
         let deadline = tokio::time::Instant::now() + NONCE_CONTENTION_BUDGET;
         let mut attempt: u64 = 0;
+        // The counter's value, when the last lost race told it (no need to read it again).
+        let mut told: Option<u64> = None;
         while tokio::time::Instant::now() < deadline {
             attempt += 1;
-            let Some(counter) = self.get_item(nonce_pk(account)).await? else {
-                return Ok(NonceReservation::Uninitialized);
+            let next = match told.take() {
+                Some(next) => next,
+                None => match self.get_item(nonce_pk(account)).await? {
+                    Some(counter) => parse_attr(&counter, "next_nonce")?,
+                    None => return Ok(NonceReservation::Uninitialized),
+                },
             };
-            let next: u64 = parse_attr(&counter, "next_nonce")?;
             let bump = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(nonce_pk(account)))
@@ -548,6 +563,10 @@ impl TransactionStore for DynamoStore {
                 .condition_expression("next_nonce = :current")
                 .expression_attribute_values(":current", n(next))
                 .expression_attribute_values(":after", n(next + 1))
+                // A lost race returns the counter as it is now.
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(build_error)?;
             let assign = Update::builder()
@@ -575,11 +594,27 @@ impl TransactionStore for DynamoStore {
                 .transact_items(TransactWriteItem::builder().update(assign).build())
                 .send()
                 .await;
-            match result {
+            let err = match result {
                 Ok(_) => return Ok(NonceReservation::Assigned(next)),
-                Err(e) if is_transaction_canceled(&e) => {
-                    // Either another signer took this nonce (retry with the next one), or we
-                    // lost the transaction itself (stop).
+                Err(e) => e,
+            };
+            match NonceRace::of(&err) {
+                NonceRace::NotCanceled => return Err(unavailable(err)),
+                // The lease ran out, or the transaction moved on: it is not ours to number.
+                NonceRace::TransactionMoved => {
+                    return Err(StoreError::Conflict {
+                        id,
+                        to: Status::Signed,
+                    });
+                }
+                NonceRace::CounterMoved(now) => {
+                    tracing::debug!(attempt, counter = ?now, "another signer took nonce {next}");
+                    told = now;
+                    continue;
+                }
+                NonceRace::Unexplained => {
+                    // No reasons to go by (e.g. a conflicting transaction in flight): read the
+                    // transaction to know whether it is still ours, and back off a little.
                     let still_ours = self.get_tx(id).await?.is_some_and(|tx| {
                         matches!(tx.status, Status::Received | Status::Retrying)
                             && tx.nonce.is_none()
@@ -593,7 +628,6 @@ impl TransactionStore for DynamoStore {
                     let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
                     tokio::time::sleep(Duration::from_millis(jitter)).await;
                 }
-                Err(e) => return Err(unavailable(e)),
             }
         }
         Err(StoreError::Unavailable(format!(
@@ -1248,6 +1282,48 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
+/// Why a nonce reservation (counter bump + assignment, one transaction) was cancelled, read from
+/// its cancellation reasons: one per item, in the order they were sent.
+#[derive(Debug, PartialEq)]
+enum NonceRace {
+    /// Not a cancelled transaction at all.
+    NotCanceled,
+    /// The assignment's condition failed: lease lost, nonce already set, or status moved.
+    TransactionMoved,
+    /// Only the counter's condition failed: another signer took the nonce. Carries the
+    /// counter's current value when the reply included it.
+    CounterMoved(Option<u64>),
+    /// Cancelled for another reason, or without reasons.
+    Unexplained,
+}
+
+impl NonceRace {
+    fn of<R>(err: &SdkError<TransactWriteItemsError, R>) -> Self {
+        let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) =
+            err.as_service_error()
+        else {
+            return NonceRace::NotCanceled;
+        };
+        Self::from_reasons(canceled.cancellation_reasons())
+    }
+
+    fn from_reasons(reasons: &[CancellationReason]) -> Self {
+        let failed =
+            |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if failed(1) {
+            NonceRace::TransactionMoved
+        } else if failed(0) {
+            let now = reasons
+                .first()
+                .and_then(|r| r.item())
+                .and_then(|item| parse_opt::<u64>(item, "next_nonce").ok().flatten());
+            NonceRace::CounterMoved(now)
+        } else {
+            NonceRace::Unexplained
+        }
+    }
+}
+
 fn is_transaction_canceled<E, R>(err: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -1383,5 +1459,64 @@ mod id_bound_tests {
         let later = at + time::Duration::milliseconds(1);
         assert!(id < id_bound(Some(later), false));
         assert!(id_bound(None, false) < id && id < id_bound(None, true));
+    }
+}
+
+#[cfg(test)]
+mod nonce_race_tests {
+    use super::*;
+
+    fn reason(code: &str, item: Option<Item>) -> CancellationReason {
+        CancellationReason::builder()
+            .code(code)
+            .set_item(item)
+            .build()
+    }
+
+    fn counter(next: u64) -> Item {
+        HashMap::from([("next_nonce".to_owned(), n(next))])
+    }
+
+    #[test]
+    fn a_moved_counter_tells_its_value() {
+        let reasons = [
+            reason("ConditionalCheckFailed", Some(counter(42))),
+            reason("None", None),
+        ];
+        assert_eq!(
+            NonceRace::from_reasons(&reasons),
+            NonceRace::CounterMoved(Some(42))
+        );
+    }
+
+    #[test]
+    fn a_moved_counter_without_its_item_is_read_again() {
+        let reasons = [reason("ConditionalCheckFailed", None), reason("None", None)];
+        assert_eq!(
+            NonceRace::from_reasons(&reasons),
+            NonceRace::CounterMoved(None)
+        );
+    }
+
+    #[test]
+    fn a_failed_assignment_means_the_transaction_is_not_ours_whatever_the_counter_did() {
+        for counter_code in ["None", "ConditionalCheckFailed"] {
+            let reasons = [
+                reason(counter_code, Some(counter(7))),
+                reason("ConditionalCheckFailed", None),
+            ];
+            assert_eq!(
+                NonceRace::from_reasons(&reasons),
+                NonceRace::TransactionMoved,
+                "{counter_code}"
+            );
+        }
+    }
+
+    #[test]
+    fn conflicts_and_missing_reasons_are_unexplained() {
+        let conflict = [reason("TransactionConflict", None), reason("None", None)];
+        assert_eq!(NonceRace::from_reasons(&conflict), NonceRace::Unexplained);
+        assert_eq!(NonceRace::from_reasons(&[]), NonceRace::Unexplained);
     }
 }
