@@ -76,9 +76,10 @@ test: tools ## Run all tests against a fresh test stack (stopped afterwards, eve
 bench: ## Measure cold start, zip size, handler cost, AWS requests/tx, throughput; writes docs/benchmarks.md
 	@scripts/bench.sh $(BENCH_ARGS)
 
-lint: ## cargo fmt --check and clippy with warnings denied
+lint: ## cargo fmt --check, clippy with warnings denied, and the feature-drift check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/feature-drift.sh
 
 build-lambdas: ## Build release Lambda zips into target/lambda/<fn>/bootstrap.zip
 	@$(STACK) tools cargo-lambda

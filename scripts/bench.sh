@@ -4,10 +4,10 @@
 # prints one table, writes docs/benchmarks.md, and stops the stack, even on failure or Ctrl-C.
 #
 #   1. cargo-lambda, pinned, into .tools/ (the build needs it), while cargo fetches the crates
-#   2. `cargo lambda build --release --output-format zip` of every function and the hello-world
-#      reference, then of the harness and the criterion benchmarks in the same release profile,
-#      reusing what the first compiled with the same features; MiniStack and anvil install
-#      beside it
+#   2. one `cargo lambda build --release --output-format zip` of every function, the hello-world
+#      reference, the harness and the criterion benchmarks (the functions' dependencies are built
+#      exactly as `make build-lambdas` builds them: tools/workspace-hack); MiniStack and anvil
+#      install beside it
 #   3. criterion, then the harness
 #
 # Extra arguments go to the harness (e.g. `--transactions 200 --only e2e`; see
@@ -94,24 +94,21 @@ for triple in "$host_triple" "$zip_triple"; do
     [[ -d target/$triple/release/.fingerprint ]] && BENCH_BUILD_FRESH=0
 done
 t=$EPOCHREALTIME
-# The functions first, on their own, exactly as `make build-lambdas` builds them for deployment
-# (building them together with the harness would unify their dependencies' features with the
-# harness's). The harness and the benchmarks follow in the same profile and for the same CPU,
-# reusing every dependency compiled with the same features. criterion and the local stack add
-# features to a few low-level crates (either, zerocopy, regex-automata, axum), so the crates
-# above those, the AWS SDK's among them, compile a second time.
+# One build for everything that runs here: the functions, hello-world, the harness and the
+# criterion benchmarks, so cargo keeps both cores busy across all of them. The functions' binaries
+# are exactly what `make build-lambdas` ships: tools/workspace-hack gives their dependencies the
+# harness's features in both builds (`scripts/feature-drift.sh` checks it), so building the harness
+# beside them changes none of their dependencies, and none compiles twice.
 lambda_dir="$ROOT/target/lambda"
 if [[ $zip_flag != "$host_flag" ]]; then
     log "build: ${FUNCTIONS[*]} and hello-lambda, zips for $zip_arch"
     lambda_dir="$ROOT/target/lambda-$zip_arch"
     lambda build --release "$zip_flag" --output-format zip --lambda-dir "$lambda_dir" "${packages[@]}"
 fi
-log "build: ${FUNCTIONS[*]} and hello-lambda (${host_triple%%-*})"
-lambda build --release "$host_flag" --output-format zip "${packages[@]}"
-log "build: the harness and the benchmarks (${host_triple%%-*}, the same release profile)"
-# Zipped too: the zip output leaves every binary where cargo put it (the plain one moves them all,
-# the functions' included, into the lambda directory).
-lambda build --release "$host_flag" --output-format zip --lambda-dir "$ROOT/target/bench-lambda" \
+log "build: ${FUNCTIONS[*]}, hello-lambda, the harness and the benchmarks (${host_triple%%-*})"
+# Zipped: the zip output leaves every binary where cargo put it (the plain one moves them all into
+# the lambda directory, where the benchmarks' executables would not be found).
+lambda build --release "$host_flag" --output-format zip "${packages[@]}" \
     -p bench --bins --bench handlers --bench allocations
 BENCH_BUILD_SECONDS=$(since "$t")
 
@@ -149,7 +146,7 @@ export CRITERION_HOME="$ROOT/target/criterion"
 log "criterion: handler cost"
 t=$EPOCHREALTIME
 # As `cargo bench` runs them: from the package's directory, with `--bench`.
-(cd tools/bench && "$handlers_bench" --bench --warm-up-time 1 --measurement-time 2)
+(cd tools/bench && "$handlers_bench" --bench --warm-up-time 0.5 --measurement-time 1.5)
 (cd tools/bench && "$allocations_bench" --bench)
 BENCH_CRITERION_SECONDS=$(since "$t")
 

@@ -34,6 +34,10 @@ trap 'stop_stack; exit 143' TERM
 infra_status=0
 make --no-print-directory infra-check || infra_status=$?
 
+# The functions' release build must not depend on what is built beside them (see the script).
+drift_status=0
+scripts/feature-drift.sh || drift_status=$?
+
 scripts/stack.sh up test
 
 log=$(mktemp)
@@ -54,6 +58,11 @@ stop_stack
 if ((infra_status)); then
     echo "infra-check: checkov failed (status $infra_status); see its report above" >&2
     ((status)) || status=$infra_status
+fi
+
+if ((drift_status)); then
+    echo "feature-drift: the harness changes the functions' dependency features; see above" >&2
+    ((status)) || status=$drift_status
 fi
 
 # One closing line for the whole run: cargo prints a result per test binary, the last of which

@@ -529,7 +529,7 @@ impl Results {
         let _ = writeln!(p, "| Node | {} |", m.anvil);
         let _ = writeln!(
             p,
-            "| Build | `cargo lambda build --release` of the functions and hello-world, then of the harness and the criterion benchmarks, reusing the first build's dependencies where their features match (the workspace's release profile: `opt-level = \"s\"`, fat LTO, 1 codegen unit, stripped) |"
+            "| Build | one `cargo lambda build --release` of the functions, hello-world, the harness and the criterion benchmarks (the workspace's release profile: `opt-level = \"s\"`, fat LTO, 1 codegen unit, stripped) |"
         );
         let t = &self.timings;
         let opt = |d: Option<Duration>| d.map_or("—".into(), human);
@@ -565,7 +565,7 @@ impl Results {
         let _ = writeln!(p, "### 0. How long `make bench` takes\n");
         let _ = writeln!(
             p,
-            "This run took {} in all: the build {}, criterion {} and the measurements {}. {}The build is two `cargo lambda build --release` in a row: the seven functions and hello-world on their own (exactly the deployable binaries), then the harness `tx-bench` and the two criterion benchmarks in the same profile, which reuse every dependency the first build compiled with the same features (criterion and the local stack add features to a few low-level crates, so the AWS SDK crates above them compile a second time). The release profile compiles each dependency to LLVM bitcode and then optimises and links every binary whole (fat LTO, one codegen unit): eleven whole-program links, about half the build's CPU time, two at a time on {} cores. The harness and the benchmarks are therefore measured with exactly the functions' code generation. With the build cached (a second `make bench`), the whole run is the measurements, {}, plus a few seconds. {}\n",
+            "This run took {} in all: the build {}, criterion {} and the measurements {}. {}The build is one `cargo lambda build --release` of the seven functions, hello-world, the harness `tx-bench` and the two criterion benchmarks. The functions' dependencies are compiled exactly as `make build-lambdas` compiles them (`tools/workspace-hack` gives them the harness's features in both builds, and `scripts/feature-drift.sh` checks that nothing drifts), so no crate compiles twice and the functions measured are the functions shipped. The release profile compiles each dependency to LLVM bitcode and then optimises and links every binary whole (fat LTO, one codegen unit): eleven whole-program links, about half the build's CPU time, two at a time on {} cores. The harness and the benchmarks are measured with exactly the functions' code generation. With the build cached (a second `make bench`), the whole run is the measurements, {}, plus a few seconds. {}\n",
             human(total),
             human(build),
             self.timings.criterion.map_or("—".into(), human),
@@ -808,7 +808,7 @@ impl Results {
         let _ = writeln!(p, "## 3. Handler cost\n");
         let _ = writeln!(
             p,
-            "criterion (`cargo bench -p bench --bench handlers`), median time per iteration; allocations per iteration counted by a wrapping global allocator (`--bench allocations`, 10,000 iterations). The benchmarks are compiled with the release profile's `opt-level = \"s\"` but without fat LTO and with 16 codegen units, to keep the harness build short; expect the shipped binaries to be a little faster.\n"
+            "criterion (`cargo bench -p bench --bench handlers`), median time per iteration; allocations per iteration counted by a wrapping global allocator (`--bench allocations`, 10,000 iterations). The benchmarks are built in the same `cargo lambda build --release` as the functions, with the workspace's release profile (`opt-level = \"s\"`, fat LTO, one codegen unit): the code measured is generated as the shipped binaries' is.\n"
         );
         let _ = writeln!(
             p,
