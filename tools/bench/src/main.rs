@@ -214,6 +214,7 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
         timings: Timings {
             tools: env_seconds("BENCH_TOOLS_SECONDS"),
             build: env_seconds("BENCH_BUILD_SECONDS"),
+            build_cpu: env_seconds("BENCH_BUILD_CPU_SECONDS"),
             build_fresh: std::env::var("BENCH_BUILD_FRESH").is_ok_and(|v| v == "1"),
             criterion: env_seconds("BENCH_CRITERION_SECONDS"),
             before_harness: env_seconds("BENCH_ELAPSED_SECONDS"),

@@ -51,6 +51,8 @@ pub struct Timings {
     pub tools: Option<Duration>,
     /// The one `cargo lambda build --release`: functions, hello-world, harness and benchmarks.
     pub build: Option<Duration>,
+    /// The build's CPU time, user + system, all cores.
+    pub build_cpu: Option<Duration>,
     /// Whether the build started without any earlier release build in `target/`: only then does
     /// the run time say anything of a fresh machine's.
     pub build_fresh: bool,
@@ -578,11 +580,11 @@ impl Results {
             self.machine.cores,
             human(measurements),
             if self.build_was_cached() {
-                "This run's build started from an earlier release build in `target/`, so its run time says nothing of a fresh machine's, and the 15-minute budget is not judged here: run `make bench` after removing `target/x86_64-unknown-linux-gnu` (or the arm64 one) and `target/lambda` to measure it."
+                "This run's build started from an earlier release build in `target/`, so its run time says nothing of a fresh machine's, and the 15-minute budget is not judged here: run `make bench` after removing `target/x86_64-unknown-linux-gnu` (or the arm64 one) and `target/lambda` to measure it.".to_owned()
             } else if total <= Duration::from_secs(15 * 60) {
-                "It is within the 15-minute budget."
+                "It is within the 15-minute budget.".to_owned()
             } else {
-                "The 15-minute budget for a fresh machine is not met in this run: the build alone is CPU-bound on this machine's cores, and its CPU time is set by the release profile, chosen for the zip-size and cold-start budgets (§1, §2). The profiles tried to make it faster, and what each costs, are in docs/architecture.md (Release profile)."
+                self.over_budget(build)
             }
         );
         if self
@@ -595,6 +597,32 @@ impl Results {
                 "The pinned tools (MiniStack, anvil, cargo-lambda) were already installed in `.tools/`; on a fresh machine MiniStack's and anvil's downloads run beside the build, and cargo-lambda's before it (the build needs it).\n"
             );
         }
+    }
+
+    /// Why a fresh run took more than 15 minutes, from its CPU time.
+    fn over_budget(&self, build: Duration) -> String {
+        let cores = self.machine.cores.max(1);
+        let mut why =
+            String::from("The 15-minute budget for a fresh machine is not met in this run. ");
+        if let Some(cpu) = self.timings.build_cpu {
+            let floor = cpu / cores as u32;
+            let rest = self
+                .total_run_time()
+                .unwrap_or_default()
+                .saturating_sub(build);
+            let _ = write!(
+                why,
+                "The build used {} of CPU time: on {cores} cores it cannot take less than {}, which with the rest of the run ({}: tools, criterion and the measurements) is already {}; it took {} ({:.0}% of the cores' time busy). ",
+                human(cpu),
+                human(floor),
+                human(rest),
+                human(floor + rest),
+                human(build),
+                100.0 * cpu.as_secs_f64() / (build.as_secs_f64() * cores as f64).max(1e-9),
+            );
+        }
+        why.push_str("That CPU time is set by the release profile, chosen for the zip-size and cold-start budgets (§1, §2): about half of it is the eleven whole-program links, one per binary, and the rest compiles the dependency tree (the AWS SDK crates, KMS and DynamoDB the largest) to bitcode once. The profiles tried instead, and what each costs, are in docs/architecture.md (Release profile).");
+        why
     }
 
     /// "a 5.20–6.96 MB binary instead of 0.97 MB (§2)", from this run's sizes.
@@ -993,7 +1021,10 @@ impl Results {
     }
 
     fn batch_suggestions(&self, p: &mut String, c: &RequestCounts) {
-        let _ = writeln!(p, "### Where batch APIs would cut requests\n");
+        let _ = writeln!(
+            p,
+            "### Batch APIs: where they would cut the bill, and by how much\n"
+        );
         let sample = self
             .end_to_end
             .done()
@@ -1020,17 +1051,27 @@ impl Results {
         };
         let _ = writeln!(
             p,
-            "In the end-to-end run a signer invocation carried {signer:.1} records and a broadcaster invocation {broadcaster:.1} on average. Records are processed concurrently, but each makes its own requests:\n"
+            "In the end-to-end run a signer invocation carried {signer:.1} records and a broadcaster invocation {broadcaster:.1} on average. Records are processed concurrently, and each makes its own requests. What a batch API would save is priced below at the list prices above, per million transactions at load; against a bill of about {} per million, dominated by KMS's signature and DynamoDB's writes, none is worth a record's latency or a batch's shared failure, and the functions use none of them:\n",
+            dollars(
+                self.end_to_end
+                    .done()
+                    .map_or_else(
+                        || bill(&c.happy, c.item_bytes, 0.05),
+                        |r| bill(&r.sample, c.item_bytes, api_seconds(r))
+                    )
+                    .total()
+            )
         );
         let send = get("SQS", "SendMessage");
         let _ = writeln!(
             p,
-            "- **`SendMessageBatch`** for the signer's hand-over to the broadcaster and the broadcaster's delayed receipt checks: {} `SendMessage`/tx now, one per record; one batch per invocation would divide that by the records per invocation (SQS bills a batch of up to 10 as one request).",
-            per_tx(send)
+            "- **`SendMessageBatch`** for the signer's hand-over to the broadcaster and the broadcaster's delayed receipt checks: {} `SendMessage`/tx now, one per record; one batch per invocation would divide that by the records per invocation (SQS bills a batch of up to 10 as one request): at most {} per million transactions. A hand-over would wait for its batch (for the slowest record, or a linger time), delaying every broadcast for that.",
+            per_tx(send),
+            dollars(send * (1.0 - 1.0 / signer.max(1.0)) * crate::cost::SQS_PER_MILLION)
         );
         let _ = writeln!(
             p,
-            "- **`ChangeMessageVisibilityBatch`** for retries: each failed record sets its own delay ({} per tx in the one-retry case, {} at load); failures come in bursts when the node misbehaves, so one call per invocation would carry most of them.",
+            "- **`ChangeMessageVisibilityBatch`** for retries: each failed record sets its own delay ({} per tx in the one-retry case, {} at load); failures come in bursts when the node misbehaves, so one call per invocation would carry most of them. Even if every transaction needed one retry, that would save at most {} per million.",
             per_tx(
                 c.one_retry
                     .functions
@@ -1038,25 +1079,28 @@ impl Results {
                     .copied()
                     .unwrap_or(0) as f64
             ),
-            per_tx(get("SQS", "ChangeMessageVisibility"))
+            per_tx(get("SQS", "ChangeMessageVisibility")),
+            dollars(crate::cost::SQS_PER_MILLION)
         );
         let gets = get("DynamoDB", "GetItem");
         let _ = writeln!(
             p,
-            "- **`BatchGetItem`** for the reads of the records an invocation was handed (a lone transaction makes {} `GetItem`): one read for the batch instead of one per record. The conditional status updates stay one per transaction: each has its own condition.",
+            "- **`BatchGetItem`** for the reads of the records an invocation was handed (a lone transaction makes {} `GetItem`, {} at load): one request for the batch instead of one per record. DynamoDB bills read units per item, batched or not, so this cuts requests (and round trips), not the bill: $0 per million transactions. The conditional status updates stay one per transaction: each has its own condition.",
             per_tx(
                 c.happy
                     .functions
                     .get(&("DynamoDB".to_owned(), "GetItem".to_owned()))
                     .copied()
                     .unwrap_or(0) as f64
-            )
+            ),
+            per_tx(gets)
         );
         let notifier = service_total(&sample.notifier, "DynamoDB") as f64 / n;
         let _ = writeln!(
             p,
-            "- **The notifier** reads every changed transaction with its own `GetItem` ({} per tx here); `BatchGetItem` over a stream batch (up to 100 records) would cut that to about one request per batch. On AWS it also lists the WebSocket connections with a `Query` for every transaction it pushes, even when nobody is connected: listing them once per batch, and skipping the reads when there are none, would remove most of its requests. Better still, the stream's `NEW_IMAGE` already carries the item.",
-            per_tx(notifier)
+            "- **The notifier** reads every changed transaction with its own `GetItem` ({} per tx here, {} per million transactions in read units); `BatchGetItem` over a stream batch (up to 100 records) would cut that to about one request per batch, at the same read units. The stream's `NEW_IMAGE` already carries the item, so reading it from the record instead would save the requests and the read units. On AWS it also lists the WebSocket connections with a `Query` for every transaction it pushes, even when nobody is connected: listing them once per batch, and skipping the reads when there are none, would remove most of its requests.",
+            per_tx(notifier),
+            dollars(notifier * crate::cost::DYNAMODB_RRU_PER_MILLION)
         );
         let _ = writeln!(
             p,
@@ -1073,7 +1117,7 @@ impl Results {
         if transact > happy("TransactWriteItems") + 0.5 {
             let _ = writeln!(
                 p,
-                "**Not a batching matter, and the largest item at load: the nonce counter.** A lone transaction makes {} `TransactWriteItems` and {} `GetItem`; at load each made {} and {}. Every signer record of every concurrent invocation races for the one counter item; the losers re-read it and try again (jittered), and every attempt is billed (a cancelled transaction still consumes its write units). Reserving the nonces of a whole batch in one write (move the counter from n to n+k once per invocation), or fewer concurrent signers (`signer_max_concurrency`, 2 in `infra/`; the local runner used 4 pollers), would bring it back towards the lone transaction's count.\n",
+                "**Not a batching matter: the nonce counter.** A lone transaction makes {} `TransactWriteItems` and {} `GetItem`; at load each made {} and {}. The records of one signer process take turns for the counter, so they never race each other; a signer that loses the race to another process learns the counter's value from the cancelled transaction (`ReturnValuesOnConditionCheckFailure`), without reading it again, and tries the next nonce. Every lost race is still a cancelled, billed write: on AWS, concurrent signer invocations are separate processes (`signer_max_concurrency`, 2 in `infra/`), and reserving the nonces of a whole batch in one write (the counter from n to n+k once per invocation) would cut those races further.\n",
                 per_tx(happy("TransactWriteItems")),
                 per_tx(happy("GetItem")),
                 per_tx(transact),
@@ -1167,7 +1211,7 @@ impl Results {
             if let Some((tps, seconds)) = self.ceiling_tps(r) {
                 let _ = writeln!(
                     p,
-                    "\nOne transaction of this run needs {} requests (§4, *at load*); at the rates above they take {:.1} ms of the emulator's time (each operation counted at the rate of the measured one it resembles; a transactional write of two items as two updates). The emulator serves all of them in one process, so it allows at most **{tps:.1} tx/s**; the pipeline reached {:.1} tx/s, **{:.0}% of that ceiling**. The rest is the pipeline's own waiting: serial steps per transaction (the nonce counter is one item every signer contends for), long-poll hand-offs between queues, and the two cores shared by the emulator, anvil, the pipeline and the clients.\n",
+                    "\nOne transaction of this run needs {} requests (§4, *at load*); at the rates above they take {:.1} ms of the emulator's time (each operation counted at the rate of the measured one it resembles; a transactional write of two items as two updates). The emulator serves all of them in one process, so it allows at most **{tps:.1} tx/s**; the pipeline reached {:.1} tx/s, **{:.0}% of that ceiling**. The rest is the pipeline's own waiting: serial steps per transaction (a signer process takes its nonces one at a time from the one counter item), long-poll hand-offs between queues, and the two cores shared by the emulator, anvil, the pipeline and the clients.\n",
                     per_tx(
                         r.sample.all_requests().values().sum::<u64>() as f64
                             / r.sample.transactions.max(1) as f64
