@@ -542,8 +542,15 @@ impl TransactionStore for DynamoStore {
         token: &LeaseToken,
         account: Account,
     ) -> Result<NonceReservation, StoreError> {
-        let _turn = self.nonce_turn.lock().await;
+        // The budget covers the wait for this process's turn too: a record never waits longer
+        // than it in all, however slow the records ahead of it are.
         let deadline = tokio::time::Instant::now() + NONCE_CONTENTION_BUDGET;
+        let Ok(_turn) = tokio::time::timeout_at(deadline, self.nonce_turn.lock()).await else {
+            return Err(StoreError::Unavailable(format!(
+                "waited {NONCE_CONTENTION_BUDGET:?} for this process's turn at the nonce counter of {}",
+                account.address
+            )));
+        };
         let mut attempt: u64 = 0;
         // The counter's value, when the last lost race told it (no need to read it again).
         let mut told: Option<u64> = None;
@@ -1465,6 +1472,37 @@ mod id_bound_tests {
 #[cfg(test)]
 mod nonce_race_tests {
     use super::*;
+
+    /// Never reaches a server: the test ends before any request would be sent.
+    fn offline_store() -> DynamoStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        DynamoStore::new(Client::from_conf(config), "transactions")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_the_turn_counts_against_the_budget() {
+        let store = offline_store();
+        // Another record of this process holds the turn and does not let go.
+        let held = store.nonce_turn.clone().lock_owned().await;
+        let account = Account {
+            chain_id: 1,
+            address: Address::ZERO,
+        };
+        let started = tokio::time::Instant::now();
+        let token = LeaseToken("ours".into());
+        let reserving = store.reserve_nonce(TxId::generate(), &token, account);
+        let Ok(result) = tokio::time::timeout(NONCE_CONTENTION_BUDGET * 2, reserving).await else {
+            panic!("still waiting for the turn after twice the budget");
+        };
+        assert!(
+            matches!(&result, Err(StoreError::Unavailable(why)) if why.contains("turn")),
+            "{result:?}"
+        );
+        assert_eq!(started.elapsed(), NONCE_CONTENTION_BUDGET);
+        drop(held);
+    }
 
     fn reason(code: &str, item: Option<Item>) -> CancellationReason {
         CancellationReason::builder()
