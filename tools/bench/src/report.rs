@@ -134,6 +134,19 @@ fn handler_seconds_per_tx(sample: &Sample) -> f64 {
 
 /// A sample's bill per million transactions; `api_seconds` is the API function's duration per
 /// request (the client-side latency stands for it).
+/// What the API invocation of a lone transaction is assumed to last (no latency was measured).
+const SINGLE_TX_API_SECONDS: f64 = 0.05;
+
+/// The bill of the transactions of a counting sample (no load, no measured API latency).
+fn single_bill(sample: &Sample, item_bytes: usize) -> Bill {
+    bill(sample, item_bytes, SINGLE_TX_API_SECONDS)
+}
+
+/// The bill of a run, with its measured API latency as the API's duration.
+fn run_bill(run: &Run, item_bytes: usize) -> Bill {
+    bill(&run.sample, item_bytes, api_seconds(run))
+}
+
 fn bill(sample: &Sample, item_bytes: usize, api_seconds: f64) -> Bill {
     cost::per_million(
         &per_transaction(&sample.all_requests(), sample.transactions),
@@ -342,11 +355,8 @@ impl Results {
                         String::new(),
                     ));
                 }
-                let happy = bill(&c.happy, c.item_bytes, 0.05);
-                let at_load = self
-                    .end_to_end
-                    .done()
-                    .map(|r| bill(&r.sample, c.item_bytes, api_seconds(r)));
+                let happy = single_bill(&c.happy, c.item_bytes);
+                let at_load = self.end_to_end.done().map(|r| run_bill(r, c.item_bytes));
                 rows.push(row(
                     "4. cost per million tx",
                     format!(
@@ -952,23 +962,19 @@ impl Results {
             cost::dynamodb_units("TransactWriteItems", c.item_bytes).0,
             cost::dynamodb_units("GetItem", c.item_bytes).1,
         );
-        let mut bills: Vec<(&str, Bill)> =
-            vec![("happy path (single tx)", bill(&c.happy, c.item_bytes, 0.05))];
+        let mut bills: Vec<(&str, Bill)> = vec![(
+            "happy path (single tx)",
+            single_bill(&c.happy, c.item_bytes),
+        )];
         bills.push((
             "one retry (single tx)",
-            bill(&c.one_retry, c.item_bytes, 0.05),
+            single_bill(&c.one_retry, c.item_bytes),
         ));
         if let Some(r) = self.end_to_end.done() {
-            bills.push((
-                "at load (e2e)",
-                bill(&r.sample, c.item_bytes, api_seconds(r)),
-            ));
+            bills.push(("at load (e2e)", run_bill(r, c.item_bytes)));
         }
         if let Some(r) = self.challenge.done() {
-            bills.push((
-                "challenge node (scaled)",
-                bill(&r.sample, c.item_bytes, api_seconds(r)),
-            ));
+            bills.push(("challenge node (scaled)", run_bill(r, c.item_bytes)));
         }
         let services: BTreeSet<&str> = bills
             .iter()
@@ -1056,8 +1062,8 @@ impl Results {
                 self.end_to_end
                     .done()
                     .map_or_else(
-                        || bill(&c.happy, c.item_bytes, 0.05),
-                        |r| bill(&r.sample, c.item_bytes, api_seconds(r))
+                        || single_bill(&c.happy, c.item_bytes),
+                        |r| run_bill(r, c.item_bytes)
                     )
                     .total()
             )
@@ -1083,16 +1089,18 @@ impl Results {
             dollars(crate::cost::SQS_PER_MILLION)
         );
         let gets = get("DynamoDB", "GetItem");
+        // A lone transaction's DynamoDB requests of one operation.
+        let happy = |op: &str| {
+            c.happy
+                .functions
+                .get(&("DynamoDB".to_owned(), op.to_owned()))
+                .copied()
+                .unwrap_or(0) as f64
+        };
         let _ = writeln!(
             p,
             "- **`BatchGetItem`** for the reads of the records an invocation was handed (a lone transaction makes {} `GetItem`, {} at load): one request for the batch instead of one per record. DynamoDB bills read units per item, batched or not, so this cuts requests (and round trips), not the bill: $0 per million transactions. The conditional status updates stay one per transaction: each has its own condition.",
-            per_tx(
-                c.happy
-                    .functions
-                    .get(&("DynamoDB".to_owned(), "GetItem".to_owned()))
-                    .copied()
-                    .unwrap_or(0) as f64
-            ),
+            per_tx(happy("GetItem")),
             per_tx(gets)
         );
         let notifier = service_total(&sample.notifier, "DynamoDB") as f64 / n;
@@ -1106,13 +1114,6 @@ impl Results {
             p,
             "- The event source mappings already batch (`ReceiveMessage` up to 10, `DeleteMessageBatch`).\n"
         );
-        let happy = |op: &str| {
-            c.happy
-                .functions
-                .get(&("DynamoDB".to_owned(), op.to_owned()))
-                .copied()
-                .unwrap_or(0) as f64
-        };
         let (transact, reads) = (get("DynamoDB", "TransactWriteItems"), gets);
         if transact > happy("TransactWriteItems") + 0.5 {
             let _ = writeln!(
@@ -1361,5 +1362,5 @@ struct Projection {
 
 /// The API function's duration per request: the median POST latency stands for it.
 fn api_seconds(run: &Run) -> f64 {
-    Summary::of(&run.submitted.latencies).map_or(0.05, |s| s.p50.as_secs_f64())
+    Summary::of(&run.submitted.latencies).map_or(SINGLE_TX_API_SECONDS, |s| s.p50.as_secs_f64())
 }
