@@ -372,7 +372,6 @@ impl Drop for OwnAnvil {
     }
 }
 
-/// A loopback port that was free a moment ago.
 /// A plain HTTP client for the tests' own calls (anvil, the local API).
 pub fn http_client() -> reqwest::Client {
     tx_shared::tls::reqwest_builder()
@@ -380,6 +379,7 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_else(|e| panic!("HTTP client: {e}"))
 }
 
+/// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
