@@ -551,6 +551,11 @@ impl TransactionStore for DynamoStore {
                 account.address
             )));
         };
+        // The transaction is no longer ours to number: its lease ran out, or it moved on.
+        let lost = || StoreError::Conflict {
+            id,
+            to: Status::Signed,
+        };
         let mut attempt: u64 = 0;
         // The counter's value, when the last lost race told it (no need to read it again).
         let mut told: Option<u64> = None;
@@ -607,13 +612,7 @@ impl TransactionStore for DynamoStore {
             };
             match NonceRace::of(&err) {
                 NonceRace::NotCanceled => return Err(unavailable(err)),
-                // The lease ran out, or the transaction moved on: it is not ours to number.
-                NonceRace::TransactionMoved => {
-                    return Err(StoreError::Conflict {
-                        id,
-                        to: Status::Signed,
-                    });
-                }
+                NonceRace::TransactionMoved => return Err(lost()),
                 NonceRace::CounterMoved(now) => {
                     tracing::debug!(attempt, counter = ?now, "another signer took nonce {next}");
                     told = now;
@@ -627,10 +626,7 @@ impl TransactionStore for DynamoStore {
                             && tx.nonce.is_none()
                     });
                     if !still_ours {
-                        return Err(StoreError::Conflict {
-                            id,
-                            to: Status::Signed,
-                        });
+                        return Err(lost());
                     }
                     let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
                     tokio::time::sleep(Duration::from_millis(jitter)).await;
