@@ -29,12 +29,13 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 begin=$EPOCHREALTIME
 # Seconds since $1 (an $EPOCHREALTIME), with millisecond precision.
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
-# CPU seconds (user + system) used by this script's finished children so far. `times` must run
-# in this shell, not in a pipeline's or a substitution's subshell (whose children are its own).
-children_cpu() {
+# Sets `children_cpu` to the CPU seconds (user + system) this script's finished children used so
+# far. `times` must run in this shell, not in a pipeline's or a substitution's subshell (whose
+# children are its own), hence the file.
+read_children_cpu() {
     times >"$ROOT/target/.bench-times"
-    awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); t += a[1] * 60 + a[2] } printf "%.1f", t }' \
-        "$ROOT/target/.bench-times"
+    children_cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); t += a[1] * 60 + a[2] } printf "%.1f", t }' \
+        "$ROOT/target/.bench-times")
 }
 
 case $(uname -m) in
@@ -101,7 +102,8 @@ for triple in "$host_triple" "$zip_triple"; do
     [[ -d target/$triple/release/.fingerprint ]] && BENCH_BUILD_FRESH=0
 done
 t=$EPOCHREALTIME
-children_cpu >target/.bench-cpu-before
+read_children_cpu
+cpu_before=$children_cpu
 # One build for everything that runs here: the functions, hello-world, the harness and the
 # criterion benchmarks, so cargo keeps both cores busy across all of them. The functions' binaries
 # are exactly what `make build-lambdas` ships: tools/workspace-hack gives their dependencies the
@@ -120,9 +122,8 @@ lambda build --release "$host_flag" --output-format zip "${packages[@]}" \
     -p bench --bins --bench handlers --bench allocations
 BENCH_BUILD_SECONDS=$(since "$t")
 # The build's CPU time (the installs beside it are downloads and add a few seconds at most).
-children_cpu >target/.bench-cpu-after
-BENCH_BUILD_CPU_SECONDS=$(awk 'NR == FNR { a = $1; next } { printf "%.1f", $1 - a }' \
-    target/.bench-cpu-before target/.bench-cpu-after)
+read_children_cpu
+BENCH_BUILD_CPU_SECONDS=$(awk -v a="$cpu_before" -v b="$children_cpu" 'BEGIN { printf "%.1f", b - a }')
 
 t=$EPOCHREALTIME
 if ! wait "$background_pid"; then
