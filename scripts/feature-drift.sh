@@ -9,7 +9,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-functions=(-p api -p signer -p broadcaster -p dead-letter -p sweeper -p retry -p notifier)
+# Every function: each crate under functions/ is named after its directory.
+functions=()
+for dir in functions/*/; do functions+=(-p "$(basename "$dir")"); done
 harness=(-p bench -p devstack -p rpc-proxy)
 target=$(rustc -vV | awk '/^host:/ { print $2 }')
 
