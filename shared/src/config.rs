@@ -91,18 +91,29 @@ impl Env {
         Ok(self.optional(name)?.unwrap_or(default))
     }
 
-    /// `ALLOWED_MESSAGE_TYPES`: `;`-separated signatures (signatures contain commas). Unset or
-    /// empty allows every well-formed message type.
+    /// `ALLOWED_MESSAGE_TYPES`: `;`-separated signatures (signatures contain commas), or `*`
+    /// to allow every well-formed message type. Required: what may be signed is never left to
+    /// a default.
     pub fn message_type_policy(
         &self,
         name: &'static str,
     ) -> Result<MessageTypePolicy, ConfigError> {
-        match self.raw(name) {
-            None => Ok(MessageTypePolicy::allow_all()),
-            Some(raw) => {
-                MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e))
-            }
+        let raw = self.raw(name).ok_or(ConfigError::Invalid {
+            name,
+            reason: "it must list the message types this deployment signs (`;`-separated \
+                     signatures), or be `*` to allow every one (never in production)"
+                .into(),
+        })?;
+        if raw == "*" {
+            return Ok(MessageTypePolicy::allow_all());
         }
+        if split_list(raw).next().is_none() {
+            return Err(invalid(name, "it lists no message type"));
+        }
+        if split_list(raw).any(|entry| entry == "*") {
+            return Err(invalid(name, "`*` allows everything and stands alone"));
+        }
+        MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e))
     }
 
     /// Retry timing: `BACKOFF_BASE_SECONDS` (default 2), `BACKOFF_FACTOR` (2),
@@ -200,6 +211,27 @@ mod tests {
     }
 
     #[test]
+    fn the_allowlist_fails_closed() {
+        let env = Env::from_pairs([
+            ("STAR", " * "),
+            ("STAR_AND_MORE", "*; ping()"),
+            ("EMPTY", " ; "),
+        ]);
+        assert_eq!(
+            env.message_type_policy("STAR"),
+            Ok(MessageTypePolicy::allow_all())
+        );
+        let unset = env.message_type_policy("UNSET").err().map(|e| e.to_string());
+        assert!(
+            unset.as_deref().is_some_and(|e| e.contains("UNSET")),
+            "{unset:?}"
+        );
+        assert!(env.message_type_policy("STAR_AND_MORE").is_err());
+        // An allowlist of nothing would allow nothing: a mistake, not a policy.
+        assert!(env.message_type_policy("EMPTY").is_err());
+    }
+
+    #[test]
     fn lists_are_semicolon_separated_signatures() {
         let env = Env::from_pairs([
             ("ALLOWED", "add_weight(address a, uint256 w); ping()"),
@@ -210,10 +242,7 @@ mod tests {
             ("BAD_TARGETS", "ping()"),
         ]);
         assert!(env.message_type_policy("ALLOWED").is_ok());
-        assert_eq!(
-            env.message_type_policy("UNSET"),
-            Ok(MessageTypePolicy::allow_all())
-        );
+        assert!(env.message_type_policy("UNSET").is_err());
         let targets = env.target_overrides("TARGETS").unwrap_or_default();
         assert_eq!(targets.get("ping()"), Some(&Address::with_last_byte(0xaa)));
         assert!(env.target_overrides("BAD_TARGETS").is_err());

@@ -2,13 +2,16 @@
 //! depend on, and the adapters that implement them over AWS and JSON-RPC.
 
 pub mod adapters;
+pub mod auth;
 pub mod aws;
 pub mod backoff;
 pub mod batch;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod nonce_filler;
 pub mod ports;
+pub mod redact;
 pub mod retry;
 pub mod sdk_http;
 pub mod telemetry;

@@ -9,6 +9,8 @@ use alloy::primitives::{Address, B256, Bytes};
 
 use time::OffsetDateTime;
 
+use crate::auth::ClientId;
+
 use crate::domain::{
     HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId, TxMessage,
 };
@@ -79,6 +81,8 @@ pub enum NonceReservation {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
+    /// Only this client's transactions; `None` lists everyone's (operators).
+    pub client: Option<ClientId>,
     pub status: Option<Status>,
     pub limit: u32,
     pub cursor: Option<String>,
@@ -138,9 +142,11 @@ pub struct StatusCounts {
 }
 
 pub trait TransactionStore: Send + Sync {
+    /// Counts per status, of one client's transactions or (`None`) of all.
     fn count_by_status(
         &self,
         cap: u64,
+        client: Option<&ClientId>,
     ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
     fn insert_new(
         &self,
@@ -223,6 +229,14 @@ pub trait TransactionStore: Send + Sync {
         &self,
         id: TxId,
         retry: &RetryRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// → `retrying` without counting an attempt: the transaction waits for something outside
+    /// it (funds, fees below the cap) and its next attempt is at `next_attempt_at`.
+    fn record_wait(
+        &self,
+        id: TxId,
+        reason: &str,
+        next_attempt_at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// → `needs_review`.
     fn record_needs_review(
@@ -417,6 +431,8 @@ pub trait ChainNode: Send + Sync {
         hash: B256,
     ) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send;
     fn block_number(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    /// The account's balance in wei at the latest block.
+    fn balance(&self, address: Address) -> impl Future<Output = Result<u128, NodeError>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,11 @@ use time::OffsetDateTime;
 use crate::backoff::Backoff;
 use crate::batch::RetryLater;
 use crate::domain::TxId;
-use crate::ports::{RetryRecord, TransactionStore};
+use crate::domain::TxMessage;
+use crate::ports::{BroadcastQueue, RetryRecord, TransactionStore};
+
+/// The longest wait one message can carry (SQS's largest `DelaySeconds`).
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// Records the failed attempt and returns how the record must be redelivered.
 ///
@@ -39,4 +43,35 @@ pub async fn schedule_retry<S: TransactionStore>(
     }
     tracing::warn!(attempt, delay_seconds = delay.delay.as_secs(), %reason, "attempt failed; retrying later");
     RetryLater::after(reason, delay.delay)
+}
+
+/// Parks a transaction that waits for something outside it (the signer's funds, fees to fall
+/// below the cap): a fresh message on `queue` after `delay`, so the wait does not use up the
+/// redrive policy's deliveries, and the transaction `retrying` with the reason. Only if the
+/// fresh message can't be sent does the current one come back instead.
+pub async fn wait_for<S: TransactionStore, Q: BroadcastQueue>(
+    store: &S,
+    queue: &Q,
+    message: &TxMessage,
+    reason: &str,
+    delay: std::time::Duration,
+) -> Result<(), RetryLater> {
+    let delay = delay.min(MAX_WAIT);
+    let next_attempt_at = OffsetDateTime::now_utc() + delay;
+    if let Err(e) = store
+        .record_wait(message.transaction_id, reason, next_attempt_at)
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the wait");
+    }
+    match queue.enqueue(message, delay).await {
+        Ok(()) => {
+            tracing::warn!(delay_seconds = delay.as_secs(), %reason, "waiting; the attempt is not counted");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not park the message; it comes back by its visibility timeout");
+            Err(RetryLater::after(reason, delay))
+        }
+    }
 }

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tx_shared::auth::AuthError;
 use tx_shared::domain::TxId;
 use tx_shared::ports::StoreError;
 use tx_shared::validation::{CallError, RequestError};
@@ -25,6 +26,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    #[error(transparent)]
+    Unauthenticated(AuthError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the body must be JSON, sent with `Content-Type: application/json`")]
+    UnsupportedMediaType,
     #[error("this Idempotency-Key was already used for a different request (transaction {0})")]
     IdempotencyKeyReused(TxId),
     #[error("{}", if *withdrawn {
@@ -63,6 +70,11 @@ impl ApiError {
             }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthenticated(AuthError::Missing) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(AuthError::Invalid) | ApiError::Forbidden(_) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotQueued { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -76,6 +88,9 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unauthenticated(AuthError::Missing) => "unauthorized",
+            ApiError::Unauthenticated(AuthError::Invalid) | ApiError::Forbidden(_) => "forbidden",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             ApiError::NotQueued { .. } => "not_queued",
             ApiError::Unavailable => "service_unavailable",

@@ -15,8 +15,10 @@ use aws_config::SdkConfig;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::Extension;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -24,6 +26,7 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, sns::SnsPublisher};
+use tx_shared::auth::{AuthError, Caller, LocalAuth};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::ports::{
@@ -67,6 +70,40 @@ impl Config {
     }
 }
 
+/// Who authenticates callers.
+#[derive(Debug, Clone)]
+pub enum Authenticator {
+    /// On AWS: API Gateway did (API key or JWT), and the Lambda entry point put the [`Caller`]
+    /// it found in the request's extensions. A request without one is refused.
+    Gateway,
+    /// Locally: `x-api-key` for clients, `Authorization: Bearer` for operators.
+    Local(LocalAuth),
+}
+
+/// The caller API Gateway authenticated: a client by its API key's id (the REST API), or an
+/// operator by the claims of the JWT its authorizer checked (the operators' HTTP API).
+pub fn gateway_caller(context: &lambda_http::request::RequestContext) -> Option<Caller> {
+    use lambda_http::request::RequestContext;
+    match context {
+        RequestContext::ApiGatewayV1(rest) => rest
+            .identity
+            .api_key_id
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+            .map(Caller::Client),
+        RequestContext::ApiGatewayV2(http) => {
+            let claims = &http.authorizer.as_ref()?.jwt.as_ref()?.claims;
+            ["email", "cognito:username", "username", "sub"]
+                .iter()
+                .find_map(|claim| claims.get(*claim))
+                .map(|who| Caller::Operator {
+                    who: tx_shared::auth::operator_name(who),
+                })
+        }
+        _ => None,
+    }
+}
+
 /// What the handlers need.
 pub struct App<S, P, K> {
     pub store: S,
@@ -75,6 +112,7 @@ pub struct App<S, P, K> {
     pub chain_id: u64,
     pub policy: MessageTypePolicy,
     pub websocket_url: Option<String>,
+    pub auth: Authenticator,
     signer_address: OnceCell<Address>,
 }
 
@@ -96,8 +134,14 @@ impl<S, P, K> App<S, P, K> {
             chain_id,
             policy,
             websocket_url: None,
+            auth: Authenticator::Gateway,
             signer_address: OnceCell::new_with(signer_address),
         }
+    }
+
+    /// The same app, authenticating callers with `auth`.
+    pub fn with_auth(self, auth: Authenticator) -> Self {
+        App { auth, ..self }
     }
 }
 
@@ -125,11 +169,19 @@ where
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {
-    Router::new()
+    // Everything about transactions needs credentials; the page's static files and the health
+    // check do not.
+    let authenticated = Router::new()
         .route("/transaction/broadcast", post(broadcast::<S, P, K>))
         .route("/transactions", get(list::<S, P, K>))
         .route("/transactions/{id}", get(show::<S, P, K>))
         .route("/transactions/stats", get(stats::<S, P, K>))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            authenticate::<S, P, K>,
+        ));
+    Router::new()
+        .merge(authenticated)
         .route("/health", get(health::<S, P, K>))
         .merge(status_page::routes(app.websocket_url.clone()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
@@ -137,8 +189,32 @@ where
         .with_state(app)
 }
 
+/// Puts the [`Caller`] in the request's extensions, or answers 401 (no credentials) or 403
+/// (wrong ones).
+async fn authenticate<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match &app.auth {
+        Authenticator::Local(local) => {
+            let caller = local
+                .authenticate(request.headers())
+                .map_err(ApiError::Unauthenticated)?;
+            request.extensions_mut().insert(caller);
+        }
+        Authenticator::Gateway => {
+            if request.extensions().get::<Caller>().is_none() {
+                return Err(ApiError::Unauthenticated(AuthError::Missing));
+            }
+        }
+    }
+    Ok(next.run(request).await)
+}
+
 async fn broadcast<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError>
@@ -146,6 +222,16 @@ where
     S: TransactionStore,
     P: RequestPublisher,
 {
+    let Caller::Client(client) = caller else {
+        return Err(ApiError::Forbidden(
+            "transactions are submitted with a client's API key, not an operator's credentials"
+                .into(),
+        ));
+    };
+    // A browser can send `text/plain` across origins without asking first; JSON it can't.
+    if !is_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
     let idempotency_key = idempotency_key(&headers)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -167,6 +253,7 @@ where
         function_signature: call.function_signature,
         data: call.data,
         chain_id: app.chain_id,
+        client,
         created_at: OffsetDateTime::now_utc(),
     };
     let span = tracing::info_span!("broadcast", transaction_id = %new.id);
@@ -223,6 +310,15 @@ fn fingerprint(message_type: &str, data: &[u8]) -> alloy::primitives::B256 {
     keccak256(preimage)
 }
 
+/// `Content-Type: application/json`, with or without parameters such as `charset`.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -244,37 +340,56 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 async fn show<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError>
 where
     S: TransactionStore,
 {
+    if id.len() > MAX_ID_LEN {
+        return Err(ApiError::InvalidPath(format!(
+            "a transaction id is a UUID, not {} characters",
+            id.len()
+        )));
+    }
     let id: TxId = id
         .parse()
         .map_err(|e: tx_shared::domain::InvalidTxId| ApiError::InvalidPath(e.to_string()))?;
     match app.store.get(id).await {
-        Ok(Some(tx)) => Ok(Json(TransactionView::from(&tx))),
-        Ok(None) => Err(ApiError::NotFound(format!(
+        // Another client's transaction is as absent as one that never existed.
+        Ok(Some(tx)) if caller.may_see(tx.client.as_ref()) => Ok(Json(TransactionView::from(&tx))),
+        Ok(_) => Err(ApiError::NotFound(format!(
             "transaction {id} does not exist"
         ))),
         Err(e) => Err(ApiError::store(e)),
     }
 }
 
+/// Longer ids, cursors, searches and filters are refused before they are parsed.
+const MAX_ID_LEN: usize = 64;
+const MAX_CURSOR_LEN: usize = 1024;
+const MAX_FILTER_LEN: usize = 1024;
+
 async fn list<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError>
 where
     S: TransactionStore,
 {
+    let mut query = list_query(&params)?;
+    query.client = caller.scope().cloned();
     // Searching for a transaction id is a lookup, not a listing.
     if let Some(id) = params.get("q").and_then(|q| q.trim().parse::<TxId>().ok()) {
         let found = app.store.get(id).await.map_err(ApiError::store)?;
-        let items: Vec<TransactionView> = found.iter().map(TransactionView::from).collect();
+        let items: Vec<TransactionView> = found
+            .iter()
+            .filter(|tx| caller.may_see(tx.client.as_ref()))
+            .map(TransactionView::from)
+            .collect();
         return Ok(Json(json!({ "transactions": items, "next_cursor": null })));
     }
-    let query = list_query(&params)?;
     let page = app.store.list(&query).await.map_err(ApiError::store)?;
     let items: Vec<TransactionView> = page.items.iter().map(TransactionView::from).collect();
     Ok(Json(
@@ -303,11 +418,24 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
             LIST_PARAMETERS.join(", ")
         )));
     }
+    if let Some((name, value)) = params.iter().find(|(name, value)| {
+        let limit = if name.as_str() == "cursor" {
+            MAX_CURSOR_LEN
+        } else {
+            MAX_FILTER_LEN
+        };
+        value.len() > limit
+    }) {
+        return Err(invalid(format!(
+            "`{name}` is {} characters long; that is more than any valid value",
+            value.len()
+        )));
+    }
     let given = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let status = given("status")
         .map(|s| s.parse::<Status>())
         .transpose()
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(format!("status: {e}")))?;
     let limit = match given("limit") {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => raw
@@ -333,15 +461,18 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
         })
         .transpose()?;
     let from = given("from")
-        .map(|raw| parse_time(raw, false))
+        .map(|raw| parse_time("from", raw, false))
         .transpose()?;
-    let to = given("to").map(|raw| parse_time(raw, true)).transpose()?;
+    let to = given("to")
+        .map(|raw| parse_time("to", raw, true))
+        .transpose()?;
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
         return Err(invalid("`from` is after `to`".into()));
     }
     let tx_hash = given("q")
+        .filter(|raw| raw.parse::<TxId>().is_err())
         .map(|raw| {
             raw.parse::<alloy::primitives::B256>().map_err(|_| {
                 invalid(format!(
@@ -351,6 +482,7 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
         })
         .transpose()?;
     Ok(ListQuery {
+        client: None,
         status,
         limit,
         cursor: given("cursor").map(str::to_owned),
@@ -361,32 +493,40 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
     })
 }
 
-/// RFC 3339, or a bare `YYYY-MM-DD` (the whole day: its start for `from`, its end for `to`).
-fn parse_time(raw: &str, end_of_day: bool) -> Result<OffsetDateTime, ApiError> {
+/// RFC 3339, or a bare `YYYY-MM-DD` (the whole day: its start for `from`, its end for `to`),
+/// from 1970 to 9999. Nothing here can overflow: the end of a day is its last nanosecond, not
+/// the next day's start.
+fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<OffsetDateTime, ApiError> {
     use time::format_description::well_known::Rfc3339;
-    if let Ok(at) = OffsetDateTime::parse(raw, &Rfc3339) {
-        return Ok(at);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(raw, &format)
-        .map(|day| {
-            let start = day.midnight().assume_utc();
-            if end_of_day {
-                start + time::Duration::days(1) - time::Duration::nanoseconds(1)
+    let invalid = || {
+        ApiError::InvalidQuery(format!(
+            "`{name}` must be a date (YYYY-MM-DD) or an RFC 3339 time from 1970 to 9999, got `{raw}`"
+        ))
+    };
+    let at = match OffsetDateTime::parse(raw, &Rfc3339) {
+        Ok(at) => at,
+        Err(_) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let day = time::Date::parse(raw, &format).map_err(|_| invalid())?;
+            let time = if end_of_day {
+                time::Time::from_hms_nano(23, 59, 59, 999_999_999).map_err(|_| invalid())?
             } else {
-                start
-            }
-        })
-        .map_err(|_| {
-            ApiError::InvalidQuery(format!(
-                "`{raw}` is not a date (YYYY-MM-DD) or an RFC 3339 time"
-            ))
-        })
+                time::Time::MIDNIGHT
+            };
+            day.with_time(time).assume_utc()
+        }
+    };
+    // `to_offset` would panic past year 9999 in UTC; the checked form says so instead.
+    match at.checked_to_offset(time::UtcOffset::UTC) {
+        Some(utc) if (1970..=9999).contains(&utc.year()) => Ok(utc),
+        _ => Err(invalid()),
+    }
 }
 
 /// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending.
 async fn stats<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<serde_json::Value>, ApiError>
 where
     S: TransactionStore,
@@ -394,7 +534,7 @@ where
     const CAP: u64 = 100_000;
     let counts = app
         .store
-        .count_by_status(CAP)
+        .count_by_status(CAP, caller.scope())
         .await
         .map_err(ApiError::store)?;
     let by_status: serde_json::Map<String, serde_json::Value> = counts

@@ -20,6 +20,8 @@ use super::*;
 #[derive(Default)]
 struct CountingStore {
     calls: AtomicUsize,
+    /// What `get` finds (any id).
+    stored: Option<tx_shared::domain::Transaction>,
 }
 
 impl CountingStore {
@@ -30,7 +32,11 @@ impl CountingStore {
 }
 
 impl TransactionStore for CountingStore {
-    async fn count_by_status(&self, _: u64) -> Result<tx_shared::ports::StatusCounts, StoreError> {
+    async fn count_by_status(
+        &self,
+        _: u64,
+        _: Option<&tx_shared::auth::ClientId>,
+    ) -> Result<tx_shared::ports::StatusCounts, StoreError> {
         Err(self.touched())
     }
     async fn insert_new(&self, _: &NewTransaction) -> Result<Inserted, StoreError> {
@@ -38,7 +44,7 @@ impl TransactionStore for CountingStore {
     }
     async fn get(&self, _: TxId) -> Result<Option<tx_shared::domain::Transaction>, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        Ok(None)
+        Ok(self.stored.clone())
     }
     async fn list(&self, _: &ListQuery) -> Result<Page, StoreError> {
         Err(self.touched())
@@ -79,6 +85,9 @@ impl TransactionStore for CountingStore {
         Err(self.touched())
     }
     async fn record_retry(&self, _: TxId, _: &RetryRecord) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn record_wait(&self, _: TxId, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
         Err(self.touched())
     }
     async fn record_needs_review(&self, _: TxId, _: &str) -> Result<(), StoreError> {
@@ -145,15 +154,26 @@ impl TransactionSigner for FixedKey {
 
 type TestApp = App<CountingStore, NoPublisher, FixedKey>;
 
+const ALICE_KEY: &str = "alice-key-0123456789";
+const BOB_KEY: &str = "bob-key-0123456789ab";
+const ADMIN_TOKEN: &str = "admin-token-0123456789";
+
+fn local_auth() -> Authenticator {
+    Authenticator::Local(LocalAuth {
+        api_keys: tx_shared::auth::ApiKeys::parse(&format!("alice:{ALICE_KEY},bob:{BOB_KEY}"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        admin_token: ADMIN_TOKEN.into(),
+    })
+}
+
+fn app_with(store: CountingStore, policy: MessageTypePolicy) -> Arc<TestApp> {
+    Arc::new(
+        App::new(store, NoPublisher, FixedKey, 31337, policy, None).with_auth(local_auth()),
+    )
+}
+
 fn app() -> Arc<TestApp> {
-    Arc::new(App::new(
-        CountingStore::default(),
-        NoPublisher,
-        FixedKey,
-        31337,
-        MessageTypePolicy::allow_all(),
-        None,
-    ))
+    app_with(CountingStore::default(), MessageTypePolicy::allow_all())
 }
 
 async fn call(app: &Arc<TestApp>, request: Request<Body>) -> (StatusCode, serde_json::Value) {
@@ -172,12 +192,22 @@ async fn call(app: &Arc<TestApp>, request: Request<Body>) -> (StatusCode, serde_
 fn post(body: impl Into<Body>) -> Request<Body> {
     Request::post("/transaction/broadcast")
         .header("content-type", "application/json")
+        .header("x-api-key", ALICE_KEY)
         .body(body.into())
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A GET as alice.
 fn get(uri: &str) -> Request<Body> {
-    Request::get(uri)
+    get_as(uri, &[("x-api-key", ALICE_KEY)])
+}
+
+fn get_as(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    headers
+        .iter()
+        .fold(Request::get(uri), |request, (name, value)| {
+            request.header(*name, *value)
+        })
         .body(Body::empty())
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -253,14 +283,10 @@ async fn wrong_content_is_422_with_a_code_and_writes_nothing() {
 
 #[tokio::test]
 async fn allowlist_rejections_are_422() {
-    let app = Arc::new(App::new(
+    let app = app_with(
         CountingStore::default(),
-        NoPublisher,
-        FixedKey,
-        1,
         MessageTypePolicy::allow_only(["ping()"]).unwrap_or_default(),
-        None,
-    ));
+    );
     let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
         .to_string();
     let (status, json) = call(&app, post(body)).await;
@@ -275,6 +301,8 @@ async fn bad_idempotency_keys_are_400() {
     let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
         .to_string();
     let request = Request::post("/transaction/broadcast")
+        .header("content-type", "application/json")
+        .header("x-api-key", ALICE_KEY)
         .header("idempotency-key", "x".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1))
         .body(Body::from(body))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -396,4 +424,164 @@ async fn list_filters_are_validated() {
         );
     }
     assert_eq!(app.store.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn transaction_routes_need_credentials_and_public_ones_do_not() {
+    let app = app();
+    for (headers, status, code) in [
+        (vec![], StatusCode::UNAUTHORIZED, "unauthorized"),
+        (
+            vec![("x-api-key", "alice-key-wrong")],
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            vec![("authorization", "Bearer wrong")],
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ] {
+        for uri in [
+            "/transactions",
+            "/transactions/stats",
+            "/transactions/01900000-0000-7000-8000-000000000000",
+        ] {
+            let (got, json) = call(&app, get_as(uri, &headers)).await;
+            assert_eq!(
+                (got, json["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{uri} {headers:?}"
+            );
+        }
+    }
+    let unauthenticated_post = Request::post("/transaction/broadcast")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        call(&app, unauthenticated_post).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    for public in ["/health", "/", "/ui/app.js"] {
+        let (status, _) = call(&app, get_as(public, &[])).await;
+        assert_eq!(status, StatusCode::OK, "{public}");
+    }
+    assert_eq!(app.store.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn only_json_is_accepted_and_only_from_clients() {
+    let app = app();
+    let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
+        .to_string();
+    // What a web page can send cross-origin without a preflight.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut request = Request::post("/transaction/broadcast").header("x-api-key", ALICE_KEY);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let request = request
+            .body(Body::from(body.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (status, json) = call(&app, request).await;
+        assert_eq!(
+            (status, json["error"]["code"].as_str()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some("unsupported_media_type")
+            ),
+            "{content_type:?}"
+        );
+    }
+    let as_operator = Request::post("/transaction/broadcast")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Body::from(body))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, json) = call(&app, as_operator).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    assert_eq!(app.store.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn another_clients_transaction_is_not_found_and_operators_see_it() {
+    let new = NewTransaction {
+        id: TxId::generate(),
+        message_type: "ping()".into(),
+        function_signature: "ping()".into(),
+        data: alloy::primitives::Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
+        chain_id: 31337,
+        client: "bob".parse().unwrap_or_else(|e| panic!("{e}")),
+        idempotency: None,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let stored = tx_shared::domain::Transaction::received(&new);
+    let app = app_with(
+        CountingStore {
+            stored: Some(stored),
+            ..Default::default()
+        },
+        MessageTypePolicy::allow_all(),
+    );
+    let path = format!("/transactions/{}", new.id);
+    let (status, alice_sees) = call(&app, get(&path)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!alice_sees.to_string().contains("bob"), "{alice_sees}");
+    let (status, _) = call(&app, get_as(&path, &[("x-api-key", BOB_KEY)])).await;
+    assert_eq!(status, StatusCode::OK);
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let (status, view) = call(&app, get_as(&path, &[("authorization", &bearer)])).await;
+    assert_eq!((status, view["client_id"].as_str()), (StatusCode::OK, Some("bob")));
+    // Searching by id is the same lookup, scoped the same way.
+    let (status, found) = call(&app, get(&format!("/transactions?q={}", new.id))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["transactions"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn out_of_range_and_forged_query_parameters_are_400_naming_the_parameter() {
+    let app = app();
+    let long_cursor = format!("/transactions?cursor={}", "A".repeat(5000));
+    let long_id = format!("/transactions/{}", "0".repeat(5000));
+    for (uri, parameter) in [
+        ("/transactions?to=9999-12-31", None),
+        ("/transactions?from=9999-12-31", None),
+        ("/transactions?to=10000-01-01", Some("to")),
+        ("/transactions?from=0000-01-01", Some("from")),
+        ("/transactions?from=1969-12-31T23:59:59Z", Some("from")),
+        ("/transactions?to=9999-12-31T23:59:59-23:59", Some("to")),
+        ("/transactions?from=-0001-01-01", Some("from")),
+        ("/transactions?limit=99999999999999999999", Some("limit")),
+        ("/transactions?limit=-1", Some("limit")),
+        ("/transactions?status=%00", Some("status")),
+        (long_cursor.as_str(), Some("cursor")),
+        (long_id.as_str(), None),
+    ] {
+        let (status, json) = call(&app, get(uri)).await;
+        match parameter {
+            // In range: it reaches the (failing) store, and nothing panics.
+            None if uri.starts_with("/transactions?") => {
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {json}")
+            }
+            None => assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}"),
+            Some(parameter) => {
+                assert_eq!(
+                    (status, json["error"]["code"].as_str()),
+                    (StatusCode::BAD_REQUEST, Some("invalid_query")),
+                    "{uri}: {json}"
+                );
+                let message = json["error"]["message"].as_str().unwrap_or_default();
+                assert!(message.contains(parameter), "{uri}: {message}");
+            }
+        }
+    }
 }

@@ -26,7 +26,31 @@ use tx_shared::ports::{
     Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceReservation, Redelivery,
     StoreError, TransactionSigner, TransactionStore,
 };
-use tx_shared::retry::schedule_retry;
+use tx_shared::retry::{schedule_retry, wait_for};
+use tx_shared::validation::{self, BroadcastRequest, MessageTypePolicy};
+
+/// What one transaction may spend, checked before it is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendCaps {
+    /// A call that needs more gas than this is never signed: `needs_review`.
+    pub max_gas_limit: u64,
+    /// A network that asks more per gas than this is waited out.
+    pub max_fee_per_gas: u128,
+}
+
+impl Default for SpendCaps {
+    fn default() -> Self {
+        SpendCaps {
+            max_gas_limit: 2_000_000,
+            max_fee_per_gas: 500_000_000_000,
+        }
+    }
+}
+
+/// How long a transaction waits (without using up a delivery) for funds or for fees to fall.
+pub const WAIT: Duration = Duration::from_secs(60);
+/// The signer's balance is published at most this often per container.
+const BALANCE_EVERY: Duration = Duration::from_secs(60);
 
 /// The signer's configuration, from the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +68,9 @@ pub struct Config {
     pub rpc_timeout: Duration,
     pub signing_lease: Duration,
     pub backoff: Backoff,
+    /// What may be signed: the API's allowlist, checked again before a nonce is taken.
+    pub policy: MessageTypePolicy,
+    pub caps: SpendCaps,
 }
 
 impl Config {
@@ -61,6 +88,22 @@ impl Config {
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             signing_lease: Duration::from_secs(env.or_default("SIGNING_LEASE_SECONDS", 120)?),
             backoff: env.backoff()?,
+            policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
+            caps: {
+                let defaults = SpendCaps::default();
+                let max_gas_limit: u64 = env.or_default("MAX_GAS_LIMIT", defaults.max_gas_limit)?;
+                if max_gas_limit < 21_000 {
+                    return Err(ConfigError::Invalid {
+                        name: "MAX_GAS_LIMIT",
+                        reason: format!("must be at least 21000, got {max_gas_limit}"),
+                    });
+                }
+                SpendCaps {
+                    max_gas_limit,
+                    max_fee_per_gas: env
+                        .or_default("MAX_FEE_PER_GAS_WEI", defaults.max_fee_per_gas)?,
+                }
+            },
         })
     }
 }
@@ -78,6 +121,10 @@ pub struct Signer<S, Q, R, N, K> {
     pub target_overrides: BTreeMap<String, Address>,
     pub signing_lease: Duration,
     pub backoff: Backoff,
+    pub policy: MessageTypePolicy,
+    pub caps: SpendCaps,
+    /// When this container last published the signer's balance.
+    pub balance_published: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The signer as deployed: DynamoDB, SQS, JSON-RPC and KMS.
@@ -100,6 +147,9 @@ impl AwsSigner {
             target_overrides: config.target_overrides.clone(),
             signing_lease: config.signing_lease,
             backoff: config.backoff,
+            policy: config.policy.clone(),
+            caps: config.caps,
+            balance_published: Default::default(),
         })
     }
 }
@@ -118,6 +168,8 @@ pub enum Outcome {
     Reverted,
     /// A failure that can't pass by itself: `needs_review`.
     NeedsReview,
+    /// Waiting for funds or for fees to fall under the cap; a fresh message is scheduled.
+    Waiting,
 }
 
 /// Why signing one transaction failed, classified once.
@@ -130,6 +182,9 @@ enum Failure {
     Permanent(String),
     /// Another invocation signed it first: the redelivery finds its result.
     LostRace(String),
+    /// Waits for something outside the transaction (funds, fees under the cap); the attempt
+    /// does not count.
+    Wait(String),
 }
 
 impl Failure {
@@ -139,6 +194,9 @@ impl Failure {
     fn node(err: NodeError) -> Self {
         match err {
             NodeError::Reverted(why) => Failure::Reverts(why),
+            e @ NodeError::InsufficientFunds(_) => Failure::Wait(format!(
+                "the signer's account can't pay for this transaction ({e}); fund it"
+            )),
             e @ NodeError::Rejected { .. } => Failure::Permanent(e.to_string()),
             e => Failure::Transient(e.to_string()),
         }
@@ -165,14 +223,14 @@ impl<S, Q, R, N, K> Signer<S, Q, R, N, K>
 where
     S: TransactionStore,
     Q: BroadcastQueue,
-    R: Redelivery,
+    R: Redelivery + BroadcastQueue,
     N: ChainNode,
     K: TransactionSigner,
 {
     /// The Lambda entry point: every record concurrently, failures reported per record.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         batch::process(event, &self.redelivery, |delivery| async move {
-            self.sign(delivery.message.transaction_id, delivery.receive_count)
+            self.sign_message(&delivery.message, delivery.receive_count)
                 .await
                 .map(|_| ())
         })
@@ -181,6 +239,11 @@ where
 
     /// Signs one transaction; `attempt` is the message's receive count.
     pub async fn sign(&self, id: TxId, attempt: u32) -> Result<Outcome, RetryLater> {
+        self.sign_message(&TxMessage::new(id), attempt).await
+    }
+
+    async fn sign_message(&self, message: &TxMessage, attempt: u32) -> Result<Outcome, RetryLater> {
+        let id = message.transaction_id;
         let claim = match self.store.claim_for_signing(id, self.signing_lease).await {
             Ok(claim) => claim,
             Err(e) => return Err(self.retry(id, attempt, &e.to_string()).await),
@@ -200,20 +263,31 @@ where
                 Ok(signed) => {
                     tracing::info!(nonce = signed.nonce, tx_hash = %signed.hash, "signed");
                     self.enqueue(&tx).await?;
+                    self.publish_balance(signed.from).await;
                     Ok(Outcome::Signed(signed))
                 }
                 Err(failure) => {
                     if let Err(e) = self.store.release_claim(id, &token).await {
                         tracing::warn!(error = %e, "could not release the signing lease; it will expire");
                     }
-                    self.fail(id, attempt, failure).await
+                    self.fail(message, attempt, failure).await
                 }
             },
         }
     }
 
-    async fn fail(&self, id: TxId, attempt: u32, failure: Failure) -> Result<Outcome, RetryLater> {
+    async fn fail(
+        &self,
+        message: &TxMessage,
+        attempt: u32,
+        failure: Failure,
+    ) -> Result<Outcome, RetryLater> {
+        let id = message.transaction_id;
         match failure {
+            Failure::Wait(reason) => {
+                wait_for(&self.store, &self.redelivery, message, &reason, WAIT).await?;
+                Ok(Outcome::Waiting)
+            }
             Failure::Transient(reason) => Err(self.retry(id, attempt, &reason).await),
             Failure::LostRace(reason) => Err(RetryLater::new(reason)),
             Failure::Reverts(reason) => {
@@ -251,18 +325,17 @@ where
         tx: &Transaction,
         token: &LeaseToken,
     ) -> Result<SignedTx, Failure> {
+        // What reaches the table is not trusted to have come through the API: the call is
+        // validated again, against this function's own allowlist, before anything is spent.
+        let to = self.check_what_is_signed(tx)?;
         let from = self.key.address().await.map_err(Failure::key)?;
-        let to = self
-            .target_overrides
-            .get(&tx.function_signature)
-            .copied()
-            .unwrap_or(self.target_contract);
         // Plan gas before taking a nonce: a call that can't even be estimated takes none.
         let plan = self
             .node
             .plan_gas(from, to, &tx.data)
             .await
             .map_err(Failure::node)?;
+        self.check_spend(&plan)?;
         let nonce = match tx.nonce {
             // A previous attempt took a nonce and failed before storing its signature: reuse it.
             Some(nonce) => nonce,
@@ -307,6 +380,71 @@ where
             .await
             .map_err(Failure::store)?;
         Ok(signed)
+    }
+
+    /// The call must be one the API would accept now, under this deployment's allowlist, and
+    /// its target must be known. Returns the target.
+    fn check_what_is_signed(&self, tx: &Transaction) -> Result<Address, Failure> {
+        let refused = |why: String| Failure::Permanent(format!("refused to sign: {why}"));
+        let request = BroadcastRequest {
+            message_type: tx.message_type.clone(),
+            data: tx.data.to_string(),
+        };
+        let call = validation::validate_call(&request, &self.policy)
+            .map_err(|e| refused(format!("{} ({e})", e.code())))?;
+        if call.function_signature != tx.function_signature {
+            return Err(refused(format!(
+                "the stored signature `{}` does not match its message type `{}`",
+                tx.function_signature, call.function_signature
+            )));
+        }
+        let to = self
+            .target_overrides
+            .get(&call.function_signature)
+            .copied()
+            .unwrap_or(self.target_contract);
+        if to == Address::ZERO {
+            return Err(refused(format!(
+                "no target contract is configured for `{}`",
+                call.function_signature
+            )));
+        }
+        Ok(to)
+    }
+
+    /// The caps apply to the first signature, not only to replacements.
+    fn check_spend(&self, plan: &tx_shared::ports::GasPlan) -> Result<(), Failure> {
+        if plan.gas_limit > self.caps.max_gas_limit {
+            return Err(Failure::Permanent(format!(
+                "gas_limit_above_cap: the call needs a gas limit of {}, above the cap of {} (MAX_GAS_LIMIT)",
+                plan.gas_limit, self.caps.max_gas_limit
+            )));
+        }
+        if plan.max_fee_per_gas > self.caps.max_fee_per_gas {
+            return Err(Failure::Wait(format!(
+                "fee_above_cap: the network asks up to {} wei per gas, above the cap of {} (MAX_FEE_PER_GAS_WEI); waiting for fees to fall",
+                plan.max_fee_per_gas, self.caps.max_fee_per_gas
+            )));
+        }
+        Ok(())
+    }
+
+    /// Publishes the signer's balance (at most once a minute per container) for the
+    /// low-balance alarm. Best effort: a failure is logged, never fails a transaction.
+    async fn publish_balance(&self, from: Address) {
+        {
+            let Ok(mut last) = self.balance_published.lock() else {
+                return;
+            };
+            if last.is_some_and(|at| at.elapsed() < BALANCE_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match self.node.balance(from).await {
+            Ok(wei) => tx_shared::metrics::signer_balance(self.chain_id, from, wei),
+            Err(e) => tracing::warn!(error = %e, "could not read the signer's balance"),
+        }
     }
 
     async fn reserve_nonce(

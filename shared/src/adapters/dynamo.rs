@@ -27,6 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::auth::ClientId;
 use crate::aws::describe;
 use crate::domain::{
     Event, HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId,
@@ -284,7 +285,7 @@ impl TransactionStore for DynamoStore {
         let expires_at =
             OffsetDateTime::now_utc().unix_timestamp() + IDEMPOTENCY_TTL.as_secs() as i64;
         let idem_item: Item = HashMap::from([
-            ("pk".into(), s(idem_pk(&idempotency.key))),
+            ("pk".into(), s(idem_pk(Some(&new.client), &idempotency.key))),
             ("transaction_id".into(), s(new.id.to_string())),
             (
                 "fingerprint".into(),
@@ -303,7 +304,7 @@ impl TransactionStore for DynamoStore {
             Ok(_) => Ok(Inserted::Created(tx)),
             Err(e) if is_transaction_canceled(&e) => {
                 // The key exists: answer with what it created, if the request is the same.
-                let Some(existing) = self.get_item(idem_pk(&idempotency.key)).await? else {
+                let Some(existing) = self.get_item(idem_pk(Some(&new.client), &idempotency.key)).await? else {
                     return Err(StoreError::Unavailable(
                         "idempotency record changed concurrently; retry".into(),
                     ));
@@ -339,7 +340,7 @@ impl TransactionStore for DynamoStore {
         let mut start = query
             .cursor
             .as_deref()
-            .map(|cursor| decode_cursor(cursor, key_name))
+            .map(|cursor| decode_cursor(cursor, key_name, key_value))
             .transpose()?;
         // Ids are UUID v7: a creation-time range is a range of ids.
         let mut key_condition = "#k = :v".to_owned();
@@ -350,6 +351,11 @@ impl TransactionStore for DynamoStore {
             values.insert(":id_to".into(), s(id_bound(query.to, true)));
         }
         let mut filters = Vec::new();
+        // A client's listing is filtered server-side, whatever the cursor says.
+        if let Some(client) = &query.client {
+            filters.push("client_id = :client");
+            values.insert(":client".into(), s(client.as_str()));
+        }
         if let Some(signature) = &query.function_signature {
             filters.push("function_signature = :signature");
             values.insert(":signature".into(), s(signature));
@@ -410,15 +416,25 @@ impl TransactionStore for DynamoStore {
         })
     }
 
-    async fn count_by_status(&self, cap: u64) -> Result<StatusCounts, StoreError> {
+    async fn count_by_status(
+        &self,
+        cap: u64,
+        client: Option<&ClientId>,
+    ) -> Result<StatusCounts, StoreError> {
         let mut counts = Vec::new();
         let mut capped = false;
         for status in Status::ALL {
             let mut count: u64 = 0;
             let mut start: Option<Item> = None;
             loop {
-                let out = self
-                    .status_query(status)
+                let scoped = match client {
+                    Some(client) => self
+                        .status_query(status)
+                        .filter_expression("client_id = :client")
+                        .expression_attribute_values(":client", s(client.as_str())),
+                    None => self.status_query(status),
+                };
+                let out = scoped
                     .select(aws_sdk_dynamodb::types::Select::Count)
                     .set_exclusive_start_key(start.take())
                     .send()
@@ -457,7 +473,7 @@ impl TransactionStore for DynamoStore {
         if let Some(key) = &tx.idempotency_key {
             let delete_key = Delete::builder()
                 .table_name(&self.table)
-                .key("pk", s(idem_pk(key)))
+                .key("pk", s(idem_pk(tx.client.as_ref(), key)))
                 .condition_expression("transaction_id = :id")
                 .expression_attribute_values(":id", s(tx.id.to_string()))
                 .build()
@@ -777,7 +793,7 @@ impl TransactionStore for DynamoStore {
         entry.next_attempt_at = Some(retry.next_attempt_at);
         entry.backoff_ceiling_ms = Some(retry.backoff_ceiling.as_millis() as u64);
         let change = Change::new()
-            .set("last_error", s(&retry.reason))
+            .set("last_error", s(crate::redact::scrub(&retry.reason)))
             .set("next_attempt_at", s(format_time(retry.next_attempt_at)))
             .set("attempts", n(retry.attempt))
             // A consumer's retry; only an operator revives `needs_review` or `reverted`.
@@ -786,9 +802,25 @@ impl TransactionStore for DynamoStore {
         self.advance(id, Status::Retrying, change).await
     }
 
+    async fn record_wait(
+        &self,
+        id: TxId,
+        reason: &str,
+        next_attempt_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut entry = HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
+        entry.next_attempt_at = Some(next_attempt_at);
+        let change = Change::new()
+            .set("last_error", s(crate::redact::scrub(reason)))
+            .set("next_attempt_at", s(format_time(next_attempt_at)))
+            .only_from(&[Status::Received, Status::Retrying, Status::Signed])
+            .log(entry);
+        self.advance(id, Status::Retrying, change).await
+    }
+
     async fn record_needs_review(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
         let change = Change::new()
-            .set("last_error", s(reason))
+            .set("last_error", s(crate::redact::scrub(reason)))
             .remove("next_attempt_at")
             .log(HistoryEntry::now(Event::NeedsReview).detail(reason));
         self.advance(id, Status::NeedsReview, change).await
@@ -796,7 +828,7 @@ impl TransactionStore for DynamoStore {
 
     async fn record_reverted_unsent(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
         let change = Change::new()
-            .set("last_error", s(reason))
+            .set("last_error", s(crate::redact::scrub(reason)))
             .remove("next_attempt_at")
             .when("attribute_not_exists(tx_hash)", [])
             .log(HistoryEntry::now(Event::Reverted).detail(format!("not sent: {reason}")));
@@ -836,7 +868,7 @@ impl TransactionStore for DynamoStore {
         // Only a dead letter of the current generation means the transaction needs review: an
         // older one died before an operator's retry that is still under way.
         let review = Change::new()
-            .set("last_error", s(&reason))
+            .set("last_error", s(crate::redact::scrub(&reason)))
             .remove("next_attempt_at")
             .when(
                 "attribute_not_exists(generation) OR generation <= :generation",
@@ -966,7 +998,8 @@ fn history_to_attribute(entry: &HistoryEntry) -> AttributeValue {
         ("event".to_owned(), s(entry.event.as_str())),
     ]);
     if let Some(detail) = &entry.detail {
-        map.insert("detail".into(), s(detail));
+        // Details are shown to readers of the transaction: no URL, ARN or secret.
+        map.insert("detail".into(), s(crate::redact::scrub(detail)));
     }
     if let Some(hash) = entry.tx_hash {
         map.insert("tx_hash".into(), s(hash.to_string()));
@@ -1007,8 +1040,13 @@ fn tx_pk(id: TxId) -> String {
     format!("TX#{id}")
 }
 
-fn idem_pk(key: &str) -> String {
-    format!("IDEM#{key}")
+/// Idempotency keys are the client's own: `#` can't occur in a client id, so the key is
+/// unambiguous. Records of old transactions without a client keep the unscoped form.
+fn idem_pk(client: Option<&ClientId>, key: &str) -> String {
+    match client {
+        Some(client) => format!("IDEM#{client}#{key}"),
+        None => format!("IDEM#{key}"),
+    }
 }
 
 fn nonce_pk(account: Account) -> String {
@@ -1063,6 +1101,9 @@ fn to_item(tx: &Transaction) -> Item {
     if let Some(key) = &tx.idempotency_key {
         item.insert("idempotency_key".into(), s(key));
     }
+    if let Some(client) = &tx.client {
+        item.insert("client_id".into(), s(client.as_str()));
+    }
     item
 }
 
@@ -1101,6 +1142,7 @@ fn from_item(item: &Item) -> Result<Transaction, StoreError> {
         function_signature: parse_attr(item, "function_signature")?,
         data: parse_attr(item, "data")?,
         chain_id: parse_attr(item, "chain_id")?,
+        client: parse_opt(item, "client_id")?,
         idempotency_key: parse_opt(item, "idempotency_key")?,
         nonce,
         from,
@@ -1244,7 +1286,7 @@ fn encode_cursor(key: &Item) -> Result<String, StoreError> {
     Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
-fn decode_cursor(cursor: &str, index_key: &str) -> Result<Item, StoreError> {
+fn decode_cursor(cursor: &str, index_key: &str, index_value: &str) -> Result<Item, StoreError> {
     let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
     let json = URL_SAFE_NO_PAD
         .decode(cursor)
@@ -1255,10 +1297,21 @@ fn decode_cursor(cursor: &str, index_key: &str) -> Result<Item, StoreError> {
     names.sort_unstable();
     let mut expected = vec!["id", "pk", index_key];
     expected.sort_unstable();
-    if names != expected {
+    if names != expected || strings.get(index_key).map(String::as_str) != Some(index_value) {
         return Err(invalid(
             "it belongs to a different listing (status filter changed?)",
         ));
+    }
+    // The key must be one this table could hold: a forged one is refused here, not by DynamoDB.
+    let id_ok = strings
+        .get("id")
+        .is_some_and(|id| id.parse::<TxId>().is_ok());
+    let pk_ok = strings
+        .get("pk")
+        .zip(strings.get("id"))
+        .is_some_and(|(pk, id)| *pk == format!("TX#{id}"));
+    if !id_ok || !pk_ok {
+        return Err(invalid("not a cursor issued by this API"));
     }
     Ok(strings.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
@@ -1362,6 +1415,7 @@ mod tests {
             function_signature: "add_weight(address,uint256)".into(),
             data: Bytes::from(vec![0x1c, 0x41, 0x74, 0x2f]),
             chain_id: 31337,
+            client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
             idempotency: Some(Idempotency {
                 key: "k-1".into(),
                 request_fingerprint: B256::repeat_byte(1),
@@ -1417,25 +1471,36 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_tampering() {
-        let key: Item = HashMap::from([
-            ("pk".into(), s("TX#x")),
-            ("id".into(), s("x")),
-            ("kind".into(), s("tx")),
-        ]);
-        let cursor = encode_cursor(&key).unwrap_or_default();
-        assert_eq!(decode_cursor(&cursor, "kind"), Ok(key));
-        assert!(matches!(
-            decode_cursor(&cursor, "status"),
-            Err(StoreError::InvalidCursor(_))
-        ));
-        assert!(matches!(
-            decode_cursor("!!!", "kind"),
-            Err(StoreError::InvalidCursor(_))
-        ));
-        assert!(matches!(
-            decode_cursor("e30", "kind"),
-            Err(StoreError::InvalidCursor(_))
-        ));
+        let id = TxId::generate().to_string();
+        let key = |pk: &str, id: &str, kind: &str| -> Item {
+            HashMap::from([
+                ("pk".into(), s(pk)),
+                ("id".into(), s(id)),
+                ("kind".into(), s(kind)),
+            ])
+        };
+        let good = key(&format!("TX#{id}"), &id, "tx");
+        let cursor = encode_cursor(&good).unwrap_or_default();
+        assert_eq!(decode_cursor(&cursor, "kind", "tx"), Ok(good));
+        let invalid = |cursor: &str, index_key: &str, index_value: &str| {
+            matches!(
+                decode_cursor(cursor, index_key, index_value),
+                Err(StoreError::InvalidCursor(_))
+            )
+        };
+        // Another listing's cursor, garbage, and forged keys.
+        assert!(invalid(&cursor, "status", "confirmed"));
+        assert!(invalid(&cursor, "kind", "other"));
+        assert!(invalid("!!!", "kind", "tx"));
+        assert!(invalid("e30", "kind", "tx"));
+        for forged in [
+            key("IDEM#alice#k", &id, "tx"),
+            key(&format!("TX#{id}"), "x", "tx"),
+            key("NONCE#1#0x00", "NONCE#1#0x00", "tx"),
+        ] {
+            let cursor = encode_cursor(&forged).unwrap_or_default();
+            assert!(invalid(&cursor, "kind", "tx"), "{forged:?}");
+        }
     }
 }
 

@@ -61,8 +61,10 @@ impl TransactionSigner for KmsSigner {
 }
 
 /// KMS failures: a disabled, deleted or wrong key will not fix itself; everything else
-/// (throttling, timeouts, internal errors) may.
+/// (throttling, timeouts, internal errors) may. The detail is scrubbed: SDK errors name ARNs,
+/// account ids and endpoints.
 fn classify(detail: &str) -> SignError {
+    let detail = &crate::redact::scrub(detail);
     const PERMANENT: [&str; 6] = [
         "DisabledException",
         "NotFoundException",

@@ -23,9 +23,11 @@ pub struct RpcNode {
 
 impl RpcNode {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, NodeError> {
+        // The URL usually carries the provider's API key: its parts never appear in output.
+        crate::redact::register_url_secrets(url);
         let url = url
             .parse()
-            .map_err(|e| NodeError::Unavailable(format!("invalid RPC URL `{url}`: {e}")))?;
+            .map_err(|e| NodeError::Unavailable(format!("the RPC URL is not a URL: {e}")))?;
         // The process's one TLS configuration: reqwest's own would load the platform's
         // certificate store again, at init (see `crate::tls`).
         let http = crate::tls::reqwest_builder()
@@ -136,14 +138,43 @@ impl ChainNode for RpcNode {
         }))
     }
 
+    async fn balance(&self, address: Address) -> Result<u128, NodeError> {
+        let wei = self
+            .bounded(async { self.provider.get_balance(address).await })
+            .await?;
+        // No account holds more than u128 wei; a node that says so is wrong, and we saturate.
+        Ok(u128::try_from(wei).unwrap_or(u128::MAX))
+    }
+
     async fn block_number(&self) -> Result<u64, NodeError> {
         self.bounded(async { self.provider.get_block_number().await })
             .await
     }
 }
 
-/// The one place node errors are classified.
+/// The one place node errors are classified. Their text is scrubbed here, where it is made:
+/// transport errors name the node's URL, and a provider may echo its API key.
 fn classify(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeError {
+    scrubbed(classify_raw(err, timeout))
+}
+
+fn scrubbed(err: NodeError) -> NodeError {
+    use crate::redact::scrub;
+    match err {
+        NodeError::NonceTooLow(m) => NodeError::NonceTooLow(scrub(&m)),
+        NodeError::Underpriced(m) => NodeError::Underpriced(scrub(&m)),
+        NodeError::InsufficientFunds(m) => NodeError::InsufficientFunds(scrub(&m)),
+        NodeError::Reverted(m) => NodeError::Reverted(scrub(&m)),
+        NodeError::Unavailable(m) => NodeError::Unavailable(scrub(&m)),
+        NodeError::Rejected { code, message } => NodeError::Rejected {
+            code,
+            message: scrub(&message),
+        },
+        other => other,
+    }
+}
+
+fn classify_raw(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeError {
     match err {
         RpcError::ErrorResp(payload) => classify_rpc_error(payload.code, &payload.message),
         RpcError::Transport(TransportErrorKind::HttpError(http)) => {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{HistoryEntry, Status};
+use crate::auth::ClientId;
 
 /// A transaction's id: a UUID v7, so ids sort by creation time (the list index relies on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +67,9 @@ pub struct NewTransaction {
     pub function_signature: String,
     pub data: Bytes,
     pub chain_id: u64,
+    /// The client that sent it: it alone (and operators) may read it.
+    pub client: ClientId,
+    /// Scoped to the client: two clients may use the same key.
     pub idempotency: Option<Idempotency>,
     pub created_at: OffsetDateTime,
 }
@@ -108,6 +112,9 @@ pub struct Transaction {
     pub function_signature: String,
     pub data: Bytes,
     pub chain_id: u64,
+    /// The client that sent it; `None` only for records stored before clients were recorded,
+    /// which only operators see.
+    pub client: Option<ClientId>,
     pub idempotency_key: Option<String>,
     /// Set atomically with the nonce counter; never changes once set.
     pub nonce: Option<u64>,
@@ -154,6 +161,7 @@ impl Transaction {
             function_signature: new.function_signature.clone(),
             data: new.data.clone(),
             chain_id: new.chain_id,
+            client: Some(new.client.clone()),
             idempotency_key: new.idempotency.as_ref().map(|i| i.key.clone()),
             nonce: None,
             from: None,

@@ -124,6 +124,7 @@ pub fn confirmed_transaction() -> Transaction {
         function_signature: "add_weight(address,uint256)".to_owned(),
         data: hex::decode(&data).map(Bytes::from).unwrap_or_default(),
         chain_id: 31337,
+        client: "bench-client".parse().ok(),
         idempotency_key: Some("order-2026-01-01-000042".to_owned()),
         nonce: Some(1234),
         from: Some(from),

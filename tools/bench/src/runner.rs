@@ -188,7 +188,7 @@ pub async fn start(
                 dynamodb_counted_by(sdk, &notifier_requests),
                 &provisioned.table_name,
             ),
-            sink: devstack::live::Hub::default(),
+            sink: devstack::live::Hub::new(String::new()),
         },
         stopping.clone(),
     ));

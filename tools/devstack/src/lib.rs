@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tx_shared::aws::{AwsTimeouts, load_config};
 use tx_shared::backoff::Backoff;
+use tx_shared::auth::{ApiKeys, LocalAuth};
 use tx_shared::validation::MessageTypePolicy;
 
 pub use provision::{Names, Provisioned, provision};
@@ -55,8 +56,12 @@ pub struct RunnerOptions {
     /// How often the local runner calls the sweeper (on AWS: an EventBridge schedule).
     pub sweep_interval: Duration,
     pub sweep_grace: Duration,
-    /// The bearer token of the admin routes.
+    /// The bearer token of the admin routes (operators).
     pub admin_token: String,
+    /// Clients' API keys, sent as `x-api-key` exactly as to API Gateway.
+    pub api_keys: ApiKeys,
+    /// What the signer may spend per transaction.
+    pub caps: signer::SpendCaps,
 }
 
 impl Default for RunnerOptions {
@@ -75,6 +80,8 @@ impl Default for RunnerOptions {
             sweep_interval: Duration::from_secs(30),
             sweep_grace: Duration::from_secs(60),
             admin_token: format!("{:032x}", rand::random::<u128>()),
+            api_keys: ApiKeys::generate_local(),
+            caps: signer::SpendCaps::default(),
         }
     }
 }
@@ -144,6 +151,8 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             rpc_timeout: options.rpc_timeout,
             signing_lease: options.signing_lease,
             backoff: options.backoff,
+            policy: options.policy.clone(),
+            caps: options.caps,
         },
         broadcaster: broadcaster::Config {
             table_name: p.table_name.clone(),
@@ -189,7 +198,13 @@ pub async fn start(
 ) -> Result<Running, DevError> {
     let configs = function_configs(provisioned, options);
     let config_error = |e: tx_shared::ports::NodeError| DevError::Config(e.to_string());
-    let app = Arc::new(api::AwsApp::from_aws(&configs.api, sdk));
+    let local_auth = LocalAuth {
+        api_keys: options.api_keys.clone(),
+        admin_token: options.admin_token.clone(),
+    };
+    let app = Arc::new(
+        api::AwsApp::from_aws(&configs.api, sdk).with_auth(api::Authenticator::Local(local_auth)),
+    );
     let signer = Arc::new(signer::AwsSigner::from_aws(&configs.signer, sdk).map_err(config_error)?);
     let broadcaster = Arc::new(
         broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, sdk).map_err(config_error)?,
@@ -204,7 +219,7 @@ pub async fn start(
         retrier,
         retry::AdminAuth::BearerToken(options.admin_token.clone()),
     );
-    let hub = live::Hub::default();
+    let hub = live::Hub::new(options.admin_token.clone());
     let live_routes = hub.routes();
 
     let listener = TcpListener::bind(options.api_addr).await?;

@@ -10,31 +10,40 @@ use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use notifier::{Notifier, UpdateSink, transaction_of_key};
 use tokio::sync::{broadcast, watch};
 use tx_shared::adapters::dynamo::DynamoStore;
 
-/// The local stand-in for API Gateway's WebSocket API.
+/// The local stand-in for API Gateway's WebSocket API. Like `$connect` on AWS, it lets in
+/// only operators: the socket carries every transaction's changes.
 #[derive(Clone)]
 pub struct Hub {
     updates: broadcast::Sender<String>,
     /// Off: new upgrades are refused and open sockets are closed.
     serving: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    /// The operators' token: `/ws?token=…` (a browser can't set headers on a WebSocket), and
+    /// `Authorization: Bearer …` on the `/_dev` switches.
+    admin_token: Arc<str>,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
+impl Hub {
+    pub fn new(admin_token: String) -> Self {
         Hub {
             updates: broadcast::channel(1024).0,
             serving: Arc::new(AtomicBool::new(true)),
             cut: watch::channel(0).0,
+            admin_token: admin_token.into(),
         }
+    }
+
+    fn is_admin_token(&self, given: Option<&str>) -> bool {
+        given.is_some_and(|token| tx_shared::auth::secrets_equal(token, &self.admin_token))
     }
 }
 
@@ -56,7 +65,42 @@ impl Hub {
     }
 }
 
-async fn upgrade(State(hub): State<Hub>, ws: WebSocketUpgrade) -> Response {
+#[derive(serde::Deserialize)]
+struct Connect {
+    token: Option<String>,
+}
+
+/// A page on another origin must not open a socket with the operator's token, so a browser's
+/// upgrade (which always says where it comes from) must come from this very host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Not a browser: nothing to forge a cross-site request with.
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+async fn upgrade(
+    State(hub): State<Hub>,
+    Query(connect): Query<Connect>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
+    if connect.token.is_none() {
+        return (StatusCode::UNAUTHORIZED, "the live updates need `?token=<admin token>`")
+            .into_response();
+    }
+    if !hub.is_admin_token(connect.token.as_deref()) {
+        return (StatusCode::FORBIDDEN, "the admin token is not valid").into_response();
+    }
     if !hub.serving.load(Ordering::SeqCst) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -94,13 +138,32 @@ async fn serve(hub: Hub, mut socket: WebSocket) {
     }
 }
 
-async fn stop(State(hub): State<Hub>) -> StatusCode {
+/// The `/_dev` switches are the operator's, like every other route that changes something.
+fn dev_switch_allowed(hub: &Hub, headers: &HeaderMap) -> Result<(), StatusCode> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(StatusCode::UNAUTHORIZED);
+    };
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer "));
+    if hub.is_admin_token(token) {
+        Ok(())
+    } else {
+        Err(StatusCode::FORBIDDEN)
+    }
+}
+
+async fn stop(State(hub): State<Hub>, headers: HeaderMap) -> StatusCode {
+    if let Err(denied) = dev_switch_allowed(&hub, &headers) {
+        return denied;
+    }
     hub.serving.store(false, Ordering::SeqCst);
     hub.cut.send_modify(|n| *n += 1);
     StatusCode::NO_CONTENT
 }
 
-async fn start(State(hub): State<Hub>) -> StatusCode {
+async fn start(State(hub): State<Hub>, headers: HeaderMap) -> StatusCode {
+    if let Err(denied) = dev_switch_allowed(&hub, &headers) {
+        return denied;
+    }
     hub.serving.store(true, Ordering::SeqCst);
     StatusCode::NO_CONTENT
 }

@@ -81,11 +81,28 @@ async fn run() -> Result<(), DevError> {
                     .map(Duration::from_secs)
                     .map_err(config_error)
             };
-            let options = RunnerOptions {
-                api_addr: SocketAddr::from(([127, 0, 0, 1], api_port)),
-                policy: env
+            // Locally, anything well-formed may be signed unless you say otherwise; a
+            // deployment must list what it signs (see the README).
+            let policy = match env.raw("ALLOWED_MESSAGE_TYPES") {
+                None => {
+                    eprintln!(
+                        "devstack: ALLOWED_MESSAGE_TYPES is not set: allowing EVERY message type (`*`). Fine for a laptop; production must list what it signs."
+                    );
+                    tx_shared::validation::MessageTypePolicy::allow_all()
+                }
+                Some(_) => env
                     .message_type_policy("ALLOWED_MESSAGE_TYPES")
                     .map_err(config_error)?,
+            };
+            let api_keys = match env.raw("API_KEYS") {
+                Some(raw) => tx_shared::auth::ApiKeys::parse(raw)
+                    .map_err(|e| DevError::Config(format!("API_KEYS: {e}")))?,
+                None => defaults.api_keys.clone(),
+            };
+            let options = RunnerOptions {
+                api_addr: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                policy,
+                api_keys,
                 // The functions may talk to another node than the one provisioned, e.g. the
                 // fault-injecting proxy in front of anvil.
                 node_url: env.optional("NODE_URL").map_err(config_error)?,
@@ -102,8 +119,13 @@ async fn run() -> Result<(), DevError> {
                 ..defaults
             };
             let mut running = start(&sdk, &provisioned, &options).await?;
+            let keys: String = options
+                .api_keys
+                .entries()
+                .map(|(name, key)| format!("\n  client API key: {key}  ({name}; send it as x-api-key)"))
+                .collect();
             println!(
-                "\ntx-broadcaster is running\n  API:            {}\n  status page:    {}/\n  admin token:    {}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
+                "\ntx-broadcaster is running\n  API:            {}\n  status page:    {}/\n  admin token:    {}{keys}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
                 running.api_url(),
                 running.api_url(),
                 options.admin_token,
@@ -149,6 +171,8 @@ fn lambda_env(p: &Provisioned) -> String {
         ("CHAIN_ID", p.chain_id.to_string()),
         ("TARGET_CONTRACT", p.target_contract.to_string()),
         ("RECEIPT_POLL_SECONDS", "1".into()),
+        // `cargo lambda watch` runs the functions as deployed: they refuse to start without it.
+        ("ALLOWED_MESSAGE_TYPES", std::env::var("ALLOWED_MESSAGE_TYPES").unwrap_or_else(|_| "*".into())),
     ]
     .iter()
     .map(|(k, v)| format!("{k}={v}\n"))
