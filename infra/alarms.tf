@@ -6,7 +6,8 @@
 #   stuck or starved;
 # - any function error or throttle;
 # - the APIs answer 5xx;
-# - the notifier falls behind the table's stream.
+# - the notifier falls behind the table's stream;
+# - the signer address runs low on funds, or the signer stops reporting it.
 
 resource "aws_sns_topic" "alarms" {
   name              = "${local.prefix}-alarms"
@@ -190,7 +191,7 @@ resource "aws_cloudwatch_metric_alarm" "client_api_5xx" {
 
 resource "aws_cloudwatch_metric_alarm" "admin_api_5xx" {
   alarm_name          = "${local.prefix}-admin-5xx"
-  alarm_description   = "The admin API answered 5xx."
+  alarm_description   = "The operator API (status page, reads, retries) answered 5xx."
   namespace           = "AWS/ApiGateway"
   metric_name         = "5xx"
   dimensions          = { ApiId = aws_apigatewayv2_api.admin.id, Stage = aws_apigatewayv2_stage.admin.name }
@@ -218,4 +219,28 @@ resource "aws_cloudwatch_metric_alarm" "notifier_iterator_age" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
+}
+
+# The signer publishes the signer address's balance, in ether, while it signs
+# (at most once a minute per instance; an embedded-metric-format log line, so
+# no PutMetricData permission).
+# Below the threshold, transactions will soon fail for lack of gas money. No
+# report for an hour counts as low too: either nothing was submitted for an
+# hour, or nothing is signing (docs/deploy.md, "The balance alarm").
+resource "aws_cloudwatch_metric_alarm" "signer_balance" {
+  alarm_name          = "${local.prefix}-signer-balance-low"
+  alarm_description   = "The signer address holds under ${var.low_balance_alarm_ether} ether on chain ${var.chain_id}. Fund the address (GET /health shows it): transactions wait (insufficient_funds) until it is."
+  namespace           = "TxBroadcaster"
+  metric_name         = "SignerBalanceEther"
+  dimensions          = { ChainId = tostring(var.chain_id) }
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = var.low_balance_alarm_ether
+  # The signer reports the balance as it signs (at most once a minute): an idle deployment has
+  # no data and nothing to pay for, so no data is not an alarm.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = local.alarm_actions
+  ok_actions         = local.alarm_actions
 }

@@ -1,4 +1,6 @@
-# The client API: an API Gateway REST API in front of the api function.
+# The client API: an API Gateway REST API in front of the api function, for
+# client services. Operators and the status page use the operator API
+# (admin.tf) instead.
 #
 # Why REST and not an HTTP API: per-client rate limiting. REST APIs have API
 # keys with usage plans (a rate, a burst and a quota per client) and can sit
@@ -9,9 +11,10 @@
 # Limits, from the outside in:
 # 1. WAF (waf.tf): each source IP, every route.
 # 2. Stage throttling: all clients together (api_throttling_*).
-# 3. Usage plans: each client's API key (api_clients), on the routes that
-#    require one: POST /transaction/broadcast always, the reads unless
-#    public_reads.
+# 3. Usage plans: each client's API key (api_clients), on every route but
+#    GET /health. The api reads the key's id from the request context
+#    (requestContext.identity.apiKeyId) and shows a client only its own
+#    transactions.
 #
 # One method per route, so unknown paths are refused at the edge (404 in the
 # API's own error shape, below).
@@ -20,28 +23,23 @@ locals {
   api_stage = "v1"
 
   # "METHOD /path" => who may call it:
-  #   page   - the status page and its files, for a browser: no key;
   #   public - health checks: no key;
-  #   read   - a key unless var.public_reads (the status page reads them);
-  #   write  - always a key: this is what spends gas.
-  # tools/infra-check checks these against the api's router.
+  #   client - an API key (x-api-key): everything else.
+  # tools/infra-check checks these against the api's router, and that only
+  # GET /health is public.
   api_routes = {
-    "GET /"                       = "page"
-    "GET /ui/app.js"              = "page"
-    "GET /ui/style.css"           = "page"
-    "GET /ui/config.json"         = "page"
     "GET /health"                 = "public"
-    "GET /transactions"           = "read"
-    "GET /transactions/{id}"      = "read"
-    "GET /transactions/stats"     = "read"
-    "POST /transaction/broadcast" = "write"
+    "GET /transactions"           = "client"
+    "GET /transactions/{id}"      = "client"
+    "GET /transactions/stats"     = "client"
+    "POST /transaction/broadcast" = "client"
   }
 
   api_route_settings = {
     for route, access in local.api_routes : route => {
       method           = split(" ", route)[0]
       path             = trimprefix(split(" ", route)[1], "/")
-      api_key_required = access == "write" || (access == "read" && !var.public_reads)
+      api_key_required = access != "public"
     }
   }
 
@@ -313,7 +311,7 @@ resource "aws_api_gateway_usage_plan_key" "client" {
 
 # The default URL carries the stage (https://<id>.execute-api.<region>.amazonaws.com/v1/) and
 # changes if the API is ever re-created. A custom domain maps the stage to the domain's root:
-# a stable URL for the clients, and the status page at https://<domain>/.
+# a stable URL for the clients.
 resource "aws_api_gateway_domain_name" "client" {
   count = var.api_domain_name == null ? 0 : 1
 

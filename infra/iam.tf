@@ -302,6 +302,8 @@ data "aws_iam_policy_document" "retry" {
 # (PutItem on $connect, DeleteItem on $disconnect or when a connection is
 # gone, GetItem), list them through the by_created index (kind = "conn"), and
 # push each change to them through the WebSocket API's management endpoint.
+# Authorizing $connect needs no AWS permission: the user pool's signing keys
+# are public (<issuer>/.well-known/jwks.json).
 data "aws_iam_policy_document" "notifier" {
   source_policy_documents = [data.aws_iam_policy_document.common["notifier"].json]
 

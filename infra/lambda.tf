@@ -41,7 +41,13 @@ locals {
       TARGET_CONTRACTS        = local.target_contracts
       RPC_TIMEOUT_MS          = tostring(var.rpc_timeout_ms)
       SIGNING_LEASE_SECONDS   = tostring(var.signing_lease_seconds)
-      RUST_LOG                = var.rust_log
+      # What it may sign, checked again here: a message that reached the queue
+      # some other way than through the api is refused too.
+      ALLOWED_MESSAGE_TYPES = local.allowed_message_types
+      # Spend limits of one transaction: gas limit x max fee per gas.
+      MAX_GAS_LIMIT       = tostring(var.max_gas_limit)
+      MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
+      RUST_LOG            = var.rust_log
     })
     broadcaster = merge(local.backoff_environment, {
       TABLE_NAME                   = aws_dynamodb_table.transactions.name
@@ -82,18 +88,22 @@ locals {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # The WebSocket API's management endpoint (https, not wss).
       WEBSOCKET_ENDPOINT = local.websocket_management_endpoint
-      RUST_LOG           = var.rust_log
+      # As the $connect authorizer: whose tokens it accepts (the operators'
+      # pool, the status page's app client).
+      COGNITO_ISSUER    = local.operator_token_issuer
+      COGNITO_CLIENT_ID = aws_cognito_user_pool_client.status_page.id
+      RUST_LOG          = var.rust_log
     }
   }
 
   function_descriptions = {
-    api           = "HTTP API: accepts transaction requests and serves their status"
+    api           = "Client and operator APIs: accepts transaction requests, serves their status and the status page"
     signer        = "Signs queued transaction requests with KMS"
     broadcaster   = "Broadcasts signed transactions and tracks them to confirmation"
     "dead-letter" = "Marks transactions whose messages were dead-lettered as needing review"
     sweeper       = "Re-publishes transactions stuck in a non-final status"
     retry         = "Admin retry: re-drives a failed transaction through the priority queues"
-    notifier      = "Pushes transaction changes to the status page's WebSocket connections"
+    notifier      = "Authorizes the status page's WebSocket connections and pushes transaction changes to them"
   }
 }
 

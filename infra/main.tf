@@ -53,6 +53,8 @@ locals {
 
   # Map and list settings travel as flat strings; the code splits on ';'.
   # A for-expression over a map iterates in key order, so the string is stable.
+  # allowed_message_types is never empty (its validation): "*" alone is the
+  # explicit allow-all.
   target_contracts      = join(";", [for sig, addr in var.target_contracts : "${sig}=${addr}"])
   allowed_message_types = join(";", var.allowed_message_types)
 }

@@ -1,5 +1,5 @@
 output "api_url" {
-  description = "Base URL of the client API (e.g. <api_url>/health; the status page is <api_url>/): the custom domain if there is one, else the stage URL."
+  description = "Base URL of the client API (e.g. <api_url>/health; every other route needs x-api-key): the custom domain if there is one, else the stage URL."
   value       = var.api_domain_name == null ? aws_api_gateway_stage.client.invoke_url : "https://${var.api_domain_name}"
 }
 
@@ -19,17 +19,37 @@ output "api_domain_zone_id" {
 }
 
 output "websocket_url" {
-  description = "wss:// URL of the status page's live feed (the api passes it to the page)."
+  description = "wss:// URL of the status page's live feed (the api passes it to the page; $connect needs ?token=<operator access token>)."
   value       = aws_apigatewayv2_stage.websocket.invoke_url
 }
 
-output "admin_api_url" {
-  description = "Base URL of the admin API (IAM-signed requests, e.g. POST <admin_api_url>/admin/transactions/<id>/retry)."
-  value       = aws_apigatewayv2_stage.admin.invoke_url
+output "operator_api_url" {
+  description = "Base URL of the operator API: the status page is <operator_api_url>/; reads and POST <operator_api_url>/admin/transactions/<id>/retry need an operator's Cognito access token (Authorization: Bearer)."
+  value       = aws_apigatewayv2_api.admin.api_endpoint
+}
+
+output "operator_user_pool_id" {
+  description = "Cognito user pool of the operators (aws cognito-idp admin-create-user --user-pool-id <this> ...)."
+  value       = aws_cognito_user_pool.operators.id
+}
+
+output "operator_app_client_id" {
+  description = "Cognito app client of the status page (public, authorization code flow with PKCE); the tokens' audience."
+  value       = aws_cognito_user_pool_client.status_page.id
+}
+
+output "operator_hosted_ui_url" {
+  description = "Cognito hosted UI where operators sign in (its /oauth2/authorize and /oauth2/token endpoints)."
+  value       = local.operator_hosted_ui_url
+}
+
+output "operator_token_issuer" {
+  description = "Issuer (iss) of the operators' tokens, as the operator API's JWT authorizer and the notifier check it."
+  value       = local.operator_token_issuer
 }
 
 output "admin_role_arn" {
-  description = "Role operators assume to call the admin API or invoke the retry function."
+  description = "Role operators assume to invoke the retry function directly (IAM)."
   value       = aws_iam_role.admin.arn
 }
 

@@ -69,13 +69,29 @@ variable "target_contracts" {
 }
 
 variable "allowed_message_types" {
-  description = "Message types the API accepts (empty list: the code's default). Rendered joined with \";\"."
+  description = <<-EOT
+    The message types (Solidity function signatures) the API accepts and the signer signs; the
+    api and the signer both check it, and neither starts without it. There is no default: a
+    deployment names what it may sign. ["*"] allows every well-formed signature: for a test
+    network only, never for production (anyone holding an API key could then make the signer
+    call any function of the target contracts). Rendered joined with ";".
+  EOT
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.allowed_message_types) > 0
+    error_message = "allowed_message_types must name at least one message type (or be [\"*\"], which allows every one: not for production)."
+  }
 
   validation {
     condition     = alltrue([for t in var.allowed_message_types : length(t) > 0 && !strcontains(t, ";")])
     error_message = "allowed_message_types entries must be non-empty and must not contain ';'."
+  }
+
+  validation {
+    # "*" beside signatures would silently allow everything.
+    condition     = !contains(var.allowed_message_types, "*") || length(var.allowed_message_types) == 1
+    error_message = "\"*\" allows every message type: use it alone ([\"*\"]), or list the signatures."
   }
 }
 
@@ -169,7 +185,7 @@ variable "fee_bump_percent" {
 }
 
 variable "max_fee_per_gas_wei" {
-  description = "Highest max fee per gas, in wei, a replacement may pay. A string: wei amounts overflow Terraform's exact integers in JSON."
+  description = "Highest max fee per gas, in wei, the signer may sign and a replacement may pay. A string: wei amounts overflow Terraform's exact integers in JSON."
   type        = string
   default     = "500000000000" # 500 gwei
 
@@ -177,6 +193,18 @@ variable "max_fee_per_gas_wei" {
     # 38 digits always fit the code's u128.
     condition     = can(regex("^[1-9][0-9]{0,37}$", var.max_fee_per_gas_wei))
     error_message = "max_fee_per_gas_wei must be a positive whole number of wei, in decimal digits (at most 38)."
+  }
+}
+
+variable "max_gas_limit" {
+  description = "Highest gas limit the signer signs a transaction with; a call estimated above it is refused. Together with max_fee_per_gas_wei it bounds what one transaction can cost."
+  type        = number
+  default     = 2000000
+
+  validation {
+    # 21000 is what a plain transfer costs: a contract call needs more.
+    condition     = var.max_gas_limit > 21000 && floor(var.max_gas_limit) == var.max_gas_limit
+    error_message = "max_gas_limit must be a whole number above 21000."
   }
 }
 
@@ -316,8 +344,8 @@ variable "api_clients" {
   description = <<-EOT
     Client services of the API, by name. Each gets its own API key and usage plan: a steady
     rate (requests per second), a burst, and optionally a daily quota. Every client's limits
-    apply on top of the stage's throttling. POST /transaction/broadcast needs a key (header
-    x-api-key); so do the reads unless public_reads is true.
+    apply on top of the stage's throttling. Every route but GET /health needs a key (header
+    x-api-key), and a client sees only the transactions it submitted with its key.
   EOT
   type = map(object({
     rate_limit    = number
@@ -347,17 +375,6 @@ variable "api_clients" {
     condition     = alltrue([for c in values(var.api_clients) : c.quota_per_day == null ? true : (c.quota_per_day >= 1 && floor(c.quota_per_day) == c.quota_per_day)])
     error_message = "quota_per_day, when set, must be a positive whole number of requests."
   }
-}
-
-variable "public_reads" {
-  description = <<-EOT
-    Serve the read routes (GET /transactions, /transactions/{id}, /transactions/stats) without an
-    API key, limited per source IP by the WAF and by the stage's throttling. The status page
-    (GET /) runs in a browser, which has no API key: it needs public reads. Set to false to put
-    the reads behind API keys too; the page then shows only what the WebSocket pushes.
-  EOT
-  type        = bool
-  default     = true
 }
 
 variable "api_domain_name" {
@@ -410,7 +427,7 @@ variable "manage_api_gateway_account" {
 }
 
 variable "admin_principal_arns" {
-  description = "IAM principals (roles or users) that may assume the admin role, which may call the admin API and invoke the retry function. Empty: any principal of this account that its own IAM policy lets assume the role."
+  description = "IAM principals (roles or users) that may assume the admin role, which may invoke the retry function directly. Empty: any principal of this account that its own IAM policy lets assume the role."
   type        = list(string)
   default     = []
 
@@ -420,10 +437,41 @@ variable "admin_principal_arns" {
   }
 }
 
+variable "status_page_urls" {
+  description = <<-EOT
+    Where operators open the status page: the Cognito app client's callback and sign-out URLs,
+    and the operator API's CORS origins. Empty (the default): the operator API's own URL + "/",
+    which serves the page itself; the page is then same-origin and the API sends no CORS
+    headers at all. List other URLs (https, or http://localhost for development) only to serve
+    the page from elsewhere.
+  EOT
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for url in var.status_page_urls : can(regex("^(https://[^/*]+|http://localhost(:[0-9]+)?)/", url))])
+    error_message = "status_page_urls entries must be https:// URLs (or http://localhost[:port]/ for development) with a path, e.g. https://ops.example.com/, and no wildcard."
+  }
+}
+
+variable "operator_auth_domain_prefix" {
+  description = "Prefix of the Cognito hosted UI's domain (https://<prefix>.auth.<region>.amazoncognito.com), where operators sign in. Unique per region across AWS; null: \"<name_prefix>-<account id>\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition = var.operator_auth_domain_prefix == null || (
+      can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.operator_auth_domain_prefix)) &&
+      length(regexall("aws|amazon|cognito", coalesce(var.operator_auth_domain_prefix, "-"))) == 0
+    )
+    error_message = "operator_auth_domain_prefix must be 1-63 lowercase letters, digits or dashes, and must not contain aws, amazon or cognito."
+  }
+}
+
 variable "admin_throttling_rate_limit" {
-  description = "Requests per second the admin API allows."
+  description = "Requests per second the operator API allows, all operators together: the status page (its files, reads, and a poll every 3 s while its live feed is down) and retries. The burst is twice this."
   type        = number
-  default     = 5
+  default     = 10
 
   validation {
     condition     = var.admin_throttling_rate_limit > 0
@@ -475,8 +523,19 @@ variable "api_5xx_alarm_threshold" {
   }
 }
 
+variable "low_balance_alarm_ether" {
+  description = "Alarm when the signer address holds less than this, in ether (the chain's native currency), or when the signer has reported no balance for an hour."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.low_balance_alarm_ether >= 0
+    error_message = "low_balance_alarm_ether must be zero or more."
+  }
+}
+
 variable "deletion_protection" {
-  description = "Protect the transactions table from deletion (turn off only to tear down a test environment)."
+  description = "Protect the transactions table and the operators' user pool from deletion (turn off only to tear down a test environment)."
   type        = bool
   default     = true
 }

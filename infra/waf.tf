@@ -1,5 +1,5 @@
 # A WAF web ACL in front of the client API's stage (var.waf_enabled): a rate
-# limit per source IP over every route (the public ones included), and AWS's
+# limit per source IP over every route (GET /health included), and AWS's
 # managed rules against known bad inputs (Log4Shell and the like), IP addresses
 # with a bad reputation, and anonymizers (Tor, anonymous proxies). Requests
 # from hosting providers are only counted: client services often run in a

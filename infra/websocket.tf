@@ -2,10 +2,16 @@
 # go to the notifier, which keeps the connections in the table and pushes each
 # change from the table's stream to them (POST @connections/{id}).
 #
-# The routes are public: the page is a browser, which can neither sign (IAM)
-# nor send headers on a WebSocket handshake, and $disconnect cannot carry
-# authorization at all. The stage's throttling bounds what a caller can start.
-# Connections last at most 2 hours (10 minutes idle): the page reconnects.
+# $connect needs an operator's Cognito access token: a browser can't send
+# headers on a WebSocket handshake, so the page sends it as ?token=<access
+# token>. A Lambda REQUEST authorizer checks it before the connection is
+# accepted; the notifier is that authorizer too (it tells an authorizer event,
+# `"type": "REQUEST"` with a `methodArn`, from a route event), checking the
+# token against COGNITO_ISSUER's keys and COGNITO_CLIENT_ID. WebSocket
+# authorizers cache nothing: every connection is checked. $disconnect can't
+# carry authorization, and only ends a connection that was authorized.
+# The stage's throttling bounds what a caller can start. Connections last at
+# most 2 hours (10 minutes idle): the page reconnects, with a fresh token.
 
 locals {
   websocket_stage = "live"
@@ -29,12 +35,25 @@ resource "aws_apigatewayv2_integration" "notifier" {
   integration_uri    = aws_lambda_function.function["notifier"].invoke_arn
 }
 
+resource "aws_apigatewayv2_authorizer" "websocket_token" {
+  api_id           = aws_apigatewayv2_api.websocket.id
+  name             = "${local.prefix}-live-token"
+  authorizer_type  = "REQUEST"
+  authorizer_uri   = aws_lambda_function.function["notifier"].invoke_arn
+  identity_sources = ["route.request.querystring.token"]
+}
+
+# route => authorization: only $connect can have any.
 resource "aws_apigatewayv2_route" "websocket" {
-  for_each = toset(["$connect", "$disconnect"])
+  for_each = {
+    "$connect"    = "CUSTOM"
+    "$disconnect" = "NONE"
+  }
 
   api_id             = aws_apigatewayv2_api.websocket.id
-  route_key          = each.value
-  authorization_type = "NONE"
+  route_key          = each.key
+  authorization_type = each.value
+  authorizer_id      = each.value == "CUSTOM" ? aws_apigatewayv2_authorizer.websocket_token.id : null
   target             = "integrations/${aws_apigatewayv2_integration.notifier.id}"
 }
 
@@ -64,6 +83,8 @@ resource "aws_apigatewayv2_stage" "websocket" {
       connectionId = "$context.connectionId"
       eventType    = "$context.eventType"
       routeKey     = "$context.routeKey"
+      operator     = "$context.authorizer.principalId"
+      authorizer   = "$context.authorizer.error"
       requestTime  = "$context.requestTime"
       status       = "$context.status"
       error        = "$context.error.message"
@@ -80,4 +101,12 @@ resource "aws_lambda_permission" "websocket" {
   function_name = aws_lambda_function.function["notifier"].function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.websocket.execution_arn}/${local.websocket_stage}/*"
+}
+
+resource "aws_lambda_permission" "websocket_authorizer" {
+  statement_id  = "AllowWebSocketAuthorizerInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["notifier"].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.websocket.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.websocket_token.id}"
 }

@@ -24,7 +24,14 @@ async fn the_status_page_is_live_falls_back_to_polling_filters_and_retries() {
     // A node that refuses every send until healed: one transaction ends `needs_review`.
     let proxy = integration_tests::refusing_sends(&integration_tests::rpc_url()).await;
     let token = "browser-admin-token";
+    let keys = tx_shared::auth::ApiKeys::generate_local();
+    let client_key = keys
+        .entries()
+        .next()
+        .map(|(_, key)| key.to_owned())
+        .unwrap_or_default();
     let options = RunnerOptions {
+        api_keys: keys,
         node_url: Some(proxy.url()),
         backoff: Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(2), 2)
             .unwrap_or_else(|e| panic!("{e}")),
@@ -55,6 +62,7 @@ async fn the_status_page_is_live_falls_back_to_polling_filters_and_retries() {
                 .current_dir(&root)
                 .env("BASE_URL", api)
                 .env("ADMIN_TOKEN", token)
+                .env("CLIENT_KEY", client_key)
                 .env("REVIEW_ID", review)
                 .env("PLAYWRIGHT_CORE", playwright)
                 .env("SCREENSHOT_DIR", "target/browser")

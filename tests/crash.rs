@@ -13,6 +13,8 @@ use integration_tests::{
 };
 use serde_json::{Value, json};
 
+const CRASH_KEY: &str = "crash-test-key-0123456789";
+
 struct Runner {
     child: Child,
 }
@@ -33,6 +35,7 @@ impl Runner {
             .env("SWEEP_INTERVAL_SECONDS", "2")
             .env("SWEEP_GRACE_SECONDS", "10")
             .env("RUST_LOG", "warn")
+            .env("API_KEYS", format!("crash:{CRASH_KEY}"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap_or_else(|e| panic!("{e}")))
             .stderr(log)
@@ -83,10 +86,10 @@ async fn killing_the_runner_mid_flight_loses_and_duplicates_nothing() {
         "{}/../target/{prefix}.log",
         env!("CARGO_MANIFEST_DIR")
     ));
-    let http = tx_shared::tls::reqwest_builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let http = integration_tests::client_http(
+        &tx_shared::auth::ApiKeys::parse(&format!("crash:{CRASH_KEY}"))
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
 
     let mut runner = Runner::start(&prefix, port, &log);
     assert!(

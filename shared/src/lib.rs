@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod batch;
 pub mod config;
 pub mod domain;
+pub mod jwt;
 pub mod metrics;
 pub mod nonce_filler;
 pub mod ports;

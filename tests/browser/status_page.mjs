@@ -16,6 +16,8 @@ const { chromium } = require(process.env.PLAYWRIGHT_CORE ?? "playwright-core");
 
 const BASE_URL = process.env.BASE_URL;
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN;
+const CLIENT_KEY = process.env.CLIENT_KEY;
+const AS_ADMIN = { Authorization: `Bearer ${process.env.ADMIN_TOKEN}` };
 const REVIEW_ID = process.env.REVIEW_ID;
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? "target/browser";
 const DATA = (weight) =>
@@ -25,7 +27,7 @@ const DATA = (weight) =>
 async function submit(weight) {
   const response = await fetch(`${BASE_URL}/transaction/broadcast`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "x-api-key": CLIENT_KEY },
     body: JSON.stringify({ message_type: "add_weight(address _addr, uint256 _weight)", data: DATA(weight) }),
   });
   const text = await response.text();
@@ -36,7 +38,7 @@ async function submit(weight) {
 const row = (page, id) => page.locator(`tbody tr[data-id="${id}"]`);
 
 test("the status page stays live, falls back to polling, filters, and retries", async (t) => {
-  assert.ok(BASE_URL && ADMIN_TOKEN && REVIEW_ID, "BASE_URL, ADMIN_TOKEN and REVIEW_ID are required");
+  assert.ok(BASE_URL && ADMIN_TOKEN && CLIENT_KEY && REVIEW_ID, "BASE_URL, ADMIN_TOKEN, CLIENT_KEY and REVIEW_ID are required");
   mkdirSync(SCREENSHOTS, { recursive: true });
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
@@ -47,6 +49,11 @@ test("the status page stays live, falls back to polling, filters, and retries", 
   try {
     step = "open";
     await page.goto(BASE_URL + "/");
+    // Nothing is shown, and nothing connects, before the operator signs in.
+    await page.locator("#error").filter({ hasText: /operator token/ }).waitFor({ timeout: 10000 });
+    assert.equal(await page.locator("tbody tr[data-id]").count(), 0);
+    await page.fill("#admin-token", ADMIN_TOKEN);
+    await page.click("#admin-unlock");
     await page.locator('#live[data-state="live"]').waitFor({ timeout: 20000 });
     const loads = [];
     page.on("framenavigated", () => loads.push(Date.now()));
@@ -54,8 +61,6 @@ test("the status page stays live, falls back to polling, filters, and retries", 
     // First the admin retry: until the transaction under review is sent, its open nonce holds
     // every later one (by design: nobody knows whether the node has it).
     step = "admin retry";
-    await page.fill("#admin-token", ADMIN_TOKEN);
-    await page.click("#admin-unlock");
     await row(page, REVIEW_ID).click();
     const details = page.locator("tr.details");
     await details.waitFor();
@@ -73,13 +78,15 @@ test("the status page stays live, falls back to polling, filters, and retries", 
     assert.equal(loads.length, 0, "no reload happened");
 
     step = "polling fallback";
-    const stopped = await fetch(`${BASE_URL}/_dev/websocket/stop`, { method: "POST" });
+    const refused = await fetch(`${BASE_URL}/_dev/websocket/stop`, { method: "POST" });
+    assert.equal(refused.status, 401, "the dev switches are the operator's");
+    const stopped = await fetch(`${BASE_URL}/_dev/websocket/stop`, { method: "POST", headers: AS_ADMIN });
     assert.equal(stopped.status, 204);
     await page.locator('#live[data-state="polling"]').waitFor({ timeout: 20000 });
     assert.match(await page.locator("#banner").innerText(), /interrupted/);
     const second = await submit(2);
     await page.locator(`tbody tr[data-id="${second}"][data-status="confirmed"]`).waitFor({ timeout: 30000 });
-    await fetch(`${BASE_URL}/_dev/websocket/start`, { method: "POST" });
+    await fetch(`${BASE_URL}/_dev/websocket/start`, { method: "POST", headers: AS_ADMIN });
     await page.locator('#live[data-state="live"]').waitFor({ timeout: 40000 });
     assert.equal(await page.locator("#banner").isHidden(), true);
 

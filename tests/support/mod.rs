@@ -39,6 +39,10 @@ pub struct TestStack {
     pub http: reqwest::Client,
     pub node: RootProvider,
     pub api_url: String,
+    /// The operators' bearer token of this stack's runner.
+    pub admin_token: String,
+    /// The clients' keys of this stack's runner (`http` sends the first).
+    pub api_keys: tx_shared::auth::ApiKeys,
 }
 
 /// A unique, valid resource prefix for one test.
@@ -111,10 +115,9 @@ impl TestStack {
             provisioned,
             names,
             running: Some(running),
-            http: tx_shared::tls::reqwest_builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
+            http: client_http(&options.api_keys),
+            admin_token: options.admin_token.clone(),
+            api_keys: options.api_keys.clone(),
             node,
             api_url,
         }
@@ -146,6 +149,7 @@ impl TestStack {
     }
 
     /// Replaces the runner (API only, say) with one that runs the consumers and the sweeper too.
+    /// The clients and the operators keep their credentials.
     pub async fn restart(&mut self, options: RunnerOptions) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
@@ -153,6 +157,8 @@ impl TestStack {
         let options = RunnerOptions {
             api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             wait_time_seconds: 1,
+            api_keys: self.api_keys.clone(),
+            admin_token: self.admin_token.clone(),
             ..options
         };
         let running = devstack::start(&self.sdk, &self.provisioned, &options)
@@ -370,6 +376,23 @@ impl Drop for OwnAnvil {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The API's client as the first of `keys` (every request carries its `x-api-key`; a request
+/// that adds an operator's `Authorization` is the operator's).
+pub fn client_http(keys: &tx_shared::auth::ApiKeys) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some((_, key)) = keys.entries().next() {
+        headers.insert(
+            "x-api-key",
+            key.parse().unwrap_or_else(|e| panic!("API key: {e}")),
+        );
+    }
+    tx_shared::tls::reqwest_builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .unwrap_or_else(|e| panic!("HTTP client: {e}"))
 }
 
 /// A plain HTTP client for the tests' own calls (anvil, the local API).

@@ -21,8 +21,12 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
+// Every read needs the operator's credentials: the token entered above (the local runner's
+// admin token, or the operator's sign-in token on AWS).
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  const headers = { ...(options.headers || {}) };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const response = await fetch(path, { ...options, headers });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const message = body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${response.status}`;
@@ -38,6 +42,10 @@ function query(extra = {}) {
 }
 
 async function loadPage() {
+  if (!state.token) {
+    showError("Enter the operator token to see transactions.");
+    return;
+  }
   const cursor = state.cursors[state.cursors.length - 1];
   try {
     const page = await api(`transactions?${query(cursor ? { cursor } : {})}`);
@@ -172,10 +180,7 @@ function toggle(id) {
 async function retry(id, button) {
   button.disabled = true;
   try {
-    const done = await api(`admin/transactions/${id}/retry`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${state.token}` },
-    });
+    const done = await api(`admin/transactions/${id}/retry`, { method: "POST" });
     button.textContent = `Retrying (${done.action.replaceAll("_", " ")})`;
     showError(null);
   } catch (error) {
@@ -241,6 +246,7 @@ function stopPolling() {
 }
 
 async function connect() {
+  if (!state.token || state.socket) return;
   let url;
   try {
     url = (await api("ui/config.json")).websocket_url;
@@ -248,7 +254,10 @@ async function connect() {
     url = null;
   }
   if (!url) url = new URL("ws", location.href).href.replace(/^http/, "ws");
-  const socket = new WebSocket(url);
+  // A browser can't set headers on a WebSocket: the token goes in the query string.
+  const withToken = new URL(url);
+  withToken.searchParams.set("token", state.token);
+  const socket = new WebSocket(withToken.href);
   state.socket = socket;
   socket.addEventListener("open", () => {
     state.reconnectDelay = 1000;
@@ -266,6 +275,7 @@ async function connect() {
   });
   socket.addEventListener("close", () => {
     if (state.socket !== socket) return;
+    state.socket = null;
     startPolling();
     const delay = state.reconnectDelay;
     state.reconnectDelay = Math.min(delay * 2, 30000);
@@ -284,8 +294,14 @@ function unlock(event) {
   event.preventDefault();
   state.token = $("admin-token").value.trim();
   sessionStorage.setItem("adminToken", state.token);
-  $("admin-state").textContent = state.token ? "admin" : "read-only";
-  render();
+  $("admin-state").textContent = state.token ? "signed in" : "signed out";
+  if (state.socket) {
+    const old = state.socket;
+    state.socket = null; // its close must not reconnect with the old token
+    old.close();
+  }
+  loadPage();
+  connect();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -296,7 +312,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filters").addEventListener("reset", () => setTimeout(readFilters));
   $("admin-form").addEventListener("submit", unlock);
   $("admin-token").value = state.token;
-  $("admin-state").textContent = state.token ? "admin" : "read-only";
+  $("admin-state").textContent = state.token ? "signed in" : "signed out";
   $("older").addEventListener("click", () => {
     if (!state.next) return;
     state.cursors.push(state.next);

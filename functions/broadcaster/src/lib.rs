@@ -138,7 +138,12 @@ pub enum Outcome {
     NeedsReview,
     /// Already final or under review, or unknown: a duplicate message.
     NothingToDo,
+    /// Waiting for the signer's account to be funded; a fresh message is scheduled.
+    Waiting,
 }
+
+/// How long a send waits for funds before it tries again (without using up a delivery).
+pub const FUNDS_WAIT: Duration = Duration::from_secs(60);
 
 /// What a send told us.
 enum Sent {
@@ -212,6 +217,20 @@ where
                     true,
                 )
                 .await
+            }
+            // Waiting for the account to be funded is not a failed attempt (the balance alarm
+            // calls a human); the transaction waits without using up its deliveries.
+            Err(e @ NodeError::InsufficientFunds(_)) => {
+                let reason = format!("insufficient_funds: the signer's account can't pay ({e}); fund it");
+                tx_shared::retry::wait_for(
+                    &self.store,
+                    &self.queue,
+                    &delivery.message,
+                    &reason,
+                    FUNDS_WAIT,
+                )
+                .await?;
+                Ok(Outcome::Waiting)
             }
             Err(e) if e.is_retryable() => Err(self.retry(&delivery, &e.to_string()).await),
             Err(e) => self.give_up(&tx, &e.to_string(), false).await,

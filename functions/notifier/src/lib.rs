@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tx_shared::adapters::dynamo::{DynamoStore, INDEX_BY_CREATED};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::TxId;
+use tx_shared::jwt::{JwtVerifier, Operator};
 use tx_shared::ports::TransactionStore;
 use tx_shared::view::TransactionView;
 
@@ -77,6 +78,10 @@ pub struct Config {
     pub table_name: String,
     /// The WebSocket API's management endpoint: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
     pub websocket_endpoint: String,
+    /// The operators' user pool (`https://cognito-idp.{region}.amazonaws.com/{pool id}`) and
+    /// the status page's app client: `$connect` lets in only their access tokens.
+    pub cognito_issuer: String,
+    pub cognito_client_id: String,
 }
 
 impl Config {
@@ -84,8 +89,25 @@ impl Config {
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             websocket_endpoint: env.required("WEBSOCKET_ENDPOINT")?,
+            cognito_issuer: env.required("COGNITO_ISSUER")?,
+            cognito_client_id: env.required("COGNITO_CLIENT_ID")?,
         })
     }
+}
+
+/// The `$connect` authorizer's answer: an IAM policy for this connection, allowing it only
+/// for an operator's valid token. A refusal is an answer (403 to the browser), not an error.
+pub fn authorizer_policy(method_arn: &str, operator: Option<&Operator>) -> Value {
+    let effect = if operator.is_some() { "Allow" } else { "Deny" };
+    let principal = operator.map_or("anonymous", |o| o.subject.as_str());
+    json!({
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{ "Action": "execute-api:Invoke", "Effect": effect, "Resource": method_arn }],
+        },
+        "context": { "username": operator.map_or("", |o| o.username.as_str()) },
+    })
 }
 
 /// Open connections live in the table as `CONN#<id>` items (listed through the `by_created`
@@ -195,19 +217,48 @@ impl UpdateSink for ApiGatewayConnections {
     }
 }
 
-/// The AWS notifier.
-pub type AwsNotifier = Notifier<DynamoStore, ApiGatewayConnections>;
+/// The AWS notifier, with the `$connect` authorizer.
+pub struct AwsNotifier {
+    pub notifier: Notifier<DynamoStore, ApiGatewayConnections>,
+    pub operators: JwtVerifier,
+}
 
 impl AwsNotifier {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
-        Notifier {
-            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
-            sink: ApiGatewayConnections::from_aws(config, sdk),
-        }
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, String> {
+        Ok(AwsNotifier {
+            notifier: Notifier {
+                store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+                sink: ApiGatewayConnections::from_aws(config, sdk),
+            },
+            operators: JwtVerifier::new(
+                &config.cognito_issuer,
+                &config.cognito_client_id,
+                Duration::from_secs(5),
+            )
+            .map_err(|e| e.to_string())?,
+        })
     }
 
-    /// One Lambda event: a stream batch, or a WebSocket route.
+    /// One Lambda event: the `$connect` authorizer, a stream batch, or a WebSocket route.
     pub async fn handle(&self, event: Value) -> Result<Value, String> {
+        // The authorizer's event carries a route key too: it must be told apart first.
+        if event.get("type").and_then(Value::as_str) == Some("REQUEST")
+            && let Some(method_arn) = event.get("methodArn").and_then(Value::as_str)
+        {
+            let token = event
+                .pointer("/queryStringParameters/token")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let operator = match self.operators.verify(token).await {
+                Ok(operator) => Some(operator),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "WebSocket connection refused");
+                    None
+                }
+            };
+            return Ok(authorizer_policy(method_arn, operator.as_ref()));
+        }
+        let sink = &self.notifier.sink;
         if let Some(route) = event
             .pointer("/requestContext/routeKey")
             .and_then(Value::as_str)
@@ -217,13 +268,15 @@ impl AwsNotifier {
                 .and_then(Value::as_str)
                 .ok_or("WebSocket event without a connection id")?;
             match route {
-                "$connect" => self.sink.connected(connection).await?,
-                "$disconnect" => self.sink.disconnected(connection).await?,
+                "$connect" => sink.connected(connection).await?,
+                "$disconnect" => sink.disconnected(connection).await?,
                 _ => {}
             }
             return Ok(json!({ "statusCode": 200 }));
         }
-        self.notify(&changed_transactions(&event)).await?;
+        self.notifier
+            .notify(&changed_transactions(&event))
+            .await?;
         Ok(json!({}))
     }
 }
@@ -231,6 +284,22 @@ impl AwsNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_authorizer_allows_only_a_verified_operator() {
+        let arn = "arn:aws:execute-api:us-east-1:1:api/live/$connect";
+        let denied = authorizer_policy(arn, None);
+        assert_eq!(denied["policyDocument"]["Statement"][0]["Effect"], "Deny");
+        assert_eq!(denied["policyDocument"]["Statement"][0]["Resource"], arn);
+        let operator = Operator {
+            subject: "sub-1".into(),
+            username: "alice".into(),
+        };
+        let allowed = authorizer_policy(arn, Some(&operator));
+        assert_eq!(allowed["policyDocument"]["Statement"][0]["Effect"], "Allow");
+        assert_eq!(allowed["principalId"], "sub-1");
+        assert_eq!(allowed["context"]["username"], "alice");
+    }
 
     #[test]
     fn stream_records_name_their_transactions_once() {

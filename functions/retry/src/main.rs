@@ -41,11 +41,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     .authorizer
                     .as_ref()
                     .and_then(|a| a.iam.as_ref().and_then(|iam| iam.user_arn.clone()).or_else(|| {
-                        a.jwt.as_ref().and_then(|jwt| jwt.claims.get("sub").cloned())
+                        // A readable name for the history: the user name, else the subject.
+                        a.jwt.as_ref().and_then(|jwt| {
+                            ["username", "cognito:username", "email", "sub"]
+                                .iter()
+                                .find_map(|claim| jwt.claims.get(*claim).cloned())
+                        })
                     })),
                 _ => None,
             };
             if let Some(principal) = principal {
+                let principal = tx_shared::auth::operator_name(&principal);
                 request.extensions_mut().insert(GatewayPrincipal(principal));
             }
             request

@@ -101,9 +101,16 @@ impl Stack {
         let running = devstack::start(sdk, &provisioned, &runner).await?;
         let consumers =
             crate::runner::start(sdk, &provisioned, &configs, &options.consumers).await?;
+        let mut client_key = reqwest::header::HeaderMap::new();
+        if let Some((_, key)) = runner.api_keys.entries().next()
+            && let Ok(value) = key.parse()
+        {
+            client_key.insert("x-api-key", value);
+        }
         let http = tx_shared::tls::reqwest_builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
+            .default_headers(client_key)
             .build()?;
         Ok(Stack {
             api_url: running.api_url(),

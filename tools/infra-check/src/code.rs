@@ -244,29 +244,53 @@ fn balanced(code: &str, open: usize, opening: u8, closing: u8) -> Option<usize> 
 /// `.route("/path", get(…).post(…))` in its source, with the methods named at the top level of
 /// the call.
 pub fn routes(krate: &FunctionCrate) -> BTreeSet<String> {
+    crate_source(&krate.dir)
+        .iter()
+        .flat_map(|(_, code)| routes_in(code))
+        .collect()
+}
+
+/// The routes served by one file of a crate's `src/` (e.g. `status_page.rs`); `None` if the
+/// crate has no such file.
+pub fn routes_in_file(krate: &FunctionCrate, file_name: &str) -> Option<BTreeSet<String>> {
+    crate_source(&krate.dir)
+        .into_iter()
+        .find(|(path, _)| path.file_name().is_some_and(|n| n == file_name))
+        .map(|(_, code)| routes_in(&code))
+}
+
+fn routes_in(code: &str) -> BTreeSet<String> {
     let mut routes = BTreeSet::new();
-    for (_, code) in crate_source(&krate.dir) {
-        let mut from = 0;
-        while let Some(found) = code[from..].find(".route(") {
-            let open = from + found + ".route".len();
-            from = open + 1;
-            let Some(close) = balanced(&code, open, b'(', b')') else {
-                continue;
-            };
-            let call = &code[open + 1..close - 1];
-            let call = call.trim_start();
-            let Some(path) = call
-                .strip_prefix('"')
-                .and_then(|s| s.find('"').map(|end| &s[..end]))
-            else {
-                continue;
-            };
-            for method in top_level_methods(call) {
-                routes.insert(format!("{} {path}", method.to_uppercase()));
-            }
+    let mut from = 0;
+    while let Some(found) = code[from..].find(".route(") {
+        let open = from + found + ".route".len();
+        from = open + 1;
+        let Some(close) = balanced(code, open, b'(', b')') else {
+            continue;
+        };
+        let call = &code[open + 1..close - 1];
+        let call = call.trim_start();
+        let Some(path) = call
+            .strip_prefix('"')
+            .and_then(|s| s.find('"').map(|end| &s[..end]))
+        else {
+            continue;
+        };
+        for method in top_level_methods(call) {
+            routes.insert(format!("{} {path}", method.to_uppercase()));
         }
     }
     routes
+}
+
+/// Whether the string literal `"text"` occurs in the non-test source of the crate or of
+/// `shared/src` (where a crate's helpers may live).
+pub fn has_string_literal(root: &Path, krate: &FunctionCrate, text: &str) -> bool {
+    let literal = format!("\"{text}\"");
+    crate_source(&krate.dir)
+        .into_iter()
+        .chain(crate_source(&root.join("shared")))
+        .any(|(_, code)| code.contains(&literal))
 }
 
 /// `get`, `post`, … called at depth 0 of a `.route(` call's arguments.

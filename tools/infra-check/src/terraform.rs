@@ -100,6 +100,13 @@ impl fmt::Display for Reference {
     }
 }
 
+/// A variable's `validation` block.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub condition: Expression,
+    pub error_message: Expression,
+}
+
 /// Everything in `infra/*.tf`.
 #[derive(Debug)]
 pub struct Infra {
@@ -109,6 +116,8 @@ pub struct Infra {
     pub locals: BTreeMap<String, Expression>,
     /// Each variable's default, if it has one.
     pub variables: BTreeMap<String, Option<Expression>>,
+    /// Each variable's validation blocks.
+    pub validations: BTreeMap<String, Vec<Validation>>,
     /// Every top-level block of every file, for scans that look everywhere.
     pub bodies: Vec<(String, Body)>,
 }
@@ -131,6 +140,7 @@ impl Infra {
             data: Vec::new(),
             locals: BTreeMap::new(),
             variables: BTreeMap::new(),
+            validations: BTreeMap::new(),
             bodies: Vec::new(),
         };
         for path in files {
@@ -166,6 +176,18 @@ impl Infra {
                         infra
                             .variables
                             .insert(name.clone(), attr(block.body(), "default").cloned());
+                        let validations = block
+                            .body()
+                            .blocks()
+                            .filter(|b| b.identifier() == "validation")
+                            .filter_map(|b| {
+                                Some(Validation {
+                                    condition: attr(b.body(), "condition")?.clone(),
+                                    error_message: attr(b.body(), "error_message")?.clone(),
+                                })
+                            })
+                            .collect();
+                        infra.validations.insert(name.clone(), validations);
                     }
                     _ => {}
                 }
@@ -209,6 +231,41 @@ impl Infra {
             values.insert((*name).to_owned(), value.clone());
         }
         values
+    }
+
+    /// Whether the variable's validation blocks accept `value` (the other variables at their
+    /// defaults): `Ok(())`, or the error message of the first condition that fails. `None` if a
+    /// condition can't be evaluated statically (e.g. it calls `can` or `regex`).
+    pub fn validate(&self, variable: &str, value: Value) -> Option<Result<(), String>> {
+        let overrides = [(variable, value)];
+        for validation in self.validations.get(variable)? {
+            let accepted = self.eval_with(&validation.condition, None, &overrides)?;
+            if accepted.as_bool()? {
+                continue;
+            }
+            let message = self
+                .eval_with(&validation.error_message, None, &overrides)
+                .map(|m| string_of(&m))
+                .unwrap_or_else(|| format!("{:?}", validation.error_message));
+            return Some(Err(message));
+        }
+        Some(Ok(()))
+    }
+
+    /// Every reference an expression makes, with the indexes that are not constants evaluated
+    /// under `each` (`aws_lambda_function.function[each.key]` of the `"api"` instance is
+    /// `aws_lambda_function.function.api`); an index that can't be evaluated is `"*"`.
+    pub fn references_in(
+        &self,
+        expr: &Expression,
+        each: Option<&(String, Value)>,
+    ) -> Vec<Reference> {
+        let mut found = Vec::new();
+        let index = |e: &Expression| {
+            constant_string(e).or_else(|| self.eval(e, each).map(|v| string_of(&v)))
+        };
+        collect_references(expr, &mut found, &index);
+        found
     }
 
     /// Every local that can be evaluated from variables and other locals alone (not those that
@@ -410,14 +467,20 @@ pub fn constant_string(expr: &Expression) -> Option<String> {
     object_key(&ObjectKey::Expression(expr.clone()))
 }
 
-/// Every reference an expression makes, wherever it is nested.
+/// Every reference an expression makes, wherever it is nested. An index that is not a constant
+/// string is `"*"` (see [`Infra::references_in`] to evaluate it).
 pub fn references(expr: &Expression) -> Vec<Reference> {
     let mut found = Vec::new();
-    collect_references(expr, &mut found);
+    collect_references(expr, &mut found, &constant_string);
     found
 }
 
-fn collect_references(expr: &Expression, found: &mut Vec<Reference>) {
+/// The text of an index expression, if it can be known.
+type IndexText<'a> = dyn Fn(&Expression) -> Option<String> + 'a;
+
+fn collect_references(expr: &Expression, found: &mut Vec<Reference>, index_text: &IndexText<'_>) {
+    let recurse =
+        |e: &Expression, found: &mut Vec<Reference>| collect_references(e, found, index_text);
     match expr {
         Expression::Variable(v) => found.push(Reference(vec![v.as_str().to_owned()])),
         Expression::Traversal(t) => {
@@ -427,8 +490,8 @@ fn collect_references(expr: &Expression, found: &mut Vec<Reference>) {
                     match op {
                         TraversalOperator::GetAttr(id) => parts.push(id.as_str().to_owned()),
                         TraversalOperator::Index(index) => {
-                            parts.push(constant_string(index).unwrap_or_else(|| "*".to_owned()));
-                            collect_references(index, found);
+                            parts.push(index_text(index).unwrap_or_else(|| "*".to_owned()));
+                            recurse(index, found);
                         }
                         TraversalOperator::LegacyIndex(i) => parts.push(i.to_string()),
                         TraversalOperator::AttrSplat | TraversalOperator::FullSplat => {
@@ -438,59 +501,59 @@ fn collect_references(expr: &Expression, found: &mut Vec<Reference>) {
                 }
                 found.push(Reference(parts));
             } else {
-                collect_references(&t.expr, found);
+                recurse(&t.expr, found);
                 for op in &t.operators {
                     if let TraversalOperator::Index(index) = op {
-                        collect_references(index, found);
+                        recurse(index, found);
                     }
                 }
             }
         }
-        Expression::Array(items) => items.iter().for_each(|e| collect_references(e, found)),
+        Expression::Array(items) => items.iter().for_each(|e| recurse(e, found)),
         Expression::Object(object) => {
             for (k, v) in object {
                 if let ObjectKey::Expression(k) = k {
-                    collect_references(k, found);
+                    recurse(k, found);
                 }
-                collect_references(v, found);
+                recurse(v, found);
             }
         }
-        Expression::TemplateExpr(t) => template_references(t, found),
-        Expression::FuncCall(call) => call.args.iter().for_each(|e| collect_references(e, found)),
-        Expression::Parenthesis(inner) => collect_references(inner, found),
+        Expression::TemplateExpr(t) => template_references(t, found, index_text),
+        Expression::FuncCall(call) => call.args.iter().for_each(|e| recurse(e, found)),
+        Expression::Parenthesis(inner) => recurse(inner, found),
         Expression::Conditional(c) => {
-            collect_references(&c.cond_expr, found);
-            collect_references(&c.true_expr, found);
-            collect_references(&c.false_expr, found);
+            recurse(&c.cond_expr, found);
+            recurse(&c.true_expr, found);
+            recurse(&c.false_expr, found);
         }
         Expression::Operation(op) => match op.as_ref() {
-            hcl::expr::Operation::Unary(u) => collect_references(&u.expr, found),
+            hcl::expr::Operation::Unary(u) => recurse(&u.expr, found),
             hcl::expr::Operation::Binary(b) => {
-                collect_references(&b.lhs_expr, found);
-                collect_references(&b.rhs_expr, found);
+                recurse(&b.lhs_expr, found);
+                recurse(&b.rhs_expr, found);
             }
         },
         Expression::ForExpr(f) => {
-            collect_references(&f.collection_expr, found);
+            recurse(&f.collection_expr, found);
             if let Some(k) = &f.key_expr {
-                collect_references(k, found);
+                recurse(k, found);
             }
-            collect_references(&f.value_expr, found);
+            recurse(&f.value_expr, found);
             if let Some(c) = &f.cond_expr {
-                collect_references(c, found);
+                recurse(c, found);
             }
         }
         _ => {}
     }
 }
 
-fn template_references(t: &TemplateExpr, found: &mut Vec<Reference>) {
+fn template_references(t: &TemplateExpr, found: &mut Vec<Reference>, index_text: &IndexText<'_>) {
     let Ok(template) = Template::from_expr(t) else {
         return;
     };
     for element in template.elements() {
         if let Element::Interpolation(i) = element {
-            collect_references(&i.expr, found);
+            collect_references(&i.expr, found, index_text);
         }
     }
 }
@@ -549,6 +612,7 @@ fn functions() -> Context<'static> {
         ("setunion", tf_setunion),
         ("contains", tf_contains),
         ("alltrue", tf_alltrue),
+        ("strcontains", tf_strcontains),
     ] {
         ctx.declare_func(name, variadic(f));
     }
@@ -754,4 +818,8 @@ fn tf_alltrue(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::Bool(
         list(&args, 0)?.iter().all(|v| v.as_bool() == Some(true)),
     ))
+}
+
+fn tf_strcontains(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::Bool(text(&args, 0)?.contains(text(&args, 1)?)))
 }

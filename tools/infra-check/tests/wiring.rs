@@ -751,65 +751,276 @@ fn data_at_rest_uses_the_customer_managed_data_key() {
 
 // --- APIs ---------------------------------------------------------------------------------------
 
-/// The routes a local names, as "METHOD /path" keys (a map's keys or a set's elements).
-fn routes_of_local(name: &str) -> BTreeSet<String> {
-    let expr = infra()
-        .locals
-        .get(name)
-        .unwrap_or_else(|| panic!("local.{name} is gone"));
-    match infra().eval(expr, None) {
-        Some(Value::Object(map)) => map.keys().cloned().collect(),
-        Some(Value::Array(items)) => items.iter().map(terraform::string_of).collect(),
-        _ => panic!("local.{name} can't be evaluated statically"),
+/// The branch of `cond ? a : b` that `each` selects, through nested conditionals; the
+/// expression itself if it is not a conditional or its condition can't be evaluated.
+fn chosen(expr: &Expression, each: Option<&(String, Value)>) -> Expression {
+    match expr {
+        Expression::Parenthesis(inner) => chosen(inner, each),
+        Expression::Conditional(c) => {
+            match infra().eval(&c.cond_expr, each).and_then(|v| v.as_bool()) {
+                Some(true) => chosen(&c.true_expr, each),
+                Some(false) => chosen(&c.false_expr, each),
+                None => expr.clone(),
+            }
+        }
+        other => other.clone(),
     }
+}
+
+/// References of an expression, and of the locals it names (transitively): what it is built
+/// from.
+fn deep_references(expr: &Expression, each: Option<&(String, Value)>) -> Vec<Reference> {
+    fn walk(
+        expr: &Expression,
+        each: Option<&(String, Value)>,
+        seen: &mut BTreeSet<String>,
+        out: &mut Vec<Reference>,
+    ) {
+        for reference in infra().references_in(expr, each) {
+            if let [root, name, ..] = reference.0.as_slice()
+                && root == "local"
+                && seen.insert(name.clone())
+                && let Some(local) = infra().locals.get(name)
+            {
+                walk(local, None, seen, out);
+            }
+            out.push(reference);
+        }
+    }
+    let mut out = Vec::new();
+    walk(expr, each, &mut BTreeSet::new(), &mut out);
+    out
+}
+
+/// The name of the `kind` resource a reference list names first (`aws_cognito_user_pool.x.id`
+/// gives `x`).
+fn named(references: &[Reference], kind: &str) -> Option<String> {
+    references
+        .iter()
+        .find(|r| r.starts_with(&[kind]) && r.0.len() >= 2)
+        .map(|r| r.0[1].clone())
+}
+
+/// The function behind an API Gateway v2 route's `target` (`integrations/${…integration.id}`),
+/// or a REST integration instance's `uri`.
+fn integrated_function(expr: &Expression, each: Option<&(String, Value)>) -> Option<String> {
+    let references = infra().references_in(expr, each);
+    if let Some(function) = references.iter().find_map(lambda_named_by) {
+        return Some(function);
+    }
+    let reference = references
+        .iter()
+        .find(|r| r.starts_with(&["aws_apigatewayv2_integration"]) && r.0.len() >= 2)?;
+    let resource = infra().resource("aws_apigatewayv2_integration", &reference.0[1])?;
+    let integration = instances(resource).into_iter().find(|i| {
+        i.key()
+            .is_none_or(|k| reference.0.get(2).map(String::as_str) == Some(k))
+    })?;
+    let uri = resource.attr("integration_uri")?;
+    infra()
+        .references_in(uri, integration.each.as_ref())
+        .iter()
+        .find_map(lambda_named_by)
+}
+
+/// One route of an API Gateway v2 API (HTTP or WebSocket), per instance.
+#[derive(Debug)]
+struct Route {
+    address: String,
+    /// The `aws_apigatewayv2_api` resource it belongs to.
+    api: String,
+    key: String,
+    authorization: String,
+    /// The `aws_apigatewayv2_authorizer` resource it uses.
+    authorizer: Option<String>,
+    scopes: Vec<String>,
+    function: Option<String>,
+}
+
+fn v2_routes() -> Vec<Route> {
+    let mut routes = Vec::new();
+    for resource in infra().resources_of("aws_apigatewayv2_route") {
+        for route in instances(resource) {
+            let each = route.each.as_ref();
+            let attr = |name: &str| resource.attr(name).map(|e| chosen(e, each));
+            let api = attr("api_id")
+                .and_then(|e| named(&terraform::references(&e), "aws_apigatewayv2_api"))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: api_id should be an aws_apigatewayv2_api's id",
+                        route.address()
+                    )
+                });
+            let key = attr("route_key")
+                .and_then(|e| eval(&e, &route))
+                .map(|v| terraform::string_of(&v))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: route_key can't be evaluated statically",
+                        route.address()
+                    )
+                });
+            let authorization = match attr("authorization_type") {
+                None => "NONE".to_owned(),
+                Some(e) => eval(&e, &route)
+                    .map(|v| terraform::string_of(&v))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: authorization_type can't be evaluated statically",
+                            route.address()
+                        )
+                    }),
+            };
+            let authorizer = attr("authorizer_id")
+                .and_then(|e| named(&terraform::references(&e), "aws_apigatewayv2_authorizer"));
+            let scopes = match attr("authorization_scopes").and_then(|e| eval(&e, &route)) {
+                Some(Value::Array(items)) => items.iter().map(terraform::string_of).collect(),
+                _ => Vec::new(),
+            };
+            let function = resource
+                .attr("target")
+                .and_then(|e| integrated_function(e, each));
+            routes.push(Route {
+                address: route.address(),
+                api,
+                key,
+                authorization,
+                authorizer,
+                scopes,
+                function,
+            });
+        }
+    }
+    routes
+}
+
+/// The `aws_apigatewayv2_api` resources of one protocol (`HTTP`, `WEBSOCKET`).
+fn v2_apis(protocol: &str) -> BTreeSet<String> {
+    infra()
+        .resources_of("aws_apigatewayv2_api")
+        .filter(|a| a.attr("protocol_type").and_then(constant_string).as_deref() == Some(protocol))
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+/// The client REST API's routes, "METHOD /path" => the function its integration invokes.
+fn rest_routes() -> BTreeMap<String, String> {
+    let mut routes = BTreeMap::new();
+    for resource in infra().resources_of("aws_api_gateway_integration") {
+        for integration in instances(resource) {
+            let route = integration.key().map(str::to_owned).unwrap_or_else(|| {
+                panic!(
+                    "{}: expected one integration per route (for_each over local.api_route_settings)",
+                    integration.address()
+                )
+            });
+            let function = resource
+                .attr("uri")
+                .and_then(|e| integrated_function(e, integration.each.as_ref()))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: uri should be an aws_lambda_function's invoke_arn",
+                        integration.address()
+                    )
+                });
+            routes.insert(route, function);
+        }
+    }
+    routes
+}
+
+/// The api crate's status page routes (functions/api/src/status_page.rs): what a browser loads
+/// before it can sign in.
+fn status_page_routes() -> BTreeSet<String> {
+    let api = crates()
+        .into_iter()
+        .find(|c| c.name == "api")
+        .unwrap_or_else(|| panic!("functions/api is gone"));
+    let routes = code::routes_in_file(&api, "status_page.rs").unwrap_or_else(|| {
+        panic!("functions/api/src/status_page.rs is gone; where does the status page live now?")
+    });
+    assert!(
+        routes.contains("GET /"),
+        "functions/api/src/status_page.rs: found no GET / route; it serves {routes:?}"
+    );
+    routes
 }
 
 #[test]
 fn the_apis_expose_exactly_the_routes_the_routers_serve() {
-    let root = infra_check::workspace_root();
-    for (crate_name, local) in [("api", "api_routes"), ("retry", "admin_routes")] {
-        let Some(krate) = code::function_crates(&root)
-            .into_iter()
-            .find(|c| c.name == crate_name)
-        else {
-            continue;
-        };
+    // Every route of every API, by the function it invokes.
+    let mut exposed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (route, function) in rest_routes() {
+        exposed.entry(function).or_default().insert(route);
+    }
+    let http_apis = v2_apis("HTTP");
+    for route in v2_routes()
+        .into_iter()
+        .filter(|r| http_apis.contains(&r.api))
+    {
+        let function = route.function.clone().unwrap_or_else(|| {
+            panic!(
+                "{}: its target should be an integration with an aws_lambda_function",
+                route.address
+            )
+        });
+        exposed.entry(function).or_default().insert(route.key);
+    }
+    assert!(
+        exposed.contains_key("api") && exposed.contains_key("retry"),
+        "expected routes to the api and retry functions, found {exposed:?}"
+    );
+    for krate in crates() {
         let served = code::routes(&krate);
-        assert!(
-            !served.is_empty(),
-            "functions/{crate_name}: found no .route(…) calls"
-        );
-        let exposed = routes_of_local(local);
+        let exposed = exposed.remove(&krate.name).unwrap_or_default();
         let hidden: Vec<_> = served.difference(&exposed).collect();
         let dangling: Vec<_> = exposed.difference(&served).collect();
         assert!(
             hidden.is_empty() && dangling.is_empty(),
-            "local.{local} and functions/{crate_name}'s router disagree: served but not exposed {hidden:?}, exposed but not served {dangling:?}"
+            "the APIs and functions/{}'s router disagree: served but exposed by no API {hidden:?}, exposed but not served {dangling:?}",
+            krate.name
         );
     }
+    assert!(
+        exposed.is_empty(),
+        "routes go to functions with no crate: {exposed:?}"
+    );
 }
 
 #[test]
-fn submitting_a_transaction_always_needs_an_api_key() {
-    let settings = infra()
+fn no_client_route_answers_without_an_api_key_except_health() {
+    let expr = infra()
         .locals
         .get("api_route_settings")
         .unwrap_or_else(|| panic!("local.api_route_settings is gone"));
-    for public_reads in [true, false] {
-        let overrides = [("public_reads", Value::Bool(public_reads))];
-        let value = infra()
-            .eval_with(settings, None, &overrides)
-            .unwrap_or_else(|| panic!("local.api_route_settings can't be evaluated"));
-        let required = value
+    // Nothing a deployment sets may open a route: the settings depend on no variable.
+    let variables: Vec<String> = deep_references(expr, None)
+        .into_iter()
+        .filter(|r| r.starts_with(&["var"]))
+        .map(|r| r.to_string())
+        .collect();
+    assert!(
+        variables.is_empty(),
+        "local.api_route_settings depends on {variables:?}: whether a client route needs an API key must not be a setting"
+    );
+    let settings = infra()
+        .eval(expr, None)
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_else(|| panic!("local.api_route_settings can't be evaluated"));
+    assert!(
+        settings.contains_key("POST /transaction/broadcast"),
+        "the client API has no POST /transaction/broadcast"
+    );
+    for (route, setting) in &settings {
+        let required = setting
             .as_object()
-            .and_then(|o| o.get("POST /transaction/broadcast"))
-            .and_then(Value::as_object)
             .and_then(|r| r.get("api_key_required"))
             .and_then(Value::as_bool);
+        let expected = route != "GET /health";
         assert_eq!(
             required,
-            Some(true),
-            "POST /transaction/broadcast must need an API key (public_reads = {public_reads})"
+            Some(expected),
+            "client API {route}: api_key_required should be {expected} (only GET /health answers without a key)"
         );
     }
     let method = infra()
@@ -824,6 +1035,24 @@ fn submitting_a_transaction_always_needs_an_api_key() {
             .any(|r| r.0 == ["each", "value", "api_key_required"]),
         "aws_api_gateway_method.route: api_key_required should be each.value.api_key_required"
     );
+    let methods: BTreeSet<String> = instances(method)
+        .iter()
+        .filter_map(|m| m.key().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        methods,
+        settings.keys().cloned().collect(),
+        "aws_api_gateway_method.route should have one instance per local.api_route_settings entry"
+    );
+    // The status page is the operators': it is not served to clients.
+    let page: Vec<_> = status_page_routes()
+        .into_iter()
+        .filter(|r| settings.contains_key(r))
+        .collect();
+    assert!(
+        page.is_empty(),
+        "the client API serves the status page's {page:?}: it belongs on the operator API"
+    );
     assert!(
         infra()
             .resources_of("aws_api_gateway_usage_plan")
@@ -837,33 +1066,481 @@ fn submitting_a_transaction_always_needs_an_api_key() {
     );
 }
 
+/// The Cognito user pool and app client a JWT authorizer trusts: (pool, client).
+fn jwt_authorizer_trust(authorizer: &Resource) -> (String, String) {
+    let config = authorizer
+        .blocks("jwt_configuration")
+        .next()
+        .unwrap_or_else(|| panic!("{}: no jwt_configuration", authorizer.address()));
+    let issuer = terraform::attr(config.body(), "issuer")
+        .map(|e| deep_references(e, None))
+        .unwrap_or_default();
+    let pool = named(&issuer, "aws_cognito_user_pool").unwrap_or_else(|| {
+        panic!(
+            "{}: the issuer should be the operators' user pool (https://cognito-idp.<region>.amazonaws.com/<pool id>)",
+            authorizer.address()
+        )
+    });
+    let audience = terraform::attr(config.body(), "audience")
+        .map(|e| deep_references(e, None))
+        .unwrap_or_default();
+    let client = named(&audience, "aws_cognito_user_pool_client").unwrap_or_else(|| {
+        panic!(
+            "{}: the audience should be the status page's app client id",
+            authorizer.address()
+        )
+    });
+    let client_pool = infra()
+        .resource("aws_cognito_user_pool_client", &client)
+        .and_then(|c| c.attr("user_pool_id"))
+        .and_then(|e| named(&terraform::references(e), "aws_cognito_user_pool"));
+    assert_eq!(
+        client_pool.as_deref(),
+        Some(pool.as_str()),
+        "aws_cognito_user_pool_client.{client} should belong to aws_cognito_user_pool.{pool}, the authorizer's issuer"
+    );
+    (pool, client)
+}
+
 #[test]
-fn every_http_api_route_needs_iam_or_a_token() {
-    let http_apis: BTreeSet<String> = infra()
-        .resources_of("aws_apigatewayv2_api")
-        .filter(|a| a.attr("protocol_type").and_then(constant_string).as_deref() == Some("HTTP"))
-        .map(|a| a.name.clone())
+fn every_operator_read_and_retry_route_has_the_jwt_authorizer() {
+    let http_apis = v2_apis("HTTP");
+    let routes: Vec<Route> = v2_routes()
+        .into_iter()
+        .filter(|r| http_apis.contains(&r.api))
         .collect();
-    for route in infra().resources_of("aws_apigatewayv2_route") {
-        let api = route
-            .attr("api_id")
-            .map(terraform::references)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|r| r.starts_with(&["aws_apigatewayv2_api"]))
-            .map(|r| r.0[1].clone())
-            .unwrap_or_default();
-        if !http_apis.contains(&api) {
-            continue; // the WebSocket API's routes are public on purpose (websocket.tf)
-        }
-        let authorization = route
-            .attr("authorization_type")
-            .and_then(constant_string)
-            .unwrap_or_else(|| "NONE".to_owned());
+    let mut open: BTreeSet<String> = status_page_routes();
+    open.insert("GET /health".to_owned());
+    for needed in [
+        "GET /transactions",
+        "GET /transactions/{id}",
+        "GET /transactions/stats",
+        "POST /admin/transactions/{id}/retry",
+    ] {
         assert!(
-            ["AWS_IAM", "JWT", "CUSTOM"].contains(&authorization.as_str()),
-            "{} on the HTTP API {api}: authorization_type is {authorization}",
-            route.address()
+            routes.iter().any(|r| r.key == needed),
+            "the operator API has no {needed} route"
+        );
+    }
+    for route in &routes {
+        if route.authorization == "NONE" {
+            assert!(
+                open.contains(&route.key),
+                "{} ({}): only the status page's files and GET /health may answer without an operator's token",
+                route.address,
+                route.key
+            );
+            continue;
+        }
+        assert_eq!(
+            route.authorization, "JWT",
+            "{} ({}): operator routes use the Cognito JWT authorizer",
+            route.address, route.key
+        );
+        let name = route.authorizer.clone().unwrap_or_else(|| {
+            panic!(
+                "{} ({}): JWT without an authorizer_id",
+                route.address, route.key
+            )
+        });
+        let authorizer = infra()
+            .resource("aws_apigatewayv2_authorizer", &name)
+            .unwrap_or_else(|| panic!("aws_apigatewayv2_authorizer.{name} is not defined"));
+        assert_eq!(
+            authorizer
+                .attr("authorizer_type")
+                .and_then(constant_string)
+                .as_deref(),
+            Some("JWT"),
+            "{}: authorizer_type should be JWT",
+            authorizer.address()
+        );
+        jwt_authorizer_trust(authorizer);
+        // Only access tokens carry scopes: requiring one refuses ID tokens, which have the
+        // same audience.
+        assert!(
+            !route.scopes.is_empty(),
+            "{} ({}): require a scope (authorization_scopes), so that only access tokens pass",
+            route.address,
+            route.key
+        );
+    }
+    // CORS, if any, names origins: never "*".
+    for api in infra()
+        .resources_of("aws_apigatewayv2_api")
+        .filter(|a| http_apis.contains(&a.name))
+    {
+        let mut wildcard = false;
+        terraform::walk_expressions(&api.body, &mut |e| {
+            wildcard |= constant_string(e).is_some_and(|s| s.contains('*'));
+        });
+        assert!(
+            !wildcard,
+            "{}: no wildcard in its CORS configuration (allow only the status page's origin)",
+            api.address()
+        );
+    }
+}
+
+#[test]
+fn the_websocket_connect_route_needs_the_token_authorizer() {
+    let websocket_apis = v2_apis("WEBSOCKET");
+    let routes: Vec<Route> = v2_routes()
+        .into_iter()
+        .filter(|r| websocket_apis.contains(&r.api))
+        .collect();
+    let connect = routes
+        .iter()
+        .find(|r| r.key == "$connect")
+        .unwrap_or_else(|| panic!("the WebSocket API has no $connect route"));
+    for route in routes.iter().filter(|r| r.key != "$connect") {
+        assert!(
+            route.key == "$disconnect" || route.authorization != "NONE",
+            "{} ({}): only $disconnect may be without authorization",
+            route.address,
+            route.key
+        );
+    }
+    assert_eq!(
+        connect.authorization, "CUSTOM",
+        "{}: $connect should use the Lambda token authorizer (authorization_type CUSTOM)",
+        connect.address
+    );
+    let name = connect
+        .authorizer
+        .clone()
+        .unwrap_or_else(|| panic!("{}: $connect has no authorizer_id", connect.address));
+    let authorizer = infra()
+        .resource("aws_apigatewayv2_authorizer", &name)
+        .unwrap_or_else(|| panic!("aws_apigatewayv2_authorizer.{name} is not defined"));
+    let address = authorizer.address();
+    assert_eq!(
+        authorizer
+            .attr("authorizer_type")
+            .and_then(constant_string)
+            .as_deref(),
+        Some("REQUEST"),
+        "{address}: authorizer_type should be REQUEST"
+    );
+    assert_eq!(
+        authorizer.attr("identity_sources").map(strings),
+        Some(vec!["route.request.querystring.token".to_owned()]),
+        "{address}: the token comes as ?token=… (a browser sends no headers on a WebSocket handshake)"
+    );
+    let function = authorizer
+        .attr("authorizer_uri")
+        .and_then(|e| integrated_function(e, None));
+    assert_eq!(
+        function.as_deref(),
+        Some("notifier"),
+        "{address}: the notifier is the authorizer"
+    );
+    let ttl = authorizer
+        .attr("authorizer_result_ttl_in_seconds")
+        .and_then(|e| infra().eval(e, None))
+        .as_ref()
+        .and_then(number)
+        .unwrap_or(0.0);
+    assert!(
+        ttl <= 300.0,
+        "{address}: cache results for at most 300 s, not {ttl}"
+    );
+    // API Gateway may invoke the notifier as this authorizer.
+    let permitted = infra().resources_of("aws_lambda_permission").any(|p| {
+        let function = p
+            .attr("function_name")
+            .map(terraform::references)
+            .unwrap_or_default();
+        let source = p
+            .attr("source_arn")
+            .map(terraform::references)
+            .unwrap_or_default();
+        function.iter().find_map(lambda_named_by).as_deref() == Some("notifier")
+            && named(&source, "aws_apigatewayv2_authorizer").as_deref() == Some(name.as_str())
+    });
+    assert!(
+        permitted,
+        "no aws_lambda_permission lets API Gateway invoke the notifier as {address} (source_arn <execution_arn>/authorizers/<id>)"
+    );
+    // The notifier checks tokens of the pool and client the operator API trusts.
+    let jwt = infra()
+        .resources_of("aws_apigatewayv2_authorizer")
+        .find(|a| {
+            a.attr("authorizer_type")
+                .and_then(constant_string)
+                .as_deref()
+                == Some("JWT")
+        })
+        .unwrap_or_else(|| panic!("no JWT authorizer for the operator API"));
+    let (pool, client) = jwt_authorizer_trust(jwt);
+    for (variable, kind, expected) in [
+        ("COGNITO_ISSUER", "aws_cognito_user_pool", &pool),
+        ("COGNITO_CLIENT_ID", "aws_cognito_user_pool_client", &client),
+    ] {
+        let set = environment_variable("notifier", variable)
+            .map(|e| deep_references(&e, None))
+            .unwrap_or_else(|| panic!("the notifier needs {variable} (lambda.tf)"));
+        assert_eq!(
+            named(&set, kind).as_deref(),
+            Some(expected.as_str()),
+            "the notifier's {variable} should come from {kind}.{expected}, as the operator API's JWT authorizer's"
+        );
+    }
+    let issuer_of = |e: Option<&Expression>| e.and_then(|e| infra().resolve(e, None));
+    let jwt_issuer = jwt
+        .blocks("jwt_configuration")
+        .next()
+        .and_then(|b| terraform::attr(b.body(), "issuer"));
+    assert_eq!(
+        issuer_of(environment_variable("notifier", "COGNITO_ISSUER").as_ref()),
+        issuer_of(jwt_issuer),
+        "the notifier's COGNITO_ISSUER and the JWT authorizer's issuer should be the same expression"
+    );
+}
+
+/// The expression Terraform sets for one environment variable of one function.
+fn environment_variable(function: &str, name: &str) -> Option<Expression> {
+    let lambdas = lambdas();
+    let lambda = lambdas.get(function)?;
+    let variables = lambda
+        .resource
+        .blocks("environment")
+        .next()
+        .and_then(|b| terraform::attr(b.body(), "variables"))?;
+    infra().member(variables, name, lambda.each.as_ref())
+}
+
+// --- what may be signed, and what it may cost ------------------------------------------------
+
+fn list_of(items: &[&str]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|s| Value::String((*s).to_owned()))
+            .collect(),
+    )
+}
+
+fn accepts(variable: &str, value: Value) -> bool {
+    infra()
+        .validate(variable, value.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "var.{variable}: its validation conditions can't be evaluated statically (keep them to length, alltrue, contains, strcontains, comparisons)"
+            )
+        })
+        .is_ok()
+}
+
+#[test]
+fn the_message_type_allowlist_is_required_and_never_empty() {
+    assert!(
+        infra().variables.contains_key("allowed_message_types"),
+        "var.allowed_message_types is gone"
+    );
+    assert!(
+        infra().variables["allowed_message_types"].is_none(),
+        "var.allowed_message_types must have no default: a deployment names what it may sign"
+    );
+    for (value, expected) in [
+        (list_of(&[]), false),
+        (list_of(&[""]), false),
+        (list_of(&["a(uint256);b(uint256)"]), false),
+        (list_of(&["*", "add_weight(address,uint256)"]), false),
+        (list_of(&["add_weight(address,uint256)"]), true),
+        (
+            list_of(&["add_weight(address,uint256)", "transfer(address,uint256)"]),
+            true,
+        ),
+        (list_of(&["*"]), true),
+    ] {
+        assert_eq!(
+            accepts("allowed_message_types", value.clone()),
+            expected,
+            "var.allowed_message_types = {value}: its validation should {} it",
+            if expected { "accept" } else { "refuse" }
+        );
+    }
+    // Both the api and the signer check it.
+    for function in ["api", "signer"] {
+        let set = environment_variable(function, "ALLOWED_MESSAGE_TYPES")
+            .map(|e| deep_references(&e, None))
+            .unwrap_or_else(|| panic!("{function}: set ALLOWED_MESSAGE_TYPES (lambda.tf)"));
+        assert!(
+            set.iter().any(|r| r.0 == ["var", "allowed_message_types"]),
+            "{function}: ALLOWED_MESSAGE_TYPES should come from var.allowed_message_types"
+        );
+    }
+}
+
+#[test]
+fn spend_limits_reach_the_signer() {
+    for (function, name, variable) in [
+        ("signer", "MAX_GAS_LIMIT", "max_gas_limit"),
+        ("signer", "MAX_FEE_PER_GAS_WEI", "max_fee_per_gas_wei"),
+        ("broadcaster", "MAX_FEE_PER_GAS_WEI", "max_fee_per_gas_wei"),
+    ] {
+        let set = environment_variable(function, name)
+            .map(|e| deep_references(&e, None))
+            .unwrap_or_else(|| panic!("{function}: set {name} (lambda.tf)"));
+        assert!(
+            set.iter().any(|r| r.0 == ["var", variable]),
+            "{function}: {name} should come from var.{variable}"
+        );
+    }
+    let number_value = |n: f64| Value::from(n);
+    assert!(
+        !accepts("max_gas_limit", number_value(21000.0)),
+        "var.max_gas_limit must be above 21000"
+    );
+    assert!(
+        !accepts("max_gas_limit", number_value(30000.5)),
+        "var.max_gas_limit must be a whole number"
+    );
+    assert!(
+        accepts("max_gas_limit", number_value(21001.0)),
+        "var.max_gas_limit = 21001 should be accepted"
+    );
+    let default = infra().variable_values(&[])["max_gas_limit"].clone();
+    assert!(
+        accepts("max_gas_limit", default.clone()),
+        "var.max_gas_limit's default {default} is refused by its own validation"
+    );
+    assert!(
+        !accepts("low_balance_alarm_ether", number_value(-0.01)),
+        "var.low_balance_alarm_ether must be at least 0"
+    );
+    assert!(
+        accepts("low_balance_alarm_ether", number_value(0.0)),
+        "var.low_balance_alarm_ether = 0 should be accepted"
+    );
+}
+
+/// The metric the signer publishes (EMF) and the balance alarm watches.
+const BALANCE_NAMESPACE: &str = "TxBroadcaster";
+const BALANCE_METRIC: &str = "SignerBalanceEther";
+const BALANCE_DIMENSION: &str = "ChainId";
+
+#[test]
+fn the_signer_balance_alarm_watches_tx_broadcaster_signer_balance_ether() {
+    let alarms: Vec<&Resource> = infra()
+        .resources_of("aws_cloudwatch_metric_alarm")
+        .filter(|a| {
+            a.attr("namespace").and_then(constant_string).as_deref() == Some(BALANCE_NAMESPACE)
+                && a.attr("metric_name").and_then(constant_string).as_deref()
+                    == Some(BALANCE_METRIC)
+        })
+        .collect();
+    let [alarm] = alarms.as_slice() else {
+        panic!(
+            "expected one aws_cloudwatch_metric_alarm on {BALANCE_NAMESPACE}/{BALANCE_METRIC}, found {}",
+            alarms.len()
+        );
+    };
+    let address = alarm.address();
+    let constant = |name: &str| alarm.attr(name).and_then(constant_string);
+    assert_eq!(
+        constant("comparison_operator").as_deref(),
+        Some("LessThanThreshold"),
+        "{address}: alarm below the threshold"
+    );
+    // The signer reports as it signs: an idle deployment has no data, and no bill to pay.
+    assert_eq!(
+        constant("treat_missing_data").as_deref(),
+        Some("notBreaching"),
+        "{address}: an idle deployment is not alarmed"
+    );
+    let threshold = alarm
+        .attr("threshold")
+        .map(terraform::references)
+        .unwrap_or_default();
+    assert!(
+        threshold
+            .iter()
+            .any(|r| r.0 == ["var", "low_balance_alarm_ether"]),
+        "{address}: threshold should be var.low_balance_alarm_ether"
+    );
+    let dimension = alarm
+        .attr("dimensions")
+        .and_then(|e| infra().member(e, BALANCE_DIMENSION, None))
+        .map(|e| terraform::references(&e))
+        .unwrap_or_default();
+    assert!(
+        dimension.iter().any(|r| r.0 == ["var", "chain_id"]),
+        "{address}: dimensions should be {{ {BALANCE_DIMENSION} = tostring(var.chain_id) }}"
+    );
+    let actions = alarm
+        .attr("alarm_actions")
+        .map(|e| deep_references(e, None))
+        .unwrap_or_default();
+    assert!(
+        actions
+            .iter()
+            .any(|r| r.starts_with(&["aws_sns_topic", "alarms"])),
+        "{address}: alarm_actions should notify the alarm topic (local.alarm_actions)"
+    );
+}
+
+#[test]
+fn the_signer_publishes_the_balance_metric_the_alarm_watches() {
+    let root = infra_check::workspace_root();
+    let signer = crates()
+        .into_iter()
+        .find(|c| c.name == "signer")
+        .unwrap_or_else(|| panic!("functions/signer is gone"));
+    for literal in [BALANCE_NAMESPACE, BALANCE_METRIC, BALANCE_DIMENSION] {
+        assert!(
+            code::has_string_literal(&root, &signer, literal),
+            "functions/signer (or shared/src) never names \"{literal}\": the signer should publish {BALANCE_NAMESPACE}/{BALANCE_METRIC} with the dimension {BALANCE_DIMENSION} (an EMF log line), which infra/alarms.tf watches"
+        );
+    }
+}
+
+#[test]
+fn operators_are_created_by_an_administrator_and_sign_in_with_mfa() {
+    let pools: Vec<&Resource> = infra().resources_of("aws_cognito_user_pool").collect();
+    assert!(!pools.is_empty(), "no Cognito user pool for the operators");
+    for pool in pools {
+        let address = pool.address();
+        let admin_only = pool
+            .blocks("admin_create_user_config")
+            .next()
+            .and_then(|b| terraform::attr(b.body(), "allow_admin_create_user_only"));
+        assert!(
+            matches!(admin_only, Some(Expression::Bool(true))),
+            "{address}: only administrators create operators (allow_admin_create_user_only = true)"
+        );
+        let mfa = pool.attr("mfa_configuration").and_then(constant_string);
+        assert!(
+            matches!(mfa.as_deref(), Some("ON" | "OPTIONAL")),
+            "{address}: mfa_configuration should be ON (or OPTIONAL), is {mfa:?}"
+        );
+        let minimum_length = pool
+            .blocks("password_policy")
+            .next()
+            .and_then(|b| terraform::attr(b.body(), "minimum_length"))
+            .and_then(|e| infra().eval(e, None))
+            .as_ref()
+            .and_then(number)
+            .unwrap_or(8.0);
+        assert!(
+            minimum_length >= 12.0,
+            "{address}: passwords of at least 12 characters, not {minimum_length}"
+        );
+    }
+    for client in infra().resources_of("aws_cognito_user_pool_client") {
+        let address = client.address();
+        assert!(
+            matches!(
+                client.attr("generate_secret"),
+                Some(Expression::Bool(false))
+            ),
+            "{address}: a browser keeps no secret (generate_secret = false)"
+        );
+        assert_eq!(
+            client.attr("allowed_oauth_flows").map(strings),
+            Some(vec!["code".to_owned()]),
+            "{address}: the authorization code flow (with PKCE) only"
         );
     }
 }
