@@ -304,6 +304,7 @@ async fn a_failed_publish_answers_5xx_and_leaves_nothing_behind() {
     let options = devstack::RunnerOptions {
         api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         pollers_per_queue: 0,
+        api_keys: stack.api_keys.clone(),
         ..Default::default()
     };
     let running = devstack::start(&stack.sdk, &broken, &options)

@@ -89,10 +89,16 @@ async fn each_client_sees_only_its_own_and_idempotency_keys_are_its_own() {
     assert_ne!(a, b);
     // A repeat is still idempotent within a client.
     let (status, again) = post_as(&alice, api, 1, "order-1").await;
-    assert_eq!((status, again["transaction_id"].as_str()), (200, Some(a.as_str())));
+    assert_eq!(
+        (status, again["transaction_id"].as_str()),
+        (200, Some(a.as_str()))
+    );
     let (status, reused) = post_as(&alice, api, 3, "order-1").await;
     assert_eq!(status, 422, "{reused}");
-    assert!(!reused.to_string().contains(&b), "names only alice's own: {reused}");
+    assert!(
+        !reused.to_string().contains(&b),
+        "names only alice's own: {reused}"
+    );
 
     // Reads: bob's transaction does not exist for alice, by id, by search or in a listing.
     let (status, body) = get_json(&alice, format!("{api}/transactions/{b}"), false).await;
@@ -191,7 +197,10 @@ async fn the_signer_refuses_what_reached_the_table_without_the_allowlist() {
         "{view}"
     );
     // Unsigned, and no nonce was taken for it.
-    assert!(view["nonce"].is_null() && view["tx_hash"].is_null(), "{view}");
+    assert!(
+        view["nonce"].is_null() && view["tx_hash"].is_null(),
+        "{view}"
+    );
     stack.stop().await;
 }
 
@@ -241,8 +250,14 @@ async fn spend_caps_apply_at_the_first_signature() {
                     .is_some_and(|e| e.contains("fee_above_cap"))
         })
         .await;
-    assert_eq!(view["attempts"], 0, "waiting is not a failed attempt: {view}");
-    assert!(view["nonce"].is_null() && view["tx_hash"].is_null(), "{view}");
+    assert_eq!(
+        view["attempts"], 0,
+        "waiting is not a failed attempt: {view}"
+    );
+    assert!(
+        view["nonce"].is_null() && view["tx_hash"].is_null(),
+        "{view}"
+    );
     assert!(view["next_attempt_at"].is_string(), "{view}");
     stack.stop().await;
 }

@@ -32,9 +32,7 @@ impl fmt::Display for ClientId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not a client id: 1 to {MAX_CLIENT_ID_LEN} letters, digits, `-`, `_` or `.`"
-)]
+#[error("`{0}` is not a client id: 1 to {MAX_CLIENT_ID_LEN} letters, digits, `-`, `_` or `.`")]
 pub struct InvalidClientId(String);
 
 impl FromStr for ClientId {
@@ -45,8 +43,7 @@ impl FromStr for ClientId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let valid = !s.is_empty()
             && s.len() <= MAX_CLIENT_ID_LEN
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if valid {
             Ok(ClientId(s.to_owned()))
@@ -61,7 +58,9 @@ impl FromStr for ClientId {
 pub enum Caller {
     Client(ClientId),
     /// `who` names the operator for the history (a user name or e-mail, never an ARN).
-    Operator { who: String },
+    Operator {
+        who: String,
+    },
 }
 
 impl Caller {
@@ -136,7 +135,10 @@ impl ApiKeys {
                     "the key of `{name}` must be at least {MIN_API_KEY_LEN} visible ASCII characters"
                 ));
             }
-            if keys.iter().any(|(n, k): &(ClientId, String)| *n == name || k == key) {
+            if keys
+                .iter()
+                .any(|(n, k): &(ClientId, String)| *n == name || k == key)
+            {
                 return Err(format!("`{name}` or its key is listed twice"));
             }
             keys.push((name, key.to_owned()));
@@ -239,7 +241,9 @@ mod tests {
         let auth = local();
         assert_eq!(
             auth.authenticate(&headers(&[("x-api-key", "bob-key-0123456789ab")])),
-            Ok(Caller::Client("bob".parse().unwrap_or_else(|e| panic!("{e}"))))
+            Ok(Caller::Client(
+                "bob".parse().unwrap_or_else(|e| panic!("{e}"))
+            ))
         );
         assert!(matches!(
             auth.authenticate(&headers(&[(

@@ -221,7 +221,10 @@ mod tests {
             env.message_type_policy("STAR"),
             Ok(MessageTypePolicy::allow_all())
         );
-        let unset = env.message_type_policy("UNSET").err().map(|e| e.to_string());
+        let unset = env
+            .message_type_policy("UNSET")
+            .err()
+            .map(|e| e.to_string());
         assert!(
             unset.as_deref().is_some_and(|e| e.contains("UNSET")),
             "{unset:?}"

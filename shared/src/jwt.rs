@@ -66,8 +66,11 @@ struct Claims {
     username: Option<String>,
 }
 
+/// The pool's RSA public keys by key id: the modulus and exponent, big-endian.
+pub type KeySet = HashMap<String, (Vec<u8>, Vec<u8>)>;
+
 #[derive(Deserialize)]
-struct KeySet {
+struct Jwks {
     keys: Vec<Jwk>,
 }
 
@@ -80,8 +83,8 @@ struct Jwk {
 }
 
 /// Parses a JWKS document into RSA public keys by key id.
-pub fn parse_key_set(json: &[u8]) -> Result<HashMap<String, (Vec<u8>, Vec<u8>)>, JwtError> {
-    let set: KeySet =
+pub fn parse_key_set(json: &[u8]) -> Result<KeySet, JwtError> {
+    let set: Jwks =
         serde_json::from_slice(json).map_err(|e| JwtError::Keys(format!("not a JWKS: {e}")))?;
     set.keys
         .into_iter()
@@ -101,7 +104,7 @@ pub fn parse_key_set(json: &[u8]) -> Result<HashMap<String, (Vec<u8>, Vec<u8>)>,
 /// The pure check: `token` against `keys`, for `issuer` and `client_id`, at `now` (Unix seconds).
 pub fn verify_with(
     token: &str,
-    keys: &HashMap<String, (Vec<u8>, Vec<u8>)>,
+    keys: &KeySet,
     issuer: &str,
     client_id: &str,
     now: i64,
@@ -115,7 +118,11 @@ pub fn verify_with(
     else {
         return Err(JwtError::Malformed);
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed);
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| JwtError::Malformed)
+    };
     let parsed: Header =
         serde_json::from_slice(&decode(header)?).map_err(|_| JwtError::Malformed)?;
     if parsed.alg != "RS256" {
@@ -168,7 +175,7 @@ pub struct JwtVerifier {
     issuer: String,
     client_id: String,
     http: reqwest::Client,
-    keys: Mutex<(HashMap<String, (Vec<u8>, Vec<u8>)>, Option<Instant>)>,
+    keys: Mutex<(KeySet, Option<Instant>)>,
 }
 
 impl JwtVerifier {
@@ -201,7 +208,7 @@ impl JwtVerifier {
         }
     }
 
-    async fn fetch_keys(&self) -> Result<HashMap<String, (Vec<u8>, Vec<u8>)>, JwtError> {
+    async fn fetch_keys(&self) -> Result<KeySet, JwtError> {
         let url = format!("{}/.well-known/jwks.json", self.issuer);
         let failed = |e: reqwest::Error| JwtError::Keys(crate::redact::scrub(&e.to_string()));
         let body = self
@@ -235,7 +242,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn key_set() -> HashMap<String, (Vec<u8>, Vec<u8>)> {
+    fn key_set() -> KeySet {
         let public = RsaPublicKeyComponents::<Vec<u8>>::from(key().public());
         let jwks = json!({ "keys": [{
             "kid": "k1", "kty": "RSA", "alg": "RS256", "use": "sig",

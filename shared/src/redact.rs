@@ -118,7 +118,7 @@ fn next_token(text: &str) -> Option<(usize, usize, &'static str)> {
             .unwrap_or(text.len() - from);
     // A URL's or ARN's last character is rarely sentence punctuation; keep that outside.
     let end = text[..end]
-        .trim_end_matches(['.', ',', ';', ')', ']', '}'])
+        .trim_end_matches(['.', ',', ';', ':', ')', ']', '}'])
         .len()
         .max(start + 1);
     Some((start, end, placeholder))
@@ -160,7 +160,9 @@ mod tests {
             "User: <arn> is not authorized. Retry."
         );
         assert_eq!(
-            scrub("queue https://sqs.us-east-1.amazonaws.com/123456789012/q, then arn:aws-us-gov:kms:x:1:key/k"),
+            scrub(
+                "queue https://sqs.us-east-1.amazonaws.com/123456789012/q, then arn:aws-us-gov:kms:x:1:key/k"
+            ),
             "queue <url>, then <arn>"
         );
         assert_eq!(

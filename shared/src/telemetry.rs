@@ -9,7 +9,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the JSON subscriber once, writing to stdout; `RUST_LOG` filters (default `info`).
 pub fn init() {
-    init_with(|| io::stdout());
+    init_with(io::stdout);
 }
 
 /// The same subscriber, writing through `sink` (tests capture the logs this way).

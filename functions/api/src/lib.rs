@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, keccak256};
 use aws_config::SdkConfig;
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::Extension;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};

@@ -167,9 +167,7 @@ fn local_auth() -> Authenticator {
 }
 
 fn app_with(store: CountingStore, policy: MessageTypePolicy) -> Arc<TestApp> {
-    Arc::new(
-        App::new(store, NoPublisher, FixedKey, 31337, policy, None).with_auth(local_auth()),
-    )
+    Arc::new(App::new(store, NoPublisher, FixedKey, 31337, policy, None).with_auth(local_auth()))
 }
 
 fn app() -> Arc<TestApp> {
@@ -540,7 +538,10 @@ async fn another_clients_transaction_is_not_found_and_operators_see_it() {
     assert_eq!(status, StatusCode::OK);
     let bearer = format!("Bearer {ADMIN_TOKEN}");
     let (status, view) = call(&app, get_as(&path, &[("authorization", &bearer)])).await;
-    assert_eq!((status, view["client_id"].as_str()), (StatusCode::OK, Some("bob")));
+    assert_eq!(
+        (status, view["client_id"].as_str()),
+        (StatusCode::OK, Some("bob"))
+    );
     // Searching by id is the same lookup, scoped the same way.
     let (status, found) = call(&app, get(&format!("/transactions?q={}", new.id))).await;
     assert_eq!(status, StatusCode::OK);

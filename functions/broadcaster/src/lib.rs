@@ -221,7 +221,8 @@ where
             // Waiting for the account to be funded is not a failed attempt (the balance alarm
             // calls a human); the transaction waits without using up its deliveries.
             Err(e @ NodeError::InsufficientFunds(_)) => {
-                let reason = format!("insufficient_funds: the signer's account can't pay ({e}); fund it");
+                let reason =
+                    format!("insufficient_funds: the signer's account can't pay ({e}); fund it");
                 tx_shared::retry::wait_for(
                     &self.store,
                     &self.queue,

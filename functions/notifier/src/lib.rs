@@ -274,9 +274,7 @@ impl AwsNotifier {
             }
             return Ok(json!({ "statusCode": 200 }));
         }
-        self.notifier
-            .notify(&changed_transactions(&event))
-            .await?;
+        self.notifier.notify(&changed_transactions(&event)).await?;
         Ok(json!({}))
     }
 }

@@ -304,7 +304,10 @@ impl TransactionStore for DynamoStore {
             Ok(_) => Ok(Inserted::Created(tx)),
             Err(e) if is_transaction_canceled(&e) => {
                 // The key exists: answer with what it created, if the request is the same.
-                let Some(existing) = self.get_item(idem_pk(Some(&new.client), &idempotency.key)).await? else {
+                let Some(existing) = self
+                    .get_item(idem_pk(Some(&new.client), &idempotency.key))
+                    .await?
+                else {
                     return Err(StoreError::Unavailable(
                         "idempotency record changed concurrently; retry".into(),
                     ));

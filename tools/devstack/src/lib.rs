@@ -19,9 +19,9 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeN
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tx_shared::auth::{ApiKeys, LocalAuth};
 use tx_shared::aws::{AwsTimeouts, load_config};
 use tx_shared::backoff::Backoff;
-use tx_shared::auth::{ApiKeys, LocalAuth};
 use tx_shared::validation::MessageTypePolicy;
 
 pub use provision::{Names, Provisioned, provision};

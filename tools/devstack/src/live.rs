@@ -78,10 +78,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
         return true;
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")));
+    let origin_host = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+    });
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
@@ -95,7 +95,10 @@ async fn upgrade(
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
     if connect.token.is_none() {
-        return (StatusCode::UNAUTHORIZED, "the live updates need `?token=<admin token>`")
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the live updates need `?token=<admin token>`",
+        )
             .into_response();
     }
     if !hub.is_admin_token(connect.token.as_deref()) {

@@ -122,7 +122,9 @@ async fn run() -> Result<(), DevError> {
             let keys: String = options
                 .api_keys
                 .entries()
-                .map(|(name, key)| format!("\n  client API key: {key}  ({name}; send it as x-api-key)"))
+                .map(|(name, key)| {
+                    format!("\n  client API key: {key}  ({name}; send it as x-api-key)")
+                })
                 .collect();
             println!(
                 "\ntx-broadcaster is running\n  API:            {}\n  status page:    {}/\n  admin token:    {}{keys}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
@@ -172,7 +174,10 @@ fn lambda_env(p: &Provisioned) -> String {
         ("TARGET_CONTRACT", p.target_contract.to_string()),
         ("RECEIPT_POLL_SECONDS", "1".into()),
         // `cargo lambda watch` runs the functions as deployed: they refuse to start without it.
-        ("ALLOWED_MESSAGE_TYPES", std::env::var("ALLOWED_MESSAGE_TYPES").unwrap_or_else(|_| "*".into())),
+        (
+            "ALLOWED_MESSAGE_TYPES",
+            std::env::var("ALLOWED_MESSAGE_TYPES").unwrap_or_else(|_| "*".into()),
+        ),
     ]
     .iter()
     .map(|(k, v)| format!("{k}={v}\n"))
