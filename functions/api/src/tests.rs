@@ -283,7 +283,7 @@ async fn wrong_content_is_422_with_a_code_and_writes_nothing() {
 async fn allowlist_rejections_are_422() {
     let app = app_with(
         CountingStore::default(),
-        MessageTypePolicy::allow_only(["ping()"]).unwrap_or_default(),
+        MessageTypePolicy::allow_only(["ping()"]).unwrap_or_else(|e| panic!("{e}")),
     );
     let body = json!({ "message_type": "add_weight(address,uint256)", "data": ADD_WEIGHT_DATA })
         .to_string();

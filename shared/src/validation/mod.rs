@@ -4,58 +4,42 @@
 //! all (HTTP 400); [`CallError`] is a well-shaped request whose content is wrong (HTTP 422). Each
 //! error has a stable snake_case `code()` for machines and a `Display` for humans that says
 //! exactly what is wrong.
+//!
+//! Any request of at most [`MAX_BODY_BYTES`] is validated in bounded time and memory, whatever
+//! type it names: the signature is held to the limits below before anything is decoded, the
+//! allowlist is checked before the data is read, and the calldata's offsets and lengths are
+//! walked, building nothing, before alloy decodes it.
+
+mod layout;
+mod request;
+mod shape;
+mod signature;
 
 use std::collections::BTreeSet;
 
-use alloy::dyn_abi::{JsonAbiExt, Specifier};
-use alloy::json_abi::Function;
+use alloy::dyn_abi::JsonAbiExt;
 use alloy::primitives::{Bytes, Selector, hex};
-use serde_json::{Map, Value};
 
-/// The largest body the API reads.
-pub const MAX_BODY_BYTES: usize = 128 * 1024;
+pub use request::{BroadcastRequest, MAX_BODY_BYTES, RequestError, parse_request};
+use signature::Signature;
 
-const FIELDS: [&str; 2] = ["message_type", "data"];
-
-/// The request's two fields, as strings, before their content is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BroadcastRequest {
-    pub message_type: String,
-    pub data: String,
-}
-
-/// The body is not a broadcast request: HTTP 400.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    #[error("request body is larger than {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("request body is not valid JSON: {0}")]
-    InvalidJson(String),
-    #[error("request body must be a JSON object, got {0}")]
-    NotAnObject(&'static str),
-    #[error("unknown field `{field}`{hint}; the body takes exactly `message_type` and `data`")]
-    UnknownField { field: String, hint: String },
-    #[error("missing field `{0}`")]
-    MissingField(&'static str),
-    #[error("field `{field}` must be a string, got {got}")]
-    NotAString {
-        field: &'static str,
-        got: &'static str,
-    },
-}
-
-impl RequestError {
-    pub const fn code(&self) -> &'static str {
-        match self {
-            RequestError::TooLarge { .. } => "body_too_large",
-            RequestError::InvalidJson(_) => "invalid_json",
-            RequestError::NotAnObject(_) => "body_not_object",
-            RequestError::UnknownField { .. } => "unknown_field",
-            RequestError::MissingField(_) => "missing_field",
-            RequestError::NotAString { .. } => "invalid_field_type",
-        }
-    }
-}
+/// Longest `message_type`, in characters.
+pub const MAX_SIGNATURE_CHARS: usize = 1024;
+/// Most parameters a function may take.
+pub const MAX_PARAMETERS: usize = 32;
+/// Most types a signature may name: each parameter, tuple member and array element type counts
+/// once (`uint8[1000]` is two).
+pub const MAX_TYPES: usize = 256;
+/// Deepest nesting of tuples and arrays in one parameter (`uint256[]` is 1). alloy's decoder
+/// gives up past 8 nested dynamic arrays anyway.
+pub const MAX_TYPE_DEPTH: usize = 8;
+/// Most 32-byte words of arguments a request can carry: a body of [`MAX_BODY_BYTES`] holds at
+/// most half as many bytes of calldata, the selector included.
+pub const MAX_ARGUMENT_WORDS: usize = (MAX_BODY_BYTES / 2 - 4) / 32;
+/// Most values decoding may build: each tuple, array, member and element, and the element
+/// template alloy gives every dynamic array. alloy spends up to about 200 bytes on each
+/// (token, value and their vectors), so this keeps a validation under 1 MiB of allocation.
+pub const MAX_DECODED_VALUES: usize = 3072;
 
 /// The request is well-shaped but its content is wrong: HTTP 422.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +48,48 @@ pub enum CallError {
         "`message_type` is not a Solidity function signature ({reason}); expected e.g. `add_weight(address _addr, uint256 _weight)`"
     )]
     InvalidSignature { reason: String },
+    #[error("`message_type` is {chars} characters long; the limit is {limit}")]
+    SignatureTooLong { chars: usize, limit: usize },
+    #[error("`{signature}` takes {count} parameters; the limit is {limit}")]
+    TooManyParameters {
+        signature: String,
+        count: usize,
+        limit: usize,
+    },
+    #[error(
+        "`{signature}` names {count} types (each parameter, tuple member and array element type counts); the limit is {limit}"
+    )]
+    TooManyTypes {
+        signature: String,
+        count: usize,
+        limit: usize,
+    },
+    #[error(
+        "parameter {parameter} of `{signature}` nests tuples and arrays {depth} levels deep; the limit is {limit}"
+    )]
+    TypeTooDeep {
+        signature: String,
+        /// 1-based.
+        parameter: usize,
+        depth: usize,
+        limit: usize,
+    },
+    #[error(
+        "`{signature}` needs at least {words} words of arguments (32 bytes each), more than a request can carry ({limit})"
+    )]
+    TypeTooLarge {
+        signature: String,
+        words: usize,
+        limit: usize,
+    },
+    #[error(
+        "`{signature}` lays out {values} values before decoding any data (a fixed-size array repeats its element type); the limit is {limit}"
+    )]
+    TypeLayoutTooLarge {
+        signature: String,
+        values: usize,
+        limit: usize,
+    },
     #[error("`data` is not 0x-prefixed hex: {0}")]
     InvalidHex(String),
     #[error("`data` is {len} bytes long; it must start with the 4-byte function selector")]
@@ -78,6 +104,10 @@ pub enum CallError {
     },
     #[error("the arguments in `data` do not ABI-decode as `{signature}`: {reason}")]
     Undecodable { signature: String, reason: String },
+    #[error(
+        "the arguments in `data` would decode as `{signature}` into more than {limit} values (each tuple, array, member and element counts, and each dynamic array its element type's layout); the limit is {limit}"
+    )]
+    AbiTooComplex { signature: String, limit: usize },
     #[error("message type `{signature}` is not allowed by this deployment")]
     NotAllowed { signature: String },
 }
@@ -86,10 +116,19 @@ impl CallError {
     pub const fn code(&self) -> &'static str {
         match self {
             CallError::InvalidSignature { .. } => "invalid_message_type",
+            CallError::SignatureTooLong { .. } => "signature_too_long",
+            CallError::TooManyParameters { .. } => "too_many_parameters",
+            CallError::TooManyTypes { .. } => "too_many_types",
+            CallError::TypeTooDeep { .. } => "type_too_deep",
+            // Both say the type itself is too large for any request, whatever its data.
+            CallError::TypeTooLarge { .. } | CallError::TypeLayoutTooLarge { .. } => {
+                "type_too_large"
+            }
             CallError::InvalidHex(_) => "invalid_data_hex",
             CallError::MissingSelector { .. } => "data_too_short",
             CallError::SelectorMismatch { .. } => "selector_mismatch",
             CallError::Undecodable { .. } => "abi_decode_failed",
+            CallError::AbiTooComplex { .. } => "abi_too_complex",
             CallError::NotAllowed { .. } => "message_type_not_allowed",
         }
     }
@@ -119,6 +158,7 @@ impl MessageTypePolicy {
     }
 
     /// An allowlist. Entries may carry parameter names; they are compared in canonical form.
+    /// An entry is held to the same limits as a request's `message_type`.
     pub fn allow_only<I, S>(signatures: I) -> Result<Self, CallError>
     where
         I: IntoIterator<Item = S>,
@@ -126,93 +166,60 @@ impl MessageTypePolicy {
     {
         let allowed = signatures
             .into_iter()
-            .map(|sig| parse_signature(sig.as_ref()).map(|f| f.signature()))
+            .map(|sig| Signature::parse(sig.as_ref()).map(|s| s.canonical))
             .collect::<Result<BTreeSet<_>, _>>()?;
         Ok(MessageTypePolicy {
             allowed: Some(allowed),
         })
     }
 
-    fn allows(&self, canonical: &str) -> bool {
+    /// Whether `canonical` (e.g. `add_weight(address,uint256)`, no parameter names) may be sent.
+    pub fn allows(&self, canonical: &str) -> bool {
         self.allowed
             .as_ref()
             .is_none_or(|allowed| allowed.contains(canonical))
     }
-}
 
-/// Parses a body into the request's two string fields.
-pub fn parse_request(body: &[u8]) -> Result<BroadcastRequest, RequestError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(RequestError::TooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+    /// Whether every well-formed message type is accepted (no allowlist).
+    pub fn is_allow_all(&self) -> bool {
+        self.allowed.is_none()
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-    let Value::Object(object) = value else {
-        return Err(RequestError::NotAnObject(json_kind(&value)));
-    };
-    if let Some(field) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(RequestError::UnknownField {
-            hint: misspelling_hint(field),
-            field: field.clone(),
-        });
-    }
-    Ok(BroadcastRequest {
-        message_type: string_field(&object, "message_type")?,
-        data: string_field(&object, "data")?,
-    })
 }
 
 /// Checks that `data` is a call of `message_type` that the deployment accepts.
+///
+/// In order, each step bounded before the next runs: the signature's length, its parse and the
+/// limits on its types; the allowlist; the hex; the selector; the arguments' layout and the
+/// number of values they decode into; and last alloy's decoding and exact re-encoding.
 pub fn validate_call(
     request: &BroadcastRequest,
     policy: &MessageTypePolicy,
 ) -> Result<ValidCall, CallError> {
-    let function = parse_signature(&request.message_type)?;
-    let signature = function.signature();
+    let signature = Signature::parse(&request.message_type)?;
+    if !policy.allows(&signature.canonical) {
+        return Err(CallError::NotAllowed {
+            signature: signature.canonical,
+        });
+    }
     let data = decode_hex(&request.data)?;
     let Some((selector, arguments)) = data.split_first_chunk::<4>() else {
         return Err(CallError::MissingSelector { len: data.len() });
     };
-    let expected = function.selector();
+    let expected = signature.function.selector();
     if selector != &expected.0 {
         return Err(CallError::SelectorMismatch {
-            signature,
+            signature: signature.canonical,
             expected,
             found: Selector::from(*selector),
         });
     }
-    check_arguments(&function, &signature, arguments)?;
-    if !policy.allows(&signature) {
-        return Err(CallError::NotAllowed { signature });
-    }
+    check_arguments(&signature, arguments)?;
     Ok(ValidCall {
         message_type: request.message_type.clone(),
-        function_signature: signature,
+        function_signature: signature.canonical,
         selector: expected,
         data: data.into(),
     })
-}
-
-fn parse_signature(message_type: &str) -> Result<Function, CallError> {
-    let trimmed = message_type.trim();
-    if trimmed.is_empty() {
-        return Err(CallError::InvalidSignature {
-            reason: "it is empty".into(),
-        });
-    }
-    let function = Function::parse(trimmed).map_err(|e| CallError::InvalidSignature {
-        reason: e.to_string(),
-    })?;
-    // The parser accepts any identifier as a type (it could name a struct); an ABI call needs
-    // every parameter to be a real ABI type, so `adress` is a typo, not a struct.
-    for param in &function.inputs {
-        param.resolve().map_err(|e| CallError::InvalidSignature {
-            reason: format!("parameter type `{}`: {e}", param.ty),
-        })?;
-    }
-    Ok(function)
 }
 
 fn decode_hex(data: &str) -> Result<Vec<u8>, CallError> {
@@ -235,20 +242,26 @@ fn decode_hex(data: &str) -> Result<Vec<u8>, CallError> {
 }
 
 /// The arguments must decode, and decode *exactly*: re-encoding the decoded values must give
-/// back the same bytes, which rules out trailing garbage and non-canonical encodings.
-fn check_arguments(
-    function: &Function,
-    signature: &str,
-    arguments: &[u8],
-) -> Result<(), CallError> {
+/// back the same bytes, which rules out trailing garbage and non-canonical encodings. Their
+/// layout is walked first, so what alloy builds is bounded by the data.
+fn check_arguments(signature: &Signature, arguments: &[u8]) -> Result<(), CallError> {
     let undecodable = |reason: String| CallError::Undecodable {
-        signature: signature.to_owned(),
+        signature: signature.canonical.clone(),
         reason,
     };
-    let values = function
+    layout::check(&signature.params, arguments).map_err(|refusal| match refusal {
+        layout::Refusal::Malformed(reason) => undecodable(reason),
+        layout::Refusal::TooComplex => CallError::AbiTooComplex {
+            signature: signature.canonical.clone(),
+            limit: MAX_DECODED_VALUES,
+        },
+    })?;
+    let values = signature
+        .function
         .abi_decode_input(arguments)
         .map_err(|e| undecodable(e.to_string()))?;
-    let canonical = function
+    let canonical = signature
+        .function
         .abi_encode_input_raw(&values)
         .map_err(|e| undecodable(e.to_string()))?;
     if canonical == arguments {
@@ -269,47 +282,11 @@ fn check_arguments(
     ))
 }
 
-fn string_field(object: &Map<String, Value>, field: &'static str) -> Result<String, RequestError> {
-    match object.get(field) {
-        None => Err(RequestError::MissingField(field)),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(RequestError::NotAString {
-            field,
-            got: json_kind(other),
-        }),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// `messageType`, `message-type`, `MESSAGE_TYPE` … are all `message_type` misspelt.
-fn misspelling_hint(field: &str) -> String {
-    let squash = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect::<String>()
-    };
-    FIELDS
-        .iter()
-        .find(|known| squash(known) == squash(field))
-        .map(|known| format!(" (did you mean `{known}`?)"))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloy::dyn_abi::DynSolValue;
+    use alloy::json_abi::Function;
     use alloy::primitives::{Address, U256};
 
     const ADD_WEIGHT: &str = "add_weight(address _addr, uint256 _weight)";
@@ -336,13 +313,6 @@ mod tests {
         validate_call(&request, &MessageTypePolicy::allow_all())
     }
 
-    fn code_400(body: &[u8]) -> &'static str {
-        match parse_request(body) {
-            Ok(r) => panic!("expected a 400, got {r:?}"),
-            Err(e) => e.code(),
-        }
-    }
-
     fn code_422(message_type: &str, data: &str) -> (&'static str, String) {
         match validate(message_type, data) {
             Ok(c) => panic!("expected a 422, got {c:?}"),
@@ -356,55 +326,6 @@ mod tests {
         assert_eq!(call.function_signature, "add_weight(address,uint256)");
         assert_eq!(call.selector.to_string(), "0x1c41742f");
         assert_eq!(call.message_type, ADD_WEIGHT);
-    }
-
-    #[test]
-    fn bodies_that_are_not_requests_are_400() {
-        assert_eq!(code_400(b"not json"), "invalid_json");
-        assert_eq!(code_400(b""), "invalid_json");
-        assert_eq!(code_400(b"{\"message_type\": \"f()\""), "invalid_json");
-        assert_eq!(code_400(b"[]"), "body_not_object");
-        assert_eq!(code_400(b"\"a string\""), "body_not_object");
-        assert_eq!(code_400(b"null"), "body_not_object");
-        assert_eq!(code_400(b"{\"data\": \"0x\"}"), "missing_field");
-        assert_eq!(code_400(b"{\"message_type\": \"f()\"}"), "missing_field");
-        assert_eq!(code_400(b"{}"), "missing_field");
-        assert_eq!(
-            code_400(b"{\"message_type\": 1, \"data\": \"0x\"}"),
-            "invalid_field_type"
-        );
-        assert_eq!(
-            code_400(b"{\"message_type\": \"f()\", \"data\": null}"),
-            "invalid_field_type"
-        );
-        assert_eq!(
-            code_400(b"{\"message_type\": \"f()\", \"data\": [\"0x\"]}"),
-            "invalid_field_type"
-        );
-        assert_eq!(
-            code_400(b"{\"messageType\": \"f()\", \"data\": \"0x\"}"),
-            "unknown_field"
-        );
-        assert_eq!(
-            code_400(b"{\"message_type\": \"f()\", \"data\": \"0x\", \"to\": \"0x\"}"),
-            "unknown_field"
-        );
-        let huge = body("f()", &format!("0x{}", "00".repeat(MAX_BODY_BYTES)));
-        assert_eq!(code_400(&huge), "body_too_large");
-    }
-
-    #[test]
-    fn bad_request_messages_name_the_problem() {
-        let misnamed = parse_request(b"{\"messageType\": \"f()\", \"data\": \"0x\"}");
-        assert_eq!(
-            misnamed.err().map(|e| e.to_string()),
-            Some("unknown field `messageType` (did you mean `message_type`?); the body takes exactly `message_type` and `data`".into())
-        );
-        let wrong_type = parse_request(b"{\"message_type\": \"f()\", \"data\": 7}");
-        assert_eq!(
-            wrong_type.err().map(|e| e.to_string()),
-            Some("field `data` must be a string, got a number".into())
-        );
     }
 
     #[test]
@@ -550,5 +471,111 @@ mod tests {
             )
         );
         assert!(MessageTypePolicy::allow_only(["nonsense("]).is_err());
+    }
+
+    #[test]
+    fn the_allowlist_is_checked_before_the_data_is_read() {
+        let policy = MessageTypePolicy::allow_only(["ping()"]).unwrap_or_else(|e| panic!("{e}"));
+        for data in ["not hex", "0x", "0xdeadbeef", &add_weight_data()] {
+            let request = BroadcastRequest {
+                message_type: "f(uint256[10][10][])".into(),
+                data: data.into(),
+            };
+            assert_eq!(
+                validate_call(&request, &policy).map_err(|e| e.code()),
+                Err("message_type_not_allowed"),
+                "{data}"
+            );
+        }
+        // The limits come first: they hold whatever the deployment allows.
+        let request = BroadcastRequest {
+            message_type: "f(uint256[100000][100000][])".into(),
+            data: "0x".into(),
+        };
+        assert_eq!(
+            validate_call(&request, &policy).map_err(|e| e.code()),
+            Err("type_too_large")
+        );
+    }
+
+    #[test]
+    fn allowlist_entries_are_held_to_the_limits() {
+        let refused = MessageTypePolicy::allow_only(["ping()", "f(uint8[4294967295])"]);
+        assert_eq!(refused.map_err(|e| e.code()), Err("type_too_large"));
+    }
+
+    #[test]
+    fn policies_say_what_they_allow() {
+        let all = MessageTypePolicy::allow_all();
+        assert!(all.is_allow_all());
+        assert!(all.allows("anything(uint256)"));
+        let some = MessageTypePolicy::allow_only(["add_weight(address who, uint256 howMuch)"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!some.is_allow_all());
+        assert!(some.allows("add_weight(address,uint256)"));
+        assert!(!some.allows("add_weight(address who, uint256 howMuch)"));
+        assert!(!some.allows("ping()"));
+        let none =
+            MessageTypePolicy::allow_only(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!none.is_allow_all());
+        assert!(!none.allows("ping()"));
+    }
+
+    #[test]
+    fn signature_limits_are_422_with_their_own_codes() {
+        let data = add_weight_data();
+        for (message_type, code) in [
+            (
+                format!("f({})", vec!["uint8"; 300].join(",")),
+                "signature_too_long",
+            ),
+            (
+                format!("f({})", vec!["bool"; 33].join(",")),
+                "too_many_parameters",
+            ),
+            (
+                format!("f(({}))", vec!["int[][][][]"; 60].join(",")),
+                "too_many_types",
+            ),
+            ("f(uint8[][][][][][][][][])".to_owned(), "type_too_deep"),
+            ("f(uint8[4294967295])".to_owned(), "type_too_large"),
+            ("f(uint256[100000][100000][])".to_owned(), "type_too_large"),
+        ] {
+            assert_eq!(code_422(&message_type, &data).0, code, "{message_type}");
+        }
+    }
+
+    #[test]
+    fn aliased_offsets_are_abi_decode_failed() {
+        // Both `bytes` point at the same tail: a lenient decoder reads it twice.
+        let function = Function::parse("f(bytes,bytes)").unwrap_or_else(|e| panic!("{e}"));
+        let words: Vec<u8> = [64u64, 64, 1, 0]
+            .iter()
+            .flat_map(|w| U256::from(*w).to_be_bytes::<32>())
+            .collect();
+        let data = format!("{}{}", function.selector(), hex::encode(words));
+        let (code, message) = code_422("f(bytes,bytes)", &data);
+        assert_eq!(code, "abi_decode_failed");
+        assert_eq!(
+            message,
+            "the arguments in `data` do not ABI-decode as `f(bytes,bytes)`: the offset at byte 32 is 64, but the canonical encoding has 128 there (each offset points just past the value before it)"
+        );
+    }
+
+    #[test]
+    fn too_many_decoded_values_is_abi_too_complex() {
+        // 1,000 empty `uint8[8][]`, each carrying a 9-value template: 10,002 values from 2,002
+        // words.
+        let signature = "f(uint8[8][][])";
+        let function = Function::parse(signature).unwrap_or_else(|e| panic!("{e}"));
+        let data = function
+            .abi_encode_input(&[DynSolValue::Array(vec![DynSolValue::Array(vec![]); 1000])])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (code, message) = code_422(signature, &hex::encode_prefixed(data));
+        assert_eq!(code, "abi_too_complex");
+        assert_eq!(
+            message,
+            "the arguments in `data` would decode as `f(uint8[8][][])` into more than 3072 values (each tuple, array, member and element counts, and each dynamic array its element type's layout); the limit is 3072"
+        );
     }
 }

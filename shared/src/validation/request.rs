@@ -1,0 +1,387 @@
+//! The body's shape: a JSON object with exactly two string fields.
+//!
+//! The body is read straight into those fields, not into a JSON tree: a value that is not a
+//! string is parsed and skipped, never stored, so a 128 KiB array where a string belongs costs
+//! no more memory than a string would (a `serde_json::Value` of it is 2 MiB).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// The largest body the API reads.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
+const FIELDS: [&str; 2] = ["message_type", "data"];
+
+/// The request's two fields, as strings, before their content is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastRequest {
+    pub message_type: String,
+    pub data: String,
+}
+
+/// The body is not a broadcast request: HTTP 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("request body must be a JSON object, got {0}")]
+    NotAnObject(&'static str),
+    #[error("unknown field `{field}`{hint}; the body takes exactly `message_type` and `data`")]
+    UnknownField { field: String, hint: String },
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    #[error("field `{field}` must be a string, got {got}")]
+    NotAString {
+        field: &'static str,
+        got: &'static str,
+    },
+}
+
+impl RequestError {
+    pub const fn code(&self) -> &'static str {
+        match self {
+            RequestError::TooLarge { .. } => "body_too_large",
+            RequestError::InvalidJson(_) => "invalid_json",
+            RequestError::NotAnObject(_) => "body_not_object",
+            RequestError::UnknownField { .. } => "unknown_field",
+            RequestError::MissingField(_) => "missing_field",
+            RequestError::NotAString { .. } => "invalid_field_type",
+        }
+    }
+}
+
+/// Parses a body into the request's two string fields.
+pub fn parse_request(body: &[u8]) -> Result<BroadcastRequest, RequestError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(RequestError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let body: Body =
+        serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let fields = match body {
+        Body::Object(fields) => fields,
+        Body::Other(kind) => return Err(RequestError::NotAnObject(kind)),
+    };
+    if let Some(field) = fields.first_unknown {
+        return Err(RequestError::UnknownField {
+            hint: misspelling_hint(&field),
+            field,
+        });
+    }
+    Ok(BroadcastRequest {
+        message_type: string_field(fields.message_type, "message_type")?,
+        data: string_field(fields.data, "data")?,
+    })
+}
+
+fn string_field(field: Option<Field>, name: &'static str) -> Result<String, RequestError> {
+    match field {
+        None => Err(RequestError::MissingField(name)),
+        Some(Field::String(s)) => Ok(s),
+        Some(Field::Other(got)) => Err(RequestError::NotAString { field: name, got }),
+    }
+}
+
+/// `messageType`, `message-type`, `MESSAGE_TYPE` … are all `message_type` misspelt.
+fn misspelling_hint(field: &str) -> String {
+    let squash = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<String>()
+    };
+    FIELDS
+        .iter()
+        .find(|known| squash(known) == squash(field))
+        .map(|known| format!(" (did you mean `{known}`?)"))
+        .unwrap_or_default()
+}
+
+/// A body, as far as validation looks at it.
+enum Body {
+    Object(Fields),
+    /// Any other JSON value, by kind (`"an array"`, …).
+    Other(&'static str),
+}
+
+/// What the object holds. As with a JSON map, a repeated key keeps its last value.
+#[derive(Default)]
+struct Fields {
+    message_type: Option<Field>,
+    data: Option<Field>,
+    /// The alphabetically first unknown key, the one a sorted JSON map would name first.
+    first_unknown: Option<String>,
+}
+
+enum Field {
+    String(String),
+    /// Not a string: its kind.
+    Other(&'static str),
+}
+
+/// A JSON value read to its end and dropped.
+struct Skipped;
+
+/// Answers every JSON value with its kind, reading containers to the end (so a syntax error
+/// anywhere is still an error) without storing them.
+macro_rules! visit_kinds {
+    ($output:ty, $wrap:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$output, E> {
+            Ok($wrap("a boolean"))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$output, E> {
+            Ok($wrap("a number"))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$output, E> {
+            Ok($wrap("a number"))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$output, E> {
+            Ok($wrap("a number"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$output, E> {
+            Ok($wrap("null"))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$output, A::Error> {
+            while seq.next_element::<Skipped>()?.is_some() {}
+            Ok($wrap("an array"))
+        }
+    };
+}
+
+// Through `deserialize_any`, like a `serde_json::Value`, so what is skipped is held to the same
+// rules (`IgnoredAny` would let `1e999` through).
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SkipVisitor;
+        impl<'de> Visitor<'de> for SkipVisitor {
+            type Value = Skipped;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            visit_kinds!(Skipped, |_| Skipped);
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skipped, A::Error> {
+                while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+                Ok(Skipped)
+            }
+        }
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl<'de> Visitor<'de> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            visit_kinds!(Field, Field::Other);
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Field, E> {
+                Ok(Field::String(s.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Field, E> {
+                Ok(Field::String(s))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+                while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+                Ok(Field::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+/// An object key, borrowed from the body when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BodyVisitor;
+        impl<'de> Visitor<'de> for BodyVisitor {
+            type Value = Body;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            visit_kinds!(Body, Body::Other);
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Body, E> {
+                Ok(Body::Other("a string"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+                let mut fields = Fields::default();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    match key.as_ref() {
+                        "message_type" => fields.message_type = Some(map.next_value()?),
+                        "data" => fields.data = Some(map.next_value()?),
+                        other => {
+                            map.next_value::<Skipped>()?;
+                            if fields
+                                .first_unknown
+                                .as_deref()
+                                .is_none_or(|first| other < first)
+                            {
+                                fields.first_unknown = Some(key.into_owned());
+                            }
+                        }
+                    }
+                }
+                Ok(Body::Object(fields))
+            }
+        }
+        deserializer.deserialize_any(BodyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_400(body: &[u8]) -> &'static str {
+        match parse_request(body) {
+            Ok(r) => panic!("expected a 400, got {r:?}"),
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_requests_are_400() {
+        assert_eq!(code_400(b"not json"), "invalid_json");
+        assert_eq!(code_400(b""), "invalid_json");
+        assert_eq!(code_400(b"{\"message_type\": \"f()\""), "invalid_json");
+        assert_eq!(code_400(b"[]"), "body_not_object");
+        assert_eq!(code_400(b"\"a string\""), "body_not_object");
+        assert_eq!(code_400(b"null"), "body_not_object");
+        assert_eq!(code_400(b"{\"data\": \"0x\"}"), "missing_field");
+        assert_eq!(code_400(b"{\"message_type\": \"f()\"}"), "missing_field");
+        assert_eq!(code_400(b"{}"), "missing_field");
+        assert_eq!(
+            code_400(b"{\"message_type\": 1, \"data\": \"0x\"}"),
+            "invalid_field_type"
+        );
+        assert_eq!(
+            code_400(b"{\"message_type\": \"f()\", \"data\": null}"),
+            "invalid_field_type"
+        );
+        assert_eq!(
+            code_400(b"{\"message_type\": \"f()\", \"data\": [\"0x\"]}"),
+            "invalid_field_type"
+        );
+        assert_eq!(
+            code_400(b"{\"messageType\": \"f()\", \"data\": \"0x\"}"),
+            "unknown_field"
+        );
+        assert_eq!(
+            code_400(b"{\"message_type\": \"f()\", \"data\": \"0x\", \"to\": \"0x\"}"),
+            "unknown_field"
+        );
+        let huge = format!(
+            "{{\"message_type\": \"f()\", \"data\": \"0x{}\"}}",
+            "00".repeat(MAX_BODY_BYTES)
+        );
+        assert_eq!(code_400(huge.as_bytes()), "body_too_large");
+    }
+
+    #[test]
+    fn bad_request_messages_name_the_problem() {
+        let misnamed = parse_request(b"{\"messageType\": \"f()\", \"data\": \"0x\"}");
+        assert_eq!(
+            misnamed.err().map(|e| e.to_string()),
+            Some("unknown field `messageType` (did you mean `message_type`?); the body takes exactly `message_type` and `data`".into())
+        );
+        let wrong_type = parse_request(b"{\"message_type\": \"f()\", \"data\": 7}");
+        assert_eq!(
+            wrong_type.err().map(|e| e.to_string()),
+            Some("field `data` must be a string, got a number".into())
+        );
+    }
+
+    #[test]
+    fn values_are_named_by_kind() {
+        for (value, kind) in [
+            ("true", "a boolean"),
+            ("-1", "a number"),
+            ("1.5e3", "a number"),
+            ("null", "null"),
+            ("[1, [2, {\"a\": [3]}]]", "an array"),
+            ("{\"a\": {\"b\": []}}", "an object"),
+        ] {
+            let body = format!("{{\"message_type\": {value}, \"data\": \"0x\"}}");
+            assert_eq!(
+                parse_request(body.as_bytes()),
+                Err(RequestError::NotAString {
+                    field: "message_type",
+                    got: kind
+                }),
+                "{value}"
+            );
+            if kind != "an object" {
+                assert_eq!(
+                    parse_request(value.as_bytes()),
+                    Err(RequestError::NotAnObject(kind)),
+                    "{value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn skipped_values_must_still_be_json() {
+        for body in [
+            "{\"message_type\": [1, 2,], \"data\": \"0x\"}",
+            "{\"message_type\": \"f()\", \"data\": \"0x\", \"x\": {\"a\" 1}}",
+            "{\"message_type\": [1e999], \"data\": \"0x\"}",
+            "[1, 2] trailing",
+        ] {
+            assert_eq!(code_400(body.as_bytes()), "invalid_json", "{body}");
+        }
+    }
+
+    #[test]
+    fn keys_behave_as_in_a_json_map() {
+        // A repeated key keeps its last value.
+        let twice = parse_request(b"{\"data\": 1, \"message_type\": \"f()\", \"data\": \"0x\"}");
+        assert_eq!(
+            twice,
+            Ok(BroadcastRequest {
+                message_type: "f()".into(),
+                data: "0x".into()
+            })
+        );
+        // Escaped keys are the same keys.
+        let escaped = parse_request(b"{\"message\\u005ftype\": \"f()\", \"data\": \"0x\"}");
+        assert!(escaped.is_ok(), "{escaped:?}");
+        // Of several unknown keys, the alphabetically first is named.
+        let unknown = parse_request(b"{\"zeta\": 1, \"Alpha\": 2, \"beta\": 3}");
+        assert_eq!(
+            unknown.err().map(|e| e.to_string()),
+            Some("unknown field `Alpha`; the body takes exactly `message_type` and `data`".into())
+        );
+    }
+}
