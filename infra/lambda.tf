@@ -23,6 +23,10 @@ locals {
       ALLOWED_MESSAGE_TYPES = local.allowed_message_types
       # Where the status page's browser connects for live updates.
       WEBSOCKET_URL = aws_apigatewayv2_stage.websocket.invoke_url
+      # Where operators sign in to the status page (the user pool's hosted UI, code flow
+      # with PKCE); the page sends the access token to the operators' API.
+      OPERATOR_SIGN_IN_URL = local.operator_hosted_ui_url
+      OPERATOR_CLIENT_ID   = aws_cognito_user_pool_client.status_page.id
       # The REST API's events carry the stage in the path ("/v1/health");
       # lambda_http strips it, so the router sees "/health".
       AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"

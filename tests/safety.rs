@@ -261,3 +261,52 @@ async fn spend_caps_apply_at_the_first_signature() {
     assert!(view["next_attempt_at"].is_string(), "{view}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unfunded_signer_waits_without_burning_attempts_and_resumes_when_funded() {
+    let stack = TestStack::start("unfunded").await;
+    let signer = stack.provisioned.signer_address.to_string();
+    let set_balance = |wei: &'static str| {
+        let signer = signer.clone();
+        async move {
+            integration_tests::rpc(
+                &integration_tests::http_client(),
+                &integration_tests::rpc_url(),
+                "anvil_setBalance",
+                json!([signer, wei]),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("anvil_setBalance: {e}"))
+        }
+    };
+    set_balance("0x0").await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x63), 1))
+        .await;
+    let waiting = stack
+        .wait_until(&id, Duration::from_secs(60), |tx| {
+            tx["status"] == "retrying"
+                && tx["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("insufficient_funds"))
+        })
+        .await;
+    assert_eq!(waiting["attempts"], 0, "a wait is not a failed attempt: {waiting}");
+    assert_eq!(waiting["dead_lettered"], false, "{waiting}");
+
+    // Funded again, an operator skips the rest of the wait and it goes through.
+    set_balance("0x56bc75e2d63100000").await;
+    let retried = stack
+        .http
+        .post(format!("{}/admin/transactions/{id}/retry", stack.api_url))
+        .bearer_auth(&stack.admin_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(retried.status().as_u16(), 200);
+    let done = stack
+        .wait_for_status(&id, "confirmed", Duration::from_secs(60))
+        .await;
+    assert_eq!(done["attempts"], 0, "{done}");
+    stack.stop().await;
+}

@@ -5,7 +5,7 @@
 //! published to SNS; from then on the pipeline owns it.
 
 mod error;
-mod status_page;
+pub mod status_page;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +54,8 @@ pub struct Config {
     /// Where the status page's browser connects for live updates (the WebSocket API's URL on
     /// AWS). Unset: the page connects to `/ws` on the same host (the local runner serves it).
     pub websocket_url: Option<String>,
+    /// Where operators sign in to the status page (Cognito's hosted UI), if anywhere.
+    pub sign_in: Option<status_page::SignIn>,
 }
 
 impl Config {
@@ -66,6 +68,19 @@ impl Config {
             policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
             signer_address: env.optional("SIGNER_ADDRESS")?,
             websocket_url: env.optional("WEBSOCKET_URL")?,
+            sign_in: match (
+                env.optional::<String>("OPERATOR_SIGN_IN_URL")?,
+                env.optional::<String>("OPERATOR_CLIENT_ID")?,
+            ) {
+                (Some(url), Some(client_id)) => Some(status_page::SignIn::new(&url, client_id)?),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "OPERATOR_SIGN_IN_URL/OPERATOR_CLIENT_ID",
+                        reason: "set both or neither".into(),
+                    });
+                }
+            },
         })
     }
 }
@@ -112,6 +127,7 @@ pub struct App<S, P, K> {
     pub chain_id: u64,
     pub policy: MessageTypePolicy,
     pub websocket_url: Option<String>,
+    pub sign_in: Option<status_page::SignIn>,
     pub auth: Authenticator,
     signer_address: OnceCell<Address>,
 }
@@ -134,6 +150,7 @@ impl<S, P, K> App<S, P, K> {
             chain_id,
             policy,
             websocket_url: None,
+            sign_in: None,
             auth: Authenticator::Gateway,
             signer_address: OnceCell::new_with(signer_address),
         }
@@ -157,6 +174,7 @@ impl AwsApp {
         );
         App {
             websocket_url: config.websocket_url.clone(),
+            sign_in: config.sign_in.clone(),
             ..app
         }
     }
@@ -183,7 +201,10 @@ where
     Router::new()
         .merge(authenticated)
         .route("/health", get(health::<S, P, K>))
-        .merge(status_page::routes(app.websocket_url.clone()))
+        .merge(status_page::routes(
+            app.websocket_url.clone(),
+            app.sign_in.clone(),
+        ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)

@@ -586,3 +586,44 @@ async fn out_of_range_and_forged_query_parameters_are_400_naming_the_parameter()
         }
     }
 }
+
+#[tokio::test]
+async fn the_page_learns_where_operators_sign_in_and_may_talk_to_it() {
+    let sign_in = status_page::SignIn::new(
+        "https://ops-1.auth.us-east-1.amazoncognito.com/any/path",
+        "page-client".into(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut app = App::new(
+        CountingStore::default(),
+        NoPublisher,
+        FixedKey,
+        31337,
+        MessageTypePolicy::allow_all(),
+        None,
+    );
+    app.sign_in = Some(sign_in);
+    let app = Arc::new(app);
+    let (status, config) = call(&app, get_as("/ui/config.json", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        config["sign_in"],
+        json!({ "url": "https://ops-1.auth.us-east-1.amazoncognito.com", "client_id": "page-client" })
+    );
+    let page = router(app.clone())
+        .oneshot(get_as("/", &[]))
+        .await
+        .unwrap_or_else(|never| match never {});
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("connect-src 'self' ws: wss: https://ops-1.auth.us-east-1.amazoncognito.com;"),
+        "{csp}"
+    );
+    // Only an https origin can be where operators type their password.
+    assert!(status_page::SignIn::new("http://ops.example", "c".into()).is_err());
+    assert!(status_page::SignIn::new("not a url", "c".into()).is_err());
+}

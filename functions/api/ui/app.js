@@ -14,6 +14,7 @@ const state = {
   rows: new Map(), // transaction id -> latest view
   expanded: new Set(),
   token: sessionStorage.getItem("adminToken") || "",
+  config: {},
   socket: null,
   reconnectDelay: 1000,
   pollTimer: null,
@@ -247,12 +248,7 @@ function stopPolling() {
 
 async function connect() {
   if (!state.token || state.socket) return;
-  let url;
-  try {
-    url = (await api("ui/config.json")).websocket_url;
-  } catch (_) {
-    url = null;
-  }
+  let url = state.config.websocket_url;
   if (!url) url = new URL("ws", location.href).href.replace(/^http/, "ws");
   // A browser can't set headers on a WebSocket: the token goes in the query string.
   const withToken = new URL(url);
@@ -290,8 +286,63 @@ function readFilters() {
   loadPage();
 }
 
+// On AWS, operators sign in with the user pool's hosted UI: the OAuth 2.0 code flow with PKCE
+// (a public client has no secret), and the access token is what the API's authorizer checks.
+const base64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const redirectUri = () => location.origin + location.pathname;
+
+async function signIn() {
+  const { url, client_id } = state.config.sign_in;
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(48)));
+  const nonce = base64url(crypto.getRandomValues(new Uint8Array(24)));
+  sessionStorage.setItem("pkceVerifier", verifier);
+  sessionStorage.setItem("pkceState", nonce);
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  const params = new URLSearchParams({
+    response_type: "code", client_id, redirect_uri: redirectUri(), scope: "openid email",
+    code_challenge_method: "S256", code_challenge: challenge, state: nonce,
+  });
+  location.assign(`${url}/oauth2/authorize?${params}`);
+}
+
+// Back from the hosted UI with `?code=…&state=…`: trade the code for tokens, then forget it.
+async function finishSignIn() {
+  const params = new URLSearchParams(location.search);
+  const code = params.get("code");
+  if (!code || !state.config.sign_in) return;
+  history.replaceState(null, "", redirectUri());
+  const verifier = sessionStorage.getItem("pkceVerifier");
+  const expected = sessionStorage.getItem("pkceState");
+  sessionStorage.removeItem("pkceVerifier");
+  sessionStorage.removeItem("pkceState");
+  if (!verifier || params.get("state") !== expected) {
+    showError("Sign-in failed: the answer does not belong to this page's request. Sign in again.");
+    return;
+  }
+  const { url, client_id } = state.config.sign_in;
+  const response = await fetch(`${url}/oauth2/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code", client_id, code, redirect_uri: redirectUri(), code_verifier: verifier,
+    }),
+  });
+  const tokens = await response.json().catch(() => ({}));
+  if (!response.ok || !tokens.access_token) {
+    showError(`Sign-in failed: ${tokens.error || `HTTP ${response.status}`}`);
+    return;
+  }
+  state.token = tokens.access_token;
+  sessionStorage.setItem("adminToken", state.token);
+}
+
 function unlock(event) {
   event.preventDefault();
+  if (state.config.sign_in) {
+    signIn();
+    return;
+  }
   state.token = $("admin-token").value.trim();
   sessionStorage.setItem("adminToken", state.token);
   $("admin-state").textContent = state.token ? "signed in" : "signed out";
@@ -304,7 +355,17 @@ function unlock(event) {
   connect();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
+  try {
+    state.config = await api("ui/config.json");
+  } catch (_) {
+    state.config = {};
+  }
+  if (state.config.sign_in) {
+    $("admin-token").hidden = true;
+    document.querySelector('label[for="admin-token"]').hidden = true;
+    await finishSignIn();
+  }
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     readFilters();

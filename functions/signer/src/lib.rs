@@ -195,7 +195,7 @@ impl Failure {
         match err {
             NodeError::Reverted(why) => Failure::Reverts(why),
             e @ NodeError::InsufficientFunds(_) => Failure::Wait(format!(
-                "the signer's account can't pay for this transaction ({e}); fund it"
+                "insufficient_funds: the signer's account can't pay ({e}); fund it"
             )),
             e @ NodeError::Rejected { .. } => Failure::Permanent(e.to_string()),
             e => Failure::Transient(e.to_string()),
