@@ -7,7 +7,9 @@
 # - any function error or throttle;
 # - the APIs answer 5xx;
 # - the notifier falls behind the table's stream;
-# - the signer address runs low on funds, or the signer stops reporting it.
+# - the signer address runs low on funds (reported as it signs);
+# - transactions have been waiting for 15 minutes (for funds, or for fees to fall under the
+#   cap): they are not failing, and they are not moving either.
 
 resource "aws_sns_topic" "alarms" {
   name              = "${local.prefix}-alarms"
@@ -243,4 +245,23 @@ resource "aws_cloudwatch_metric_alarm" "signer_balance" {
   treat_missing_data = "notBreaching"
   alarm_actions      = local.alarm_actions
   ok_actions         = local.alarm_actions
+}
+
+# Waits (insufficient funds, fees above MAX_FEE_PER_GAS_WEI) do not fail and do not use up
+# deliveries, so neither the DLQ nor the queue-age alarm sees them: this one does. Each wait
+# check reports one TxBroadcaster/TransactionsWaiting (with its reason in the log line).
+resource "aws_cloudwatch_metric_alarm" "transactions_waiting" {
+  alarm_name          = "${local.prefix}-transactions-waiting"
+  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds) or for fees to fall under max_fee_per_gas_wei (fee_above_cap). Their last_error says which; fund the signer or raise the cap."
+  namespace           = "TxBroadcaster"
+  metric_name         = "TransactionsWaiting"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }

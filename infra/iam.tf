@@ -174,6 +174,15 @@ data "aws_iam_policy_document" "signer" {
     resources = [aws_sqs_queue.broadcast.arn]
   }
 
+  # A transaction that waits for funds or for fees under the cap is parked as a fresh, delayed
+  # message on the signer's own queue, so the wait does not use up its deliveries.
+  statement {
+    sid       = "ParkWaitingTransactions"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.sign.arn]
+  }
+
   statement {
     sid       = "SignTransactions"
     effect    = "Allow"

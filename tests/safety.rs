@@ -291,7 +291,10 @@ async fn an_unfunded_signer_waits_without_burning_attempts_and_resumes_when_fund
                     .is_some_and(|e| e.starts_with("insufficient_funds"))
         })
         .await;
-    assert_eq!(waiting["attempts"], 0, "a wait is not a failed attempt: {waiting}");
+    assert_eq!(
+        waiting["attempts"], 0,
+        "a wait is not a failed attempt: {waiting}"
+    );
     assert_eq!(waiting["dead_lettered"], false, "{waiting}");
 
     // Funded again, an operator skips the rest of the wait and it goes through.

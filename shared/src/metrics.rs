@@ -30,3 +30,27 @@ pub fn signer_balance(chain_id: u64, address: Address, wei: u128) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
 }
+
+/// One transaction waiting (for funds, for fees under the cap): alarmed when waits persist.
+/// `reason` is the stable code the wait's reason starts with (`insufficient_funds`, …).
+pub fn waiting(reason: &str) {
+    let code: String = reason
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+        .collect();
+    let code = if code.is_empty() { "other" } else { &code };
+    let line = json!({
+        "_aws": {
+            "Timestamp": time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{ "Name": "TransactionsWaiting", "Unit": "Count" }],
+            }],
+        },
+        "TransactionsWaiting": 1,
+        "wait_reason": code,
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}

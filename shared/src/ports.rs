@@ -231,12 +231,15 @@ pub trait TransactionStore: Send + Sync {
         retry: &RetryRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// → `retrying` without counting an attempt: the transaction waits for something outside
-    /// it (funds, fees below the cap) and its next attempt is at `next_attempt_at`.
+    /// it (funds, fees below the cap) and its next attempt is at `next_attempt_at`. Refused
+    /// (a conflict) for a message of an `generation` older than the transaction's: an
+    /// operator's retry has taken over.
     fn record_wait(
         &self,
         id: TxId,
         reason: &str,
         next_attempt_at: OffsetDateTime,
+        generation: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// → `needs_review`.
     fn record_needs_review(

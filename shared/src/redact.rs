@@ -96,7 +96,10 @@ fn next_token(text: &str) -> Option<(usize, usize, &'static str)> {
     let url = text.find("://").map(|at| {
         let start = text[..at]
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |i| i + 1);
+            // Past that character, whatever its width: text from outside is any UTF-8.
+            .map_or(0, |i| {
+                i + text[i..].chars().next().map_or(1, char::len_utf8)
+            });
         (start, at, URL_PLACEHOLDER)
     });
     let arn = find_arn(text).map(|start| (start, start, ARN_PLACEHOLDER));
@@ -114,7 +117,12 @@ fn next_token(text: &str) -> Option<(usize, usize, &'static str)> {
     };
     let end = from
         + text[from..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '\\'))
+            // URLs on the wire are ASCII: the first other character (a closing quote) ends one.
+            .find(|c: char| {
+                c.is_whitespace()
+                    || !c.is_ascii()
+                    || matches!(c, '"' | '\'' | '`' | '<' | '>' | '\\')
+            })
             .unwrap_or(text.len() - from);
     // A URL's or ARN's last character is rarely sentence punctuation; keep that outside.
     let end = text[..end]
@@ -169,6 +177,21 @@ mod tests {
             scrub("{\"error\":\"http://user:pw@host:8545/\"}"),
             "{\"error\":\"<url>\"}"
         );
+    }
+
+    #[test]
+    fn any_utf8_around_a_url_is_fine() {
+        assert_eq!(scrub("“https://node.example/k”"), "“<url>”");
+        assert_eq!(scrub("é://x ü"), "é<url> ü");
+        assert_eq!(scrub("日本arn:aws:kms:x"), "日本<arn>");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scrubbing_never_panics_and_leaves_no_url(text in "\\PC{0,64}(https?://[a-z]{1,8}/[^ ]{0,8})?\\PC{0,64}") {
+            let scrubbed = scrub(&text);
+            proptest::prop_assert!(!scrubbed.contains("://"), "{scrubbed}");
+        }
     }
 
     #[test]

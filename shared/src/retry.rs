@@ -58,12 +58,25 @@ pub async fn wait_for<S: TransactionStore, Q: BroadcastQueue>(
 ) -> Result<(), RetryLater> {
     let delay = delay.min(MAX_WAIT);
     let next_attempt_at = OffsetDateTime::now_utc() + delay;
-    if let Err(e) = store
-        .record_wait(message.transaction_id, reason, next_attempt_at)
+    match store
+        .record_wait(
+            message.transaction_id,
+            reason,
+            next_attempt_at,
+            message.generation,
+        )
         .await
     {
-        tracing::warn!(error = %e, "could not record the wait");
+        Ok(()) => {}
+        // Final, under review, or retried by an operator since: this message's chain ends.
+        Err(crate::ports::StoreError::Conflict { .. }) => {
+            tracing::info!("the transaction moved on; this waiting message is dropped");
+            return Ok(());
+        }
+        // Keep the message alive: the wait is still right, only its record is missing.
+        Err(e) => tracing::warn!(error = %e, "could not record the wait"),
     }
+    crate::metrics::waiting(reason);
     match queue.enqueue(message, delay).await {
         Ok(()) => {
             tracing::warn!(delay_seconds = delay.as_secs(), %reason, "waiting; the attempt is not counted");

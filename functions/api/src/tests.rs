@@ -87,7 +87,13 @@ impl TransactionStore for CountingStore {
     async fn record_retry(&self, _: TxId, _: &RetryRecord) -> Result<(), StoreError> {
         Err(self.touched())
     }
-    async fn record_wait(&self, _: TxId, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_wait(
+        &self,
+        _: TxId,
+        _: &str,
+        _: OffsetDateTime,
+        _: u32,
+    ) -> Result<(), StoreError> {
         Err(self.touched())
     }
     async fn record_needs_review(&self, _: TxId, _: &str) -> Result<(), StoreError> {
@@ -626,4 +632,47 @@ async fn the_page_learns_where_operators_sign_in_and_may_talk_to_it() {
     // Only an https origin can be where operators type their password.
     assert!(status_page::SignIn::new("http://ops.example", "c".into()).is_err());
     assert!(status_page::SignIn::new("not a url", "c".into()).is_err());
+}
+
+#[test]
+fn the_gateway_names_clients_by_api_key_id_and_operators_by_their_token() {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayProxyRequestContext, ApiGatewayRequestAuthorizer,
+        ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+    };
+    use lambda_http::request::RequestContext;
+
+    let mut rest = ApiGatewayProxyRequestContext::default();
+    assert_eq!(
+        gateway_caller(&RequestContext::ApiGatewayV1(rest.clone())),
+        None
+    );
+    rest.identity.api_key_id = Some("a1b2c3d4e5".into());
+    assert_eq!(
+        gateway_caller(&RequestContext::ApiGatewayV1(rest.clone())),
+        Some(Caller::Client(
+            "a1b2c3d4e5".parse().unwrap_or_else(|e| panic!("{e}"))
+        ))
+    );
+    // A key id that could not be a storage key is no client.
+    rest.identity.api_key_id = Some("a#b".into());
+    assert_eq!(gateway_caller(&RequestContext::ApiGatewayV1(rest)), None);
+
+    let mut http = ApiGatewayV2httpRequestContext::default();
+    assert_eq!(
+        gateway_caller(&RequestContext::ApiGatewayV2(http.clone())),
+        None
+    );
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims.insert("sub".into(), "0b7c-uuid".into());
+    jwt.claims.insert("username".into(), "alice".into());
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    http.authorizer = Some(authorizer);
+    assert_eq!(
+        gateway_caller(&RequestContext::ApiGatewayV2(http)),
+        Some(Caller::Operator {
+            who: "alice".into()
+        })
+    );
 }

@@ -29,7 +29,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 Err(e) => json!({ "error": { "code": "invalid_transaction_id", "message": format!("{e}") } }),
                 Ok(id) => match retrier.retry(id, &principal).await {
                     Ok(done) => json!({ "transaction_id": done.id, "action": done.action.as_str(), "status": "retrying" }),
-                    Err(e) => json!({ "error": { "code": "retry_refused", "message": e.to_string() } }),
+                    Err(e @ retry::RetryError::Unavailable(_)) => {
+                        tracing::error!(error = %e, "retry failed");
+                        json!({ "error": { "code": "service_unavailable", "message": "the retry could not be recorded; try again" } })
+                    }
+                    Err(e) => json!({ "error": { "code": "retry_refused", "message": tx_shared::redact::scrub(&e.to_string()) } }),
                 },
             };
             return Ok::<Value, lambda_runtime::Error>(answer);

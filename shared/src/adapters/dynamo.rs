@@ -349,9 +349,21 @@ impl TransactionStore for DynamoStore {
         let mut key_condition = "#k = :v".to_owned();
         let mut values: Item = HashMap::from([(":v".to_owned(), s(key_value))]);
         if query.from.is_some() || query.to.is_some() {
+            let (low, high) = (id_bound(query.from, false), id_bound(query.to, true));
+            // DynamoDB refuses a start key outside the key condition: that is the caller's
+            // cursor being wrong for this range, not the store being down.
+            let cursor_id = start
+                .as_ref()
+                .and_then(|key| key.get("id"))
+                .and_then(|id| id.as_s().ok());
+            if cursor_id.is_some_and(|id| *id < low || *id > high) {
+                return Err(StoreError::InvalidCursor(
+                    "it belongs to a different listing (the date range changed?)".into(),
+                ));
+            }
             key_condition.push_str(" AND id BETWEEN :id_from AND :id_to");
-            values.insert(":id_from".into(), s(id_bound(query.from, false)));
-            values.insert(":id_to".into(), s(id_bound(query.to, true)));
+            values.insert(":id_from".into(), s(low));
+            values.insert(":id_to".into(), s(high));
         }
         let mut filters = Vec::new();
         // A client's listing is filtered server-side, whatever the cursor says.
@@ -428,6 +440,9 @@ impl TransactionStore for DynamoStore {
         let mut capped = false;
         for status in Status::ALL {
             let mut count: u64 = 0;
+            // A client's count filters the status partition: what bounds the work is what was
+            // read, not what matched, or a client with few transactions reads everyone's.
+            let mut scanned: u64 = 0;
             let mut start: Option<Item> = None;
             loop {
                 let scoped = match client {
@@ -444,8 +459,9 @@ impl TransactionStore for DynamoStore {
                     .await
                     .map_err(unavailable)?;
                 count += out.count.max(0) as u64;
+                scanned += out.scanned_count.max(0) as u64;
                 match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                    Some(_) if count >= cap => {
+                    Some(_) if count.max(scanned) >= cap => {
                         capped = true;
                         break;
                     }
@@ -810,15 +826,34 @@ impl TransactionStore for DynamoStore {
         id: TxId,
         reason: &str,
         next_attempt_at: OffsetDateTime,
+        generation: u32,
     ) -> Result<(), StoreError> {
+        let reason = crate::redact::scrub(reason);
+        let waiting = || {
+            Change::new()
+                .set("last_error", s(&reason))
+                .set("next_attempt_at", s(format_time(next_attempt_at)))
+                .only_from(&[Status::Received, Status::Retrying, Status::Signed])
+                .when(
+                    "attribute_not_exists(generation) OR generation <= :generation",
+                    [(":generation", n(generation))],
+                )
+        };
+        // A wait can last days, one check a minute: the history says when it started and
+        // when its reason changed, not every check, so the item never outgrows DynamoDB's
+        // 400 KB.
         let mut entry = HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
         entry.next_attempt_at = Some(next_attempt_at);
-        let change = Change::new()
-            .set("last_error", s(crate::redact::scrub(reason)))
-            .set("next_attempt_at", s(format_time(next_attempt_at)))
-            .only_from(&[Status::Received, Status::Retrying, Status::Signed])
+        let first = waiting()
+            .when(
+                "attribute_not_exists(last_error) OR last_error <> :waiting_reason",
+                [(":waiting_reason", s(&reason))],
+            )
             .log(entry);
-        self.advance(id, Status::Retrying, change).await
+        if self.apply(id, first.to(Status::Retrying)).await? {
+            return Ok(());
+        }
+        self.advance(id, Status::Retrying, waiting()).await
     }
 
     async fn record_needs_review(&self, id: TxId, reason: &str) -> Result<(), StoreError> {

@@ -137,6 +137,8 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             signer_address: None,
             // The runner serves the page's WebSocket on its own port (`/ws`).
             websocket_url: None,
+            // Locally, operators sign in with the admin token.
+            sign_in: None,
         },
         signer: signer::Config {
             table_name: p.table_name.clone(),

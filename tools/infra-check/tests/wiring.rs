@@ -1576,3 +1576,63 @@ fn checkov_skips_are_listed_with_reasons_in_one_place() {
         );
     }
 }
+
+#[test]
+fn the_signer_may_park_a_waiting_transaction_on_its_own_queue() {
+    // A wait (funds, fees above the cap) is a fresh, delayed message on the sign queue: without
+    // `sqs:SendMessage` there, every wait would burn a delivery and end in review on AWS.
+    let signer = infra()
+        .data_of("aws_iam_policy_document")
+        .find(|d| d.name == "signer")
+        .unwrap_or_else(|| panic!("data.aws_iam_policy_document.signer is gone"));
+    let grants = signer
+        .body
+        .blocks()
+        .filter(|b| b.identifier() == "statement")
+        .any(|statement| {
+            let body = statement.body();
+            let sends = terraform::attr(body, "actions")
+                .map(strings)
+                .unwrap_or_default()
+                .iter()
+                .any(|a| a == "sqs:SendMessage");
+            let to_sign_queue = terraform::attr(body, "resources")
+                .map(terraform::references)
+                .unwrap_or_default()
+                .iter()
+                .any(|r| {
+                    r.0.starts_with(&["aws_sqs_queue".to_owned(), "sign".to_owned()])
+                });
+            sends && to_sign_queue
+        });
+    assert!(
+        grants,
+        "the signer's policy must allow sqs:SendMessage on aws_sqs_queue.sign"
+    );
+}
+
+#[test]
+fn persisting_waits_raise_an_alarm() {
+    let waiting: Vec<&Resource> = infra()
+        .resources_of("aws_cloudwatch_metric_alarm")
+        .filter(|a| {
+            a.attr("namespace").and_then(constant_string).as_deref() == Some(BALANCE_NAMESPACE)
+                && a.attr("metric_name").and_then(constant_string).as_deref()
+                    == Some("TransactionsWaiting")
+        })
+        .collect();
+    assert_eq!(
+        waiting.len(),
+        1,
+        "expected one alarm on {BALANCE_NAMESPACE}/TransactionsWaiting"
+    );
+    let root = infra_check::workspace_root();
+    let signer = crates()
+        .into_iter()
+        .find(|c| c.name == "signer")
+        .unwrap_or_else(|| panic!("functions/signer is gone"));
+    assert!(
+        code::has_string_literal(&root, &signer, "TransactionsWaiting"),
+        "the code never publishes TransactionsWaiting, which infra/alarms.tf watches"
+    );
+}
