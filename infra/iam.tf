@@ -45,7 +45,7 @@ locals {
     notifier      = data.aws_iam_policy_document.notifier.json
   }
 
-  index_arn = { for name in ["by_status", "by_created"] : name => "${aws_dynamodb_table.transactions.arn}/index/${name}" }
+  index_arn = { for name in ["by_status", "by_created", "by_client"] : name => "${aws_dynamodb_table.transactions.arn}/index/${name}" }
 
   # What Lambda's SQS event source mapping does with the function's role.
   consume_queue_actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]

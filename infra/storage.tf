@@ -1,7 +1,8 @@
 # One table holds every transaction, nonce counter, idempotency key and status
-# page connection. `pk` is the item key; the two indexes serve the API's
-# listings: by status, and by kind in `id` order (ids are time-ordered, so that
-# is creation order). The sweeper also reads `by_status`, filtering on
+# page connection. `pk` is the item key; the indexes serve the API's listings,
+# all in `id` order (ids are time-ordered, so that is creation order): by
+# status and by kind for operators, and by client for a client, which reads
+# only its own items (its listings, searches, counts and cursors). The sweeper also reads `by_status`, filtering on
 # `next_attempt_at`, a plain attribute that needs no declaration here; the
 # notifier lists the open WebSocket connections through `by_created`
 # (kind = "conn").
@@ -36,6 +37,11 @@ resource "aws_dynamodb_table" "transactions" {
     type = "S"
   }
 
+  attribute {
+    name = "client_id"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "by_status"
     hash_key        = "status"
@@ -46,6 +52,14 @@ resource "aws_dynamodb_table" "transactions" {
   global_secondary_index {
     name            = "by_created"
     hash_key        = "kind"
+    range_key       = "id"
+    projection_type = "ALL"
+  }
+
+  # Sparse: only transactions carry `client_id`.
+  global_secondary_index {
+    name            = "by_client"
+    hash_key        = "client_id"
     range_key       = "id"
     projection_type = "ALL"
   }

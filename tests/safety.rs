@@ -112,9 +112,41 @@ async fn each_client_sees_only_its_own_and_idempotency_keys_are_its_own() {
     let (_, stats) = get_json(&alice, format!("{api}/transactions/stats"), false).await;
     assert_eq!(stats["pending"], 1, "{stats}");
 
-    // A page at a time: a client's cursor still shows only its own; a forged one is a 400.
+    // A page at a time: a client's cursor still shows only its own; a forged one is a 400,
+    // and so is another client's.
+    let (_, more) = post_as(&bob, api, 4, "order-2").await;
     let (_, first) = get_json(&bob, format!("{api}/transactions?limit=1"), false).await;
-    assert_eq!(ids(&first), vec![b.clone()]);
+    assert_eq!(ids(&first).len(), 1, "{first}");
+    let bobs_cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+    assert!(!bobs_cursor.is_empty(), "bob has a second page: {first}");
+    let (_, second) = get_json(
+        &bob,
+        format!("{api}/transactions?limit=1&cursor={bobs_cursor}"),
+        false,
+    )
+    .await;
+    let mut bobs: Vec<String> = ids(&first).into_iter().chain(ids(&second)).collect();
+    bobs.sort();
+    let mut expected = vec![
+        b.clone(),
+        more["transaction_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(bobs, expected);
+    let (status, theirs) = get_json(
+        &alice,
+        format!("{api}/transactions?cursor={bobs_cursor}"),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (status, theirs["error"]["code"].as_str()),
+        (400, Some("invalid_query")),
+        "{theirs}"
+    );
     let (status, forged) = get_json(
         &alice,
         format!("{api}/transactions?cursor=eyJwayI6IklERU0jYm9iI29yZGVyLTEiLCJpZCI6IngiLCJraW5kIjoidHgifQ"),

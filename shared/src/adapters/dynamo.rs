@@ -43,6 +43,9 @@ type Item = HashMap<String, AttributeValue>;
 pub const INDEX_BY_CREATED: &str = "by_created";
 /// Name of the index listing transactions of one status, newest first.
 pub const INDEX_BY_STATUS: &str = "by_status";
+/// Name of the index listing one client's transactions, newest first: a client's listing,
+/// search and counts read only its own items (and its cursors name only its own).
+pub const INDEX_BY_CLIENT: &str = "by_client";
 /// At most this many index entries are read for one filtered page; the cursor goes on from there.
 const MAX_SCANNED_PER_PAGE: usize = 5_000;
 /// How long an idempotency key is remembered.
@@ -85,6 +88,54 @@ impl DynamoStore {
     }
 
     /// A query of the transactions in `status`, through the status index.
+    /// One client's counts: its own partition, read once, only the status of each item.
+    async fn count_client_by_status(
+        &self,
+        cap: u64,
+        client: &ClientId,
+    ) -> Result<StatusCounts, StoreError> {
+        let mut counts: Vec<(Status, u64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut read: u64 = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_CLIENT)
+                .key_condition_expression("client_id = :client")
+                .expression_attribute_values(":client", s(client.as_str()))
+                .projection_expression("#st")
+                .expression_attribute_names("#st", "status")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                read += 1;
+                let status: Status = parse_attr(&item, "status")?;
+                if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
+                    *n += 1;
+                }
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(_) if read >= cap => {
+                    return Ok(StatusCounts {
+                        counts,
+                        capped: true,
+                    });
+                }
+                Some(key) => start = Some(key),
+                None => {
+                    return Ok(StatusCounts {
+                        counts,
+                        capped: false,
+                    });
+                }
+            }
+        }
+    }
+
     fn status_query(
         &self,
         status: Status,
@@ -335,9 +386,10 @@ impl TransactionStore for DynamoStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let (index, key_name, key_value) = match query.status {
-            Some(status) => (INDEX_BY_STATUS, "status", status.as_str()),
-            None => (INDEX_BY_CREATED, "kind", TX_KIND),
+        let (index, key_name, key_value) = match (&query.client, query.status) {
+            (Some(client), _) => (INDEX_BY_CLIENT, "client_id", client.as_str()),
+            (None, Some(status)) => (INDEX_BY_STATUS, "status", status.as_str()),
+            (None, None) => (INDEX_BY_CREATED, "kind", TX_KIND),
         };
         let limit = query.limit.clamp(1, 1000) as usize;
         let mut start = query
@@ -366,10 +418,12 @@ impl TransactionStore for DynamoStore {
             values.insert(":id_to".into(), s(high));
         }
         let mut filters = Vec::new();
-        // A client's listing is filtered server-side, whatever the cursor says.
-        if let Some(client) = &query.client {
-            filters.push("client_id = :client");
-            values.insert(":client".into(), s(client.as_str()));
+        let mut names: HashMap<String, String> = HashMap::from([("#k".into(), key_name.into())]);
+        // A client's partition holds every status of its own.
+        if let (Some(_), Some(status)) = (&query.client, query.status) {
+            filters.push("#st = :status");
+            names.insert("#st".into(), "status".into());
+            values.insert(":status".into(), s(status.as_str()));
         }
         if let Some(signature) = &query.function_signature {
             filters.push("function_signature = :signature");
@@ -389,7 +443,7 @@ impl TransactionStore for DynamoStore {
                 .index_name(index)
                 .key_condition_expression(&key_condition)
                 .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
-                .expression_attribute_names("#k", key_name)
+                .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)
                 .limit(if filters.is_empty() {
@@ -436,32 +490,25 @@ impl TransactionStore for DynamoStore {
         cap: u64,
         client: Option<&ClientId>,
     ) -> Result<StatusCounts, StoreError> {
+        if let Some(client) = client {
+            return self.count_client_by_status(cap, client).await;
+        }
         let mut counts = Vec::new();
         let mut capped = false;
         for status in Status::ALL {
             let mut count: u64 = 0;
-            // A client's count filters the status partition: what bounds the work is what was
-            // read, not what matched, or a client with few transactions reads everyone's.
-            let mut scanned: u64 = 0;
             let mut start: Option<Item> = None;
             loop {
-                let scoped = match client {
-                    Some(client) => self
-                        .status_query(status)
-                        .filter_expression("client_id = :client")
-                        .expression_attribute_values(":client", s(client.as_str())),
-                    None => self.status_query(status),
-                };
-                let out = scoped
+                let out = self
+                    .status_query(status)
                     .select(aws_sdk_dynamodb::types::Select::Count)
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
                     .map_err(unavailable)?;
                 count += out.count.max(0) as u64;
-                scanned += out.scanned_count.max(0) as u64;
                 match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                    Some(_) if count.max(scanned) >= cap => {
+                    Some(_) if count >= cap => {
                         capped = true;
                         break;
                     }

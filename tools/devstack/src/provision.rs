@@ -7,13 +7,14 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
 };
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
-use tx_shared::adapters::dynamo::{INDEX_BY_CREATED, INDEX_BY_STATUS};
+use tx_shared::adapters::dynamo::{INDEX_BY_CLIENT, INDEX_BY_CREATED, INDEX_BY_STATUS};
 use tx_shared::adapters::kms::KmsSigner;
 use tx_shared::ports::TransactionSigner;
 
@@ -159,40 +160,69 @@ fn connect(rpc_url: &str) -> Result<RootProvider, DevError> {
 }
 
 async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {
-    let exists = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok();
+    let described = client.describe_table().table_name(table).send().await.ok();
+    let exists = described.is_some();
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| DevError::Provision(e.to_string()))
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| DevError::Provision(e.to_string()))
+    };
+    let index = |name: &str, hash: &str| -> Result<GlobalSecondaryIndex, DevError> {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash)?)
+            .key_schema(key("id", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| DevError::Provision(e.to_string()))
+    };
+    // A table made before clients were recorded lacks their index: add it in place.
+    let lacks_client_index = described.and_then(|d| d.table).is_some_and(|t| {
+        !t.global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(INDEX_BY_CLIENT))
+    });
+    if lacks_client_index {
+        let created = index(INDEX_BY_CLIENT, "client_id")?;
+        let update = GlobalSecondaryIndexUpdate::builder()
+            .create(
+                CreateGlobalSecondaryIndexAction::builder()
+                    .index_name(INDEX_BY_CLIENT)
+                    .set_key_schema(Some(created.key_schema().to_vec()))
+                    .set_projection(created.projection().cloned())
+                    .build()
+                    .map_err(|e| DevError::Provision(e.to_string()))?,
+            )
+            .build();
+        client
+            .update_table()
+            .table_name(table)
+            .attribute_definitions(attribute("client_id")?)
+            .attribute_definitions(attribute("id")?)
+            .global_secondary_index_updates(update)
+            .send()
+            .await
+            .map_err(|e| {
+                DevError::Provision(format!(
+                    "table {table} predates the {INDEX_BY_CLIENT} index and it could not be added ({}); `make clean-dev` starts afresh",
+                    tx_shared::aws::describe(&e)
+                ))
+            })?;
+    }
     if !exists {
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(|e| DevError::Provision(e.to_string()))
-        };
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| DevError::Provision(e.to_string()))
-        };
-        let index = |name: &str, hash: &str| -> Result<GlobalSecondaryIndex, DevError> {
-            GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .key_schema(key(hash, KeyType::Hash)?)
-                .key_schema(key("id", KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(|e| DevError::Provision(e.to_string()))
-        };
         let created = client
             .create_table()
             .table_name(table)
@@ -202,8 +232,10 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             .attribute_definitions(attribute("id")?)
             .attribute_definitions(attribute("status")?)
             .attribute_definitions(attribute("kind")?)
+            .attribute_definitions(attribute("client_id")?)
             .global_secondary_indexes(index(INDEX_BY_STATUS, "status")?)
             .global_secondary_indexes(index(INDEX_BY_CREATED, "kind")?)
+            .global_secondary_indexes(index(INDEX_BY_CLIENT, "client_id")?)
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
@@ -231,9 +263,15 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             .send()
             .await
             .map_err(aws("describe table"))?
-            .table
-            .and_then(|t| t.table_status);
-        if status == Some(TableStatus::Active) {
+            .table;
+        // Indexes too: one being added can't be queried until it is active.
+        let indexes_ready = status.as_ref().is_some_and(|t| {
+            t.global_secondary_indexes()
+                .iter()
+                .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
+        });
+        let status = status.and_then(|t| t.table_status);
+        if status == Some(TableStatus::Active) && indexes_ready {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {

@@ -1636,3 +1636,57 @@ fn persisting_waits_raise_an_alarm() {
         "the code never publishes TransactionsWaiting, which infra/alarms.tf watches"
     );
 }
+
+#[test]
+fn every_index_the_code_queries_exists_and_the_api_may_query_it() {
+    let table = infra()
+        .resource("aws_dynamodb_table", "transactions")
+        .unwrap_or_else(|| panic!("aws_dynamodb_table.transactions is gone"));
+    let declared: Vec<String> = table
+        .body
+        .blocks()
+        .filter(|b| b.identifier() == "global_secondary_index")
+        .filter_map(|b| terraform::attr(b.body(), "name").and_then(constant_string))
+        .collect();
+    let iam = std::fs::read_to_string(infra_check::workspace_root().join("infra/iam.tf"))
+        .unwrap_or_else(|e| panic!("infra/iam.tf: {e}"));
+    for index in [
+        tx_shared_index::BY_STATUS,
+        tx_shared_index::BY_CREATED,
+        tx_shared_index::BY_CLIENT,
+    ] {
+        assert!(
+            declared.iter().any(|d| d == index),
+            "the code queries the index `{index}`, which infra/storage.tf does not declare"
+        );
+        assert!(
+            iam.contains(&format!("\"{index}\"")),
+            "infra/iam.tf's local.index_arn does not name `{index}`: the api may not query it"
+        );
+    }
+}
+
+/// The index names `shared/src/adapters/dynamo.rs` queries (kept in step by the test below).
+mod tx_shared_index {
+    pub(super) const BY_STATUS: &str = "by_status";
+    pub(super) const BY_CREATED: &str = "by_created";
+    pub(super) const BY_CLIENT: &str = "by_client";
+}
+
+#[test]
+fn the_index_names_above_are_the_codes() {
+    let dynamo = std::fs::read_to_string(
+        infra_check::workspace_root().join("shared/src/adapters/dynamo.rs"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (constant, name) in [
+        ("INDEX_BY_STATUS", tx_shared_index::BY_STATUS),
+        ("INDEX_BY_CREATED", tx_shared_index::BY_CREATED),
+        ("INDEX_BY_CLIENT", tx_shared_index::BY_CLIENT),
+    ] {
+        assert!(
+            dynamo.contains(&format!("pub const {constant}: &str = \"{name}\";")),
+            "shared/src/adapters/dynamo.rs no longer defines {constant} = \"{name}\""
+        );
+    }
+}
