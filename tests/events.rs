@@ -15,8 +15,17 @@ fn read(name: &str) -> String {
 
 #[test]
 fn the_api_sample_is_a_valid_broadcast_request() {
-    let event: ApiGatewayV2httpRequest =
+    // What the client REST API hands the api Lambda: the caller is the API key's id.
+    let event: lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequest =
         serde_json::from_str(&read("api-broadcast.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        api::gateway_caller(&lambda_http::request::RequestContext::ApiGatewayV1(
+            event.request_context.clone()
+        )),
+        Some(tx_shared::auth::Caller::Client(
+            "samplekey1".parse().unwrap_or_else(|e| panic!("{e}"))
+        ))
+    );
     let body = event.body.unwrap_or_else(|| panic!("no body"));
     let request = parse_request(body.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     let call =
