@@ -37,6 +37,28 @@ pub fn broadcast_body(message_type: &str, data: &str) -> String {
     serde_json::json!({ "message_type": message_type, "data": data }).to_string()
 }
 
+/// The heaviest body the API accepts: `f(uint256[])` with 2,000 elements (~128 KiB of JSON).
+pub fn largest_body() -> String {
+    let selector = alloy::primitives::keccak256("f(uint256[])");
+    let mut data = format!("0x{}", alloy::primitives::hex::encode(&selector[..4]));
+    data.push_str(&format!("{:064x}{:064x}", 32, 2000));
+    for i in 0..2000u64 {
+        data.push_str(&format!("{:064x}", i * 1_000_003));
+    }
+    broadcast_body("f(uint256[] values)", &data)
+}
+
+/// The reported attack: a type whose decoder template is 10^10 words, with one word of data.
+pub fn hostile_body() -> String {
+    let selector = alloy::primitives::keccak256("f(uint256[100000][100000][])");
+    let data = format!(
+        "0x{}{:064x}",
+        alloy::primitives::hex::encode(&selector[..4]),
+        32
+    );
+    broadcast_body("f(uint256[100000][100000][])", &data)
+}
+
 /// The body of the common request.
 pub fn add_weight_body(weight: u64) -> String {
     broadcast_body(
@@ -215,3 +237,25 @@ pub const NODE_ERRORS: [(i64, &str); 6] = [
         "execution reverted: ERC20: transfer amount exceeds balance",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tx_shared::validation::{MessageTypePolicy, parse_request, validate_call};
+
+    fn verdict(body: &str) -> Result<usize, &'static str> {
+        let request = parse_request(body.as_bytes()).map_err(|e| e.code())?;
+        validate_call(&request, &MessageTypePolicy::allow_all())
+            .map(|call| call.data.len())
+            .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn the_bounds_benchmarks_measure_what_they_say() {
+        let largest = largest_body();
+        assert!(largest.len() <= tx_shared::validation::MAX_BODY_BYTES);
+        assert!(largest.len() > 120 * 1024, "{}", largest.len());
+        assert_eq!(verdict(&largest), Ok(4 + 64 + 2000 * 32));
+        assert!(verdict(&hostile_body()).is_err());
+    }
+}

@@ -11,7 +11,7 @@ pub const GROUP: &str = "handlers";
 pub const ALLOCATIONS_FILE: &str = "allocations.json";
 
 /// `(id, what one iteration does, where it runs)`.
-pub const BENCHES: [(&str, &str, &str); 9] = [
+pub const BENCHES: [(&str, &str, &str); 11] = [
     (
         "parse_request",
         "parse a broadcast body (JSON, fields)",
@@ -26,6 +26,16 @@ pub const BENCHES: [(&str, &str, &str); 9] = [
         "validate_wide_call",
         "the same for a call with 2×16-element arrays and a string",
         "api, per request",
+    ),
+    (
+        "validate_largest_call",
+        "the heaviest request accepted: `f(uint256[])` with 2,000 elements, ~128 KiB of JSON",
+        "api, per request (the bound: at most 10 ms)",
+    ),
+    (
+        "refuse_hostile_call",
+        "refuse `f(uint256[100000][100000][])` with one word of data (it used to exhaust memory)",
+        "api, per hostile request",
     ),
     (
         "build_and_hash_tx",

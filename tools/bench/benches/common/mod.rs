@@ -15,6 +15,8 @@ use tx_shared::validation::{MessageTypePolicy, parse_request, validate_call};
 pub(crate) struct Inputs {
     pub(crate) add_weight_body: Vec<u8>,
     pub(crate) wide_body: Vec<u8>,
+    pub(crate) largest_body: Vec<u8>,
+    pub(crate) hostile_body: Vec<u8>,
     pub(crate) policy: MessageTypePolicy,
     pub(crate) unsigned: TxEip1559,
     pub(crate) message: String,
@@ -29,6 +31,8 @@ impl Inputs {
         Ok(Inputs {
             add_weight_body: fixtures::add_weight_body(42).into_bytes(),
             wide_body: fixtures::wide_body()?.into_bytes(),
+            largest_body: fixtures::largest_body().into_bytes(),
+            hostile_body: fixtures::hostile_body().into_bytes(),
             policy: MessageTypePolicy::allow_all(),
             unsigned: fixtures::unsigned_transaction(),
             message: serde_json::to_string(&TxMessage::new(received.id)).unwrap_or_default(),
@@ -44,6 +48,12 @@ pub(crate) fn run(id: &str, inputs: &Inputs) -> usize {
         "parse_request" => parse_request(&inputs.add_weight_body).map_or(0, |r| r.data.len()),
         "validate_add_weight" => validate(&inputs.add_weight_body, &inputs.policy),
         "validate_wide_call" => validate(&inputs.wide_body, &inputs.policy),
+        "validate_largest_call" => validate(&inputs.largest_body, &inputs.policy),
+        // The refusal's message: non-zero when refused, as it must be.
+        "refuse_hostile_call" => parse_request(&inputs.hostile_body)
+            .ok()
+            .and_then(|request| validate_call(&request, &inputs.policy).err())
+            .map_or(0, |e| e.code().len()),
         "build_and_hash_tx" => {
             let tx = inputs.unsigned.clone();
             alloy::consensus::SignableTransaction::signature_hash(&tx).len()
