@@ -247,18 +247,14 @@ async fn spend_caps_apply_at_the_first_signature() {
         ..RunnerOptions::default()
     };
     let stack = TestStack::start_with("gas-cap", options, 2).await;
-    let id = stack
-        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x61), 1))
-        .await;
     let view = stack
-        .wait_for_status(&id, "needs_review", Duration::from_secs(60))
+        .submit_until_error(
+            Address::repeat_byte(0x61),
+            "needs_review",
+            "gas_limit_above_cap",
+            Duration::from_secs(60),
+        )
         .await;
-    assert!(
-        view["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("gas_limit_above_cap")),
-        "{view}"
-    );
     assert!(view["nonce"].is_null(), "no nonce is taken: {view}");
     stack.stop().await;
 
@@ -271,16 +267,13 @@ async fn spend_caps_apply_at_the_first_signature() {
         ..RunnerOptions::default()
     };
     let stack = TestStack::start_with("fee-cap", options, 2).await;
-    let id = stack
-        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x62), 1))
-        .await;
     let view = stack
-        .wait_until(&id, Duration::from_secs(60), |tx| {
-            tx["status"] == "retrying"
-                && tx["last_error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("fee_above_cap"))
-        })
+        .submit_until_error(
+            Address::repeat_byte(0x62),
+            "retrying",
+            "fee_above_cap",
+            Duration::from_secs(60),
+        )
         .await;
     assert_eq!(
         view["attempts"], 0,

@@ -534,32 +534,29 @@ fn check<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> Result<(), TestCas
     }
 }
 
+fn within_limit(validated: &Validated) -> Result<(), TestCaseError> {
+    prop_assert!(
+        validated.bytes_allocated <= ALLOCATION_LIMIT,
+        "{} bytes allocated: {}",
+        validated.bytes_allocated,
+        summary(validated),
+    );
+    Ok(())
+}
+
 #[test]
 fn hostile_calls_stay_within_the_limit() {
     check(hostile_call(), |(signature, arguments)| {
-        let validated = validate(&body(&signature, &calldata(&signature, &arguments)));
-        prop_assert!(
-            validated.bytes_allocated <= ALLOCATION_LIMIT,
-            "{} bytes allocated: {}",
-            validated.bytes_allocated,
-            summary(&validated),
-        );
-        Ok(())
+        within_limit(&validate(&body(
+            &signature,
+            &calldata(&signature, &arguments),
+        )))
     });
 }
 
 #[test]
 fn hostile_bodies_stay_within_the_limit() {
-    check(hostile_body(), |body| {
-        let validated = validate(&body);
-        prop_assert!(
-            validated.bytes_allocated <= ALLOCATION_LIMIT,
-            "{} bytes allocated: {}",
-            validated.bytes_allocated,
-            summary(&validated),
-        );
-        Ok(())
-    });
+    check(hostile_body(), |body| within_limit(&validate(&body)));
 }
 
 #[test]

@@ -249,6 +249,27 @@ impl TestStack {
         }
     }
 
+    /// Submits an `add_weight` call and waits until it reaches `status` with a `last_error`
+    /// that contains `reason`; returns its view.
+    pub async fn submit_until_error(
+        &self,
+        weight_address: Address,
+        status: &str,
+        reason: &str,
+        within: Duration,
+    ) -> Value {
+        let id = self
+            .submit(ADD_WEIGHT, &add_weight_data(weight_address, 1))
+            .await;
+        self.wait_until(&id, within, |tx| {
+            tx["status"] == status
+                && tx["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(reason))
+        })
+        .await
+    }
+
     /// Polls until the transaction reaches `status`, or fails with its last state.
     pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + within;
