@@ -113,9 +113,19 @@ async fn run() -> Result<(), DevError> {
                 backoff,
                 sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", defaults.sweep_interval)?,
                 sweep_grace: seconds("SWEEP_GRACE_SECONDS", defaults.sweep_grace)?,
-                admin_token: env
-                    .or_default("ADMIN_TOKEN", defaults.admin_token.clone())
-                    .map_err(config_error)?,
+                admin_token: {
+                    let token: String = env
+                        .or_default("ADMIN_TOKEN", defaults.admin_token.clone())
+                        .map_err(config_error)?;
+                    // The operators' token opens every transaction: no shorter than a key.
+                    if token.len() < tx_shared::auth::MIN_API_KEY_LEN {
+                        return Err(DevError::Config(format!(
+                            "ADMIN_TOKEN must be at least {} characters",
+                            tx_shared::auth::MIN_API_KEY_LEN
+                        )));
+                    }
+                    token
+                },
                 ..defaults
             };
             let mut running = start(&sdk, &provisioned, &options).await?;
