@@ -323,27 +323,29 @@ pub trait BroadcastQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+/// Every node error's text starts with a stable reason (`node_unavailable: …`) and goes on with
+/// the node's own words, scrubbed of URLs and secrets where the error is made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
     /// The node already has this exact transaction.
-    #[error("the node already knows this transaction")]
+    #[error("already_known: the node already knows this transaction")]
     AlreadyKnown,
     /// The nonce is used: by this very transaction (fine) or by another one (not fine). The
     /// caller must look on chain before deciding.
-    #[error("nonce too low: {0}")]
+    #[error("nonce_too_low: {0}")]
     NonceTooLow(String),
     /// Another transaction with this nonce is in the pool with fees at least as high.
     #[error("underpriced: {0}")]
     Underpriced(String),
-    #[error("insufficient funds: {0}")]
+    #[error("insufficient_funds: {0}")]
     InsufficientFunds(String),
-    #[error("the node did not answer within {0:?}")]
+    #[error("node_timeout: the node did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("the node is unavailable: {0}")]
+    #[error("node_unavailable: the node is unavailable: {0}")]
     Unavailable(String),
-    #[error("the call reverts: {0}")]
+    #[error("call_reverts: the call reverts: {0}")]
     Reverted(String),
-    #[error("the node rejected the request (code {code}): {message}")]
+    #[error("node_rejected: the node rejected the request (code {code}): {message}")]
     Rejected { code: i64, message: String },
 }
 
@@ -440,9 +442,9 @@ pub trait ChainNode: Send + Sync {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
-    #[error("the signing key is unavailable: {0}")]
+    #[error("key_unavailable: the signing key is unavailable: {0}")]
     Unavailable(String),
-    #[error("signing failed: {0}")]
+    #[error("key_failed: signing failed: {0}")]
     Failed(String),
 }
 
