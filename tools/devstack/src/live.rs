@@ -290,3 +290,61 @@ async fn refresh_shards(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap_or_else(|e| panic!("{e}")));
+        }
+        map
+    }
+
+    #[test]
+    fn only_the_runners_own_pages_may_open_the_socket() {
+        let host = ("host", "127.0.0.1:3000");
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:3000")
+        ])));
+        // Not a browser: no Origin, nothing to forge.
+        assert!(same_origin(&headers(&[host])));
+        for foreign in [
+            "http://evil.example",
+            "http://127.0.0.1:3001",
+            "http://127.0.0.1:3000.evil.example",
+            "null",
+            "file://",
+        ] {
+            assert!(
+                !same_origin(&headers(&[host, ("origin", foreign)])),
+                "{foreign}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dev_switches_need_the_admin_token() {
+        let hub = Hub::new("admin-token-0123456789".into());
+        assert_eq!(
+            dev_switch_allowed(&hub, &HeaderMap::new()),
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            dev_switch_allowed(&hub, &headers(&[("authorization", "Bearer nope")])),
+            Err(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(
+            dev_switch_allowed(
+                &hub,
+                &headers(&[("authorization", "Bearer admin-token-0123456789")])
+            ),
+            Ok(())
+        );
+        assert!(!hub.is_admin_token(None));
+        assert!(!hub.is_admin_token(Some("")));
+    }
+}
