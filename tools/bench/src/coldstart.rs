@@ -125,6 +125,13 @@ fn function_env(runtime_api: &str, aws_endpoint: &str, rpc_url: &str) -> Vec<(St
         ("RPC_URL", rpc_url.to_owned()),
         ("TARGET_CONTRACT", format!("0x{}", "7a".repeat(20))),
         ("WEBSOCKET_ENDPOINT", aws_endpoint.to_owned()),
+        // Required by the api and the signer, as in every deployment.
+        ("ALLOWED_MESSAGE_TYPES", "*".into()),
+        (
+            "COGNITO_ISSUER",
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_bench".into(),
+        ),
+        ("COGNITO_CLIENT_ID", "bench-status-page".into()),
         ("RUST_LOG", "info".into()),
     ]
     .into_iter()
