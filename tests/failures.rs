@@ -438,7 +438,9 @@ async fn mine_until(anvil: &OwnAnvil, stack: &TestStack, id: &str, status: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
-    use tx_shared::ports::{Account, Claim, NonceReservation, TransactionStore};
+    use tx_shared::ports::{
+        Account, Claim, NonceCounter, NonceReservation, SigningLease, Transitions,
+    };
 
     // API only: this test plays a signer that takes a nonce and then fails for good.
     let mut stack = TestStack::start_with("filler", RunnerOptions::default(), 0).await;

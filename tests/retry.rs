@@ -200,7 +200,7 @@ async fn a_retry_goes_to_the_front_of_the_line_and_in_flight_ones_are_refused() 
         aws_sdk_dynamodb::Client::new(&stack.sdk),
         &stack.provisioned.table_name,
     );
-    tx_shared::ports::TransactionStore::record_needs_review(
+    tx_shared::ports::Transitions::record_needs_review(
         &store,
         id.parse().unwrap_or_else(|e| panic!("{e}")),
         "test",

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use tx_shared::adapters::sns::SnsPublisher;
 use tx_shared::auth::ApiKeys;
 use tx_shared::domain::{NewTransaction, TxId, TxMessage};
-use tx_shared::ports::{RequestPublisher, TransactionStore};
+use tx_shared::ports::{Intake as _, RequestPublisher};
 use tx_shared::validation::MessageTypePolicy;
 
 const ALICE: &str = "alice-key-0123456789abcdef";

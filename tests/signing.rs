@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use futures::future::join_all;
 use integration_tests::{ADD_WEIGHT, TestStack, add_weight_data};
 use tx_shared::adapters::kms::KmsSigner;
-use tx_shared::ports::{TransactionSigner, TransactionStore as _};
+use tx_shared::ports::{NonceCounter as _, SigningLease as _, TransactionSigner};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kms_signature_recovers_to_the_keys_address() {

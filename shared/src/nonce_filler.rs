@@ -6,7 +6,7 @@ use alloy::consensus::TxEip1559;
 use alloy::primitives::{B256, Bytes, TxKind, U256};
 
 use crate::domain::{Event, HistoryEntry, TxId};
-use crate::ports::{ChainNode, NodeError, TransactionSigner, TransactionStore};
+use crate::ports::{ChainNode, NodeError, TransactionSigner, Transitions};
 
 /// The intrinsic gas of a plain transfer.
 const TRANSFER_GAS: u64 = 21_000;
@@ -56,7 +56,7 @@ pub async fn fill_nonce<N: ChainNode, K: TransactionSigner>(
 /// transaction needs review anyway, and the note tells the operator what is left to do).
 pub async fn fill_for<S, N, K>(store: &S, node: &N, key: &K, chain_id: u64, id: TxId, nonce: u64)
 where
-    S: TransactionStore,
+    S: Transitions,
     N: ChainNode,
     K: TransactionSigner,
 {

@@ -141,17 +141,28 @@ pub struct StatusCounts {
     pub capped: bool,
 }
 
-pub trait TransactionStore: Send + Sync {
+/// Stores new requests, and withdraws one whose publication failed (the api).
+pub trait Intake: Send + Sync {
+    fn insert_new(
+        &self,
+        tx: &NewTransaction,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+    /// Removes a request whose publication failed, if nothing has happened to it yet.
+    /// Returns whether it was removed.
+    fn discard_unpublished(
+        &self,
+        tx: &Transaction,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Reads transactions: one, a page, the counts, and the sweeper's overdue ones.
+pub trait Reading: Send + Sync {
     /// Counts per status, of one client's transactions or (`None`) of all.
     fn count_by_status(
         &self,
         cap: u64,
         client: Option<&ClientId>,
     ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
-    fn insert_new(
-        &self,
-        tx: &NewTransaction,
-    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
     fn get(&self, id: TxId)
     -> impl Future<Output = Result<Option<Transaction>, StoreError>> + Send;
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
@@ -163,12 +174,10 @@ pub trait TransactionStore: Send + Sync {
         due_before: OffsetDateTime,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Transaction>, StoreError>> + Send;
-    /// Removes a request whose publication failed, if nothing has happened to it yet.
-    /// Returns whether it was removed.
-    fn discard_unpublished(
-        &self,
-        tx: &Transaction,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The right to sign a transaction, held by one invocation at a time, and what it signed.
+pub trait SigningLease: Send + Sync {
     /// The right to sign an unsigned `received` or `retrying` transaction, for `lease`.
     fn claim_for_signing(
         &self,
@@ -181,6 +190,17 @@ pub trait TransactionStore: Send + Sync {
         id: TxId,
         token: &LeaseToken,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// → `signed`, only for the lease holder.
+    fn record_signed(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        signed: &SignedTx,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The signing account's nonce counter.
+pub trait NonceCounter: Send + Sync {
     /// Atomically takes the account's next nonce and assigns it to the transaction.
     fn reserve_nonce(
         &self,
@@ -201,13 +221,10 @@ pub trait TransactionStore: Send + Sync {
         account: Account,
         chain_next: u64,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
-    /// → `signed`, only for the lease holder.
-    fn record_signed(
-        &self,
-        id: TxId,
-        token: &LeaseToken,
-        signed: &SignedTx,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Every other move of a transaction along its status machine, each a conditional write.
+pub trait Transitions: Send + Sync {
     /// → `broadcast`.
     fn record_broadcast(&self, id: TxId) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Same nonce, higher fees: swaps the signed transaction if `old` is still the current one.
@@ -283,6 +300,12 @@ pub trait TransactionStore: Send + Sync {
         entry: HistoryEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
+/// only the roles it uses.
+pub trait TransactionStore: Intake + Reading + SigningLease + NonceCounter + Transitions {}
+
+impl<S> TransactionStore for S where S: Intake + Reading + SigningLease + NonceCounter + Transitions {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {

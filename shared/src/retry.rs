@@ -7,7 +7,7 @@ use crate::backoff::Backoff;
 use crate::batch::RetryLater;
 use crate::domain::TxId;
 use crate::domain::TxMessage;
-use crate::ports::{BroadcastQueue, RetryRecord, TransactionStore};
+use crate::ports::{BroadcastQueue, RetryRecord, Transitions};
 
 /// The longest wait one message can carry (SQS's largest `DelaySeconds`).
 pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
@@ -16,7 +16,7 @@ pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
 ///
 /// On the last delivery the transaction becomes `needs_review` and the record is released at
 /// once, so SQS's redrive policy moves the message to the dead-letter queue.
-pub async fn schedule_retry<S: TransactionStore>(
+pub async fn schedule_retry<S: Transitions>(
     store: &S,
     backoff: &Backoff,
     id: TxId,
@@ -49,7 +49,7 @@ pub async fn schedule_retry<S: TransactionStore>(
 /// below the cap): a fresh message on `queue` after `delay`, so the wait does not use up the
 /// redrive policy's deliveries, and the transaction `retrying` with the reason. Only if the
 /// fresh message can't be sent does the current one come back instead.
-pub async fn wait_for<S: TransactionStore, Q: BroadcastQueue>(
+pub async fn wait_for<S: Transitions, Q: BroadcastQueue>(
     store: &S,
     queue: &Q,
     message: &TxMessage,

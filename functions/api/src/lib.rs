@@ -30,7 +30,7 @@ use tx_shared::auth::{AuthError, Caller, LocalAuth};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::ports::{
-    Inserted, ListQuery, RequestPublisher, StoreError, TransactionSigner, TransactionStore,
+    Inserted, Intake, ListQuery, Reading, RequestPublisher, StoreError, TransactionSigner,
 };
 use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
 
@@ -183,7 +183,7 @@ impl AwsApp {
 /// The whole HTTP API.
 pub fn router<S, P, K>(app: Arc<App<S, P, K>>) -> Router
 where
-    S: TransactionStore + 'static,
+    S: Intake + Reading + 'static,
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {
@@ -240,7 +240,7 @@ async fn broadcast<S, P, K>(
     body: Body,
 ) -> Result<Response, ApiError>
 where
-    S: TransactionStore,
+    S: Intake,
     P: RequestPublisher,
 {
     let Caller::Client(client) = caller else {
@@ -365,7 +365,7 @@ async fn show<S, P, K>(
     Path(id): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError>
 where
-    S: TransactionStore,
+    S: Reading,
 {
     if id.len() > MAX_ID_LEN {
         return Err(ApiError::InvalidPath(format!(
@@ -397,7 +397,7 @@ async fn list<S, P, K>(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError>
 where
-    S: TransactionStore,
+    S: Reading,
 {
     let mut query = list_query(&params)?;
     query.client = caller.scope().cloned();
@@ -550,7 +550,7 @@ async fn stats<S, P, K>(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<serde_json::Value>, ApiError>
 where
-    S: TransactionStore,
+    S: Reading,
 {
     // Operators count the whole table; a client's count filters it, so it reads less.
     let cap: u64 = match caller.scope() {

@@ -1,19 +1,14 @@
 //! Routing and answer shapes. The store here only counts calls: a 400 or 422 must never reach
-//! it. Everything that does reach a store is tested against the emulator in `tests/`.
+//! it. It plays only the two roles the api uses (`Intake`, `Reading`). Everything that does
+//! reach a store is tested against the emulator in `tests/`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use alloy::consensus::TxEip1559;
-use alloy::primitives::B256;
 use axum::body::to_bytes;
 use axum::http::Request;
 use tower::ServiceExt;
-use tx_shared::domain::{HistoryEntry, Inclusion, SignedTx};
-use tx_shared::ports::{
-    Account, AdminRetry, Claim, LeaseToken, NonceReservation, Page, QueueError, RetryRecord,
-    SignError, Signature,
-};
+use tx_shared::ports::{Page, QueueError, SignError, Signature};
 
 use super::*;
 
@@ -31,22 +26,8 @@ impl CountingStore {
     }
 }
 
-impl TransactionStore for CountingStore {
-    async fn count_by_status(
-        &self,
-        _: u64,
-        _: Option<&tx_shared::auth::ClientId>,
-    ) -> Result<tx_shared::ports::StatusCounts, StoreError> {
-        Err(self.touched())
-    }
+impl Intake for CountingStore {
     async fn insert_new(&self, _: &NewTransaction) -> Result<Inserted, StoreError> {
-        Err(self.touched())
-    }
-    async fn get(&self, _: TxId) -> Result<Option<tx_shared::domain::Transaction>, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Ok(self.stored.clone())
-    }
-    async fn list(&self, _: &ListQuery) -> Result<Page, StoreError> {
         Err(self.touched())
     }
     async fn discard_unpublished(
@@ -55,78 +36,21 @@ impl TransactionStore for CountingStore {
     ) -> Result<bool, StoreError> {
         Err(self.touched())
     }
-    async fn claim_for_signing(&self, _: TxId, _: Duration) -> Result<Claim, StoreError> {
+}
+
+impl Reading for CountingStore {
+    async fn get(&self, _: TxId) -> Result<Option<tx_shared::domain::Transaction>, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.stored.clone())
+    }
+    async fn list(&self, _: &ListQuery) -> Result<Page, StoreError> {
         Err(self.touched())
     }
-    async fn release_claim(&self, _: TxId, _: &LeaseToken) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn reserve_nonce(
+    async fn count_by_status(
         &self,
-        _: TxId,
-        _: &LeaseToken,
-        _: Account,
-    ) -> Result<NonceReservation, StoreError> {
-        Err(self.touched())
-    }
-    async fn seed_nonce(&self, _: Account, _: u64) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_signed(&self, _: TxId, _: &LeaseToken, _: &SignedTx) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_broadcast(&self, _: TxId) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_replacement(&self, _: TxId, _: B256, _: &SignedTx) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_inclusion(&self, _: TxId, _: Inclusion, _: B256) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_retry(&self, _: TxId, _: &RetryRecord) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_wait(
-        &self,
-        _: TxId,
-        _: &str,
-        _: OffsetDateTime,
-        _: u32,
-    ) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_needs_review(&self, _: TxId, _: &str) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_reverted_unsent(&self, _: TxId, _: &str) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn schedule(&self, _: TxId, _: OffsetDateTime) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_dead_letter(
-        &self,
-        _: TxId,
-        _: &str,
-        _: &str,
-        _: u32,
-    ) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_admin_retry(
-        &self,
-        _: TxId,
-        _: Status,
-        _: AdminRetry,
-        _: &str,
-    ) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn record_event(&self, _: TxId, _: HistoryEntry) -> Result<(), StoreError> {
-        Err(self.touched())
-    }
-    async fn resync_nonce(&self, _: Account, _: u64) -> Result<Option<u64>, StoreError> {
+        _: u64,
+        _: Option<&tx_shared::auth::ClientId>,
+    ) -> Result<tx_shared::ports::StatusCounts, StoreError> {
         Err(self.touched())
     }
     async fn list_overdue(

@@ -24,8 +24,8 @@ use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Lookup, NodeError, Redelivery, StoreError,
-    TransactionSigner, TransactionStore,
+    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, Reading, Redelivery,
+    StoreError, TransactionSigner, Transitions,
 };
 use tx_shared::retry::schedule_retry;
 
@@ -154,7 +154,7 @@ enum Sent {
 
 impl<S, Q, N, K> Broadcaster<S, Q, N, K>
 where
-    S: TransactionStore,
+    S: Reading + NonceCounter + Transitions,
     Q: BroadcastQueue + Redelivery,
     N: ChainNode,
     K: TransactionSigner,

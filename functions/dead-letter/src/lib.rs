@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tx_shared::adapters::dynamo::DynamoStore;
 use tx_shared::batch::{self, Delivery, QueueDefault, RetryLater};
 use tx_shared::config::{ConfigError, Env};
-use tx_shared::ports::{StoreError, TransactionStore};
+use tx_shared::ports::{StoreError, Transitions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -39,7 +39,7 @@ impl DeadLetters<DynamoStore> {
 /// Kept messages come back after the dead-letter queue's visibility timeout (12 hours).
 const KEPT: &str = "kept in the dead-letter queue for review";
 
-impl<S: TransactionStore> DeadLetters<S> {
+impl<S: Transitions> DeadLetters<S> {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         batch::process(event, &QueueDefault, |delivery| async move {
             self.review(delivery).await

@@ -16,7 +16,7 @@ use tx_shared::adapters::dynamo::{DynamoStore, INDEX_BY_CREATED};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::TxId;
 use tx_shared::jwt::{JwtVerifier, Operator};
-use tx_shared::ports::TransactionStore;
+use tx_shared::ports::Reading;
 use tx_shared::view::TransactionView;
 
 /// Where updates go: every open connection of the status page.
@@ -30,7 +30,7 @@ pub struct Notifier<S, K> {
     pub sink: K,
 }
 
-impl<S: TransactionStore, K: UpdateSink> Notifier<S, K> {
+impl<S: Reading, K: UpdateSink> Notifier<S, K> {
     /// Reads each changed transaction and pushes its current view.
     pub async fn notify(&self, ids: &[TxId]) -> Result<(), String> {
         for id in ids {

@@ -27,7 +27,7 @@ use tx_shared::adapters::{dynamo::DynamoStore, rpc::RpcNode, sqs::SqsQueue};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Status, Transaction, TxId, TxMessage};
 use tx_shared::ports::{
-    AdminRetry, BroadcastQueue, ChainNode, Lookup, NodeError, StoreError, TransactionStore,
+    AdminRetry, BroadcastQueue, ChainNode, Lookup, NodeError, Reading, StoreError, Transitions,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub struct Retried {
 
 impl<S, Q, N> Retrier<S, Q, N>
 where
-    S: TransactionStore,
+    S: Reading + Transitions,
     Q: BroadcastQueue,
     N: ChainNode,
 {
@@ -203,7 +203,7 @@ struct AdminState<S, Q, N> {
 /// `POST /admin/transactions/{id}/retry`.
 pub fn admin_router<S, Q, N>(retrier: Arc<Retrier<S, Q, N>>, auth: AdminAuth) -> Router
 where
-    S: TransactionStore + 'static,
+    S: Reading + Transitions + 'static,
     Q: BroadcastQueue + 'static,
     N: ChainNode + 'static,
 {
@@ -222,7 +222,7 @@ async fn retry_route<S, Q, N>(
     Path(id): Path<String>,
 ) -> Response
 where
-    S: TransactionStore,
+    S: Reading + Transitions,
     Q: BroadcastQueue,
     N: ChainNode,
 {

@@ -23,8 +23,9 @@ use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{SignedTx, Status, Transaction, TxId, TxMessage};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceReservation, Redelivery,
-    StoreError, TransactionSigner, TransactionStore,
+    Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceCounter,
+    NonceReservation, Reading, Redelivery, SigningLease, StoreError, TransactionSigner,
+    Transitions,
 };
 use tx_shared::retry::{schedule_retry, wait_for};
 use tx_shared::validation::{self, BroadcastRequest, MessageTypePolicy};
@@ -221,7 +222,7 @@ impl Failure {
 
 impl<S, Q, R, N, K> Signer<S, Q, R, N, K>
 where
-    S: TransactionStore,
+    S: Reading + SigningLease + NonceCounter + Transitions,
     Q: BroadcastQueue,
     R: Redelivery + BroadcastQueue,
     N: ChainNode,

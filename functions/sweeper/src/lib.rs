@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use tx_shared::adapters::{dynamo::DynamoStore, sns::SnsPublisher, sqs::SqsQueue};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
-use tx_shared::ports::{BroadcastQueue, RequestPublisher, StoreError, TransactionStore};
+use tx_shared::ports::{BroadcastQueue, Reading, RequestPublisher, StoreError, Transitions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -78,7 +78,7 @@ const SWEPT: [Status; 4] = [
 
 impl<S, P, Q> Sweeper<S, P, Q>
 where
-    S: TransactionStore,
+    S: Reading + Transitions,
     P: RequestPublisher,
     Q: BroadcastQueue,
 {

@@ -1,0 +1,283 @@
+//! The signing account's nonce counter: one transactional write takes the next nonce and
+//! assigns it; the records of one process take turns, and a lost race is read from the
+//! cancellation reasons.
+
+use super::*;
+
+impl NonceCounter for DynamoStore {
+    async fn reserve_nonce(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        account: Account,
+    ) -> Result<NonceReservation, StoreError> {
+        // The budget covers the wait for this process's turn too: a record never waits longer
+        // than it in all, however slow the records ahead of it are.
+        let deadline = tokio::time::Instant::now() + NONCE_CONTENTION_BUDGET;
+        let Ok(_turn) = tokio::time::timeout_at(deadline, self.nonce_turn.lock()).await else {
+            return Err(StoreError::Unavailable(format!(
+                "waited {NONCE_CONTENTION_BUDGET:?} for this process's turn at the nonce counter of {}",
+                account.address
+            )));
+        };
+        // The transaction is no longer ours to number: its lease ran out, or it moved on.
+        let lost = || StoreError::Conflict {
+            id,
+            to: Status::Signed,
+        };
+        let mut attempt: u64 = 0;
+        // The counter's value, when the last lost race told it (no need to read it again).
+        let mut told: Option<u64> = None;
+        while tokio::time::Instant::now() < deadline {
+            attempt += 1;
+            let next = match told.take() {
+                Some(next) => next,
+                None => match self.get_item(nonce_pk(account)).await? {
+                    Some(counter) => parse_attr(&counter, "next_nonce")?,
+                    None => return Ok(NonceReservation::Uninitialized),
+                },
+            };
+            let bump = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(nonce_pk(account)))
+                .update_expression("SET next_nonce = :after")
+                .condition_expression("next_nonce = :current")
+                .expression_attribute_values(":current", n(next))
+                .expression_attribute_values(":after", n(next + 1))
+                // A lost race returns the counter as it is now.
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
+            let assign = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(tx_pk(id)))
+                .update_expression(
+                    "SET nonce = :nonce, signer_address = :signer, updated_at = :now",
+                )
+                .condition_expression(
+                    "#status IN (:received, :retrying) AND lease_token = :token AND attribute_not_exists(nonce)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":received", s(Status::Received.as_str()))
+                .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
+                .expression_attribute_values(":token", s(&token.0))
+                .expression_attribute_values(":nonce", n(next))
+                .expression_attribute_values(":signer", s(account.address.to_string()))
+                .expression_attribute_values(":now", s(now_rfc3339()))
+                .build()
+                .map_err(build_error)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(bump).build())
+                .transact_items(TransactWriteItem::builder().update(assign).build())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(NonceReservation::Assigned(next)),
+                Err(e) => e,
+            };
+            match NonceRace::of(&err) {
+                NonceRace::NotCanceled => return Err(unavailable(err)),
+                NonceRace::TransactionMoved => return Err(lost()),
+                NonceRace::CounterMoved(now) => {
+                    tracing::debug!(attempt, counter = ?now, "another signer took nonce {next}");
+                    told = now;
+                    continue;
+                }
+                NonceRace::Unexplained => {
+                    // No reasons to go by (e.g. a conflicting transaction in flight): read the
+                    // transaction to know whether it is still ours, and back off a little.
+                    let still_ours = self.get_tx(id).await?.is_some_and(|tx| {
+                        matches!(tx.status, Status::Received | Status::Retrying)
+                            && tx.nonce.is_none()
+                    });
+                    if !still_ours {
+                        return Err(lost());
+                    }
+                    let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "nonce counter of {} still contended after {attempt} attempts",
+            account.address
+        )))
+    }
+
+    async fn seed_nonce(&self, account: Account, next: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(nonce_pk(account)))
+            .item("chain_id", n(account.chain_id))
+            .item("signer_address", s(account.address.to_string()))
+            .item("next_nonce", n(next))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        // Not applied: the counter exists already, which is all we wanted.
+        applied(result).map(|_| ())
+    }
+
+    async fn resync_nonce(
+        &self,
+        account: Account,
+        chain_next: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(nonce_pk(account)))
+            .update_expression("SET next_nonce = :chain")
+            .condition_expression("attribute_exists(pk) AND next_nonce < :chain")
+            .expression_attribute_values(":chain", n(chain_next))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out
+                .attributes
+                .and_then(|old| parse_opt::<u64>(&old, "next_nonce").ok().flatten())),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// Why a nonce reservation (counter bump + assignment, one transaction) was cancelled, read from
+/// its cancellation reasons: one per item, in the order they were sent.
+#[derive(Debug, PartialEq)]
+pub(super) enum NonceRace {
+    /// Not a cancelled transaction at all.
+    NotCanceled,
+    /// The assignment's condition failed: lease lost, nonce already set, or status moved.
+    TransactionMoved,
+    /// Only the counter's condition failed: another signer took the nonce. Carries the
+    /// counter's current value when the reply included it.
+    CounterMoved(Option<u64>),
+    /// Cancelled for another reason, or without reasons.
+    Unexplained,
+}
+
+impl NonceRace {
+    pub(super) fn of<R>(err: &SdkError<TransactWriteItemsError, R>) -> Self {
+        let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) =
+            err.as_service_error()
+        else {
+            return NonceRace::NotCanceled;
+        };
+        Self::from_reasons(canceled.cancellation_reasons())
+    }
+
+    pub(super) fn from_reasons(reasons: &[CancellationReason]) -> Self {
+        let failed =
+            |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if failed(1) {
+            NonceRace::TransactionMoved
+        } else if failed(0) {
+            let now = reasons
+                .first()
+                .and_then(|r| r.item())
+                .and_then(|item| parse_opt::<u64>(item, "next_nonce").ok().flatten());
+            NonceRace::CounterMoved(now)
+        } else {
+            NonceRace::Unexplained
+        }
+    }
+}
+
+#[cfg(test)]
+mod nonce_race_tests {
+    use super::*;
+
+    /// Never reaches a server: the test ends before any request would be sent.
+    fn offline_store() -> DynamoStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        DynamoStore::new(Client::from_conf(config), "transactions")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_the_turn_counts_against_the_budget() {
+        let store = offline_store();
+        // Another record of this process holds the turn and does not let go.
+        let held = store.nonce_turn.clone().lock_owned().await;
+        let account = Account {
+            chain_id: 1,
+            address: Address::ZERO,
+        };
+        let started = tokio::time::Instant::now();
+        let token = LeaseToken("ours".into());
+        let reserving = store.reserve_nonce(TxId::generate(), &token, account);
+        let Ok(result) = tokio::time::timeout(NONCE_CONTENTION_BUDGET * 2, reserving).await else {
+            panic!("still waiting for the turn after twice the budget");
+        };
+        assert!(
+            matches!(&result, Err(StoreError::Unavailable(why)) if why.contains("turn")),
+            "{result:?}"
+        );
+        assert_eq!(started.elapsed(), NONCE_CONTENTION_BUDGET);
+        drop(held);
+    }
+
+    fn reason(code: &str, item: Option<Item>) -> CancellationReason {
+        CancellationReason::builder()
+            .code(code)
+            .set_item(item)
+            .build()
+    }
+
+    fn counter(next: u64) -> Item {
+        HashMap::from([("next_nonce".to_owned(), n(next))])
+    }
+
+    #[test]
+    fn a_moved_counter_tells_its_value() {
+        let reasons = [
+            reason("ConditionalCheckFailed", Some(counter(42))),
+            reason("None", None),
+        ];
+        assert_eq!(
+            NonceRace::from_reasons(&reasons),
+            NonceRace::CounterMoved(Some(42))
+        );
+    }
+
+    #[test]
+    fn a_moved_counter_without_its_item_is_read_again() {
+        let reasons = [reason("ConditionalCheckFailed", None), reason("None", None)];
+        assert_eq!(
+            NonceRace::from_reasons(&reasons),
+            NonceRace::CounterMoved(None)
+        );
+    }
+
+    #[test]
+    fn a_failed_assignment_means_the_transaction_is_not_ours_whatever_the_counter_did() {
+        for counter_code in ["None", "ConditionalCheckFailed"] {
+            let reasons = [
+                reason(counter_code, Some(counter(7))),
+                reason("ConditionalCheckFailed", None),
+            ];
+            assert_eq!(
+                NonceRace::from_reasons(&reasons),
+                NonceRace::TransactionMoved,
+                "{counter_code}"
+            );
+        }
+    }
+
+    #[test]
+    fn conflicts_and_missing_reasons_are_unexplained() {
+        let conflict = [reason("TransactionConflict", None), reason("None", None)];
+        assert_eq!(NonceRace::from_reasons(&conflict), NonceRace::Unexplained);
+        assert_eq!(NonceRace::from_reasons(&[]), NonceRace::Unexplained);
+    }
+}
