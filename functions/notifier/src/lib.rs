@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use tx_shared::adapters::dynamo::{DynamoStore, INDEX_BY_CREATED};
+use tx_shared::adapters::dynamo::{CONNECTION_KIND, DynamoStore, INDEX_BY_CREATED, connection_pk};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::TxId;
 use tx_shared::jwt::{JwtVerifier, Operator};
@@ -69,9 +69,7 @@ pub fn changed_transactions(event: &Value) -> Vec<TxId> {
 }
 
 /// `TX#<id>` is a transaction; other items (nonce counters, idempotency keys) are not shown.
-pub fn transaction_of_key(pk: &str) -> Option<TxId> {
-    pk.strip_prefix("TX#")?.parse().ok()
-}
+pub use tx_shared::adapters::dynamo::transaction_of_pk as transaction_of_key;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -118,7 +116,6 @@ pub struct ApiGatewayConnections {
     management: aws_sdk_apigatewaymanagement::Client,
 }
 
-const CONNECTION_KIND: &str = "conn";
 const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
 
 impl ApiGatewayConnections {
@@ -139,7 +136,7 @@ impl ApiGatewayConnections {
         self.dynamo
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("CONN#{connection_id}")))
+            .item("pk", AttributeValue::S(connection_pk(connection_id)))
             .item("kind", AttributeValue::S(CONNECTION_KIND.into()))
             .item("id", AttributeValue::S(connection_id.into()))
             .item("expires_at", AttributeValue::N(expires.to_string()))
@@ -153,7 +150,7 @@ impl ApiGatewayConnections {
         self.dynamo
             .delete_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("CONN#{connection_id}")))
+            .key("pk", AttributeValue::S(connection_pk(connection_id)))
             .send()
             .await
             .map(|_| ())

@@ -1666,7 +1666,7 @@ fn every_index_the_code_queries_exists_and_the_api_may_query_it() {
     }
 }
 
-/// The index names `shared/src/adapters/dynamo.rs` queries (kept in step by the test below).
+/// The index names `shared/src/adapters/dynamo/` queries (kept in step by the test below).
 mod tx_shared_index {
     pub(super) const BY_STATUS: &str = "by_status";
     pub(super) const BY_CREATED: &str = "by_created";
@@ -1676,7 +1676,7 @@ mod tx_shared_index {
 #[test]
 fn the_index_names_above_are_the_codes() {
     let dynamo = std::fs::read_to_string(
-        infra_check::workspace_root().join("shared/src/adapters/dynamo.rs"),
+        infra_check::workspace_root().join("shared/src/adapters/dynamo/mod.rs"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     for (constant, name) in [
@@ -1686,7 +1686,7 @@ fn the_index_names_above_are_the_codes() {
     ] {
         assert!(
             dynamo.contains(&format!("pub const {constant}: &str = \"{name}\";")),
-            "shared/src/adapters/dynamo.rs no longer defines {constant} = \"{name}\""
+            "shared/src/adapters/dynamo/mod.rs no longer defines {constant} = \"{name}\""
         );
     }
 }

@@ -2,9 +2,25 @@
 
 use super::*;
 
+const TX_PREFIX: &str = "TX#";
+
 pub(super) fn tx_pk(id: TxId) -> String {
-    format!("TX#{id}")
+    format!("{TX_PREFIX}{id}")
 }
+
+/// The transaction a `pk` names, if it names one (nonce counters, idempotency keys and
+/// connections name none).
+pub fn transaction_of_pk(pk: &str) -> Option<TxId> {
+    pk.strip_prefix(TX_PREFIX)?.parse().ok()
+}
+
+/// A WebSocket connection of the status page: the notifier's item.
+pub fn connection_pk(connection_id: &str) -> String {
+    format!("CONN#{connection_id}")
+}
+
+/// The `kind` of connection items, which lists them through the `by_created` index.
+pub const CONNECTION_KIND: &str = "conn";
 
 /// Idempotency keys are the client's own: `#` can't occur in a client id, so the key is
 /// unambiguous. Records of old transactions without a client keep the unscoped form.

@@ -32,6 +32,7 @@ mod nonce;
 mod reading;
 mod transitions;
 
+pub use keys::{CONNECTION_KIND, connection_pk, transaction_of_pk};
 pub use mapping::bench_support;
 
 use change::Change;
