@@ -2,8 +2,7 @@
 //! nonce is consumed by a zero-value transfer to ourselves, so later transactions are not stuck
 //! behind the gap.
 
-use alloy::consensus::TxEip1559;
-use alloy::primitives::{B256, Bytes, TxKind, U256};
+use alloy::primitives::{B256, Bytes};
 
 use crate::domain::{Event, HistoryEntry, TxId};
 use crate::ports::{ChainNode, NodeError, TransactionSigner, Transitions};
@@ -33,17 +32,17 @@ pub async fn fill_nonce<N: ChainNode, K: TransactionSigner>(
         .plan_gas(from, from, &Bytes::new())
         .await
         .map_err(|e| e.to_string())?;
-    let filler = TxEip1559 {
+    let filler = crate::domain::fees::eip1559(
         chain_id,
         nonce,
-        gas_limit: TRANSFER_GAS,
-        max_fee_per_gas: plan.max_fee_per_gas,
-        max_priority_fee_per_gas: plan.max_priority_fee_per_gas,
-        to: TxKind::Call(from),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
+        from,
+        TRANSFER_GAS,
+        crate::domain::fees::Fees {
+            max_fee_per_gas: plan.max_fee_per_gas,
+            max_priority_fee_per_gas: plan.max_priority_fee_per_gas,
+        },
+        Bytes::new(),
+    );
     let signed = key.sign(filler).await.map_err(|e| e.to_string())?;
     match node.send_raw(&signed.raw).await {
         Ok(_) | Err(NodeError::AlreadyKnown) => Ok(Fill::Sent(signed.hash)),

@@ -12,8 +12,7 @@
 
 use std::time::Duration;
 
-use alloy::consensus::TxEip1559;
-use alloy::primitives::{B256, TxKind, U256};
+use alloy::primitives::B256;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use time::OffsetDateTime;
@@ -45,14 +44,9 @@ pub struct Config {
     pub backoff: Backoff,
 }
 
-/// How stuck transactions are re-priced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FeePolicy {
-    /// Each replacement raises both fee caps by at least this much (nodes require 10%).
-    pub bump_percent: u32,
-    /// No replacement pays more than this per gas.
-    pub max_fee_per_gas: u128,
-}
+/// How stuck transactions are re-priced (the rule is the domain's `replacement_fees`).
+pub use tx_shared::domain::fees::BumpPolicy as FeePolicy;
+use tx_shared::domain::fees::{Fees, Replacement, eip1559, replacement_fees};
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -394,29 +388,31 @@ where
         signed: &SignedTx,
         base_fee: u128,
     ) -> Result<(), NodeError> {
-        let bump = |fee: u128| fee + (fee * u128::from(self.fees.bump_percent)).div_ceil(100);
-        let priority = bump(signed.max_priority_fee_per_gas).max(1);
-        let wanted = bump(signed.max_fee_per_gas).max(base_fee.saturating_mul(2) + priority);
-        let max_fee = wanted.min(self.fees.max_fee_per_gas);
-        if max_fee < bump(signed.max_fee_per_gas) || priority > max_fee {
-            tracing::error!(
-                base_fee,
-                cap = self.fees.max_fee_per_gas,
-                "stuck below the base fee, and a replacement would pass the price cap; waiting"
-            );
-            return Ok(());
-        }
-        let unsigned = TxEip1559 {
-            chain_id: self.chain_id,
-            nonce: signed.nonce,
-            gas_limit: signed.gas_limit,
-            max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: priority,
-            to: TxKind::Call(signed.to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: tx.data.clone(),
+        let current = Fees {
+            max_fee_per_gas: signed.max_fee_per_gas,
+            max_priority_fee_per_gas: signed.max_priority_fee_per_gas,
         };
+        let bid = match replacement_fees(current, base_fee, self.fees) {
+            Replacement::Bid(bid) => bid,
+            Replacement::CapReached { needed, cap } => {
+                tracing::error!(
+                    base_fee,
+                    needed,
+                    cap,
+                    "stuck below the base fee, and a replacement would pass the price cap; waiting"
+                );
+                return Ok(());
+            }
+        };
+        let (max_fee, priority) = (bid.max_fee_per_gas, bid.max_priority_fee_per_gas);
+        let unsigned = eip1559(
+            self.chain_id,
+            signed.nonce,
+            signed.to,
+            signed.gas_limit,
+            bid,
+            tx.data.clone(),
+        );
         let signature = self
             .key
             .sign(unsigned)

@@ -12,8 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use alloy::consensus::TxEip1559;
-use alloy::primitives::{Address, TxKind, U256};
+use alloy::primitives::Address;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
@@ -30,23 +29,9 @@ use tx_shared::ports::{
 use tx_shared::retry::{schedule_retry, wait_for};
 use tx_shared::validation::{self, BroadcastRequest, MessageTypePolicy};
 
-/// What one transaction may spend, checked before it is signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpendCaps {
-    /// A call that needs more gas than this is never signed: `needs_review`.
-    pub max_gas_limit: u64,
-    /// A network that asks more per gas than this is waited out.
-    pub max_fee_per_gas: u128,
-}
-
-impl Default for SpendCaps {
-    fn default() -> Self {
-        SpendCaps {
-            max_gas_limit: 2_000_000,
-            max_fee_per_gas: 500_000_000_000,
-        }
-    }
-}
+/// What one transaction may spend, checked before it is signed (the rule is the domain's).
+pub use tx_shared::domain::fees::SpendCaps;
+use tx_shared::domain::fees::{Fees, OverCap, eip1559};
 
 /// How long a transaction waits (without using up a delivery) for funds or for fees to fall.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -352,17 +337,14 @@ where
                 .await?
             }
         };
-        let unsigned = TxEip1559 {
-            chain_id: self.chain_id,
+        let unsigned = eip1559(
+            self.chain_id,
             nonce,
-            gas_limit: plan.gas_limit,
-            max_fee_per_gas: plan.max_fee_per_gas,
-            max_priority_fee_per_gas: plan.max_priority_fee_per_gas,
-            to: TxKind::Call(to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: tx.data.clone(),
-        };
+            to,
+            plan.gas_limit,
+            plan_fees(&plan),
+            tx.data.clone(),
+        );
         let signature = self.key.sign(unsigned).await.map_err(Failure::key)?;
         let signed = SignedTx {
             nonce,
@@ -413,21 +395,15 @@ where
         Ok(to)
     }
 
-    /// The caps apply to the first signature, not only to replacements.
+    /// The caps apply to the first signature, not only to replacements: too much gas is for
+    /// good, too high a fee is waited out.
     fn check_spend(&self, plan: &tx_shared::ports::GasPlan) -> Result<(), Failure> {
-        if plan.gas_limit > self.caps.max_gas_limit {
-            return Err(Failure::Permanent(format!(
-                "gas_limit_above_cap: the call needs a gas limit of {}, above the cap of {} (MAX_GAS_LIMIT)",
-                plan.gas_limit, self.caps.max_gas_limit
-            )));
-        }
-        if plan.max_fee_per_gas > self.caps.max_fee_per_gas {
-            return Err(Failure::Wait(format!(
-                "fee_above_cap: the network asks up to {} wei per gas, above the cap of {} (MAX_FEE_PER_GAS_WEI); waiting for fees to fall",
-                plan.max_fee_per_gas, self.caps.max_fee_per_gas
-            )));
-        }
-        Ok(())
+        self.caps
+            .check(plan.gas_limit, plan_fees(plan))
+            .map_err(|over| match over {
+                OverCap::GasLimit { .. } => Failure::Permanent(over.to_string()),
+                OverCap::FeePerGas { .. } => Failure::Wait(over.to_string()),
+            })
     }
 
     /// Publishes the signer's balance (at most once a minute per container) for the
@@ -509,5 +485,12 @@ where
             .enqueue(&TxMessage::of(tx), Duration::ZERO)
             .await
             .map_err(|e| RetryLater::new(e.to_string()))
+    }
+}
+
+fn plan_fees(plan: &tx_shared::ports::GasPlan) -> Fees {
+    Fees {
+        max_fee_per_gas: plan.max_fee_per_gas,
+        max_priority_fee_per_gas: plan.max_priority_fee_per_gas,
     }
 }
