@@ -1,4 +1,4 @@
-//! The JSON shape of a transaction in API answers.
+//! The JSON shapes of API answers: a transaction, and every error.
 
 use crate::domain::Transaction;
 use serde::Serialize;
@@ -85,4 +85,29 @@ pub struct HistoryView {
     next_attempt_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backoff_ceiling_ms: Option<u64>,
+}
+
+/// Every error answer of every route: `{"error": {"code": "...", "message": "..."}}`. The code
+/// is stable snake_case for machines; the message is for a human and never shows internals.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl<'a> ErrorBody<'a> {
+    pub fn new(code: &'a str, message: &'a str) -> Self {
+        ErrorBody {
+            error: ErrorDetail { code, message },
+        }
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
 }

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tx_shared::auth::AuthError;
 use tx_shared::domain::TxId;
 use tx_shared::ports::StoreError;
@@ -100,7 +99,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        (self.status(), Json(body)).into_response()
+        let message = self.to_string();
+        (
+            self.status(),
+            Json(tx_shared::view::ErrorBody::new(self.code(), &message)),
+        )
+            .into_response()
     }
 }

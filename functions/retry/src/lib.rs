@@ -22,13 +22,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::json;
+use serde_json::{Value, json};
 use tx_shared::adapters::{dynamo::DynamoStore, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::auth::operator_name;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Status, Transaction, TxId, TxMessage};
 use tx_shared::ports::{
     AdminRetry, BroadcastQueue, ChainNode, Lookup, NodeError, Reading, StoreError, Transitions,
 };
+use tx_shared::view::ErrorBody;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -306,11 +308,69 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
+    (status, Json(ErrorBody::new(code, message))).into_response()
+}
+
+/// A direct invocation: `{"transaction_id": "..."}`, by an operator with the admin role.
+#[derive(Debug, serde::Deserialize)]
+pub struct DirectRetry {
+    pub transaction_id: String,
+}
+
+impl<S, Q, N> Retrier<S, Q, N>
+where
+    S: Reading + Transitions,
+    Q: BroadcastQueue,
+    N: ChainNode,
+{
+    /// The answer to a direct invocation by `invoker` (the function's ARN: IAM let it in).
+    pub async fn retry_direct(&self, request: DirectRetry, invoker: &str) -> Value {
+        let principal = format!("direct invocation ({})", operator_name(invoker));
+        let refused = |code: &str, message: &str| ErrorBody::new(code, message).to_value();
+        let id: TxId = match request.transaction_id.parse() {
+            Ok(id) => id,
+            Err(e) => {
+                let e: tx_shared::domain::InvalidTxId = e;
+                return refused("invalid_transaction_id", &e.to_string());
+            }
+        };
+        match self.retry(id, &principal).await {
+            Ok(done) => json!({
+                "transaction_id": done.id,
+                "action": done.action.as_str(),
+                "status": "retrying"
+            }),
+            Err(e @ RetryError::Unavailable(_)) => {
+                tracing::error!(error = %e, "retry failed");
+                refused(
+                    "service_unavailable",
+                    "the retry could not be recorded; try again",
+                )
+            }
+            Err(e) => refused("retry_refused", &tx_shared::redact::scrub(&e.to_string())),
+        }
+    }
+}
+
+/// Who API Gateway says is calling the admin route: an IAM principal or a JWT's user, by a
+/// readable name (never an account id).
+pub fn gateway_principal(context: &lambda_http::request::RequestContext) -> Option<String> {
+    let lambda_http::request::RequestContext::ApiGatewayV2(context) = context else {
+        return None;
+    };
+    let authorizer = context.authorizer.as_ref()?;
+    let principal = authorizer
+        .iam
+        .as_ref()
+        .and_then(|iam| iam.user_arn.clone())
+        .or_else(|| {
+            authorizer.jwt.as_ref().and_then(|jwt| {
+                ["username", "cognito:username", "email", "sub"]
+                    .iter()
+                    .find_map(|claim| jwt.claims.get(*claim).cloned())
+            })
+        })?;
+    Some(operator_name(&principal))
 }
 
 #[cfg(test)]
@@ -351,6 +411,41 @@ mod tests {
                 .err()
                 .map(|d| d.status),
             Some(StatusCode::FORBIDDEN)
+        );
+    }
+
+    #[test]
+    fn the_gateway_names_operators_without_their_account() {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+            ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+        };
+        use lambda_http::request::RequestContext;
+
+        let with = |authorizer: ApiGatewayRequestAuthorizer| {
+            let mut context = ApiGatewayV2httpRequestContext::default();
+            context.authorizer = Some(authorizer);
+            RequestContext::ApiGatewayV2(context)
+        };
+        let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+        iam.user_arn = Some("arn:aws:sts::123456789012:assumed-role/ops/alice".into());
+        let mut by_iam = ApiGatewayRequestAuthorizer::default();
+        by_iam.iam = Some(iam);
+        assert_eq!(
+            gateway_principal(&with(by_iam)).as_deref(),
+            Some("assumed-role/ops/alice")
+        );
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims.insert("sub".into(), "0b7c-uuid".into());
+        jwt.claims.insert("username".into(), "bob".into());
+        let mut by_jwt = ApiGatewayRequestAuthorizer::default();
+        by_jwt.jwt = Some(jwt);
+        assert_eq!(gateway_principal(&with(by_jwt)).as_deref(), Some("bob"));
+        assert_eq!(
+            gateway_principal(&RequestContext::ApiGatewayV2(
+                ApiGatewayV2httpRequestContext::default()
+            )),
+            None
         );
     }
 }
