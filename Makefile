@@ -26,7 +26,9 @@ STACK := scripts/stack.sh
 # cargo finds the `cargo-lambda` subcommand on PATH (zig comes with it in the venv).
 CARGO_LAMBDA_BIN := $(CURDIR)/.tools/cargo-lambda/bin
 CARGO_LAMBDA := PATH="$(CARGO_LAMBDA_BIN):$$PATH" cargo lambda
-LAMBDA_PACKAGES := -p api -p signer -p broadcaster -p dead-letter -p sweeper -p retry -p notifier
+# Every function is a crate under functions/: nothing lists them by hand.
+FUNCTIONS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/Cargo.toml)))))
+LAMBDA_PACKAGES := $(addprefix -p ,$(FUNCTIONS))
 
 # What the local runner and the watched functions see: the dev stack.
 DEV_ENV := \
@@ -37,14 +39,13 @@ DEV_ENV := \
 	AWS_EC2_METADATA_DISABLED=true \
 	RPC_URL=http://127.0.0.1:$(ANVIL_PORT)
 
-.PHONY: help tools dev stop status test lint build-lambdas watch \
-	invoke-api invoke-signer invoke-broadcaster invoke-dead-letter invoke-sweeper invoke-retry \
-	infra-check clean-dev
+# (invoke-% is a pattern rule: make skips pattern rules for phony targets, so it is not listed.)
+.PHONY: help tools dev stop status test lint build-lambdas watch infra-check clean-dev
 
 help: ## List the targets
 	@echo "Usage: make <target> [VAR=value ...]"
 	@echo
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN { FS = ":.*## " } { printf "  %-20s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Ports: EMULATOR_PORT=$(EMULATOR_PORT) ANVIL_PORT=$(ANVIL_PORT) API_PORT=$(API_PORT)" \
@@ -95,12 +96,7 @@ watch: tools ## Serve the functions with hot reload (cargo lambda watch) against
 	@$(STACK) lambda-env dev > .dev/lambda-watch.env
 	@echo
 	@echo "  Invoke from another terminal:"
-	@echo "    make invoke-api           # events/api-broadcast.json"
-	@echo "    make invoke-signer        # events/signer-sqs.json"
-	@echo "    make invoke-broadcaster   # events/broadcaster-sqs.json"
-	@echo "    make invoke-dead-letter   # events/dead-letter-sqs.json"
-	@echo "    make invoke-sweeper       # events/sweeper-schedule.json"
-	@echo "    make invoke-retry         # events/retry-direct.json"
+	@$(foreach f,$(FUNCTIONS),printf '    make invoke-%-14s # %s\n' '$(f)' '$(call sample_event,$(f))';)
 	@echo "  or over HTTP: curl http://127.0.0.1:$(WATCH_PORT)/lambda-url/api/health"
 	@echo
 	@export PATH="$(CARGO_LAMBDA_BIN):$$PATH" $(DEV_ENV); exec cargo lambda watch \
@@ -114,23 +110,13 @@ define invoke
 		--invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
 endef
 
-invoke-api: ## Invoke the watched api function with events/api-broadcast.json
-	$(call invoke,api,events/api-broadcast.json)
+# The sample event of each function: `events/<function>-*.json` (the first, by name), unless
+# named here or given as EVENT=….
+EVENT_retry := events/retry-direct.json
+sample_event = $(or $(EVENT_$(1)),$(firstword $(sort $(wildcard events/$(1)-*.json))))
 
-invoke-signer: ## Invoke the watched signer function with events/signer-sqs.json
-	$(call invoke,signer,events/signer-sqs.json)
-
-invoke-broadcaster: ## Invoke the watched broadcaster function with events/broadcaster-sqs.json
-	$(call invoke,broadcaster,events/broadcaster-sqs.json)
-
-invoke-dead-letter: ## Invoke the watched dead-letter function with events/dead-letter-sqs.json
-	$(call invoke,dead-letter,events/dead-letter-sqs.json)
-
-invoke-sweeper: ## Invoke the watched sweeper function with events/sweeper-schedule.json
-	$(call invoke,sweeper,events/sweeper-schedule.json)
-
-invoke-retry: ## Invoke the watched retry function with events/retry-direct.json
-	$(call invoke,retry,events/retry-direct.json)
+invoke-%: ## Invoke a watched function with its sample event (e.g. invoke-api; EVENT=events/… for another)
+	$(call invoke,$*,$(or $(EVENT),$(call sample_event,$*)))
 
 infra-check: ## Static checks of infra/: checkov (pinned; installs it on first use) with infra/.checkov.yaml
 	@$(STACK) tools checkov

@@ -23,7 +23,9 @@ cd "$ROOT"
 BENCH_EMULATOR_PORT=${BENCH_EMULATOR_PORT:-4598}
 BENCH_ANVIL_PORT=${BENCH_ANVIL_PORT:-8598}
 export BENCH_EMULATOR_PORT BENCH_ANVIL_PORT
-FUNCTIONS=(api signer broadcaster dead-letter sweeper retry notifier)
+# Every crate under functions/ is a function.
+FUNCTIONS=()
+for dir in functions/*/; do FUNCTIONS+=("$(basename "$dir")"); done
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 begin=$EPOCHREALTIME

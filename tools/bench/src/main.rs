@@ -19,16 +19,20 @@ use bench::BenchError;
 use bench::report::{Outcome, Results, Timings};
 use tx_shared::aws::{AwsTimeouts, load_config};
 
-/// The functions, as `make build-lambdas` builds them.
-const FUNCTIONS: [&str; 7] = [
-    "api",
-    "signer",
-    "broadcaster",
-    "dead-letter",
-    "sweeper",
-    "retry",
-    "notifier",
-];
+/// The functions, as `make build-lambdas` builds them: every crate under `functions/`.
+fn functions(root: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("functions"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("Cargo.toml").is_file())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
 const HELLO: &str = "hello-lambda";
 
 struct Args {
@@ -133,11 +137,12 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
 
     let cold_starts = if wants("cold") {
         eprintln!("tx-bench: cold starts ({} runs each)", args.cold_runs);
-        let binaries: Vec<bench::coldstart::Binary> = FUNCTIONS
+        let binaries: Vec<bench::coldstart::Binary> = functions(&root)
             .iter()
-            .chain(std::iter::once(&HELLO))
+            .map(String::as_str)
+            .chain(std::iter::once(HELLO))
             .map(|name| bench::coldstart::Binary {
-                name: (*name).to_owned(),
+                name: name.to_owned(),
                 path: bin_dir.join(name),
             })
             .collect();
@@ -146,7 +151,12 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
         Outcome::Skipped
     };
     let sizes = if wants("size") {
-        let names: Vec<&str> = FUNCTIONS.iter().copied().chain([HELLO]).collect();
+        let functions = functions(&root);
+        let names: Vec<&str> = functions
+            .iter()
+            .map(String::as_str)
+            .chain([HELLO])
+            .collect();
         Outcome::Done(bench::sizes::measure(
             &lambda_dir,
             &zip_bin_dir,
