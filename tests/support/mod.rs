@@ -14,6 +14,8 @@ use devstack::{Names, Provisioned, RunnerOptions, Running, provision, start};
 use serde_json::{Value, json};
 use tx_shared::aws::{AwsTimeouts, load_config};
 
+pub mod store_contract;
+
 pub const ADD_WEIGHT: &str = "add_weight(address _addr, uint256 _weight)";
 
 /// Fails loudly when the environment is missing: these tests must never pass by not running.

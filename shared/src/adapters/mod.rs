@@ -2,6 +2,7 @@
 
 pub mod dynamo;
 pub mod kms;
+pub mod memory;
 pub mod rpc;
 pub mod sns;
 pub mod sqs;

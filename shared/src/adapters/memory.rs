@@ -1,0 +1,696 @@
+//! Every store role in memory, with the DynamoDB adapter's conditional semantics: a stale
+//! transition is refused with the same [`StoreError::Conflict`], a lost lease the same way, and
+//! a listing pages the same way. One contract suite (`tests/store_contract.rs`) runs against both,
+//! so fast unit tests of the handlers' decisions can't drift from what DynamoDB does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256};
+use time::OffsetDateTime;
+
+use crate::auth::ClientId;
+use crate::domain::{
+    Event, HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId,
+};
+use crate::ports::{
+    Account, AdminRetry, Claim, Inserted, Intake, LeaseToken, ListQuery, NonceCounter,
+    NonceReservation, Page, Reading, RetryRecord, SigningLease, StatusCounts, StoreError,
+    Transitions,
+};
+
+/// A transaction and what DynamoDB keeps beside it on the same item.
+#[derive(Debug, Clone)]
+struct Stored {
+    tx: Transaction,
+    lease: Option<(LeaseToken, OffsetDateTime)>,
+    dead_letter_message_id: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    txs: BTreeMap<TxId, Stored>,
+    /// `(client, key)` → the transaction it created and the request's fingerprint.
+    idempotency: HashMap<(Option<ClientId>, String), (TxId, B256)>,
+    nonces: HashMap<(u64, Address), u64>,
+}
+
+/// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock can only come from a bug in this file; the data is
+        // still consistent (every change is applied whole), so carry on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies `change` to a transaction if `allowed` holds; `Ok(false)` if it does not, and
+    /// `NotFound` if there is no such transaction.
+    fn apply(
+        &self,
+        id: TxId,
+        allowed: impl FnOnce(&Stored) -> bool,
+        change: impl FnOnce(&mut Stored),
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let stored = state.txs.get_mut(&id).ok_or(StoreError::NotFound(id))?;
+        if !allowed(stored) {
+            return Ok(false);
+        }
+        change(stored);
+        stored.tx.updated_at = OffsetDateTime::now_utc();
+        Ok(true)
+    }
+
+    /// A move to `to` from the statuses the machine allows (narrowed by `only_from`), with an
+    /// extra guard; a lost condition is a conflict, as in DynamoDB.
+    fn advance(
+        &self,
+        id: TxId,
+        to: Status,
+        only_from: Option<&[Status]>,
+        guard: impl FnOnce(&Stored) -> bool,
+        change: impl FnOnce(&mut Stored),
+    ) -> Result<(), StoreError> {
+        let sources = Status::sources_of(to);
+        let applied = self.apply(
+            id,
+            |s| {
+                sources.contains(&s.tx.status)
+                    && only_from.is_none_or(|only| only.contains(&s.tx.status))
+                    && guard(s)
+            },
+            |s| {
+                s.tx.status = to;
+                change(s);
+            },
+        );
+        match applied {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict { id, to }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn log(stored: &mut Stored, entry: HistoryEntry) {
+    stored.tx.history.push(redacted(entry));
+}
+
+/// Details are shown to readers: scrubbed as the DynamoDB adapter stores them.
+fn redacted(mut entry: HistoryEntry) -> HistoryEntry {
+    entry.detail = entry.detail.map(|d| crate::redact::scrub(&d));
+    entry
+}
+
+fn unsigned(stored: &mut Stored) {
+    let tx = &mut stored.tx;
+    tx.nonce = None;
+    tx.from = None;
+    tx.signed = None;
+    tx.inclusion = None;
+    stored.lease = None;
+}
+
+impl Intake for MemoryStore {
+    async fn insert_new(&self, new: &NewTransaction) -> Result<Inserted, StoreError> {
+        let tx = Transaction::received(new);
+        let mut state = self.state();
+        if state.txs.contains_key(&new.id) {
+            return Err(StoreError::Unavailable(format!(
+                "transaction id {} already exists",
+                new.id
+            )));
+        }
+        if let Some(idempotency) = &new.idempotency {
+            let key = (Some(new.client.clone()), idempotency.key.clone());
+            if let Some((existing, fingerprint)) = state.idempotency.get(&key).copied() {
+                if fingerprint != idempotency.request_fingerprint {
+                    return Err(StoreError::IdempotencyConflict { existing });
+                }
+                return match state.txs.get(&existing) {
+                    Some(stored) => Ok(Inserted::Duplicate(stored.tx.clone())),
+                    None => Err(StoreError::Unavailable(
+                        "the transaction of this idempotency key is being removed; retry".into(),
+                    )),
+                };
+            }
+            state
+                .idempotency
+                .insert(key, (new.id, idempotency.request_fingerprint));
+        }
+        state.txs.insert(
+            new.id,
+            Stored {
+                tx: tx.clone(),
+                lease: None,
+                dead_letter_message_id: None,
+            },
+        );
+        Ok(Inserted::Created(tx))
+    }
+
+    async fn discard_unpublished(&self, tx: &Transaction) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let untouched = state.txs.get(&tx.id).is_some_and(|s| {
+            s.tx.status == Status::Received && s.tx.nonce.is_none() && s.lease.is_none()
+        });
+        let key = tx
+            .idempotency_key
+            .as_ref()
+            .map(|key| (tx.client.clone(), key.clone()));
+        let key_is_its = key
+            .as_ref()
+            .is_none_or(|k| state.idempotency.get(k).is_some_and(|(id, _)| *id == tx.id));
+        if !untouched || !key_is_its {
+            return Ok(false);
+        }
+        state.txs.remove(&tx.id);
+        if let Some(key) = key {
+            state.idempotency.remove(&key);
+        }
+        Ok(true)
+    }
+}
+
+impl Reading for MemoryStore {
+    async fn get(&self, id: TxId) -> Result<Option<Transaction>, StoreError> {
+        Ok(self.state().txs.get(&id).map(|s| s.tx.clone()))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let state = self.state();
+        let start: Option<TxId> = query
+            .cursor
+            .as_deref()
+            .map(|cursor| {
+                cursor.parse().map_err(|_| {
+                    StoreError::InvalidCursor("not a cursor issued by this API".into())
+                })
+            })
+            .transpose()?;
+        let in_range = |tx: &Transaction| {
+            query.from.is_none_or(|from| tx.created_at >= from)
+                && query.to.is_none_or(|to| tx.created_at <= to)
+        };
+        let matching: Vec<&Transaction> = state
+            .txs
+            .values()
+            .rev()
+            .map(|s| &s.tx)
+            .filter(|tx| start.is_none_or(|after| tx.id < after))
+            .filter(|tx| query.client.is_none() || tx.client == query.client)
+            .filter(|tx| query.status.is_none_or(|status| tx.status == status))
+            .filter(|tx| {
+                query
+                    .function_signature
+                    .as_ref()
+                    .is_none_or(|sig| tx.function_signature == *sig)
+            })
+            .filter(|tx| {
+                query
+                    .tx_hash
+                    .is_none_or(|hash| tx.signed.as_ref().is_some_and(|s| s.hash == hash))
+            })
+            .filter(|tx| in_range(tx))
+            .collect();
+        let limit = query.limit.clamp(1, 1000) as usize;
+        let items: Vec<Transaction> = matching
+            .iter()
+            .take(limit)
+            .map(|tx| (*tx).clone())
+            .collect();
+        let next_cursor = (matching.len() > limit)
+            .then(|| items.last().map(|tx| tx.id.to_string()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn count_by_status(
+        &self,
+        cap: u64,
+        client: Option<&ClientId>,
+    ) -> Result<StatusCounts, StoreError> {
+        let state = self.state();
+        let mut capped = false;
+        let counts = Status::ALL
+            .iter()
+            .map(|status| {
+                let n = state
+                    .txs
+                    .values()
+                    .filter(|s| s.tx.status == *status)
+                    .filter(|s| client.is_none_or(|c| s.tx.client.as_ref() == Some(c)))
+                    .count() as u64;
+                capped |= n > cap;
+                (*status, n.min(cap.max(n)))
+            })
+            .collect();
+        Ok(StatusCounts { counts, capped })
+    }
+
+    async fn list_overdue(
+        &self,
+        status: Status,
+        due_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        Ok(self
+            .state()
+            .txs
+            .values()
+            .rev()
+            .map(|s| &s.tx)
+            .filter(|tx| tx.status == status)
+            .filter(|tx| match tx.next_attempt_at {
+                Some(due) => due < due_before,
+                None => tx.updated_at < due_before,
+            })
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+}
+
+impl SigningLease for MemoryStore {
+    async fn claim_for_signing(&self, id: TxId, lease: Duration) -> Result<Claim, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let token = LeaseToken(format!("{:032x}", rand::random::<u128>()));
+        let mut state = self.state();
+        let Some(stored) = state.txs.get_mut(&id) else {
+            return Ok(Claim::Missing);
+        };
+        let claimable = matches!(stored.tx.status, Status::Received | Status::Retrying)
+            && stored.tx.signed.is_none();
+        if !claimable {
+            return Ok(Claim::AlreadySigned(stored.tx.clone()));
+        }
+        if stored
+            .lease
+            .as_ref()
+            .is_some_and(|(_, until)| *until >= now)
+        {
+            return Ok(Claim::Held);
+        }
+        stored.lease = Some((token.clone(), now + lease));
+        stored.tx.updated_at = now;
+        Ok(Claim::Granted {
+            tx: stored.tx.clone(),
+            token,
+        })
+    }
+
+    async fn release_claim(&self, id: TxId, token: &LeaseToken) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(stored) = state.txs.get_mut(&id)
+            && stored.lease.as_ref().is_some_and(|(held, _)| held == token)
+        {
+            stored.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn record_signed(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        signed: &SignedTx,
+    ) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::Signed,
+            None,
+            |s| {
+                s.lease.as_ref().is_some_and(|(held, _)| held == token)
+                    && s.tx.nonce == Some(signed.nonce)
+                    && s.tx.signed.is_none()
+            },
+            |s| {
+                s.tx.signed = Some(signed.clone());
+                s.tx.from = Some(signed.from);
+                s.tx.next_attempt_at = None;
+                s.lease = None;
+                log(
+                    s,
+                    HistoryEntry::now(Event::Signed)
+                        .hash(signed.hash)
+                        .detail(format!(
+                            "nonce {}, max fee {} wei, priority fee {} wei, gas limit {}",
+                            signed.nonce,
+                            signed.max_fee_per_gas,
+                            signed.max_priority_fee_per_gas,
+                            signed.gas_limit
+                        )),
+                );
+            },
+        )
+    }
+}
+
+impl NonceCounter for MemoryStore {
+    async fn reserve_nonce(
+        &self,
+        id: TxId,
+        token: &LeaseToken,
+        account: Account,
+    ) -> Result<NonceReservation, StoreError> {
+        let mut state = self.state();
+        let Some(next) = state
+            .nonces
+            .get(&(account.chain_id, account.address))
+            .copied()
+        else {
+            return Ok(NonceReservation::Uninitialized);
+        };
+        let ours = state.txs.get(&id).is_some_and(|s| {
+            matches!(s.tx.status, Status::Received | Status::Retrying)
+                && s.lease.as_ref().is_some_and(|(held, _)| held == token)
+                && s.tx.nonce.is_none()
+        });
+        if !ours {
+            return Err(StoreError::Conflict {
+                id,
+                to: Status::Signed,
+            });
+        }
+        state
+            .nonces
+            .insert((account.chain_id, account.address), next + 1);
+        if let Some(stored) = state.txs.get_mut(&id) {
+            stored.tx.nonce = Some(next);
+            stored.tx.from = Some(account.address);
+            stored.tx.updated_at = OffsetDateTime::now_utc();
+        }
+        Ok(NonceReservation::Assigned(next))
+    }
+
+    async fn seed_nonce(&self, account: Account, next: u64) -> Result<(), StoreError> {
+        self.state()
+            .nonces
+            .entry((account.chain_id, account.address))
+            .or_insert(next);
+        Ok(())
+    }
+
+    async fn resync_nonce(
+        &self,
+        account: Account,
+        chain_next: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut state = self.state();
+        match state.nonces.get_mut(&(account.chain_id, account.address)) {
+            Some(counter) if *counter < chain_next => {
+                let was = *counter;
+                *counter = chain_next;
+                Ok(Some(was))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Transitions for MemoryStore {
+    async fn record_broadcast(&self, id: TxId) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::Broadcast,
+            None,
+            |s| s.tx.signed.is_some(),
+            |s| {
+                s.tx.next_attempt_at = None;
+                log(s, HistoryEntry::now(Event::Broadcast));
+            },
+        )
+    }
+
+    async fn record_replacement(
+        &self,
+        id: TxId,
+        old: B256,
+        signed: &SignedTx,
+    ) -> Result<(), StoreError> {
+        let applied = self.apply(
+            id,
+            |s| {
+                s.tx.status == Status::Broadcast
+                    && s.tx
+                        .signed
+                        .as_ref()
+                        .is_some_and(|current| current.hash == old)
+                    && s.tx.nonce == Some(signed.nonce)
+            },
+            |s| {
+                s.tx.signed = Some(signed.clone());
+                s.tx.from = Some(signed.from);
+                log(
+                    s,
+                    HistoryEntry::now(Event::Replaced)
+                        .hash(signed.hash)
+                        .detail(format!(
+                            "replaces {old}: max fee {} wei, priority fee {} wei",
+                            signed.max_fee_per_gas, signed.max_priority_fee_per_gas
+                        )),
+                );
+            },
+        );
+        match applied {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict {
+                id,
+                to: Status::Broadcast,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_inclusion(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+        hash: B256,
+    ) -> Result<(), StoreError> {
+        let (to, event) = if inclusion.succeeded {
+            (Status::Confirmed, Event::Confirmed)
+        } else {
+            (Status::Reverted, Event::Reverted)
+        };
+        self.advance(
+            id,
+            to,
+            None,
+            |_| true,
+            |s| {
+                s.tx.inclusion = Some(inclusion);
+                s.tx.next_attempt_at = None;
+                log(
+                    s,
+                    HistoryEntry::now(event)
+                        .hash(hash)
+                        .detail(format!("block {}", inclusion.block_number)),
+                );
+            },
+        )
+    }
+
+    async fn record_retry(&self, id: TxId, retry: &RetryRecord) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::Retrying,
+            Some(&[Status::Received, Status::Retrying, Status::Signed]),
+            |_| true,
+            |s| {
+                s.tx.last_error = Some(crate::redact::scrub(&retry.reason));
+                s.tx.next_attempt_at = Some(retry.next_attempt_at);
+                s.tx.attempts = retry.attempt;
+                let mut entry = HistoryEntry::now(Event::Retry).detail(&retry.reason);
+                entry.attempt = Some(retry.attempt);
+                entry.next_attempt_at = Some(retry.next_attempt_at);
+                entry.backoff_ceiling_ms = Some(retry.backoff_ceiling.as_millis() as u64);
+                log(s, entry);
+            },
+        )
+    }
+
+    async fn record_wait(
+        &self,
+        id: TxId,
+        reason: &str,
+        next_attempt_at: OffsetDateTime,
+        generation: u32,
+    ) -> Result<(), StoreError> {
+        let reason = crate::redact::scrub(reason);
+        self.advance(
+            id,
+            Status::Retrying,
+            Some(&[Status::Received, Status::Retrying, Status::Signed]),
+            |s| s.tx.generation <= generation,
+            |s| {
+                // The history notes a wait when it starts or its reason changes, not each check.
+                if s.tx.last_error.as_deref() != Some(reason.as_str()) {
+                    let mut entry =
+                        HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
+                    entry.next_attempt_at = Some(next_attempt_at);
+                    log(s, entry);
+                }
+                s.tx.last_error = Some(reason.clone());
+                s.tx.next_attempt_at = Some(next_attempt_at);
+            },
+        )
+    }
+
+    async fn record_needs_review(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::NeedsReview,
+            None,
+            |_| true,
+            |s| {
+                s.tx.last_error = Some(crate::redact::scrub(reason));
+                s.tx.next_attempt_at = None;
+                log(s, HistoryEntry::now(Event::NeedsReview).detail(reason));
+            },
+        )
+    }
+
+    async fn record_reverted_unsent(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::Reverted,
+            None,
+            |s| s.tx.signed.is_none(),
+            |s| {
+                s.tx.last_error = Some(crate::redact::scrub(reason));
+                s.tx.next_attempt_at = None;
+                log(
+                    s,
+                    HistoryEntry::now(Event::Reverted).detail(format!("not sent: {reason}")),
+                );
+            },
+        )
+    }
+
+    async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.apply(
+            id,
+            |_| true,
+            |s| s.tx.next_attempt_at = Some(next_attempt_at),
+        )
+        .map(|_| ())
+    }
+
+    async fn record_dead_letter(
+        &self,
+        id: TxId,
+        queue: &str,
+        message_id: &str,
+        generation: u32,
+    ) -> Result<(), StoreError> {
+        let flagged = self.apply(
+            id,
+            |s| s.dead_letter_message_id.as_deref() != Some(message_id),
+            |s| {
+                s.tx.dead_lettered = true;
+                s.dead_letter_message_id = Some(message_id.to_owned());
+                log(
+                    s,
+                    HistoryEntry::now(Event::DeadLettered)
+                        .detail(format!("{queue}, message {message_id}")),
+                );
+            },
+        )?;
+        if !flagged {
+            return Ok(());
+        }
+        let reason =
+            format!("its message exhausted its deliveries and is in the dead-letter queue {queue}");
+        match self.advance(
+            id,
+            Status::NeedsReview,
+            None,
+            |s| s.tx.generation <= generation,
+            |s| {
+                s.tx.last_error = Some(crate::redact::scrub(&reason));
+                s.tx.next_attempt_at = None;
+                log(s, HistoryEntry::now(Event::NeedsReview).detail(&reason));
+            },
+        ) {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_admin_retry(
+        &self,
+        id: TxId,
+        seen: Status,
+        action: AdminRetry,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let entry = |what: &str| {
+            HistoryEntry::now(Event::RetryRequested).detail(format!("by {by}: {what}"))
+        };
+        let sources = Status::sources_of(Status::Retrying);
+        let applied = match action {
+            AdminRetry::SkipWait => self.apply(
+                id,
+                |s| s.tx.status == Status::Retrying,
+                |s| {
+                    s.tx.next_attempt_at = Some(now);
+                    s.tx.generation += 1;
+                    log(s, entry("next attempt now instead of after the backoff"));
+                },
+            ),
+            AdminRetry::ResendSigned => self.apply(
+                id,
+                |s| s.tx.status == seen && sources.contains(&seen) && s.tx.signed.is_some(),
+                |s| {
+                    s.tx.status = Status::Retrying;
+                    s.tx.next_attempt_at = Some(now);
+                    s.tx.generation += 1;
+                    log(
+                        s,
+                        entry("re-send the same signed transaction; its nonce is still open"),
+                    );
+                },
+            ),
+            AdminRetry::ResignFresh => self.apply(
+                id,
+                |s| s.tx.status == seen && sources.contains(&seen),
+                |s| {
+                    s.tx.status = Status::Retrying;
+                    s.tx.next_attempt_at = Some(now);
+                    s.tx.generation += 1;
+                    unsigned(s);
+                    log(
+                        s,
+                        entry("sign again with a fresh nonce; the old one is gone"),
+                    );
+                },
+            ),
+        };
+        match applied {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict {
+                id,
+                to: Status::Retrying,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
+        self.apply(id, |_| true, |s| log(s, entry)).map(|_| ())
+    }
+}

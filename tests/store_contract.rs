@@ -1,0 +1,50 @@
+//! One contract, two stores: every case of `support/store_contract.rs` runs against DynamoDB on
+//! the emulator and against the in-memory twin, so the twin's answers are DynamoDB's.
+
+use integration_tests::TestStack;
+use integration_tests::store_contract as contract;
+use tx_shared::adapters::memory::MemoryStore;
+
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {
+        mod in_memory {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    contract::$case(&MemoryStore::new()).await;
+                }
+            )*
+        }
+
+        mod dynamodb {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let stack = TestStack::start_with(
+                        concat!("contract-", stringify!($case)),
+                        devstack::RunnerOptions::default(),
+                        0,
+                    )
+                    .await;
+                    let (store, _, _) = stack.adapters();
+                    contract::$case(&store).await;
+                    stack.stop().await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    intake_and_idempotency,
+    only_an_untouched_request_is_withdrawn,
+    one_lease_at_a_time,
+    nonces_are_taken_once_in_order,
+    statuses_only_move_forward,
+    waits_note_their_reason_once_and_yield_to_an_operator,
+    a_dead_letter_counts_once_and_not_against_a_newer_generation,
+    an_operators_retry_is_guarded_by_what_was_seen,
+    listings_are_scoped_and_paged,
+);

@@ -1,0 +1,489 @@
+//! The store's contract: what every implementation of the store roles must do, written once and
+//! run against DynamoDB on the emulator and against the in-memory twin (`tests/store_contract.rs`),
+//! so the two can't drift.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes};
+use time::OffsetDateTime;
+use tx_shared::auth::ClientId;
+use tx_shared::domain::{Idempotency, Inclusion, NewTransaction, SignedTx, Status, TxId};
+use tx_shared::ports::{
+    Account, AdminRetry, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, StoreError,
+    TransactionStore,
+};
+
+fn client(name: &str) -> ClientId {
+    name.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A new request of `client`, with an idempotency key if given.
+pub fn request(client_name: &str, key: Option<(&str, u8)>) -> NewTransaction {
+    NewTransaction {
+        id: TxId::generate(),
+        message_type: "ping()".into(),
+        function_signature: "ping()".into(),
+        data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
+        chain_id: 31337,
+        client: client(client_name),
+        idempotency: key.map(|(key, body)| Idempotency {
+            key: key.into(),
+            request_fingerprint: B256::repeat_byte(body),
+        }),
+        created_at: OffsetDateTime::now_utc(),
+    }
+}
+
+async fn insert<S: TransactionStore>(store: &S, new: &NewTransaction) -> TxId {
+    match store.insert_new(new).await {
+        Ok(Inserted::Created(tx)) => tx.id,
+        other => panic!("insert: {other:?}"),
+    }
+}
+
+fn account(seed: u8) -> Account {
+    Account {
+        chain_id: 31337,
+        // A fresh account per run: the counter is shared by every test on one table.
+        address: Address::from_slice(&{
+            let mut bytes = [seed; 20];
+            bytes[..16].copy_from_slice(&rand::random::<[u8; 16]>());
+            bytes
+        }),
+    }
+}
+
+async fn claim<S: TransactionStore>(store: &S, id: TxId) -> LeaseToken {
+    match store.claim_for_signing(id, Duration::from_secs(60)).await {
+        Ok(Claim::Granted { token, .. }) => token,
+        other => panic!("claim: {other:?}"),
+    }
+}
+
+fn signed(nonce: u64, from: Address, byte: u8) -> SignedTx {
+    SignedTx {
+        nonce,
+        from,
+        to: Address::repeat_byte(0x7a),
+        gas_limit: 30_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        hash: B256::repeat_byte(byte),
+        raw: Bytes::from(vec![0x02, byte]),
+    }
+}
+
+/// Takes a nonce for `id` (seeding the account's counter at 0) and stores its signature.
+async fn sign<S: TransactionStore>(store: &S, id: TxId, account: Account, byte: u8) -> SignedTx {
+    let token = claim(store, id).await;
+    store
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let NonceReservation::Assigned(nonce) = store
+        .reserve_nonce(id, &token, account)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        panic!("the counter was seeded");
+    };
+    let tx = signed(nonce, account.address, byte);
+    store
+        .record_signed(id, &token, &tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx
+}
+
+async fn status<S: TransactionStore>(store: &S, id: TxId) -> Status {
+    store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|tx| tx.status)
+        .unwrap_or_else(|| panic!("{id} is gone"))
+}
+
+fn conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict { .. }))
+}
+
+pub async fn intake_and_idempotency<S: TransactionStore>(store: &S) {
+    let first = request("alice", Some(("order-1", 1)));
+    let id = insert(store, &first).await;
+    let stored = store.get(id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.as_ref().map(|tx| tx.status), Some(Status::Received));
+    assert_eq!(stored.and_then(|tx| tx.client), Some(client("alice")));
+    // The same request again: the same transaction, nothing new.
+    let again = NewTransaction {
+        id: TxId::generate(),
+        ..first.clone()
+    };
+    assert!(matches!(store.insert_new(&again).await, Ok(Inserted::Duplicate(tx)) if tx.id == id));
+    // Another body under the same key: refused, naming the client's own transaction.
+    let other = NewTransaction {
+        id: TxId::generate(),
+        ..request("alice", Some(("order-1", 2)))
+    };
+    assert_eq!(
+        store.insert_new(&other).await.err(),
+        Some(StoreError::IdempotencyConflict { existing: id })
+    );
+    // Another client's key of the same spelling is another key.
+    let bobs = request("bob", Some(("order-1", 2)));
+    assert_ne!(insert(store, &bobs).await, id);
+}
+
+pub async fn only_an_untouched_request_is_withdrawn<S: TransactionStore>(store: &S) {
+    let new = request("alice", Some(("withdraw-me", 1)));
+    let id = insert(store, &new).await;
+    let claimed = request("alice", None);
+    let claimed_id = insert(store, &claimed).await;
+    claim(store, claimed_id).await;
+    let tx = |id| async move {
+        store
+            .get(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("gone"))
+    };
+    assert_eq!(
+        store.discard_unpublished(&tx(claimed_id).await).await,
+        Ok(false)
+    );
+    assert_eq!(store.discard_unpublished(&tx(id).await).await, Ok(true));
+    assert_eq!(store.get(id).await, Ok(None));
+    // Its key is free again.
+    insert(
+        store,
+        &NewTransaction {
+            id: TxId::generate(),
+            ..new
+        },
+    )
+    .await;
+}
+
+pub async fn one_lease_at_a_time<S: TransactionStore>(store: &S) {
+    let id = insert(store, &request("alice", None)).await;
+    let token = claim(store, id).await;
+    assert!(matches!(
+        store.claim_for_signing(id, Duration::from_secs(60)).await,
+        Ok(Claim::Held)
+    ));
+    // Releasing with someone else's token does nothing; with ours, frees it.
+    store
+        .release_claim(id, &LeaseToken("not-ours".into()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        store.claim_for_signing(id, Duration::from_secs(60)).await,
+        Ok(Claim::Held)
+    ));
+    store
+        .release_claim(id, &token)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    claim(store, id).await;
+    assert!(matches!(
+        store
+            .claim_for_signing(TxId::generate(), Duration::from_secs(60))
+            .await,
+        Ok(Claim::Missing)
+    ));
+}
+
+pub async fn nonces_are_taken_once_in_order<S: TransactionStore>(store: &S) {
+    let account = account(1);
+    let first = insert(store, &request("alice", None)).await;
+    let token = claim(store, first).await;
+    assert_eq!(
+        store.reserve_nonce(first, &token, account).await,
+        Ok(NonceReservation::Uninitialized)
+    );
+    store
+        .seed_nonce(account, 5)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Seeding again is a no-op.
+    store
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.reserve_nonce(first, &token, account).await,
+        Ok(NonceReservation::Assigned(5))
+    );
+    // Once per transaction: a second reservation is a lost race.
+    assert!(conflict(store.reserve_nonce(first, &token, account).await));
+    let second = insert(store, &request("alice", None)).await;
+    claim(store, second).await;
+    // Without the lease: refused, and the counter does not move.
+    assert!(conflict(
+        store
+            .reserve_nonce(second, &LeaseToken("stale".into()), account)
+            .await
+    ));
+    let third = insert(store, &request("alice", None)).await;
+    let third_token = claim(store, third).await;
+    assert_eq!(
+        store.reserve_nonce(third, &third_token, account).await,
+        Ok(NonceReservation::Assigned(6))
+    );
+    // Re-syncing only ever raises the counter.
+    assert_eq!(store.resync_nonce(account, 3).await, Ok(None));
+    assert_eq!(store.resync_nonce(account, 10).await, Ok(Some(7)));
+    assert_eq!(store.resync_nonce(self::account(2), 10).await, Ok(None));
+}
+
+pub async fn statuses_only_move_forward<S: TransactionStore>(store: &S) {
+    let account = account(3);
+    let id = insert(store, &request("alice", None)).await;
+    // Nothing to broadcast before it is signed.
+    assert!(conflict(store.record_broadcast(id).await));
+    let tx = sign(store, id, account, 0xa1).await;
+    assert_eq!(status(store, id).await, Status::Signed);
+    assert!(matches!(
+        store.claim_for_signing(id, Duration::from_secs(60)).await,
+        Ok(Claim::AlreadySigned(_))
+    ));
+    store
+        .record_broadcast(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A replacement only of the current hash, at the same nonce.
+    let replacement = signed(tx.nonce, tx.from, 0xa2);
+    assert!(conflict(
+        store
+            .record_replacement(id, B256::repeat_byte(0xff), &replacement)
+            .await
+    ));
+    store
+        .record_replacement(id, tx.hash, &replacement)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A stale consumer's retry can't pull a broadcast transaction back.
+    let retry = tx_shared::ports::RetryRecord {
+        reason: "stale".into(),
+        attempt: 2,
+        next_attempt_at: OffsetDateTime::now_utc(),
+        backoff_ceiling: Duration::from_secs(4),
+    };
+    assert!(conflict(store.record_retry(id, &retry).await));
+    store
+        .record_inclusion(
+            id,
+            Inclusion {
+                block_number: 7,
+                succeeded: true,
+            },
+            replacement.hash,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let done = store.get(id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done.as_ref().map(|tx| tx.status), Some(Status::Confirmed));
+    assert_eq!(
+        done.as_ref()
+            .and_then(|tx| tx.inclusion)
+            .map(|i| i.block_number),
+        Some(7)
+    );
+    assert_eq!(
+        done.map(|tx| tx.all_hashes()),
+        Some(vec![tx.hash, replacement.hash])
+    );
+    // Final is final.
+    assert!(conflict(store.record_needs_review(id, "late").await));
+    assert!(conflict(store.record_reverted_unsent(id, "late").await));
+}
+
+pub async fn waits_note_their_reason_once_and_yield_to_an_operator<S: TransactionStore>(store: &S) {
+    let id = insert(store, &request("alice", None)).await;
+    let later = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    for _ in 0..3 {
+        store
+            .record_wait(id, "insufficient_funds: fund it", later, 0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    store
+        .record_wait(id, "fee_above_cap: wait", later, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tx = store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("gone"));
+    assert_eq!(tx.status, Status::Retrying);
+    assert_eq!(tx.attempts, 0, "a wait is not an attempt");
+    assert_eq!(tx.history.len(), 2, "once per reason: {:?}", tx.history);
+    // An operator's retry starts generation 1: a waiting message of generation 0 is refused.
+    store
+        .record_admin_retry(id, Status::Retrying, AdminRetry::SkipWait, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(conflict(
+        store.record_wait(id, "fee_above_cap: wait", later, 0).await
+    ));
+    store
+        .record_wait(id, "fee_above_cap: wait", later, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+pub async fn a_dead_letter_counts_once_and_not_against_a_newer_generation<S: TransactionStore>(
+    store: &S,
+) {
+    let id = insert(store, &request("alice", None)).await;
+    store
+        .record_dead_letter(id, "sign-dlq", "m-1", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status(store, id).await, Status::NeedsReview);
+    let seen = store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|tx| tx.history.len());
+    // The same message again (kept messages come back): nothing new.
+    store
+        .record_dead_letter(id, "sign-dlq", "m-1", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .get(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|tx| tx.history.len()),
+        seen
+    );
+    // Retried by an operator; then a dead letter from before the retry: noted, not reviewed.
+    store
+        .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResignFresh, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_dead_letter(id, "sign-dlq", "m-2", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tx = store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("gone"));
+    assert_eq!((tx.status, tx.dead_lettered), (Status::Retrying, true));
+    assert!(matches!(
+        store
+            .record_dead_letter(TxId::generate(), "q", "m", 0)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn an_operators_retry_is_guarded_by_what_was_seen<S: TransactionStore>(store: &S) {
+    let account = account(4);
+    let id = insert(store, &request("alice", None)).await;
+    let tx = sign(store, id, account, 0xb1).await;
+    store
+        .record_needs_review(id, "node refused")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Decided on a status it no longer has: refused.
+    assert!(conflict(
+        store
+            .record_admin_retry(id, Status::Reverted, AdminRetry::ResendSigned, "ops")
+            .await
+    ));
+    store
+        .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResendSigned, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resent = store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("gone"));
+    assert_eq!((resent.status, resent.generation), (Status::Retrying, 1));
+    assert_eq!(resent.signed.map(|s| s.hash), Some(tx.hash));
+    // Twice in a row: the second saw `needs_review`, which is gone.
+    assert!(conflict(
+        store
+            .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResendSigned, "ops")
+            .await
+    ));
+    // Signing afresh forgets the old signature and nonce.
+    store
+        .record_needs_review(id, "again")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResignFresh, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fresh = store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("gone"));
+    assert_eq!(
+        (fresh.nonce, fresh.signed.is_none(), fresh.generation),
+        (None, true, 2)
+    );
+    claim(store, id).await;
+}
+
+pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {
+    let carol = format!("carol-{:08x}", rand::random::<u32>());
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(insert(store, &request(&carol, None)).await);
+    }
+    insert(store, &request("dave", None)).await;
+    let mut query = ListQuery {
+        client: Some(client(&carol)),
+        limit: 2,
+        ..ListQuery::default()
+    };
+    let first = store.list(&query).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        first.items.iter().map(|tx| tx.id).collect::<Vec<_>>(),
+        vec![mine[2], mine[1]],
+        "newest first"
+    );
+    query.cursor = first.next_cursor.clone();
+    assert!(query.cursor.is_some());
+    let second = store.list(&query).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        second.items.iter().map(|tx| tx.id).collect::<Vec<_>>(),
+        vec![mine[0]]
+    );
+    assert_eq!(second.next_cursor, None);
+    let counts = store
+        .count_by_status(1_000, Some(&client(&carol)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        counts
+            .counts
+            .iter()
+            .find(|(s, _)| *s == Status::Received)
+            .map(|(_, n)| *n),
+        Some(3)
+    );
+    assert_eq!(
+        counts.counts.iter().map(|(_, n)| n).sum::<u64>(),
+        3,
+        "only the client's own"
+    );
+    let forged = ListQuery {
+        cursor: Some("not a cursor".into()),
+        ..query
+    };
+    assert!(matches!(
+        store.list(&forged).await,
+        Err(StoreError::InvalidCursor(_))
+    ));
+}
