@@ -25,7 +25,7 @@ BENCH_ANVIL_PORT=${BENCH_ANVIL_PORT:-8598}
 export BENCH_EMULATOR_PORT BENCH_ANVIL_PORT
 # Every crate under functions/ is a function.
 FUNCTIONS=()
-for dir in functions/*/; do FUNCTIONS+=("$(basename "$dir")"); done
+for manifest in functions/*/Cargo.toml; do FUNCTIONS+=("$(basename "$(dirname "$manifest")")"); done
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 begin=$EPOCHREALTIME

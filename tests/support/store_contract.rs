@@ -301,9 +301,15 @@ pub async fn statuses_only_move_forward<S: TransactionStore>(store: &S) {
 pub async fn waits_note_their_reason_once_and_yield_to_an_operator<S: TransactionStore>(store: &S) {
     let id = insert(store, &request("alice", None)).await;
     let later = OffsetDateTime::now_utc() + Duration::from_secs(60);
-    for _ in 0..3 {
+    // The same wait, checked again and again, its figures moving with the market.
+    for asked in [3, 4, 5] {
         store
-            .record_wait(id, "insufficient_funds: fund it", later, 0)
+            .record_wait(
+                id,
+                &format!("insufficient_funds: needs {asked} wei"),
+                later,
+                0,
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }

@@ -201,13 +201,10 @@ where
                 let _ = self.store.record_broadcast(id).await;
                 self.finalize(&tx, inclusion, hash).await
             }
-            Err(NodeError::Reverted(reason))
-            | Err(NodeError::Rejected {
-                message: reason, ..
-            }) => {
+            Err(e @ (NodeError::Reverted(_) | NodeError::Rejected { .. })) => {
                 self.give_up(
                     &tx,
-                    &format!("the node refuses the signed transaction: {reason}"),
+                    &format!("{e} (the node refuses the signed transaction)"),
                     true,
                 )
                 .await

@@ -179,7 +179,7 @@ impl Failure {
     /// "nonce too low", …) can only be noise here, and pass.
     fn node(err: NodeError) -> Self {
         match err {
-            NodeError::Reverted(why) => Failure::Reverts(why),
+            e @ NodeError::Reverted(_) => Failure::Reverts(e.to_string()),
             e @ NodeError::InsufficientFunds(_) => Failure::Wait(format!(
                 "insufficient_funds: the signer's account can't pay ({e}); fund it"
             )),
@@ -494,3 +494,6 @@ fn plan_fees(plan: &tx_shared::ports::GasPlan) -> Fees {
         max_priority_fee_per_gas: plan.max_priority_fee_per_gas,
     }
 }
+
+#[cfg(test)]
+mod tests;

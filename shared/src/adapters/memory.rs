@@ -92,8 +92,9 @@ impl MemoryStore {
                     && guard(s)
             },
             |s| {
-                s.tx.status = to;
+                // The change sees the status it moves from.
                 change(s);
+                s.tx.status = to;
             },
         );
         match applied {
@@ -536,8 +537,15 @@ impl Transitions for MemoryStore {
             Some(&[Status::Received, Status::Retrying, Status::Signed]),
             |s| s.tx.generation <= generation,
             |s| {
-                // The history notes a wait when it starts or its reason changes, not each check.
-                if s.tx.last_error.as_deref() != Some(reason.as_str()) {
+                // The history notes a wait when it starts or its reason's code changes, not
+                // each check.
+                let code = reason.find(':').map_or(reason.as_str(), |c| &reason[..=c]);
+                let same_wait = s.tx.status == Status::Retrying
+                    && s.tx
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(code));
+                if !same_wait {
                     let mut entry =
                         HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
                     entry.next_attempt_at = Some(next_attempt_at);

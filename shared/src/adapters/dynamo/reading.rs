@@ -180,7 +180,6 @@ impl Reading for DynamoStore {
 }
 
 impl DynamoStore {
-    /// A query of the transactions in `status`, through the status index.
     /// One client's counts: its own partition, read once, only the status of each item.
     async fn count_client_by_status(
         &self,
@@ -229,6 +228,7 @@ impl DynamoStore {
         }
     }
 
+    /// A query of the transactions in `status`, through the status index.
     pub(super) fn status_query(
         &self,
         status: Status,

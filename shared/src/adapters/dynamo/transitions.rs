@@ -100,14 +100,18 @@ impl Transitions for DynamoStore {
                 )
         };
         // A wait can last days, one check a minute: the history says when it started and
-        // when its reason changed, not every check, so the item never outgrows DynamoDB's
-        // 400 KB.
+        // when its reason changed (its stable code, not the figures after it, which move with
+        // every block), not every check, so the item never outgrows DynamoDB's 400 KB.
         let mut entry = HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
         entry.next_attempt_at = Some(next_attempt_at);
         let first = waiting()
             .when(
-                "attribute_not_exists(last_error) OR last_error <> :waiting_reason",
-                [(":waiting_reason", s(&reason))],
+                "attribute_not_exists(last_error) OR NOT begins_with(last_error, :wait_code) \
+                 OR #status <> :retrying_now",
+                [
+                    (":wait_code", s(wait_code(&reason))),
+                    (":retrying_now", s(Status::Retrying.as_str())),
+                ],
             )
             .log(entry);
         if self.apply(id, first.to(Status::Retrying)).await? {
@@ -239,4 +243,10 @@ impl Transitions for DynamoStore {
     async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
         self.apply_to_existing(id, Change::new().log(entry)).await
     }
+}
+
+/// The stable part of a wait's reason: its code and the colon after it (`fee_above_cap:`), or
+/// the whole text if it has none.
+pub(super) fn wait_code(reason: &str) -> &str {
+    reason.find(':').map_or(reason, |colon| &reason[..=colon])
 }

@@ -1,0 +1,186 @@
+//! Scripted stand-ins for the node, the key and the queues, for fast unit tests of the handlers'
+//! decisions over the in-memory store ([`tx_shared::adapters::memory::MemoryStore`], whose contract
+//! is DynamoDB's). A crate of its own, and only ever a dev-dependency: nothing here reaches a
+//! function's build.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use alloy::consensus::TxEip1559;
+use alloy::primitives::{Address, B256, Bytes, keccak256};
+
+use tx_shared::domain::{Inclusion, TxMessage};
+use tx_shared::ports::{
+    BroadcastQueue, ChainNode, GasPlan, Lookup, NodeError, QueueError, Redelivery, SignError,
+    Signature, TransactionSigner,
+};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A node whose answers are scripted per call kind; an unscripted call gets the default.
+#[derive(Debug)]
+pub struct ScriptedNode {
+    pub plans: Mutex<VecDeque<Result<GasPlan, NodeError>>>,
+    pub sends: Mutex<VecDeque<Result<B256, NodeError>>>,
+    pub lookups: Mutex<VecDeque<Result<Lookup, NodeError>>>,
+    pub pending_nonce: Mutex<Result<u64, NodeError>>,
+    pub mined_nonce: Mutex<Result<u64, NodeError>>,
+    pub balance: Mutex<Result<u128, NodeError>>,
+    pub base_fee: Mutex<Result<u128, NodeError>>,
+    /// Every raw transaction sent, in order.
+    pub sent: Mutex<Vec<Bytes>>,
+}
+
+impl Default for ScriptedNode {
+    fn default() -> Self {
+        ScriptedNode {
+            plans: Mutex::default(),
+            sends: Mutex::default(),
+            lookups: Mutex::default(),
+            pending_nonce: Mutex::new(Ok(0)),
+            mined_nonce: Mutex::new(Ok(0)),
+            balance: Mutex::new(Ok(10u128.pow(18))),
+            base_fee: Mutex::new(Ok(1_000_000_000)),
+            sent: Mutex::default(),
+        }
+    }
+}
+
+impl ScriptedNode {
+    /// The plan every unscripted estimate gets: 26,000 gas at 2 gwei, 1 gwei tip.
+    pub const PLAN: GasPlan = GasPlan {
+        gas_limit: 26_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+
+    pub fn script_plan(&self, answer: Result<GasPlan, NodeError>) -> &Self {
+        lock(&self.plans).push_back(answer);
+        self
+    }
+
+    pub fn script_send(&self, answer: Result<B256, NodeError>) -> &Self {
+        lock(&self.sends).push_back(answer);
+        self
+    }
+
+    pub fn script_lookup(&self, answer: Result<Lookup, NodeError>) -> &Self {
+        lock(&self.lookups).push_back(answer);
+        self
+    }
+
+    pub fn sent(&self) -> Vec<Bytes> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl ChainNode for ScriptedNode {
+    async fn pending_nonce(&self, _: Address) -> Result<u64, NodeError> {
+        lock(&self.pending_nonce).clone()
+    }
+
+    async fn mined_nonce(&self, _: Address) -> Result<u64, NodeError> {
+        lock(&self.mined_nonce).clone()
+    }
+
+    async fn lookup(&self, _: B256) -> Result<Lookup, NodeError> {
+        lock(&self.lookups)
+            .pop_front()
+            .unwrap_or(Ok(Lookup::Pending))
+    }
+
+    async fn base_fee(&self) -> Result<u128, NodeError> {
+        lock(&self.base_fee).clone()
+    }
+
+    async fn plan_gas(&self, _: Address, _: Address, _: &Bytes) -> Result<GasPlan, NodeError> {
+        lock(&self.plans).pop_front().unwrap_or(Ok(Self::PLAN))
+    }
+
+    async fn send_raw(&self, raw: &Bytes) -> Result<B256, NodeError> {
+        lock(&self.sent).push(raw.clone());
+        lock(&self.sends)
+            .pop_front()
+            .unwrap_or_else(|| Ok(keccak256(raw)))
+    }
+
+    async fn inclusion(&self, hash: B256) -> Result<Option<Inclusion>, NodeError> {
+        match ChainNode::lookup(self, hash).await? {
+            Lookup::Included(inclusion) => Ok(Some(inclusion)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn block_number(&self) -> Result<u64, NodeError> {
+        Ok(1)
+    }
+
+    async fn balance(&self, _: Address) -> Result<u128, NodeError> {
+        lock(&self.balance).clone()
+    }
+}
+
+/// A key that "signs" by hashing the transaction: the raw bytes are the hash's preimage, and
+/// the hash is what a node would answer for them ([`ScriptedNode::send_raw`]).
+#[derive(Debug, Default)]
+pub struct FakeKey {
+    pub failures: Mutex<VecDeque<SignError>>,
+    pub signed: Mutex<Vec<TxEip1559>>,
+}
+
+impl FakeKey {
+    pub const ADDRESS: Address = Address::repeat_byte(0xab);
+}
+
+impl TransactionSigner for FakeKey {
+    async fn address(&self) -> Result<Address, SignError> {
+        Ok(Self::ADDRESS)
+    }
+
+    async fn sign(&self, tx: TxEip1559) -> Result<Signature, SignError> {
+        if let Some(failure) = lock(&self.failures).pop_front() {
+            return Err(failure);
+        }
+        let raw = Bytes::from(format!("{tx:?}").into_bytes());
+        lock(&self.signed).push(tx);
+        Ok(Signature {
+            hash: keccak256(&raw),
+            raw,
+        })
+    }
+}
+
+/// A queue that records what it was given (and, as a redelivery, the delays asked for).
+#[derive(Debug, Default)]
+pub struct RecordingQueue {
+    pub enqueued: Mutex<Vec<(TxMessage, Duration)>>,
+    pub redelivered: Mutex<Vec<Duration>>,
+}
+
+impl RecordingQueue {
+    pub fn enqueued(&self) -> Vec<(TxMessage, Duration)> {
+        lock(&self.enqueued).clone()
+    }
+}
+
+impl BroadcastQueue for RecordingQueue {
+    async fn enqueue(&self, msg: &TxMessage, delay: Duration) -> Result<(), QueueError> {
+        lock(&self.enqueued).push((msg.clone(), delay));
+        Ok(())
+    }
+}
+
+impl Redelivery for RecordingQueue {
+    async fn redeliver_after(
+        &self,
+        _: Option<&str>,
+        _: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        lock(&self.redelivered).push(delay);
+        Ok(())
+    }
+}
