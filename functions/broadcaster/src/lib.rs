@@ -502,3 +502,6 @@ where
         .await
     }
 }
+
+#[cfg(test)]
+mod tests;

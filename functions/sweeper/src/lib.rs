@@ -145,3 +145,131 @@ where
         Ok(to_broadcaster)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, B256, Bytes};
+    use tx_fakes::RecordingQueue;
+    use tx_shared::adapters::memory::MemoryStore;
+    use tx_shared::domain::{NewTransaction, SignedTx, TxId};
+    use tx_shared::ports::{Account, Claim, Intake, NonceCounter, NonceReservation, SigningLease};
+
+    use super::*;
+
+    fn sweeper(grace: Duration) -> Sweeper<MemoryStore, RecordingQueue, RecordingQueue> {
+        Sweeper {
+            store: MemoryStore::new(),
+            publisher: RecordingQueue::default(),
+            queue: RecordingQueue::default(),
+            grace,
+            batch_limit: 10,
+        }
+    }
+
+    async fn received(store: &MemoryStore) -> TxId {
+        let new = NewTransaction {
+            id: TxId::generate(),
+            message_type: "ping()".into(),
+            function_signature: "ping()".into(),
+            data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
+            chain_id: 31337,
+            client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
+            idempotency: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        store
+            .insert_new(&new)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        new.id
+    }
+
+    async fn signed(store: &MemoryStore) -> TxId {
+        let id = received(store).await;
+        let Ok(Claim::Granted { token, .. }) =
+            store.claim_for_signing(id, Duration::from_secs(30)).await
+        else {
+            panic!("claim");
+        };
+        let account = Account {
+            chain_id: 31337,
+            address: Address::repeat_byte(0xab),
+        };
+        store
+            .seed_nonce(account, 0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(NonceReservation::Assigned(nonce)) = store.reserve_nonce(id, &token, account).await
+        else {
+            panic!("nonce");
+        };
+        let tx = SignedTx {
+            nonce,
+            from: account.address,
+            to: Address::repeat_byte(0x7a),
+            gas_limit: 26_000,
+            max_fee_per_gas: 2,
+            max_priority_fee_per_gas: 1,
+            hash: B256::repeat_byte(0x51),
+            raw: Bytes::from(vec![0x02]),
+        };
+        store
+            .record_signed(id, &token, &tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        id
+    }
+
+    #[tokio::test]
+    async fn overdue_transactions_go_back_to_their_stage_once_per_grace() {
+        let sweeper = sweeper(Duration::ZERO);
+        let unsigned = received(&sweeper.store).await;
+        let sent = signed(&sweeper.store).await;
+        let report = sweeper.sweep().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report,
+            SweepReport {
+                to_signer: 1,
+                to_broadcaster: 1,
+                failed: 0
+            }
+        );
+        let published: Vec<TxId> = sweeper
+            .publisher
+            .enqueued()
+            .iter()
+            .map(|(m, _)| m.transaction_id)
+            .collect();
+        let enqueued: Vec<TxId> = sweeper
+            .queue
+            .enqueued()
+            .iter()
+            .map(|(m, _)| m.transaction_id)
+            .collect();
+        assert_eq!((published, enqueued), (vec![unsigned], vec![sent]));
+        let swept = sweeper
+            .store
+            .get(unsigned)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("gone"));
+        assert!(swept.history.iter().any(|e| e.event == Event::Swept));
+    }
+
+    #[tokio::test]
+    async fn what_is_not_overdue_or_is_final_is_left_alone() {
+        let sweeper = sweeper(Duration::from_secs(3600));
+        received(&sweeper.store).await;
+        let done = received(&sweeper.store).await;
+        sweeper
+            .store
+            .record_needs_review(done, "a human looks")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            sweeper.sweep().await.unwrap_or_else(|e| panic!("{e}")),
+            SweepReport::default()
+        );
+        assert!(sweeper.publisher.enqueued().is_empty());
+    }
+}

@@ -12,8 +12,8 @@ use alloy::primitives::{Address, B256, Bytes, keccak256};
 
 use tx_shared::domain::{Inclusion, TxMessage};
 use tx_shared::ports::{
-    BroadcastQueue, ChainNode, GasPlan, Lookup, NodeError, QueueError, Redelivery, SignError,
-    Signature, TransactionSigner,
+    BroadcastQueue, ChainNode, GasPlan, Lookup, NodeError, QueueError, Redelivery,
+    RequestPublisher, SignError, Signature, TransactionSigner,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -181,6 +181,14 @@ impl Redelivery for RecordingQueue {
         delay: Duration,
     ) -> Result<(), QueueError> {
         lock(&self.redelivered).push(delay);
+        Ok(())
+    }
+}
+
+/// As the requests' topic: what was published, as "enqueued" without a delay.
+impl RequestPublisher for RecordingQueue {
+    async fn publish(&self, msg: &TxMessage) -> Result<(), QueueError> {
+        lock(&self.enqueued).push((msg.clone(), Duration::ZERO));
         Ok(())
     }
 }

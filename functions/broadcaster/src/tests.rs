@@ -1,0 +1,265 @@
+//! The broadcaster's decisions, over the in-memory store (whose contract is DynamoDB's) and a
+//! scripted node, key and queue.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes, keccak256};
+use time::OffsetDateTime;
+use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
+use tx_shared::adapters::memory::MemoryStore;
+use tx_shared::batch::Delivery;
+use tx_shared::domain::{NewTransaction, TxId};
+use tx_shared::ports::{
+    Account, Claim, Intake, NonceCounter, NonceReservation, Reading, SigningLease,
+};
+
+use super::*;
+
+type TestBroadcaster = Broadcaster<MemoryStore, RecordingQueue, ScriptedNode, FakeKey>;
+
+fn broadcaster() -> TestBroadcaster {
+    Broadcaster {
+        store: MemoryStore::new(),
+        queue: RecordingQueue::default(),
+        node: ScriptedNode::default(),
+        key: FakeKey::default(),
+        chain_id: 31337,
+        confirmations: 1,
+        receipt_poll: Duration::from_secs(5),
+        fees: FeePolicy {
+            bump_percent: 12,
+            max_fee_per_gas: 500_000_000_000,
+        },
+        backoff: Backoff::new(Duration::from_secs(2), 2.0, Duration::from_secs(60), 3)
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// A transaction signed at nonce 0, as the signer leaves it.
+async fn signed(b: &TestBroadcaster) -> (TxId, SignedTx) {
+    let new = NewTransaction {
+        id: TxId::generate(),
+        message_type: "ping()".into(),
+        function_signature: "ping()".into(),
+        data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
+        chain_id: 31337,
+        client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
+        idempotency: None,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    b.store
+        .insert_new(&new)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Ok(Claim::Granted { token, .. }) = b
+        .store
+        .claim_for_signing(new.id, Duration::from_secs(30))
+        .await
+    else {
+        panic!("claim");
+    };
+    let account = Account {
+        chain_id: 31337,
+        address: FakeKey::ADDRESS,
+    };
+    b.store
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Ok(NonceReservation::Assigned(nonce)) =
+        b.store.reserve_nonce(new.id, &token, account).await
+    else {
+        panic!("nonce");
+    };
+    let raw = Bytes::from(format!("signed {}", new.id).into_bytes());
+    let tx = SignedTx {
+        nonce,
+        from: FakeKey::ADDRESS,
+        to: Address::repeat_byte(0x7a),
+        gas_limit: 26_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        hash: keccak256(&raw),
+        raw,
+    };
+    b.store
+        .record_signed(new.id, &token, &tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (new.id, tx)
+}
+
+fn delivery(id: TxId, receive_count: u32, receipt_checks: u32) -> Delivery {
+    Delivery {
+        message: TxMessage {
+            receipt_checks,
+            ..TxMessage::new(id)
+        },
+        message_id: "m-1".into(),
+        queue_arn: None,
+        receive_count,
+    }
+}
+
+async fn status(b: &TestBroadcaster, id: TxId) -> Transaction {
+    b.store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("gone"))
+}
+
+const MINED: Lookup = Lookup::Included(Inclusion {
+    block_number: 1,
+    succeeded: true,
+});
+
+#[tokio::test]
+async fn a_signed_transaction_is_sent_then_followed_until_mined() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    // Sent; the first check finds it pending: a check is scheduled.
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(b.node.sent(), vec![tx.raw.clone()]);
+    assert_eq!(status(&b, id).await.status, Status::Broadcast);
+    let checks = b.queue.enqueued();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(
+        (checks[0].0.receipt_checks, checks[0].1),
+        (1, b.receipt_poll)
+    );
+    // The next check finds it mined.
+    b.node.script_lookup(Ok(MINED));
+    assert_eq!(
+        b.process(delivery(id, 1, 1)).await,
+        Ok(Outcome::Final(Status::Confirmed))
+    );
+    assert_eq!(status(&b, id).await.status, Status::Confirmed);
+    // A late duplicate finds nothing to do.
+    assert_eq!(
+        b.process(delivery(id, 1, 2)).await,
+        Ok(Outcome::NothingToDo)
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_with_status_zero_is_reverted() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node.script_lookup(Ok(Lookup::Included(Inclusion {
+        block_number: 1,
+        succeeded: false,
+    })));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::Final(Status::Reverted))
+    );
+}
+
+#[tokio::test]
+async fn already_known_is_sent() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node.script_send(Err(NodeError::AlreadyKnown));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(status(&b, id).await.status, Status::Broadcast);
+}
+
+#[tokio::test]
+async fn nonce_too_low_is_success_when_our_hash_is_mined() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(MINED));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::Final(Status::Confirmed))
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_may_recover_is_retried_and_the_last_attempt_is_reviewed() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node
+        .script_send(Err(NodeError::Unavailable("HTTP 503".into())));
+    let retry = b.process(delivery(id, 1, 0)).await;
+    assert!(
+        matches!(retry, Err(RetryLater { after: Some(_), .. })),
+        "{retry:?}"
+    );
+    let tx = status(&b, id).await;
+    assert_eq!((tx.status, tx.attempts), (Status::Retrying, 1));
+    b.node
+        .script_send(Err(NodeError::Unavailable("HTTP 503".into())));
+    assert!(b.process(delivery(id, 3, 0)).await.is_err());
+    assert_eq!(status(&b, id).await.status, Status::NeedsReview);
+}
+
+#[tokio::test]
+async fn an_unfunded_account_waits_without_burning_attempts() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node.script_send(Err(NodeError::InsufficientFunds(
+        "insufficient funds for gas * price + value".into(),
+    )));
+    assert_eq!(b.process(delivery(id, 1, 0)).await, Ok(Outcome::Waiting));
+    let tx = status(&b, id).await;
+    assert_eq!((tx.status, tx.attempts), (Status::Retrying, 0));
+    assert!(
+        tx.last_error
+            .is_some_and(|e| e.starts_with("insufficient_funds"))
+    );
+    let parked = b.queue.enqueued();
+    assert_eq!((parked.len(), parked[0].1), (1, FUNDS_WAIT));
+}
+
+#[tokio::test]
+async fn a_refused_transaction_ends_in_review_with_its_reason() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node.script_send(Err(NodeError::Rejected {
+        code: -32000,
+        message: "intrinsic gas too low".into(),
+    }));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::NeedsReview)
+    );
+    let tx = status(&b, id).await;
+    assert_eq!(tx.status, Status::NeedsReview);
+    assert!(
+        tx.last_error
+            .is_some_and(|e| e.starts_with("node_rejected: "))
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_stuck_below_the_base_fee_is_replaced_at_the_same_nonce() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    b.process(delivery(id, 1, 0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    *b.node.base_fee.lock().unwrap_or_else(|e| e.into_inner()) = Ok(10_000_000_000);
+    assert_eq!(
+        b.process(delivery(id, 1, 1)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    let replaced = status(&b, id).await;
+    let now = replaced
+        .signed
+        .clone()
+        .unwrap_or_else(|| panic!("unsigned"));
+    assert_eq!(now.nonce, tx.nonce);
+    assert!(now.max_fee_per_gas >= 20_000_000_000, "{now:?}");
+    assert_eq!(replaced.all_hashes(), vec![tx.hash, now.hash]);
+    assert_eq!(b.node.sent().last(), Some(&now.raw));
+}
