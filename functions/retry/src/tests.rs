@@ -1,0 +1,285 @@
+//! The admin routes' authentication and the retry's decisions, over the in-memory store.
+use super::*;
+
+#[test]
+fn tokens_compare_exactly() {
+    assert!(constant_time_eq(b"secret", b"secret"));
+    assert!(!constant_time_eq(b"secret", b"secreT"));
+    assert!(!constant_time_eq(b"secret", b"secret2"));
+    assert!(!constant_time_eq(b"", b"x"));
+}
+
+#[test]
+fn missing_and_wrong_tokens_are_401_and_403() {
+    let auth = AdminAuth::BearerToken("t0ken".into());
+    let mut headers = HeaderMap::new();
+    assert_eq!(
+        authenticate(&auth, &headers, None).err().map(|d| d.status),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    headers.insert(
+        "authorization",
+        "Bearer nope".parse().unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(
+        authenticate(&auth, &headers, None).err().map(|d| d.status),
+        Some(StatusCode::FORBIDDEN)
+    );
+    headers.insert(
+        "authorization",
+        "Bearer t0ken".parse().unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert!(authenticate(&auth, &headers, None).is_ok());
+    assert_eq!(
+        authenticate(&AdminAuth::Gateway, &HeaderMap::new(), None)
+            .err()
+            .map(|d| d.status),
+        Some(StatusCode::FORBIDDEN)
+    );
+}
+
+#[test]
+fn the_gateway_names_operators_without_their_account() {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+        ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+    };
+    use lambda_http::request::RequestContext;
+
+    let with = |authorizer: ApiGatewayRequestAuthorizer| {
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.authorizer = Some(authorizer);
+        RequestContext::ApiGatewayV2(context)
+    };
+    let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+    iam.user_arn = Some("arn:aws:sts::123456789012:assumed-role/ops/alice".into());
+    let mut by_iam = ApiGatewayRequestAuthorizer::default();
+    by_iam.iam = Some(iam);
+    assert_eq!(
+        gateway_principal(&with(by_iam)).as_deref(),
+        Some("assumed-role/ops/alice")
+    );
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims.insert("sub".into(), "0b7c-uuid".into());
+    jwt.claims.insert("username".into(), "bob".into());
+    let mut by_jwt = ApiGatewayRequestAuthorizer::default();
+    by_jwt.jwt = Some(jwt);
+    assert_eq!(gateway_principal(&with(by_jwt)).as_deref(), Some("bob"));
+    assert_eq!(
+        gateway_principal(&RequestContext::ApiGatewayV2(
+            ApiGatewayV2httpRequestContext::default()
+        )),
+        None
+    );
+}
+
+mod decisions {
+    use alloy::primitives::{Address, B256, Bytes};
+    use time::OffsetDateTime;
+    use tx_fakes::{RecordingQueue, ScriptedNode};
+    use tx_shared::adapters::memory::MemoryStore;
+    use tx_shared::domain::{NewTransaction, SignedTx};
+    use tx_shared::ports::{
+        Account, Claim, Intake, NonceCounter, NonceReservation, RetryRecord, SigningLease,
+    };
+
+    use super::*;
+
+    type TestRetrier = Retrier<MemoryStore, RecordingQueue, ScriptedNode>;
+
+    struct Fixture {
+        retrier: TestRetrier,
+    }
+
+    impl Fixture {
+        fn to_signer(&self) -> Vec<(TxMessage, Duration)> {
+            self.retrier.to_signer.enqueued()
+        }
+
+        fn to_broadcaster(&self) -> Vec<(TxMessage, Duration)> {
+            self.retrier.to_broadcaster.enqueued()
+        }
+    }
+
+    fn fixture() -> Fixture {
+        Fixture {
+            retrier: Retrier {
+                store: MemoryStore::new(),
+                to_signer: RecordingQueue::default(),
+                to_broadcaster: RecordingQueue::default(),
+                node: ScriptedNode::default(),
+            },
+        }
+    }
+
+    async fn received(store: &MemoryStore) -> TxId {
+        let new = NewTransaction {
+            id: TxId::generate(),
+            message_type: "ping()".into(),
+            function_signature: "ping()".into(),
+            data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
+            chain_id: 31337,
+            client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
+            idempotency: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        store
+            .insert_new(&new)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        new.id
+    }
+
+    /// Signed at nonce 3.
+    async fn signed(store: &MemoryStore) -> TxId {
+        let id = received(store).await;
+        let Ok(Claim::Granted { token, .. }) =
+            store.claim_for_signing(id, Duration::from_secs(30)).await
+        else {
+            panic!("claim");
+        };
+        let account = Account {
+            chain_id: 31337,
+            address: Address::repeat_byte(0xab),
+        };
+        store
+            .seed_nonce(account, 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(NonceReservation::Assigned(nonce)) = store.reserve_nonce(id, &token, account).await
+        else {
+            panic!("nonce");
+        };
+        let tx = SignedTx {
+            nonce,
+            from: account.address,
+            to: Address::repeat_byte(0x7a),
+            gas_limit: 26_000,
+            max_fee_per_gas: 2,
+            max_priority_fee_per_gas: 1,
+            hash: B256::repeat_byte(0x52),
+            raw: Bytes::from(vec![0x02]),
+        };
+        store
+            .record_signed(id, &token, &tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        id
+    }
+
+    fn action(result: Result<Retried, RetryError>) -> AdminRetry {
+        result.map(|r| r.action).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn in_flight_and_confirmed_transactions_are_refused() {
+        let f = fixture();
+        let id = received(&f.retrier.store).await;
+        assert!(matches!(
+            f.retrier.retry(id, "ops").await,
+            Err(RetryError::Refused(_))
+        ));
+        let sent = signed(&f.retrier.store).await;
+        assert!(matches!(
+            f.retrier.retry(sent, "ops").await,
+            Err(RetryError::Refused(_))
+        ));
+        let unknown = TxId::generate();
+        assert_eq!(
+            f.retrier.retry(unknown, "ops").await,
+            Err(RetryError::NotFound(unknown))
+        );
+        assert!(f.to_signer().is_empty() && f.to_broadcaster().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_transaction_skips_its_wait_at_its_stage() {
+        let f = fixture();
+        let id = received(&f.retrier.store).await;
+        let retry = RetryRecord {
+            reason: "node_timeout".into(),
+            attempt: 1,
+            next_attempt_at: OffsetDateTime::now_utc() + Duration::from_secs(600),
+            backoff_ceiling: Duration::from_secs(600),
+        };
+        f.retrier
+            .store
+            .record_retry(id, &retry)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            action(f.retrier.retry(id, "ops").await),
+            AdminRetry::SkipWait
+        );
+        let queued = f.to_signer();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].0.generation, 1, "the retry's generation");
+    }
+
+    #[tokio::test]
+    async fn under_review_its_nonce_decides_resend_or_resign() {
+        // Unsigned: signed afresh.
+        let f = fixture();
+        let unsigned = received(&f.retrier.store).await;
+        f.retrier
+            .store
+            .record_needs_review(unsigned, "kms disabled")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            action(f.retrier.retry(unsigned, "ops").await),
+            AdminRetry::ResignFresh
+        );
+        assert_eq!(f.to_signer().len(), 1);
+        // Signed, its nonce still open on chain: the same bytes again.
+        let open = signed(&f.retrier.store).await;
+        f.retrier
+            .store
+            .record_needs_review(open, "refused")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        *f.retrier
+            .node
+            .mined_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Ok(3);
+        assert_eq!(
+            action(f.retrier.retry(open, "ops").await),
+            AdminRetry::ResendSigned
+        );
+        assert_eq!(f.to_broadcaster().len(), 1);
+        // Again at once: it is `retrying` now, so the second only skips a wait, to the
+        // broadcaster (it is signed); nothing is signed twice.
+        assert_eq!(
+            action(f.retrier.retry(open, "ops").await),
+            AdminRetry::SkipWait
+        );
+        assert_eq!(f.to_broadcaster().len(), 2);
+        // A decision made on a status that has gone since is refused.
+        assert!(matches!(
+            f.retrier
+                .store
+                .record_admin_retry(open, Status::NeedsReview, AdminRetry::ResendSigned, "ops")
+                .await,
+            Err(StoreError::Conflict { .. })
+        ));
+        // Its nonce used since (and none of its hashes mined): signed afresh.
+        f.retrier
+            .store
+            .record_needs_review(open, "again")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        *f.retrier
+            .node
+            .mined_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Ok(4);
+        f.retrier
+            .node
+            .script_lookup(Ok(tx_shared::ports::Lookup::Unknown));
+        assert_eq!(
+            action(f.retrier.retry(open, "ops").await),
+            AdminRetry::ResignFresh
+        );
+    }
+}
