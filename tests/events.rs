@@ -117,8 +117,16 @@ fn the_retry_samples_are_a_direct_invocation_and_an_admin_request() {
 fn the_notifier_samples_name_a_transaction_and_a_connection() {
     let stream: serde_json::Value =
         serde_json::from_str(&read("notifier-stream.json")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(notifier::changed_transactions(&stream).len(), 1);
+    let batch = match notifier::NotifierEvent::parse(stream) {
+        Ok(notifier::NotifierEvent::Stream(batch)) => batch,
+        other => panic!("notifier-stream.json is not a stream batch: {other:?}"),
+    };
+    assert_eq!(notifier::changed_transactions(&batch).len(), 1);
     let connect: serde_json::Value =
         serde_json::from_str(&read("notifier-connect.json")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(connect["requestContext"]["routeKey"], "$connect");
+    let route = match notifier::NotifierEvent::parse(connect) {
+        Ok(notifier::NotifierEvent::Route(route)) => route,
+        other => panic!("notifier-connect.json is not a WebSocket route: {other:?}"),
+    };
+    assert_eq!(route.request_context.route_key.as_deref(), Some("$connect"));
 }

@@ -10,19 +10,76 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_lambda_events::event::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
+};
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use tx_shared::adapters::dynamo::{CONNECTION_KIND, DynamoStore, INDEX_BY_CREATED, connection_pk};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::TxId;
 use tx_shared::jwt::{JwtVerifier, Operator};
-use tx_shared::ports::Reading;
+use tx_shared::ports::{Reading, StoreError};
 use tx_shared::view::TransactionView;
+
+/// What can go wrong, by where.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The connections' records or API Gateway's `@connections` API.
+    #[error("the WebSocket connections: {0}")]
+    Connections(String),
+    #[error("not an event the notifier takes: {0}")]
+    UnknownEvent(String),
+    #[error("the operators' keys: {0}")]
+    Keys(#[from] tx_shared::jwt::JwtError),
+}
+
+/// The three events the notifier Lambda receives.
+#[derive(Debug)]
+pub enum NotifierEvent {
+    /// The WebSocket API's `$connect` authorizer: is the token an operator's?
+    Authorize(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
+    /// `$connect` (once authorized) and `$disconnect`.
+    Route(Box<ApiGatewayWebsocketProxyRequest>),
+    /// A batch of the table's stream.
+    Stream(StreamEvent),
+}
+
+impl NotifierEvent {
+    /// Tells the events apart by what only each has, then reads it as its type. The
+    /// authorizer's event carries a route key too, so it is recognised first.
+    pub fn parse(event: Value) -> Result<Self, NotifyError> {
+        let typed = |e: serde_json::Error| NotifyError::UnknownEvent(e.to_string());
+        if event.get("type").and_then(Value::as_str) == Some("REQUEST")
+            && event.get("methodArn").is_some()
+        {
+            return serde_json::from_value(event)
+                .map(|e| NotifierEvent::Authorize(Box::new(e)))
+                .map_err(typed);
+        }
+        if event.pointer("/requestContext/routeKey").is_some() {
+            return serde_json::from_value(event)
+                .map(|e| NotifierEvent::Route(Box::new(e)))
+                .map_err(typed);
+        }
+        if event.get("Records").is_some() {
+            return serde_json::from_value(event)
+                .map(NotifierEvent::Stream)
+                .map_err(typed);
+        }
+        Err(NotifyError::UnknownEvent(
+            "neither a stream batch, a WebSocket route, nor its authorizer".into(),
+        ))
+    }
+}
 
 /// Where updates go: every open connection of the status page.
 pub trait UpdateSink: Send + Sync {
     /// Sends one JSON message to every connection; returns how many got it.
-    fn push(&self, message: &str) -> impl Future<Output = Result<usize, String>> + Send;
+    fn push(&self, message: &str) -> impl Future<Output = Result<usize, NotifyError>> + Send;
 }
 
 pub struct Notifier<S, K> {
@@ -32,9 +89,9 @@ pub struct Notifier<S, K> {
 
 impl<S: Reading, K: UpdateSink> Notifier<S, K> {
     /// Reads each changed transaction and pushes its current view.
-    pub async fn notify(&self, ids: &[TxId]) -> Result<(), String> {
+    pub async fn notify(&self, ids: &[TxId]) -> Result<(), NotifyError> {
         for id in ids {
-            let Some(tx) = self.store.get(*id).await.map_err(|e| e.to_string())? else {
+            let Some(tx) = self.store.get(*id).await? else {
                 continue;
             };
             let message =
@@ -47,18 +104,14 @@ impl<S: Reading, K: UpdateSink> Notifier<S, K> {
     }
 }
 
-/// The transactions a DynamoDB stream event (as Lambda delivers it) is about, in order, once each.
-pub fn changed_transactions(event: &Value) -> Vec<TxId> {
+/// The transactions a DynamoDB stream event is about, in order, once each.
+pub fn changed_transactions(event: &StreamEvent) -> Vec<TxId> {
     let mut ids: Vec<TxId> = Vec::new();
-    let records = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for record in records {
-        let key = record
-            .pointer("/dynamodb/Keys/pk/S")
-            .and_then(Value::as_str);
+    for record in &event.records {
+        let key = match record.change.keys.get("pk") {
+            Some(serde_dynamo::AttributeValue::S(pk)) => Some(pk.as_str()),
+            _ => None,
+        };
         if let Some(id) = key.and_then(transaction_of_key)
             && !ids.contains(&id)
         {
@@ -130,7 +183,7 @@ impl ApiGatewayConnections {
         }
     }
 
-    pub async fn connected(&self, connection_id: &str) -> Result<(), String> {
+    pub async fn connected(&self, connection_id: &str) -> Result<(), NotifyError> {
         let expires =
             time::OffsetDateTime::now_utc().unix_timestamp() + CONNECTION_TTL.as_secs() as i64;
         self.dynamo
@@ -143,10 +196,10 @@ impl ApiGatewayConnections {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| tx_shared::aws::describe(&e))
+            .map_err(|e| NotifyError::Connections(tx_shared::aws::describe(&e)))
     }
 
-    pub async fn disconnected(&self, connection_id: &str) -> Result<(), String> {
+    pub async fn disconnected(&self, connection_id: &str) -> Result<(), NotifyError> {
         self.dynamo
             .delete_item()
             .table_name(&self.table)
@@ -154,10 +207,10 @@ impl ApiGatewayConnections {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| tx_shared::aws::describe(&e))
+            .map_err(|e| NotifyError::Connections(tx_shared::aws::describe(&e)))
     }
 
-    async fn connections(&self) -> Result<Vec<String>, String> {
+    async fn connections(&self) -> Result<Vec<String>, NotifyError> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -171,7 +224,7 @@ impl ApiGatewayConnections {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| tx_shared::aws::describe(&e))?;
+                .map_err(|e| NotifyError::Connections(tx_shared::aws::describe(&e)))?;
             ids.extend(
                 out.items
                     .unwrap_or_default()
@@ -187,7 +240,7 @@ impl ApiGatewayConnections {
 }
 
 impl UpdateSink for ApiGatewayConnections {
-    async fn push(&self, message: &str) -> Result<usize, String> {
+    async fn push(&self, message: &str) -> Result<usize, NotifyError> {
         let mut reached = 0;
         for connection in self.connections().await? {
             let sent = self
@@ -221,7 +274,7 @@ pub struct AwsNotifier {
 }
 
 impl AwsNotifier {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, String> {
+    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NotifyError> {
         Ok(AwsNotifier {
             notifier: Notifier {
                 store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
@@ -231,48 +284,46 @@ impl AwsNotifier {
                 &config.cognito_issuer,
                 &config.cognito_client_id,
                 Duration::from_secs(5),
-            )
-            .map_err(|e| e.to_string())?,
+            )?,
         })
     }
 
     /// One Lambda event: the `$connect` authorizer, a stream batch, or a WebSocket route.
-    pub async fn handle(&self, event: Value) -> Result<Value, String> {
-        // The authorizer's event carries a route key too: it must be told apart first.
-        if event.get("type").and_then(Value::as_str) == Some("REQUEST")
-            && let Some(method_arn) = event.get("methodArn").and_then(Value::as_str)
-        {
-            let token = event
-                .pointer("/queryStringParameters/token")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let operator = match self.operators.verify(token).await {
-                Ok(operator) => Some(operator),
-                Err(e) => {
-                    tracing::warn!(reason = %e, "WebSocket connection refused");
-                    None
-                }
-            };
-            return Ok(authorizer_policy(method_arn, operator.as_ref()));
-        }
-        let sink = &self.notifier.sink;
-        if let Some(route) = event
-            .pointer("/requestContext/routeKey")
-            .and_then(Value::as_str)
-        {
-            let connection = event
-                .pointer("/requestContext/connectionId")
-                .and_then(Value::as_str)
-                .ok_or("WebSocket event without a connection id")?;
-            match route {
-                "$connect" => sink.connected(connection).await?,
-                "$disconnect" => sink.disconnected(connection).await?,
-                _ => {}
+    pub async fn handle(&self, event: Value) -> Result<Value, NotifyError> {
+        match NotifierEvent::parse(event)? {
+            NotifierEvent::Authorize(request) => {
+                let token = request
+                    .query_string_parameters
+                    .first("token")
+                    .unwrap_or_default();
+                let operator = match self.operators.verify(token).await {
+                    Ok(operator) => Some(operator),
+                    Err(e) => {
+                        tracing::warn!(reason = %e, "WebSocket connection refused");
+                        None
+                    }
+                };
+                let method_arn = request.method_arn.as_deref().unwrap_or_default();
+                Ok(authorizer_policy(method_arn, operator.as_ref()))
             }
-            return Ok(json!({ "statusCode": 200 }));
+            NotifierEvent::Route(request) => {
+                let context = &request.request_context;
+                let connection = context.connection_id.as_deref().ok_or_else(|| {
+                    NotifyError::UnknownEvent("a WebSocket route without a connection id".into())
+                })?;
+                let sink = &self.notifier.sink;
+                match context.route_key.as_deref() {
+                    Some("$connect") => sink.connected(connection).await?,
+                    Some("$disconnect") => sink.disconnected(connection).await?,
+                    _ => {}
+                }
+                Ok(json!({ "statusCode": 200 }))
+            }
+            NotifierEvent::Stream(batch) => {
+                self.notifier.notify(&changed_transactions(&batch)).await?;
+                Ok(json!({}))
+            }
         }
-        self.notifier.notify(&changed_transactions(&event)).await?;
-        Ok(json!({}))
     }
 }
 
@@ -296,17 +347,72 @@ mod tests {
         assert_eq!(allowed["context"]["username"], "alice");
     }
 
+    /// A stream record as Lambda delivers it.
+    fn record(name: &str, keys: Value) -> Value {
+        json!({
+            "eventID": "1", "eventName": name, "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/s",
+            "dynamodb": { "Keys": keys, "SizeBytes": 64, "SequenceNumber": "1" }
+        })
+    }
+
     #[test]
     fn stream_records_name_their_transactions_once() {
         let id = TxId::generate();
+        let tx = json!({ "pk": { "S": format!("TX#{id}") } });
         let event = json!({ "Records": [
-            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": format!("TX#{id}") } } } },
-            { "eventName": "MODIFY", "dynamodb": { "Keys": { "pk": { "S": format!("TX#{id}") } } } },
-            { "eventName": "MODIFY", "dynamodb": { "Keys": { "pk": { "S": "NONCE#1#0xabc" } } } },
-            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "IDEM#k" } } } },
-            { "eventName": "INSERT", "dynamodb": {} }
+            record("INSERT", tx.clone()),
+            record("MODIFY", tx),
+            record("MODIFY", json!({ "pk": { "S": "NONCE#1#0xabc" } })),
+            record("INSERT", json!({ "pk": { "S": "IDEM#alice#k" } })),
+            record("INSERT", json!({})),
         ]});
-        assert_eq!(changed_transactions(&event), vec![id]);
-        assert!(changed_transactions(&json!({})).is_empty());
+        let batch = match NotifierEvent::parse(event) {
+            Ok(NotifierEvent::Stream(batch)) => batch,
+            other => panic!("not a stream batch: {other:?}"),
+        };
+        assert_eq!(changed_transactions(&batch), vec![id]);
+        let Ok(NotifierEvent::Stream(empty)) = NotifierEvent::parse(json!({ "Records": [] }))
+        else {
+            panic!("not a stream batch");
+        };
+        assert!(changed_transactions(&empty).is_empty());
+    }
+
+    #[test]
+    fn each_event_is_read_as_its_own_type() {
+        let context = |route: &str| {
+            json!({
+                "routeKey": route, "eventType": "CONNECT", "connectionId": "c-1",
+                "connectedAt": 1_795_262_400_000_i64, "requestTimeEpoch": 1_795_262_400_000_i64
+            })
+        };
+        // The authorizer's event carries a route key too: it must not pass for a `$connect`.
+        let authorize = json!({
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:us-east-1:1:api/live/$connect",
+            "headers": {},
+            "queryStringParameters": { "token": "t0ken" },
+            "requestContext": context("$connect")
+        });
+        let request = match NotifierEvent::parse(authorize) {
+            Ok(NotifierEvent::Authorize(request)) => request,
+            other => panic!("not an authorizer event: {other:?}"),
+        };
+        assert_eq!(
+            request.query_string_parameters.first("token"),
+            Some("t0ken")
+        );
+        let route = match NotifierEvent::parse(json!({ "requestContext": context("$disconnect") }))
+        {
+            Ok(NotifierEvent::Route(route)) => route,
+            other => panic!("not a route: {other:?}"),
+        };
+        assert_eq!(route.request_context.connection_id.as_deref(), Some("c-1"));
+        assert!(matches!(
+            NotifierEvent::parse(json!({ "hello": "world" })),
+            Err(NotifyError::UnknownEvent(_))
+        ));
     }
 }

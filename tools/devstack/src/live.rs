@@ -48,7 +48,7 @@ impl Hub {
 }
 
 impl UpdateSink for Hub {
-    async fn push(&self, message: &str) -> Result<usize, String> {
+    async fn push(&self, message: &str) -> Result<usize, notifier::NotifyError> {
         // No receivers is not an error: nobody is looking.
         Ok(self.updates.send(message.to_owned()).unwrap_or(0))
     }
