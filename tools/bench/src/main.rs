@@ -35,46 +35,32 @@ fn functions(root: &std::path::Path) -> Vec<String> {
 }
 const HELLO: &str = "hello-lambda";
 
+/// Measures cold start, package size, handler cost, AWS requests per transaction, end-to-end
+/// throughput and the challenge node, and writes the report (`make bench` runs it).
+#[derive(clap::Parser)]
+#[command(name = "tx-bench")]
 struct Args {
+    /// Where the report goes.
+    #[arg(long, default_value = "docs/benchmarks.md")]
     out: PathBuf,
+    /// Transactions of the end-to-end run.
+    #[arg(long, default_value_t = 1000)]
     transactions: u64,
+    /// Transactions through the challenge node.
+    #[arg(long, default_value_t = 1000)]
     challenge_transactions: u64,
+    /// Cold starts per binary.
+    #[arg(long, default_value_t = 20)]
     cold_runs: usize,
+    /// Requests of the emulator's ceiling measurement.
+    #[arg(long, default_value_t = 500)]
     ceiling_requests: u64,
+    /// Only these measurements (comma-separated: cold, size, count, ceiling, e2e, challenge).
+    #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
-}
-
-fn parse_args() -> Result<Args, BenchError> {
-    let mut args = Args {
-        out: PathBuf::from("docs/benchmarks.md"),
-        transactions: 1000,
-        challenge_transactions: 1000,
-        cold_runs: 20,
-        ceiling_requests: 500,
-        only: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| BenchError::Config(format!("{flag} needs a value")))
-        };
-        let number = |v: String| {
-            v.parse::<u64>()
-                .map_err(|e| BenchError::Config(format!("{v}: {e}")))
-        };
-        match flag.as_str() {
-            "--out" => args.out = PathBuf::from(value()?),
-            "--transactions" => args.transactions = number(value()?)?,
-            "--challenge-transactions" => args.challenge_transactions = number(value()?)?,
-            "--cold-runs" => args.cold_runs = number(value()?)? as usize,
-            "--ceiling-requests" => args.ceiling_requests = number(value()?)?,
-            "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
-            "--bench" => {} // `cargo bench` passes it to every target
-            other => return Err(BenchError::Config(format!("unknown argument {other}"))),
-        }
-    }
-    Ok(args)
+    /// Passed by `cargo bench` to every target; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn env_path(name: &str, default: &str) -> PathBuf {
@@ -119,7 +105,7 @@ async fn main() -> ExitCode {
 
 async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchError> {
     let started = Instant::now();
-    let args = parse_args()?;
+    let args = <Args as clap::Parser>::parse();
     let wants = |phase: &str| {
         args.only
             .as_ref()

@@ -1,6 +1,6 @@
 //! `devstack run`: provision, then serve the API and drive the consumers until Ctrl-C.
 //! `devstack provision [--env-file PATH]`: provision only, and write the functions'
-//! environment (for `cargo lambda watch --env-file`).
+//! environment (for `cargo lambda watch --env-file`). `devstack --help` says so too.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,8 +23,30 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The local stack: provisions the AWS emulator and anvil, then runs tx-broadcaster on them.
+/// Configured by the environment (AWS_ENDPOINT_URL, RPC_URL, API_PORT, API_KEYS, …; see the
+/// README).
+#[derive(clap::Parser)]
+#[command(name = "devstack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Provision, then serve the API and drive the consumers until Ctrl-C (the default).
+    Run,
+    /// Provision only.
+    Provision {
+        /// Also write every function's environment here (for `cargo lambda watch`).
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
+    },
+}
+
 async fn run() -> Result<(), DevError> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = <Cli as clap::Parser>::parse();
     let env = Env::process();
     let config_error = |e: tx_shared::config::ConfigError| DevError::Config(e.to_string());
     if env.raw("AWS_ENDPOINT_URL").is_none() {
@@ -62,19 +84,15 @@ async fn run() -> Result<(), DevError> {
         "provisioned"
     );
 
-    match args.first().map(String::as_str) {
-        Some("provision") => {
-            if let Some(path) = args
-                .iter()
-                .position(|a| a == "--env-file")
-                .and_then(|i| args.get(i + 1))
-            {
-                std::fs::write(path, lambda_env(&provisioned))?;
-                println!("wrote the functions' environment to {path}");
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Provision { env_file } => {
+            if let Some(path) = env_file {
+                std::fs::write(&path, lambda_env(&provisioned))?;
+                println!("wrote the functions' environment to {}", path.display());
             }
             Ok(())
         }
-        None | Some("run") => {
+        Command::Run => {
             let defaults = RunnerOptions::default();
             let seconds = |name: &'static str, default: Duration| {
                 env.or_default(name, default.as_secs())
@@ -152,9 +170,6 @@ async fn run() -> Result<(), DevError> {
             running.shutdown().await;
             Ok(())
         }
-        Some(other) => Err(DevError::Config(format!(
-            "unknown command `{other}`; use `run` or `provision`"
-        ))),
     }
 }
 
