@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, Bytes, keccak256};
-use time::OffsetDateTime;
+use alloy::primitives::Bytes;
 use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::batch::Delivery;
-use tx_shared::domain::{NewTransaction, TxId};
-use tx_shared::ports::{
-    Account, Claim, Intake, NonceCounter, NonceReservation, Reading, SigningLease,
-};
+use tx_shared::domain::TxId;
+use tx_shared::ports::Reading;
 
 use super::*;
 
@@ -37,56 +34,7 @@ fn broadcaster() -> TestBroadcaster {
 
 /// A transaction signed at nonce 0, as the signer leaves it.
 async fn signed(b: &TestBroadcaster) -> (TxId, SignedTx) {
-    let new = NewTransaction {
-        id: TxId::generate(),
-        message_type: "ping()".into(),
-        function_signature: "ping()".into(),
-        data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
-        chain_id: 31337,
-        client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
-        idempotency: None,
-        created_at: OffsetDateTime::now_utc(),
-    };
-    b.store
-        .insert_new(&new)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let Ok(Claim::Granted { token, .. }) = b
-        .store
-        .claim_for_signing(new.id, Duration::from_secs(30))
-        .await
-    else {
-        panic!("claim");
-    };
-    let account = Account {
-        chain_id: 31337,
-        address: FakeKey::ADDRESS,
-    };
-    b.store
-        .seed_nonce(account, 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let Ok(NonceReservation::Assigned(nonce)) =
-        b.store.reserve_nonce(new.id, &token, account).await
-    else {
-        panic!("nonce");
-    };
-    let raw = Bytes::from(format!("signed {}", new.id).into_bytes());
-    let tx = SignedTx {
-        nonce,
-        from: FakeKey::ADDRESS,
-        to: Address::repeat_byte(0x7a),
-        gas_limit: 26_000,
-        max_fee_per_gas: 2_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        hash: keccak256(&raw),
-        raw,
-    };
-    b.store
-        .record_signed(new.id, &token, &tx)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (new.id, tx)
+    tx_fakes::signed(&b.store, 0, Bytes::from(vec![0x02, 0x01])).await
 }
 
 fn delivery(id: TxId, receive_count: u32, receipt_checks: u32) -> Delivery {

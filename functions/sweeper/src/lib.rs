@@ -148,11 +148,10 @@ where
 
 #[cfg(test)]
 mod tests {
-    use alloy::primitives::{Address, B256, Bytes};
+    use alloy::primitives::Bytes;
     use tx_fakes::RecordingQueue;
     use tx_shared::adapters::memory::MemoryStore;
-    use tx_shared::domain::{NewTransaction, SignedTx, TxId};
-    use tx_shared::ports::{Account, Claim, Intake, NonceCounter, NonceReservation, SigningLease};
+    use tx_shared::domain::TxId;
 
     use super::*;
 
@@ -167,57 +166,11 @@ mod tests {
     }
 
     async fn received(store: &MemoryStore) -> TxId {
-        let new = NewTransaction {
-            id: TxId::generate(),
-            message_type: "ping()".into(),
-            function_signature: "ping()".into(),
-            data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
-            chain_id: 31337,
-            client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
-            idempotency: None,
-            created_at: OffsetDateTime::now_utc(),
-        };
-        store
-            .insert_new(&new)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        new.id
+        tx_fakes::received(store).await
     }
 
     async fn signed(store: &MemoryStore) -> TxId {
-        let id = received(store).await;
-        let Ok(Claim::Granted { token, .. }) =
-            store.claim_for_signing(id, Duration::from_secs(30)).await
-        else {
-            panic!("claim");
-        };
-        let account = Account {
-            chain_id: 31337,
-            address: Address::repeat_byte(0xab),
-        };
-        store
-            .seed_nonce(account, 0)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let Ok(NonceReservation::Assigned(nonce)) = store.reserve_nonce(id, &token, account).await
-        else {
-            panic!("nonce");
-        };
-        let tx = SignedTx {
-            nonce,
-            from: account.address,
-            to: Address::repeat_byte(0x7a),
-            gas_limit: 26_000,
-            max_fee_per_gas: 2,
-            max_priority_fee_per_gas: 1,
-            hash: B256::repeat_byte(0x51),
-            raw: Bytes::from(vec![0x02]),
-        };
-        store
-            .record_signed(id, &token, &tx)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        id
+        tx_fakes::signed(store, 0, Bytes::from(vec![0x02])).await.0
     }
 
     #[tokio::test]

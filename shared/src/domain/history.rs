@@ -103,6 +103,51 @@ impl HistoryEntry {
         }
     }
 
+    /// Signed: the nonce, fees and gas it was signed with.
+    pub fn signed_as(signed: &super::SignedTx) -> Self {
+        HistoryEntry::now(Event::Signed)
+            .hash(signed.hash)
+            .detail(format!(
+                "nonce {}, max fee {} wei, priority fee {} wei, gas limit {}",
+                signed.nonce,
+                signed.max_fee_per_gas,
+                signed.max_priority_fee_per_gas,
+                signed.gas_limit
+            ))
+    }
+
+    /// Replaced at the same nonce with higher fees.
+    pub fn replaced(old: B256, signed: &super::SignedTx) -> Self {
+        HistoryEntry::now(Event::Replaced)
+            .hash(signed.hash)
+            .detail(format!(
+                "replaces {old}: max fee {} wei, priority fee {} wei",
+                signed.max_fee_per_gas, signed.max_priority_fee_per_gas
+            ))
+    }
+
+    /// A wait began (or its reason changed); the next attempt is at `next_attempt_at`.
+    pub fn waiting(reason: &str, next_attempt_at: OffsetDateTime) -> Self {
+        let mut entry = HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
+        entry.next_attempt_at = Some(next_attempt_at);
+        entry
+    }
+
+    /// Reverted without being sent: the call reverts when estimated.
+    pub fn reverted_unsent(reason: &str) -> Self {
+        HistoryEntry::now(Event::Reverted).detail(format!("not sent: {reason}"))
+    }
+
+    /// Its message reached a dead-letter queue.
+    pub fn dead_lettered(queue: &str, message_id: &str) -> Self {
+        HistoryEntry::now(Event::DeadLettered).detail(format!("{queue}, message {message_id}"))
+    }
+
+    /// An operator asked for a retry, and what it does.
+    pub fn retry_requested(by: &str, what: &str) -> Self {
+        HistoryEntry::now(Event::RetryRequested).detail(format!("by {by}: {what}"))
+    }
+
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self

@@ -10,10 +10,11 @@ use std::time::Duration;
 use alloy::consensus::TxEip1559;
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 
-use tx_shared::domain::{Inclusion, TxMessage};
+use tx_shared::domain::{Inclusion, NewTransaction, SignedTx, TxId, TxMessage};
 use tx_shared::ports::{
-    BroadcastQueue, ChainNode, GasPlan, Lookup, NodeError, QueueError, Redelivery,
-    RequestPublisher, SignError, Signature, TransactionSigner,
+    Account, BroadcastQueue, ChainNode, Claim, GasPlan, Intake, Lookup, NodeError, NonceCounter,
+    NonceReservation, QueueError, Redelivery, RequestPublisher, SignError, Signature, SigningLease,
+    TransactionSigner,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -191,4 +192,70 @@ impl RequestPublisher for RecordingQueue {
         lock(&self.enqueued).push((msg.clone(), Duration::ZERO));
         Ok(())
     }
+}
+
+/// A `ping()` request of client `alice`, as the api stores it.
+pub fn ping_request() -> NewTransaction {
+    NewTransaction {
+        id: TxId::generate(),
+        message_type: "ping()".into(),
+        function_signature: "ping()".into(),
+        data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
+        chain_id: 31337,
+        client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
+        idempotency: None,
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+/// A `received` transaction in `store`, as the api leaves it.
+pub async fn received<S: Intake>(store: &S) -> TxId {
+    let new = ping_request();
+    store
+        .insert_new(&new)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    new.id
+}
+
+/// A transaction `signed` by [`FakeKey`], as the signer leaves it: the account's counter seeded
+/// at `first_nonce` (if it has none), the next nonce taken, `raw` the signed bytes and their
+/// keccak the hash (what [`ScriptedNode::send_raw`] answers).
+pub async fn signed<S>(store: &S, first_nonce: u64, raw: Bytes) -> (TxId, SignedTx)
+where
+    S: Intake + SigningLease + NonceCounter,
+{
+    let id = received(store).await;
+    let Ok(Claim::Granted { token, .. }) =
+        store.claim_for_signing(id, Duration::from_secs(30)).await
+    else {
+        panic!("{id} could not be claimed");
+    };
+    let account = Account {
+        chain_id: 31337,
+        address: FakeKey::ADDRESS,
+    };
+    store
+        .seed_nonce(account, first_nonce)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Ok(NonceReservation::Assigned(nonce)) = store.reserve_nonce(id, &token, account).await
+    else {
+        panic!("{id} got no nonce");
+    };
+    let tx = SignedTx {
+        nonce,
+        from: FakeKey::ADDRESS,
+        to: Address::repeat_byte(0x7a),
+        gas_limit: 26_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        hash: keccak256(&raw),
+        raw,
+    };
+    store
+        .record_signed(id, &token, &tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (id, tx)
 }

@@ -82,17 +82,7 @@ impl SigningLease for DynamoStore {
                 "lease_token = :token AND nonce = :nonce AND attribute_not_exists(tx_hash)",
                 [(":token", s(&token.0))],
             )
-            .log(
-                HistoryEntry::now(Event::Signed)
-                    .hash(signed.hash)
-                    .detail(format!(
-                        "nonce {}, max fee {} wei, priority fee {} wei, gas limit {}",
-                        signed.nonce,
-                        signed.max_fee_per_gas,
-                        signed.max_priority_fee_per_gas,
-                        signed.gas_limit
-                    )),
-            );
+            .log(HistoryEntry::signed_as(signed));
         self.advance(id, Status::Signed, change).await
     }
 }

@@ -25,14 +25,7 @@ impl Transitions for DynamoStore {
                     (":old_hash", s(old.to_string())),
                 ],
             )
-            .log(
-                HistoryEntry::now(Event::Replaced)
-                    .hash(signed.hash)
-                    .detail(format!(
-                        "replaces {old}: max fee {} wei, priority fee {} wei",
-                        signed.max_fee_per_gas, signed.max_priority_fee_per_gas
-                    )),
-            );
+            .log(HistoryEntry::replaced(old, signed));
         if self.apply(id, change).await? {
             Ok(())
         } else {
@@ -102,8 +95,7 @@ impl Transitions for DynamoStore {
         // A wait can last days, one check a minute: the history says when it started and
         // when its reason changed (its stable code, not the figures after it, which move with
         // every block), not every check, so the item never outgrows DynamoDB's 400 KB.
-        let mut entry = HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
-        entry.next_attempt_at = Some(next_attempt_at);
+        let entry = HistoryEntry::waiting(&reason, next_attempt_at);
         let first = waiting()
             .when(
                 "attribute_not_exists(last_error) OR NOT begins_with(last_error, :wait_code) \
@@ -133,7 +125,7 @@ impl Transitions for DynamoStore {
             .set("last_error", s(crate::redact::scrub(reason)))
             .remove("next_attempt_at")
             .when("attribute_not_exists(tx_hash)", [])
-            .log(HistoryEntry::now(Event::Reverted).detail(format!("not sent: {reason}")));
+            .log(HistoryEntry::reverted_unsent(reason));
         self.advance(id, Status::Reverted, change).await
     }
 
@@ -160,7 +152,7 @@ impl Transitions for DynamoStore {
                 "attribute_not_exists(dead_letter_message_id) OR dead_letter_message_id <> :message_id",
                 [(":message_id", s(message_id))],
             )
-            .log(HistoryEntry::now(Event::DeadLettered).detail(format!("{queue}, message {message_id}")));
+            .log(HistoryEntry::dead_lettered(queue, message_id));
         if !self.apply(id, flag).await? {
             return match self.get_tx(id).await? {
                 None => Err(StoreError::NotFound(id)),
@@ -192,9 +184,7 @@ impl Transitions for DynamoStore {
         by: &str,
     ) -> Result<(), StoreError> {
         let now = s(now_rfc3339());
-        let entry = |what: &str| {
-            HistoryEntry::now(Event::RetryRequested).detail(format!("by {by}: {what}"))
-        };
+        let entry = |what: &str| HistoryEntry::retry_requested(by, what);
         let change = match action {
             AdminRetry::SkipWait => Change::new()
                 .when(

@@ -11,7 +11,7 @@ use alloy::primitives::{Address, B256};
 use time::OffsetDateTime;
 
 use crate::auth::ClientId;
-use crate::domain::{Event, HistoryEntry, NewTransaction, SignedTx, Status, Transaction, TxId};
+use crate::domain::{HistoryEntry, NewTransaction, SignedTx, Status, Transaction, TxId};
 use crate::ports::{
     Account, Claim, Inserted, Intake, LeaseToken, ListQuery, NonceCounter, NonceReservation, Page,
     Reading, SigningLease, StatusCounts, StoreError,
@@ -341,18 +341,7 @@ impl SigningLease for MemoryStore {
                 s.tx.from = Some(signed.from);
                 s.tx.next_attempt_at = None;
                 s.lease = None;
-                log(
-                    s,
-                    HistoryEntry::now(Event::Signed)
-                        .hash(signed.hash)
-                        .detail(format!(
-                            "nonce {}, max fee {} wei, priority fee {} wei, gas limit {}",
-                            signed.nonce,
-                            signed.max_fee_per_gas,
-                            signed.max_priority_fee_per_gas,
-                            signed.gas_limit
-                        )),
-                );
+                log(s, HistoryEntry::signed_as(signed));
             },
         )
     }

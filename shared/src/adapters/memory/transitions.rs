@@ -40,15 +40,7 @@ impl Transitions for MemoryStore {
             |s| {
                 s.tx.signed = Some(signed.clone());
                 s.tx.from = Some(signed.from);
-                log(
-                    s,
-                    HistoryEntry::now(Event::Replaced)
-                        .hash(signed.hash)
-                        .detail(format!(
-                            "replaces {old}: max fee {} wei, priority fee {} wei",
-                            signed.max_fee_per_gas, signed.max_priority_fee_per_gas
-                        )),
-                );
+                log(s, HistoryEntry::replaced(old, signed));
             },
         );
         match applied {
@@ -132,10 +124,7 @@ impl Transitions for MemoryStore {
                         .as_deref()
                         .is_some_and(|e| e.starts_with(code));
                 if !same_wait {
-                    let mut entry =
-                        HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));
-                    entry.next_attempt_at = Some(next_attempt_at);
-                    log(s, entry);
+                    log(s, HistoryEntry::waiting(&reason, next_attempt_at));
                 }
                 s.tx.last_error = Some(reason.clone());
                 s.tx.next_attempt_at = Some(next_attempt_at);
@@ -166,10 +155,7 @@ impl Transitions for MemoryStore {
             |s| {
                 s.tx.last_error = Some(crate::redact::scrub(reason));
                 s.tx.next_attempt_at = None;
-                log(
-                    s,
-                    HistoryEntry::now(Event::Reverted).detail(format!("not sent: {reason}")),
-                );
+                log(s, HistoryEntry::reverted_unsent(reason));
             },
         )
     }
@@ -196,11 +182,7 @@ impl Transitions for MemoryStore {
             |s| {
                 s.tx.dead_lettered = true;
                 s.dead_letter_message_id = Some(message_id.to_owned());
-                log(
-                    s,
-                    HistoryEntry::now(Event::DeadLettered)
-                        .detail(format!("{queue}, message {message_id}")),
-                );
+                log(s, HistoryEntry::dead_lettered(queue, message_id));
             },
         )?;
         if !flagged {
@@ -232,9 +214,7 @@ impl Transitions for MemoryStore {
         by: &str,
     ) -> Result<(), StoreError> {
         let now = OffsetDateTime::now_utc();
-        let entry = |what: &str| {
-            HistoryEntry::now(Event::RetryRequested).detail(format!("by {by}: {what}"))
-        };
+        let entry = |what: &str| HistoryEntry::retry_requested(by, what);
         let sources = Status::sources_of(Status::Retrying);
         let applied = match action {
             AdminRetry::SkipWait => self.apply(
