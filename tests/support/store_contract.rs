@@ -95,13 +95,17 @@ async fn sign<S: TransactionStore>(store: &S, id: TxId, account: Account, byte: 
     tx
 }
 
-async fn status<S: TransactionStore>(store: &S, id: TxId) -> Status {
+/// The stored transaction, which must exist.
+async fn fetch<S: TransactionStore>(store: &S, id: TxId) -> tx_shared::domain::Transaction {
     store
         .get(id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
-        .map(|tx| tx.status)
         .unwrap_or_else(|| panic!("{id} is gone"))
+}
+
+async fn status<S: TransactionStore>(store: &S, id: TxId) -> Status {
+    fetch(store, id).await.status
 }
 
 fn conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
@@ -140,13 +144,7 @@ pub async fn only_an_untouched_request_is_withdrawn<S: TransactionStore>(store: 
     let claimed = request("alice", None);
     let claimed_id = insert(store, &claimed).await;
     claim(store, claimed_id).await;
-    let tx = |id| async move {
-        store
-            .get(id)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("gone"))
-    };
+    let tx = |id| async move { fetch(store, id).await };
     assert_eq!(
         store.discard_unpublished(&tx(claimed_id).await).await,
         Ok(false)
@@ -317,11 +315,7 @@ pub async fn waits_note_their_reason_once_and_yield_to_an_operator<S: Transactio
         .record_wait(id, "fee_above_cap: wait", later, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let tx = store
-        .get(id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("gone"));
+    let tx = fetch(store, id).await;
     assert_eq!(tx.status, Status::Retrying);
     assert_eq!(tx.attempts, 0, "a wait is not an attempt");
     assert_eq!(tx.history.len(), 2, "once per reason: {:?}", tx.history);
@@ -375,11 +369,7 @@ pub async fn a_dead_letter_counts_once_and_not_against_a_newer_generation<S: Tra
         .record_dead_letter(id, "sign-dlq", "m-2", 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let tx = store
-        .get(id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("gone"));
+    let tx = fetch(store, id).await;
     assert_eq!((tx.status, tx.dead_lettered), (Status::Retrying, true));
     assert!(matches!(
         store
@@ -407,11 +397,7 @@ pub async fn an_operators_retry_is_guarded_by_what_was_seen<S: TransactionStore>
         .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResendSigned, "ops")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let resent = store
-        .get(id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("gone"));
+    let resent = fetch(store, id).await;
     assert_eq!((resent.status, resent.generation), (Status::Retrying, 1));
     assert_eq!(resent.signed.map(|s| s.hash), Some(tx.hash));
     // Twice in a row: the second saw `needs_review`, which is gone.
@@ -429,11 +415,7 @@ pub async fn an_operators_retry_is_guarded_by_what_was_seen<S: TransactionStore>
         .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResignFresh, "ops")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let fresh = store
-        .get(id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("gone"));
+    let fresh = fetch(store, id).await;
     assert_eq!(
         (fresh.nonce, fresh.signed.is_none(), fresh.generation),
         (None, true, 2)
