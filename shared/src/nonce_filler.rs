@@ -5,7 +5,16 @@
 use alloy::primitives::{B256, Bytes};
 
 use crate::domain::{Event, HistoryEntry, TxId};
-use crate::ports::{ChainNode, NodeError, TransactionSigner, Transitions};
+use crate::ports::{ChainNode, NodeError, SignError, TransactionSigner, Transitions};
+
+/// Why a nonce could not be filled: the node or the key, each keeping its own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FillError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Key(#[from] SignError),
+}
 
 /// The intrinsic gas of a plain transfer.
 const TRANSFER_GAS: u64 = 21_000;
@@ -23,15 +32,12 @@ pub async fn fill_nonce<N: ChainNode, K: TransactionSigner>(
     key: &K,
     chain_id: u64,
     nonce: u64,
-) -> Result<Fill, String> {
-    let from = key.address().await.map_err(|e| e.to_string())?;
-    if node.mined_nonce(from).await.map_err(|e| e.to_string())? > nonce {
+) -> Result<Fill, FillError> {
+    let from = key.address().await?;
+    if node.mined_nonce(from).await? > nonce {
         return Ok(Fill::AlreadyUsed);
     }
-    let plan = node
-        .plan_gas(from, from, &Bytes::new())
-        .await
-        .map_err(|e| e.to_string())?;
+    let plan = node.plan_gas(from, from, &Bytes::new()).await?;
     let filler = crate::domain::fees::eip1559(
         chain_id,
         nonce,
@@ -43,11 +49,11 @@ pub async fn fill_nonce<N: ChainNode, K: TransactionSigner>(
         },
         Bytes::new(),
     );
-    let signed = key.sign(filler).await.map_err(|e| e.to_string())?;
+    let signed = key.sign(filler).await?;
     match node.send_raw(&signed.raw).await {
         Ok(_) | Err(NodeError::AlreadyKnown) => Ok(Fill::Sent(signed.hash)),
         Err(NodeError::NonceTooLow(_)) => Ok(Fill::AlreadyUsed),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -60,6 +60,15 @@ impl AwsSweeper {
     }
 }
 
+/// Why a stuck transaction could not be handed on: its queue or the store.
+#[derive(Debug, thiserror::Error)]
+enum RedriveError {
+    #[error(transparent)]
+    Queue(#[from] tx_shared::ports::QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -110,25 +119,16 @@ where
     }
 
     /// Hands the transaction to its stage again; `Ok(true)` if that was the broadcaster.
-    async fn redrive(&self, tx: &Transaction, now: OffsetDateTime) -> Result<bool, String> {
+    async fn redrive(&self, tx: &Transaction, now: OffsetDateTime) -> Result<bool, RedriveError> {
         let message = TxMessage::of(tx);
         let to_broadcaster = tx.signed.is_some();
         if to_broadcaster {
-            self.queue
-                .enqueue(&message, Duration::ZERO)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.queue.enqueue(&message, Duration::ZERO).await?;
         } else {
-            self.publisher
-                .publish(&message)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.publisher.publish(&message).await?;
         }
         // Not again before another grace period, unless the consumer moves it first.
-        self.store
-            .schedule(tx.id, now + self.grace)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.schedule(tx.id, now + self.grace).await?;
         let stage = if to_broadcaster {
             "broadcaster"
         } else {
@@ -138,10 +138,7 @@ where
             "{} and overdue; handed to the {stage} again",
             tx.status
         ));
-        self.store
-            .record_event(tx.id, entry)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.record_event(tx.id, entry).await?;
         Ok(to_broadcaster)
     }
 }
