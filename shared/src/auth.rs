@@ -182,19 +182,10 @@ impl LocalAuth {
     /// An operator's bearer token wins over a client key: a request carrying a wrong token is
     /// refused even if its key is good.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
-        if let Some(value) = headers.get(http::header::AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default();
-            return if secrets_equal(token, &self.admin_token) {
-                Ok(Caller::Operator {
-                    who: "admin (bearer token)".into(),
-                })
-            } else {
-                Err(AuthError::Invalid)
-            };
+        if headers.contains_key(http::header::AUTHORIZATION) {
+            return check_bearer(headers, &self.admin_token).map(|()| Caller::Operator {
+                who: "admin (bearer token)".into(),
+            });
         }
         let Some(value) = headers.get("x-api-key") else {
             return Err(AuthError::Missing);
@@ -208,6 +199,32 @@ impl LocalAuth {
             }
         }
         found.map(Caller::Client).ok_or(AuthError::Invalid)
+    }
+}
+
+/// The operator a verified JWT names, by the most readable claim it carries.
+pub fn operator_of_claims(claims: &std::collections::HashMap<String, String>) -> Option<String> {
+    ["username", "cognito:username", "email", "sub"]
+        .iter()
+        .find_map(|claim| claims.get(*claim))
+        .map(|who| operator_name(who))
+}
+
+/// Whether `headers` carry exactly `token` as `Authorization: Bearer …`: [`AuthError::Missing`]
+/// (401) without the header, [`AuthError::Invalid`] (403) with anything else in it.
+pub fn check_bearer(headers: &HeaderMap, token: &str) -> Result<(), AuthError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?;
+    let given = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if secrets_equal(given, token) {
+        Ok(())
+    } else {
+        Err(AuthError::Invalid)
     }
 }
 

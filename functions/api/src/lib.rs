@@ -108,12 +108,7 @@ pub fn gateway_caller(context: &lambda_http::request::RequestContext) -> Option<
             .map(Caller::Client),
         RequestContext::ApiGatewayV2(http) => {
             let claims = &http.authorizer.as_ref()?.jwt.as_ref()?.claims;
-            ["username", "cognito:username", "email", "sub"]
-                .iter()
-                .find_map(|claim| claims.get(*claim))
-                .map(|who| Caller::Operator {
-                    who: tx_shared::auth::operator_name(who),
-                })
+            tx_shared::auth::operator_of_claims(claims).map(|who| Caller::Operator { who })
         }
         _ => None,
     }

@@ -281,30 +281,19 @@ fn authenticate(
             .map(|p| p.0)
             .ok_or_else(|| forbidden("the request carries no authenticated principal")),
         AdminAuth::BearerToken(expected) => {
-            let Some(value) = headers.get("authorization") else {
-                return Err(Denied {
+            match tx_shared::auth::check_bearer(headers, expected) {
+                Ok(()) => Ok("admin (bearer token)".to_owned()),
+                Err(tx_shared::auth::AuthError::Missing) => Err(Denied {
                     status: StatusCode::UNAUTHORIZED,
                     code: "unauthorized",
                     message: "admin routes need `Authorization: Bearer <token>`",
-                });
-            };
-            let given = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default();
-            if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                Ok("admin (bearer token)".to_owned())
-            } else {
-                Err(forbidden("the admin token is not valid"))
+                }),
+                Err(tx_shared::auth::AuthError::Invalid) => {
+                    Err(forbidden("the admin token is not valid"))
+                }
             }
         }
     }
-}
-
-/// Comparing secrets must not leak how much of them matched through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -359,18 +348,14 @@ pub fn gateway_principal(context: &lambda_http::request::RequestContext) -> Opti
         return None;
     };
     let authorizer = context.authorizer.as_ref()?;
-    let principal = authorizer
+    match authorizer
         .iam
         .as_ref()
-        .and_then(|iam| iam.user_arn.clone())
-        .or_else(|| {
-            authorizer.jwt.as_ref().and_then(|jwt| {
-                ["username", "cognito:username", "email", "sub"]
-                    .iter()
-                    .find_map(|claim| jwt.claims.get(*claim).cloned())
-            })
-        })?;
-    Some(operator_name(&principal))
+        .and_then(|iam| iam.user_arn.as_deref())
+    {
+        Some(arn) => Some(operator_name(arn)),
+        None => tx_shared::auth::operator_of_claims(&authorizer.jwt.as_ref()?.claims),
+    }
 }
 
 #[cfg(test)]

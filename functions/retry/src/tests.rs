@@ -3,10 +3,11 @@ use super::*;
 
 #[test]
 fn tokens_compare_exactly() {
-    assert!(constant_time_eq(b"secret", b"secret"));
-    assert!(!constant_time_eq(b"secret", b"secreT"));
-    assert!(!constant_time_eq(b"secret", b"secret2"));
-    assert!(!constant_time_eq(b"", b"x"));
+    use tx_shared::auth::secrets_equal;
+    assert!(secrets_equal("secret", "secret"));
+    assert!(!secrets_equal("secret", "secreT"));
+    assert!(!secrets_equal("secret", "secret2"));
+    assert!(!secrets_equal("", "x"));
 }
 
 #[test]

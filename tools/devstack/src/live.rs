@@ -143,15 +143,10 @@ async fn serve(hub: Hub, mut socket: WebSocket) {
 
 /// The `/_dev` switches are the operator's, like every other route that changes something.
 fn dev_switch_allowed(hub: &Hub, headers: &HeaderMap) -> Result<(), StatusCode> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(StatusCode::UNAUTHORIZED);
-    };
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer "));
-    if hub.is_admin_token(token) {
-        Ok(())
-    } else {
-        Err(StatusCode::FORBIDDEN)
-    }
+    tx_shared::auth::check_bearer(headers, &hub.admin_token).map_err(|e| match e {
+        tx_shared::auth::AuthError::Missing => StatusCode::UNAUTHORIZED,
+        tx_shared::auth::AuthError::Invalid => StatusCode::FORBIDDEN,
+    })
 }
 
 async fn stop(State(hub): State<Hub>, headers: HeaderMap) -> StatusCode {
