@@ -5,7 +5,9 @@
 use std::io::Write;
 
 use alloy::primitives::Address;
-use serde_json::json;
+use serde_json::{Map, Value, json};
+
+use crate::domain::HistoryEntry;
 
 /// Every metric of this service is in this namespace (infra/alarms.tf alarms on them).
 pub const NAMESPACE: &str = "TxBroadcaster";
@@ -14,43 +16,52 @@ pub const NAMESPACE: &str = "TxBroadcaster";
 pub fn signer_balance(chain_id: u64, address: Address, wei: u128) {
     // An f64 keeps 15 significant digits: plenty for a threshold in ether.
     let ether = wei as f64 / 1e18;
-    let line = json!({
-        "_aws": {
-            "Timestamp": time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["ChainId"]],
-                "Metrics": [{ "Name": "SignerBalanceEther", "Unit": "None" }],
-            }],
-        },
-        "ChainId": chain_id.to_string(),
-        "SignerBalanceEther": ether,
-        "signer_address": address.to_string(),
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    emit(
+        ("SignerBalanceEther", "None", json!(ether)),
+        &[("ChainId", chain_id.to_string())],
+        json!({ "signer_address": address.to_string() }),
+    );
 }
 
 /// One transaction waiting (for funds, for fees under the cap): alarmed when waits persist.
-/// `reason` is the stable code the wait's reason starts with (`insufficient_funds`, …).
+/// `reason` starts with its stable code (`insufficient_funds: …`), logged beside the count.
 pub fn waiting(reason: &str) {
-    let code: String = reason
-        .chars()
-        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-        .collect();
-    let code = if code.is_empty() { "other" } else { &code };
-    let line = json!({
-        "_aws": {
+    let code = HistoryEntry::reason_code(reason).trim_end_matches(':');
+    let code = if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        code
+    } else {
+        "other"
+    };
+    emit(
+        ("TransactionsWaiting", "Count", json!(1)),
+        &[],
+        json!({ "wait_reason": code }),
+    );
+}
+
+/// One EMF line: the metric `(name, unit, value)`, its dimensions, and extra fields to log
+/// beside it.
+fn emit(metric: (&str, &str, Value), dimensions: &[(&str, String)], extra: Value) {
+    let (name, unit, value) = metric;
+    let mut line = Map::new();
+    line.insert(
+        "_aws".into(),
+        json!({
             "Timestamp": time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [{ "Name": "TransactionsWaiting", "Unit": "Count" }],
+                "Dimensions": [dimensions.iter().map(|(key, _)| *key).collect::<Vec<_>>()],
+                "Metrics": [{ "Name": name, "Unit": unit }],
             }],
-        },
-        "TransactionsWaiting": 1,
-        "wait_reason": code,
-    });
+        }),
+    );
+    for (key, dimension) in dimensions {
+        line.insert((*key).into(), json!(dimension));
+    }
+    line.insert(name.into(), value);
+    if let Value::Object(extra) = extra {
+        line.extend(extra);
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{}", Value::Object(line));
 }

@@ -126,6 +126,13 @@ impl HistoryEntry {
             ))
     }
 
+    /// The stable part of a reason, `fee_above_cap:` of `fee_above_cap: asks 9 gwei …`: its code
+    /// and the colon after it, or the whole text if it has none. A wait is the same wait while
+    /// this stays the same, whatever the figures after it.
+    pub fn reason_code(reason: &str) -> &str {
+        reason.find(':').map_or(reason, |colon| &reason[..=colon])
+    }
+
     /// A wait began (or its reason changed); the next attempt is at `next_attempt_at`.
     pub fn waiting(reason: &str, next_attempt_at: OffsetDateTime) -> Self {
         let mut entry = HistoryEntry::now(Event::Retry).detail(format!("waiting: {reason}"));

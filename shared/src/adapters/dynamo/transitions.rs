@@ -101,7 +101,7 @@ impl Transitions for DynamoStore {
                 "attribute_not_exists(last_error) OR NOT begins_with(last_error, :wait_code) \
                  OR #status <> :retrying_now",
                 [
-                    (":wait_code", s(wait_code(&reason))),
+                    (":wait_code", s(HistoryEntry::reason_code(&reason))),
                     (":retrying_now", s(Status::Retrying.as_str())),
                 ],
             )
@@ -233,10 +233,4 @@ impl Transitions for DynamoStore {
     async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
         self.apply_to_existing(id, Change::new().log(entry)).await
     }
-}
-
-/// The stable part of a wait's reason: its code and the colon after it (`fee_above_cap:`), or
-/// the whole text if it has none.
-pub(super) fn wait_code(reason: &str) -> &str {
-    reason.find(':').map_or(reason, |colon| &reason[..=colon])
 }

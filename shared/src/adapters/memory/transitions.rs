@@ -117,7 +117,7 @@ impl Transitions for MemoryStore {
             |s| {
                 // The history notes a wait when it starts or its reason's code changes, not
                 // each check.
-                let code = reason.find(':').map_or(reason.as_str(), |c| &reason[..=c]);
+                let code = HistoryEntry::reason_code(&reason);
                 let same_wait = s.tx.status == Status::Retrying
                     && s.tx
                         .last_error
