@@ -20,17 +20,12 @@ fn client(name: &str) -> ClientId {
 /// A new request of `client`, with an idempotency key if given.
 pub fn request(client_name: &str, key: Option<(&str, u8)>) -> NewTransaction {
     NewTransaction {
-        id: TxId::generate(),
-        message_type: "ping()".into(),
-        function_signature: "ping()".into(),
-        data: Bytes::from(vec![0x5c, 0x36, 0xb1, 0x86]),
-        chain_id: 31337,
         client: client(client_name),
         idempotency: key.map(|(key, body)| Idempotency {
             key: key.into(),
             request_fingerprint: B256::repeat_byte(body),
         }),
-        created_at: OffsetDateTime::now_utc(),
+        ..tx_fakes::ping_request()
     }
 }
 
