@@ -405,7 +405,7 @@ async fn the_sweeper_delivers_a_transaction_whose_message_was_lost() {
     stack
         .restart(RunnerOptions {
             pollers_per_queue: 2,
-            sweep_interval: Duration::from_secs(1),
+            sweep_interval: Some(Duration::from_secs(1)),
             sweep_grace: Duration::from_secs(2),
             ..RunnerOptions::default()
         })

@@ -197,7 +197,7 @@ async fn the_signer_refuses_what_reached_the_table_without_the_allowlist() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     SnsPublisher::new(
-        tx_shared::aws::sns(&stack.sdk),
+        aws_sdk_sns::Client::new(&stack.sdk),
         &stack.provisioned.topic_arn,
     )
     .publish(&TxMessage::new(id))

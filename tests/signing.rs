@@ -13,6 +13,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use futures::future::join_all;
 use integration_tests::{ADD_WEIGHT, TestStack, add_weight_data};
 use tx_shared::adapters::kms::KmsSigner;
+use tx_shared::aws::AwsClients;
 use tx_shared::ports::{NonceCounter as _, SigningLease as _, TransactionSigner};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -85,8 +86,8 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
 
     let configs =
         devstack::function_configs(&stack.provisioned, &devstack::RunnerOptions::default());
-    let signer =
-        signer::AwsSigner::from_aws(&configs.signer, &stack.sdk).unwrap_or_else(|e| panic!("{e}"));
+    let signer = signer::AwsSigner::from_aws(&configs.signer, &AwsClients::new(&stack.sdk))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // The same event four times: twice at once, then twice more in sequence.
     let concurrent = join_all([signer.handle(event.clone()), signer.handle(event.clone())]).await;
@@ -115,8 +116,9 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
     assert_eq!(last["nonce"], 0);
 
     // Every broadcast message names the same transaction, and only one signed payload exists.
-    let broadcaster = broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, &stack.sdk)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let broadcaster =
+        broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, &AwsClients::new(&stack.sdk))
+            .unwrap_or_else(|e| panic!("{e}"));
     let mut handed_over = 0;
     loop {
         let batch = receive(&sqs, &stack.provisioned.broadcast_queue_url).await;

@@ -93,76 +93,26 @@ where
     }
 }
 
-/// Counts the HTTP requests every AWS client makes, by service and operation: what AWS bills.
-/// Installed once per process (by benchmarks) before clients are built; clients built by the
-/// functions below carry it.
-#[derive(Debug, Default)]
-pub struct RequestCounter {
-    counts: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
-}
-
-static REQUEST_COUNTER: std::sync::OnceLock<std::sync::Arc<RequestCounter>> =
-    std::sync::OnceLock::new();
-
-impl RequestCounter {
-    /// Installs the process's counter (once) and returns it.
-    pub fn install() -> std::sync::Arc<RequestCounter> {
-        REQUEST_COUNTER.get_or_init(Default::default).clone()
-    }
-
-    /// `(service, operation) → requests` so far.
-    pub fn snapshot(&self) -> std::collections::BTreeMap<(String, String), u64> {
-        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    pub fn reset(&self) {
-        if let Ok(mut counts) = self.counts.lock() {
-            counts.clear();
-        }
-    }
-}
-
-/// The interceptor that feeds a [`RequestCounter`].
+/// The AWS clients the functions use, built once per container from one configuration.
+///
+/// Functions take them ready-made (`from_aws(&config, &clients)`), so whoever runs them
+/// decides how they are built: Lambda from its environment, a tool that watches what the
+/// functions send (the benchmark counts requests) with interceptors of its own.
 #[derive(Debug, Clone)]
-struct Counting(std::sync::Arc<RequestCounter>);
-
-impl aws_smithy_runtime_api::client::interceptors::Intercept for Counting {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    // Once per HTTP attempt, retries included.
-    fn read_before_transmit(
-        &self,
-        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(metadata) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            && let Ok(mut counts) = self.0.counts.lock()
-        {
-            *counts
-                .entry((metadata.service().to_owned(), metadata.name().to_owned()))
-                .or_default() += 1;
-        }
-        Ok(())
-    }
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
-macro_rules! client_with_counter {
-    ($name:ident, $sdk:ident) => {
-        /// A client built from the shared configuration, counted when a [`RequestCounter`] is installed.
-        pub fn $name(sdk: &SdkConfig) -> $sdk::Client {
-            let mut builder = $sdk::config::Builder::from(sdk);
-            if let Some(counter) = REQUEST_COUNTER.get() {
-                builder = builder.interceptor(Counting(counter.clone()));
-            }
-            $sdk::Client::from_conf(builder.build())
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            kms: aws_sdk_kms::Client::new(sdk),
         }
-    };
+    }
 }
-
-client_with_counter!(dynamodb, aws_sdk_dynamodb);
-client_with_counter!(sqs, aws_sdk_sqs);
-client_with_counter!(sns, aws_sdk_sns);
-client_with_counter!(kms, aws_sdk_kms);

@@ -135,11 +135,11 @@ impl TestStack {
     ) {
         (
             tx_shared::adapters::dynamo::DynamoStore::new(
-                tx_shared::aws::dynamodb(&self.sdk),
+                aws_sdk_dynamodb::Client::new(&self.sdk),
                 &self.provisioned.table_name,
             ),
             tx_shared::adapters::kms::KmsSigner::new(
-                tx_shared::aws::kms(&self.sdk),
+                aws_sdk_kms::Client::new(&self.sdk),
                 &self.provisioned.kms_key_id,
             ),
             tx_shared::adapters::rpc::RpcNode::new(

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, keccak256};
-use aws_config::SdkConfig;
 use axum::Extension;
 use axum::Json;
 use axum::Router;
@@ -27,6 +26,7 @@ use tokio::sync::OnceCell;
 use tracing::Instrument;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, sns::SnsPublisher};
 use tx_shared::auth::{AuthError, Caller, LocalAuth};
+use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::ports::{
@@ -158,11 +158,11 @@ impl<S, P, K> App<S, P, K> {
 }
 
 impl AwsApp {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Self {
         let app = App::new(
-            DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
-            SnsPublisher::new(tx_shared::aws::sns(sdk), &config.topic_arn),
-            KmsSigner::new(tx_shared::aws::kms(sdk), &config.kms_key_id),
+            DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
+            SnsPublisher::new(clients.sns.clone(), &config.topic_arn),
+            KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             config.chain_id,
             config.policy.clone(),
             config.signer_address,

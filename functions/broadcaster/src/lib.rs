@@ -13,10 +13,10 @@
 use std::time::Duration;
 
 use alloy::primitives::B256;
-use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use time::OffsetDateTime;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, Delivery, RetryLater};
 use tx_shared::config::{ConfigError, Env};
@@ -103,15 +103,15 @@ pub struct Broadcaster<S, Q, N, K> {
 pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, RpcNode, KmsSigner>;
 
 impl AwsBroadcaster {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
         Ok(Broadcaster {
-            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             queue: config.broadcast_priority_queue_url.iter().fold(
-                SqsQueue::new(tx_shared::aws::sqs(sdk), &config.broadcast_queue_url),
+                SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
-            key: KmsSigner::new(tx_shared::aws::kms(sdk), &config.kms_key_id),
+            key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
             confirmations: config.confirmations,
             receipt_poll: config.receipt_poll,

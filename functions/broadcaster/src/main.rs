@@ -1,6 +1,6 @@
 use broadcaster::{AwsBroadcaster, Config};
 use lambda_runtime::{LambdaEvent, service_fn};
-use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
 #[tokio::main]
@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let broadcaster = AwsBroadcaster::from_aws(&config, &sdk)?;
+    let broadcaster = AwsBroadcaster::from_aws(&config, &AwsClients::new(&sdk))?;
     let broadcaster = &broadcaster;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, lambda_runtime::Error>(broadcaster.handle(event.payload).await)

@@ -4,9 +4,9 @@
 //! visibility timeout. A message that can't even be parsed is kept the same way and logged with
 //! its message id.
 
-use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tx_shared::adapters::dynamo::DynamoStore;
+use tx_shared::aws::AwsClients;
 use tx_shared::batch::{self, Delivery, QueueDefault, RetryLater};
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::ports::{StoreError, Transitions};
@@ -29,9 +29,9 @@ pub struct DeadLetters<S> {
 }
 
 impl DeadLetters<DynamoStore> {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Self {
         DeadLetters {
-            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
         }
     }
 }

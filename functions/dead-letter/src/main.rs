@@ -1,6 +1,6 @@
 use dead_letter::{Config, DeadLetters};
 use lambda_runtime::{LambdaEvent, service_fn};
-use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
 #[tokio::main]
@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let consumer = DeadLetters::from_aws(&config, &sdk);
+    let consumer = DeadLetters::from_aws(&config, &AwsClients::new(&sdk));
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, lambda_runtime::Error>(consumer.handle(event.payload).await)

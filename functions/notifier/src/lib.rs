@@ -17,6 +17,7 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use tx_shared::adapters::dynamo::{CONNECTION_KIND, DynamoStore, INDEX_BY_CREATED, connection_pk};
+use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::TxId;
 use tx_shared::jwt::{JwtVerifier, Operator};
@@ -172,12 +173,12 @@ pub struct ApiGatewayConnections {
 const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
 
 impl ApiGatewayConnections {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+    pub fn from_aws(config: &Config, clients: &AwsClients, sdk: &SdkConfig) -> Self {
         let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(&config.websocket_endpoint)
             .build();
         ApiGatewayConnections {
-            dynamo: tx_shared::aws::dynamodb(sdk),
+            dynamo: clients.dynamodb.clone(),
             table: config.table_name.clone(),
             management: aws_sdk_apigatewaymanagement::Client::from_conf(management),
         }
@@ -274,11 +275,15 @@ pub struct AwsNotifier {
 }
 
 impl AwsNotifier {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NotifyError> {
+    pub fn from_aws(
+        config: &Config,
+        clients: &AwsClients,
+        sdk: &SdkConfig,
+    ) -> Result<Self, NotifyError> {
         Ok(AwsNotifier {
             notifier: Notifier {
-                store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
-                sink: ApiGatewayConnections::from_aws(config, sdk),
+                store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
+                sink: ApiGatewayConnections::from_aws(config, clients, sdk),
             },
             operators: JwtVerifier::new(
                 &config.cognito_issuer,

@@ -1,7 +1,7 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use notifier::{AwsNotifier, Config};
 use serde_json::Value;
-use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
 #[tokio::main]
@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let notifier = AwsNotifier::from_aws(&config, &sdk)?;
+    let notifier = AwsNotifier::from_aws(&config, &AwsClients::new(&sdk), &sdk)?;
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         notifier

@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -25,6 +24,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tx_shared::adapters::{dynamo::DynamoStore, rpc::RpcNode, sqs::SqsQueue};
 use tx_shared::auth::operator_name;
+use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Status, Transaction, TxId, TxMessage};
 use tx_shared::ports::{
@@ -64,10 +64,10 @@ pub struct Retrier<S, Q, N> {
 pub type AwsRetrier = Retrier<DynamoStore, SqsQueue, RpcNode>;
 
 impl AwsRetrier {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
-        let sqs = tx_shared::aws::sqs(sdk);
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+        let sqs = clients.sqs.clone();
         Ok(Retrier {
-            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_signer: SqsQueue::new(sqs.clone(), &config.sign_priority_queue_url),
             to_broadcaster: SqsQueue::new(sqs, &config.broadcast_priority_queue_url),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,

@@ -9,7 +9,7 @@ use lambda_http::{Adapter, RequestExt};
 use lambda_runtime::{LambdaEvent, service_fn};
 use retry::{AdminAuth, AwsRetrier, Config, DirectRetry, GatewayPrincipal, admin_router};
 use serde_json::Value;
-use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
 #[tokio::main]
@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let retrier = Arc::new(AwsRetrier::from_aws(&config, &sdk)?);
+    let retrier = Arc::new(AwsRetrier::from_aws(&config, &AwsClients::new(&sdk))?);
     let router = admin_router(retrier.clone(), AdminAuth::Gateway).map_request(
         |mut request: lambda_http::Request| {
             if let Some(principal) = request

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy::primitives::Address;
-use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, RetryLater};
 use tx_shared::config::{ConfigError, Env};
@@ -117,17 +117,17 @@ pub struct Signer<S, Q, R, N, K> {
 pub type AwsSigner = Signer<DynamoStore, SqsQueue, SqsQueue, RpcNode, KmsSigner>;
 
 impl AwsSigner {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Result<Self, NodeError> {
-        let sqs = tx_shared::aws::sqs(sdk);
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+        let sqs = clients.sqs.clone();
         Ok(Signer {
-            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             queue: SqsQueue::new(sqs.clone(), &config.broadcast_queue_url),
             redelivery: config.sign_priority_queue_url.iter().fold(
                 SqsQueue::new(sqs, &config.sign_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
-            key: KmsSigner::new(tx_shared::aws::kms(sdk), &config.kms_key_id),
+            key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
             target_contract: config.target_contract,
             target_overrides: config.target_overrides.clone(),

@@ -1,6 +1,6 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use signer::{AwsSigner, Config};
-use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
 #[tokio::main]
@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let signer = AwsSigner::from_aws(&config, &sdk)?;
+    let signer = AwsSigner::from_aws(&config, &AwsClients::new(&sdk))?;
     let signer = &signer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         Ok::<_, lambda_runtime::Error>(signer.handle(event.payload).await)

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tx_shared::adapters::{dynamo::DynamoStore, sns::SnsPublisher, sqs::SqsQueue};
+use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
 use tx_shared::ports::{BroadcastQueue, Reading, RequestPublisher, StoreError, Transitions};
@@ -49,11 +49,11 @@ pub struct Sweeper<S, P, Q> {
 pub type AwsSweeper = Sweeper<DynamoStore, SnsPublisher, SqsQueue>;
 
 impl AwsSweeper {
-    pub fn from_aws(config: &Config, sdk: &SdkConfig) -> Self {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Self {
         Sweeper {
-            store: DynamoStore::new(tx_shared::aws::dynamodb(sdk), &config.table_name),
-            publisher: SnsPublisher::new(tx_shared::aws::sns(sdk), &config.topic_arn),
-            queue: SqsQueue::new(tx_shared::aws::sqs(sdk), &config.broadcast_queue_url),
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
+            publisher: SnsPublisher::new(clients.sns.clone(), &config.topic_arn),
+            queue: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
             grace: config.grace,
             batch_limit: config.batch_limit,
         }

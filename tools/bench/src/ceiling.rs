@@ -154,10 +154,10 @@ pub async fn measure(
     let names = Names::new(unique_prefix("ceiling"));
     let p = devstack::provision(sdk, &names, anvil_url, devstack::default_target(), 10).await?;
     // The functions' own client configuration (timeouts, retries, the counting interceptor).
-    let sqs = tx_shared::aws::sqs(sdk);
-    let dynamo = tx_shared::aws::dynamodb(sdk);
-    let sns = tx_shared::aws::sns(sdk);
-    let kms = tx_shared::aws::kms(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let kms = aws_sdk_kms::Client::new(sdk);
     let body = r#"{"transaction_id":"0190f0c4-7a1e-7000-8000-000000000000","receipt_checks":1}"#;
     let mut rates = Vec::new();
     let mut record = |service, operation, (elapsed, requests, items): (Duration, u64, u64)| {

@@ -10,7 +10,7 @@ use alloy::json_abi::Function;
 use alloy::primitives::{Address, B256, Bytes, Signature, TxKind, U256, hex};
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
-use tx_shared::adapters::dynamo::bench_support;
+use tx_shared::adapters::dynamo::item as stored;
 use tx_shared::domain::{Event, HistoryEntry, Inclusion, SignedTx, Status, Transaction, TxId};
 
 use crate::BenchError;
@@ -191,7 +191,7 @@ pub fn confirmed_transaction() -> Transaction {
 /// broadcaster add with their updates (attribute names as the store writes them).
 pub fn confirmed_item() -> HashMap<String, AttributeValue> {
     let tx = confirmed_transaction();
-    let mut item = bench_support::to_item(&tx);
+    let mut item = stored::to_item(&tx);
     let s = |v: String| AttributeValue::S(v);
     let n = |v: String| AttributeValue::N(v);
     if let Some(signed) = &tx.signed {
@@ -218,7 +218,7 @@ pub fn confirmed_item() -> HashMap<String, AttributeValue> {
         AttributeValue::L(
             tx.history
                 .iter()
-                .map(bench_support::history_to_attribute)
+                .map(stored::history_to_attribute)
                 .collect(),
         ),
     );

@@ -5,8 +5,8 @@
 //!   beside a hello-world `lambda_runtime` binary built with the same profile.
 //! - [`sizes`]: the deployment zips `cargo lambda build` makes.
 //! - `benches/`: criterion benchmarks of the pure paths, and their allocations.
-//! - [`pipeline`]: AWS requests per transaction (counted by the SDK interceptor of
-//!   [`tx_shared::aws::RequestCounter`]), 1,000 transactions end to end, and 1,000 through the
+//! - [`pipeline`]: AWS requests per transaction (counted by interceptors on the clients the
+//!   functions are given, [`runner`]), 1,000 transactions end to end, and 1,000 through the
 //!   challenge's node; [`ceiling`] measures what the emulator itself allows, in the same run.
 //! - [`cost`] turns request counts into dollars; [`report`] prints the table and writes the page.
 

@@ -91,9 +91,7 @@ async fn main() -> ExitCode {
     if std::env::var("RUST_LOG").is_ok() {
         tx_shared::telemetry::init();
     }
-    // Before any client is built: every client the functions build from here on is counted.
-    let counter = bench::pipeline::install_counter();
-    match run(&counter).await {
+    match run().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -103,7 +101,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchError> {
+async fn run() -> Result<bool, BenchError> {
     let started = Instant::now();
     let args = <Args as clap::Parser>::parse();
     let wants = |phase: &str| {
@@ -172,7 +170,7 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
         let sdk = load_config(AwsTimeouts::HANDLER).await;
         if wants("count") {
             eprintln!("tx-bench: counting requests per transaction");
-            counts = outcome(bench::pipeline::count_requests(&sdk, counter, &anvil).await);
+            counts = outcome(bench::pipeline::count_requests(&sdk, &anvil).await);
         }
         if wants("ceiling") {
             eprintln!("tx-bench: the emulator's ceiling");
@@ -181,9 +179,8 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
         }
         if wants("e2e") {
             eprintln!("tx-bench: {} transactions end to end", args.transactions);
-            end_to_end = outcome(
-                bench::pipeline::end_to_end(&sdk, counter, &anvil, args.transactions).await,
-            );
+            end_to_end =
+                outcome(bench::pipeline::end_to_end(&sdk, &anvil, args.transactions).await);
         }
         if wants("challenge") {
             eprintln!(
@@ -191,8 +188,7 @@ async fn run(counter: &tx_shared::aws::RequestCounter) -> Result<bool, BenchErro
                 args.challenge_transactions
             );
             challenge = outcome(
-                bench::pipeline::challenge(&sdk, counter, &anvil, args.challenge_transactions)
-                    .await,
+                bench::pipeline::challenge(&sdk, &anvil, args.challenge_transactions).await,
             );
         }
     }

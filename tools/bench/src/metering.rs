@@ -1,10 +1,10 @@
 //! Request counts by `(service, operation)`.
 //!
-//! The functions' clients are counted by [`tx_shared::aws::RequestCounter`] (installed before
-//! any client is built). What the local runner does in Lambda's place is kept apart: the queue
-//! pollers and the stream reader use clients that the process counter does not see, and the
-//! notifier's reads are counted by an [`OpCounter`] of their own, so each part of the bill can
-//! be told from the others.
+//! The functions are handed clients that count every HTTP attempt into an [`OpCounter`]
+//! ([`counted_clients`], through `devstack`'s hooks). What the local runtime does in Lambda's
+//! place is kept apart: the queue pollers and the stream reader use clients of their own that
+//! no counter sees, and the notifier's reads go to a counter of their own, so each part of
+//! the bill can be told from the others.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use tx_shared::aws::AwsClients;
 
 /// `(service, operation) → HTTP requests`.
 pub type Counts = BTreeMap<(String, String), u64>;
@@ -80,10 +81,29 @@ impl Intercept for CountInto {
     }
 }
 
-/// A DynamoDB client counted by `counter` only.
-pub fn dynamodb_counted_by(sdk: &SdkConfig, counter: &Arc<OpCounter>) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .interceptor(CountInto(counter.clone()))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+/// The functions' clients, every request counted by `counter`.
+pub fn counted_clients(sdk: &SdkConfig, counter: &Arc<OpCounter>) -> AwsClients {
+    let count = || CountInto(counter.clone());
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(count())
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .interceptor(count())
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(sdk)
+                .interceptor(count())
+                .build(),
+        ),
+        kms: aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(sdk)
+                .interceptor(count())
+                .build(),
+        ),
+    }
 }

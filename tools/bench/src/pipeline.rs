@@ -3,7 +3,7 @@
 //!
 //! Each phase provisions its own resources (a unique prefix, so its own table, queues and KMS
 //! key, hence its own signer address and nonces) on the bench stack's emulator and anvil,
-//! serves the API with `devstack::start` and drives the consumers with [`crate::runner`]. The
+//! runs it with `devstack::start_with`, metered through its hooks ([`crate::runner`]). The
 //! functions reach anvil through the fault-injecting proxy. Completion is watched with
 //! uncounted DynamoDB reads, so watching costs nothing in the counts.
 
@@ -13,18 +13,28 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use devstack::{FunctionConfigs, Names, Provisioned, RunnerOptions, Running};
+use devstack::{FunctionConfigs, Names, Provisioned, Role, RunnerOptions, Running};
 use futures::StreamExt;
 use rpc_proxy::{Fault, ProxyConfig, ProxyHandle, ProxyStats};
 use serde_json::Value;
 use tx_shared::adapters::dynamo::INDEX_BY_STATUS;
-use tx_shared::aws::RequestCounter;
 use tx_shared::backoff::Backoff;
 
 use crate::BenchError;
 use crate::fixtures::add_weight_body;
 use crate::metering::Counts;
-use crate::runner::{ConsumerOptions, Consumers, Function, Invocations};
+use crate::metering::counted_clients;
+use crate::runner::{Invocations, Meters};
+
+/// How a phase runs the consumers.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// Concurrent pollers per main queue (like the event source mapping's concurrency).
+    pub pollers_per_queue: usize,
+    pub wait_time_seconds: i32,
+    /// How often the sweeper runs; `None`: not at all (its cost is measured on its own).
+    pub sweep_every: Option<Duration>,
+}
 
 /// How one phase's stack runs.
 #[derive(Debug, Clone)]
@@ -45,7 +55,7 @@ pub struct Stack {
     pub proxy: ProxyHandle,
     pub api_url: String,
     running: Running,
-    consumers: Consumers,
+    meters: Arc<Meters>,
     http: reqwest::Client,
     /// Not counted: watching is not part of the bill.
     monitor: aws_sdk_dynamodb::Client,
@@ -87,9 +97,9 @@ impl Stack {
         .await?;
         let runner = RunnerOptions {
             api_addr: ([127, 0, 0, 1], 0).into(),
-            // The API only: the consumers are run (and timed) by `runner`.
-            pollers_per_queue: 0,
+            pollers_per_queue: options.consumers.pollers_per_queue,
             wait_time_seconds: options.consumers.wait_time_seconds,
+            sweep_interval: options.consumers.sweep_every,
             receipt_poll_seconds: 1,
             node_url: Some(proxy.url()),
             rpc_timeout: options.rpc_timeout,
@@ -98,9 +108,8 @@ impl Stack {
             ..RunnerOptions::default()
         };
         let configs = devstack::function_configs(&provisioned, &runner);
-        let running = devstack::start(sdk, &provisioned, &runner).await?;
-        let consumers =
-            crate::runner::start(sdk, &provisioned, &configs, &options.consumers).await?;
+        let meters = Arc::new(Meters::default());
+        let running = devstack::start_with(sdk, &provisioned, &runner, meters.hooks(sdk)).await?;
         let mut client_key = reqwest::header::HeaderMap::new();
         if let Some((_, key)) = runner.api_keys.entries().next()
             && let Ok(value) = key.parse()
@@ -118,14 +127,13 @@ impl Stack {
             configs,
             proxy,
             running,
-            consumers,
+            meters,
             http,
             monitor: aws_sdk_dynamodb::Client::new(sdk),
         })
     }
 
     pub async fn stop(self) {
-        self.consumers.stop().await;
         self.running.shutdown().await;
         self.proxy.shutdown().await;
     }
@@ -278,36 +286,30 @@ impl Stack {
         }
     }
 
-    fn reset_counts(&self, counter: &RequestCounter) {
-        counter.reset();
-        self.consumers.meter.reset();
-        self.consumers.notifier_requests.reset();
+    fn reset_counts(&self) {
+        self.meters.reset();
     }
 
-    fn sample(&self, counter: &RequestCounter, transactions: u64, elapsed: Duration) -> Sample {
+    fn sample(&self, transactions: u64, elapsed: Duration) -> Sample {
         Sample {
             transactions,
-            functions: counter.snapshot(),
-            notifier: self.consumers.notifier_requests.snapshot(),
-            consumers: self.consumers.meter.snapshot(),
+            functions: self.meters.functions.snapshot(),
+            notifier: self.meters.notifier.snapshot(),
+            consumers: self.meters.invocations(),
             elapsed,
         }
     }
 
     /// One transaction end to end, counted: reset, POST, wait for `confirmed` and for the
     /// stragglers (the notifier's read, the last delete), snapshot.
-    async fn counted_transaction(
-        &self,
-        counter: &RequestCounter,
-        n: u64,
-    ) -> Result<(Sample, String), BenchError> {
-        self.reset_counts(counter);
+    async fn counted_transaction(&self, n: u64) -> Result<(Sample, String), BenchError> {
+        self.reset_counts();
         let started = Instant::now();
         let (_, id) = self.post(add_weight_body(n), format!("count-{n}")).await?;
         self.wait_confirmed(&id, Duration::from_secs(60)).await?;
         let elapsed = started.elapsed();
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        Ok((self.sample(counter, 1, elapsed), id))
+        Ok((self.sample(1, elapsed), id))
     }
 }
 
@@ -335,12 +337,12 @@ pub struct Finished {
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
     pub transactions: u64,
-    /// The functions' requests (the process counter).
+    /// The functions' requests.
     pub functions: Counts,
     /// The stream-fed notifier's requests.
     pub notifier: Counts,
     /// Invocations and the event source mappings' requests, by function.
-    pub consumers: BTreeMap<Function, Invocations>,
+    pub consumers: BTreeMap<Role, Invocations>,
     pub elapsed: Duration,
 }
 
@@ -390,11 +392,7 @@ pub struct RequestCounts {
 }
 
 /// Phase 4: requests per transaction, on the happy path and with one retry.
-pub async fn count_requests(
-    sdk: &SdkConfig,
-    counter: &RequestCounter,
-    anvil_url: &str,
-) -> Result<RequestCounts, BenchError> {
+pub async fn count_requests(sdk: &SdkConfig, anvil_url: &str) -> Result<RequestCounts, BenchError> {
     let backoff = Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(4), 10)
         .map_err(|e| BenchError::Config(e.to_string()))?;
     let stack = Stack::start(
@@ -418,21 +416,24 @@ pub async fn count_requests(
     )
     .await?;
     let counted = async {
-        let (first, _) = stack.counted_transaction(counter, 1).await?;
-        let (happy, happy_id) = stack.counted_transaction(counter, 2).await?;
+        let (first, _) = stack.counted_transaction(1).await?;
+        let (happy, happy_id) = stack.counted_transaction(2).await?;
         stack.proxy.fail_next(1, Fault::Http5xx);
-        let (one_retry, retry_id) = stack.counted_transaction(counter, 3).await?;
+        let (one_retry, retry_id) = stack.counted_transaction(3).await?;
         let retry_events = history_events(&stack.item(&retry_id).await?)
             .iter()
             .filter(|e| *e == "retry")
             .count();
-        counter.reset();
-        let sweeper = sweeper::AwsSweeper::from_aws(&stack.configs.sweeper, sdk);
+        stack.meters.functions.reset();
+        let sweeper = sweeper::AwsSweeper::from_aws(
+            &stack.configs.sweeper,
+            &counted_clients(sdk, &stack.meters.functions),
+        );
         sweeper
             .sweep()
             .await
             .map_err(|e| BenchError::Failed(format!("sweep: {e}")))?;
-        let sweep = counter.snapshot();
+        let sweep = stack.meters.functions.snapshot();
         let item_bytes = item_size(&stack.item(&happy_id).await?);
         Ok(RequestCounts {
             first,
@@ -475,7 +476,6 @@ impl Run {
 
 async fn run(
     sdk: &SdkConfig,
-    counter: &RequestCounter,
     options: &PhaseOptions,
     transactions: u64,
     concurrency: usize,
@@ -484,7 +484,7 @@ async fn run(
 ) -> Result<Run, BenchError> {
     let stack = Stack::start(sdk, options).await?;
     let result = async {
-        stack.reset_counts(counter);
+        stack.reset_counts();
         stack.proxy.reset_stats();
         let started = Instant::now();
         let submitted = stack.submit(transactions, concurrency).await;
@@ -494,7 +494,7 @@ async fn run(
         finished.elapsed = started.elapsed();
         // A last receipt check or notifier read may still be on its way.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let sample = stack.sample(counter, expected, finished.elapsed);
+        let sample = stack.sample(expected, finished.elapsed);
         let proxy = stack.proxy.stats();
         let tally = if tally {
             Some(tally_histories(&stack, &submitted.ids).await?)
@@ -519,7 +519,6 @@ async fn run(
 /// Phase 5: `transactions` through the make-dev stack, the node at zero latency.
 pub async fn end_to_end(
     sdk: &SdkConfig,
-    counter: &RequestCounter,
     anvil_url: &str,
     transactions: u64,
 ) -> Result<Run, BenchError> {
@@ -538,7 +537,6 @@ pub async fn end_to_end(
     };
     run(
         sdk,
-        counter,
         &options,
         transactions,
         32,
@@ -577,7 +575,6 @@ pub fn challenge_mean_wait() -> Duration {
 /// Phase 6: `transactions` through the challenge's node.
 pub async fn challenge(
     sdk: &SdkConfig,
-    counter: &RequestCounter,
     anvil_url: &str,
     transactions: u64,
 ) -> Result<Run, BenchError> {
@@ -603,7 +600,6 @@ pub async fn challenge(
     };
     run(
         sdk,
-        counter,
         &options,
         transactions,
         25,
@@ -695,9 +691,4 @@ fn value_size(value: &AttributeValue) -> usize {
         AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
         _ => 0,
     }
-}
-
-/// A shared handle for the counter, installed before any client is built.
-pub fn install_counter() -> Arc<RequestCounter> {
-    RequestCounter::install()
 }

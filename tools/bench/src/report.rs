@@ -11,9 +11,9 @@ use crate::handlers::HandlerCost;
 use crate::machine::Machine;
 use crate::metering::{Counts, service_total};
 use crate::pipeline::{CHALLENGE_TIME_SCALE, RequestCounts, Run, Sample};
-use crate::runner::Function;
 use crate::sizes::SizeReport;
 use crate::stats::{Summary, human};
+use devstack::Role;
 
 /// The cold-start budget: each function at most this many times hello-world.
 pub const COLD_START_BUDGET: f64 = 1.5;
@@ -122,7 +122,7 @@ fn lambda_invocations_per_tx(sample: &Sample) -> f64 {
     let consumers: u64 = sample
         .consumers
         .iter()
-        .filter(|(f, _)| **f != Function::Sweeper)
+        .filter(|(f, _)| **f != Role::Sweeper)
         .map(|(_, m)| m.invocations)
         .sum();
     1.0 + consumers as f64 / sample.transactions.max(1) as f64
@@ -491,7 +491,7 @@ impl Results {
             .sample
             .consumers
             .iter()
-            .filter(|(f, _)| matches!(f, Function::Signer | Function::Broadcaster))
+            .filter(|(f, _)| matches!(f, Role::Signer | Role::Broadcaster))
             .fold((0u64, 0u64), |(r, i), (_, m)| {
                 (r + m.records, i + m.invocations)
             });
@@ -883,7 +883,7 @@ impl Results {
         };
         let _ = writeln!(
             p,
-            "Counted by the SDK interceptor of `tx_shared::aws::RequestCounter` on every client the functions build (API, signer, broadcaster, dead-letter consumer), once per HTTP attempt, so SDK retries count. The notifier's reads are counted by an interceptor of their own. The event source mappings' `ReceiveMessage` and `DeleteMessageBatch` are counted by the local runner, which does their work: on AWS those requests are billed too, and Lambda's pollers make them in a pattern of their own (long polls, up to 10 messages each), so that line is an approximation. Empty long polls are a fixed cost per queue, not per transaction, and are left out.\n"
+            "Counted by an SDK interceptor on every client the functions are given (API, signer, broadcaster, dead-letter consumer, sweeper; `devstack`'s hooks), once per HTTP attempt, so SDK retries count. The notifier's reads are counted by an interceptor of their own. The event source mappings' `ReceiveMessage` and `DeleteMessageBatch` are counted by the local runner, which does their work: on AWS those requests are billed too, and Lambda's pollers make them in a pattern of their own (long polls, up to 10 messages each), so that line is an approximation. Empty long polls are a fixed cost per queue, not per transaction, and are left out.\n"
         );
         let _ = writeln!(
             p,
@@ -1037,7 +1037,7 @@ impl Results {
             .map(|r| &r.sample)
             .unwrap_or(&c.happy);
         let n = sample.transactions.max(1) as f64;
-        let batch_size = |f: Function| {
+        let batch_size = |f: Role| {
             sample
                 .consumers
                 .get(&f)
@@ -1045,8 +1045,8 @@ impl Results {
                 .map(|m| m.records as f64 / m.invocations as f64)
                 .unwrap_or(1.0)
         };
-        let signer = batch_size(Function::Signer);
-        let broadcaster = batch_size(Function::Broadcaster);
+        let signer = batch_size(Role::Signer);
+        let broadcaster = batch_size(Role::Broadcaster);
         let get = |service: &str, op: &str| {
             sample
                 .functions

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tx_shared::auth::{ApiKeys, LocalAuth};
-use tx_shared::aws::{AwsTimeouts, load_config};
+use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::backoff::Backoff;
 use tx_shared::validation::MessageTypePolicy;
 
@@ -35,6 +35,9 @@ pub enum DevError {
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// How often `make dev` sweeps (on AWS: `sweep_schedule` in `infra/`, once a minute).
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How the runner behaves.
 #[derive(Debug, Clone)]
@@ -53,8 +56,9 @@ pub struct RunnerOptions {
     pub signing_lease: Duration,
     /// Must match the redrive policy's `maxReceiveCount` given to provisioning.
     pub backoff: Backoff,
-    /// How often the local runner calls the sweeper (on AWS: an EventBridge schedule).
-    pub sweep_interval: Duration,
+    /// How often the local runner calls the sweeper (on AWS: an EventBridge schedule);
+    /// `None`: never.
+    pub sweep_interval: Option<Duration>,
     pub sweep_grace: Duration,
     /// The bearer token of the admin routes (operators).
     pub admin_token: String,
@@ -77,7 +81,7 @@ impl Default for RunnerOptions {
             rpc_timeout: Duration::from_secs(45),
             signing_lease: Duration::from_secs(30),
             backoff: Backoff::default(),
-            sweep_interval: Duration::from_secs(30),
+            sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
             sweep_grace: Duration::from_secs(60),
             admin_token: format!("{:032x}", rand::random::<u128>()),
             api_keys: ApiKeys::generate_local(),
@@ -192,31 +196,96 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
     }
 }
 
+/// Who a set of clients, a poller or a sweep works for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Api,
+    Signer,
+    Broadcaster,
+    DeadLetter,
+    Retry,
+    Sweeper,
+    Notifier,
+}
+
+impl Role {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Signer => "signer",
+            Role::Broadcaster => "broadcaster",
+            Role::DeadLetter => "dead-letter",
+            Role::Retry => "retry",
+            Role::Sweeper => "sweeper",
+            Role::Notifier => "notifier",
+        }
+    }
+}
+
+/// What a caller attaches to the local runtime: the clients each function is given, and a
+/// callback told of every poll and sweep. The benchmark counts requests and handler time
+/// through these; `make dev` and the tests use [`Hooks::plain`].
+#[derive(Clone)]
+pub struct Hooks {
+    pub clients: Arc<dyn Fn(Role) -> AwsClients + Send + Sync>,
+    pub observe: Arc<dyn Fn(Role, Polled) + Send + Sync>,
+}
+
+impl Hooks {
+    /// One set of clients from `sdk` for every function; nothing observed.
+    pub fn plain(sdk: &SdkConfig) -> Hooks {
+        let clients = AwsClients::new(sdk);
+        Hooks {
+            clients: Arc::new(move |_| clients.clone()),
+            observe: Arc::new(|_, _| {}),
+        }
+    }
+}
+
 /// Starts the API, the queue pollers and the sweeper on an already provisioned stack.
 pub async fn start(
     sdk: &SdkConfig,
     provisioned: &Provisioned,
     options: &RunnerOptions,
 ) -> Result<Running, DevError> {
+    start_with(sdk, provisioned, options, Hooks::plain(sdk)).await
+}
+
+/// [`start`], with the functions' clients and an observer chosen by the caller. `sdk` builds
+/// only what the runtime does in Lambda's place (long polls, the stream reader).
+pub async fn start_with(
+    sdk: &SdkConfig,
+    provisioned: &Provisioned,
+    options: &RunnerOptions,
+    hooks: Hooks,
+) -> Result<Running, DevError> {
     let configs = function_configs(provisioned, options);
     let config_error = |e: tx_shared::ports::NodeError| DevError::Config(e.to_string());
+    let clients = |role| (hooks.clients)(role);
     let local_auth = LocalAuth {
         api_keys: options.api_keys.clone(),
         admin_token: options.admin_token.clone(),
     };
     let app = Arc::new(
-        api::AwsApp::from_aws(&configs.api, sdk).with_auth(api::Authenticator::Local(local_auth)),
+        api::AwsApp::from_aws(&configs.api, &clients(Role::Api))
+            .with_auth(api::Authenticator::Local(local_auth)),
     );
-    let signer = Arc::new(signer::AwsSigner::from_aws(&configs.signer, sdk).map_err(config_error)?);
+    let signer = Arc::new(
+        signer::AwsSigner::from_aws(&configs.signer, &clients(Role::Signer))
+            .map_err(config_error)?,
+    );
     let broadcaster = Arc::new(
-        broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, sdk).map_err(config_error)?,
+        broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, &clients(Role::Broadcaster))
+            .map_err(config_error)?,
     );
     let dead_letters = Arc::new(dead_letter::DeadLetters::from_aws(
         &configs.dead_letter,
-        sdk,
+        &clients(Role::DeadLetter),
     ));
-    let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, sdk);
-    let retrier = Arc::new(retry::AwsRetrier::from_aws(&configs.retry, sdk).map_err(config_error)?);
+    let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, &clients(Role::Sweeper));
+    let retrier = Arc::new(
+        retry::AwsRetrier::from_aws(&configs.retry, &clients(Role::Retry)).map_err(config_error)?,
+    );
     let admin = retry::admin_router(
         retrier,
         retry::AdminAuth::BearerToken(options.admin_token.clone()),
@@ -241,8 +310,10 @@ pub async fn start(
         }
     });
 
+    // The runtime's own clients (Lambda's pollers, the stream reader): not the functions'.
     // Long polls outlive the handlers' short SDK timeouts.
-    let polling = tx_shared::aws::sqs(&load_config(AwsTimeouts::LONG_POLL).await);
+    let long_poll = load_config(AwsTimeouts::LONG_POLL).await;
+    let polling = aws_sdk_sqs::Client::new(&long_poll);
     let wait = options.wait_time_seconds;
     // Operators' retries have their own queues, read beside the main ones: never behind the
     // main queues' backlog. Dead letters are reviewed as they arrive.
@@ -282,6 +353,8 @@ pub async fn start(
     for (queue_url, pollers, consumer) in consumers {
         for _ in 0..pollers {
             let consumer = consumer.clone();
+            let role = consumer.role();
+            let observe = hooks.observe.clone();
             tasks.spawn(poll_queue(
                 polling.clone(),
                 queue_url.clone(),
@@ -291,34 +364,47 @@ pub async fn start(
                     let consumer = consumer.clone();
                     async move { consumer.handle(event).await }
                 },
-                |_| {},
+                move |polled| observe(role, polled),
             ));
         }
     }
     if options.pollers_per_queue > 0 {
         // Live updates: the emulator's stream, through the notifier, to the local hub.
         tasks.spawn(live::follow_stream(
-            aws_sdk_dynamodbstreams::Client::new(&load_config(AwsTimeouts::LONG_POLL).await),
-            tx_shared::aws::dynamodb(sdk),
+            aws_sdk_dynamodbstreams::Client::new(&long_poll),
+            aws_sdk_dynamodb::Client::new(sdk),
             provisioned.table_name.clone(),
             notifier::Notifier {
                 store: tx_shared::adapters::dynamo::DynamoStore::new(
-                    tx_shared::aws::dynamodb(sdk),
+                    clients(Role::Notifier).dynamodb,
                     &provisioned.table_name,
                 ),
                 sink: hub.clone(),
             },
             stop.clone(),
         ));
+    }
+    if let Some(interval) = options
+        .sweep_interval
+        .filter(|_| options.pollers_per_queue > 0)
+    {
         let mut sweep_stop = stop.clone();
-        let interval = options.sweep_interval;
+        let observe = hooks.observe.clone();
         tasks.spawn(async move {
             loop {
                 tokio::select! {
                     _ = sweep_stop.wait_for(|stop| *stop) => return,
                     _ = tokio::time::sleep(interval) => {}
                 }
-                if let Err(e) = sweeper.sweep().await {
+                let started = std::time::Instant::now();
+                let swept = sweeper.sweep().await;
+                observe(
+                    Role::Sweeper,
+                    Polled::Swept {
+                        took: started.elapsed(),
+                    },
+                );
+                if let Err(e) = swept {
                     tracing::warn!(error = %e, "sweep failed; trying again next interval");
                 }
             }
@@ -347,6 +433,14 @@ impl Consumer {
             Consumer::DeadLetters(dead_letters) => dead_letters.handle(event).await,
         }
     }
+
+    fn role(&self) -> Role {
+        match self {
+            Consumer::Signer(_) => Role::Signer,
+            Consumer::Broadcaster(_) => Role::Broadcaster,
+            Consumer::DeadLetters(_) => Role::DeadLetter,
+        }
+    }
 }
 
 /// What a poller did, for whoever counts it (the benchmark's meter).
@@ -363,6 +457,8 @@ pub enum Polled {
     },
     /// A `DeleteMessageBatch` of this many entries was sent (whatever its outcome).
     DeleteSent { entries: usize },
+    /// The sweeper ran (its schedule, on AWS), for this long.
+    Swept { took: Duration },
 }
 
 /// One poller: what the Lambda SQS event source mapping does for one concurrent invocation.

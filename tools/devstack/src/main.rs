@@ -129,7 +129,10 @@ async fn run() -> Result<(), DevError> {
                         .map_err(config_error)?,
                 ),
                 backoff,
-                sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", defaults.sweep_interval)?,
+                sweep_interval: Some(seconds(
+                    "SWEEP_INTERVAL_SECONDS",
+                    devstack::DEFAULT_SWEEP_INTERVAL,
+                )?),
                 sweep_grace: seconds("SWEEP_GRACE_SECONDS", defaults.sweep_grace)?,
                 admin_token: {
                     let token: String = env

@@ -84,10 +84,10 @@ pub async fn provision(
     target_contract: Address,
     max_receive_count: u32,
 ) -> Result<Provisioned, DevError> {
-    let dynamo = tx_shared::aws::dynamodb(sdk);
-    let sqs = tx_shared::aws::sqs(sdk);
-    let sns = tx_shared::aws::sns(sdk);
-    let kms = tx_shared::aws::kms(sdk);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let kms = aws_sdk_kms::Client::new(sdk);
 
     ensure_table(&dynamo, &names.table()).await?;
     let topic_arn = sns

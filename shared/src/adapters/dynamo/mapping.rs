@@ -17,7 +17,8 @@ pub(super) fn signed_fields(change: Change, signed: &SignedTx) -> Change {
         .when("nonce = :nonce", [(":nonce", n(signed.nonce))])
 }
 
-pub(super) fn history_to_attribute(entry: &HistoryEntry) -> AttributeValue {
+/// One history entry, as stored in a transaction's `history` list.
+pub fn history_to_attribute(entry: &HistoryEntry) -> AttributeValue {
     let mut map: Item = HashMap::from([
         ("at".to_owned(), s(format_time(entry.at))),
         ("event".to_owned(), s(entry.event.as_str())),
@@ -61,7 +62,8 @@ pub(super) fn history_from_attribute(value: &AttributeValue) -> Result<HistoryEn
     })
 }
 
-pub(super) fn to_item(tx: &Transaction) -> Item {
+/// A transaction as stored: the item the API first writes.
+pub fn to_item(tx: &Transaction) -> Item {
     let mut item: Item = HashMap::from([
         ("pk".into(), s(tx_pk(tx.id))),
         ("kind".into(), s(TX_KIND)),
@@ -85,7 +87,7 @@ pub(super) fn to_item(tx: &Transaction) -> Item {
 }
 
 /// Maps a stored item back to a transaction; anything malformed is [`StoreError::Corrupt`].
-pub(super) fn from_item(item: &Item) -> Result<Transaction, StoreError> {
+pub fn from_item(item: &Item) -> Result<Transaction, StoreError> {
     let nonce: Option<u64> = parse_opt(item, "nonce")?;
     let from: Option<Address> = parse_opt(item, "signer_address")?;
     let signed = match (
@@ -151,32 +153,6 @@ pub(super) fn from_item(item: &Item) -> Result<Transaction, StoreError> {
         created_at: parse_time(item, "created_at")?,
         updated_at: parse_time(item, "updated_at")?,
     })
-}
-
-/// The item mappings, public for the benchmarks in `tools/bench` only.
-#[doc(hidden)]
-pub mod bench_support {
-    use std::collections::HashMap;
-
-    use aws_sdk_dynamodb::types::AttributeValue;
-
-    use crate::domain::{HistoryEntry, Transaction};
-    use crate::ports::StoreError;
-
-    /// The item the API first stores for a transaction.
-    pub fn to_item(tx: &Transaction) -> HashMap<String, AttributeValue> {
-        super::to_item(tx)
-    }
-
-    /// A stored item back to a transaction, as every read does.
-    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Transaction, StoreError> {
-        super::from_item(item)
-    }
-
-    /// One history entry, as stored.
-    pub fn history_to_attribute(entry: &HistoryEntry) -> AttributeValue {
-        super::history_to_attribute(entry)
-    }
 }
 
 pub(super) fn attr_text<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {

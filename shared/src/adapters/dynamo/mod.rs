@@ -33,7 +33,10 @@ mod reading;
 mod transitions;
 
 pub use keys::{CONNECTION_KIND, connection_pk, transaction_of_pk};
-pub use mapping::bench_support;
+/// The stored item of a transaction, for tools that read or build the table directly.
+pub mod item {
+    pub use super::mapping::{from_item, history_to_attribute, to_item};
+}
 
 use change::Change;
 use keys::*;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use alloy::consensus::TxEip1559;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bench::fixtures;
-use tx_shared::adapters::dynamo::bench_support;
+use tx_shared::adapters::dynamo::item as stored;
 use tx_shared::adapters::rpc::classify_rpc_error;
 use tx_shared::domain::{Transaction, TxMessage};
 use tx_shared::validation::{MessageTypePolicy, parse_request, validate_call};
@@ -65,9 +65,9 @@ pub(crate) fn run(id: &str, inputs: &Inputs) -> usize {
             .sum(),
         "parse_queue_message" => serde_json::from_str::<TxMessage>(&inputs.message)
             .map_or(0, |m| m.receipt_checks as usize + 1),
-        "transaction_to_item" => bench_support::to_item(&inputs.received).len(),
+        "transaction_to_item" => stored::to_item(&inputs.received).len(),
         "transaction_from_item" => {
-            bench_support::from_item(&inputs.confirmed_item).map_or(0, |tx| tx.history.len())
+            stored::from_item(&inputs.confirmed_item).map_or(0, |tx| tx.history.len())
         }
         _ => 0,
     }
