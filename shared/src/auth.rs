@@ -118,33 +118,44 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
+/// What is wrong with an `API_KEYS` list. Never shows a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiKeysError {
+    #[error("each entry must be `name:key`")]
+    NotNameKey,
+    #[error(transparent)]
+    BadName(InvalidClientId),
+    #[error("the key of `{0}` must be at least {MIN_API_KEY_LEN} visible ASCII characters")]
+    WeakKey(ClientId),
+    #[error("`{0}` or its key is listed twice")]
+    Repeated(ClientId),
+    #[error("no `name:key` entry")]
+    Empty,
+}
+
 /// The shortest local API key accepted: anything shorter is guessable.
 pub const MIN_API_KEY_LEN: usize = 16;
 
 impl ApiKeys {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, ApiKeysError> {
         let mut keys = Vec::new();
         for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (name, key) = entry
-                .split_once(':')
-                .ok_or_else(|| "each entry must be `name:key`".to_owned())?;
-            let name: ClientId = name.trim().parse().map_err(|e| format!("{e}"))?;
+            let (name, key) = entry.split_once(':').ok_or(ApiKeysError::NotNameKey)?;
+            let name: ClientId = name.trim().parse().map_err(ApiKeysError::BadName)?;
             let key = key.trim();
             if key.len() < MIN_API_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(format!(
-                    "the key of `{name}` must be at least {MIN_API_KEY_LEN} visible ASCII characters"
-                ));
+                return Err(ApiKeysError::WeakKey(name));
             }
             if keys
                 .iter()
                 .any(|(n, k): &(ClientId, String)| *n == name || k == key)
             {
-                return Err(format!("`{name}` or its key is listed twice"));
+                return Err(ApiKeysError::Repeated(name));
             }
             keys.push((name, key.to_owned()));
         }
         if keys.is_empty() {
-            return Err("no `name:key` entry".into());
+            return Err(ApiKeysError::Empty);
         }
         Ok(ApiKeys(keys))
     }

@@ -66,7 +66,7 @@ where
             let span =
                 tracing::info_span!("record", %message_id, transaction_id = tracing::field::Empty);
             let outcome = async {
-                let delivery = parse(&record).map_err(RetryLater::new)?;
+                let delivery = parse(&record).map_err(|e| RetryLater::new(e.to_string()))?;
                 tracing::Span::current().record(
                     "transaction_id",
                     tracing::field::display(delivery.message.transaction_id),
@@ -105,10 +105,20 @@ where
     response
 }
 
-fn parse(record: &SqsMessage) -> Result<Delivery, String> {
-    let body = record.body.as_deref().ok_or("message has no body")?;
-    let message: TxMessage = serde_json::from_str(body)
-        .map_err(|e| format!("message body is not a transaction message: {e}"))?;
+/// Why a record is not a transaction message. It fails like any record: redelivered until the
+/// queue's cap, then kept in the dead-letter queue for an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum BadRecord {
+    #[error("message has no body")]
+    NoBody,
+    #[error("message body is not a transaction message: {0}")]
+    NotATransactionMessage(#[source] serde_json::Error),
+}
+
+fn parse(record: &SqsMessage) -> Result<Delivery, BadRecord> {
+    let body = record.body.as_deref().ok_or(BadRecord::NoBody)?;
+    let message: TxMessage =
+        serde_json::from_str(body).map_err(BadRecord::NotATransactionMessage)?;
     let receive_count = record
         .attributes
         .get("ApproximateReceiveCount")

@@ -211,3 +211,172 @@ async fn a_transaction_stuck_below_the_base_fee_is_replaced_at_the_same_nonce() 
     assert_eq!(replaced.all_hashes(), vec![tx.hash, now.hash]);
     assert_eq!(b.node.sent().last(), Some(&now.raw));
 }
+
+fn set<T>(cell: &std::sync::Mutex<T>, value: T) {
+    *cell.lock().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+/// Sent once and followed: the state every later check starts from.
+async fn broadcast(b: &TestBroadcaster) -> (TxId, SignedTx) {
+    let (id, tx) = signed(b).await;
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    (id, tx)
+}
+
+#[tokio::test]
+async fn a_transaction_the_node_forgot_is_sent_again_with_the_same_bytes() {
+    let b = broadcaster();
+    let (id, tx) = broadcast(&b).await;
+    b.node.script_lookup(Ok(Lookup::Unknown));
+    assert_eq!(
+        b.process(delivery(id, 1, 1)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(b.node.sent(), vec![tx.raw.clone(), tx.raw.clone()]);
+    assert_eq!(status(&b, id).await.all_hashes(), vec![tx.hash]);
+}
+
+#[tokio::test]
+async fn a_forgotten_transaction_refused_back_below_the_base_fee_is_replaced() {
+    let b = broadcaster();
+    let (id, tx) = broadcast(&b).await;
+    set(&b.node.base_fee, Ok(10_000_000_000));
+    b.node
+        .script_lookup(Ok(Lookup::Unknown))
+        .script_send(Err(NodeError::Underpriced(
+            "transaction underpriced".into(),
+        )));
+    assert_eq!(
+        b.process(delivery(id, 1, 1)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    let now = status(&b, id).await;
+    let replacement = now.signed.clone().unwrap_or_else(|| panic!("unsigned"));
+    assert_eq!(replacement.nonce, tx.nonce);
+    assert_eq!(now.all_hashes(), vec![tx.hash, replacement.hash]);
+    assert_eq!(b.node.sent().last(), Some(&replacement.raw));
+}
+
+#[tokio::test]
+async fn a_forgotten_transaction_refused_back_above_the_base_fee_keeps_its_bytes() {
+    let b = broadcaster();
+    let (id, tx) = broadcast(&b).await;
+    b.node
+        .script_lookup(Ok(Lookup::Unknown))
+        .script_send(Err(NodeError::Underpriced(
+            "transaction underpriced".into(),
+        )));
+    assert_eq!(
+        b.process(delivery(id, 1, 1)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(status(&b, id).await.all_hashes(), vec![tx.hash]);
+    assert!(lock_len(&b.key.signed) == 0, "nothing was re-signed");
+}
+
+fn lock_len<T>(cell: &std::sync::Mutex<Vec<T>>) -> usize {
+    cell.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+#[tokio::test]
+async fn replacements_stop_at_the_price_cap() {
+    let b = broadcaster();
+    let (id, tx) = broadcast(&b).await;
+    // Above the policy's 500 gwei cap: the best bid allowed is the cap itself, once.
+    set(&b.node.base_fee, Ok(600_000_000_000));
+    for check in 1..=3 {
+        assert_eq!(
+            b.process(delivery(id, 1, check)).await,
+            Ok(Outcome::AwaitingReceipt)
+        );
+    }
+    let now = status(&b, id).await;
+    let capped = now.signed.clone().unwrap_or_else(|| panic!("unsigned"));
+    assert_eq!(capped.max_fee_per_gas, b.fees.max_fee_per_gas);
+    assert_eq!(
+        (now.status, now.all_hashes()),
+        (Status::Broadcast, vec![tx.hash, capped.hash])
+    );
+    assert_eq!(lock_len(&b.key.signed), 1, "one replacement, at the cap");
+}
+
+#[tokio::test]
+async fn underpriced_at_first_send_is_sent_when_one_of_ours_holds_the_nonce() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node
+        .script_send(Err(NodeError::Underpriced(
+            "replacement transaction underpriced".into(),
+        )))
+        .script_lookup(Ok(Lookup::Pending));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(status(&b, id).await.status, Status::Broadcast);
+}
+
+#[tokio::test]
+async fn underpriced_at_first_send_by_a_stranger_is_retried() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node
+        .script_send(Err(NodeError::Underpriced(
+            "replacement transaction underpriced".into(),
+        )))
+        .script_lookup(Ok(Lookup::Unknown));
+    let retry = b.process(delivery(id, 1, 0)).await;
+    assert!(
+        matches!(retry, Err(RetryLater { after: Some(_), .. })),
+        "{retry:?}"
+    );
+    let tx = status(&b, id).await;
+    assert_eq!((tx.status, tx.attempts), (Status::Retrying, 1));
+}
+
+#[tokio::test]
+async fn nonce_too_low_before_the_chain_has_it_is_retried() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    // Our nonce is 0 and the chain's next is 0: the answer contradicts the chain.
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(Lookup::Unknown));
+    let retry = b.process(delivery(id, 1, 0)).await;
+    assert!(matches!(retry, Err(RetryLater { .. })), "{retry:?}");
+    assert_eq!(status(&b, id).await.status, Status::Retrying);
+}
+
+#[tokio::test]
+async fn a_nonce_a_stranger_used_ends_in_review_and_the_counter_catches_up() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    set(&b.node.mined_nonce, Ok(3));
+    set(&b.node.pending_nonce, Ok(4));
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(Lookup::Unknown));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::NeedsReview)
+    );
+    let now = status(&b, id).await;
+    assert_eq!(now.status, Status::NeedsReview);
+    assert!(
+        now.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("was used by another transaction")),
+        "{:?}",
+        now.last_error
+    );
+    // The counter was raised to the chain's pending nonce; the used nonce is not filled.
+    let account = Account {
+        chain_id: b.chain_id,
+        address: tx.from,
+    };
+    assert_eq!(b.store.resync_nonce(account, 4).await, Ok(None));
+    assert_eq!(lock_len(&b.key.signed), 0);
+}

@@ -8,6 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamError;
+use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -235,29 +239,42 @@ pub async fn follow_stream(
     }
 }
 
+/// Why the table's stream could not be read (the emulator restarting, mostly).
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("describing the table: {}", DisplayErrorContext(.0))]
+    Table(#[source] Box<SdkError<DescribeTableError>>),
+    #[error("the table has no stream")]
+    NoStream,
+    #[error("describing the stream: {}", DisplayErrorContext(.0))]
+    Stream(#[source] Box<SdkError<DescribeStreamError>>),
+    #[error("getting a shard iterator: {}", DisplayErrorContext(.0))]
+    Iterator(#[source] Box<SdkError<GetShardIteratorError>>),
+}
+
 async fn refresh_shards(
     streams: &aws_sdk_dynamodbstreams::Client,
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     iterators: &mut HashMap<String, Option<String>>,
-) -> Result<(), String> {
+) -> Result<(), StreamError> {
     let arn = dynamo
         .describe_table()
         .table_name(table)
         .send()
         .await
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(|e| StreamError::Table(Box::new(e)))?
         .table
         .and_then(|t| t.latest_stream_arn)
-        .ok_or("the table has no stream")?;
+        .ok_or(StreamError::NoStream)?;
     let description = streams
         .describe_stream()
         .stream_arn(&arn)
         .send()
         .await
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(|e| StreamError::Stream(Box::new(e)))?
         .stream_description
-        .ok_or("no stream description")?;
+        .ok_or(StreamError::NoStream)?;
     let first_time = iterators.is_empty();
     for shard in description.shards.unwrap_or_default() {
         let Some(shard_id) = shard.shard_id else {
@@ -279,7 +296,7 @@ async fn refresh_shards(
             .shard_iterator_type(kind)
             .send()
             .await
-            .map_err(|e| format!("{e:?}"))?
+            .map_err(|e| StreamError::Iterator(Box::new(e)))?
             .shard_iterator;
         iterators.insert(shard_id, iterator);
     }
