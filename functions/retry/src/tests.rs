@@ -236,4 +236,112 @@ mod decisions {
             AdminRetry::ResignFresh
         );
     }
+
+    async fn under_review(f: &Fixture) -> TxId {
+        let id = signed(&f.retrier.store).await;
+        f.retrier
+            .store
+            .record_needs_review(id, "refused")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        id
+    }
+
+    #[tokio::test]
+    async fn a_reverted_call_is_signed_afresh() {
+        let f = fixture();
+        let id = signed(&f.retrier.store).await;
+        let store = &f.retrier.store;
+        let hash = store
+            .get(id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|tx| tx.signed.map(|s| s.hash))
+            .unwrap_or_else(|| panic!("unsigned"));
+        store
+            .record_broadcast(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reverted = tx_shared::domain::Inclusion {
+            block_number: 7,
+            succeeded: false,
+        };
+        store
+            .record_inclusion(id, reverted, hash)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            action(f.retrier.retry(id, "ops").await),
+            AdminRetry::ResignFresh
+        );
+        assert_eq!(f.to_signer().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn under_review_with_a_hash_mined_meanwhile_goes_to_the_broadcaster() {
+        let f = fixture();
+        let id = under_review(&f).await;
+        // Its nonce is used (by it): only the lookup tells that apart from a stranger.
+        *f.retrier
+            .node
+            .mined_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Ok(4);
+        f.retrier
+            .node
+            .script_lookup(Ok(tx_shared::ports::Lookup::Included(
+                tx_shared::domain::Inclusion {
+                    block_number: 9,
+                    succeeded: true,
+                },
+            )));
+        assert_eq!(
+            action(f.retrier.retry(id, "ops").await),
+            AdminRetry::ResendSigned
+        );
+        assert_eq!(f.to_broadcaster().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_node_that_cannot_answer_leaves_the_transaction_as_it_was() {
+        let f = fixture();
+        let id = under_review(&f).await;
+        f.retrier
+            .node
+            .script_lookup(Err(NodeError::Unavailable("HTTP 502".into())));
+        assert!(matches!(
+            f.retrier.retry(id, "ops").await,
+            Err(RetryError::Unavailable(_))
+        ));
+        let tx = f.retrier.store.get(id).await.ok().flatten();
+        assert_eq!(tx.map(|tx| tx.status), Some(Status::NeedsReview));
+        assert!(f.to_signer().is_empty() && f.to_broadcaster().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retry_recorded_but_not_queued_is_left_to_the_sweeper() {
+        let f = fixture();
+        let id = received(&f.retrier.store).await;
+        f.retrier
+            .store
+            .record_needs_review(id, "kms disabled")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.retrier
+            .to_signer
+            .fail_next(tx_shared::ports::QueueError::Unavailable("SQS".into()));
+        assert!(matches!(
+            f.retrier.retry(id, "ops").await,
+            Err(RetryError::Unavailable(_))
+        ));
+        // Recorded, so the sweeper finds it `retrying` and overdue; a second click is a
+        // skip-wait, not a second signature.
+        let tx = f.retrier.store.get(id).await.ok().flatten();
+        assert_eq!(tx.map(|tx| tx.status), Some(Status::Retrying));
+        assert_eq!(
+            action(f.retrier.retry(id, "ops").await),
+            AdminRetry::SkipWait
+        );
+    }
 }

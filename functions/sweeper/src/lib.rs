@@ -222,4 +222,44 @@ mod tests {
         );
         assert!(sweeper.publisher.enqueued().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_transaction_that_could_not_be_handed_on_is_tried_again_next_sweep() {
+        let sweeper = sweeper(Duration::ZERO);
+        let unsigned = received(&sweeper.store).await;
+        sweeper
+            .publisher
+            .fail_next(tx_shared::ports::QueueError::Unavailable(
+                "SNS is down".into(),
+            ));
+        assert_eq!(
+            sweeper.sweep().await.unwrap_or_else(|e| panic!("{e}")),
+            SweepReport {
+                failed: 1,
+                ..SweepReport::default()
+            }
+        );
+        let tx = sweeper
+            .store
+            .get(unsigned)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("gone"));
+        assert!(tx.history.iter().all(|e| e.event != Event::Swept));
+        // Not scheduled past a grace period: the next sweep takes it.
+        assert_eq!(
+            sweeper.sweep().await.unwrap_or_else(|e| panic!("{e}")),
+            SweepReport {
+                to_signer: 1,
+                ..SweepReport::default()
+            }
+        );
+        let published: Vec<TxId> = sweeper
+            .publisher
+            .enqueued()
+            .iter()
+            .map(|(m, _)| m.transaction_id)
+            .collect();
+        assert_eq!(published, vec![unsigned]);
+    }
 }

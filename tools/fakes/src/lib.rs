@@ -159,18 +159,32 @@ impl TransactionSigner for FakeKey {
 pub struct RecordingQueue {
     pub enqueued: Mutex<Vec<(TxMessage, Duration)>>,
     pub redelivered: Mutex<Vec<Duration>>,
+    /// The next sends (enqueue or publish) fail with these, in order; nothing is recorded.
+    pub failures: Mutex<VecDeque<QueueError>>,
 }
 
 impl RecordingQueue {
     pub fn enqueued(&self) -> Vec<(TxMessage, Duration)> {
         lock(&self.enqueued).clone()
     }
+
+    pub fn fail_next(&self, error: QueueError) -> &Self {
+        lock(&self.failures).push_back(error);
+        self
+    }
+
+    fn record(&self, msg: &TxMessage, delay: Duration) -> Result<(), QueueError> {
+        if let Some(failure) = lock(&self.failures).pop_front() {
+            return Err(failure);
+        }
+        lock(&self.enqueued).push((msg.clone(), delay));
+        Ok(())
+    }
 }
 
 impl BroadcastQueue for RecordingQueue {
     async fn enqueue(&self, msg: &TxMessage, delay: Duration) -> Result<(), QueueError> {
-        lock(&self.enqueued).push((msg.clone(), delay));
-        Ok(())
+        self.record(msg, delay)
     }
 }
 
@@ -189,8 +203,7 @@ impl Redelivery for RecordingQueue {
 /// As the requests' topic: what was published, as "enqueued" without a delay.
 impl RequestPublisher for RecordingQueue {
     async fn publish(&self, msg: &TxMessage) -> Result<(), QueueError> {
-        lock(&self.enqueued).push((msg.clone(), Duration::ZERO));
-        Ok(())
+        self.record(msg, Duration::ZERO)
     }
 }
 
