@@ -1,6 +1,6 @@
 //! The JSON shapes of API answers: a transaction, and every error.
 
-use crate::domain::Transaction;
+use crate::domain::{Transaction, TxId};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -98,13 +98,27 @@ pub struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     code: &'a str,
     message: &'a str,
+    /// When the request is stored despite the error: the transaction to follow instead of
+    /// sending the request again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_id: Option<String>,
 }
 
 impl<'a> ErrorBody<'a> {
     pub fn new(code: &'a str, message: &'a str) -> Self {
         ErrorBody {
-            error: ErrorDetail { code, message },
+            error: ErrorDetail {
+                code,
+                message,
+                transaction_id: None,
+            },
         }
+    }
+
+    /// The error concerns a stored transaction, which the client should follow.
+    pub fn about(mut self, id: TxId) -> Self {
+        self.error.transaction_id = Some(id.to_string());
+        self
     }
 
     pub fn to_value(&self) -> serde_json::Value {

@@ -33,12 +33,15 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("this Idempotency-Key was already used for a different request (transaction {0})")]
     IdempotencyKeyReused(TxId),
+    /// Publishing failed. Withdrawn: nothing is stored, the request may be sent again. Kept (it
+    /// could not be withdrawn, or had already moved on): it will be executed, so the answer
+    /// names it and sending it again without its Idempotency-Key would execute it twice.
     #[error("{}", if *withdrawn {
-        "the request could not be queued and was not stored; retry it"
+        "the request could not be queued and was not stored; retry it".to_owned()
     } else {
-        "the request could not be queued; retry it with the same Idempotency-Key"
+        format!("the request is stored as transaction {id} and will be executed, but could not be queued yet; do not send it again without its Idempotency-Key: follow it at GET /transactions/{id}")
     })]
-    NotQueued { withdrawn: bool },
+    NotQueued { id: TxId, withdrawn: bool },
     #[error("the service is temporarily unavailable; retry")]
     Unavailable,
 }
@@ -99,11 +102,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = self.to_string();
-        (
-            self.status(),
-            Json(tx_shared::view::ErrorBody::new(self.code(), &message)),
-        )
-            .into_response()
+        let (status, message) = (self.status(), self.to_string());
+        let body = tx_shared::view::ErrorBody::new(self.code(), &message);
+        let body = match self {
+            ApiError::NotQueued {
+                id,
+                withdrawn: false,
+            } => body.about(id),
+            _ => body,
+        };
+        (status, Json(body)).into_response()
     }
 }

@@ -282,7 +282,10 @@ where
                         tracing::error!(error = %e, "could not withdraw the unpublished request");
                         false
                     });
-                    return Err(ApiError::NotQueued { withdrawn });
+                    return Err(ApiError::NotQueued {
+                        id: tx.id,
+                        withdrawn,
+                    });
                 }
                 tracing::info!(function = %tx.function_signature, "accepted");
                 Ok(accepted(tx.id, tx.status))
@@ -295,7 +298,10 @@ where
                     app.publisher
                         .publish(&TxMessage::new(tx.id))
                         .await
-                        .map_err(|_| ApiError::NotQueued { withdrawn: false })?;
+                        .map_err(|_| ApiError::NotQueued {
+                            id: tx.id,
+                            withdrawn: false,
+                        })?;
                 }
                 Ok(accepted(tx.id, tx.status))
             }
@@ -598,5 +604,7 @@ where
     ))
 }
 
+#[cfg(test)]
+mod not_queued_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,118 @@
+//! A request stored but not queued: the answer must name it, or a client without an
+//! Idempotency-Key sends it again and the call runs twice (the sweeper delivers the first).
+
+use axum::body::to_bytes;
+use axum::http::Request;
+use tower::ServiceExt;
+use tx_shared::adapters::memory::MemoryStore;
+use tx_shared::ports::{QueueError, SignError, Signature};
+
+use super::*;
+
+/// Stores as DynamoDB does, but cannot withdraw (the table became unreachable after the write).
+struct CannotWithdraw(MemoryStore);
+
+impl Intake for CannotWithdraw {
+    async fn insert_new(&self, new: &NewTransaction) -> Result<Inserted, StoreError> {
+        self.0.insert_new(new).await
+    }
+    async fn discard_unpublished(
+        &self,
+        _: &tx_shared::domain::Transaction,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("the table timed out".into()))
+    }
+}
+
+impl Reading for CannotWithdraw {
+    async fn get(&self, id: TxId) -> Result<Option<tx_shared::domain::Transaction>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn list(&self, query: &ListQuery) -> Result<tx_shared::ports::Page, StoreError> {
+        self.0.list(query).await
+    }
+    async fn count_by_status(
+        &self,
+        limit: u64,
+        client: Option<&tx_shared::auth::ClientId>,
+    ) -> Result<tx_shared::ports::StatusCounts, StoreError> {
+        self.0.count_by_status(limit, client).await
+    }
+    async fn list_overdue(
+        &self,
+        status: Status,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<tx_shared::domain::Transaction>, StoreError> {
+        self.0.list_overdue(status, before, limit).await
+    }
+}
+
+struct DownTopic;
+
+impl RequestPublisher for DownTopic {
+    async fn publish(&self, _: &TxMessage) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("SNS: throttled".into()))
+    }
+}
+
+struct NoKey;
+
+impl TransactionSigner for NoKey {
+    async fn address(&self) -> Result<Address, SignError> {
+        Ok(Address::repeat_byte(0xab))
+    }
+    async fn sign(&self, _: alloy::consensus::TxEip1559) -> Result<Signature, SignError> {
+        Err(SignError::Failed("not here".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_request_stored_but_not_queued_is_named_in_the_503() {
+    const KEY: &str = "alice-key-0123456789";
+    let auth = Authenticator::Local(tx_shared::auth::LocalAuth {
+        api_keys: tx_shared::auth::ApiKeys::parse(&format!("alice:{KEY}"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        admin_token: "admin-token-0123456789".into(),
+    });
+    let store = CannotWithdraw(MemoryStore::new());
+    let app = Arc::new(
+        App::new(
+            store,
+            DownTopic,
+            NoKey,
+            31337,
+            MessageTypePolicy::allow_all(),
+            None,
+        )
+        .with_auth(auth),
+    );
+    let request = Request::post("/transaction/broadcast")
+        .header("content-type", "application/json")
+        .header("x-api-key", KEY)
+        .body(Body::from(
+            r#"{"message_type":"ping()","data":"0x5c36b186"}"#,
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let response = router(app.clone())
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "not_queued");
+    let id: TxId = body["error"]["transaction_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no transaction_id: {body}"));
+    let stored = app.store.get(id).await.ok().flatten();
+    assert_eq!(stored.map(|tx| tx.status), Some(Status::Received));
+    assert!(
+        !body.to_string().contains("timed out") && !body.to_string().contains("SNS"),
+        "no internals: {body}"
+    );
+}
