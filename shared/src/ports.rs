@@ -459,6 +459,8 @@ pub trait ChainNode: Send + Sync {
         hash: B256,
     ) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send;
     fn block_number(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    /// The chain the node serves (`eth_chainId`).
+    fn chain_id(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
     /// The account's balance in wei at the latest block.
     fn balance(&self, address: Address) -> impl Future<Output = Result<u128, NodeError>> + Send;
 }

@@ -314,6 +314,7 @@ where
         // What reaches the table is not trusted to have come through the API: the call is
         // validated again, against this function's own allowlist, before anything is spent.
         let to = self.check_what_is_signed(tx)?;
+        self.check_chain().await?;
         let from = self.key.address().await.map_err(Failure::key)?;
         // Plan gas before taking a nonce: a call that can't even be estimated takes none.
         let plan = self
@@ -367,6 +368,26 @@ where
 
     /// The call must be one the API would accept now, under this deployment's allowlist, and
     /// its target must be known. Returns the target.
+    /// The node must serve the chain this deployment signs for, or everything signed is refused
+    /// after its nonce is taken: nothing is taken until they agree. A mismatch is the
+    /// deployment's fault, not the transaction's, so it waits without using attempts, and the
+    /// wait is an alarm (`TransactionsWaiting`, reason `chain_id_mismatch`).
+    async fn check_chain(&self) -> Result<(), Failure> {
+        let served = self.node.chain_id().await.map_err(Failure::node)?;
+        if served == self.chain_id {
+            return Ok(());
+        }
+        tracing::error!(
+            node_chain_id = served,
+            chain_id = self.chain_id,
+            "the node serves another chain; nothing is signed until CHAIN_ID and RPC_URL agree"
+        );
+        Err(Failure::Wait(format!(
+            "chain_id_mismatch: the node serves chain {served}, this deployment signs for chain {}; fix CHAIN_ID or RPC_URL",
+            self.chain_id
+        )))
+    }
+
     fn check_what_is_signed(&self, tx: &Transaction) -> Result<Address, Failure> {
         let refused = |why: String| Failure::Permanent(format!("refused to sign: {why}"));
         let request = BroadcastRequest {

@@ -294,3 +294,33 @@ async fn unknown_and_finished_transactions_are_left_alone() {
         Ok(Outcome::NothingToDo(Status::Reverted))
     );
 }
+
+#[tokio::test]
+async fn a_node_serving_another_chain_takes_no_nonce_and_the_wait_says_why() {
+    let s = allow_all();
+    *s.node.chain_id.lock().unwrap_or_else(|e| e.into_inner()) = Ok(1);
+    let id = add_weight(&s).await;
+    assert_eq!(s.sign(id, 1).await, Ok(Outcome::Waiting));
+    let tx = stored(&s, id).await;
+    assert_eq!(
+        (tx.status, tx.nonce, tx.attempts),
+        (Status::Retrying, None, 0)
+    );
+    assert!(
+        tx.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("chain_id_mismatch: the node serves chain 1")),
+        "{:?}",
+        tx.last_error
+    );
+    assert!(
+        s.key
+            .signed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    );
+    // Once they agree, the next delivery signs it at the account's first nonce.
+    *s.node.chain_id.lock().unwrap_or_else(|e| e.into_inner()) = Ok(31337);
+    assert!(matches!(s.sign(id, 1).await, Ok(Outcome::Signed(signed)) if signed.nonce == 0));
+}

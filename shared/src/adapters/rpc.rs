@@ -19,6 +19,8 @@ const GAS_LIMIT_MARGIN_PERCENT: u64 = 20;
 pub struct RpcNode {
     provider: RootProvider,
     timeout: Duration,
+    /// A node serves one chain for its lifetime: asked once per process (successes only).
+    chain_id: tokio::sync::OnceCell<u64>,
 }
 
 impl RpcNode {
@@ -40,7 +42,11 @@ impl RpcNode {
             .connect_reqwest(http, url)
             .root()
             .clone();
-        Ok(RpcNode { provider, timeout })
+        Ok(RpcNode {
+            provider,
+            timeout,
+            chain_id: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// Every call is bounded twice: by the HTTP client and here, so a slow body or a stuck
@@ -149,6 +155,13 @@ impl ChainNode for RpcNode {
     async fn block_number(&self) -> Result<u64, NodeError> {
         self.bounded(async { self.provider.get_block_number().await })
             .await
+    }
+
+    async fn chain_id(&self) -> Result<u64, NodeError> {
+        self.chain_id
+            .get_or_try_init(|| self.bounded(async { self.provider.get_chain_id().await }))
+            .await
+            .copied()
     }
 }
 

@@ -31,6 +31,7 @@ pub struct ScriptedNode {
     pub mined_nonce: Mutex<Result<u64, NodeError>>,
     pub balance: Mutex<Result<u128, NodeError>>,
     pub base_fee: Mutex<Result<u128, NodeError>>,
+    pub chain_id: Mutex<Result<u64, NodeError>>,
     /// Every raw transaction sent, in order.
     pub sent: Mutex<Vec<Bytes>>,
 }
@@ -45,6 +46,7 @@ impl Default for ScriptedNode {
             mined_nonce: Mutex::new(Ok(0)),
             balance: Mutex::new(Ok(10u128.pow(18))),
             base_fee: Mutex::new(Ok(1_000_000_000)),
+            chain_id: Mutex::new(Ok(31337)),
             sent: Mutex::default(),
         }
     }
@@ -121,6 +123,10 @@ impl ChainNode for ScriptedNode {
 
     async fn balance(&self, _: Address) -> Result<u128, NodeError> {
         lock(&self.balance).clone()
+    }
+
+    async fn chain_id(&self) -> Result<u64, NodeError> {
+        lock(&self.chain_id).clone()
     }
 }
 
