@@ -12,6 +12,8 @@ use alloy::transports::{RpcError, TransportErrorKind};
 use crate::domain::Inclusion;
 use crate::ports::{ChainNode, GasPlan, Lookup, NodeError};
 
+pub use super::node_errors::classify_rpc_error;
+
 /// Head-room over `eth_estimateGas`: state can change between estimate and inclusion.
 const GAS_LIMIT_MARGIN_PERCENT: u64 = 20;
 
@@ -206,40 +208,6 @@ fn classify_raw(err: RpcError<TransportErrorKind>, timeout: Duration) -> NodeErr
     }
 }
 
-/// JSON-RPC error payloads, by the wording nodes use (geth, anvil, erigon, nethermind).
-pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
-    let lower = message.to_ascii_lowercase();
-    let has = |needle: &str| lower.contains(needle);
-    if has("already known") || has("already imported") || has("known transaction") {
-        NodeError::AlreadyKnown
-    } else if has("nonce too low") || has("nonce is too low") || has("nonce has already been used")
-    {
-        NodeError::NonceTooLow(message.to_owned())
-    } else if has("underpriced")
-        || has("fee too low")
-        || has("less than block base fee")
-        || has("fee cap less than")
-    {
-        NodeError::Underpriced(message.to_owned())
-    } else if has("insufficient funds") {
-        NodeError::InsufficientFunds(message.to_owned())
-    } else if has("execution reverted") || has("revert") {
-        NodeError::Reverted(message.to_owned())
-    } else if code == -32603
-        || code == -32005
-        || has("rate limit")
-        || has("too many requests")
-        || has("internal error")
-    {
-        NodeError::Unavailable(message.to_owned())
-    } else {
-        NodeError::Rejected {
-            code,
-            message: message.to_owned(),
-        }
-    }
-}
-
 fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
@@ -254,63 +222,4 @@ fn with_causes(err: &dyn std::error::Error) -> String {
 fn truncate(text: &str) -> &str {
     let end = text.char_indices().nth(200).map_or(text.len(), |(i, _)| i);
     &text[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_error_wording_is_classified() {
-        // (code, message, expected variant, retryable)
-        let table: &[(i64, &str, &str, bool)] = &[
-            (-32000, "already known", "AlreadyKnown", false),
-            (
-                -32003,
-                "transaction already imported",
-                "AlreadyKnown",
-                false,
-            ),
-            (
-                -32000,
-                "nonce too low: next nonce 5, tx nonce 4",
-                "NonceTooLow",
-                true,
-            ),
-            (
-                -32000,
-                "replacement transaction underpriced",
-                "Underpriced",
-                true,
-            ),
-            (-32000, "transaction underpriced", "Underpriced", true),
-            (
-                -32003,
-                "max fee per gas less than block base fee",
-                "Underpriced",
-                true,
-            ),
-            (
-                -32000,
-                "insufficient funds for gas * price + value",
-                "InsufficientFunds",
-                true,
-            ),
-            (3, "execution reverted: nope", "Reverted", false),
-            (-32603, "internal error", "Unavailable", true),
-            (-32005, "limit exceeded", "Unavailable", true),
-            (-32000, "intrinsic gas too low", "Rejected", false),
-            (-32000, "invalid sender", "Rejected", false),
-        ];
-        for &(code, message, variant, retryable) in table {
-            let classified = classify_rpc_error(code, message);
-            assert!(
-                format!("{classified:?}").starts_with(variant),
-                "{message}: {classified:?}"
-            );
-            assert_eq!(classified.is_retryable(), retryable, "{message}");
-        }
-        assert!(NodeError::Timeout(Duration::from_secs(1)).is_retryable());
-        assert!(NodeError::Unavailable("HTTP 503".into()).is_retryable());
-    }
 }
