@@ -162,7 +162,19 @@ where
                 Some(signed) => {
                     let unavailable =
                         |e: NodeError| RetryError::Unavailable(format!("the node: {e}"));
-                    // One of its hashes may be mined meanwhile: the broadcaster will see it.
+                    // The mined nonce first, the hashes after: a hash mined between the two
+                    // reads is then found by the second. The other order would see the nonce
+                    // used by nobody of ours, and sign the call a second time.
+                    let next = self
+                        .node
+                        .mined_nonce(signed.from)
+                        .await
+                        .map_err(unavailable)?;
+                    if next <= signed.nonce {
+                        return Ok(AdminRetry::ResendSigned);
+                    }
+                    // Its nonce is used: by one of its own hashes (the broadcaster will see
+                    // it), or by something else.
                     for hash in tx.all_hashes() {
                         if matches!(
                             self.node.lookup(hash).await.map_err(unavailable)?,
@@ -171,16 +183,7 @@ where
                             return Ok(AdminRetry::ResendSigned);
                         }
                     }
-                    let next = self
-                        .node
-                        .mined_nonce(signed.from)
-                        .await
-                        .map_err(unavailable)?;
-                    Ok(if next <= signed.nonce {
-                        AdminRetry::ResendSigned
-                    } else {
-                        AdminRetry::ResignFresh
-                    })
+                    Ok(AdminRetry::ResignFresh)
                 }
             },
         }

@@ -307,9 +307,11 @@ mod decisions {
     async fn a_node_that_cannot_answer_leaves_the_transaction_as_it_was() {
         let f = fixture();
         let id = under_review(&f).await;
-        f.retrier
+        *f.retrier
             .node
-            .script_lookup(Err(NodeError::Unavailable("HTTP 502".into())));
+            .mined_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Err(NodeError::Unavailable("HTTP 502".into()));
         assert!(matches!(
             f.retrier.retry(id, "ops").await,
             Err(RetryError::Unavailable(_))
@@ -342,6 +344,92 @@ mod decisions {
         assert_eq!(
             action(f.retrier.retry(id, "ops").await),
             AdminRetry::SkipWait
+        );
+    }
+
+    /// A node on which the transaction (nonce 3) is mined right after the first question
+    /// about it is answered, whichever question that is.
+    #[derive(Default)]
+    struct MinedDuringTheDecision {
+        answered: std::sync::atomic::AtomicBool,
+    }
+
+    impl MinedDuringTheDecision {
+        fn mined(&self) -> bool {
+            self.answered
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl ChainNode for MinedDuringTheDecision {
+        async fn pending_nonce(&self, _: alloy::primitives::Address) -> Result<u64, NodeError> {
+            Ok(if self.mined() { 4 } else { 3 })
+        }
+        async fn mined_nonce(&self, _: alloy::primitives::Address) -> Result<u64, NodeError> {
+            Ok(if self.mined() { 4 } else { 3 })
+        }
+        async fn lookup(&self, _: alloy::primitives::B256) -> Result<Lookup, NodeError> {
+            Ok(if self.mined() {
+                Lookup::Included(tx_shared::domain::Inclusion {
+                    block_number: 5,
+                    succeeded: true,
+                })
+            } else {
+                Lookup::Pending
+            })
+        }
+        async fn base_fee(&self) -> Result<u128, NodeError> {
+            Ok(1)
+        }
+        async fn plan_gas(
+            &self,
+            _: alloy::primitives::Address,
+            _: alloy::primitives::Address,
+            _: &Bytes,
+        ) -> Result<tx_shared::ports::GasPlan, NodeError> {
+            Err(NodeError::Unavailable("not asked by a retry".into()))
+        }
+        async fn send_raw(&self, _: &Bytes) -> Result<alloy::primitives::B256, NodeError> {
+            Err(NodeError::Unavailable("not asked by a retry".into()))
+        }
+        async fn inclusion(
+            &self,
+            _: alloy::primitives::B256,
+        ) -> Result<Option<tx_shared::domain::Inclusion>, NodeError> {
+            Ok(None)
+        }
+        async fn block_number(&self) -> Result<u64, NodeError> {
+            Ok(5)
+        }
+        async fn balance(&self, _: alloy::primitives::Address) -> Result<u128, NodeError> {
+            Ok(0)
+        }
+        async fn chain_id(&self) -> Result<u64, NodeError> {
+            Ok(31337)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_mined_while_the_retry_decides_is_not_signed_again() {
+        let retrier = Retrier {
+            store: MemoryStore::new(),
+            to_signer: RecordingQueue::default(),
+            to_broadcaster: RecordingQueue::default(),
+            node: MinedDuringTheDecision::default(),
+        };
+        let id = signed(&retrier.store).await;
+        retrier
+            .store
+            .record_needs_review(id, "attempts ran out")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            action(retrier.retry(id, "ops").await),
+            AdminRetry::ResendSigned
+        );
+        assert!(
+            retrier.to_signer.enqueued().is_empty(),
+            "never signed twice"
         );
     }
 }
