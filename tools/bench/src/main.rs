@@ -221,7 +221,7 @@ async fn run() -> Result<bool, BenchError> {
         challenge,
     };
     println!("{}", results.table());
-    let page = results.page();
+    let page = results.page()?;
     std::fs::write(&args.out, page).map_err(BenchError::io(args.out.display()))?;
     eprintln!("tx-bench: wrote {}", args.out.display());
     Ok(!failed)

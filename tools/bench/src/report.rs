@@ -1,24 +1,37 @@
-//! The table `make bench` prints, and the page it writes (`docs/benchmarks.md`).
+//! The table `make bench` prints, and the page it writes (`docs/benchmarks.md`): this module
+//! computes the numbers and verdicts, `templates/benchmarks.md.j2` lays them out, and
+//! `docs/benchmarking.md` says how each is measured and how to read it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use devstack::Role;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior, value::Serde};
+use rpc_proxy::ProxyStats;
+use serde::Serialize;
+
+use crate::BenchError;
 use crate::ceiling::{Ceiling, per_transaction};
 use crate::coldstart::ColdStartReport;
 use crate::cost::{self, Bill};
 use crate::handlers::HandlerCost;
 use crate::machine::Machine;
 use crate::metering::{Counts, service_total};
-use crate::pipeline::{CHALLENGE_TIME_SCALE, RequestCounts, Run, Sample};
+use crate::pipeline::{CHALLENGE_TIME_SCALE, RequestCounts, Run, Sample, challenge_mean_wait};
 use crate::sizes::SizeReport;
 use crate::stats::{Summary, human};
-use devstack::Role;
 
 /// The cold-start budget: each function at most this many times hello-world.
 pub const COLD_START_BUDGET: f64 = 1.5;
 /// The package budget, per zip.
 pub const ZIP_BUDGET_BYTES: u64 = 4_000_000;
+/// `make bench` on a fresh machine.
+const RUN_TIME_BUDGET: Duration = Duration::from_secs(15 * 60);
+/// What the API invocation of a lone transaction is assumed to last (no latency was measured).
+const SINGLE_TX_API_SECONDS: f64 = 0.05;
+const HELLO: &str = "hello-lambda";
+const TEMPLATE: &str = include_str!("../templates/benchmarks.md.j2");
 
 /// A phase's result.
 #[derive(Debug, Clone)]
@@ -36,11 +49,16 @@ impl<T> Outcome<T> {
         }
     }
 
-    fn note(&self) -> Option<String> {
-        match self {
+    /// The page's section for this phase: `view` of its result, or why there is none.
+    fn part<'a, V>(&'a self, view: impl FnOnce(&'a T) -> V) -> Part<V> {
+        let note = match self {
             Outcome::Skipped => Some("skipped in this run".into()),
             Outcome::Failed(e) => Some(format!("failed: {e}")),
             Outcome::Done(_) => None,
+        };
+        Part {
+            note,
+            done: self.done().map(view),
         }
     }
 }
@@ -84,398 +102,758 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
+/// `—` for what was not measured.
+fn or_dash<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "—".into(), show)
+}
+
 fn dollars(x: f64) -> String {
-    if x >= 100.0 {
-        format!("${x:.0}")
-    } else if x >= 1.0 {
-        format!("${x:.2}")
-    } else {
-        format!("${x:.3}")
+    match x {
+        x if x >= 100.0 => format!("${x:.0}"),
+        x if x >= 1.0 => format!("${x:.2}"),
+        x => format!("${x:.3}"),
     }
 }
 
 fn per_tx(n: f64) -> String {
-    if (n - n.round()).abs() < 1e-9 {
-        format!("{n:.0}")
-    } else if n.abs() < 0.1 {
-        format!("{n:.3}")
-    } else {
-        format!("{n:.2}")
+    match n {
+        n if (n - n.round()).abs() < 1e-9 => format!("{n:.0}"),
+        n if n.abs() < 0.1 => format!("{n:.3}"),
+        n => format!("{n:.2}"),
     }
 }
 
-fn services_line(per: &BTreeMap<(String, String), f64>) -> String {
-    let mut by_service: BTreeMap<&str, f64> = BTreeMap::new();
-    for ((service, _), n) in per {
-        *by_service.entry(service.as_str()).or_default() += n;
-    }
-    let total: f64 = by_service.values().sum();
-    let parts: Vec<String> = by_service
+fn median(samples: &[Duration]) -> Option<Duration> {
+    Summary::of(samples).map(|s| s.p50)
+}
+
+fn range(values: &[Duration]) -> String {
+    let (lo, hi) = (values.iter().min(), values.iter().max());
+    lo.zip(hi)
+        .map_or("—".into(), |(lo, hi)| format!("{}–{}", ms(*lo), ms(*hi)))
+}
+
+/// Requests of one `(service, operation)`.
+fn count(counts: &Counts, service: &str, operation: &str) -> f64 {
+    let key = (service.to_owned(), operation.to_owned());
+    counts.get(&key).copied().unwrap_or(0) as f64
+}
+
+fn transactions(sample: &Sample) -> f64 {
+    sample.transactions.max(1) as f64
+}
+
+/// "16 (DynamoDB 9, KMS 1, SNS 1, SQS 5)": a lone transaction's requests, by service.
+fn services_line(sample: &Sample) -> String {
+    let all = sample.all_requests();
+    let services: BTreeSet<&str> = all.keys().map(|(s, _)| s.as_str()).collect();
+    let parts: Vec<String> = services
         .iter()
-        .map(|(s, n)| format!("{s} {}", per_tx(*n)))
+        .map(|s| format!("{s} {}", per_tx(service_total(&all, s) as f64)))
         .collect();
-    format!("{} ({})", per_tx(total), parts.join(", "))
-}
-
-fn lambda_invocations_per_tx(sample: &Sample) -> f64 {
-    // The API answers each POST in one invocation.
-    let consumers: u64 = sample
-        .consumers
-        .iter()
-        .filter(|(f, _)| **f != Role::Sweeper)
-        .map(|(_, m)| m.invocations)
-        .sum();
-    1.0 + consumers as f64 / sample.transactions.max(1) as f64
+    format!(
+        "{} ({})",
+        per_tx(all.values().sum::<u64>() as f64),
+        parts.join(", ")
+    )
 }
 
 fn handler_seconds_per_tx(sample: &Sample) -> f64 {
-    sample.handler_time().as_secs_f64() / sample.transactions.max(1) as f64
+    sample.handler_time().as_secs_f64() / transactions(sample)
 }
 
 /// A sample's bill per million transactions; `api_seconds` is the API function's duration per
-/// request (the client-side latency stands for it).
-/// What the API invocation of a lone transaction is assumed to last (no latency was measured).
-const SINGLE_TX_API_SECONDS: f64 = 0.05;
-
-/// The bill of the transactions of a counting sample (no load, no measured API latency).
-fn single_bill(sample: &Sample, item_bytes: usize) -> Bill {
-    bill(sample, item_bytes, SINGLE_TX_API_SECONDS)
-}
-
-/// The bill of a run, with its measured API latency as the API's duration.
-fn run_bill(run: &Run, item_bytes: usize) -> Bill {
-    bill(&run.sample, item_bytes, api_seconds(run))
-}
-
+/// request, and the API answers each POST in one invocation.
 fn bill(sample: &Sample, item_bytes: usize, api_seconds: f64) -> Bill {
+    let consumers = sample
+        .consumers
+        .iter()
+        .filter(|(f, _)| **f != Role::Sweeper);
+    let invocations: u64 = consumers.map(|(_, m)| m.invocations).sum();
     cost::per_million(
         &per_transaction(&sample.all_requests(), sample.transactions),
-        lambda_invocations_per_tx(sample),
+        1.0 + invocations as f64 / transactions(sample),
         handler_seconds_per_tx(sample) + api_seconds,
         item_bytes,
     )
 }
 
-struct Row {
-    measure: String,
-    result: String,
-    reference: String,
-    budget: String,
-    verdict: String,
+/// The bill of a run, its median POST latency standing for the API function's duration.
+fn run_bill(run: &Run, item_bytes: usize) -> Bill {
+    let api = median(&run.submitted.latencies).map_or(SINGLE_TX_API_SECONDS, |d| d.as_secs_f64());
+    bill(&run.sample, item_bytes, api)
 }
 
-fn row(
-    measure: impl Into<String>,
-    result: impl Into<String>,
-    reference: impl Into<String>,
-    budget: impl Into<String>,
-    verdict: impl Into<String>,
-) -> Row {
-    Row {
-        measure: measure.into(),
-        result: result.into(),
-        reference: reference.into(),
-        budget: budget.into(),
-        verdict: verdict.into(),
-    }
+/// A section of the page: the view of a phase's result, or the note of why there is none.
+#[derive(Serialize)]
+struct Part<V> {
+    note: Option<String>,
+    done: Option<V>,
+}
+
+/// What the template is given; numbers come formatted.
+#[derive(Serialize)]
+struct Page<'a> {
+    machine: MachineView<'a>,
+    times: Times,
+    budget: f64,
+    cold: Part<ColdStart>,
+    sizes: Part<Sizes>,
+    handlers: Vec<Handler>,
+    requests: Part<Requests>,
+    end_to_end: Part<EndToEnd>,
+    challenge: Part<Challenge<'a>>,
+}
+
+#[derive(Serialize)]
+struct MachineView<'a> {
+    commit: &'a str,
+    cores: usize,
+    cpu: &'a str,
+    memory: String,
+    kernel: &'a str,
+    rustc: &'a str,
+    cargo_lambda: &'a str,
+    ministack: &'a str,
+    anvil: &'a str,
+}
+
+/// §0. `verdict` is `cached`, `within` or `over` the budget; none when the total is unknown.
+#[derive(Serialize)]
+struct Times {
+    tools: String,
+    build: String,
+    criterion: String,
+    harness: String,
+    total: String,
+    measurements: String,
+    verdict: Option<&'static str>,
+    cpu: Option<CpuTime>,
+    tools_installed: bool,
+}
+
+/// The build's CPU time spread over the cores: how short the build could have been.
+#[derive(Serialize)]
+struct CpuTime {
+    total: String,
+    floor: String,
+    rest: String,
+    least: String,
+    busy: String,
+}
+
+#[derive(Serialize)]
+struct ColdStart {
+    binaries: Vec<Binary>,
+    hello: String,
+    bare: String,
+    hello_bare: String,
+    binary_sizes: Option<String>,
+    init: String,
+    hello_init: String,
+    within_budget: bool,
+    connections: u64,
+    other_calls: String,
+}
+
+#[derive(Serialize)]
+struct Binary {
+    name: String,
+    hello: bool,
+    runs: usize,
+    min: String,
+    median: String,
+    p90: String,
+    max: String,
+    ratio: String,
+    verdict: String,
+    bare: String,
+    init: String,
+}
+
+#[derive(Serialize)]
+struct Sizes {
+    arch: String,
+    packages: Vec<Package>,
+    hello_zip: String,
+    arm64: bool,
+    targets: String,
+    sections: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct Package {
+    name: String,
+    hello: bool,
+    zip: String,
+    binary: String,
+    over: String,
+    within: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct Handler {
+    id: &'static str,
+    what: &'static str,
+    runs_in: &'static str,
+    median: Option<String>,
+    allocations: Option<String>,
+    bytes: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Requests {
+    happy_services: String,
+    retry_services: String,
+    single_bill: String,
+    load_bill: Option<String>,
+    retry_events: usize,
+    columns: Vec<&'static str>,
+    counts: Vec<Vec<String>>,
+    totals: Vec<String>,
+    sweep_total: u64,
+    sweep: String,
+    sweep_monthly: String,
+    item_bytes: usize,
+    wru_update: String,
+    wru_transact: String,
+    rru_get: String,
+    bill_columns: Vec<&'static str>,
+    bills: Vec<Vec<String>>,
+    bill_totals: Vec<String>,
+    prices: Vec<[String; 3]>,
+    batching: Batching,
+}
+
+/// What batch APIs would save, per million transactions at load.
+#[derive(Serialize)]
+struct Batching {
+    signer: String,
+    broadcaster: String,
+    bill: String,
+    send: String,
+    send_saving: String,
+    visibility_retry: String,
+    visibility_load: String,
+    visibility_saving: String,
+    gets_lone: String,
+    gets_load: String,
+    notifier: String,
+    notifier_saving: String,
+    /// More nonce-counter writes at load than alone: lost races for the counter.
+    nonce_races: bool,
+    writes_lone: String,
+    writes_load: String,
+}
+
+#[derive(Serialize)]
+struct EndToEnd {
+    transactions: u64,
+    concurrency: usize,
+    answered: usize,
+    first_error: Option<String>,
+    posts_after: String,
+    posts_rate: String,
+    confirmed: u64,
+    failed: u64,
+    timed_out: bool,
+    elapsed: String,
+    throughput: String,
+    latency: Option<Latency>,
+    handler_seconds: String,
+    ceiling: Part<CeilingView>,
+    fit: Option<CeilingFit>,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    p50: String,
+    p95: String,
+    p99: String,
+    max: String,
+}
+
+#[derive(Serialize)]
+struct CeilingView {
+    workers: usize,
+    rates: Vec<[String; 5]>,
+}
+
+/// The end-to-end run against the emulator's ceiling for its request mix.
+#[derive(Serialize)]
+struct CeilingFit {
+    requests: String,
+    emulator_ms: String,
+    ceiling: String,
+    share: String,
+}
+
+#[derive(Serialize)]
+struct Challenge<'a> {
+    transactions: u64,
+    concurrency: usize,
+    scale: f64,
+    confirmed: u64,
+    failed: u64,
+    timed_out: bool,
+    all_confirmed: bool,
+    elapsed: String,
+    posts_after: String,
+    retries: u64,
+    tally: Option<Tally>,
+    visibility: String,
+    node: &'a ProxyStats,
+    rpc_errors: u64,
+    functions: Vec<[String; 6]>,
+    measured: String,
+    projection: Option<Projection>,
+}
+
+#[derive(Serialize)]
+struct Tally {
+    retried: u64,
+    events: String,
+    gapless: bool,
+}
+
+/// Handler-seconds per transaction at full scale, and the terms of the estimate.
+#[derive(Serialize)]
+struct Projection {
+    aws: String,
+    calls: String,
+    mean_wait: String,
+    sequential: String,
+    per_invocation: String,
+    billed: String,
+    one_by_one: String,
 }
 
 impl Results {
-    fn hello_median(&self) -> Option<Duration> {
-        let report = self.cold_starts.done()?;
-        let hello = report.binaries.iter().find(|b| b.name == "hello-lambda")?;
-        Summary::of(&hello.samples).map(|s| s.p50)
+    /// The summary table.
+    pub fn table(&self) -> String {
+        render(&self.context(), Some("summary")).unwrap_or_else(|e| format!("{e}\n"))
     }
 
-    /// A median cold start as a multiple of hello-world's.
-    fn cold_start_ratio(&self, median: Duration) -> Option<f64> {
-        self.hello_median()
-            .map(|h| median.as_secs_f64() / h.as_secs_f64().max(1e-9))
+    /// The whole page.
+    pub fn page(&self) -> Result<String, BenchError> {
+        render(&self.context(), None)
     }
 
-    /// A build that reused an earlier release build in `target/` says nothing of a fresh
-    /// machine, however long it took.
-    fn build_was_cached(&self) -> bool {
-        !self.timings.build_fresh
-    }
-
-    /// `make bench` from its start to the end of the measurements.
-    fn total_run_time(&self) -> Option<Duration> {
-        self.timings
-            .before_harness
-            .map(|b| b + self.timings.harness)
-    }
-
-    fn rows(&self) -> Vec<Row> {
-        let mut rows = Vec::new();
-        if let Some(total) = self.total_run_time() {
-            let t = &self.timings;
-            let opt = |d: Option<Duration>| d.map_or("—".into(), human);
-            rows.push(row(
-                "`make bench` run time",
-                format!(
-                    "{} (build {}, measurements {})",
-                    human(total),
-                    opt(t.build),
-                    human(t.harness + t.criterion.unwrap_or_default())
-                ),
-                if self.build_was_cached() {
-                    "the build reused `target/` (§0)"
-                } else {
-                    "the build ran from scratch (§0)"
-                },
-                "< 15 min on a fresh machine",
-                if self.build_was_cached() {
-                    "not judged: the build reused `target/` (§0)"
-                } else if total <= Duration::from_secs(15 * 60) {
-                    "✅"
-                } else {
-                    "❌ (§0)"
-                },
-            ));
+    fn context(&self) -> Page<'_> {
+        let m = &self.machine;
+        Page {
+            machine: MachineView {
+                commit: &m.commit,
+                cores: m.cores,
+                cpu: &m.cpu_model,
+                memory: format!("{:.1} GiB", m.memory_gib),
+                kernel: &m.kernel,
+                rustc: &m.rustc,
+                cargo_lambda: &m.cargo_lambda,
+                ministack: &m.ministack,
+                anvil: &m.anvil,
+            },
+            times: self.times(),
+            budget: COLD_START_BUDGET,
+            cold: self.cold_starts.part(|report| self.cold_start(report)),
+            sizes: self.sizes.part(|sizes| self.package_sizes(sizes)),
+            handlers: self.handlers.iter().map(handler).collect(),
+            requests: self.counts.part(|counts| self.requests(counts)),
+            end_to_end: self.end_to_end.part(|run| self.end_to_end(run)),
+            challenge: self.challenge.part(|run| self.challenge(run)),
         }
-        // 1. Cold start.
-        match &self.cold_starts {
-            Outcome::Done(report) => {
-                let hello = self.hello_median();
-                for b in &report.binaries {
-                    let Some(s) = Summary::of(&b.samples) else {
-                        continue;
-                    };
-                    if b.name == "hello-lambda" {
-                        continue;
-                    }
-                    let ratio = self.cold_start_ratio(s.p50);
-                    rows.push(row(
-                        format!("1. cold start: {}", b.name),
-                        format!("{} median, {} p90", ms(s.p50), ms(s.p90)),
-                        hello.map_or("—".into(), |h| format!("hello-world {} median", ms(h))),
-                        format!("≤ {COLD_START_BUDGET}× hello-world"),
-                        ratio.map_or("—".into(), |r| {
-                            format!(
-                                "{} {r:.2}×",
-                                if r <= COLD_START_BUDGET { "✅" } else { "❌" }
-                            )
-                        }),
-                    ));
+    }
+
+    /// §0: `make bench` from its start to the end of the measurements.
+    fn times(&self) -> Times {
+        let t = &self.timings;
+        let total = t.before_harness.map(|b| b + t.harness);
+        let measurements = t.harness + t.criterion.unwrap_or_default();
+        let cores = self.machine.cores.max(1);
+        let cpu = t
+            .build_cpu
+            .zip(t.build)
+            .zip(total)
+            .map(|((cpu, build), total)| {
+                let (floor, rest) = (cpu / cores as u32, total.saturating_sub(build));
+                let busy = cpu.as_secs_f64() / (build.as_secs_f64() * cores as f64).max(1e-9);
+                CpuTime {
+                    total: human(cpu),
+                    floor: human(floor),
+                    rest: human(rest),
+                    least: human(floor + rest),
+                    busy: format!("{:.0}%", 100.0 * busy),
                 }
-            }
-            other => rows.push(row(
-                "1. cold start",
-                other.note().unwrap_or_default(),
-                "",
-                "",
-                "",
-            )),
+            });
+        Times {
+            tools: or_dash(t.tools, human),
+            build: or_dash(t.build, human),
+            criterion: or_dash(t.criterion, human),
+            harness: human(t.harness),
+            total: or_dash(total, human),
+            measurements: human(measurements),
+            // A build that reused an earlier release build says nothing of a fresh machine's.
+            verdict: total.map(|total| match (t.build_fresh, total <= RUN_TIME_BUDGET) {
+                (false, _) => "cached",
+                (true, true) => "within",
+                (true, false) => "over",
+            }),
+            cpu,
+            tools_installed: t.tools.is_some_and(|t| t < Duration::from_secs(5)),
         }
-        // 2. Package size.
-        match &self.sizes {
-            Outcome::Done(sizes) => {
-                let hello = sizes
-                    .packages
-                    .iter()
-                    .find(|p| p.name == "hello-lambda")
-                    .and_then(|p| p.zip_bytes);
-                let arm = sizes.has_target("aarch64-unknown-linux-gnu");
-                for p in sizes.packages.iter().filter(|p| p.name != "hello-lambda") {
-                    let Some(zip) = p.zip_bytes else {
-                        rows.push(row(
-                            format!("2. zip: {}", p.name),
-                            "not built",
-                            "",
-                            "",
-                            "❌",
-                        ));
-                        continue;
-                    };
-                    rows.push(row(
-                        format!("2. zip: {}", p.name),
-                        format!(
-                            "{} {} zip ({} binary)",
-                            mb(zip),
-                            sizes.built_for,
-                            p.binary_bytes.map_or("?".into(), mb)
-                        ),
-                        hello.map_or("—".into(), |h| format!("hello-world {}", mb(h))),
-                        "≤ 4 MB arm64 zip".to_owned(),
-                        format!(
-                            "{} {}{}",
-                            if zip <= ZIP_BUDGET_BYTES {
-                                "✅"
-                            } else {
-                                "❌"
-                            },
-                            sizes.built_for,
-                            if arm {
-                                ""
-                            } else {
-                                "; arm64 not buildable here (see §2)"
-                            }
-                        ),
-                    ));
-                }
+    }
+
+    /// §1: each binary beside hello-world, and its start split into bare start and init work.
+    fn cold_start(&self, report: &ColdStartReport) -> ColdStart {
+        let of = |name: &str| report.binaries.iter().find(|b| b.name == name);
+        let hello = of(HELLO).and_then(|b| median(&b.samples));
+        let hello_bare = of(HELLO).and_then(|b| median(&b.bare));
+        let hello_init = hello.zip(hello_bare).map(|(m, b)| m.saturating_sub(b));
+        let (mut binaries, mut bares, mut inits) = (Vec::new(), Vec::new(), Vec::new());
+        let mut within_budget = true;
+        for b in &report.binaries {
+            let Some(s) = Summary::of(&b.samples) else {
+                continue;
+            };
+            let ratio = hello.map(|h| s.p50.as_secs_f64() / h.as_secs_f64().max(1e-9));
+            let bare = median(&b.bare);
+            let init = bare.map(|bare| s.p50.saturating_sub(bare));
+            if b.name != HELLO {
+                bares.extend(bare);
+                inits.extend(init);
+                within_budget &= ratio.is_some_and(|r| r <= COLD_START_BUDGET);
             }
-            other => rows.push(row(
-                "2. package size",
-                other.note().unwrap_or_default(),
-                "",
-                "",
-                "",
-            )),
+            let mark = |r: f64| if r <= COLD_START_BUDGET { "✅" } else { "❌" };
+            binaries.push(Binary {
+                name: b.name.clone(),
+                hello: b.name == HELLO,
+                runs: s.count,
+                min: or_dash(b.samples.iter().min().copied(), ms),
+                median: ms(s.p50),
+                p90: ms(s.p90),
+                max: ms(s.max),
+                ratio: or_dash(ratio, |r| format!("{r:.2}×")),
+                verdict: or_dash(ratio, |r| format!("{} {r:.2}×", mark(r))),
+                bare: or_dash(bare, ms),
+                init: or_dash(init, ms),
+            });
         }
-        // 3. Handler cost.
-        for h in &self.handlers {
-            rows.push(row(
-                format!("3. {}", h.id),
-                h.median_ns.map_or("not measured".into(), |ns| {
-                    let time = human(Duration::from_nanos(ns.round() as u64));
-                    match h.allocations {
-                        Some(a) => format!(
-                            "{time}, {:.0} allocations ({:.0} B)",
-                            a.allocations, a.bytes
-                        ),
-                        None => time,
-                    }
+        ColdStart {
+            binaries,
+            hello: or_dash(hello, ms),
+            bare: range(&bares),
+            hello_bare: or_dash(hello_bare, ms),
+            binary_sizes: self.binary_sizes(),
+            init: range(&inits),
+            hello_init: or_dash(hello_init, ms),
+            within_budget,
+            connections: report.init_connections,
+            other_calls: report.other_calls.join(", "),
+        }
+    }
+
+    /// "4.47–6.25 MB binaries, hello-world 0.97 MB", from this run's sizes.
+    fn binary_sizes(&self) -> Option<String> {
+        let packages = &self.sizes.done()?.packages;
+        let hello = packages.iter().find(|p| p.name == HELLO)?.binary_bytes?;
+        let functions = packages.iter().filter(|p| p.name != HELLO);
+        let bytes: Vec<u64> = functions.filter_map(|p| p.binary_bytes).collect();
+        let (lo, hi) = (*bytes.iter().min()?, *bytes.iter().max()?);
+        Some(format!(
+            "{}–{} binaries, hello-world {}",
+            mb(lo),
+            mb(hi),
+            mb(hello)
+        ))
+    }
+
+    /// §2.
+    fn package_sizes(&self, sizes: &SizeReport) -> Sizes {
+        let hello = sizes.packages.iter().find(|p| p.name == HELLO);
+        let packages = sizes.packages.iter().map(|p| {
+            let over = p.binary_bytes.zip(hello.and_then(|h| h.binary_bytes));
+            Package {
+                name: p.name.clone(),
+                hello: p.name == HELLO,
+                zip: p.zip_bytes.map_or("not built".into(), mb),
+                binary: or_dash(p.binary_bytes, mb),
+                over: or_dash(over.filter(|_| p.name != HELLO), |(b, h)| {
+                    format!("+{}", mb(b.saturating_sub(h)))
                 }),
-                h.runs_in.to_owned(),
-                "—".to_owned(),
-                String::new(),
-            ));
-        }
-        // 4. Requests per transaction and the bill.
-        match &self.counts {
-            Outcome::Done(c) => {
-                for (label, sample) in [("happy path", &c.happy), ("one retry", &c.one_retry)] {
-                    let per = per_transaction(&sample.all_requests(), 1);
-                    rows.push(row(
-                        format!("4. AWS requests/tx, {label}"),
-                        services_line(&per),
-                        "functions + notifier + event source mappings".to_owned(),
-                        "—".to_owned(),
-                        String::new(),
-                    ));
-                }
-                let happy = single_bill(&c.happy, c.item_bytes);
-                let at_load = self.end_to_end.done().map(|r| run_bill(r, c.item_bytes));
-                rows.push(row(
-                    "4. cost per million tx",
-                    format!(
-                        "{} single tx{}",
-                        dollars(happy.total()),
-                        at_load.map_or(String::new(), |b| format!(
-                            ", {} at load (e2e)",
-                            dollars(b.total())
-                        ))
-                    ),
-                    "us-east-1 list prices (§4)".to_owned(),
-                    "—".to_owned(),
-                    String::new(),
-                ));
+                within: p.zip_bytes.map(|z| z <= ZIP_BUDGET_BYTES),
             }
-            other => rows.push(row(
-                "4. AWS requests/tx",
-                other.note().unwrap_or_default(),
-                "",
-                "",
-                "",
-            )),
+        });
+        let sections = sizes.sections.iter().map(|(binary, sections)| {
+            let total = sections.iter().map(|s| s.bytes).sum::<u64>().max(1) as f64;
+            let share = |bytes: u64| 100.0 * bytes as f64 / total;
+            let parts = sections
+                .iter()
+                .take(6)
+                .map(|s| format!("`{}` {} ({:.0}%)", s.name, mb(s.bytes), share(s.bytes)));
+            (binary.clone(), parts.collect::<Vec<_>>().join(", "))
+        });
+        Sizes {
+            arch: sizes.built_for.clone(),
+            packages: packages.collect(),
+            hello_zip: or_dash(hello.and_then(|h| h.zip_bytes), mb),
+            arm64: sizes.has_target("aarch64-unknown-linux-gnu"),
+            targets: sizes.installed_targets.join("`, `"),
+            sections: sections.collect(),
         }
-        // 5. End to end.
-        match &self.end_to_end {
-            Outcome::Done(r) => {
-                let lat = Summary::of(&r.submitted.latencies);
-                rows.push(row(
-                    "5. end to end, zero-latency node",
-                    format!(
-                        "{:.1} tx/s ({} of {} confirmed in {})",
-                        r.throughput(),
-                        r.finished.confirmed,
-                        r.transactions,
-                        human(r.finished.elapsed)
-                    ),
-                    self.ceiling_tps(r).map_or("—".into(), |(tps, _)| {
-                        format!("emulator ceiling {tps:.1} tx/s for this request mix")
-                    }),
-                    "—".to_owned(),
-                    self.ceiling_tps(r).map_or(String::new(), |(tps, _)| {
-                        format!("{:.0}% of the ceiling", 100.0 * r.throughput() / tps)
-                    }),
-                ));
-                if let Some(lat) = lat {
-                    rows.push(row(
-                        "5. API latency (POST)",
-                        format!(
-                            "p50 {}, p95 {}, p99 {}",
-                            ms(lat.p50),
-                            ms(lat.p95),
-                            ms(lat.p99)
-                        ),
-                        format!("{} clients", r.concurrency),
-                        "—".to_owned(),
-                        String::new(),
-                    ));
-                }
-            }
-            other => rows.push(row(
-                "5. end to end",
-                other.note().unwrap_or_default(),
-                "",
-                "",
-                "",
-            )),
-        }
-        // 6. The challenge's node.
-        match &self.challenge {
-            Outcome::Done(r) => {
-                let retries = r
-                    .tally
-                    .as_ref()
-                    .and_then(|t| t.events.get("retry").copied())
-                    .unwrap_or(0);
-                let all = r.finished.confirmed == r.transactions && !r.finished.timed_out;
-                rows.push(row(
-                    "6. challenge node: all confirmed",
-                    format!(
-                        "{} of {} in {}, {} retries",
-                        r.finished.confirmed,
-                        r.transactions,
-                        human(r.finished.elapsed),
-                        retries
-                    ),
-                    format!("node time-scaled ×{CHALLENGE_TIME_SCALE}"),
-                    "—".to_owned(),
-                    if all { "✅" } else { "❌" },
-                ));
-                let measured = handler_seconds_per_tx(&r.sample);
-                rows.push(row(
-                    "6. handler-seconds per tx",
-                    format!("{measured:.3} s measured (scaled node)"),
-                    self.projected_handler_seconds(r).map_or("—".into(), |p| {
-                        format!("≈ {:.1} s at full scale (estimate, §6)", p.billed)
-                    }),
-                    "—".to_owned(),
-                    String::new(),
-                ));
-            }
-            other => rows.push(row(
-                "6. challenge node",
-                other.note().unwrap_or_default(),
-                "",
-                "",
-                "",
-            )),
-        }
-        rows
     }
 
-    /// The emulator's ceiling for the end-to-end request mix: `(tx/s, seconds per tx)`.
-    fn ceiling_tps(&self, run: &Run) -> Option<(f64, f64)> {
-        let ceiling = self.ceiling.done()?;
-        let seconds = ceiling.seconds_per_transaction(&per_transaction(
-            &run.sample.all_requests(),
-            run.sample.transactions,
-        ));
-        (seconds > 0.0).then(|| (1.0 / seconds, seconds))
+    /// §4: requests per transaction by who made them, their bill, and what batching would save.
+    fn requests(&self, c: &RequestCounts) -> Requests {
+        let (e2e, challenge) = (self.end_to_end.done(), self.challenge.done());
+        let mut samples = vec![
+            ("first tx (cold)", &c.first),
+            ("happy path", &c.happy),
+            ("one retry", &c.one_retry),
+        ];
+        samples.extend(e2e.map(|r| ("at load (e2e)", &r.sample)));
+        samples.extend(challenge.map(|r| ("challenge", &r.sample)));
+        type CountsOf = fn(&Sample) -> Counts;
+        let sources: [(&str, CountsOf); 3] = [
+            ("functions", |s| s.functions.clone()),
+            ("notifier", |s| s.notifier.clone()),
+            ("event source mapping", Sample::mapping_requests),
+        ];
+        let mut counts: Vec<Vec<String>> = Vec::new();
+        for (source, counts_of) in sources {
+            let by_sample: Vec<(Counts, f64)> = samples
+                .iter()
+                .map(|(_, s)| (counts_of(s), transactions(s)))
+                .collect();
+            let operations: BTreeSet<&(String, String)> =
+                by_sample.iter().flat_map(|(c, _)| c.keys()).collect();
+            for (service, op) in operations {
+                let mut row = vec![source.to_owned(), service.clone(), op.clone()];
+                row.extend(
+                    by_sample
+                        .iter()
+                        .map(|(c, n)| per_tx(count(c, service, op) / n)),
+                );
+                counts.push(row);
+            }
+        }
+        let mut bills = vec![
+            (
+                "happy path (single tx)",
+                bill(&c.happy, c.item_bytes, SINGLE_TX_API_SECONDS),
+            ),
+            (
+                "one retry (single tx)",
+                bill(&c.one_retry, c.item_bytes, SINGLE_TX_API_SECONDS),
+            ),
+        ];
+        bills.extend(e2e.map(|r| ("at load (e2e)", run_bill(r, c.item_bytes))));
+        bills.extend(challenge.map(|r| ("challenge node (scaled)", run_bill(r, c.item_bytes))));
+        let services: BTreeSet<&str> = bills
+            .iter()
+            .flat_map(|(_, b)| b.by_service.keys().copied())
+            .collect();
+        let bill_rows = services.into_iter().map(|service| {
+            let cost = |b: &Bill| dollars(b.by_service.get(service).copied().unwrap_or(0.0));
+            std::iter::once(service.to_owned())
+                .chain(bills.iter().map(|(_, b)| cost(b)))
+                .collect()
+        });
+        let sweep_total: u64 = c.sweep.values().sum();
+        let sweep: Vec<String> = c
+            .sweep
+            .iter()
+            .map(|((s, o), n)| format!("{s} {o} {n}"))
+            .collect();
+        let units = |op: &str| cost::dynamodb_units(op, c.item_bytes);
+        let price = |p: &cost::Price| match p.dollars {
+            0.0 => "free".to_owned(),
+            x => format!("${x} per {}", p.per),
+        };
+        Requests {
+            happy_services: services_line(&c.happy),
+            retry_services: services_line(&c.one_retry),
+            single_bill: dollars(bills[0].1.total()),
+            load_bill: e2e.map(|r| dollars(run_bill(r, c.item_bytes).total())),
+            retry_events: c.retry_events,
+            columns: samples.iter().map(|(name, _)| *name).collect(),
+            totals: samples
+                .iter()
+                .map(|(_, s)| {
+                    per_tx(s.all_requests().values().sum::<u64>() as f64 / transactions(s))
+                })
+                .collect(),
+            counts,
+            sweep_total,
+            sweep: sweep.join(", "),
+            sweep_monthly: format!("{:.0}", sweep_total as f64 * 60.0 * 24.0 * 30.0),
+            item_bytes: c.item_bytes,
+            wru_update: per_tx(units("UpdateItem").0),
+            wru_transact: per_tx(units("TransactWriteItems").0),
+            rru_get: per_tx(units("GetItem").1),
+            bill_columns: bills.iter().map(|(name, _)| *name).collect(),
+            bills: bill_rows.collect(),
+            bill_totals: bills.iter().map(|(_, b)| dollars(b.total())).collect(),
+            prices: cost::PRICES
+                .iter()
+                .map(|p| [p.service.into(), p.what.into(), price(p)])
+                .collect(),
+            batching: self.batching(c),
+        }
+    }
+
+    /// What the batch APIs would save, priced per million transactions at load.
+    fn batching(&self, c: &RequestCounts) -> Batching {
+        let e2e = self.end_to_end.done();
+        let sample = e2e.map_or(&c.happy, |r| &r.sample);
+        let records_per_invocation = |f: Role| match sample.consumers.get(&f) {
+            Some(m) if m.invocations > 0 => m.records as f64 / m.invocations as f64,
+            _ => 1.0,
+        };
+        let signer = records_per_invocation(Role::Signer);
+        let load =
+            |service: &str, op: &str| count(&sample.functions, service, op) / transactions(sample);
+        let lone = |op: &str| count(&c.happy.functions, "DynamoDB", op);
+        let send = load("SQS", "SendMessage");
+        let notifier = service_total(&sample.notifier, "DynamoDB") as f64 / transactions(sample);
+        let bill = e2e.map_or_else(
+            || bill(&c.happy, c.item_bytes, SINGLE_TX_API_SECONDS),
+            |r| run_bill(r, c.item_bytes),
+        );
+        Batching {
+            signer: format!("{signer:.1}"),
+            broadcaster: format!("{:.1}", records_per_invocation(Role::Broadcaster)),
+            bill: dollars(bill.total()),
+            send: per_tx(send),
+            // One batch per invocation instead of one request per record.
+            send_saving: dollars(send * (1.0 - 1.0 / signer.max(1.0)) * cost::SQS_PER_MILLION),
+            visibility_retry: per_tx(count(
+                &c.one_retry.functions,
+                "SQS",
+                "ChangeMessageVisibility",
+            )),
+            visibility_load: per_tx(load("SQS", "ChangeMessageVisibility")),
+            visibility_saving: dollars(cost::SQS_PER_MILLION),
+            gets_lone: per_tx(lone("GetItem")),
+            gets_load: per_tx(load("DynamoDB", "GetItem")),
+            notifier: per_tx(notifier),
+            notifier_saving: dollars(notifier * cost::DYNAMODB_RRU_PER_MILLION),
+            nonce_races: load("DynamoDB", "TransactWriteItems") > lone("TransactWriteItems") + 0.5,
+            writes_lone: per_tx(lone("TransactWriteItems")),
+            writes_load: per_tx(load("DynamoDB", "TransactWriteItems")),
+        }
+    }
+
+    /// §5, beside the emulator's ceiling measured in the same run.
+    fn end_to_end(&self, r: &Run) -> EndToEnd {
+        let all_requests = per_transaction(&r.sample.all_requests(), r.sample.transactions);
+        let seconds = self
+            .ceiling
+            .done()
+            .map(|c| c.seconds_per_transaction(&all_requests));
+        let (answered, posting) = (r.submitted.ids.len(), r.submitted.elapsed.as_secs_f64());
+        EndToEnd {
+            transactions: r.transactions,
+            concurrency: r.concurrency,
+            answered,
+            first_error: r.submitted.first_error.clone(),
+            posts_after: human(r.submitted.elapsed),
+            posts_rate: format!("{:.1}", answered as f64 / posting.max(1e-9)),
+            confirmed: r.finished.confirmed,
+            failed: r.finished.failed,
+            timed_out: r.finished.timed_out,
+            elapsed: human(r.finished.elapsed),
+            throughput: format!("{:.1}", r.throughput()),
+            latency: Summary::of(&r.submitted.latencies).map(|l| Latency {
+                p50: ms(l.p50),
+                p95: ms(l.p95),
+                p99: ms(l.p99),
+                max: ms(l.max),
+            }),
+            handler_seconds: format!("{:.3}", handler_seconds_per_tx(&r.sample)),
+            ceiling: self.ceiling.part(|c| CeilingView {
+                workers: c.workers,
+                rates: c
+                    .rates
+                    .iter()
+                    .map(|rate| {
+                        let items = rate.items as f64 / rate.requests.max(1) as f64;
+                        let (requests, per_second) = (
+                            rate.requests.to_string(),
+                            format!("{:.0}", rate.per_second()),
+                        );
+                        [
+                            rate.service.into(),
+                            rate.operation.into(),
+                            requests,
+                            per_second,
+                            format!("{items:.1}"),
+                        ]
+                    })
+                    .collect(),
+            }),
+            fit: seconds.filter(|s| *s > 0.0).map(|seconds| CeilingFit {
+                requests: per_tx(all_requests.values().sum()),
+                emulator_ms: format!("{:.1}", seconds * 1e3),
+                ceiling: format!("{:.1}", 1.0 / seconds),
+                share: format!("{:.0}%", 100.0 * r.throughput() * seconds),
+            }),
+        }
+    }
+
+    /// §6.
+    fn challenge<'a>(&self, r: &'a Run) -> Challenge<'a> {
+        let f = &r.finished;
+        let functions = r.sample.consumers.iter().map(|(role, m)| {
+            let records = match m.records {
+                0 => "—".to_owned(),
+                n => format!("{:.1}", n as f64 / m.invocations.max(1) as f64),
+            };
+            let per = format!(
+                "{:.3} s",
+                m.handler_time.as_secs_f64() / transactions(&r.sample)
+            );
+            let (invocations, failed) = (m.invocations.to_string(), m.failed_records.to_string());
+            [
+                role.name().into(),
+                invocations,
+                records,
+                failed,
+                human(m.handler_time),
+                per,
+            ]
+        });
+        Challenge {
+            transactions: r.transactions,
+            concurrency: r.concurrency,
+            scale: CHALLENGE_TIME_SCALE,
+            confirmed: f.confirmed,
+            failed: f.failed,
+            timed_out: f.timed_out,
+            all_confirmed: f.confirmed == r.transactions && !f.timed_out,
+            elapsed: human(f.elapsed),
+            posts_after: human(r.submitted.elapsed),
+            retries: r
+                .tally
+                .as_ref()
+                .and_then(|t| t.events.get("retry").copied())
+                .unwrap_or(0),
+            tally: r.tally.as_ref().map(|t| Tally {
+                retried: t.retried_transactions,
+                events: t
+                    .events
+                    .iter()
+                    .map(|(e, n)| format!("{e} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                gapless: t.nonces_distinct_and_gapless,
+            }),
+            visibility: count(&r.sample.functions, "SQS", "ChangeMessageVisibility").to_string(),
+            node: &r.proxy,
+            rpc_errors: r.proxy.faults.rpc_errors(),
+            functions: functions.collect(),
+            measured: format!("{:.3}", handler_seconds_per_tx(&r.sample)),
+            projection: self.projected_handler_seconds(r),
+        }
     }
 
     /// Handler-seconds per transaction at full scale: the zero-latency run's handler time (the
@@ -484,883 +862,211 @@ impl Results {
     /// concurrently, so an invocation lasts about as long as one record's calls).
     fn projected_handler_seconds(&self, challenge: &Run) -> Option<Projection> {
         let aws = handler_seconds_per_tx(&self.end_to_end.done()?.sample);
-        let n = challenge.sample.transactions.max(1) as f64;
-        let calls = challenge.proxy.requests as f64 / n;
-        let sequential = calls * crate::pipeline::challenge_mean_wait().as_secs_f64();
-        let (records, invocations) = challenge
-            .sample
-            .consumers
-            .iter()
-            .filter(|(f, _)| matches!(f, Role::Signer | Role::Broadcaster))
-            .fold((0u64, 0u64), |(r, i), (_, m)| {
-                (r + m.records, i + m.invocations)
-            });
+        let calls = challenge.proxy.requests as f64 / transactions(&challenge.sample);
+        let mean_wait = challenge_mean_wait().as_secs_f64();
+        let sequential = calls * mean_wait;
+        let consumers = challenge.sample.consumers.iter();
+        let signer_and_broadcaster =
+            consumers.filter(|(f, _)| matches!(f, Role::Signer | Role::Broadcaster));
+        let (records, invocations) = signer_and_broadcaster
+            .fold((0, 0), |(r, i), (_, m)| (r + m.records, i + m.invocations));
         let per_invocation = (records as f64 / invocations.max(1) as f64).max(1.0);
         Some(Projection {
-            aws,
-            calls,
-            sequential,
-            per_invocation,
-            billed: aws + sequential / per_invocation,
+            aws: format!("{aws:.3}"),
+            calls: per_tx(calls),
+            mean_wait: format!("{mean_wait:.1}"),
+            sequential: format!("{sequential:.0}"),
+            per_invocation: format!("{per_invocation:.1}"),
+            billed: format!("{:.1}", aws + sequential / per_invocation),
+            one_by_one: format!("{:.0}", aws + sequential),
         })
     }
+}
 
-    /// The one table.
-    pub fn table(&self) -> String {
-        let mut out = String::from(
-            "| Measure | Result | Beside it (same run) | Budget | Verdict |\n|---|---|---|---|---|\n",
-        );
-        for r in self.rows() {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                r.measure, r.result, r.reference, r.budget, r.verdict
-            );
-        }
-        out
+fn handler(h: &HandlerCost) -> Handler {
+    let (what, runs_in, allocations) = (h.what, h.runs_in, h.allocations);
+    Handler {
+        id: h.id,
+        what,
+        runs_in,
+        median: h
+            .median_ns
+            .map(|ns| human(Duration::from_nanos(ns.round() as u64))),
+        allocations: allocations.map(|a| format!("{:.0}", a.allocations)),
+        bytes: allocations.map(|a| format!("{:.0}", a.bytes)),
     }
+}
 
-    /// The whole page.
-    pub fn page(&self) -> String {
-        let mut p = String::new();
-        let m = &self.machine;
-        let _ = writeln!(p, "# Benchmarks\n");
-        let _ = writeln!(
-            p,
-            "Written by `make bench` (`scripts/bench.sh`, `tools/bench`): every number on this page comes from the run described here. Re-run it to refresh the page.\n"
-        );
-        let _ = writeln!(p, "## The run\n");
-        let _ = writeln!(p, "| | |\n|---|---|");
-        let _ = writeln!(p, "| Commit | `{}` |", m.commit);
-        let _ = writeln!(p, "| CPU | {} × {} |", m.cores, m.cpu_model);
-        let _ = writeln!(p, "| Memory | {:.1} GiB |", m.memory_gib);
-        let _ = writeln!(p, "| Kernel | {} |", m.kernel);
-        let _ = writeln!(p, "| Rust | {} |", m.rustc);
-        let _ = writeln!(p, "| cargo-lambda | {} |", m.cargo_lambda);
-        let _ = writeln!(p, "| Emulator | MiniStack ({}) |", m.ministack);
-        let _ = writeln!(p, "| Node | {} |", m.anvil);
-        let _ = writeln!(
-            p,
-            "| Build | one `cargo lambda build --release` of the functions, hello-world, the harness and the criterion benchmarks (the workspace's release profile: `opt-level = \"s\"`, fat LTO, 1 codegen unit, stripped) |"
-        );
-        let t = &self.timings;
-        let opt = |d: Option<Duration>| d.map_or("—".into(), human);
-        let _ = writeln!(
-            p,
-            "| `make bench` took | tools {}, build {}, criterion {}, measurements {}; {} in all |",
-            opt(t.tools),
-            opt(t.build),
-            opt(t.criterion),
-            human(t.harness),
-            t.before_harness
-                .map_or("—".into(), |b| human(b + t.harness))
-        );
-        let _ = writeln!(p);
-        self.run_time_section(&mut p);
-        let _ = writeln!(p, "## Summary\n");
-        p.push_str(&self.table());
-        let _ = writeln!(p);
-        self.cold_start_section(&mut p);
-        self.size_section(&mut p);
-        self.handler_section(&mut p);
-        self.request_section(&mut p);
-        self.end_to_end_section(&mut p);
-        self.challenge_section(&mut p);
-        p
-    }
-
-    fn run_time_section(&self, p: &mut String) {
-        let (Some(total), Some(build)) = (self.total_run_time(), self.timings.build) else {
-            return;
-        };
-        let measurements = self.timings.harness + self.timings.criterion.unwrap_or_default();
-        let _ = writeln!(p, "### 0. How long `make bench` takes\n");
-        let _ = writeln!(
-            p,
-            "This run took {} in all: the build {}, criterion {} and the measurements {}. {}The build is one `cargo lambda build --release` of the seven functions, hello-world, the harness `tx-bench` and the two criterion benchmarks. The functions' dependencies are compiled exactly as `make build-lambdas` compiles them (`tools/workspace-hack` gives them the harness's features in both builds, and `scripts/feature-drift.sh` checks that nothing drifts), so no crate compiles twice and the functions measured are the functions shipped. The release profile compiles each dependency to LLVM bitcode and then optimises and links every binary whole (fat LTO, one codegen unit): eleven whole-program links, about half the build's CPU time, two at a time on {} cores. The harness and the benchmarks are measured with exactly the functions' code generation. With the build cached (a second `make bench`), the whole run is the measurements, {}, plus a few seconds. {}\n",
-            human(total),
-            human(build),
-            self.timings.criterion.map_or("—".into(), human),
-            human(self.timings.harness),
-            if self.build_was_cached() {
-                ""
-            } else {
-                "From scratch, the build dominates. "
-            },
-            self.machine.cores,
-            human(measurements),
-            if self.build_was_cached() {
-                "This run's build started from an earlier release build in `target/`, so its run time says nothing of a fresh machine's, and the 15-minute budget is not judged here: run `make bench` after removing `target/x86_64-unknown-linux-gnu` (or the arm64 one) and `target/lambda` to measure it.".to_owned()
-            } else if total <= Duration::from_secs(15 * 60) {
-                "It is within the 15-minute budget.".to_owned()
-            } else {
-                self.over_budget(build)
-            }
-        );
-        if self
-            .timings
-            .tools
-            .is_some_and(|t| t < Duration::from_secs(5))
-        {
-            let _ = writeln!(
-                p,
-                "The pinned tools (MiniStack, anvil, cargo-lambda) were already installed in `.tools/`; on a fresh machine MiniStack's and anvil's downloads run beside the build, and cargo-lambda's before it (the build needs it).\n"
-            );
+/// Renders the page, or only its `block`. Undefined names are errors, so a name the template
+/// uses and the context lacks fails here (and in the test below), not as a blank on the page.
+fn render(page: &Page<'_>, block: Option<&str>) -> Result<String, BenchError> {
+    let failed =
+        |e: minijinja::Error| BenchError::Failed(format!("rendering docs/benchmarks.md: {e}"));
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(failed)?,
+    );
+    env.add_template("benchmarks.md.j2", TEMPLATE)
+        .map_err(failed)?;
+    let template = env.get_template("benchmarks.md.j2").map_err(failed)?;
+    match block {
+        None => template.render(Serde(page)).map_err(failed),
+        Some(block) => {
+            let mut rendered = template.render_captured(Serde(page)).map_err(failed)?;
+            rendered
+                .with_state_mut(|state| state.render_block(block))
+                .map_err(failed)
         }
     }
+}
 
-    /// Why a fresh run took more than 15 minutes, from its CPU time.
-    fn over_budget(&self, build: Duration) -> String {
-        let cores = self.machine.cores.max(1);
-        let mut why =
-            String::from("The 15-minute budget for a fresh machine is not met in this run. ");
-        if let Some(cpu) = self.timings.build_cpu {
-            let floor = cpu / cores as u32;
-            let rest = self
-                .total_run_time()
-                .unwrap_or_default()
-                .saturating_sub(build);
-            let _ = write!(
-                why,
-                "The build used {} of CPU time: on {cores} cores it cannot take less than {}, which with the rest of the run ({}: tools, criterion and the measurements) is already {}; it took {} ({:.0}% of the cores' time busy). ",
-                human(cpu),
-                human(floor),
-                human(rest),
-                human(floor + rest),
-                human(build),
-                100.0 * cpu.as_secs_f64() / (build.as_secs_f64() * cores as f64).max(1e-9),
-            );
-        }
-        why.push_str("That CPU time is set by the release profile, chosen for the zip-size and cold-start budgets (§1, §2): about half of it is the eleven whole-program links, one per binary, and the rest compiles the dependency tree (the AWS SDK crates, KMS and DynamoDB the largest) to bitcode once. The profiles tried instead, and what each costs, are in docs/architecture.md (Release profile).");
-        why
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceiling::OpRate;
+    use crate::coldstart::ColdStarts;
+    use crate::pipeline::HistoryTally;
+    use crate::sizes::{Package, Section};
 
-    /// "a 5.20–6.96 MB binary instead of 0.97 MB (§2)", from this run's sizes.
-    fn binary_sizes(&self) -> String {
-        let Outcome::Done(sizes) = &self.sizes else {
-            return "a larger binary (§2)".into();
-        };
-        let functions: Vec<u64> = sizes
-            .packages
-            .iter()
-            .filter(|x| x.name != "hello-lambda")
-            .filter_map(|x| x.binary_bytes)
-            .collect();
-        let hello = sizes
-            .packages
-            .iter()
-            .find(|x| x.name == "hello-lambda")
-            .and_then(|x| x.binary_bytes);
-        match (functions.iter().min(), functions.iter().max(), hello) {
-            (Some(lo), Some(hi), Some(hello)) => format!(
-                "a {:.2}–{:.2} MB binary instead of {:.2} MB (§2)",
-                *lo as f64 / 1e6,
-                *hi as f64 / 1e6,
-                hello as f64 / 1e6
-            ),
-            _ => "a larger binary (§2)".into(),
-        }
-    }
+    const HEADER: &str = "| Measure | Result | Beside it (same run) | Budget | Verdict |";
+    const METHOD: &str = "[docs/benchmarking.md](benchmarking.md)";
 
-    fn cold_start_section(&self, p: &mut String) {
-        let _ = writeln!(p, "## 1. Cold start\n");
-        let _ = writeln!(
-            p,
-            "Time from spawning each release binary (built by `cargo lambda build --release`, the workspace's release profile) to its first `GET /2018-06-01/runtime/invocation/next` on a local Runtime API stub. The hello-world reference (`tools/bench/hello-lambda`) is built in the same `cargo lambda build`, so with the same profile and dependency builds. Runs are interleaved across binaries, after one discarded warm-up each.\n"
-        );
-        let Outcome::Done(report) = &self.cold_starts else {
-            let _ = writeln!(p, "{}\n", self.cold_starts.note().unwrap_or_default());
-            return;
+    /// Every phase done, with a little of everything, so each branch of the template runs.
+    fn done() -> Results {
+        let ms = Duration::from_millis;
+        let starts = |name: &str, start| ColdStarts {
+            name: name.into(),
+            samples: vec![ms(start)],
+            bare: vec![ms(1)],
         };
-        let median_of = |samples: &[Duration]| Summary::of(samples).map(|s| s.p50);
-        let hello_bare = report
-            .binaries
-            .iter()
-            .find(|b| b.name == "hello-lambda")
-            .and_then(|b| median_of(&b.bare));
-        let _ = writeln!(
-            p,
-            "| Binary | runs | min | median | p90 | max | median ÷ hello-world | bare start (median) | init work (median − bare) |\n|---|---|---|---|---|---|---|---|---|"
-        );
-        // Bare starts and init work of the functions, for the explanation below.
-        let (mut bares, mut inits) = (Vec::new(), Vec::new());
-        let mut hello_init = None;
-        for b in &report.binaries {
-            let Some(s) = Summary::of(&b.samples) else {
-                continue;
-            };
-            let min = b.samples.iter().min().copied().unwrap_or_default();
-            let bare = median_of(&b.bare);
-            let init = bare.map(|bare| s.p50.saturating_sub(bare));
-            if let (Some(bare), Some(init)) = (bare, init) {
-                if b.name == "hello-lambda" {
-                    hello_init = Some(init);
-                } else {
-                    bares.push(bare);
-                    inits.push(init);
-                }
-            }
-            let _ = writeln!(
-                p,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                b.name,
-                s.count,
-                ms(min),
-                ms(s.p50),
-                ms(s.p90),
-                ms(s.max),
-                self.cold_start_ratio(s.p50)
-                    .map_or("—".into(), |r| format!("{r:.2}×")),
-                bare.map_or("—".into(), ms),
-                init.map_or("—".into(), ms),
-            );
-        }
-        let range = |values: &[Duration]| match (values.iter().min(), values.iter().max()) {
-            (Some(lo), Some(hi)) => format!("{}–{}", ms(*lo), ms(*hi)),
-            _ => "—".into(),
+        let mut run = Run {
+            transactions: 1,
+            tally: Some(HistoryTally::default()),
+            ..Run::default()
         };
-        let within = report
-            .binaries
-            .iter()
-            .filter(|b| b.name != "hello-lambda")
-            .filter_map(|b| median_of(&b.samples))
-            .all(|m| {
-                self.cold_start_ratio(m)
-                    .is_some_and(|r| r <= COLD_START_BUDGET)
-            });
-        let _ = writeln!(
-            p,
-            "\n**What the time goes to.** The bare start is the same binary without its configuration (no `TABLE_NAME`; hello-world without `AWS_LAMBDA_FUNCTION_NAME`), timed until it exits at its first configuration check: loading the binary and starting its runtime, before any init work. The difference is the init work. For the functions the bare start takes {} (hello-world {}): {}, with that many more pages to map and relocations to apply. Their init work takes {} (hello-world {}): the tracing subscriber, the function's configuration, and the SDK clients it needs (each builds its endpoint resolver and runtime plugins; no request is sent).\n\n\
-             No function reads or parses a certificate at init. One TLS configuration per process, with Mozilla's roots compiled in (`shared/src/tls.rs`), serves every AWS SDK client through one connection pool (`shared/src/sdk_http.rs`) and the node's JSON-RPC client; the SDK configuration is read from the environment Lambda provides (`shared/src/aws.rs`) rather than by `aws-config`'s discovery chain (profile files, SSO, IMDS), which finds nothing more on Lambda. Before that change, every HTTP client loaded the platform's certificate store when it was built (the SDK's through `rustls-native-certs`, reqwest's through `rustls-platform-verifier`: the bundle and each of the ~145 hash-named links in `/etc/ssl/certs`, 2.5 ms per client), and the functions started in 4.6–7.6 ms, 4.1–6.7× hello-world.\n",
-            range(&bares),
-            hello_bare.map_or("—".into(), ms),
-            self.binary_sizes(),
-            range(&inits),
-            hello_init.map_or("—".into(), ms),
-        );
-        if !within {
-            let _ = writeln!(
-                p,
-                "**Why the {COLD_START_BUDGET}× budget is not met.** Neither part is network, and neither can go without changing what is deployed: the bare start is the size of a binary that links the AWS SDK, rustls and alloy (§2 says what dominates it), and what remains of the init work is building the clients the handler uses. Building them on first use instead would move that work into the first invocation, not remove it: Lambda bills the init phase of a custom runtime like an invocation, and the first request would wait for it instead. Against a hello-world that does nothing, a 1.5× budget leaves well under a millisecond for both.\n"
-            );
-        }
-        let _ = writeln!(
-            p,
-            "\n**Network during init: {} connection(s).** Every binary got `AWS_ENDPOINT_URL`, `RPC_URL` and `WEBSOCKET_ENDPOINT` pointing at sentinel listeners that count connections; none is expected, and that is what each `main.rs` does:\n",
-            report.init_connections
-        );
-        let _ = writeln!(
-            p,
-            "- Every function: `telemetry::init`, `Config::from_env` (environment only), `aws::load_config` (region, the execution role's credentials and `AWS_ENDPOINT_URL`, from the environment: no profile file, IMDS or STS call), then the clients are built (no request).\n\
-             - `api`, `signer`, `broadcaster`: `KmsSigner::new` is lazy. `GetPublicKey` (the signer's address) happens at the first signature or `/health`, not at init; the api can skip it entirely with `SIGNER_ADDRESS`.\n\
-             - `signer`, `broadcaster`, `retry`: `RpcNode::new` only builds the HTTP client; the node is first called by a handler.\n\
-             - `notifier`: builds the API Gateway management client for `WEBSOCKET_ENDPOINT`; nothing is sent until a change is pushed.\n\
-             - On AWS the only init-time network traffic is the runtime's own `next` call to the Runtime API, which this stub answers locally.\n"
-        );
-        if !report.other_calls.is_empty() {
-            let _ = writeln!(
-                p,
-                "Other Runtime API calls seen (errors during init): {}\n",
-                report.other_calls.join(", ")
-            );
-        }
-        let _ = writeln!(
-            p,
-            "What is measured is local work only: exec and dynamic loading, the tokio runtime, the SDK configuration and client construction, the TLS configuration, and the runtime client. On Lambda, the sandbox and the download of the zip come on top, the same for every function.\n"
-        );
-    }
-
-    fn size_section(&self, p: &mut String) {
-        let _ = writeln!(p, "## 2. Package size\n");
-        let Outcome::Done(sizes) = &self.sizes else {
-            let _ = writeln!(p, "{}\n", self.sizes.note().unwrap_or_default());
-            return;
-        };
-        let hello = sizes.packages.iter().find(|x| x.name == "hello-lambda");
-        let _ = writeln!(
-            p,
-            "`cargo lambda build --release --{} --output-format zip` of every function and of hello-world, in one build (cargo-lambda adds `-C target-cpu=haswell` to x86-64 builds). Budget: ≤ 4 MB (4,000,000 bytes) per zip.\n",
-            if sizes.built_for == "x86_64" {
-                "x86-64"
-            } else {
-                "arm64"
-            }
-        );
-        let _ = writeln!(
-            p,
-            "| Package | zip | binary | binary over hello-world | verdict |\n|---|---|---|---|---|"
-        );
-        for x in &sizes.packages {
-            let over = match (x.binary_bytes, hello.and_then(|h| h.binary_bytes)) {
-                (Some(b), Some(h)) if x.name != "hello-lambda" => {
-                    format!("+{}", mb(b.saturating_sub(h)))
-                }
-                _ => "—".into(),
-            };
-            let _ = writeln!(
-                p,
-                "| {} | {} | {} | {} | {} |",
-                x.name,
-                x.zip_bytes.map_or("not built".into(), mb),
-                x.binary_bytes.map_or("—".into(), mb),
-                over,
-                match x.zip_bytes {
-                    Some(z) if z <= ZIP_BUDGET_BYTES => "✅",
-                    Some(_) => "❌",
-                    None => "—",
-                }
-            );
-        }
-        let _ = writeln!(p);
-        if !sizes.has_target("aarch64-unknown-linux-gnu") {
-            let _ = writeln!(
-                p,
-                "**arm64 is not measured: what blocks it.** `cargo lambda build --arm64` compiles for `aarch64-unknown-linux-gnu` (linking with the zig it ships), which needs that target's standard library. `rustup target list --installed` lists only `{}` here, and `rustup target add aarch64-unknown-linux-gnu` downloads from the Rust distribution server, which this machine cannot reach (only crates.io, PyPI, npm and Debian's archive are reachable; Debian's `libstd-rust-dev:arm64` is built for Debian's own rustc, 1.63 in bookworm, and a standard library only fits the exact compiler it was built for, here rustc {}). The x86-64 zips above are built by the same command with `--x86-64` and stand in for them; on a machine with the target installed, `make bench` builds and measures the arm64 zips instead (`scripts/bench.sh` picks arm64 when the target is there).\n",
-                sizes.installed_targets.join("`, `"),
-                self.machine.rustc.split_whitespace().nth(1).unwrap_or("")
-            );
-        }
-        for (binary, sections) in &sizes.sections {
-            let total: u64 = sections.iter().map(|s| s.bytes).sum();
-            let parts: Vec<String> = sections
-                .iter()
-                .take(6)
-                .map(|s| {
-                    format!(
-                        "`{}` {} ({:.0}%)",
-                        s.name,
-                        mb(s.bytes),
-                        100.0 * s.bytes as f64 / total.max(1) as f64
-                    )
-                })
-                .collect();
-            let _ = writeln!(p, "- `{binary}` by section: {}.", parts.join(", "));
-        }
-        let _ = writeln!(
-            p,
-            "\n**What dominates.** The symbols are stripped by the release profile, so the split is read by difference and by section. hello-world (tokio, hyper, the runtime client) is the floor every function pays. The rest is code (`.text`) and its unwinding tables (`.eh_frame`, `.gcc_except_table`: `panic = \"unwind\"` keeps them), which come from the AWS SDK's runtime (smithy orchestrator, SigV4, the rustls TLS stack with ring's cryptography) plus one generated client per service used, alloy (RLP, ABI, the JSON-RPC provider and its reqwest client, a second HTTP client beside the SDK's) and serde. Functions that use more services and alloy's provider (`signer`, `broadcaster`, `api`) are the largest; `dead-letter` and `sweeper`, with DynamoDB and queues only, the smallest.\n"
-        );
-    }
-
-    fn handler_section(&self, p: &mut String) {
-        let _ = writeln!(p, "## 3. Handler cost\n");
-        let _ = writeln!(
-            p,
-            "criterion (`cargo bench -p bench --bench handlers`), median time per iteration; allocations per iteration counted by a wrapping global allocator (`--bench allocations`, 10,000 iterations). The benchmarks are built in the same `cargo lambda build --release` as the functions, with the workspace's release profile (`opt-level = \"s\"`, fat LTO, one codegen unit): the code measured is generated as the shipped binaries' is.\n"
-        );
-        let _ = writeln!(
-            p,
-            "| Path | What one iteration does | Runs in | median | allocations | bytes allocated |\n|---|---|---|---|---|---|"
-        );
-        for h in &self.handlers {
-            let _ = writeln!(
-                p,
-                "| `{}` | {} | {} | {} | {} | {} |",
-                h.id,
-                h.what,
-                h.runs_in,
-                h.median_ns
-                    .map_or("—".into(), |ns| human(Duration::from_nanos(
-                        ns.round() as u64
-                    ))),
-                h.allocations
-                    .map_or("—".into(), |a| format!("{:.0}", a.allocations)),
-                h.allocations
-                    .map_or("—".into(), |a| format!("{:.0}", a.bytes)),
-            );
-        }
-        let _ = writeln!(
-            p,
-            "\nEvery pure path is micro- to a few tens of microseconds: a transaction's handler time is network waits (the emulator here, DynamoDB, KMS and the node on AWS), not CPU.\n"
-        );
-    }
-
-    fn request_section(&self, p: &mut String) {
-        let _ = writeln!(p, "## 4. AWS requests per transaction, and the bill\n");
-        let Outcome::Done(c) = &self.counts else {
-            let _ = writeln!(p, "{}\n", self.counts.note().unwrap_or_default());
-            return;
-        };
-        let _ = writeln!(
-            p,
-            "Counted by an SDK interceptor on every client the functions are given (API, signer, broadcaster, dead-letter consumer, sweeper; `devstack`'s hooks), once per HTTP attempt, so SDK retries count. The notifier's reads are counted by an interceptor of their own. The event source mappings' `ReceiveMessage` and `DeleteMessageBatch` are counted by the local runner, which does their work: on AWS those requests are billed too, and Lambda's pollers make them in a pattern of their own (long polls, up to 10 messages each), so that line is an approximation. Empty long polls are a fixed cost per queue, not per transaction, and are left out.\n"
-        );
-        let _ = writeln!(
-            p,
-            "Single transactions go through a stack with one poller per queue; `one retry` makes the node answer the first `eth_sendRawTransaction` with HTTP 503 (the history recorded {} retry). *At load* is the average over the end-to-end run below (batches of up to 10), and *challenge* over the challenge run.\n",
-            c.retry_events
-        );
-        let mut columns: Vec<(&str, Sample)> = vec![
-            ("first tx (cold)", c.first.clone()),
-            ("happy path", c.happy.clone()),
-            ("one retry", c.one_retry.clone()),
-        ];
-        if let Some(r) = self.end_to_end.done() {
-            columns.push(("at load (e2e)", r.sample.clone()));
-        }
-        if let Some(r) = self.challenge.done() {
-            columns.push(("challenge", r.sample.clone()));
-        }
-        type CountsOf = fn(&Sample) -> Counts;
-        let sources: [(&str, CountsOf); 3] = [
-            ("functions", |s: &Sample| s.functions.clone()),
-            ("notifier", |s: &Sample| s.notifier.clone()),
-            ("event source mapping", |s: &Sample| s.mapping_requests()),
-        ];
-        let _ = write!(p, "| Made by | Service | Operation |");
-        for (name, _) in &columns {
-            let _ = write!(p, " {name} |");
-        }
-        let _ = write!(p, "\n|---|---|---|");
-        for _ in &columns {
-            let _ = write!(p, "---|");
-        }
-        let _ = writeln!(p);
-        for (source, counts_of) in sources {
-            let keys: BTreeSet<(String, String)> = columns
-                .iter()
-                .flat_map(|(_, s)| counts_of(s).into_keys())
-                .collect();
-            for (service, op) in keys {
-                let _ = write!(p, "| {source} | {service} | {op} |");
-                for (_, s) in &columns {
-                    let n = counts_of(s)
-                        .get(&(service.clone(), op.clone()))
-                        .copied()
-                        .unwrap_or(0);
-                    let _ = write!(p, " {} |", per_tx(n as f64 / s.transactions.max(1) as f64));
-                }
-                let _ = writeln!(p);
-            }
-        }
-        let _ = write!(p, "| **all** | | |");
-        for (_, s) in &columns {
-            let total: u64 = s.all_requests().values().sum();
-            let _ = write!(
-                p,
-                " **{}** |",
-                per_tx(total as f64 / s.transactions.max(1) as f64)
-            );
-        }
-        let _ = writeln!(p, "\n");
-        let sweep_total: u64 = c.sweep.values().sum();
-        let _ = writeln!(
-            p,
-            "The sweeper is a schedule, not a per-transaction cost: one sweep of a quiet table made {sweep_total} requests ({}). At `infra/`'s default of one sweep a minute that is about {:.0} requests a month, whatever the traffic.\n",
-            c.sweep
-                .iter()
-                .map(|((s, o), n)| format!("{s} {o} {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            sweep_total as f64 * 60.0 * 24.0 * 30.0
-        );
-        let _ = writeln!(
-            p,
-            "### Cost per million transactions\n\nDynamoDB request units are derived from the stored size of a confirmed transaction, {} bytes by DynamoDB's sizing rules: writes of the transaction item {} WRU each, transactional writes of two items {} WRU, strongly consistent reads {} RRU, index queries half that. Lambda duration is the handlers' measured time (signer, broadcaster, dead-letter) plus the API's POST latency as its duration, at 256 MB on arm64. The KMS key itself ($1/month) and the sweeper's schedule are fixed costs and left out.\n",
-            c.item_bytes,
-            cost::dynamodb_units("UpdateItem", c.item_bytes).0,
-            cost::dynamodb_units("TransactWriteItems", c.item_bytes).0,
-            cost::dynamodb_units("GetItem", c.item_bytes).1,
-        );
-        let mut bills: Vec<(&str, Bill)> = vec![(
-            "happy path (single tx)",
-            single_bill(&c.happy, c.item_bytes),
-        )];
-        bills.push((
-            "one retry (single tx)",
-            single_bill(&c.one_retry, c.item_bytes),
-        ));
-        if let Some(r) = self.end_to_end.done() {
-            bills.push(("at load (e2e)", run_bill(r, c.item_bytes)));
-        }
-        if let Some(r) = self.challenge.done() {
-            bills.push(("challenge node (scaled)", run_bill(r, c.item_bytes)));
-        }
-        let services: BTreeSet<&str> = bills
-            .iter()
-            .flat_map(|(_, b)| b.by_service.keys().copied())
-            .collect();
-        let _ = write!(p, "| Service |");
-        for (name, _) in &bills {
-            let _ = write!(p, " {name} |");
-        }
-        let _ = write!(p, "\n|---|");
-        for _ in &bills {
-            let _ = write!(p, "---|");
-        }
-        let _ = writeln!(p);
-        for service in services {
-            let _ = write!(p, "| {service} |");
-            for (_, b) in &bills {
-                let _ = write!(
-                    p,
-                    " {} |",
-                    dollars(b.by_service.get(service).copied().unwrap_or(0.0))
-                );
-            }
-            let _ = writeln!(p);
-        }
-        let _ = write!(p, "| **total per million transactions** |");
-        for (_, b) in &bills {
-            let _ = write!(p, " **{}** |", dollars(b.total()));
-        }
-        let _ = writeln!(
-            p,
-            "\n\nSingle transactions assume a 50 ms API invocation. Prices used (us-east-1 list prices, on-demand, before free tiers; check the AWS pricing pages before relying on them):\n"
-        );
-        let _ = writeln!(p, "| Service | What | Price |\n|---|---|---|");
-        for price in cost::PRICES {
-            let _ = writeln!(
-                p,
-                "| {} | {} | {} |",
-                price.service,
-                price.what,
-                if price.dollars == 0.0 {
-                    "free".to_owned()
-                } else {
-                    format!("${} per {}", price.dollars, price.per)
-                }
-            );
-        }
-        let _ = writeln!(p);
-        self.batch_suggestions(p, c);
-    }
-
-    fn batch_suggestions(&self, p: &mut String, c: &RequestCounts) {
-        let _ = writeln!(
-            p,
-            "### Batch APIs: where they would cut the bill, and by how much\n"
-        );
-        let sample = self
-            .end_to_end
-            .done()
-            .map(|r| &r.sample)
-            .unwrap_or(&c.happy);
-        let n = sample.transactions.max(1) as f64;
-        let batch_size = |f: Role| {
-            sample
-                .consumers
-                .get(&f)
-                .filter(|m| m.invocations > 0)
-                .map(|m| m.records as f64 / m.invocations as f64)
-                .unwrap_or(1.0)
-        };
-        let signer = batch_size(Role::Signer);
-        let broadcaster = batch_size(Role::Broadcaster);
-        let get = |service: &str, op: &str| {
-            sample
-                .functions
-                .get(&(service.to_owned(), op.to_owned()))
-                .copied()
-                .unwrap_or(0) as f64
-                / n
-        };
-        let _ = writeln!(
-            p,
-            "In the end-to-end run a signer invocation carried {signer:.1} records and a broadcaster invocation {broadcaster:.1} on average. Records are processed concurrently, and each makes its own requests. What a batch API would save is priced below at the list prices above, per million transactions at load; against a bill of about {} per million, dominated by KMS's signature and DynamoDB's writes, none is worth a record's latency or a batch's shared failure, and the functions use none of them:\n",
-            dollars(
-                self.end_to_end
-                    .done()
-                    .map_or_else(
-                        || single_bill(&c.happy, c.item_bytes),
-                        |r| run_bill(r, c.item_bytes)
-                    )
-                    .total()
-            )
-        );
-        let send = get("SQS", "SendMessage");
-        let _ = writeln!(
-            p,
-            "- **`SendMessageBatch`** for the signer's hand-over to the broadcaster and the broadcaster's delayed receipt checks: {} `SendMessage`/tx now, one per record; one batch per invocation would divide that by the records per invocation (SQS bills a batch of up to 10 as one request): at most {} per million transactions. A hand-over would wait for its batch (for the slowest record, or a linger time), delaying every broadcast for that.",
-            per_tx(send),
-            dollars(send * (1.0 - 1.0 / signer.max(1.0)) * crate::cost::SQS_PER_MILLION)
-        );
-        let _ = writeln!(
-            p,
-            "- **`ChangeMessageVisibilityBatch`** for retries: each failed record sets its own delay ({} per tx in the one-retry case, {} at load); failures come in bursts when the node misbehaves, so one call per invocation would carry most of them. Even if every transaction needed one retry, that would save at most {} per million.",
-            per_tx(
-                c.one_retry
-                    .functions
-                    .get(&("SQS".to_owned(), "ChangeMessageVisibility".to_owned()))
-                    .copied()
-                    .unwrap_or(0) as f64
-            ),
-            per_tx(get("SQS", "ChangeMessageVisibility")),
-            dollars(crate::cost::SQS_PER_MILLION)
-        );
-        let gets = get("DynamoDB", "GetItem");
-        // A lone transaction's DynamoDB requests of one operation.
-        let happy = |op: &str| {
-            c.happy
-                .functions
-                .get(&("DynamoDB".to_owned(), op.to_owned()))
-                .copied()
-                .unwrap_or(0) as f64
-        };
-        let _ = writeln!(
-            p,
-            "- **`BatchGetItem`** for the reads of the records an invocation was handed (a lone transaction makes {} `GetItem`, {} at load): one request for the batch instead of one per record. DynamoDB bills read units per item, batched or not, so this cuts requests (and round trips), not the bill: $0 per million transactions. The conditional status updates stay one per transaction: each has its own condition.",
-            per_tx(happy("GetItem")),
-            per_tx(gets)
-        );
-        let notifier = service_total(&sample.notifier, "DynamoDB") as f64 / n;
-        let _ = writeln!(
-            p,
-            "- **The notifier** reads every changed transaction with its own `GetItem` ({} per tx here, {} per million transactions in read units); `BatchGetItem` over a stream batch (up to 100 records) would cut that to about one request per batch, at the same read units. The stream's `NEW_IMAGE` already carries the item, so reading it from the record instead would save the requests and the read units. On AWS it also lists the WebSocket connections with a `Query` for every transaction it pushes, even when nobody is connected: listing them once per batch, and skipping the reads when there are none, would remove most of its requests.",
-            per_tx(notifier),
-            dollars(notifier * crate::cost::DYNAMODB_RRU_PER_MILLION)
-        );
-        let _ = writeln!(
-            p,
-            "- The event source mappings already batch (`ReceiveMessage` up to 10, `DeleteMessageBatch`).\n"
-        );
-        let (transact, reads) = (get("DynamoDB", "TransactWriteItems"), gets);
-        if transact > happy("TransactWriteItems") + 0.5 {
-            let _ = writeln!(
-                p,
-                "**Not a batching matter: the nonce counter.** A lone transaction makes {} `TransactWriteItems` and {} `GetItem`; at load each made {} and {}. The records of one signer process take turns for the counter, so they never race each other; a signer that loses the race to another process learns the counter's value from the cancelled transaction (`ReturnValuesOnConditionCheckFailure`), without reading it again, and tries the next nonce. Every lost race is still a cancelled, billed write: on AWS, concurrent signer invocations are separate processes (`signer_max_concurrency`, 2 in `infra/`), and reserving the nonces of a whole batch in one write (the counter from n to n+k once per invocation) would cut those races further.\n",
-                per_tx(happy("TransactWriteItems")),
-                per_tx(happy("GetItem")),
-                per_tx(transact),
-                per_tx(reads),
-            );
-        }
-    }
-
-    fn end_to_end_section(&self, p: &mut String) {
-        let _ = writeln!(p, "## 5. End to end\n");
-        let Outcome::Done(r) = &self.end_to_end else {
-            let _ = writeln!(p, "{}\n", self.end_to_end.note().unwrap_or_default());
-            return;
-        };
-        let _ = writeln!(
-            p,
-            "{} transactions posted by {} concurrent clients (each with an `Idempotency-Key`) to `make dev`'s stack: the API served by `devstack::start`, four pollers per queue as `make dev` runs them, the fault-injecting proxy in front of anvil at zero latency. Every POST is timed client-side, from send to the whole answer read. Throughput is confirmed transactions from the first POST to the last confirmation.\n",
-            r.transactions, r.concurrency
-        );
-        let lat = Summary::of(&r.submitted.latencies);
-        let _ = writeln!(p, "| | |\n|---|---|");
-        let _ = writeln!(
-            p,
-            "| POSTs answered 200 | {} of {} |",
-            r.submitted.ids.len(),
-            r.transactions
-        );
-        if let Some(e) = &r.submitted.first_error {
-            let _ = writeln!(p, "| first POST error | {e} |");
-        }
-        let _ = writeln!(
-            p,
-            "| all POSTs answered after | {} ({:.1} requests/s) |",
-            human(r.submitted.elapsed),
-            r.submitted.ids.len() as f64 / r.submitted.elapsed.as_secs_f64().max(1e-9)
-        );
-        let _ = writeln!(
-            p,
-            "| confirmed | {} (not: {}{}) |",
-            r.finished.confirmed,
-            r.finished.failed,
-            if r.finished.timed_out {
-                ", timed out"
-            } else {
-                ""
-            }
-        );
-        let _ = writeln!(
-            p,
-            "| first POST to last confirmation | {} |",
-            human(r.finished.elapsed)
-        );
-        let _ = writeln!(p, "| throughput | **{:.1} tx/s** |", r.throughput());
-        if let Some(l) = lat {
-            let _ = writeln!(
-                p,
-                "| API latency | p50 {}, p95 {}, p99 {}, max {} |",
-                ms(l.p50),
-                ms(l.p95),
-                ms(l.p99),
-                ms(l.max)
-            );
-        }
-        let _ = writeln!(
-            p,
-            "| handler-seconds per tx | {:.3} s (signer + broadcaster) |",
-            handler_seconds_per_tx(&r.sample)
-        );
-        let _ = writeln!(p);
-        if let Some(ceiling) = self.ceiling.done() {
-            let _ = writeln!(
-                p,
-                "**The emulator's ceiling, same run, same SDK configuration.** {} concurrent workers call each operation on resources of their own:\n",
-                ceiling.workers
-            );
-            let _ = writeln!(
-                p,
-                "| Service | Operation | requests | per second | items per request |\n|---|---|---|---|---|"
-            );
-            for rate in &ceiling.rates {
-                let _ = writeln!(
-                    p,
-                    "| {} | {} | {} | {:.0} | {:.1} |",
-                    rate.service,
-                    rate.operation,
-                    rate.requests,
-                    rate.per_second(),
-                    rate.items as f64 / rate.requests.max(1) as f64
-                );
-            }
-            if let Some((tps, seconds)) = self.ceiling_tps(r) {
-                let _ = writeln!(
-                    p,
-                    "\nOne transaction of this run needs {} requests (§4, *at load*); at the rates above they take {:.1} ms of the emulator's time (each operation counted at the rate of the measured one it resembles; a transactional write of two items as two updates). The emulator serves all of them in one process, so it allows at most **{tps:.1} tx/s**; the pipeline reached {:.1} tx/s, **{:.0}% of that ceiling**. The rest is the pipeline's own waiting: serial steps per transaction (a signer process takes its nonces one at a time from the one counter item), long-poll hand-offs between queues, and the two cores shared by the emulator, anvil, the pipeline and the clients.\n",
-                    per_tx(
-                        r.sample.all_requests().values().sum::<u64>() as f64
-                            / r.sample.transactions.max(1) as f64
-                    ),
-                    seconds * 1e3,
-                    r.throughput(),
-                    100.0 * r.throughput() / tps
-                );
-            }
-        } else {
-            let _ = writeln!(
-                p,
-                "Emulator ceiling: {}\n",
-                self.ceiling.note().unwrap_or_default()
-            );
-        }
-    }
-
-    fn challenge_section(&self, p: &mut String) {
-        let _ = writeln!(p, "## 6. The challenge's node\n");
-        let Outcome::Done(r) = &self.challenge else {
-            let _ = writeln!(p, "{}\n", self.challenge.note().unwrap_or_default());
-            return;
-        };
-        let _ = writeln!(
-            p,
-            "{} transactions ({} concurrent clients) through the proxy's `challenge` preset, time-scaled ×{CHALLENGE_TIME_SCALE} as `tests/failures.rs` runs it: 95% of calls answer in 20–30 ms, 1% take 30–45 ms, 1% each get HTTP 5xx, a JSON-RPC error, a hang (held 2 s, past the 1 s RPC timeout) or a dropped connection. Backoff 1 s base, 4 s cap, 12 attempts; the sweeper runs every 30 s.\n",
-            r.transactions, r.concurrency
-        );
-        let _ = writeln!(p, "| | |\n|---|---|");
-        let _ = writeln!(
-            p,
-            "| confirmed | {} of {} (needs review or reverted: {}{}) |",
-            r.finished.confirmed,
-            r.transactions,
-            r.finished.failed,
-            if r.finished.timed_out {
-                "; timed out"
-            } else {
-                ""
-            }
-        );
-        let _ = writeln!(
-            p,
-            "| time until all confirmed | **{}** (POSTs done after {}) |",
-            human(r.finished.elapsed),
-            human(r.submitted.elapsed)
-        );
-        if let Some(t) = &r.tally {
-            let events: Vec<String> = t.events.iter().map(|(e, n)| format!("{e} {n}")).collect();
-            let _ = writeln!(
-                p,
-                "| retries made | **{}** `retry` entries in the histories; {} transactions needed at least one |",
-                t.events.get("retry").copied().unwrap_or(0),
-                t.retried_transactions
-            );
-            let _ = writeln!(p, "| history entries | {} |", events.join(", "));
-            let _ = writeln!(
-                p,
-                "| nonces distinct and gap-free | {} |",
-                if t.nonces_distinct_and_gapless {
-                    "yes"
-                } else {
-                    "**no**"
-                }
-            );
-        }
-        let visibility = r
-            .sample
+        run.sample
             .functions
-            .get(&("SQS".to_owned(), "ChangeMessageVisibility".to_owned()))
-            .copied()
-            .unwrap_or(0);
-        let _ = writeln!(
-            p,
-            "| retry delays set (`ChangeMessageVisibility`) | {visibility} |"
+            .insert(("SQS".into(), "SendMessage".into()), 1);
+        run.sample
+            .consumers
+            .insert(Role::Signer, Default::default());
+        run.submitted.latencies.push(ms(30));
+        let package = |name: &str| Package {
+            name: name.into(),
+            zip_bytes: Some(2_000_000),
+            binary_bytes: Some(5_000_000),
+        };
+        let section = Section {
+            name: ".text".into(),
+            bytes: 1,
+        };
+        let rate = OpRate {
+            service: "SQS",
+            operation: "SendMessage",
+            requests: 10,
+            items: 10,
+            elapsed: ms(5),
+        };
+        Results {
+            machine: Machine::default(),
+            timings: Timings {
+                before_harness: Some(ms(1)),
+                ..Timings::default()
+            },
+            cold_starts: Outcome::Done(ColdStartReport {
+                binaries: vec![starts("api", 3), starts(HELLO, 2)],
+                ..ColdStartReport::default()
+            }),
+            sizes: Outcome::Done(SizeReport {
+                packages: vec![package("api"), package(HELLO)],
+                sections: vec![("api".into(), vec![section])],
+                ..SizeReport::default()
+            }),
+            handlers: crate::handlers::read(std::path::Path::new("no criterion here")),
+            counts: Outcome::Done(RequestCounts {
+                happy: run.sample.clone(),
+                ..RequestCounts::default()
+            }),
+            ceiling: Outcome::Done(Ceiling {
+                workers: 16,
+                rates: vec![rate],
+            }),
+            end_to_end: Outcome::Done(run.clone()),
+            challenge: Outcome::Done(run),
+        }
+    }
+
+    fn render_both(results: &Results) -> (String, String) {
+        let page = results.page().unwrap_or_else(|e| panic!("{e}"));
+        assert!(page.contains(HEADER) && page.contains(METHOD), "{page}");
+        assert!(!page.contains("\n\n\n"), "stray blank lines in:\n{page}");
+        let table = results.table();
+        assert!(
+            table.starts_with(HEADER) && page.contains(&table),
+            "{table}"
         );
-        let faults = &r.proxy.faults;
-        let _ = writeln!(
-            p,
-            "| node calls | {} requests: {} slow, faults: {} HTTP 5xx, {} JSON-RPC errors, {} hangs, {} drops |",
-            r.proxy.requests,
-            r.proxy.slow,
-            faults.http_5xx,
-            faults.rpc_errors(),
-            faults.hang,
-            faults.drop
-        );
-        let _ = writeln!(p);
-        let _ = writeln!(
-            p,
-            "Billed duration, from a stopwatch around every handler call:\n"
-        );
-        let _ = writeln!(
-            p,
-            "| Function | invocations | records per invocation | failed records | handler time | per transaction |\n|---|---|---|---|---|---|"
-        );
-        let n = r.sample.transactions.max(1) as f64;
-        for (f, m) in &r.sample.consumers {
-            let _ = writeln!(
-                p,
-                "| {} | {} | {} | {} | {} | {:.3} s |",
-                f.name(),
-                m.invocations,
-                if m.records == 0 {
-                    "—".to_owned()
-                } else {
-                    format!("{:.1}", m.records as f64 / m.invocations.max(1) as f64)
-                },
-                m.failed_records,
-                human(m.handler_time),
-                m.handler_time.as_secs_f64() / n
+        (page, table)
+    }
+
+    #[test]
+    fn a_run_with_every_phase_done_renders_every_section() {
+        let (page, table) = render_both(&done());
+        for expected in [
+            "| 1. cold start: api | 3.0 ms median, 3.0 ms p90 | hello-world 2.0 ms median |",
+            "| 2. zip: api | 2.00 MB  zip (5.00 MB binary) |",
+            "| 5. end to end, zero-latency node |",
+            "at most **2000.0 tx/s**",
+            "| nonces distinct and gap-free | **no** |",
+            "≈ **",
+        ] {
+            assert!(
+                page.contains(expected),
+                "{expected:?} missing from:\n{page}"
             );
         }
-        let measured = handler_seconds_per_tx(&r.sample);
-        let _ = writeln!(
-            p,
-            "\n**{measured:.3} handler-seconds per transaction** with the node scaled ×{CHALLENGE_TIME_SCALE}."
-        );
-        if let Some(x) = self.projected_handler_seconds(r) {
-            let _ = writeln!(
-                p,
-                "At full scale the node's waits grow a thousandfold and the AWS round trips do not. Each transaction made {} node calls here; at the preset's full-scale mean of {:.1} s per call (hangs cut at the default 45 s `RPC_TIMEOUT_MS`) that is {:.0} s of node waiting per transaction, one call after another. The records of an invocation run concurrently (up to 10; {:.1} per invocation in this run), so an invocation lasts about as long as one record's calls, and the estimate is {:.3} s (the zero-latency run's handler time, the AWS part) + {:.0} s ÷ {:.1} ≈ **{:.1} handler-seconds per transaction**. Handled one record after another, the same work would bill about {:.0} s per transaction; and the broadcaster never waits for mining inside an invocation: a pending transaction's receipt check is a new delayed message.\n",
-                per_tx(x.calls),
-                crate::pipeline::challenge_mean_wait().as_secs_f64(),
-                x.sequential,
-                x.per_invocation,
-                x.aws,
-                x.sequential,
-                x.per_invocation,
-                x.billed,
-                x.aws + x.sequential
+        assert_eq!(table.lines().count(), 2 + 2 + 1 + 11 + 3 + 2 + 2, "{table}");
+    }
+
+    #[test]
+    fn a_run_with_failed_phases_renders_their_notes() {
+        let results = Results {
+            machine: Machine {
+                cores: 2,
+                ..Machine::default()
+            },
+            timings: Timings {
+                build: Some(Duration::from_secs(85)),
+                build_cpu: Some(Duration::from_secs(160)),
+                build_fresh: true,
+                before_harness: Some(Duration::from_secs(1000)),
+                harness: Duration::from_secs(97),
+                ..Timings::default()
+            },
+            cold_starts: Outcome::Failed("hello-lambda exited during init".into()),
+            sizes: Outcome::Skipped,
+            handlers: Vec::new(),
+            counts: Outcome::Skipped,
+            ceiling: Outcome::Skipped,
+            end_to_end: Outcome::Skipped,
+            challenge: Outcome::Failed("timed out".into()),
+        };
+        let (page, _) = render_both(&results);
+        for expected in [
+            "| `make bench` run time | 18 min 17 s (build 85.0 s, measurements 97.0 s) |",
+            "the build used 2 min 40 s of CPU time, so on 2 cores at least 80.0 s",
+            "| 1. cold start | failed: hello-lambda exited during init |",
+            "## 2. Package size\n\nskipped in this run\n",
+            "## 6. The challenge's node\n\nfailed: timed out\n",
+        ] {
+            assert!(
+                page.contains(expected),
+                "{expected:?} missing from:\n{page}"
             );
         }
     }
-}
-
-/// Handler-seconds per transaction at full scale, and how they were estimated.
-#[derive(Debug, Clone, Copy)]
-struct Projection {
-    aws: f64,
-    calls: f64,
-    sequential: f64,
-    per_invocation: f64,
-    billed: f64,
-}
-
-/// The API function's duration per request: the median POST latency stands for it.
-fn api_seconds(run: &Run) -> f64 {
-    Summary::of(&run.submitted.latencies).map_or(SINGLE_TX_API_SECONDS, |s| s.p50.as_secs_f64())
 }
