@@ -118,17 +118,20 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
-/// What is wrong with an `API_KEYS` list. Never shows a key.
+/// What is wrong with an `API_KEYS` list, naming the entry by its position (1-based) only:
+/// a name and its key swapped by mistake would otherwise print the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeysError {
-    #[error("each entry must be `name:key`")]
-    NotNameKey,
-    #[error(transparent)]
-    BadName(InvalidClientId),
-    #[error("the key of `{0}` must be at least {MIN_API_KEY_LEN} visible ASCII characters")]
-    WeakKey(ClientId),
-    #[error("`{0}` or its key is listed twice")]
-    Repeated(ClientId),
+    #[error("entry {0} must be `name:key`")]
+    NotNameKey(usize),
+    #[error(
+        "the name of entry {0} must be 1 to {MAX_CLIENT_ID_LEN} letters, digits, `-`, `_` or `.`"
+    )]
+    BadName(usize),
+    #[error("the key of entry {0} must be at least {MIN_API_KEY_LEN} visible ASCII characters")]
+    WeakKey(usize),
+    #[error("entry {0} repeats an earlier name or key")]
+    Repeated(usize),
     #[error("no `name:key` entry")]
     Empty,
 }
@@ -139,18 +142,19 @@ pub const MIN_API_KEY_LEN: usize = 16;
 impl ApiKeys {
     pub fn parse(raw: &str) -> Result<Self, ApiKeysError> {
         let mut keys = Vec::new();
-        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (name, key) = entry.split_once(':').ok_or(ApiKeysError::NotNameKey)?;
-            let name: ClientId = name.trim().parse().map_err(ApiKeysError::BadName)?;
+        let entries = raw.split(',').map(str::trim).filter(|e| !e.is_empty());
+        for (at, entry) in entries.enumerate().map(|(i, e)| (i + 1, e)) {
+            let (name, key) = entry.split_once(':').ok_or(ApiKeysError::NotNameKey(at))?;
+            let name: ClientId = name.trim().parse().map_err(|_| ApiKeysError::BadName(at))?;
             let key = key.trim();
             if key.len() < MIN_API_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ApiKeysError::WeakKey(name));
+                return Err(ApiKeysError::WeakKey(at));
             }
             if keys
                 .iter()
                 .any(|(n, k): &(ClientId, String)| *n == name || k == key)
             {
-                return Err(ApiKeysError::Repeated(name));
+                return Err(ApiKeysError::Repeated(at));
             }
             keys.push((name, key.to_owned()));
         }
@@ -316,6 +320,17 @@ mod tests {
             "a:0123456789abcdef,b:0123456789abcdef",
         ] {
             assert!(ApiKeys::parse(bad).is_err(), "{bad:?}");
+        }
+        // A name and key swapped, or a key where a name goes: the error names the entry only.
+        for swapped in [
+            "alice:0123456789abcdef,s3cr3t-k3y-0123456789:bob",
+            "alice:0123456789abcdef,s3cr3t#k3y-0123456789:0123456789abcdeg",
+        ] {
+            let Err(error) = ApiKeys::parse(swapped) else {
+                panic!("accepted {swapped:?}");
+            };
+            assert!(!error.to_string().contains("s3cr3t"), "{error}");
+            assert!(error.to_string().contains("entry 2"), "{error}");
         }
         let keys = ApiKeys::parse("a:0123456789abcdef").unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{keys:?}").contains("0123456789abcdef"));

@@ -33,17 +33,26 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("this Idempotency-Key was already used for a different request (transaction {0})")]
     IdempotencyKeyReused(TxId),
-    /// Publishing failed. Withdrawn: nothing is stored, the request may be sent again. Kept (it
-    /// could not be withdrawn, or had already moved on): it will be executed, so the answer
-    /// names it and sending it again without its Idempotency-Key would execute it twice.
-    #[error("{}", if *withdrawn {
-        "the request could not be queued and was not stored; retry it".to_owned()
-    } else {
-        format!("the request is stored as transaction {id} and will be executed, but could not be queued yet; do not send it again without its Idempotency-Key: follow it at GET /transactions/{id}")
+    /// Publishing failed; what became of the stored request is read back, never assumed.
+    #[error("{}", match withdrawal {
+        Withdrawal::Withdrawn => "the request could not be queued and was not stored; retry it".to_owned(),
+        Withdrawal::Kept => format!("the request is stored as transaction {id} and will be executed, but could not be queued yet; do not send it again without its Idempotency-Key: follow it at GET /transactions/{id}"),
+        Withdrawal::Unknown => format!("the request could not be queued, and whether it stays stored is not known yet: GET /transactions/{id}; if that answers 404 it was withdrawn and may be sent again, otherwise it will be executed"),
     })]
-    NotQueued { id: TxId, withdrawn: bool },
+    NotQueued { id: TxId, withdrawal: Withdrawal },
     #[error("the service is temporarily unavailable; retry")]
     Unavailable,
+}
+
+/// What became of a request whose publication failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// Deleted: nothing is stored.
+    Withdrawn,
+    /// It stays (it could not be withdrawn, or had moved on): the sweeper delivers it.
+    Kept,
+    /// The store could not tell.
+    Unknown,
 }
 
 impl ApiError {
@@ -105,10 +114,9 @@ impl IntoResponse for ApiError {
         let (status, message) = (self.status(), self.to_string());
         let body = tx_shared::view::ErrorBody::new(self.code(), &message);
         let body = match self {
-            ApiError::NotQueued {
-                id,
-                withdrawn: false,
-            } => body.about(id),
+            ApiError::NotQueued { withdrawal, id } if withdrawal != Withdrawal::Withdrawn => {
+                body.about(id)
+            }
             _ => body,
         };
         (status, Json(body)).into_response()

@@ -34,7 +34,7 @@ use tx_shared::ports::{
 };
 use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
 
-pub use error::ApiError;
+pub use error::{ApiError, Withdrawal};
 use tx_shared::view::TransactionView;
 
 /// The longest `Idempotency-Key` accepted.
@@ -235,7 +235,7 @@ async fn broadcast<S, P, K>(
     body: Body,
 ) -> Result<Response, ApiError>
 where
-    S: Intake,
+    S: Intake + Reading,
     P: RequestPublisher,
 {
     let Caller::Client(client) = caller else {
@@ -278,13 +278,9 @@ where
             Ok(Inserted::Created(tx)) => {
                 if let Err(e) = app.publisher.publish(&TxMessage::new(tx.id)).await {
                     tracing::error!(error = %e, "publish failed; withdrawing the request");
-                    let withdrawn = app.store.discard_unpublished(&tx).await.unwrap_or_else(|e| {
-                        tracing::error!(error = %e, "could not withdraw the unpublished request");
-                        false
-                    });
                     return Err(ApiError::NotQueued {
                         id: tx.id,
-                        withdrawn,
+                        withdrawal: withdraw(&app.store, &tx).await,
                     });
                 }
                 tracing::info!(function = %tx.function_signature, "accepted");
@@ -300,7 +296,7 @@ where
                         .await
                         .map_err(|_| ApiError::NotQueued {
                             id: tx.id,
-                            withdrawn: false,
+                            withdrawal: Withdrawal::Kept,
                         })?;
                 }
                 Ok(accepted(tx.id, tx.status))
@@ -583,6 +579,29 @@ where
         "by_status": by_status,
         "capped": counts.capped,
     })))
+}
+
+/// Withdraws a request whose publication failed, and says what became of it. A failed or
+/// cancelled delete is read back rather than assumed: a delete that committed but timed out,
+/// retried, fails its condition on the missing item, and telling that client "it stays" would
+/// lose its request.
+async fn withdraw<S: Intake + Reading>(
+    store: &S,
+    tx: &tx_shared::domain::Transaction,
+) -> Withdrawal {
+    match store.discard_unpublished(tx).await {
+        Ok(true) => return Withdrawal::Withdrawn,
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "could not withdraw the unpublished request"),
+    }
+    match store.get(tx.id).await {
+        Ok(None) => Withdrawal::Withdrawn,
+        Ok(Some(_)) => Withdrawal::Kept,
+        Err(e) => {
+            tracing::error!(error = %e, "could not tell whether the unpublished request stays");
+            Withdrawal::Unknown
+        }
+    }
 }
 
 async fn health<S, P, K>(

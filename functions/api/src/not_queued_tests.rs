@@ -9,8 +9,19 @@ use tx_shared::ports::{QueueError, SignError, Signature};
 
 use super::*;
 
-/// Stores as DynamoDB does, but cannot withdraw (the table became unreachable after the write).
-struct CannotWithdraw(MemoryStore);
+/// How the withdrawal of an unpublished request goes wrong.
+#[derive(Clone, Copy)]
+enum Trouble {
+    /// The delete fails (the table became unreachable after the write); the item stays.
+    DeleteFails,
+    /// The delete committed, timed out, and its retry was cancelled on the missing item.
+    DeletedButCancelled,
+    /// The delete fails and so does reading it back.
+    StoreGone,
+}
+
+/// Stores as DynamoDB does, then has `Trouble` withdrawing.
+struct CannotWithdraw(MemoryStore, Trouble);
 
 impl Intake for CannotWithdraw {
     async fn insert_new(&self, new: &NewTransaction) -> Result<Inserted, StoreError> {
@@ -18,15 +29,26 @@ impl Intake for CannotWithdraw {
     }
     async fn discard_unpublished(
         &self,
-        _: &tx_shared::domain::Transaction,
+        tx: &tx_shared::domain::Transaction,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("the table timed out".into()))
+        match self.1 {
+            Trouble::DeletedButCancelled => {
+                self.0.discard_unpublished(tx).await?;
+                Ok(false)
+            }
+            Trouble::DeleteFails | Trouble::StoreGone => {
+                Err(StoreError::Unavailable("the table timed out".into()))
+            }
+        }
     }
 }
 
 impl Reading for CannotWithdraw {
     async fn get(&self, id: TxId) -> Result<Option<tx_shared::domain::Transaction>, StoreError> {
-        self.0.get(id).await
+        match self.1 {
+            Trouble::StoreGone => Err(StoreError::Unavailable("the table timed out".into())),
+            _ => self.0.get(id).await,
+        }
     }
     async fn list(&self, query: &ListQuery) -> Result<tx_shared::ports::Page, StoreError> {
         self.0.list(query).await
@@ -67,15 +89,15 @@ impl TransactionSigner for NoKey {
     }
 }
 
-#[tokio::test]
-async fn a_request_stored_but_not_queued_is_named_in_the_503() {
+/// POSTs a ping with the topic down and `trouble` withdrawing; the 503's body and the store.
+async fn unqueued(trouble: Trouble) -> (serde_json::Value, MemoryStore) {
     const KEY: &str = "alice-key-0123456789";
     let auth = Authenticator::Local(tx_shared::auth::LocalAuth {
         api_keys: tx_shared::auth::ApiKeys::parse(&format!("alice:{KEY}"))
             .unwrap_or_else(|e| panic!("{e}")),
         admin_token: "admin-token-0123456789".into(),
     });
-    let store = CannotWithdraw(MemoryStore::new());
+    let store = CannotWithdraw(MemoryStore::new(), trouble);
     let app = Arc::new(
         App::new(
             store,
@@ -105,14 +127,54 @@ async fn a_request_stored_but_not_queued_is_named_in_the_503() {
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "not_queued");
-    let id: TxId = body["error"]["transaction_id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no transaction_id: {body}"));
-    let stored = app.store.get(id).await.ok().flatten();
-    assert_eq!(stored.map(|tx| tx.status), Some(Status::Received));
     assert!(
         !body.to_string().contains("timed out") && !body.to_string().contains("SNS"),
         "no internals: {body}"
+    );
+    let Ok(app) = Arc::try_unwrap(app) else {
+        panic!("the app is still shared");
+    };
+    (body, app.store.0)
+}
+
+fn named(body: &serde_json::Value) -> Option<TxId> {
+    body["error"]["transaction_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+}
+
+#[tokio::test]
+async fn a_request_stored_but_not_queued_is_named_in_the_503() {
+    let (body, store) = unqueued(Trouble::DeleteFails).await;
+    let id = named(&body).unwrap_or_else(|| panic!("no transaction_id: {body}"));
+    let stored = store.get(id).await.ok().flatten();
+    assert_eq!(stored.map(|tx| tx.status), Some(Status::Received));
+}
+
+#[tokio::test]
+async fn a_withdrawal_whose_retry_was_cancelled_is_read_back_as_withdrawn() {
+    let (body, store) = unqueued(Trouble::DeletedButCancelled).await;
+    assert_eq!(
+        named(&body),
+        None,
+        "nothing stored, nothing to follow: {body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("was not stored; retry it"), "{body}");
+    let listed = store
+        .count_by_status(10, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed.counts.iter().map(|(_, n)| n).sum::<u64>(), 0);
+}
+
+#[tokio::test]
+async fn a_withdrawal_nobody_can_confirm_names_the_transaction_to_look_up() {
+    let (body, _) = unqueued(Trouble::StoreGone).await;
+    let id = named(&body).unwrap_or_else(|| panic!("no transaction_id: {body}"));
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("not known yet") && message.contains(&id.to_string()),
+        "{body}"
     );
 }

@@ -86,9 +86,12 @@ impl Intake for DynamoStore {
             .expression_attribute_values(":received", s(Status::Received.as_str()))
             .build()
             .map_err(build_error)?;
+        // The token makes the SDK's own retry of a delete that committed but timed out succeed
+        // again, instead of failing its condition on the missing item.
         let mut request = self
             .client
             .transact_write_items()
+            .client_request_token(tx.id.to_string())
             .transact_items(TransactWriteItem::builder().delete(delete_tx).build());
         if let Some(key) = &tx.idempotency_key {
             let delete_key = Delete::builder()
