@@ -8,8 +8,9 @@
 # - the APIs answer 5xx;
 # - the notifier falls behind the table's stream;
 # - the signer address runs low on funds (reported as it signs);
-# - transactions have been waiting for 15 minutes (for funds, or for fees to fall under the
-#   cap): they are not failing, and they are not moving either.
+# - transactions have been waiting for 15 minutes (for funds, for fees to fall under the
+#   cap, or for the node to serve the configured chain): they are not failing, and they are
+#   not moving either.
 
 resource "aws_sns_topic" "alarms" {
   name              = "${local.prefix}-alarms"
@@ -252,7 +253,7 @@ resource "aws_cloudwatch_metric_alarm" "signer_balance" {
 # check reports one TxBroadcaster/TransactionsWaiting (with its reason in the log line).
 resource "aws_cloudwatch_metric_alarm" "transactions_waiting" {
   alarm_name          = "${local.prefix}-transactions-waiting"
-  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds) or for fees to fall under max_fee_per_gas_wei (fee_above_cap). Their last_error says which; fund the signer or raise the cap."
+  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), or for the node to serve chain_id (chain_id_mismatch). Their last_error says which; fund the signer, raise the cap, or fix rpc_url/chain_id."
   namespace           = "TxBroadcaster"
   metric_name         = "TransactionsWaiting"
   statistic           = "Sum"

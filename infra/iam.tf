@@ -220,6 +220,14 @@ data "aws_iam_policy_document" "broadcaster" {
     resources = [aws_sqs_queue.broadcast.arn]
   }
 
+  # Another sender took a transaction's nonce: it goes back to the signer for a fresh one.
+  statement {
+    sid       = "ResignLostNonces"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.sign.arn]
+  }
+
   statement {
     sid       = "ResignReplacements"
     effect    = "Allow"

@@ -54,7 +54,9 @@ locals {
       RUST_LOG            = var.rust_log
     })
     broadcaster = merge(local.backoff_environment, {
-      TABLE_NAME                   = aws_dynamodb_table.transactions.name
+      TABLE_NAME = aws_dynamodb_table.transactions.name
+      # A transaction whose nonce another sender took goes back to be signed again.
+      SIGN_QUEUE_URL               = aws_sqs_queue.sign.url
       BROADCAST_QUEUE_URL          = aws_sqs_queue.broadcast.url
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
       # Re-signs fee-bump replacements and nonce fillers.

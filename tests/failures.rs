@@ -505,3 +505,57 @@ async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
     assert_eq!(stack.transaction(&stuck).await["status"], "needs_review");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nonce_taken_by_another_sender_is_signed_again_and_confirmed() {
+    let mut stack = TestStack::start_with("foreign", RunnerOptions::default(), 2).await;
+    let first = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x61), 1))
+        .await;
+    stack
+        .wait_for_status(&first, "confirmed", Duration::from_secs(60))
+        .await;
+    // The consumers stop; the next request waits for them, and the counter says nonce 1.
+    stack
+        .restart(RunnerOptions {
+            pollers_per_queue: 0,
+            ..RunnerOptions::default()
+        })
+        .await;
+    let second = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x61), 2))
+        .await;
+    // Meanwhile another sender uses nonces 1 and 2 of the key.
+    let signer = stack.provisioned.signer_address.to_string();
+    integration_tests::rpc(
+        &integration_tests::http_client(),
+        &integration_tests::rpc_url(),
+        "anvil_setNonce",
+        json!([signer, "0x3"]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("anvil_setNonce: {e}"));
+    stack
+        .restart(RunnerOptions {
+            pollers_per_queue: 2,
+            ..RunnerOptions::default()
+        })
+        .await;
+    let done = stack
+        .wait_for_status(&second, "confirmed", Duration::from_secs(90))
+        .await;
+    assert_eq!(
+        done["nonce"], 3,
+        "signed again at the chain's next nonce: {done}"
+    );
+    assert!(
+        history_events(&done).contains(&"nonce_lost".to_owned()),
+        "{done}"
+    );
+    assert_eq!(
+        done["hashes"].as_array().map(Vec::len),
+        Some(2),
+        "the abandoned attempt's hash is kept: {done}"
+    );
+    stack.stop().await;
+}

@@ -46,5 +46,6 @@ both!(
     waits_note_their_reason_once_and_yield_to_an_operator,
     a_dead_letter_counts_once_and_not_against_a_newer_generation,
     an_operators_retry_is_guarded_by_what_was_seen,
+    a_lost_nonce_goes_back_to_signing_once,
     listings_are_scoped_and_paged,
 );

@@ -241,6 +241,16 @@ pub trait Transitions: Send + Sync {
         inclusion: Inclusion,
         hash: B256,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// → `retrying`, unsigned, next generation: another sender took the nonce of the attempt
+    /// signed as `lost`, and none of its hashes is on chain, so the call is signed again at a
+    /// fresh nonce. Refused (`Conflict`) unless `lost` is still the current signature of a
+    /// `signed`, `broadcast` or `retrying` transaction.
+    fn record_nonce_lost(
+        &self,
+        id: TxId,
+        lost: &SignedTx,
+        chain_next: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// → `retrying`: counts the failed attempt and schedules the next.
     fn record_retry(
         &self,
@@ -366,6 +376,9 @@ pub enum NodeError {
     Timeout(Duration),
     #[error("node_unavailable: the node is unavailable: {0}")]
     Unavailable(String),
+    /// The node answered with an error in wording nobody listed (`adapters::node_errors`).
+    #[error("node_unrecognized: the node refused with an answer not in the table: {0}")]
+    Unrecognized(String),
     #[error("call_reverts: the call reverts: {0}")]
     Reverted(String),
     #[error("node_rejected: the node rejected the request (code {code}): {message}")]
@@ -401,6 +414,10 @@ impl NodeError {
             NodeError::Unavailable(_) => (
                 Retryable,
                 "HTTP 5xx, dropped connection, rate limit or internal error",
+            ),
+            NodeError::Unrecognized(_) => (
+                Retryable,
+                "an answer nobody listed: retried up to the attempt cap, then reviewed with its nonce filled",
             ),
             NodeError::Reverted(_) => (
                 Permanent,

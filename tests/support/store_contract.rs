@@ -7,7 +7,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256, Bytes};
 use time::OffsetDateTime;
 use tx_shared::auth::ClientId;
-use tx_shared::domain::{Idempotency, Inclusion, NewTransaction, SignedTx, Status, TxId};
+use tx_shared::domain::{Event, Idempotency, Inclusion, NewTransaction, SignedTx, Status, TxId};
 use tx_shared::ports::{
     Account, AdminRetry, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, StoreError,
     TransactionStore,
@@ -416,6 +416,66 @@ pub async fn an_operators_retry_is_guarded_by_what_was_seen<S: TransactionStore>
         (None, true, 2)
     );
     claim(store, id).await;
+}
+
+/// A lost nonce: only the signature judged, in a status that can still be sent, goes back to
+/// signing, unsigned and one generation on; its hash stays in the history.
+pub async fn a_lost_nonce_goes_back_to_signing_once<S: TransactionStore>(store: &S) {
+    let account = account(6);
+    let id = insert(store, &request("alice", None)).await;
+    let tx = sign(store, id, account, 0xc1).await;
+    store
+        .record_broadcast(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Judged on another signature (a replacement came between): refused.
+    let other = SignedTx {
+        hash: B256::repeat_byte(0xc2),
+        ..tx.clone()
+    };
+    assert!(conflict(store.record_nonce_lost(id, &other, 9).await));
+    store
+        .record_nonce_lost(id, &tx, 9)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lost = fetch(store, id).await;
+    assert_eq!(
+        (
+            lost.status,
+            lost.nonce,
+            lost.signed.is_none(),
+            lost.generation
+        ),
+        (Status::Retrying, None, true, 1)
+    );
+    assert_eq!(lost.all_hashes(), vec![tx.hash]);
+    assert!(lost.attempt_hashes().is_empty());
+    assert!(
+        lost.history
+            .iter()
+            .any(|e| e.event == Event::NonceLost && e.tx_hash == Some(tx.hash))
+    );
+    // Twice: the signature is gone, so the second is refused.
+    assert!(conflict(store.record_nonce_lost(id, &tx, 9).await));
+    // Signed again at a fresh nonce: only the new hash is the attempt's.
+    let again = sign(store, id, account, 0xc3).await;
+    let resigned = fetch(store, id).await;
+    assert_eq!(resigned.all_hashes(), vec![tx.hash, again.hash]);
+    assert_eq!(resigned.attempt_hashes(), vec![again.hash]);
+    // A final transaction is never sent back.
+    store
+        .record_broadcast(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mined = Inclusion {
+        block_number: 3,
+        succeeded: true,
+    };
+    store
+        .record_inclusion(id, mined, again.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(conflict(store.record_nonce_lost(id, &again, 9).await));
 }
 
 pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {

@@ -31,6 +31,8 @@ use tx_shared::retry::schedule_retry;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
+    /// Where a transaction whose nonce another sender took goes to be signed again.
+    pub sign_queue_url: String,
     pub broadcast_queue_url: String,
     /// Operators' retries arrive here, ahead of the backlog.
     pub broadcast_priority_queue_url: Option<String>,
@@ -68,6 +70,7 @@ impl Config {
         }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
+            sign_queue_url: env.required("SIGN_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
@@ -85,11 +88,13 @@ impl Config {
     }
 }
 
-pub struct Broadcaster<S, Q, N, K> {
+pub struct Broadcaster<S, Q, P, N, K> {
     pub store: S,
     /// The broadcast queue: receipt checks are enqueued to it, and retries are delayed through
     /// its visibility timeout.
     pub queue: Q,
+    /// The signer's queue, for a transaction whose nonce another sender took.
+    pub to_signer: P,
     pub node: N,
     /// Only for replacements and nonce fillers.
     pub key: K,
@@ -100,7 +105,7 @@ pub struct Broadcaster<S, Q, N, K> {
     pub backoff: Backoff,
 }
 
-pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, RpcNode, KmsSigner>;
+pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, SqsQueue, RpcNode, KmsSigner>;
 
 impl AwsBroadcaster {
     pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
@@ -110,6 +115,7 @@ impl AwsBroadcaster {
                 SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
+            to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_queue_url),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
             key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
@@ -134,6 +140,8 @@ pub enum Outcome {
     NothingToDo,
     /// Waiting for the signer's account to be funded; a fresh message is scheduled.
     Waiting,
+    /// Another sender took its nonce: handed back to the signer for a fresh one.
+    Resigning,
 }
 
 /// How long a send waits for funds before it tries again (without using up a delivery).
@@ -144,12 +152,25 @@ enum Sent {
     Accepted,
     /// One of our hashes is already mined.
     Mined(Inclusion, B256),
+    /// Another sender's transaction took the nonce, and none of this attempt's hashes is on
+    /// chain; the chain's next nonce is `chain_next`.
+    NonceLost {
+        chain_next: u64,
+    },
 }
 
-impl<S, Q, N, K> Broadcaster<S, Q, N, K>
+/// What a receipt check found.
+enum Checked {
+    Final(Inclusion, B256),
+    Open,
+    NonceLost { chain_next: u64 },
+}
+
+impl<S, Q, P, N, K> Broadcaster<S, Q, P, N, K>
 where
     S: Reading + NonceCounter + Transitions,
     Q: BroadcastQueue + Redelivery,
+    P: BroadcastQueue,
     N: ChainNode,
     K: TransactionSigner,
 {
@@ -172,6 +193,16 @@ where
             Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
         };
         if tx.status.is_final() || tx.status == Status::NeedsReview {
+            return Ok(Outcome::NothingToDo);
+        }
+        // A message of an earlier generation (before an operator's retry or a lost nonce) is
+        // stale: every move to a new generation sends messages of its own, so this chain ends.
+        if delivery.message.generation < tx.generation {
+            tracing::info!(
+                message_generation = delivery.message.generation,
+                generation = tx.generation,
+                "a message of an earlier generation; dropped"
+            );
             return Ok(Outcome::NothingToDo);
         }
         let Some(signed) = tx.signed.clone() else {
@@ -201,6 +232,7 @@ where
                 let _ = self.store.record_broadcast(id).await;
                 self.finalize(&tx, inclusion, hash).await
             }
+            Ok(Sent::NonceLost { chain_next }) => self.resign(&tx, &signed, chain_next).await,
             Err(e @ (NodeError::Reverted(_) | NodeError::Rejected { .. })) => {
                 self.give_up(
                     &tx,
@@ -224,7 +256,15 @@ where
                 .await?;
                 Ok(Outcome::Waiting)
             }
-            Err(e) if e.is_retryable() => Err(self.retry(&delivery, &e.to_string()).await),
+            Err(e) if e.is_retryable() => {
+                let retry = self.retry(&delivery, &e.to_string()).await;
+                // The node kept refusing the bytes in words nobody listed: now under review,
+                // their nonce must not hold every later transaction.
+                if matches!(e, NodeError::Unrecognized(_)) && self.backoff.is_last(attempt) {
+                    self.fill_if_nowhere(&tx, &signed).await;
+                }
+                Err(retry)
+            }
             Err(e) => self.give_up(&tx, &e.to_string(), false).await,
         }
     }
@@ -241,7 +281,7 @@ where
             Err(NodeError::NonceTooLow(detail)) => self.nonce_used(tx, signed, &detail).await,
             Err(NodeError::Underpriced(detail)) => {
                 // A transaction with our nonce is pending: fine if it is one of ours.
-                for hash in tx.all_hashes() {
+                for hash in tx.attempt_hashes() {
                     if matches!(
                         self.node.lookup(hash).await?,
                         Lookup::Pending | Lookup::Included(_)
@@ -255,25 +295,36 @@ where
         }
     }
 
-    /// "Nonce too low": success if one of our hashes is mined; a real conflict if the chain
-    /// used the nonce for something else; a transient answer otherwise.
+    /// "Nonce too low": success if one of this attempt's hashes is mined; a lost nonce if the
+    /// chain used it for something else; a transient answer otherwise.
     async fn nonce_used(
         &self,
         tx: &Transaction,
         signed: &SignedTx,
         detail: &str,
     ) -> Result<Sent, NodeError> {
-        for hash in tx.all_hashes() {
-            if let Lookup::Included(inclusion) = self.node.lookup(hash).await? {
-                return Ok(Sent::Mined(inclusion, hash));
-            }
-        }
+        // The chain's nonce first, the hashes after: a hash of ours mined between the two
+        // reads is then found by the second, never taken for a stranger's.
         let mined_next = self.node.mined_nonce(signed.from).await?;
         if mined_next <= signed.nonce {
             return Err(NodeError::Unavailable(format!(
                 "the node said `{detail}` but the chain's next nonce is {mined_next}, ours is {}",
                 signed.nonce
             )));
+        }
+        for hash in tx.attempt_hashes() {
+            match self.node.lookup(hash).await? {
+                Lookup::Included(inclusion) => return Ok(Sent::Mined(inclusion, hash)),
+                // The nonce is past ours, yet our hash is pending: the node contradicts itself
+                // (a lagging backend behind a load balancer). Decide nothing on that.
+                Lookup::Pending => {
+                    return Err(NodeError::Unavailable(format!(
+                        "the chain's next nonce is {mined_next}, past ours ({}), yet {hash} is pending",
+                        signed.nonce
+                    )));
+                }
+                Lookup::Unknown => {}
+            }
         }
         // Something else used our nonce: the counter may be behind the chain too.
         let pending_next = self.node.pending_nonce(signed.from).await?;
@@ -290,10 +341,36 @@ where
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not re-sync the nonce counter"),
         }
-        Err(NodeError::Rejected {
-            code: 0,
-            message: format!("nonce {} was used by another transaction", signed.nonce),
+        Ok(Sent::NonceLost {
+            chain_next: mined_next,
         })
+    }
+
+    /// Another sender took this attempt's nonce and none of its hashes is on chain, so the
+    /// call has not run: it goes back to the signer for a fresh nonce (the next generation),
+    /// and the abandoned nonce stays in its history.
+    async fn resign(
+        &self,
+        tx: &Transaction,
+        lost: &SignedTx,
+        chain_next: u64,
+    ) -> Result<Outcome, RetryLater> {
+        match self.store.record_nonce_lost(tx.id, lost, chain_next).await {
+            Ok(()) => {}
+            // Replaced, final or retried since: whoever moved it carries on.
+            Err(StoreError::Conflict { .. }) => return Ok(Outcome::NothingToDo),
+            Err(e) => return Err(RetryLater::new(e.to_string())),
+        }
+        tracing::warn!(nonce = lost.nonce, chain_next, tx_hash = %lost.hash, "another sender took the nonce; signing again at a fresh nonce");
+        let next = TxMessage {
+            generation: tx.generation + 1,
+            ..TxMessage::new(tx.id)
+        };
+        if let Err(e) = self.to_signer.enqueue(&next, Duration::ZERO).await {
+            // Recorded `retrying` and due now: the sweeper hands it to the signer.
+            tracing::warn!(error = %e, "could not hand the transaction to the signer; the sweeper will");
+        }
+        Ok(Outcome::Resigning)
     }
 
     /// Checks inclusion; finalizes, repairs (re-send, replace), or schedules the next check.
@@ -304,8 +381,11 @@ where
         checks: u32,
     ) -> Result<Outcome, RetryLater> {
         match self.check(tx, signed, checks).await {
-            Ok(Some((inclusion, hash))) => return self.finalize(tx, inclusion, hash).await,
-            Ok(None) => {}
+            Ok(Checked::Final(inclusion, hash)) => return self.finalize(tx, inclusion, hash).await,
+            Ok(Checked::NonceLost { chain_next }) => {
+                return self.resign(tx, signed, chain_next).await;
+            }
+            Ok(Checked::Open) => {}
             Err(e) => tracing::warn!(error = %e, "receipt check failed; checking again later"),
         }
         let next_at = OffsetDateTime::now_utc() + self.receipt_poll;
@@ -328,16 +408,16 @@ where
         tx: &Transaction,
         signed: &SignedTx,
         checks: u32,
-    ) -> Result<Option<(Inclusion, B256)>, NodeError> {
+    ) -> Result<Checked, NodeError> {
         let mut current = Lookup::Unknown;
-        for hash in tx.all_hashes().into_iter().rev() {
+        for hash in tx.attempt_hashes().into_iter().rev() {
             let lookup = self.node.lookup(hash).await?;
             if let Lookup::Included(inclusion) = lookup {
                 let head = self.node.block_number().await?;
                 if head + 1 >= inclusion.block_number + self.confirmations {
-                    return Ok(Some((inclusion, hash)));
+                    return Ok(Checked::Final(inclusion, hash));
                 }
-                return Ok(None);
+                return Ok(Checked::Open);
             }
             if hash == signed.hash {
                 current = lookup;
@@ -358,10 +438,14 @@ where
                         }
                     }
                     Err(NodeError::NonceTooLow(detail)) => {
-                        if let Sent::Mined(inclusion, hash) =
-                            self.nonce_used(tx, signed, &detail).await?
-                        {
-                            return Ok(Some((inclusion, hash)));
+                        match self.nonce_used(tx, signed, &detail).await? {
+                            Sent::Mined(inclusion, hash) => {
+                                return Ok(Checked::Final(inclusion, hash));
+                            }
+                            Sent::NonceLost { chain_next } => {
+                                return Ok(Checked::NonceLost { chain_next });
+                            }
+                            Sent::Accepted => {}
                         }
                     }
                     Err(e) => return Err(e),
@@ -375,7 +459,7 @@ where
             }
             _ => {}
         }
-        Ok(None)
+        Ok(Checked::Open)
     }
 
     /// Re-signs the same nonce with fees bumped by at least the policy's percentage.
@@ -489,6 +573,39 @@ where
             .await;
         }
         Ok(Outcome::NeedsReview)
+    }
+
+    /// Fills the attempt's nonce if the chain has not used it and no node knows any of the
+    /// attempt's hashes: the bytes are nowhere, and never will be sent.
+    async fn fill_if_nowhere(&self, tx: &Transaction, signed: &SignedTx) {
+        let nowhere = async {
+            if self.node.mined_nonce(signed.from).await? > signed.nonce {
+                return Ok(false);
+            }
+            for hash in tx.attempt_hashes() {
+                if self.node.lookup(hash).await? != Lookup::Unknown {
+                    return Ok(false);
+                }
+            }
+            Ok::<_, NodeError>(true)
+        };
+        match nowhere.await {
+            Ok(true) => {
+                fill_for(
+                    &self.store,
+                    &self.node,
+                    &self.key,
+                    self.chain_id,
+                    tx.id,
+                    signed.nonce,
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, nonce = signed.nonce, "could not tell whether the nonce is free; not filled")
+            }
+        }
     }
 
     async fn retry(&self, delivery: &Delivery, reason: &str) -> RetryLater {

@@ -7,17 +7,19 @@ use alloy::primitives::Bytes;
 use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::batch::Delivery;
-use tx_shared::domain::TxId;
+use tx_shared::domain::{Event, TxId};
 use tx_shared::ports::Reading;
 
 use super::*;
 
-type TestBroadcaster = Broadcaster<MemoryStore, RecordingQueue, ScriptedNode, FakeKey>;
+type TestBroadcaster =
+    Broadcaster<MemoryStore, RecordingQueue, RecordingQueue, ScriptedNode, FakeKey>;
 
 fn broadcaster() -> TestBroadcaster {
     Broadcaster {
         store: MemoryStore::new(),
         queue: RecordingQueue::default(),
+        to_signer: RecordingQueue::default(),
         node: ScriptedNode::default(),
         key: FakeKey::default(),
         chain_id: 31337,
@@ -123,6 +125,7 @@ async fn already_known_is_sent() {
 async fn nonce_too_low_is_success_when_our_hash_is_mined() {
     let b = broadcaster();
     let (id, _) = signed(&b).await;
+    set(&b.node.mined_nonce, Ok(1));
     b.node
         .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
         .script_lookup(Ok(MINED));
@@ -351,7 +354,7 @@ async fn nonce_too_low_before_the_chain_has_it_is_retried() {
 }
 
 #[tokio::test]
-async fn a_nonce_a_stranger_used_ends_in_review_and_the_counter_catches_up() {
+async fn a_nonce_a_stranger_took_is_signed_again_at_a_fresh_one() {
     let b = broadcaster();
     let (id, tx) = signed(&b).await;
     set(&b.node.mined_nonce, Ok(3));
@@ -359,24 +362,127 @@ async fn a_nonce_a_stranger_used_ends_in_review_and_the_counter_catches_up() {
     b.node
         .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
         .script_lookup(Ok(Lookup::Unknown));
-    assert_eq!(
-        b.process(delivery(id, 1, 0)).await,
-        Ok(Outcome::NeedsReview)
-    );
+    assert_eq!(b.process(delivery(id, 1, 0)).await, Ok(Outcome::Resigning));
     let now = status(&b, id).await;
-    assert_eq!(now.status, Status::NeedsReview);
-    assert!(
-        now.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("was used by another transaction")),
-        "{:?}",
-        now.last_error
+    assert_eq!(
+        (now.status, now.nonce, now.signed.is_none(), now.generation),
+        (Status::Retrying, None, true, 1)
     );
-    // The counter was raised to the chain's pending nonce; the used nonce is not filled.
+    let lost = now.history.last().unwrap_or_else(|| panic!("no history"));
+    assert_eq!(
+        (lost.event, lost.tx_hash),
+        (Event::NonceLost, Some(tx.hash))
+    );
+    // Handed to the signer as the next generation; nothing filled, nothing reviewed.
+    let handed = b.to_signer.enqueued();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(
+        (handed[0].0.transaction_id, handed[0].0.generation),
+        (id, 1)
+    );
+    assert_eq!(lock_len(&b.key.signed), 0);
+    // The counter was raised to the chain's pending nonce.
     let account = Account {
         chain_id: b.chain_id,
         address: tx.from,
     };
     assert_eq!(b.store.resync_nonce(account, 4).await, Ok(None));
-    assert_eq!(lock_len(&b.key.signed), 0);
+    // A late message of the old generation finds nothing to do.
+    assert_eq!(
+        b.process(delivery(id, 1, 3)).await,
+        Ok(Outcome::NothingToDo)
+    );
+}
+
+#[tokio::test]
+async fn a_nonce_past_ours_with_our_hash_still_pending_decides_nothing() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    set(&b.node.mined_nonce, Ok(3));
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(Lookup::Pending));
+    let retry = b.process(delivery(id, 1, 0)).await;
+    assert!(matches!(retry, Err(RetryLater { .. })), "{retry:?}");
+    let now = status(&b, id).await;
+    assert_eq!(now.signed.map(|s| s.hash), Some(tx.hash));
+    assert!(b.to_signer.enqueued().is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_transaction_whose_nonce_a_stranger_took_is_signed_again() {
+    let b = broadcaster();
+    let (id, _) = broadcast(&b).await;
+    set(&b.node.mined_nonce, Ok(1));
+    b.node
+        .script_lookup(Ok(Lookup::Unknown))
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(Lookup::Unknown));
+    assert_eq!(b.process(delivery(id, 1, 1)).await, Ok(Outcome::Resigning));
+    assert_eq!(status(&b, id).await.status, Status::Retrying);
+    assert_eq!(b.to_signer.enqueued().len(), 1);
+}
+
+/// A transaction whose first attempt (nonce 0) reverted on chain, retried by an operator and
+/// signed again at nonce 1: the state the second attempt is broadcast from.
+async fn second_attempt_after_a_revert(b: &TestBroadcaster) -> (TxId, SignedTx, SignedTx) {
+    use tx_shared::ports::AdminRetry;
+    use tx_shared::ports::{Claim, NonceReservation, SigningLease};
+    let (id, first) = signed(b).await;
+    let store = &b.store;
+    let ok = |r: Result<(), StoreError>| r.unwrap_or_else(|e| panic!("{e}"));
+    ok(store.record_broadcast(id).await);
+    let reverted = Inclusion {
+        block_number: 1,
+        succeeded: false,
+    };
+    ok(store.record_inclusion(id, reverted, first.hash).await);
+    ok(store
+        .record_admin_retry(id, Status::Reverted, AdminRetry::ResignFresh, "ops")
+        .await);
+    let Ok(Claim::Granted { token, .. }) =
+        store.claim_for_signing(id, Duration::from_secs(30)).await
+    else {
+        panic!("not claimed");
+    };
+    let account = Account {
+        chain_id: b.chain_id,
+        address: first.from,
+    };
+    let Ok(NonceReservation::Assigned(1)) = store.reserve_nonce(id, &token, account).await else {
+        panic!("not at nonce 1");
+    };
+    let raw = Bytes::from(vec![0x02, 0x02]);
+    let second = SignedTx {
+        nonce: 1,
+        hash: alloy::primitives::keccak256(&raw),
+        raw,
+        ..first.clone()
+    };
+    ok(store.record_signed(id, &token, &second).await);
+    (id, first, second)
+}
+
+#[tokio::test]
+async fn the_receipt_of_an_earlier_attempt_does_not_decide_the_current_one() {
+    let b = broadcaster();
+    let (id, first, second) = second_attempt_after_a_revert(&b).await;
+    assert_eq!(status(&b, id).await.attempt_hashes(), vec![second.hash]);
+    // Sent; then the node says: the new hash is pending, the old one reverted in block 1.
+    b.node
+        .script_lookup(Ok(Lookup::Pending))
+        .script_lookup(Ok(Lookup::Included(Inclusion {
+            block_number: 1,
+            succeeded: false,
+        })));
+    // The operator's retry made this the second generation: its messages say so.
+    let mut second_generation = delivery(id, 1, 0);
+    second_generation.message.generation = 1;
+    assert_eq!(
+        b.process(second_generation).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    let tx = status(&b, id).await;
+    assert_eq!(tx.status, Status::Broadcast, "{tx:?}");
+    assert_eq!(tx.all_hashes(), vec![first.hash, second.hash]);
 }

@@ -175,12 +175,18 @@ where
                     }
                     // Its nonce is used: by one of its own hashes (the broadcaster will see
                     // it), or by something else.
-                    for hash in tx.all_hashes() {
-                        if matches!(
-                            self.node.lookup(hash).await.map_err(unavailable)?,
-                            Lookup::Included(_)
-                        ) {
-                            return Ok(AdminRetry::ResendSigned);
+                    for hash in tx.attempt_hashes() {
+                        match self.node.lookup(hash).await.map_err(unavailable)? {
+                            Lookup::Included(_) => return Ok(AdminRetry::ResendSigned),
+                            // The nonce is past ours, yet our hash is pending: the node
+                            // contradicts itself (a lagging backend). Decide nothing on that.
+                            Lookup::Pending => {
+                                return Err(RetryError::Unavailable(format!(
+                                    "the node says nonce {} is used, yet {hash} is pending; try again in a minute",
+                                    signed.nonce
+                                )));
+                            }
+                            Lookup::Unknown => {}
                         }
                     }
                     Ok(AdminRetry::ResignFresh)

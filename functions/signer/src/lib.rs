@@ -111,6 +111,8 @@ pub struct Signer<S, Q, R, N, K> {
     pub caps: SpendCaps,
     /// When this container last published the signer's balance.
     pub balance_published: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The node was seen serving `chain_id` (see `check_chain`).
+    pub chain_checked: std::sync::atomic::AtomicBool,
 }
 
 /// The signer as deployed: DynamoDB, SQS, JSON-RPC and KMS.
@@ -136,6 +138,7 @@ impl AwsSigner {
             policy: config.policy.clone(),
             caps: config.caps,
             balance_published: Default::default(),
+            chain_checked: Default::default(),
         })
     }
 }
@@ -274,7 +277,15 @@ where
                 wait_for(&self.store, &self.redelivery, message, &reason, WAIT).await?;
                 Ok(Outcome::Waiting)
             }
-            Failure::Transient(reason) => Err(self.retry(id, attempt, &reason).await),
+            Failure::Transient(reason) => {
+                let retry = self.retry(id, attempt, &reason).await;
+                // The last attempt: under review now. A nonce it took is never sent from here
+                // (nothing signed was stored), so it is filled rather than left as a hole.
+                if self.backoff.is_last(attempt) {
+                    self.fill_gap(id).await;
+                }
+                Err(retry)
+            }
             Failure::LostRace(reason) => Err(RetryLater::new(reason)),
             Failure::Reverts(reason) => {
                 tracing::warn!(%reason, "the call reverts; not sending it");
@@ -366,15 +377,25 @@ where
         Ok(signed)
     }
 
-    /// The call must be one the API would accept now, under this deployment's allowlist, and
-    /// its target must be known. Returns the target.
     /// The node must serve the chain this deployment signs for, or everything signed is refused
     /// after its nonce is taken: nothing is taken until they agree. A mismatch is the
     /// deployment's fault, not the transaction's, so it waits without using attempts, and the
     /// wait is an alarm (`TransactionsWaiting`, reason `chain_id_mismatch`).
+    ///
+    /// A match is remembered for the container's life (a node's URL serves one chain; a slow
+    /// node's answer costs seconds); a mismatch is asked again at every transaction, so the
+    /// wait ends as soon as the node is put right, without a redeploy.
     async fn check_chain(&self) -> Result<(), Failure> {
+        if self
+            .chain_checked
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
         let served = self.node.chain_id().await.map_err(Failure::node)?;
         if served == self.chain_id {
+            self.chain_checked
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
         tracing::error!(
@@ -388,6 +409,8 @@ where
         )))
     }
 
+    /// The call must be one the API would accept now, under this deployment's allowlist, and
+    /// its target must be known. Returns the target.
     fn check_what_is_signed(&self, tx: &Transaction) -> Result<Address, Failure> {
         let refused = |why: String| Failure::Permanent(format!("refused to sign: {why}"));
         let request = BroadcastRequest {

@@ -33,6 +33,7 @@ fn signer(policy: MessageTypePolicy) -> TestSigner {
         policy,
         caps: SpendCaps::default(),
         balance_published: Default::default(),
+        chain_checked: Default::default(),
     }
 }
 

@@ -6,10 +6,11 @@
 //! match wins. Matching ignores case, and `_` and `-` count as spaces, so Besu's
 //! `NONCE_TOO_LOW` reads as geth's `nonce too low`.
 //!
-//! A wording nobody listed is **transient**: it is retried with backoff up to the attempt cap,
-//! then reviewed. Treating it as final would fill a nonce or end a transaction over an answer
-//! that a node under load or resyncing gives for a minute ("header not found", "missing trie
-//! node"); the cap bounds what a truly final unknown answer costs.
+//! A wording nobody listed is [`NodeError::Unrecognized`]: retried with backoff up to the attempt
+//! cap like a transient one, then reviewed, and the broadcaster fills its nonce if the bytes
+//! are nowhere (so later transactions are not held behind it). Treating it as final at once
+//! would fill a nonce or end a transaction over an answer that a node under load or resyncing
+//! gives for a minute; the cap bounds what a truly final unknown answer costs.
 
 use crate::ports::NodeError;
 
@@ -30,6 +31,8 @@ enum Meaning {
     Final,
     /// The node, its pool or its gateway may answer otherwise later.
     Transient,
+    /// Not in the table.
+    Unlisted,
 }
 
 use Meaning::*;
@@ -81,6 +84,7 @@ const WORDINGS: &[(&str, Meaning)] = &[
     ("fee cap less than", Underpriced),                   // older geth
     ("gas price too low", Underpriced),                   // Besu GAS_PRICE_TOO_LOW
     ("feetoolow", Underpriced),                           // Nethermind FeeTooLow(ToCompete)
+    ("feetoolowtocompete", Underpriced),                  // Nethermind FeeTooLowToCompete
     ("fee too low", Underpriced),                         // Erigon FEE_TOO_LOW
     // Funds.
     ("insufficient funds", Unfunded), // geth, anvil, OP, Arbitrum, Erigon
@@ -88,7 +92,8 @@ const WORDINGS: &[(&str, Meaning)] = &[
     ("upfront cost exceeds", Unfunded), // Besu UPFRONT_COST_EXCEEDS_BALANCE
     // The call.
     ("execution reverted", Reverts), // everyone, on estimate or call
-    ("revert", Reverts),
+    ("revert", Reverts),             // ganache: "VM Exception …: revert"
+    ("reverted with", Reverts),      // hardhat: "reverted with reason string …"
     // The node or its gateway, for now.
     ("txpool is full", Transient),            // geth, OP
     ("gas limit reached", Transient),         // geth: the block is full
@@ -115,6 +120,7 @@ pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
             message: text(),
         },
         Transient => NodeError::Unavailable(format!("node error {code}: {message}")),
+        Unlisted => NodeError::Unrecognized(format!("code {code}: {message}")),
     }
 }
 
@@ -126,14 +132,26 @@ fn meaning(code: i64, message: &str) -> Meaning {
             c => c.to_ascii_lowercase(),
         })
         .collect();
-    if let Some(&(_, meaning)) = WORDINGS.iter().find(|(w, _)| normal.contains(w)) {
+    if let Some(&(_, meaning)) = WORDINGS.iter().find(|(w, _)| has_words(&normal, w)) {
         return meaning;
     }
     match code {
         // EIP-1474: execution error (the call reverts, with data).
         3 => Reverts,
-        _ => Transient,
+        // EIP-1474: limit exceeded; JSON-RPC internal error.
+        -32005 | -32603 => Transient,
+        _ => Unlisted,
     }
+}
+
+/// Whether `words` occurs in `text` as whole words: "unknown transaction" does not say "known
+/// transaction", nor "irreverted" "revert".
+fn has_words(text: &str, words: &str) -> bool {
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric());
+    text.match_indices(words).any(|(at, _)| {
+        boundary(text[..at].chars().next_back())
+            && boundary(text[at + words.len()..].chars().next())
+    })
 }
 
 #[cfg(test)]
@@ -281,7 +299,16 @@ mod tests {
             "anyone",
             -32000,
             "something nobody has said before",
-            Transient,
+            Unlisted,
+        ),
+        // Whole words only: a refusal that contains a listed wording inside a word.
+        ("anyone", -32000, "unknown transaction type", Unlisted),
+        ("anyone", -32000, "reverted state unavailable", Unlisted),
+        (
+            "hardhat",
+            -32603,
+            "VM Exception while processing transaction: reverted with reason string 'no'",
+            Reverts,
         ),
     ];
 
@@ -295,7 +322,7 @@ mod tests {
     #[test]
     fn unknown_wording_is_retried_and_final_wording_is_not() {
         let unknown = classify_rpc_error(-32000, "the node is having a bad day");
-        assert!(matches!(unknown, NodeError::Unavailable(_)), "{unknown:?}");
+        assert!(matches!(unknown, NodeError::Unrecognized(_)), "{unknown:?}");
         assert!(unknown.is_retryable());
         let last = classify_rpc_error(-32000, "intrinsic gas too low");
         assert!(matches!(last, NodeError::Rejected { .. }) && !last.is_retryable());
@@ -307,7 +334,7 @@ mod tests {
     fn every_listed_wording_is_reachable() {
         // An entry shadowed by an earlier, shorter one would never decide anything.
         for (i, (wording, meaning)) in WORDINGS.iter().enumerate() {
-            let first = WORDINGS.iter().position(|(w, _)| wording.contains(w));
+            let first = WORDINGS.iter().position(|(w, _)| has_words(wording, w));
             assert_eq!(first, Some(i), "`{wording}` ({meaning:?}) is shadowed");
         }
     }

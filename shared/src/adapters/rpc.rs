@@ -21,8 +21,6 @@ const GAS_LIMIT_MARGIN_PERCENT: u64 = 20;
 pub struct RpcNode {
     provider: RootProvider,
     timeout: Duration,
-    /// A node serves one chain for its lifetime: asked once per process (successes only).
-    chain_id: tokio::sync::OnceCell<u64>,
 }
 
 impl RpcNode {
@@ -44,11 +42,7 @@ impl RpcNode {
             .connect_reqwest(http, url)
             .root()
             .clone();
-        Ok(RpcNode {
-            provider,
-            timeout,
-            chain_id: tokio::sync::OnceCell::new(),
-        })
+        Ok(RpcNode { provider, timeout })
     }
 
     /// Every call is bounded twice: by the HTTP client and here, so a slow body or a stuck
@@ -160,10 +154,8 @@ impl ChainNode for RpcNode {
     }
 
     async fn chain_id(&self) -> Result<u64, NodeError> {
-        self.chain_id
-            .get_or_try_init(|| self.bounded(async { self.provider.get_chain_id().await }))
+        self.bounded(async { self.provider.get_chain_id().await })
             .await
-            .copied()
     }
 }
 
@@ -181,6 +173,7 @@ fn scrubbed(err: NodeError) -> NodeError {
         NodeError::InsufficientFunds(m) => NodeError::InsufficientFunds(scrub(&m)),
         NodeError::Reverted(m) => NodeError::Reverted(scrub(&m)),
         NodeError::Unavailable(m) => NodeError::Unavailable(scrub(&m)),
+        NodeError::Unrecognized(m) => NodeError::Unrecognized(scrub(&m)),
         NodeError::Rejected { code, message } => NodeError::Rejected {
             code,
             message: scrub(&message),

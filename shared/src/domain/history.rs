@@ -25,10 +25,14 @@ pub enum Event {
     NonceFilled,
     /// An operator asked for a retry; `detail` says who and what was done.
     RetryRequested,
+    /// Another sender's transaction took the attempt's nonce, and none of the attempt's hashes
+    /// is on chain: the attempt is abandoned (`tx_hash`, its last hash) and the call is signed
+    /// again at a fresh nonce.
+    NonceLost,
 }
 
 impl Event {
-    const ALL: [Event; 11] = [
+    const ALL: [Event; 12] = [
         Event::Signed,
         Event::Broadcast,
         Event::Retry,
@@ -40,6 +44,7 @@ impl Event {
         Event::Swept,
         Event::NonceFilled,
         Event::RetryRequested,
+        Event::NonceLost,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -55,6 +60,7 @@ impl Event {
             Event::Swept => "swept",
             Event::NonceFilled => "nonce_filled",
             Event::RetryRequested => "retry_requested",
+            Event::NonceLost => "nonce_lost",
         }
     }
 }
@@ -151,6 +157,17 @@ impl HistoryEntry {
     }
 
     /// An operator asked for a retry, and what it does.
+    /// The attempt at `lost.nonce` is abandoned: the chain's next nonce is `chain_next`, and
+    /// the transaction that took the nonce is not one of the attempt's.
+    pub fn nonce_lost(lost: &super::SignedTx, chain_next: u64) -> Self {
+        HistoryEntry::now(Event::NonceLost)
+            .hash(lost.hash)
+            .detail(format!(
+                "nonce {} was taken by another sender's transaction (the chain's next nonce is {chain_next}) and none of this attempt's hashes is on chain; signing again at a fresh nonce",
+                lost.nonce
+            ))
+    }
+
     pub fn retry_requested(by: &str, what: &str) -> Self {
         HistoryEntry::now(Event::RetryRequested).detail(format!("by {by}: {what}"))
     }

@@ -72,7 +72,8 @@ impl Status {
                     Signed | Broadcast | Retrying | Reverted | NeedsReview
                 )
                 | (Signed, Broadcast | Retrying | NeedsReview)
-                | (Broadcast, Confirmed | Reverted | NeedsReview)
+                // Back to signing: another sender's transaction took its nonce.
+                | (Broadcast, Confirmed | Reverted | NeedsReview | Retrying)
                 // An operator's retry.
                 | (NeedsReview | Reverted, Retrying)
         )
@@ -133,6 +134,7 @@ mod tests {
             (Broadcast, Confirmed),
             (Broadcast, Reverted),
             (Broadcast, NeedsReview),
+            (Broadcast, Retrying),
             (NeedsReview, Retrying),
             (Reverted, Retrying),
         ];

@@ -152,6 +152,30 @@ impl Transaction {
         hashes
     }
 
+    /// The hashes of the current attempt, oldest first: its signature at its nonce and the
+    /// replacements at that nonce. Only these decide its fate. An earlier attempt (at a nonce
+    /// an operator's retry or a stranger took from it) may have a receipt of its own, a
+    /// reverted one say, that says nothing of this attempt.
+    pub fn attempt_hashes(&self) -> Vec<B256> {
+        let Some(current) = self.signed.as_ref().map(|s| s.hash) else {
+            return Vec::new();
+        };
+        let start = self
+            .history
+            .iter()
+            .rposition(|e| e.event == super::Event::Signed)
+            .unwrap_or(0);
+        let mut hashes: Vec<B256> = self.history[start..]
+            .iter()
+            .filter(|e| matches!(e.event, super::Event::Signed | super::Event::Replaced))
+            .filter_map(|e| e.tx_hash)
+            .collect();
+        if !hashes.contains(&current) {
+            hashes.push(current);
+        }
+        hashes
+    }
+
     /// The record as the API first stores it.
     pub fn received(new: &NewTransaction) -> Self {
         Transaction {

@@ -59,6 +59,29 @@ impl Transitions for DynamoStore {
         self.advance(id, to, change).await
     }
 
+    async fn record_nonce_lost(
+        &self,
+        id: TxId,
+        lost: &SignedTx,
+        chain_next: u64,
+    ) -> Result<(), StoreError> {
+        let change = unsigned(
+            Change::new()
+                .only_from(&[Status::Signed, Status::Broadcast, Status::Retrying])
+                .when(
+                    "tx_hash = :lost_hash AND nonce = :lost_nonce",
+                    [
+                        (":lost_hash", s(lost.hash.to_string())),
+                        (":lost_nonce", n(lost.nonce)),
+                    ],
+                )
+                .set("next_attempt_at", s(now_rfc3339())),
+        )
+        .add_one("generation")
+        .log(HistoryEntry::nonce_lost(lost, chain_next));
+        self.advance(id, Status::Retrying, change).await
+    }
+
     async fn record_retry(&self, id: TxId, retry: &RetryRecord) -> Result<(), StoreError> {
         let mut entry = HistoryEntry::now(Event::Retry).detail(&retry.reason);
         entry.attempt = Some(retry.attempt);
@@ -201,23 +224,13 @@ impl Transitions for DynamoStore {
                 .log(entry(
                     "re-send the same signed transaction; its nonce is still open",
                 )),
-            AdminRetry::ResignFresh => Change::new()
-                .to(Status::Retrying)
-                .only_from(&[seen])
-                .set("next_attempt_at", now)
-                .remove("nonce")
-                .remove("signer_address")
-                .remove("tx_hash")
-                .remove("raw_tx")
-                .remove("target")
-                .remove("gas_limit")
-                .remove("max_fee_per_gas")
-                .remove("max_priority_fee_per_gas")
-                .remove("block_number")
-                .remove("included_hash")
-                .remove("lease_token")
-                .remove("lease_until")
-                .log(entry("sign again with a fresh nonce; the old one is gone")),
+            AdminRetry::ResignFresh => unsigned(
+                Change::new()
+                    .to(Status::Retrying)
+                    .only_from(&[seen])
+                    .set("next_attempt_at", now),
+            )
+            .log(entry("sign again with a fresh nonce; the old one is gone")),
         }
         .add_one("generation");
         if self.apply(id, change).await? {
@@ -233,4 +246,25 @@ impl Transitions for DynamoStore {
     async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
         self.apply_to_existing(id, Change::new().log(entry)).await
     }
+}
+
+/// Forgets the attempt's nonce and signature (its hashes stay in the history), so the signer
+/// takes a fresh nonce.
+fn unsigned(change: Change) -> Change {
+    [
+        "nonce",
+        "signer_address",
+        "tx_hash",
+        "raw_tx",
+        "target",
+        "gas_limit",
+        "max_fee_per_gas",
+        "max_priority_fee_per_gas",
+        "block_number",
+        "included_hash",
+        "lease_token",
+        "lease_until",
+    ]
+    .into_iter()
+    .fold(change, Change::remove)
 }

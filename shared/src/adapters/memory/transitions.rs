@@ -82,6 +82,32 @@ impl Transitions for MemoryStore {
         )
     }
 
+    async fn record_nonce_lost(
+        &self,
+        id: TxId,
+        lost: &SignedTx,
+        chain_next: u64,
+    ) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::Retrying,
+            Some(&[Status::Signed, Status::Broadcast, Status::Retrying]),
+            |s| {
+                s.tx.nonce == Some(lost.nonce)
+                    && s.tx
+                        .signed
+                        .as_ref()
+                        .is_some_and(|now| now.hash == lost.hash)
+            },
+            |s| {
+                s.tx.next_attempt_at = Some(OffsetDateTime::now_utc());
+                s.tx.generation += 1;
+                unsigned(s);
+                log(s, HistoryEntry::nonce_lost(lost, chain_next));
+            },
+        )
+    }
+
     async fn record_retry(&self, id: TxId, retry: &RetryRecord) -> Result<(), StoreError> {
         self.advance(
             id,
