@@ -486,3 +486,46 @@ async fn the_receipt_of_an_earlier_attempt_does_not_decide_the_current_one() {
     assert_eq!(tx.status, Status::Broadcast, "{tx:?}");
     assert_eq!(tx.all_hashes(), vec![first.hash, second.hash]);
 }
+
+#[tokio::test]
+async fn bytes_refused_in_unlisted_words_until_the_cap_are_reviewed_and_their_nonce_filled() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    let last = b.backoff.max_attempts;
+    b.node
+        .script_send(Err(NodeError::Unrecognized(
+            "code -32000: no such luck".into(),
+        )))
+        .script_lookup(Ok(Lookup::Unknown));
+    assert!(b.process(delivery(id, last, 0)).await.is_err());
+    let now = status(&b, id).await;
+    assert_eq!(now.status, Status::NeedsReview);
+    assert!(
+        now.history.iter().any(|e| e.event == Event::NonceFilled),
+        "{:?}",
+        now.history
+    );
+    // The refused bytes, then the filler at their nonce.
+    assert_eq!(b.node.sent().len(), 2);
+    assert_eq!(b.node.sent()[0], tx.raw);
+}
+
+#[tokio::test]
+async fn bytes_refused_in_unlisted_words_but_known_to_the_node_are_not_filled() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.node
+        .script_send(Err(NodeError::Unrecognized(
+            "code -32000: no such luck".into(),
+        )))
+        .script_lookup(Ok(Lookup::Pending));
+    assert!(
+        b.process(delivery(id, b.backoff.max_attempts, 0))
+            .await
+            .is_err()
+    );
+    let now = status(&b, id).await;
+    assert_eq!(now.status, Status::NeedsReview);
+    assert!(now.history.iter().all(|e| e.event != Event::NonceFilled));
+    assert_eq!(b.node.sent().len(), 1);
+}

@@ -325,3 +325,26 @@ async fn a_node_serving_another_chain_takes_no_nonce_and_the_wait_says_why() {
     *s.node.chain_id.lock().unwrap_or_else(|e| e.into_inner()) = Ok(31337);
     assert!(matches!(s.sign(id, 1).await, Ok(Outcome::Signed(signed)) if signed.nonce == 0));
 }
+
+#[tokio::test]
+async fn a_nonce_taken_by_a_last_attempt_that_failed_is_filled() {
+    let s = allow_all();
+    let id = add_weight(&s).await;
+    // KMS throttles the last delivery, after the nonce was taken.
+    s.key
+        .failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push_back(SignError::Unavailable("throttled".into()));
+    assert!(s.sign(id, s.backoff.max_attempts).await.is_err());
+    let tx = stored(&s, id).await;
+    assert_eq!((tx.status, tx.nonce), (Status::NeedsReview, Some(0)));
+    assert!(
+        tx.history
+            .iter()
+            .any(|e| e.event == tx_shared::domain::Event::NonceFilled),
+        "the hole at nonce 0 is filled: {:?}",
+        tx.history
+    );
+    assert_eq!(s.node.sent().len(), 1, "the filler");
+}
