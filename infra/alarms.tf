@@ -8,6 +8,7 @@
 # - the APIs answer 5xx;
 # - the notifier falls behind the table's stream;
 # - the signer address runs low on funds (reported as it signs);
+# - the signing account is stalled at a nonce the watchdog cannot repair;
 # - transactions have been waiting for 15 minutes (for funds, for fees to fall under the
 #   cap, or for the node to serve the configured chain): they are not failing, and they are
 #   not moving either.
@@ -246,6 +247,26 @@ resource "aws_cloudwatch_metric_alarm" "signer_balance" {
   treat_missing_data = "notBreaching"
   alarm_actions      = local.alarm_actions
   ok_actions         = local.alarm_actions
+}
+
+# The nonce watchdog (the sweeper's schedule) reports NonceStalled when the
+# nonce the chain waits for is held by a transaction under review, has not
+# been mined 15 minutes after it was signed, or is a hole it could not fill:
+# every later transaction waits behind it. One report is enough.
+resource "aws_cloudwatch_metric_alarm" "nonce_stalled" {
+  alarm_name          = "${local.prefix}-nonce-stalled"
+  alarm_description   = "The signing account is stalled at a nonce the watchdog cannot repair; later transactions wait behind it. The sweeper's log line (stall_reason, nonce, transaction_id) says which: retry or inspect that transaction."
+  namespace           = "TxBroadcaster"
+  metric_name         = "NonceStalled"
+  dimensions          = { ChainId = tostring(var.chain_id) }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 # Waits (insufficient funds, fees above MAX_FEE_PER_GAS_WEI) do not fail and do not use up

@@ -45,7 +45,7 @@ locals {
     notifier      = data.aws_iam_policy_document.notifier.json
   }
 
-  index_arn = { for name in ["by_status", "by_created", "by_client"] : name => "${aws_dynamodb_table.transactions.arn}/index/${name}" }
+  index_arn = { for name in ["by_status", "by_created", "by_client", "by_nonce"] : name => "${aws_dynamodb_table.transactions.arn}/index/${name}" }
 
   # What Lambda's SQS event source mapping does with the function's role.
   consume_queue_actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
@@ -259,22 +259,32 @@ data "aws_iam_policy_document" "dead_letter" {
 
 # sweeper: find overdue transactions by status, push their next check out
 # and note the sweep (UpdateItem), and hand each to its stage again: unsigned
-# ones through the topic, signed ones straight to the broadcast queue.
+# ones through the topic, signed ones straight to the broadcast queue. Its
+# nonce watchdog reads the nonces held (by_nonce) and the counter (GetItem),
+# repairs the counter (UpdateItem), marks reorganised transactions, and fills
+# holes with zero-value self-transfers signed by the key.
 data "aws_iam_policy_document" "sweeper" {
   source_policy_documents = [data.aws_iam_policy_document.common["sweeper"].json]
 
   statement {
-    sid       = "FindOverdue"
+    sid       = "FindOverdueAndHeldNonces"
     effect    = "Allow"
     actions   = ["dynamodb:Query"]
-    resources = [local.index_arn["by_status"]]
+    resources = [local.index_arn["by_status"], local.index_arn["by_nonce"]]
   }
 
   statement {
     sid       = "Transactions"
     effect    = "Allow"
-    actions   = ["dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.transactions.arn]
+  }
+
+  statement {
+    sid       = "FillNonceHoles"
+    effect    = "Allow"
+    actions   = ["kms:Sign", "kms:GetPublicKey"]
+    resources = [aws_kms_key.signer.arn]
   }
 
   statement {

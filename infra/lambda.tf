@@ -80,7 +80,12 @@ locals {
       BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
       SWEEP_GRACE_SECONDS = tostring(var.sweep_grace_seconds)
       SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
-      RUST_LOG            = var.rust_log
+      # The nonce watchdog: the key it watches and fills with, on this node and chain.
+      KMS_KEY_ID     = aws_kms_key.signer.key_id
+      RPC_URL        = var.rpc_url
+      CHAIN_ID       = tostring(var.chain_id)
+      RPC_TIMEOUT_MS = tostring(var.rpc_timeout_ms)
+      RUST_LOG       = var.rust_log
     }
     retry = {
       TABLE_NAME                   = aws_dynamodb_table.transactions.name

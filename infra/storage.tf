@@ -42,6 +42,16 @@ resource "aws_dynamodb_table" "transactions" {
     type = "S"
   }
 
+  attribute {
+    name = "nonce_account"
+    type = "S"
+  }
+
+  attribute {
+    name = "nonce"
+    type = "N"
+  }
+
   global_secondary_index {
     name            = "by_status"
     hash_key        = "status"
@@ -61,6 +71,16 @@ resource "aws_dynamodb_table" "transactions" {
     name            = "by_client"
     hash_key        = "client_id"
     range_key       = "id"
+    projection_type = "ALL"
+  }
+
+  # Sparse: only transactions that took a nonce carry `nonce_account`
+  # (NONCE#<chain>#<address>). The sweeper's nonce watchdog reads the nonces
+  # held at or above the chain's, to find holes, stalls and reorganisations.
+  global_secondary_index {
+    name            = "by_nonce"
+    hash_key        = "nonce_account"
+    range_key       = "nonce"
     projection_type = "ALL"
   }
 

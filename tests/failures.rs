@@ -535,9 +535,12 @@ async fn a_nonce_taken_by_another_sender_is_signed_again_and_confirmed() {
     )
     .await
     .unwrap_or_else(|e| panic!("anvil_setNonce: {e}"));
+    // No watchdog here (it would raise the counter before the signer takes nonce 1): this is
+    // the broadcaster's own answer to "nonce too low".
     stack
         .restart(RunnerOptions {
             pollers_per_queue: 2,
+            sweep_interval: None,
             ..RunnerOptions::default()
         })
         .await;
@@ -556,6 +559,116 @@ async fn a_nonce_taken_by_another_sender_is_signed_again_and_confirmed() {
         done["hashes"].as_array().map(Vec::len),
         Some(2),
         "the abandoned attempt's hash is kept: {done}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirmed_transaction_reorganised_away_is_sent_again_and_confirmed() {
+    let anvil = OwnAnvil::spawn(&[]).await;
+    let options = RunnerOptions {
+        sweep_interval: Some(Duration::from_secs(1)),
+        sweep_grace: Duration::from_secs(1),
+        ..RunnerOptions::default()
+    };
+    let stack = TestStack::start_on("reorg", options, 2, &anvil.url).await;
+    // The chain as it was before the transaction: the block that will include it is the one
+    // the reorganisation takes away.
+    let snapshot = anvil.call("evm_snapshot", json!([])).await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x62), 1))
+        .await;
+    let confirmed = stack
+        .wait_for_status(&id, "confirmed", Duration::from_secs(60))
+        .await;
+    let hash = confirmed["tx_hash"].as_str().unwrap_or_default().to_owned();
+    anvil.call("evm_revert", json!([snapshot])).await;
+    let gone = anvil.call("eth_getTransactionReceipt", json!([hash])).await;
+    assert!(gone.is_null(), "the reorganisation took it: {gone}");
+
+    // The watchdog sees a confirmed transaction whose nonce the chain has not mined; the
+    // broadcaster sends the same bytes again, and it is confirmed on the chain as it is now.
+    let again = stack
+        .wait_until(&id, Duration::from_secs(90), |tx| {
+            tx["status"] == "confirmed" && history_events(tx).contains(&"reorged".to_owned())
+        })
+        .await;
+    assert_eq!(
+        again["tx_hash"], hash,
+        "the identical signed bytes: {again}"
+    );
+    let receipt = anvil.call("eth_getTransactionReceipt", json!([hash])).await;
+    assert!(!receipt.is_null(), "on the chain again: {again}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nonce_nobody_holds_is_filled_by_the_watchdog_so_later_nonces_move() {
+    use tx_shared::ports::{Account, Claim, NonceCounter, NonceReservation, SigningLease};
+
+    // API only: this test plays a signer that takes nonce 0 and loses it, and no filler.
+    let mut stack = TestStack::start_with("hole", RunnerOptions::default(), 0).await;
+    let lost = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x63), 1))
+        .await;
+    let lost_id = lost.parse().unwrap_or_else(|e| panic!("{e}"));
+    let (store, _, _) = stack.adapters();
+    let account = Account {
+        chain_id: stack.provisioned.chain_id,
+        address: stack.provisioned.signer_address,
+    };
+    let Ok(Claim::Granted { token, .. }) = store
+        .claim_for_signing(lost_id, Duration::from_secs(60))
+        .await
+    else {
+        panic!("could not claim the transaction");
+    };
+    store
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.reserve_nonce(lost_id, &token, account).await,
+        Ok(NonceReservation::Assigned(0))
+    );
+    // An operator's retry of it (reviewed, never signed) forgets nonce 0: nobody holds it.
+    use tx_shared::ports::Transitions;
+    store
+        .record_needs_review(lost_id, "signing key disabled (simulated)")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_admin_retry(
+            lost_id,
+            tx_shared::domain::Status::NeedsReview,
+            tx_shared::ports::AdminRetry::ResignFresh,
+            "ops",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // The pipeline and the watchdog run: the retried transaction takes nonce 1 and would wait
+    // behind the hole at 0 forever.
+    stack
+        .restart(RunnerOptions {
+            pollers_per_queue: 2,
+            sweep_interval: Some(Duration::from_secs(1)),
+            sweep_grace: Duration::from_secs(1),
+            ..RunnerOptions::default()
+        })
+        .await;
+    let done = stack
+        .wait_for_status(&lost, "confirmed", Duration::from_secs(90))
+        .await;
+    assert_eq!(done["nonce"], 1, "{done}");
+    let mined = stack
+        .node
+        .get_transaction_count(stack.provisioned.signer_address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        mined, 2,
+        "the watchdog's filler at 0, then the transaction at 1"
     );
     stack.stop().await;
 }

@@ -47,5 +47,6 @@ both!(
     a_dead_letter_counts_once_and_not_against_a_newer_generation,
     an_operators_retry_is_guarded_by_what_was_seen,
     a_lost_nonce_goes_back_to_signing_once,
+    the_watchdog_sees_held_nonces_and_repairs_the_counter,
     listings_are_scoped_and_paged,
 );

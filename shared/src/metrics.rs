@@ -39,6 +39,16 @@ pub fn waiting(reason: &str) {
     );
 }
 
+/// The signing account is stalled at `nonce` and the watchdog could not repair it: a human
+/// must act (alarmed at once). `reason` is a stable code.
+pub fn nonce_stalled(chain_id: u64, address: Address, nonce: u64, reason: &str) {
+    emit(
+        ("NonceStalled", "Count", json!(1)),
+        &[("ChainId", chain_id.to_string())],
+        json!({ "signer_address": address.to_string(), "nonce": nonce, "stall_reason": reason }),
+    );
+}
+
 /// One EMF line: the metric `(name, unit, value)`, its dimensions, and extra fields to log
 /// beside it.
 fn emit(metric: (&str, &str, Value), dimensions: &[(&str, String)], extra: Value) {

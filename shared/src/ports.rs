@@ -133,6 +133,15 @@ pub struct RetryRecord {
     pub backoff_ceiling: Duration,
 }
 
+/// An account's nonce counter as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterState {
+    /// The next nonce a transaction will take.
+    pub next: u64,
+    /// When a nonce was last taken (`None`: never, or before this was recorded).
+    pub reserved_at: Option<OffsetDateTime>,
+}
+
 /// How many transactions are in each status (counted up to a cap).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusCounts {
@@ -221,6 +230,27 @@ pub trait NonceCounter: Send + Sync {
         account: Account,
         chain_next: u64,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    /// The account's counter, if it has one.
+    fn nonce_counter(
+        &self,
+        account: Account,
+    ) -> impl Future<Output = Result<Option<CounterState>, StoreError>> + Send;
+    /// Moves the counter back from `from` to `to`, only if it still says `from` (nobody took
+    /// a nonce since it was read). Returns whether it moved.
+    fn rewind_nonce(
+        &self,
+        account: Account,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Transactions holding a nonce of `account` at or above `from`, lowest nonce first, at
+    /// most `limit` (read from an index: a nonce taken a moment ago may be missing).
+    fn nonce_holders(
+        &self,
+        account: Account,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Transaction>, StoreError>> + Send;
 }
 
 /// Every other move of a transaction along its status machine, each a conditional write.
@@ -240,6 +270,16 @@ pub trait Transitions: Send + Sync {
         id: TxId,
         inclusion: Inclusion,
         hash: B256,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `confirmed` or `reverted` → `broadcast`: its nonce (`nonce`) is not mined on the chain
+    /// any more (`chain_next` is the chain's next nonce), so the block that included it was
+    /// reorganised away. It is followed again. Refused (`Conflict`) if it moved on, or holds
+    /// another nonce.
+    fn record_reorged(
+        &self,
+        id: TxId,
+        nonce: u64,
+        chain_next: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// → `retrying`, unsigned, next generation: another sender took the nonce of the attempt
     /// signed as `lost`, and none of its hashes is on chain, so the call is signed again at a

@@ -478,6 +478,106 @@ pub async fn a_lost_nonce_goes_back_to_signing_once<S: TransactionStore>(store: 
     assert!(conflict(store.record_nonce_lost(id, &again, 9).await));
 }
 
+/// The watchdog's view: who holds which nonce, the counter and its repairs, and a final
+/// transaction sent back to being followed.
+pub async fn the_watchdog_sees_held_nonces_and_repairs_the_counter<S: TransactionStore>(store: &S) {
+    let account = account(7);
+    assert_eq!(store.nonce_counter(account).await, Ok(None));
+    let first = insert(store, &request("alice", None)).await;
+    let a = sign(store, first, account, 0xd1).await;
+    let second = insert(store, &request("bob", None)).await;
+    let b = sign(store, second, account, 0xd2).await;
+    let counter = store
+        .nonce_counter(account)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no counter"));
+    assert_eq!(counter.next, 2);
+    assert!(counter.reserved_at.is_some());
+    // Held nonces, lowest first, from a nonce on (the index may lag: poll briefly).
+    let mut held = Vec::new();
+    for _ in 0..50 {
+        held = store
+            .nonce_holders(account, 0, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if held.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: Vec<_> = held.iter().map(|tx| (tx.id, tx.nonce)).collect();
+    assert_eq!(ids, vec![(first, Some(a.nonce)), (second, Some(b.nonce))]);
+    let from_one = store
+        .nonce_holders(account, 1, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        from_one.iter().map(|tx| tx.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+    // Another account's nonces are its own.
+    assert!(
+        store
+            .nonce_holders(self::account(8), 0, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+    // A rewind only from the value read.
+    assert_eq!(store.rewind_nonce(account, 5, 1).await, Ok(false));
+    assert_eq!(store.rewind_nonce(account, 2, 1).await, Ok(true));
+    assert_eq!(
+        store
+            .nonce_counter(account)
+            .await
+            .map(|c| c.map(|c| c.next)),
+        Ok(Some(1))
+    );
+    // A confirmed transaction goes back to being followed, once, and only at its nonce.
+    store
+        .record_broadcast(first)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mined = Inclusion {
+        block_number: 4,
+        succeeded: true,
+    };
+    store
+        .record_inclusion(first, mined, a.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(conflict(store.record_reorged(first, a.nonce + 1, 0).await));
+    store
+        .record_reorged(first, a.nonce, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back = fetch(store, first).await;
+    assert_eq!((back.status, back.inclusion), (Status::Broadcast, None));
+    assert!(back.history.iter().any(|e| e.event == Event::Reorged));
+    assert!(conflict(store.record_reorged(first, a.nonce, 0).await));
+    // A lost nonce leaves the index with its holder.
+    store
+        .record_nonce_lost(second, &b, 9)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut after = Vec::new();
+    for _ in 0..50 {
+        after = store
+            .nonce_holders(account, 0, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if after.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        after.iter().map(|tx| tx.id).collect::<Vec<_>>(),
+        vec![first]
+    );
+}
+
 pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {
     let carol = format!("carol-{:08x}", rand::random::<u32>());
     let mut mine = Vec::new();

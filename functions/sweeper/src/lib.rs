@@ -7,11 +7,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use tx_shared::adapters::{dynamo::DynamoStore, sns::SnsPublisher, sqs::SqsQueue};
+pub mod watchdog;
+
+use tx_shared::adapters::{
+    dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sns::SnsPublisher, sqs::SqsQueue,
+};
 use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
-use tx_shared::ports::{BroadcastQueue, Reading, RequestPublisher, StoreError, Transitions};
+use tx_shared::ports::{
+    BroadcastQueue, NodeError, Reading, RequestPublisher, StoreError, Transitions,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -22,6 +28,11 @@ pub struct Config {
     pub grace: Duration,
     /// At most this many transactions per status and sweep.
     pub batch_limit: u32,
+    /// The watchdog's: the key whose nonces it watches (and fills with), the node and chain.
+    pub kms_key_id: String,
+    pub rpc_url: String,
+    pub chain_id: u64,
+    pub rpc_timeout: Duration,
 }
 
 impl Config {
@@ -32,6 +43,10 @@ impl Config {
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             grace: Duration::from_secs(env.or_default("SWEEP_GRACE_SECONDS", 300)?),
             batch_limit: env.or_default("SWEEP_BATCH_LIMIT", 500)?,
+            kms_key_id: env.required("KMS_KEY_ID")?,
+            rpc_url: env.required("RPC_URL")?,
+            chain_id: env.required("CHAIN_ID")?,
+            rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
         })
     }
 }
@@ -58,6 +73,48 @@ impl AwsSweeper {
             batch_limit: config.batch_limit,
         }
     }
+}
+
+/// The nonce watchdog as deployed.
+pub type AwsWatchdog = watchdog::Watchdog<DynamoStore, SqsQueue, RpcNode, KmsSigner>;
+
+impl AwsWatchdog {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+        Ok(watchdog::Watchdog {
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
+            to_broadcaster: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
+            node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
+            key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
+            chain_id: config.chain_id,
+            settle: config.grace,
+            window: 100,
+            // The schedule's function runs for two minutes; the sweep goes first.
+            budget: Duration::from_secs(60),
+        })
+    }
+}
+
+/// One run of the schedule: the sweep, then the watchdog; neither stops the other. Either
+/// failing fails the run (the functions' error alarm), after both ran.
+pub async fn run_schedule(
+    sweeper: &AwsSweeper,
+    watchdog: &AwsWatchdog,
+) -> Result<serde_json::Value, ScheduleError> {
+    let swept = sweeper.sweep().await;
+    let watched = watchdog.watch().await;
+    match (swept, watched) {
+        (Ok(sweep), Ok(watch)) => Ok(serde_json::json!({ "sweep": sweep, "watch": watch })),
+        (Err(e), _) => Err(ScheduleError::Sweep(e)),
+        (_, Err(e)) => Err(ScheduleError::Watch(e)),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("the sweep failed: {0}")]
+    Sweep(#[source] StoreError),
+    #[error("the nonce watch failed: {0}")]
+    Watch(#[source] watchdog::WatchError),
 }
 
 /// Why a stuck transaction could not be handed on: its queue or the store.

@@ -1,5 +1,5 @@
 use lambda_runtime::{LambdaEvent, service_fn};
-use sweeper::{AwsSweeper, Config};
+use sweeper::{AwsSweeper, AwsWatchdog, Config, run_schedule};
 use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
@@ -8,13 +8,15 @@ use tx_shared::config::Env;
 async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
-    let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let sweeper = AwsSweeper::from_aws(&config, &AwsClients::new(&sdk));
-    let sweeper = &sweeper;
+    let clients = AwsClients::new(&load_config(AwsTimeouts::HANDLER).await);
+    let sweeper = AwsSweeper::from_aws(&config, &clients);
+    let watchdog = AwsWatchdog::from_aws(&config, &clients)?;
+    let (sweeper, watchdog) = (&sweeper, &watchdog);
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            let report = sweeper.sweep().await?;
-            Ok::<_, lambda_runtime::Error>(report)
+            run_schedule(sweeper, watchdog)
+                .await
+                .map_err(lambda_runtime::Error::from)
         },
     ))
     .await

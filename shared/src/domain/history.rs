@@ -29,10 +29,13 @@ pub enum Event {
     /// is on chain: the attempt is abandoned (`tx_hash`, its last hash) and the call is signed
     /// again at a fresh nonce.
     NonceLost,
+    /// Its nonce is no longer mined: the block that included it was reorganised away, and it
+    /// is followed again.
+    Reorged,
 }
 
 impl Event {
-    const ALL: [Event; 12] = [
+    const ALL: [Event; 13] = [
         Event::Signed,
         Event::Broadcast,
         Event::Retry,
@@ -45,6 +48,7 @@ impl Event {
         Event::NonceFilled,
         Event::RetryRequested,
         Event::NonceLost,
+        Event::Reorged,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Event {
             Event::NonceFilled => "nonce_filled",
             Event::RetryRequested => "retry_requested",
             Event::NonceLost => "nonce_lost",
+            Event::Reorged => "reorged",
         }
     }
 }
@@ -166,6 +171,13 @@ impl HistoryEntry {
                 "nonce {} was taken by another sender's transaction (the chain's next nonce is {chain_next}) and none of this attempt's hashes is on chain; signing again at a fresh nonce",
                 lost.nonce
             ))
+    }
+
+    /// Its nonce is not mined any more: followed again.
+    pub fn reorged(nonce: u64, chain_next: u64) -> Self {
+        HistoryEntry::now(Event::Reorged).detail(format!(
+            "nonce {nonce} is not mined on the chain any more (its next nonce is {chain_next}): the block that included it was reorganised away; followed again"
+        ))
     }
 
     pub fn retry_requested(by: &str, what: &str) -> Self {

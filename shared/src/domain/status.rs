@@ -76,6 +76,8 @@ impl Status {
                 | (Broadcast, Confirmed | Reverted | NeedsReview | Retrying)
                 // An operator's retry.
                 | (NeedsReview | Reverted, Retrying)
+                // A reorganisation took its block away: followed again.
+                | (Confirmed | Reverted, Broadcast)
         )
     }
 
@@ -137,6 +139,8 @@ mod tests {
             (Broadcast, Retrying),
             (NeedsReview, Retrying),
             (Reverted, Retrying),
+            (Confirmed, Broadcast),
+            (Reverted, Broadcast),
         ];
         for from in Status::ALL {
             for to in Status::ALL {
@@ -154,15 +158,13 @@ mod tests {
     #[test]
     fn nothing_moves_backwards_or_out_of_a_final_status() {
         for from in Status::ALL {
-            // Out of a final status only an operator's retry, and never out of `confirmed`.
+            // Out of a final status only an operator's retry, or a reorganisation back to
+            // being followed; out of `confirmed`, only the latter.
             if from.is_final() {
-                assert!(
-                    Status::ALL
-                        .iter()
-                        .all(|to| !from.can_advance_to(*to) || *to == Status::Retrying)
-                );
+                assert!(Status::ALL.iter().all(|to| !from.can_advance_to(*to)
+                    || matches!(to, Status::Retrying | Status::Broadcast)));
             }
-            assert!(!Status::Confirmed.can_advance_to(from));
+            assert!(!Status::Confirmed.can_advance_to(from) || from == Status::Broadcast);
             // Nothing ever goes back to `received`, and only `retrying` repeats itself.
             assert!(!from.can_advance_to(Status::Received));
             if from != Status::Retrying {
@@ -170,7 +172,6 @@ mod tests {
             }
         }
         assert!(!Status::Signed.can_advance_to(Status::Received));
-        assert!(!Status::Confirmed.can_advance_to(Status::Broadcast));
         assert!(!Status::Broadcast.can_advance_to(Status::Signed));
         assert!(!Status::NeedsReview.can_advance_to(Status::Confirmed));
     }

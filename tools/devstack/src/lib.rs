@@ -184,7 +184,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             table_name: p.table_name.clone(),
             sign_priority_queue_url: p.sign_priority_queue_url.clone(),
             broadcast_priority_queue_url: p.broadcast_priority_queue_url.clone(),
-            rpc_url: node_url,
+            rpc_url: node_url.clone(),
             rpc_timeout: options.rpc_timeout,
         },
         sweeper: sweeper::Config {
@@ -193,6 +193,10 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             grace: options.sweep_grace,
             batch_limit: 500,
+            kms_key_id: p.kms_key_id.clone(),
+            rpc_url: node_url,
+            chain_id: p.chain_id,
+            rpc_timeout: options.rpc_timeout,
         },
     }
 }
@@ -284,6 +288,8 @@ pub async fn start_with(
         &clients(Role::DeadLetter),
     ));
     let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, &clients(Role::Sweeper));
+    let watchdog = sweeper::AwsWatchdog::from_aws(&configs.sweeper, &clients(Role::Sweeper))
+        .map_err(config_error)?;
     let retrier = Arc::new(
         retry::AwsRetrier::from_aws(&configs.retry, &clients(Role::Retry)).map_err(config_error)?,
     );
@@ -398,7 +404,7 @@ pub async fn start_with(
                     _ = tokio::time::sleep(interval) => {}
                 }
                 let started = std::time::Instant::now();
-                let swept = sweeper.sweep().await;
+                let swept = sweeper::run_schedule(&sweeper, &watchdog).await;
                 observe(
                     Role::Sweeper,
                     Polled::Swept {

@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
-use tx_shared::adapters::dynamo::{INDEX_BY_CLIENT, INDEX_BY_CREATED, INDEX_BY_STATUS};
+use tx_shared::adapters::dynamo::{
+    INDEX_BY_CLIENT, INDEX_BY_CREATED, INDEX_BY_NONCE, INDEX_BY_STATUS,
+};
 use tx_shared::adapters::kms::KmsSigner;
 use tx_shared::ports::TransactionSigner;
 
@@ -169,18 +171,30 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             .build()
             .map_err(|e| DevError::Provision(e.to_string()))
     };
-    let attribute = |name: &str| {
+    let attribute = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
             .map_err(|e| DevError::Provision(e.to_string()))
     };
-    let index = |name: &str, hash: &str| -> Result<GlobalSecondaryIndex, DevError> {
+    // `(index, hash key, range key, range key's type)`: what `infra/storage.tf` declares.
+    let indexes = [
+        (INDEX_BY_STATUS, "status", "id", ScalarAttributeType::S),
+        (INDEX_BY_CREATED, "kind", "id", ScalarAttributeType::S),
+        (INDEX_BY_CLIENT, "client_id", "id", ScalarAttributeType::S),
+        (
+            INDEX_BY_NONCE,
+            "nonce_account",
+            "nonce",
+            ScalarAttributeType::N,
+        ),
+    ];
+    let index = |name: &str, hash: &str, range: &str| -> Result<GlobalSecondaryIndex, DevError> {
         GlobalSecondaryIndex::builder()
             .index_name(name)
             .key_schema(key(hash, KeyType::Hash)?)
-            .key_schema(key("id", KeyType::Range)?)
+            .key_schema(key(range, KeyType::Range)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
@@ -189,18 +203,25 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             .build()
             .map_err(|e| DevError::Provision(e.to_string()))
     };
-    // A table made before clients were recorded lacks their index: add it in place.
-    let lacks_client_index = described.and_then(|d| d.table).is_some_and(|t| {
-        !t.global_secondary_indexes()
-            .iter()
-            .any(|i| i.index_name() == Some(INDEX_BY_CLIENT))
-    });
-    if lacks_client_index {
-        let created = index(INDEX_BY_CLIENT, "client_id")?;
+    // A table made before an index existed lacks it: add it in place.
+    let present: Vec<String> = described
+        .and_then(|d| d.table)
+        .map(|t| {
+            t.global_secondary_indexes()
+                .iter()
+                .filter_map(|i| i.index_name().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, hash, range, range_kind) in indexes.iter().cloned() {
+        if !exists || present.iter().any(|p| p == name) {
+            continue;
+        }
+        let created = index(name, hash, range)?;
         let update = GlobalSecondaryIndexUpdate::builder()
             .create(
                 CreateGlobalSecondaryIndexAction::builder()
-                    .index_name(INDEX_BY_CLIENT)
+                    .index_name(name)
                     .set_key_schema(Some(created.key_schema().to_vec()))
                     .set_projection(created.projection().cloned())
                     .build()
@@ -210,32 +231,35 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         client
             .update_table()
             .table_name(table)
-            .attribute_definitions(attribute("client_id")?)
-            .attribute_definitions(attribute("id")?)
+            .attribute_definitions(attribute(hash, ScalarAttributeType::S)?)
+            .attribute_definitions(attribute(range, range_kind)?)
             .global_secondary_index_updates(update)
             .send()
             .await
             .map_err(|e| {
                 DevError::Provision(format!(
-                    "table {table} predates the {INDEX_BY_CLIENT} index and it could not be added ({}); `make clean-dev` starts afresh",
+                    "table {table} predates the {name} index and it could not be added ({}); `make clean-dev` starts afresh",
                     tx_shared::aws::describe(&e)
                 ))
             })?;
     }
     if !exists {
-        let created = client
+        let mut create = client
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash)?)
-            .attribute_definitions(attribute("pk")?)
-            .attribute_definitions(attribute("id")?)
-            .attribute_definitions(attribute("status")?)
-            .attribute_definitions(attribute("kind")?)
-            .attribute_definitions(attribute("client_id")?)
-            .global_secondary_indexes(index(INDEX_BY_STATUS, "status")?)
-            .global_secondary_indexes(index(INDEX_BY_CREATED, "kind")?)
-            .global_secondary_indexes(index(INDEX_BY_CLIENT, "client_id")?)
+            .attribute_definitions(attribute("pk", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("id", ScalarAttributeType::S)?);
+        for (name, hash, range, range_kind) in indexes.iter().cloned() {
+            create = create
+                .attribute_definitions(attribute(hash, ScalarAttributeType::S)?)
+                .global_secondary_indexes(index(name, hash, range)?);
+            if range != "id" {
+                create = create.attribute_definitions(attribute(range, range_kind)?);
+            }
+        }
+        let created = create
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)

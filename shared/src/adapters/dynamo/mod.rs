@@ -66,9 +66,9 @@ use crate::domain::{
     Event, HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId,
 };
 use crate::ports::{
-    Account, AdminRetry, Claim, Inserted, Intake, LeaseToken, ListQuery, NonceCounter,
-    NonceReservation, Page, Reading, RetryRecord, SigningLease, StatusCounts, StoreError,
-    Transitions,
+    Account, AdminRetry, Claim, CounterState, Inserted, Intake, LeaseToken, ListQuery,
+    NonceCounter, NonceReservation, Page, Reading, RetryRecord, SigningLease, StatusCounts,
+    StoreError, Transitions,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -80,6 +80,9 @@ pub const INDEX_BY_STATUS: &str = "by_status";
 /// Name of the index listing one client's transactions, newest first: a client's listing,
 /// search and counts read only its own items (and its cursors name only its own).
 pub const INDEX_BY_CLIENT: &str = "by_client";
+/// Transactions by the account and nonce they hold (`nonce_account`, `nonce`): sparse, only
+/// items with a nonce. The watchdog compares it with the chain.
+pub const INDEX_BY_NONCE: &str = "by_nonce";
 /// At most this many index entries are read for one filtered page; the cursor goes on from there.
 const MAX_SCANNED_PER_PAGE: usize = 5_000;
 /// How long an idempotency key is remembered.

@@ -40,10 +40,11 @@ impl NonceCounter for DynamoStore {
             let bump = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(nonce_pk(account)))
-                .update_expression("SET next_nonce = :after")
+                .update_expression("SET next_nonce = :after, reserved_at = :reserved_at")
                 .condition_expression("next_nonce = :current")
                 .expression_attribute_values(":current", n(next))
                 .expression_attribute_values(":after", n(next + 1))
+                .expression_attribute_values(":reserved_at", s(now_rfc3339()))
                 // A lost race returns the counter as it is now.
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
@@ -53,8 +54,9 @@ impl NonceCounter for DynamoStore {
             let assign = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(tx_pk(id)))
+                // `nonce_account` puts it in the `by_nonce` index, the watchdog's view.
                 .update_expression(
-                    "SET nonce = :nonce, signer_address = :signer, updated_at = :now",
+                    "SET nonce = :nonce, signer_address = :signer, nonce_account = :account, updated_at = :now",
                 )
                 .condition_expression(
                     "#status IN (:received, :retrying) AND lease_token = :token AND attribute_not_exists(nonce)",
@@ -65,6 +67,7 @@ impl NonceCounter for DynamoStore {
                 .expression_attribute_values(":token", s(&token.0))
                 .expression_attribute_values(":nonce", n(next))
                 .expression_attribute_values(":signer", s(account.address.to_string()))
+                .expression_attribute_values(":account", s(nonce_pk(account)))
                 .expression_attribute_values(":now", s(now_rfc3339()))
                 .build()
                 .map_err(build_error)?;
@@ -147,6 +150,66 @@ impl NonceCounter for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn nonce_counter(&self, account: Account) -> Result<Option<CounterState>, StoreError> {
+        let Some(counter) = self.get_item(nonce_pk(account)).await? else {
+            return Ok(None);
+        };
+        let reserved_at = parse_opt::<String>(&counter, "reserved_at")?
+            .map(|at| {
+                OffsetDateTime::parse(&at, &Rfc3339)
+                    .map_err(|e| StoreError::Corrupt(format!("reserved_at `{at}`: {e}")))
+            })
+            .transpose()?;
+        Ok(Some(CounterState {
+            next: parse_attr(&counter, "next_nonce")?,
+            reserved_at,
+        }))
+    }
+
+    async fn rewind_nonce(&self, account: Account, from: u64, to: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(nonce_pk(account)))
+            .update_expression("SET next_nonce = :to")
+            .condition_expression("next_nonce = :from")
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":to", n(to))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn nonce_holders(
+        &self,
+        account: Account,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_NONCE)
+            .key_condition_expression("nonce_account = :account AND nonce >= :from")
+            .expression_attribute_values(":account", s(nonce_pk(account)))
+            .expression_attribute_values(":from", n(from))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(from_item)
+            .collect()
     }
 }
 

@@ -59,6 +59,25 @@ impl Transitions for DynamoStore {
         self.advance(id, to, change).await
     }
 
+    async fn record_reorged(
+        &self,
+        id: TxId,
+        nonce: u64,
+        chain_next: u64,
+    ) -> Result<(), StoreError> {
+        let change = Change::new()
+            .only_from(&[Status::Confirmed, Status::Reverted])
+            .when(
+                "nonce = :reorged_nonce AND attribute_exists(tx_hash)",
+                [(":reorged_nonce", n(nonce))],
+            )
+            .remove("block_number")
+            .remove("included_hash")
+            .set("next_attempt_at", s(now_rfc3339()))
+            .log(HistoryEntry::reorged(nonce, chain_next));
+        self.advance(id, Status::Broadcast, change).await
+    }
+
     async fn record_nonce_lost(
         &self,
         id: TxId,
@@ -264,6 +283,7 @@ fn unsigned(change: Change) -> Change {
         "included_hash",
         "lease_token",
         "lease_until",
+        "nonce_account",
     ]
     .into_iter()
     .fold(change, Change::remove)

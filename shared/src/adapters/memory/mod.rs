@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use crate::auth::ClientId;
 use crate::domain::{HistoryEntry, NewTransaction, SignedTx, Status, Transaction, TxId};
 use crate::ports::{
-    Account, Claim, Inserted, Intake, LeaseToken, ListQuery, NonceCounter, NonceReservation, Page,
-    Reading, SigningLease, StatusCounts, StoreError,
+    Account, Claim, CounterState, Inserted, Intake, LeaseToken, ListQuery, NonceCounter,
+    NonceReservation, Page, Reading, SigningLease, StatusCounts, StoreError,
 };
 
 mod transitions;
@@ -32,7 +32,7 @@ struct State {
     txs: BTreeMap<TxId, Stored>,
     /// `(client, key)` → the transaction it created and the request's fingerprint.
     idempotency: HashMap<(Option<ClientId>, String), (TxId, B256)>,
-    nonces: HashMap<(u64, Address), u64>,
+    nonces: HashMap<(u64, Address), CounterState>,
 }
 
 /// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`].
@@ -358,7 +358,7 @@ impl NonceCounter for MemoryStore {
         let Some(next) = state
             .nonces
             .get(&(account.chain_id, account.address))
-            .copied()
+            .map(|c| c.next)
         else {
             return Ok(NonceReservation::Uninitialized);
         };
@@ -373,9 +373,13 @@ impl NonceCounter for MemoryStore {
                 to: Status::Signed,
             });
         }
-        state
-            .nonces
-            .insert((account.chain_id, account.address), next + 1);
+        state.nonces.insert(
+            (account.chain_id, account.address),
+            CounterState {
+                next: next + 1,
+                reserved_at: Some(OffsetDateTime::now_utc()),
+            },
+        );
         if let Some(stored) = state.txs.get_mut(&id) {
             stored.tx.nonce = Some(next);
             stored.tx.from = Some(account.address);
@@ -388,7 +392,10 @@ impl NonceCounter for MemoryStore {
         self.state()
             .nonces
             .entry((account.chain_id, account.address))
-            .or_insert(next);
+            .or_insert(CounterState {
+                next,
+                reserved_at: None,
+            });
         Ok(())
     }
 
@@ -399,12 +406,53 @@ impl NonceCounter for MemoryStore {
     ) -> Result<Option<u64>, StoreError> {
         let mut state = self.state();
         match state.nonces.get_mut(&(account.chain_id, account.address)) {
-            Some(counter) if *counter < chain_next => {
-                let was = *counter;
-                *counter = chain_next;
+            Some(counter) if counter.next < chain_next => {
+                let was = counter.next;
+                counter.next = chain_next;
                 Ok(Some(was))
             }
             _ => Ok(None),
         }
+    }
+
+    async fn nonce_counter(&self, account: Account) -> Result<Option<CounterState>, StoreError> {
+        Ok(self
+            .state()
+            .nonces
+            .get(&(account.chain_id, account.address))
+            .copied())
+    }
+
+    async fn rewind_nonce(&self, account: Account, from: u64, to: u64) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.nonces.get_mut(&(account.chain_id, account.address)) {
+            Some(counter) if counter.next == from => {
+                counter.next = to;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn nonce_holders(
+        &self,
+        account: Account,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let mut holders: Vec<Transaction> = self
+            .state()
+            .txs
+            .values()
+            .filter(|s| {
+                s.tx.chain_id == account.chain_id
+                    && s.tx.from == Some(account.address)
+                    && s.tx.nonce.is_some_and(|n| n >= from)
+            })
+            .map(|s| s.tx.clone())
+            .collect();
+        holders.sort_by_key(|tx| tx.nonce);
+        holders.truncate(limit as usize);
+        Ok(holders)
     }
 }

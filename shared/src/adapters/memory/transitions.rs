@@ -82,6 +82,25 @@ impl Transitions for MemoryStore {
         )
     }
 
+    async fn record_reorged(
+        &self,
+        id: TxId,
+        nonce: u64,
+        chain_next: u64,
+    ) -> Result<(), StoreError> {
+        self.advance(
+            id,
+            Status::Broadcast,
+            Some(&[Status::Confirmed, Status::Reverted]),
+            |s| s.tx.nonce == Some(nonce) && s.tx.signed.is_some(),
+            |s| {
+                s.tx.inclusion = None;
+                s.tx.next_attempt_at = Some(OffsetDateTime::now_utc());
+                log(s, HistoryEntry::reorged(nonce, chain_next));
+            },
+        )
+    }
+
     async fn record_nonce_lost(
         &self,
         id: TxId,

@@ -1,0 +1,246 @@
+//! The watchdog's decisions, over the in-memory store (whose contract is DynamoDB's) and a
+//! scripted node and key.
+
+use std::time::Duration;
+
+use alloy::primitives::Bytes;
+use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
+use tx_shared::adapters::memory::MemoryStore;
+use tx_shared::domain::{Event, Inclusion};
+use tx_shared::ports::{Reading, SigningLease, Transitions};
+
+use super::*;
+
+type TestWatchdog = Watchdog<MemoryStore, RecordingQueue, ScriptedNode, FakeKey>;
+
+fn watchdog() -> TestWatchdog {
+    Watchdog {
+        store: MemoryStore::new(),
+        to_broadcaster: RecordingQueue::default(),
+        node: ScriptedNode::default(),
+        key: FakeKey::default(),
+        chain_id: 31337,
+        // Every test's counter moved just now: only a zero settle lets it be repaired.
+        settle: Duration::ZERO,
+        window: 100,
+        budget: Duration::from_secs(60),
+    }
+}
+
+fn set<T>(cell: &std::sync::Mutex<T>, value: T) {
+    *cell.lock().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+fn account() -> Account {
+    Account {
+        chain_id: 31337,
+        address: FakeKey::ADDRESS,
+    }
+}
+
+async fn counter(w: &TestWatchdog) -> Option<u64> {
+    w.store
+        .nonce_counter(account())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|c| c.next)
+}
+
+/// A transaction signed at the account's next nonce (the counter seeded at `first`).
+async fn signed(w: &TestWatchdog, first: u64) -> (TxId, tx_shared::domain::SignedTx) {
+    let raw = Bytes::from(TxId::generate().to_string().into_bytes());
+    tx_fakes::signed(&w.store, first, raw).await
+}
+
+async fn confirmed(w: &TestWatchdog, first: u64) -> TxId {
+    let (id, tx) = signed(w, first).await;
+    w.store
+        .record_broadcast(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mined = Inclusion {
+        block_number: 9,
+        succeeded: true,
+    };
+    w.store
+        .record_inclusion(id, mined, tx.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    id
+}
+
+async fn watch(w: &TestWatchdog) -> WatchReport {
+    w.watch().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_key_that_never_signed_has_nothing_to_watch() {
+    let w = watchdog();
+    assert_eq!(watch(&w).await, WatchReport::default());
+}
+
+#[tokio::test]
+async fn a_counter_behind_the_chain_is_raised() {
+    let w = watchdog();
+    confirmed(&w, 0).await;
+    set(&w.node.mined_nonce, Ok(5));
+    set(&w.node.pending_nonce, Ok(6));
+    let report = watch(&w).await;
+    assert_eq!(report.resynced_from, Some(1));
+    assert_eq!(counter(&w).await, Some(6));
+    assert!(report.filled.is_empty() && report.stall.is_none());
+}
+
+#[tokio::test]
+async fn a_confirmed_transaction_whose_nonce_is_not_mined_is_followed_again() {
+    let w = watchdog();
+    let id = confirmed(&w, 0).await;
+    // The chain went back: nonce 0 is not mined, and the node has no receipt.
+    set(&w.node.mined_nonce, Ok(0));
+    set(&w.node.pending_nonce, Ok(0));
+    w.node.script_lookup(Ok(Lookup::Unknown));
+    let report = watch(&w).await;
+    assert_eq!(report.reorged, vec![id]);
+    let tx = w
+        .store
+        .get(id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("gone"));
+    assert_eq!((tx.status, tx.inclusion), (Status::Broadcast, None));
+    assert!(tx.history.iter().any(|e| e.event == Event::Reorged));
+    let handed = w.to_broadcaster.enqueued();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].0.transaction_id, id);
+    // Its nonce is held again: no rewind, no filler.
+    assert_eq!((report.rewound_from, report.filled.len()), (None, 0));
+}
+
+#[tokio::test]
+async fn a_confirmed_transaction_the_node_still_has_a_receipt_for_stays_confirmed() {
+    let w = watchdog();
+    let id = confirmed(&w, 0).await;
+    // A lagging backend: its nonce view is behind, but the receipt is there.
+    set(&w.node.mined_nonce, Ok(0));
+    w.node.script_lookup(Ok(Lookup::Included(Inclusion {
+        block_number: 9,
+        succeeded: true,
+    })));
+    let report = watch(&w).await;
+    assert!(report.reorged.is_empty());
+    let tx = w.store.get(id).await.ok().flatten().map(|tx| tx.status);
+    assert_eq!(tx, Some(Status::Confirmed));
+}
+
+#[tokio::test]
+async fn a_counter_ahead_of_the_chain_with_nothing_between_is_rewound() {
+    let w = watchdog();
+    w.store
+        .seed_nonce(account(), 7)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set(&w.node.mined_nonce, Ok(3));
+    set(&w.node.pending_nonce, Ok(3));
+    let report = watch(&w).await;
+    assert_eq!(report.rewound_from, Some(7));
+    assert_eq!(counter(&w).await, Some(3));
+    assert!(report.filled.is_empty());
+}
+
+#[tokio::test]
+async fn a_counter_moved_within_the_settle_time_is_left_alone() {
+    let mut w = watchdog();
+    w.settle = Duration::from_secs(60);
+    signed(&w, 4).await;
+    // The chain says 2: nonces 2 and 3 look like holes, but the counter just moved.
+    set(&w.node.mined_nonce, Ok(2));
+    set(&w.node.pending_nonce, Ok(2));
+    let report = watch(&w).await;
+    assert_eq!((report.rewound_from, report.filled.len()), (None, 0));
+    assert_eq!(counter(&w).await, Some(5));
+}
+
+#[tokio::test]
+async fn a_hole_below_a_held_nonce_is_filled() {
+    let w = watchdog();
+    // Nonce 0 was taken and abandoned (nobody holds it); nonce 1 waits behind it.
+    w.store
+        .seed_nonce(account(), 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    signed(&w, 1).await;
+    set(&w.node.mined_nonce, Ok(0));
+    set(&w.node.pending_nonce, Ok(0));
+    let report = watch(&w).await;
+    assert_eq!(report.filled, vec![0]);
+    assert_eq!(w.node.sent().len(), 1, "one filler");
+    assert!(report.stall.is_none());
+}
+
+#[tokio::test]
+async fn a_nonce_held_by_an_unsigned_transaction_under_review_is_filled_and_noted() {
+    let w = watchdog();
+    let id = tx_fakes::received(&w.store).await;
+    let token = match w.store.claim_for_signing(id, Duration::from_secs(30)).await {
+        Ok(tx_shared::ports::Claim::Granted { token, .. }) => token,
+        other => panic!("{other:?}"),
+    };
+    w.store
+        .seed_nonce(account(), 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    w.store
+        .reserve_nonce(id, &token, account())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    w.store
+        .record_needs_review(id, "kms disabled; the filler failed")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    signed(&w, 0).await;
+    let report = watch(&w).await;
+    assert_eq!(report.filled, vec![0]);
+    let tx = w
+        .store
+        .get(id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("gone"));
+    assert!(tx.history.iter().any(|e| e.event == Event::NonceFilled));
+    assert!(report.stall.is_none());
+}
+
+#[tokio::test]
+async fn a_signed_transaction_under_review_at_the_next_nonce_is_a_stall() {
+    let w = watchdog();
+    let (id, _) = signed(&w, 0).await;
+    w.store
+        .record_needs_review(id, "gave up after 10 attempts")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = watch(&w).await;
+    assert_eq!(
+        report.stall,
+        Some(Stall::ReviewHoldsNextNonce {
+            nonce: 0,
+            transaction_id: id
+        })
+    );
+    assert!(report.filled.is_empty(), "its bytes may still be out there");
+}
+
+#[tokio::test]
+async fn a_hole_that_cannot_be_filled_is_a_stall() {
+    let w = watchdog();
+    w.store
+        .seed_nonce(account(), 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    signed(&w, 1).await;
+    w.node
+        .script_plan(Err(NodeError::Unavailable("HTTP 502".into())));
+    let report = watch(&w).await;
+    assert_eq!(report.stall, Some(Stall::HoleNotFilled { nonce: 0 }));
+}
