@@ -165,7 +165,7 @@ t=$EPOCHREALTIME
 (cd tools/bench && "$allocations_bench" --bench)
 BENCH_CRITERION_SECONDS=$(since "$t")
 
-log "harness: cold start, sizes, requests, emulator ceiling, end to end, challenge node"
+log "harness: cold start, sizes, requests, end to end, challenge node"
 status=0
 BENCH_ELAPSED_SECONDS=$(since "$begin")
 env \

@@ -1,41 +1,28 @@
 //! `make bench`: the system's speed and cost, each measured beside its reference in the same
-//! run, and written to `docs/benchmarks.md`.
-//!
-//! - [`coldstart`]: every function's release binary against a local Lambda Runtime API stub,
-//!   beside a hello-world `lambda_runtime` binary built with the same profile.
-//! - [`sizes`]: the deployment zips `cargo lambda build` makes.
-//! - `benches/`: criterion benchmarks of the pure paths, and their allocations.
-//! - [`pipeline`]: AWS requests per transaction (counted by interceptors on the clients the
-//!   functions are given, [`runner`]), 1,000 transactions end to end, and 1,000 through the
-//!   challenge's node; [`ceiling`] measures what the emulator itself allows, in the same run.
-//! - [`cost`] turns request counts into dollars; [`report`] prints the table and writes the page.
+//! run, and written to `docs/benchmarks.md` (how: `docs/benchmarking.md`). [`binaries`]: cold
+//! start and zip size; [`handlers`] and `benches/`: the pure paths' time and allocations;
+//! [`pipeline`]: AWS requests per transaction, end to end and the challenge's node; [`report`]
+//! prices the requests, prints the table and writes the page.
 
-pub mod ceiling;
-pub mod coldstart;
-pub mod cost;
-pub mod fixtures;
+pub mod binaries;
 pub mod handlers;
-pub mod machine;
-pub mod metering;
 pub mod pipeline;
 pub mod report;
-pub mod runner;
-pub mod sizes;
-pub mod stats;
+
+/// The hello-world reference binary.
+pub const HELLO: &str = "hello-lambda";
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("configuration: {0}")]
-    Config(String),
     #[error("local stack: {0}")]
     Stack(#[from] devstack::DevError),
     #[error("rpc proxy: {0}")]
     Proxy(#[from] rpc_proxy::ProxyError),
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
-    #[error("AWS: {0}")]
-    Aws(String),
+    #[error("store: {0}")]
+    Store(#[from] tx_shared::ports::StoreError),
     #[error("I/O on {path}: {source}")]
     Io {
         path: String,

@@ -1,392 +1,319 @@
 //! The pipeline under load: requests per transaction, 1,000 transactions end to end, and 1,000
-//! through the challenge's node.
-//!
-//! Each phase provisions its own resources (a unique prefix, so its own table, queues and KMS
-//! key, hence its own signer address and nonces) on the bench stack's emulator and anvil,
-//! runs it with `devstack::start_with`, metered through its hooks ([`crate::runner`]). The
-//! functions reach anvil through the fault-injecting proxy. Completion is watched with
-//! uncounted DynamoDB reads, so watching costs nothing in the counts.
+//! through the challenge's node (`docs/benchmarking.md`, §4 to §6). Each phase provisions its own
+//! resources (so its own signer address and nonces) and runs them with `devstack::start_with`,
+//! whose hooks hand every function clients that count their requests and tell of every poll and
+//! handler call. The functions reach anvil through the fault-injecting proxy; completion is
+//! watched through the store's reading port on a client no counter sees.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use devstack::{FunctionConfigs, Names, Provisioned, Role, RunnerOptions, Running};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use devstack::{Hooks, Names, Polled, Role, RunnerOptions, Running};
 use futures::StreamExt;
 use rpc_proxy::{Fault, ProxyConfig, ProxyHandle, ProxyStats};
-use serde_json::Value;
-use tx_shared::adapters::dynamo::INDEX_BY_STATUS;
+use tx_shared::adapters::dynamo::DynamoStore;
+use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
+use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxId};
+use tx_shared::ports::Reading;
 
 use crate::BenchError;
-use crate::fixtures::add_weight_body;
-use crate::metering::Counts;
-use crate::metering::counted_clients;
-use crate::runner::{Invocations, Meters};
+use crate::handlers::add_weight_body;
 
-/// How a phase runs the consumers.
-#[derive(Debug, Clone)]
-pub struct ConsumerOptions {
-    /// Concurrent pollers per main queue (like the event source mapping's concurrency).
-    pub pollers_per_queue: usize,
-    pub wait_time_seconds: i32,
-    /// How often the sweeper runs; `None`: not at all (its cost is measured on its own).
-    pub sweep_every: Option<Duration>,
+/// Who made a request: the functions, the stream-fed notifier, or the event source mappings.
+pub const MADE_BY: [&str; 3] = ["functions", "notifier", "event source mapping"];
+
+/// One function's invocations, as the local runtime made them in Lambda's place.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Invoked {
+    pub invocations: u64,
+    pub records: u64,
+    /// Sum of handler call durations: billed duration.
+    pub handler_time: Duration,
 }
 
-/// How one phase's stack runs.
-#[derive(Debug, Clone)]
-pub struct PhaseOptions {
-    pub name: &'static str,
-    pub anvil_url: String,
-    pub proxy: ProxyConfig,
-    pub rpc_timeout: Duration,
-    pub backoff: Backoff,
-    pub consumers: ConsumerOptions,
-    pub sweep_grace: Duration,
+/// What the meters saw over a window.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub transactions: u64,
+    /// `(who, service, operation) → HTTP requests`, retries included, as AWS bills them.
+    pub requests: BTreeMap<(&'static str, String, String), u64>,
+    pub invoked: BTreeMap<Role, Invoked>,
+}
+
+impl Sample {
+    /// Transactions, at least 1.
+    pub fn tx(&self) -> f64 {
+        self.transactions.max(1) as f64
+    }
+
+    /// Requests per transaction.
+    pub fn requests_per_tx(&self) -> f64 {
+        self.requests.values().sum::<u64>() as f64 / self.tx()
+    }
+
+    /// Billed handler-seconds per transaction.
+    pub fn handler_seconds_per_tx(&self) -> f64 {
+        let total: Duration = self.invoked.values().map(|i| i.handler_time).sum();
+        total.as_secs_f64() / self.tx()
+    }
+}
+
+/// Shared by the interceptors and the observer of one stack.
+#[derive(Debug, Clone, Default)]
+struct Meter(Arc<Mutex<Sample>>);
+
+impl Meter {
+    fn with<T>(&self, f: impl FnOnce(&mut Sample) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn count(&self, who: &'static str, service: &str, operation: &str) {
+        let key = (who, service.to_owned(), operation.to_owned());
+        self.with(|s| *s.requests.entry(key).or_default() += 1);
+    }
+
+    /// What was seen since the last `take`, for `transactions` transactions.
+    fn take(&self, transactions: u64) -> Sample {
+        let sample = self.with(std::mem::take);
+        Sample {
+            transactions,
+            ..sample
+        }
+    }
+
+    /// Clients whose every HTTP attempt is counted as made by `who`.
+    fn clients(&self, sdk: &SdkConfig, who: &'static str) -> AwsClients {
+        let count = || Counting(who, self.clone());
+        macro_rules! counted {
+            ($krate:ident) => {
+                $krate::Client::from_conf(
+                    $krate::config::Builder::from(sdk)
+                        .interceptor(count())
+                        .build(),
+                )
+            };
+        }
+        AwsClients {
+            dynamodb: counted!(aws_sdk_dynamodb),
+            sqs: counted!(aws_sdk_sqs),
+            sns: counted!(aws_sdk_sns),
+            kms: counted!(aws_sdk_kms),
+        }
+    }
+
+    fn hooks(&self, sdk: &SdkConfig) -> Hooks {
+        let (functions, notifier) = (self.clients(sdk, MADE_BY[0]), self.clients(sdk, MADE_BY[1]));
+        let meter = self.clone();
+        Hooks {
+            clients: Arc::new(move |role| match role {
+                Role::Notifier => notifier.clone(),
+                _ => functions.clone(),
+            }),
+            observe: Arc::new(move |role, polled| {
+                let invoked = |took: Duration, records: usize| {
+                    meter.with(|s| {
+                        let i = s.invoked.entry(role).or_default();
+                        i.invocations += 1;
+                        i.records += records as u64;
+                        i.handler_time += took;
+                    })
+                };
+                // Empty long polls are a fixed cost per queue, not per transaction.
+                match polled {
+                    Polled::Empty => {}
+                    Polled::Handled { records, took, .. } => {
+                        meter.count(MADE_BY[2], "SQS", "ReceiveMessage");
+                        invoked(took, records);
+                    }
+                    Polled::DeleteSent { .. } => {
+                        meter.count(MADE_BY[2], "SQS", "DeleteMessageBatch")
+                    }
+                    Polled::Swept { took } => invoked(took, 0),
+                }
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Counting(&'static str, Meter);
+
+impl Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "BenchRequestCounter"
+    }
+
+    // Once per HTTP attempt, retries included: what AWS bills.
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            self.1.count(self.0, metadata.service(), metadata.name());
+        }
+        Ok(())
+    }
+}
+
+/// How a phase runs the functions.
+fn runner(pollers_per_queue: usize, rpc_timeout: Duration, backoff: Backoff) -> RunnerOptions {
+    RunnerOptions {
+        api_addr: ([127, 0, 0, 1], 0).into(),
+        pollers_per_queue,
+        wait_time_seconds: 5,
+        // Off unless a phase asks for it: the sweeper is a schedule, not a per-transaction cost.
+        sweep_interval: None,
+        receipt_poll_seconds: 1,
+        rpc_timeout,
+        backoff,
+        sweep_grace: Duration::from_secs(60),
+        ..RunnerOptions::default()
+    }
 }
 
 /// One phase's running stack.
-pub struct Stack {
-    pub provisioned: Provisioned,
-    pub configs: FunctionConfigs,
-    pub proxy: ProxyHandle,
-    pub api_url: String,
+struct Stack {
     running: Running,
-    meters: Arc<Meters>,
+    proxy: ProxyHandle,
+    meter: Meter,
     http: reqwest::Client,
-    /// Not counted: watching is not part of the bill.
-    monitor: aws_sdk_dynamodb::Client,
-}
-
-fn aws_error<E: std::fmt::Debug>(what: &'static str) -> impl Fn(E) -> BenchError {
-    move |e| BenchError::Aws(format!("{what}: {e:?}"))
-}
-
-/// A prefix no earlier run used.
-pub fn unique_prefix(phase: &str) -> String {
-    format!("b-{phase}-{:08x}", rand_u32())
-}
-
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    nanos ^ std::process::id().rotate_left(16)
+    /// Uncounted: watching is not part of the bill.
+    store: DynamoStore,
+    table: String,
 }
 
 impl Stack {
-    pub async fn start(sdk: &SdkConfig, options: &PhaseOptions) -> Result<Stack, BenchError> {
-        let names = Names::new(unique_prefix(options.name));
-        let provisioned = devstack::provision(
-            sdk,
-            &names,
-            &options.anvil_url,
-            devstack::default_target(),
-            options.backoff.max_attempts,
-        )
-        .await?;
-        let proxy = rpc_proxy::start(
-            &options.anvil_url,
-            ([127, 0, 0, 1], 0).into(),
-            options.proxy.clone(),
-        )
-        .await?;
-        let runner = RunnerOptions {
-            api_addr: ([127, 0, 0, 1], 0).into(),
-            pollers_per_queue: options.consumers.pollers_per_queue,
-            wait_time_seconds: options.consumers.wait_time_seconds,
-            sweep_interval: options.consumers.sweep_every,
-            receipt_poll_seconds: 1,
-            node_url: Some(proxy.url()),
-            rpc_timeout: options.rpc_timeout,
-            backoff: options.backoff,
-            sweep_grace: options.sweep_grace,
-            ..RunnerOptions::default()
-        };
-        let configs = devstack::function_configs(&provisioned, &runner);
-        let meters = Arc::new(Meters::default());
-        let running = devstack::start_with(sdk, &provisioned, &runner, meters.hooks(sdk)).await?;
-        let mut client_key = reqwest::header::HeaderMap::new();
+    async fn start(
+        sdk: &SdkConfig,
+        anvil_url: &str,
+        phase: &str,
+        node: ProxyConfig,
+        mut runner: RunnerOptions,
+    ) -> Result<Stack, BenchError> {
+        let unique = std::time::UNIX_EPOCH
+            .elapsed()
+            .map_or(0, |d| d.subsec_nanos());
+        let names = Names::new(format!("b-{phase}-{:08x}", unique ^ std::process::id()));
+        let target = devstack::default_target();
+        let attempts = runner.backoff.max_attempts;
+        let provisioned = devstack::provision(sdk, &names, anvil_url, target, attempts).await?;
+        let proxy = rpc_proxy::start(anvil_url, ([127, 0, 0, 1], 0).into(), node).await?;
+        runner.node_url = Some(proxy.url());
+        let meter = Meter::default();
+        let running = devstack::start_with(sdk, &provisioned, &runner, meter.hooks(sdk)).await?;
+        let mut headers = reqwest::header::HeaderMap::new();
         if let Some((_, key)) = runner.api_keys.entries().next()
             && let Ok(value) = key.parse()
         {
-            client_key.insert("x-api-key", value);
+            headers.insert("x-api-key", value);
         }
         let http = tx_shared::tls::reqwest_builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
-            .default_headers(client_key)
+            .default_headers(headers)
             .build()?;
+        let table = provisioned.table_name;
         Ok(Stack {
-            api_url: running.api_url(),
-            provisioned,
-            configs,
-            proxy,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &table),
+            table,
             running,
-            meters,
+            proxy,
+            meter,
             http,
-            monitor: aws_sdk_dynamodb::Client::new(sdk),
         })
     }
 
-    pub async fn stop(self) {
+    async fn stop(self) {
         self.running.shutdown().await;
         self.proxy.shutdown().await;
     }
 
-    /// One `POST /transaction/broadcast`, timed from send to the whole answer read.
-    /// Every POST carries an `Idempotency-Key`, as the README asks clients to.
-    pub async fn post(&self, body: String, key: String) -> Result<(Duration, String), BenchError> {
+    /// One `POST /transaction/broadcast`, timed from send to the whole answer read. Every POST
+    /// carries an `Idempotency-Key`, as the README asks clients to.
+    async fn post(&self, n: u64, key: String) -> Result<(Duration, TxId), BenchError> {
         let started = Instant::now();
         let response = self
             .http
-            .post(format!("{}/transaction/broadcast", self.api_url))
+            .post(format!("{}/transaction/broadcast", self.running.api_url()))
             .header("content-type", "application/json")
             .header("Idempotency-Key", key)
-            .body(body)
+            .body(add_weight_body(n))
             .send()
             .await?;
         let status = response.status();
-        let answer: Value = response.json().await?;
+        let answer: serde_json::Value = response.json().await?;
         let took = started.elapsed();
-        if !status.is_success() {
-            return Err(BenchError::Failed(format!(
+        match answer["transaction_id"].as_str().map(str::parse) {
+            Some(Ok(id)) if status.is_success() => Ok((took, id)),
+            _ => Err(BenchError::Failed(format!(
                 "POST answered {status}: {answer}"
-            )));
+            ))),
         }
-        let id = answer["transaction_id"]
-            .as_str()
-            .ok_or_else(|| BenchError::Failed(format!("no transaction_id in {answer}")))?;
-        Ok((took, id.to_owned()))
     }
 
-    /// `count` POSTs, `concurrency` at a time.
-    pub async fn submit(&self, count: u64, concurrency: usize) -> Submitted {
-        let started = Instant::now();
-        let answers: Vec<Result<(Duration, String), BenchError>> = futures::stream::iter(0..count)
-            .map(|i| self.post(add_weight_body(i), format!("bench-{i}")))
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        let mut submitted = Submitted {
-            elapsed: started.elapsed(),
-            ..Submitted::default()
-        };
-        for answer in answers {
-            match answer {
-                Ok((latency, id)) => {
-                    submitted.latencies.push(latency);
-                    submitted.ids.push(id);
-                }
-                Err(e) => {
-                    submitted.errors += 1;
-                    submitted.first_error.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
-        submitted
-    }
-
-    /// How many transactions are in `status` (a count on the `by_status` index).
-    pub async fn count_in_status(&self, status: &str) -> Result<u64, BenchError> {
-        let mut total = 0u64;
-        let mut start = None;
+    /// Waits until `expected` transactions are confirmed, reverted or in review, or `deadline`:
+    /// `(confirmed, reverted or in review)`.
+    async fn wait_final(&self, expected: u64, deadline: Instant) -> Result<(u64, u64), BenchError> {
         loop {
-            let out = self
-                .monitor
-                .query()
-                .table_name(&self.provisioned.table_name)
-                .index_name(INDEX_BY_STATUS)
-                .key_condition_expression("#s = :s")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":s", AttributeValue::S(status.to_owned()))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(aws_error("counting statuses"))?;
-            total += out.count.max(0) as u64;
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(key) => start = Some(key),
-                None => return Ok(total),
+            let counts = self.store.count_by_status(u64::MAX, None).await?.counts;
+            let of = |status: Status| counts.iter().find(|(s, _)| *s == status).map_or(0, |c| c.1);
+            let done = (
+                of(Status::Confirmed),
+                of(Status::Reverted) + of(Status::NeedsReview),
+            );
+            if done.0 + done.1 >= expected || Instant::now() >= deadline {
+                return Ok(done);
             }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
-    /// Waits until `expected` transactions are final, or `within` passes.
-    pub async fn wait_final(
-        &self,
-        expected: u64,
-        within: Duration,
-    ) -> Result<Finished, BenchError> {
-        let started = Instant::now();
-        let mut checks = 0u32;
-        let mut failed = 0;
-        loop {
-            let confirmed = self.count_in_status("confirmed").await?;
-            // Failures are rare; look for them less often.
-            if checks.is_multiple_of(10) || confirmed + failed >= expected {
-                failed = self.count_in_status("needs_review").await?
-                    + self.count_in_status("reverted").await?;
-            }
-            checks += 1;
-            if confirmed + failed >= expected || started.elapsed() >= within {
-                return Ok(Finished {
-                    confirmed,
-                    failed,
-                    elapsed: started.elapsed(),
-                    timed_out: confirmed + failed < expected,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The stored item of a transaction (uncounted).
-    pub async fn item(&self, id: &str) -> Result<HashMap<String, AttributeValue>, BenchError> {
-        self.monitor
-            .get_item()
-            .table_name(&self.provisioned.table_name)
-            .key("pk", AttributeValue::S(format!("TX#{id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws_error("reading a transaction"))?
-            .item
+    async fn get(&self, id: TxId) -> Result<Transaction, BenchError> {
+        self.store
+            .get(id)
+            .await?
             .ok_or_else(|| BenchError::Failed(format!("transaction {id} is not stored")))
     }
 
-    /// Waits until one transaction is confirmed.
-    async fn wait_confirmed(&self, id: &str, within: Duration) -> Result<(), BenchError> {
-        let started = Instant::now();
-        loop {
-            let item = self.item(id).await?;
-            match item
-                .get("status")
-                .and_then(|s| s.as_s().ok())
-                .map(String::as_str)
-            {
-                Some("confirmed") => return Ok(()),
-                Some(status @ ("needs_review" | "reverted")) => {
-                    return Err(BenchError::Failed(format!(
-                        "transaction {id} ended {status}"
-                    )));
-                }
-                _ if started.elapsed() > within => {
-                    return Err(BenchError::Failed(format!(
-                        "transaction {id} not confirmed within {within:?}"
-                    )));
-                }
-                _ => tokio::time::sleep(Duration::from_millis(25)).await,
-            }
-        }
-    }
-
-    fn reset_counts(&self) {
-        self.meters.reset();
-    }
-
-    fn sample(&self, transactions: u64, elapsed: Duration) -> Sample {
-        Sample {
-            transactions,
-            functions: self.meters.functions.snapshot(),
-            notifier: self.meters.notifier.snapshot(),
-            consumers: self.meters.invocations(),
-            elapsed,
-        }
-    }
-
-    /// One transaction end to end, counted: reset, POST, wait for `confirmed` and for the
-    /// stragglers (the notifier's read, the last delete), snapshot.
-    async fn counted_transaction(&self, n: u64) -> Result<(Sample, String), BenchError> {
-        self.reset_counts();
-        let started = Instant::now();
-        let (_, id) = self.post(add_weight_body(n), format!("count-{n}")).await?;
-        self.wait_confirmed(&id, Duration::from_secs(60)).await?;
-        let elapsed = started.elapsed();
+    /// The `n`th transaction of a fresh stack, alone and counted: POST, wait until it is final
+    /// and for the stragglers (the notifier's read, the last delete), take the sample.
+    async fn counted_transaction(&self, n: u64) -> Result<(Sample, Transaction), BenchError> {
+        self.meter.take(0);
+        let (_, id) = self.post(n, format!("count-{n}")).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_final(n, deadline).await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        Ok((self.sample(1, elapsed), id))
-    }
-}
-
-/// What the POSTs of a run got.
-#[derive(Debug, Clone, Default)]
-pub struct Submitted {
-    pub ids: Vec<String>,
-    pub latencies: Vec<Duration>,
-    pub errors: u64,
-    pub first_error: Option<String>,
-    /// First POST sent to last answer read.
-    pub elapsed: Duration,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Finished {
-    pub confirmed: u64,
-    pub failed: u64,
-    pub elapsed: Duration,
-    pub timed_out: bool,
-}
-
-/// Requests made over a window, by who made them.
-#[derive(Debug, Clone, Default)]
-pub struct Sample {
-    pub transactions: u64,
-    /// The functions' requests.
-    pub functions: Counts,
-    /// The stream-fed notifier's requests.
-    pub notifier: Counts,
-    /// Invocations and the event source mappings' requests, by function.
-    pub consumers: BTreeMap<Role, Invocations>,
-    pub elapsed: Duration,
-}
-
-impl Sample {
-    /// The event source mappings' SQS requests, as `(service, operation)` counts.
-    pub fn mapping_requests(&self) -> Counts {
-        let mut counts = Counts::new();
-        for m in self.consumers.values() {
-            *counts
-                .entry(("SQS".into(), "ReceiveMessage".into()))
-                .or_default() += m.receives;
-            *counts
-                .entry(("SQS".into(), "DeleteMessageBatch".into()))
-                .or_default() += m.delete_batches;
+        let sample = self.meter.take(1);
+        let tx = self.get(id).await?;
+        match tx.status {
+            Status::Confirmed => Ok((sample, tx)),
+            status => Err(BenchError::Failed(format!(
+                "transaction {id} ended {status:?}"
+            ))),
         }
-        counts.retain(|_, n| *n > 0);
-        counts
-    }
-
-    /// Everything billed per transaction: functions, notifier, event source mappings.
-    pub fn all_requests(&self) -> Counts {
-        let mut all = self.functions.clone();
-        crate::metering::add(&mut all, &self.notifier);
-        crate::metering::add(&mut all, &self.mapping_requests());
-        all
-    }
-
-    pub fn handler_time(&self) -> Duration {
-        self.consumers.values().map(|m| m.handler_time).sum()
     }
 }
 
 /// The counted single transactions.
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounts {
-    /// The very first transaction of a fresh stack: cold clients, the nonce counter seeded.
-    pub first: Sample,
     /// A warm transaction on the happy path.
     pub happy: Sample,
     /// A warm transaction whose first `eth_sendRawTransaction` got an HTTP 503.
     pub one_retry: Sample,
     pub retry_events: usize,
-    /// One sweep of a quiet table.
-    pub sweep: Counts,
     /// Stored size of a confirmed transaction, by DynamoDB's rules.
     pub item_bytes: usize,
 }
@@ -394,54 +321,31 @@ pub struct RequestCounts {
 /// Phase 4: requests per transaction, on the happy path and with one retry.
 pub async fn count_requests(sdk: &SdkConfig, anvil_url: &str) -> Result<RequestCounts, BenchError> {
     let backoff = Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(4), 10)
-        .map_err(|e| BenchError::Config(e.to_string()))?;
-    let stack = Stack::start(
-        sdk,
-        &PhaseOptions {
-            name: "count",
-            anvil_url: anvil_url.to_owned(),
-            proxy: ProxyConfig {
-                methods: Some(vec!["eth_sendRawTransaction".to_owned()]),
-                ..ProxyConfig::default()
-            },
-            rpc_timeout: Duration::from_secs(10),
-            backoff,
-            consumers: ConsumerOptions {
-                pollers_per_queue: 1,
-                wait_time_seconds: 5,
-                sweep_every: None,
-            },
-            sweep_grace: Duration::from_secs(60),
-        },
-    )
-    .await?;
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let node = ProxyConfig {
+        methods: Some(vec!["eth_sendRawTransaction".to_owned()]),
+        ..ProxyConfig::default()
+    };
+    let runner = runner(1, Duration::from_secs(10), backoff);
+    let stack = Stack::start(sdk, anvil_url, "count", node, runner).await?;
     let counted = async {
-        let (first, _) = stack.counted_transaction(1).await?;
-        let (happy, happy_id) = stack.counted_transaction(2).await?;
+        // The first transaction warms the clients and seeds the nonce counter.
+        stack.counted_transaction(1).await?;
+        let (happy, tx) = stack.counted_transaction(2).await?;
         stack.proxy.fail_next(1, Fault::Http5xx);
-        let (one_retry, retry_id) = stack.counted_transaction(3).await?;
-        let retry_events = history_events(&stack.item(&retry_id).await?)
-            .iter()
-            .filter(|e| *e == "retry")
-            .count();
-        stack.meters.functions.reset();
-        let sweeper = sweeper::AwsSweeper::from_aws(
-            &stack.configs.sweeper,
-            &counted_clients(sdk, &stack.meters.functions),
-        );
-        sweeper
-            .sweep()
+        let (one_retry, retried) = stack.counted_transaction(3).await?;
+        let item = aws_sdk_dynamodb::Client::new(sdk)
+            .get_item()
+            .table_name(&stack.table)
+            .key("pk", AttributeValue::S(format!("TX#{}", tx.id)))
+            .send()
             .await
-            .map_err(|e| BenchError::Failed(format!("sweep: {e}")))?;
-        let sweep = stack.meters.functions.snapshot();
-        let item_bytes = item_size(&stack.item(&happy_id).await?);
+            .map_err(|e| BenchError::Failed(format!("reading an item: {e:?}")))?;
         Ok(RequestCounts {
-            first,
             happy,
             one_retry,
-            retry_events,
-            sweep,
-            item_bytes,
+            retry_events: retries(&retried),
+            item_bytes: item.item.as_ref().map_or(0, item_size),
         })
     }
     .await;
@@ -449,67 +353,92 @@ pub async fn count_requests(sdk: &SdkConfig, anvil_url: &str) -> Result<RequestC
     counted
 }
 
+/// The `retry` entries in a transaction's history.
+fn retries(tx: &Transaction) -> usize {
+    let retry = |e: &&HistoryEntry| e.event == Event::Retry;
+    tx.history.iter().filter(retry).count()
+}
+
 /// A run of many transactions.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
     pub transactions: u64,
     pub concurrency: usize,
-    pub submitted: Submitted,
+    /// Every POST's latency, as the client saw it.
+    pub latencies: Vec<Duration>,
+    pub first_error: Option<String>,
+    pub confirmed: u64,
+    /// Reverted or in review.
+    pub failed: u64,
+    pub timed_out: bool,
     /// First POST to the last transaction final.
-    pub finished: Finished,
+    pub elapsed: Duration,
     pub sample: Sample,
-    pub proxy: ProxyStats,
-    pub tally: Option<HistoryTally>,
+    /// What the proxy did to the node calls.
+    pub node: ProxyStats,
+    /// `retry` entries in the histories, and the transactions with at least one.
+    pub retries: (u64, u64),
+    /// Every transaction has its own nonce, and they run 0..n without gaps.
+    pub nonces_gapless: bool,
 }
 
-impl Run {
-    /// Confirmed transactions per second, first POST to last confirmation.
-    pub fn throughput(&self) -> f64 {
-        let secs = self.finished.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.finished.confirmed as f64 / secs
-        } else {
-            0.0
-        }
-    }
-}
-
+/// `transactions` POSTs, `concurrency` at a time, on a stack of their own, until all are final.
 async fn run(
-    sdk: &SdkConfig,
-    options: &PhaseOptions,
+    stack: Stack,
     transactions: u64,
     concurrency: usize,
     within: Duration,
-    tally: bool,
 ) -> Result<Run, BenchError> {
-    let stack = Stack::start(sdk, options).await?;
     let result = async {
-        stack.reset_counts();
+        stack.meter.take(0);
         stack.proxy.reset_stats();
         let started = Instant::now();
-        let submitted = stack.submit(transactions, concurrency).await;
-        let expected = submitted.ids.len() as u64;
-        let left = within.saturating_sub(started.elapsed());
-        let mut finished = stack.wait_final(expected, left).await?;
-        finished.elapsed = started.elapsed();
-        // A last receipt check or notifier read may still be on its way.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let sample = stack.sample(expected, finished.elapsed);
-        let proxy = stack.proxy.stats();
-        let tally = if tally {
-            Some(tally_histories(&stack, &submitted.ids).await?)
-        } else {
-            None
-        };
-        Ok(Run {
+        let answers: Vec<Result<(Duration, TxId), BenchError>> =
+            futures::stream::iter(0..transactions)
+                .map(|i| stack.post(i, format!("bench-{i}")))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        let mut run = Run {
             transactions,
             concurrency,
-            submitted,
-            finished,
-            sample,
-            proxy,
-            tally,
-        })
+            ..Run::default()
+        };
+        let mut ids = Vec::new();
+        for answer in answers {
+            match answer {
+                Ok((latency, id)) => {
+                    run.latencies.push(latency);
+                    ids.push(id);
+                }
+                Err(e) => {
+                    run.first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        (run.confirmed, run.failed) = stack.wait_final(ids.len() as u64, started + within).await?;
+        run.timed_out = run.confirmed + run.failed < ids.len() as u64;
+        run.elapsed = started.elapsed();
+        // A last receipt check or notifier read may still be on its way.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        run.sample = stack.meter.take(ids.len() as u64);
+        run.node = stack.proxy.stats();
+        let stored: Vec<Result<Transaction, BenchError>> = futures::stream::iter(&ids)
+            .map(|id| stack.get(*id))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut nonces = BTreeSet::new();
+        for tx in stored {
+            let tx = tx?;
+            let retries = retries(&tx) as u64;
+            run.retries.0 += retries;
+            run.retries.1 += u64::from(retries > 0);
+            nonces.extend(tx.nonce);
+        }
+        run.nonces_gapless =
+            nonces.len() == ids.len() && nonces.iter().copied().eq(0..nonces.len() as u64);
+        Ok(run)
     }
     .await;
     stack.stop().await;
@@ -522,51 +451,24 @@ pub async fn end_to_end(
     anvil_url: &str,
     transactions: u64,
 ) -> Result<Run, BenchError> {
-    let options = PhaseOptions {
-        name: "e2e",
-        anvil_url: anvil_url.to_owned(),
-        proxy: ProxyConfig::default(),
-        rpc_timeout: Duration::from_secs(10),
-        backoff: Backoff::default(),
-        consumers: ConsumerOptions {
-            pollers_per_queue: 4,
-            wait_time_seconds: 5,
-            sweep_every: None,
-        },
-        sweep_grace: Duration::from_secs(60),
-    };
-    run(
-        sdk,
-        &options,
-        transactions,
-        32,
-        Duration::from_secs(300),
-        true,
-    )
-    .await
+    let runner = runner(4, Duration::from_secs(10), Backoff::default());
+    let stack = Stack::start(sdk, anvil_url, "e2e", ProxyConfig::default(), runner).await?;
+    run(stack, transactions, 32, Duration::from_secs(300)).await
 }
 
 /// The challenge's node, time-scaled, as `tests/failures.rs` runs it.
 pub const CHALLENGE_TIME_SCALE: f64 = 0.001;
 
-/// The functions' default `RPC_TIMEOUT_MS`: what a hang costs at full scale.
-pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(45);
-
 /// The mean wait of one call to the challenge's node at full scale, from the preset itself:
 /// normal and failing answers take the normal latency, slow ones the slow latency, hangs the
-/// client's timeout, drops nothing.
+/// functions' default 45 s `RPC_TIMEOUT_MS`, drops nothing.
 pub fn challenge_mean_wait() -> Duration {
     let node = ProxyConfig::challenge();
     let mid = |[lo, hi]: [u64; 2]| (lo + hi) as f64 / 2.0 / 1e3;
-    let faults_after_latency = node.http_5xx_probability + node.rpc_error_probability;
-    let normal = 1.0
-        - node.slow_probability
-        - faults_after_latency
-        - node.hang_probability
-        - node.drop_probability;
-    let hang = (node.hang_ms as f64 / 1e3).min(DEFAULT_RPC_TIMEOUT.as_secs_f64());
+    let answered = 1.0 - node.slow_probability - node.hang_probability - node.drop_probability;
+    let hang = (node.hang_ms as f64 / 1e3).min(45.0);
     Duration::from_secs_f64(
-        (normal + faults_after_latency) * mid(node.latency_ms)
+        answered * mid(node.latency_ms)
             + node.slow_probability * mid(node.slow_latency_ms)
             + node.hang_probability * hang,
     )
@@ -578,117 +480,40 @@ pub async fn challenge(
     anvil_url: &str,
     transactions: u64,
 ) -> Result<Run, BenchError> {
-    let options = PhaseOptions {
-        name: "challenge",
-        anvil_url: anvil_url.to_owned(),
-        proxy: ProxyConfig {
-            // Held 2 s (scaled): past the 1 s client timeout below.
-            hang_ms: 2_000_000,
-            seed: Some(7),
-            ..ProxyConfig::challenge().with_time_scale(CHALLENGE_TIME_SCALE)
-        },
-        // Scaled, the slowest answers take 45 ms; a loaded 2-core machine adds more.
-        rpc_timeout: Duration::from_secs(1),
-        backoff: Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(4), 12)
-            .map_err(|e| BenchError::Config(e.to_string()))?,
-        consumers: ConsumerOptions {
-            pollers_per_queue: 4,
-            wait_time_seconds: 5,
-            sweep_every: Some(Duration::from_secs(30)),
-        },
-        sweep_grace: Duration::from_secs(60),
+    let node = ProxyConfig {
+        // Held 2 s (scaled): past the 1 s client timeout below.
+        hang_ms: 2_000_000,
+        seed: Some(7),
+        ..ProxyConfig::challenge().with_time_scale(CHALLENGE_TIME_SCALE)
     };
-    run(
-        sdk,
-        &options,
-        transactions,
-        25,
-        Duration::from_secs(600),
-        true,
-    )
-    .await
-}
-
-/// What the histories of a run's transactions say.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryTally {
-    pub events: BTreeMap<String, u64>,
-    /// Every transaction has its own nonce, and they run 0..n without gaps.
-    pub nonces_distinct_and_gapless: bool,
-    /// Transactions that needed at least one retry.
-    pub retried_transactions: u64,
-}
-
-async fn tally_histories(stack: &Stack, ids: &[String]) -> Result<HistoryTally, BenchError> {
-    let items: Vec<Result<HashMap<String, AttributeValue>, BenchError>> =
-        futures::stream::iter(ids)
-            .map(|id| stack.item(id))
-            .buffer_unordered(16)
-            .collect()
-            .await;
-    let mut tally = HistoryTally::default();
-    let mut nonces = BTreeSet::new();
-    let mut with_nonce = 0usize;
-    for item in items {
-        let item = item?;
-        let events = history_events(&item);
-        if events.iter().any(|e| e == "retry") {
-            tally.retried_transactions += 1;
-        }
-        for event in events {
-            *tally.events.entry(event).or_default() += 1;
-        }
-        if let Some(nonce) = item
-            .get("nonce")
-            .and_then(|n| n.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            with_nonce += 1;
-            nonces.insert(nonce);
-        }
-    }
-    let gapless = nonces.iter().copied().eq(0..nonces.len() as u64);
-    tally.nonces_distinct_and_gapless =
-        with_nonce == ids.len() && nonces.len() == ids.len() && gapless;
-    Ok(tally)
-}
-
-fn history_events(item: &HashMap<String, AttributeValue>) -> Vec<String> {
-    item.get("history")
-        .and_then(|h| h.as_l().ok())
-        .map(|entries| {
-            entries
-                .iter()
-                .filter_map(|e| e.as_m().ok()?.get("event")?.as_s().ok().cloned())
-                .collect()
-        })
-        .unwrap_or_default()
+    let backoff = Backoff::new(Duration::from_secs(1), 2.0, Duration::from_secs(4), 12)
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    // Scaled, the slowest answers take 45 ms; a loaded 2-core machine adds more.
+    let runner = RunnerOptions {
+        sweep_interval: Some(Duration::from_secs(30)),
+        ..runner(4, Duration::from_secs(1), backoff)
+    };
+    let stack = Stack::start(sdk, anvil_url, "challenge", node, runner).await?;
+    run(stack, transactions, 25, Duration::from_secs(600)).await
 }
 
 /// An item's size as DynamoDB bills it: attribute names plus values (numbers about one byte
 /// per two digits, plus one; lists and maps three bytes plus one per element).
-pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value_size(value))
-        .sum()
-}
-
-fn value_size(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| 1 + k.len() + value_size(v))
-                .sum::<usize>()
+pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            _ => 0,
         }
-        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
-        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
-        _ => 0,
     }
+    item.iter().map(|(name, v)| name.len() + value(v)).sum()
 }
