@@ -5,16 +5,36 @@ data "aws_region" "current" {}
 locals {
   prefix = var.name_prefix
 
+  # The node's slowest answer we wait for, in whole seconds.
+  rpc_timeout_seconds = ceil(var.rpc_timeout_ms / 1000)
+
+  # How many node calls one record makes in a row, at most, on its usual paths:
+  # the signer plans (estimate, fees); the broadcaster sends and checks (lookup,
+  # block number) or re-prices (base fee and tip, send). The sweeper's watchdog
+  # reads the nonces and fills (plan, send) after its 60 s budget for starting
+  # repairs. Each timeout covers those calls at the node's timeout plus the AWS
+  # calls around them; a record that still can't finish is returned as failed
+  # before the deadline (the Lambda context's), never taking its batch along.
+  # tools/infra-check checks these relations.
+  node_calls_per_record = {
+    signer      = 2
+    broadcaster = 3
+    sweeper     = 2
+  }
+
   # One entry per crate in functions/ (the key is the binary name, and so the
   # directory of its zip under var.lambda_zip_dir).
   function_timeouts = {
     api           = 29 # the REST API's integration limit is 29 s
-    signer        = 60
-    broadcaster   = 90
+    signer        = local.node_calls_per_record.signer * local.rpc_timeout_seconds + 15
+    broadcaster   = local.node_calls_per_record.broadcaster * local.rpc_timeout_seconds + 15
     "dead-letter" = 30
-    sweeper       = 120 # may overlap the next run of a 1-minute schedule: every stage is idempotent
-    retry         = 29  # behind the admin HTTP API (30 s limit); its node calls get a shorter timeout
-    notifier      = 30  # DynamoDB stream batches and WebSocket connects
+    # The sweep, then the watchdog (60 s to start repairs, then the last repair's
+    # calls). It may overlap the next run of a 1-minute schedule: every stage is
+    # idempotent.
+    sweeper  = 90 + local.node_calls_per_record.sweeper * local.rpc_timeout_seconds
+    retry    = 29 # behind the admin HTTP API (30 s limit); its node calls get a shorter timeout
+    notifier = 30 # DynamoDB stream batches and WebSocket connects
   }
 
   # The retry function answers an operator's HTTP request: its node calls must

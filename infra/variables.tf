@@ -141,13 +141,13 @@ variable "rust_log" {
 }
 
 variable "rpc_timeout_ms" {
-  description = "Timeout of one JSON-RPC call, in milliseconds; must leave room inside the signer's 60 s."
+  description = "Timeout of one JSON-RPC call, in milliseconds. The consumers' Lambda timeouts are derived from it (main.tf)."
   type        = number
   default     = 45000
 
   validation {
     condition     = var.rpc_timeout_ms >= 1000 && var.rpc_timeout_ms < 60000
-    error_message = "rpc_timeout_ms must be between 1000 and 59999 (the signer times out at 60 s)."
+    error_message = "rpc_timeout_ms must be between 1000 and 59999."
   }
 }
 
@@ -209,7 +209,7 @@ variable "max_gas_limit" {
 }
 
 variable "signing_lease_seconds" {
-  description = "How long one signer invocation holds the right to sign a transaction; at least the signer's 60 s timeout."
+  description = "How long one signer invocation holds the right to sign a transaction; at least the signer's timeout (2 x rpc_timeout_ms + 15 s)."
   type        = number
   default     = 120
 

@@ -46,15 +46,20 @@ async fn the_queue_samples_carry_a_transaction_message() {
         let event: SqsEvent =
             serde_json::from_str(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let seen = Mutex::new(Vec::new());
-        let response = batch::process(event, &batch::QueueDefault, |delivery| {
-            if let Ok(mut seen) = seen.lock() {
-                seen.push((
-                    delivery.message.transaction_id.to_string(),
-                    delivery.receive_count,
-                ));
-            }
-            async { Ok(()) }
-        })
+        let response = batch::process(
+            event,
+            batch::Deadline::none(),
+            &batch::QueueDefault,
+            |delivery| {
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push((
+                        delivery.message.transaction_id.to_string(),
+                        delivery.receive_count,
+                    ));
+                }
+                async { Ok(()) }
+            },
+        )
         .await;
         assert!(response.batch_item_failures.is_empty(), "{name}");
         let seen = seen.into_inner().unwrap_or_default();
@@ -79,7 +84,13 @@ async fn an_unparseable_record_fails_alone() {
     bad.message_id = Some("bad".into());
     bad.body = Some("not json".into());
     event.records.push(bad);
-    let response = batch::process(event, &batch::QueueDefault, |_| async { Ok(()) }).await;
+    let response = batch::process(
+        event,
+        batch::Deadline::none(),
+        &batch::QueueDefault,
+        |_| async { Ok(()) },
+    )
+    .await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()

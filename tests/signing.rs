@@ -14,6 +14,7 @@ use futures::future::join_all;
 use integration_tests::{ADD_WEIGHT, TestStack, add_weight_data};
 use tx_shared::adapters::kms::KmsSigner;
 use tx_shared::aws::AwsClients;
+use tx_shared::batch::Deadline;
 use tx_shared::ports::{NonceCounter as _, SigningLease as _, TransactionSigner};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -90,10 +91,14 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     // The same event four times: twice at once, then twice more in sequence.
-    let concurrent = join_all([signer.handle(event.clone()), signer.handle(event.clone())]).await;
+    let concurrent = join_all([
+        signer.handle(event.clone(), Deadline::none()),
+        signer.handle(event.clone(), Deadline::none()),
+    ])
+    .await;
     let first = stack.transaction(&id).await;
     for _ in 0..2 {
-        let again = signer.handle(event.clone()).await;
+        let again = signer.handle(event.clone(), Deadline::none()).await;
         assert!(
             again.batch_item_failures.is_empty(),
             "a redelivery succeeds: {again:?}"
@@ -130,10 +135,10 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
         }
         handed_over += batch.len();
         let response = broadcaster
-            .handle(devstack::to_event(
-                &batch,
-                "arn:aws:sqs:us-east-1:000000000000:b",
-            ))
+            .handle(
+                devstack::to_event(&batch, "arn:aws:sqs:us-east-1:000000000000:b"),
+                Deadline::none(),
+            )
             .await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
         for message in &batch {

@@ -1,6 +1,7 @@
 use broadcaster::{AwsBroadcaster, Config};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
+use tx_shared::batch::Deadline;
 use tx_shared::config::Env;
 
 #[tokio::main]
@@ -11,7 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let broadcaster = AwsBroadcaster::from_aws(&config, &AwsClients::new(&sdk))?;
     let broadcaster = &broadcaster;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, lambda_runtime::Error>(broadcaster.handle(event.payload).await)
+        let deadline = Deadline::of_invocation(event.context.deadline);
+        Ok::<_, lambda_runtime::Error>(broadcaster.handle(event.payload, deadline).await)
     }))
     .await
 }

@@ -40,8 +40,8 @@ impl DeadLetters<DynamoStore> {
 const KEPT: &str = "kept in the dead-letter queue for review";
 
 impl<S: Transitions> DeadLetters<S> {
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::process(event, &QueueDefault, |delivery| async move {
+    pub async fn handle(&self, event: SqsEvent, deadline: batch::Deadline) -> SqsBatchResponse {
+        batch::process(event, deadline, &QueueDefault, |delivery| async move {
             self.review(delivery).await
         })
         .await

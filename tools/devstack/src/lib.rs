@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use tx_shared::auth::{ApiKeys, LocalAuth};
 use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::backoff::Backoff;
+use tx_shared::batch::Deadline;
 use tx_shared::validation::MessageTypePolicy;
 
 pub use provision::{Names, Provisioned, provision};
@@ -66,6 +67,26 @@ pub struct RunnerOptions {
     pub api_keys: ApiKeys,
     /// What the signer may spend per transaction.
     pub caps: signer::SpendCaps,
+    /// The consumers' invocation timeouts: each batch gets the deadline Lambda would give it.
+    pub timeouts: FunctionTimeouts,
+}
+
+/// The consumers' Lambda timeouts (`function_timeouts` in `infra/main.tf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionTimeouts {
+    pub signer: Duration,
+    pub broadcaster: Duration,
+    pub dead_letter: Duration,
+}
+
+impl Default for FunctionTimeouts {
+    fn default() -> Self {
+        FunctionTimeouts {
+            signer: Duration::from_secs(60),
+            broadcaster: Duration::from_secs(90),
+            dead_letter: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for RunnerOptions {
@@ -86,6 +107,7 @@ impl Default for RunnerOptions {
             admin_token: format!("{:032x}", rand::random::<u128>()),
             api_keys: ApiKeys::generate_local(),
             caps: signer::SpendCaps::default(),
+            timeouts: FunctionTimeouts::default(),
         }
     }
 }
@@ -171,6 +193,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             rpc_timeout: options.rpc_timeout,
             confirmations: options.confirmations,
             receipt_poll: Duration::from_secs(options.receipt_poll_seconds),
+            reprice_after: Duration::from_secs(60),
             fees: broadcaster::FeePolicy {
                 bump_percent: 12,
                 max_fee_per_gas: 500_000_000_000,
@@ -357,6 +380,7 @@ pub async fn start_with(
             Consumer::DeadLetters(dead_letters),
         ),
     ];
+    let timeouts = options.timeouts;
     for (queue_url, pollers, consumer) in consumers {
         for _ in 0..pollers {
             let consumer = consumer.clone();
@@ -369,7 +393,8 @@ pub async fn start_with(
                 stop.clone(),
                 move |event| {
                     let consumer = consumer.clone();
-                    async move { consumer.handle(event).await }
+                    let timeouts = timeouts;
+                    async move { consumer.handle(event, &timeouts).await }
                 },
                 move |polled| observe(role, polled),
             ));
@@ -433,11 +458,22 @@ enum Consumer {
 }
 
 impl Consumer {
-    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// One invocation, with the deadline Lambda would give it.
+    async fn handle(&self, event: SqsEvent, timeouts: &FunctionTimeouts) -> SqsBatchResponse {
         match self {
-            Consumer::Signer(signer) => signer.handle(event).await,
-            Consumer::Broadcaster(broadcaster) => broadcaster.handle(event).await,
-            Consumer::DeadLetters(dead_letters) => dead_letters.handle(event).await,
+            Consumer::Signer(signer) => {
+                signer.handle(event, Deadline::after(timeouts.signer)).await
+            }
+            Consumer::Broadcaster(broadcaster) => {
+                broadcaster
+                    .handle(event, Deadline::after(timeouts.broadcaster))
+                    .await
+            }
+            Consumer::DeadLetters(dead_letters) => {
+                dead_letters
+                    .handle(event, Deadline::after(timeouts.dead_letter))
+                    .await
+            }
         }
     }
 

@@ -436,6 +436,51 @@ fn every_queue_has_a_consumer_and_its_visibility_is_six_times_the_consumer_timeo
     }
 }
 
+/// A consumer's Lambda timeout in seconds, and its node calls' timeout in seconds.
+fn timeouts_of(function: &str) -> (f64, f64) {
+    let lambdas = lambdas();
+    let lambda = &lambdas[function];
+    let timeout = lambda
+        .resource
+        .attr("timeout")
+        .and_then(|e| eval(e, lambda))
+        .as_ref()
+        .and_then(number)
+        .unwrap_or_else(|| panic!("{function}: its timeout can't be evaluated"));
+    let rpc = environment_variable(function, "RPC_TIMEOUT_MS")
+        .and_then(|e| eval(&e, lambda))
+        .and_then(|v| match v {
+            Value::String(text) => text.parse::<f64>().ok(),
+            other => number(&other),
+        })
+        .unwrap_or_else(|| panic!("{function}: RPC_TIMEOUT_MS can't be evaluated"));
+    (timeout, rpc / 1000.0)
+}
+
+#[test]
+fn consumer_timeouts_cover_their_node_calls_at_the_nodes_timeout() {
+    // (function, node calls one record makes in a row, other work in seconds): the code's
+    // paths (signer: estimate and fees; broadcaster: send and check, or re-price; the
+    // sweeper's watchdog: 60 s to start repairs, then a filler's two calls).
+    for (function, calls, other) in [
+        ("signer", 2.0, 10.0),
+        ("broadcaster", 3.0, 10.0),
+        ("sweeper", 2.0, 60.0),
+    ] {
+        let (timeout, rpc) = timeouts_of(function);
+        assert!(
+            timeout >= calls * rpc + other,
+            "{function}: a {timeout} s timeout can't hold {calls} node calls of {rpc} s and {other} s more"
+        );
+    }
+    // The retry answers an HTTP request inside API Gateway's 30 s: its node calls are shorter.
+    let (timeout, rpc) = timeouts_of("retry");
+    assert!(
+        timeout <= 29.0 && 2.0 * rpc < timeout,
+        "retry: {timeout} s, node {rpc} s"
+    );
+}
+
 #[test]
 fn every_event_source_mapping_reports_batch_item_failures() {
     let all = mappings();
