@@ -2,6 +2,7 @@
 # anything else: chat, paging). Every alarm also notifies when it clears.
 #
 # - any message in a dead-letter queue: a transaction needs review;
+# - any transaction entering needs_review, by any path;
 # - the oldest message of a sign or broadcast queue is too old: a stage is
 #   stuck or starved;
 # - any function error or throttle;
@@ -247,6 +248,24 @@ resource "aws_cloudwatch_metric_alarm" "signer_balance" {
   treat_missing_data = "notBreaching"
   alarm_actions      = local.alarm_actions
   ok_actions         = local.alarm_actions
+}
+
+# Every move into needs_review, whatever made it (the dead-letter queue, a
+# permanent refusal, the attempt cap), is counted by the notifier from the
+# table's stream: each transaction there waits for a human.
+resource "aws_cloudwatch_metric_alarm" "transactions_need_review" {
+  alarm_name          = "${local.prefix}-transactions-need-review"
+  alarm_description   = "A transaction entered needs_review: an operator must look at it (its last_error says why) and retry it or leave it. The notifier's log line names it."
+  namespace           = "TxBroadcaster"
+  metric_name         = "TransactionsNeedingReview"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 # The nonce watchdog (the sweeper's schedule) reports NonceStalled when the

@@ -71,6 +71,14 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
         // Scaled, the node's slowest answers take 45 ms; a loaded 2-core machine adds more.
         rpc_timeout: Duration::from_secs(1),
         backoff: backoff(1, 4, 12),
+        // Lambda's deadlines, scaled as infra/main.tf derives them from the node's timeout
+        // (calls x timeout + a margin, the margin scaled down too): a record that can't finish
+        // is returned alone before its invocation ends.
+        timeouts: devstack::FunctionTimeouts {
+            signer: Duration::from_secs(2 + 3),
+            broadcaster: Duration::from_secs(3 + 3),
+            dead_letter: Duration::from_secs(5),
+        },
         ..RunnerOptions::default()
     };
     let stack = TestStack::start_with("challenge", options, 4).await;
@@ -469,7 +477,7 @@ async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reserved, NonceReservation::Assigned(0));
     store
-        .record_needs_review(stuck_id, "signing key disabled (simulated)")
+        .record_needs_review(stuck_id, "signing key disabled (simulated)", u32::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
@@ -634,7 +642,7 @@ async fn a_nonce_nobody_holds_is_filled_by_the_watchdog_so_later_nonces_move() {
     // An operator's retry of it (reviewed, never signed) forgets nonce 0: nobody holds it.
     use tx_shared::ports::Transitions;
     store
-        .record_needs_review(lost_id, "signing key disabled (simulated)")
+        .record_needs_review(lost_id, "signing key disabled (simulated)", u32::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store

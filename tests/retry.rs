@@ -204,6 +204,7 @@ async fn a_retry_goes_to_the_front_of_the_line_and_in_flight_ones_are_refused() 
         &store,
         id.parse().unwrap_or_else(|e| panic!("{e}")),
         "test",
+        0,
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));

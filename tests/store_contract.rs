@@ -48,5 +48,6 @@ both!(
     an_operators_retry_is_guarded_by_what_was_seen,
     a_lost_nonce_goes_back_to_signing_once,
     the_watchdog_sees_held_nonces_and_repairs_the_counter,
+    a_review_decided_in_an_older_generation_is_refused,
     listings_are_scoped_and_paged,
 );

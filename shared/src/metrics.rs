@@ -39,6 +39,16 @@ pub fn waiting(reason: &str) {
     );
 }
 
+/// A transaction entered `needs_review` (counted from the table's stream, whatever moved it):
+/// alarmed at once.
+pub fn needs_review(transaction_id: crate::domain::TxId) {
+    emit(
+        ("TransactionsNeedingReview", "Count", json!(1)),
+        &[],
+        json!({ "transaction_id": transaction_id.to_string() }),
+    );
+}
+
 /// The signing account is stalled at `nonce` and the watchdog could not repair it: a human
 /// must act (alarmed at once). `reason` is a stable code.
 pub fn nonce_stalled(chain_id: u64, address: Address, nonce: u64, reason: &str) {

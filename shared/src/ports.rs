@@ -308,17 +308,28 @@ pub trait Transitions: Send + Sync {
         next_attempt_at: OffsetDateTime,
         generation: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// → `needs_review`.
+    /// → `needs_review`, decided by a message of `generation`: refused (`Conflict`) if an
+    /// operator's retry or a lost nonce started a newer one since, so an old duplicate can't
+    /// undo it.
     fn record_needs_review(
         &self,
         id: TxId,
         reason: &str,
+        generation: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// → `reverted` without ever being sent: the call reverts when estimated.
     fn record_reverted_unsent(
         &self,
         id: TxId,
         reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A `broadcast` transaction's next receipt check is due at `next_check_at`, by the follow
+    /// chain `token` (which replaces any other). Refused (`Conflict`) unless it is `broadcast`.
+    fn follow(
+        &self,
+        id: TxId,
+        next_check_at: OffsetDateTime,
+        token: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Notes when the next check is due, without changing the status.
     fn schedule(
@@ -516,6 +527,8 @@ pub trait ChainNode: Send + Sync {
         hash: B256,
     ) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send;
     fn block_number(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    /// The tip that gets a transaction included now (`eth_maxPriorityFeePerGas`).
+    fn suggested_tip(&self) -> impl Future<Output = Result<u128, NodeError>> + Send;
     /// The chain the node serves (`eth_chainId`).
     fn chain_id(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
     /// The account's balance in wei at the latest block.

@@ -5,7 +5,6 @@ use time::OffsetDateTime;
 
 use crate::backoff::Backoff;
 use crate::batch::RetryLater;
-use crate::domain::TxId;
 use crate::domain::TxMessage;
 use crate::ports::{BroadcastQueue, RetryRecord, Transitions};
 
@@ -19,13 +18,17 @@ pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
 pub async fn schedule_retry<S: Transitions>(
     store: &S,
     backoff: &Backoff,
-    id: TxId,
+    message: &TxMessage,
     attempt: u32,
     reason: &str,
 ) -> RetryLater {
+    let id = message.transaction_id;
     if backoff.is_last(attempt) {
         let verdict = format!("gave up after {attempt} attempts: {reason}");
-        if let Err(e) = store.record_needs_review(id, &verdict).await {
+        if let Err(e) = store
+            .record_needs_review(id, &verdict, message.generation)
+            .await
+        {
             tracing::warn!(error = %e, "could not mark the transaction as needing review");
         }
         tracing::error!(attempt, %reason, "attempts exhausted; the message goes to the dead-letter queue");

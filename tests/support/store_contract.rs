@@ -287,7 +287,9 @@ pub async fn statuses_only_move_forward<S: TransactionStore>(store: &S) {
         Some(vec![tx.hash, replacement.hash])
     );
     // Final is final.
-    assert!(conflict(store.record_needs_review(id, "late").await));
+    assert!(conflict(
+        store.record_needs_review(id, "late", u32::MAX).await
+    ));
     assert!(conflict(store.record_reverted_unsent(id, "late").await));
 }
 
@@ -379,7 +381,7 @@ pub async fn an_operators_retry_is_guarded_by_what_was_seen<S: TransactionStore>
     let id = insert(store, &request("alice", None)).await;
     let tx = sign(store, id, account, 0xb1).await;
     store
-        .record_needs_review(id, "node refused")
+        .record_needs_review(id, "node refused", u32::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Decided on a status it no longer has: refused.
@@ -403,7 +405,7 @@ pub async fn an_operators_retry_is_guarded_by_what_was_seen<S: TransactionStore>
     ));
     // Signing afresh forgets the old signature and nonce.
     store
-        .record_needs_review(id, "again")
+        .record_needs_review(id, "again", u32::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store
@@ -576,6 +578,30 @@ pub async fn the_watchdog_sees_held_nonces_and_repairs_the_counter<S: Transactio
         after.iter().map(|tx| tx.id).collect::<Vec<_>>(),
         vec![first]
     );
+}
+
+/// A verdict of an older generation can't undo an operator's retry.
+pub async fn a_review_decided_in_an_older_generation_is_refused<S: TransactionStore>(store: &S) {
+    let id = insert(store, &request("alice", None)).await;
+    store
+        .record_needs_review(id, "first verdict", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResignFresh, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A duplicate of the first generation gives up late: refused.
+    assert!(conflict(
+        store.record_needs_review(id, "stale verdict", 0).await
+    ));
+    assert_eq!(status(store, id).await, Status::Retrying);
+    // The retry's own generation may.
+    store
+        .record_needs_review(id, "second verdict", 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status(store, id).await, Status::NeedsReview);
 }
 
 pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use alloy::primitives::B256;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use time::OffsetDateTime;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
 use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
@@ -42,13 +41,14 @@ pub struct Config {
     pub rpc_timeout: Duration,
     pub confirmations: u64,
     pub receipt_poll: Duration,
+    /// A bid pending this long with a tip below the market's is re-priced.
+    pub reprice_after: Duration,
     pub fees: FeePolicy,
     pub backoff: Backoff,
 }
 
 /// How stuck transactions are re-priced (the rule is the domain's `replacement_fees`).
 pub use tx_shared::domain::fees::BumpPolicy as FeePolicy;
-use tx_shared::domain::fees::{Fees, Replacement, eip1559, replacement_fees};
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -79,6 +79,7 @@ impl Config {
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             confirmations,
             receipt_poll: Duration::from_secs(env.or_default("RECEIPT_POLL_SECONDS", 5)?),
+            reprice_after: Duration::from_secs(env.or_default("REPRICE_AFTER_SECONDS", 60)?),
             fees: FeePolicy {
                 bump_percent,
                 max_fee_per_gas: env.or_default("MAX_FEE_PER_GAS_WEI", 500_000_000_000u128)?,
@@ -101,6 +102,7 @@ pub struct Broadcaster<S, Q, P, N, K> {
     pub chain_id: u64,
     pub confirmations: u64,
     pub receipt_poll: Duration,
+    pub reprice_after: Duration,
     pub fees: FeePolicy,
     pub backoff: Backoff,
 }
@@ -121,6 +123,7 @@ impl AwsBroadcaster {
             chain_id: config.chain_id,
             confirmations: config.confirmations,
             receipt_poll: config.receipt_poll,
+            reprice_after: config.reprice_after,
             fees: config.fees,
             backoff: config.backoff,
         })
@@ -148,7 +151,7 @@ pub enum Outcome {
 pub const FUNDS_WAIT: Duration = Duration::from_secs(60);
 
 /// What a send told us.
-enum Sent {
+pub(crate) enum Sent {
     Accepted,
     /// One of our hashes is already mined.
     Mined(Inclusion, B256),
@@ -159,13 +162,6 @@ enum Sent {
     },
 }
 
-/// What a receipt check found.
-enum Checked {
-    Final(Inclusion, B256),
-    Open,
-    NonceLost { chain_next: u64 },
-}
-
 impl<S, Q, P, N, K> Broadcaster<S, Q, P, N, K>
 where
     S: Reading + NonceCounter + Transitions,
@@ -174,8 +170,8 @@ where
     N: ChainNode,
     K: TransactionSigner,
 {
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::process(event, &self.queue, |delivery| async move {
+    pub async fn handle(&self, event: SqsEvent, deadline: batch::Deadline) -> SqsBatchResponse {
+        batch::process(event, deadline, &self.queue, |delivery| async move {
             self.process(delivery).await.map(|_| ())
         })
         .await
@@ -212,6 +208,11 @@ where
             )));
         };
         if tx.status == Status::Broadcast {
+            // One follow chain per transaction: only the check the record names goes on.
+            if tx.follow_token.is_some() && delivery.message.follow != tx.follow_token {
+                tracing::info!("a duplicate receipt check (another one follows it); dropped");
+                return Ok(Outcome::NothingToDo);
+            }
             return self
                 .follow(&tx, &signed, delivery.message.receipt_checks)
                 .await;
@@ -255,6 +256,11 @@ where
                 )
                 .await?;
                 Ok(Outcome::Waiting)
+            }
+            // Below what the pool takes (not a stranger's transaction at our nonce, which the
+            // chain settles): re-priced at the same nonce.
+            Err(NodeError::Underpriced(detail)) if !detail.contains("replacement") => {
+                self.reprice_unsent(&tx, &signed, &delivery, &detail).await
             }
             Err(e) if e.is_retryable() => {
                 let retry = self.retry(&delivery, &e.to_string()).await;
@@ -373,179 +379,51 @@ where
         Ok(Outcome::Resigning)
     }
 
-    /// Checks inclusion; finalizes, repairs (re-send, replace), or schedules the next check.
-    async fn follow(
+    /// Refused as underpriced at its first send: re-signed at the same nonce at the market's
+    /// price (up to the cap) and sent, then followed; over the cap, it waits like a first
+    /// signature above the cap (`fee_above_cap`, the waiting alarm).
+    async fn reprice_unsent(
         &self,
         tx: &Transaction,
         signed: &SignedTx,
-        checks: u32,
+        delivery: &Delivery,
+        detail: &str,
     ) -> Result<Outcome, RetryLater> {
-        match self.check(tx, signed, checks).await {
-            Ok(Checked::Final(inclusion, hash)) => return self.finalize(tx, inclusion, hash).await,
-            Ok(Checked::NonceLost { chain_next }) => {
-                return self.resign(tx, signed, chain_next).await;
-            }
-            Ok(Checked::Open) => {}
-            Err(e) => tracing::warn!(error = %e, "receipt check failed; checking again later"),
-        }
-        let next_at = OffsetDateTime::now_utc() + self.receipt_poll;
-        if let Err(e) = self.store.schedule(tx.id, next_at).await {
-            tracing::warn!(error = %e, "could not note the next check");
-        }
-        let next = TxMessage {
-            receipt_checks: checks.saturating_add(1),
-            ..TxMessage::of(tx)
+        let repriced = match self.market().await {
+            Ok(market) => self.replace(tx, signed, market).await,
+            Err(e) => Err(e),
         };
-        self.queue
-            .enqueue(&next, self.receipt_poll)
-            .await
-            .map_err(|e| RetryLater::new(e.to_string()))?;
-        Ok(Outcome::AwaitingReceipt)
-    }
-
-    async fn check(
-        &self,
-        tx: &Transaction,
-        signed: &SignedTx,
-        checks: u32,
-    ) -> Result<Checked, NodeError> {
-        let mut current = Lookup::Unknown;
-        for hash in tx.attempt_hashes().into_iter().rev() {
-            let lookup = self.node.lookup(hash).await?;
-            if let Lookup::Included(inclusion) = lookup {
-                let head = self.node.block_number().await?;
-                if head + 1 >= inclusion.block_number + self.confirmations {
-                    return Ok(Checked::Final(inclusion, hash));
+        match repriced {
+            Ok(follow::Repriced::Sent(replacement)) => {
+                tracing::warn!(%detail, new = %replacement.hash, "underpriced at its first send; re-priced");
+                match self.store.record_broadcast(tx.id).await {
+                    Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => return Err(self.retry(delivery, &e.to_string()).await),
                 }
-                return Ok(Checked::Open);
+                let now = match self.store.get(tx.id).await {
+                    Ok(Some(now)) => now,
+                    Ok(None) => return Ok(Outcome::NothingToDo),
+                    Err(e) => return Err(self.retry(delivery, &e.to_string()).await),
+                };
+                self.follow(&now, &replacement, 0).await
             }
-            if hash == signed.hash {
-                current = lookup;
-            }
-        }
-        match current {
-            Lookup::Unknown if checks > 0 => {
-                tracing::warn!(tx_hash = %signed.hash, "the node does not know the transaction (dropped?); re-sending the same bytes");
-                match self.node.send_raw(&signed.raw).await {
-                    Ok(_) | Err(NodeError::AlreadyKnown) => {}
-                    // Some nodes evict what falls below the base fee, and refuse it back.
-                    Err(NodeError::Underpriced(detail)) => {
-                        let base_fee = self.node.base_fee().await?;
-                        if signed.max_fee_per_gas < base_fee {
-                            self.replace(tx, signed, base_fee).await?;
-                        } else {
-                            tracing::warn!(%detail, "re-sending was refused as underpriced; checking again later");
-                        }
-                    }
-                    Err(NodeError::NonceTooLow(detail)) => {
-                        match self.nonce_used(tx, signed, &detail).await? {
-                            Sent::Mined(inclusion, hash) => {
-                                return Ok(Checked::Final(inclusion, hash));
-                            }
-                            Sent::NonceLost { chain_next } => {
-                                return Ok(Checked::NonceLost { chain_next });
-                            }
-                            Sent::Accepted => {}
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Lookup::Pending if checks > 0 => {
-                let base_fee = self.node.base_fee().await?;
-                if signed.max_fee_per_gas < base_fee {
-                    self.replace(tx, signed, base_fee).await?;
-                }
-            }
-            _ => {}
-        }
-        Ok(Checked::Open)
-    }
-
-    /// Re-signs the same nonce with fees bumped by at least the policy's percentage.
-    async fn replace(
-        &self,
-        tx: &Transaction,
-        signed: &SignedTx,
-        base_fee: u128,
-    ) -> Result<(), NodeError> {
-        let current = Fees {
-            max_fee_per_gas: signed.max_fee_per_gas,
-            max_priority_fee_per_gas: signed.max_priority_fee_per_gas,
-        };
-        let bid = match replacement_fees(current, base_fee, self.fees) {
-            Replacement::Bid(bid) => bid,
-            Replacement::CapReached { needed, cap } => {
-                tracing::error!(
-                    base_fee,
-                    needed,
-                    cap,
-                    "stuck below the base fee, and a replacement would pass the price cap; waiting"
+            Ok(follow::Repriced::CapReached { needed, cap }) => {
+                let reason = format!(
+                    "fee_above_cap: the node takes no less than {needed} wei per gas, over MAX_FEE_PER_GAS_WEI ({cap})"
                 );
-                return Ok(());
+                tx_shared::retry::wait_for(
+                    &self.store,
+                    &self.queue,
+                    &delivery.message,
+                    &reason,
+                    FUNDS_WAIT,
+                )
+                .await?;
+                Ok(Outcome::Waiting)
             }
-        };
-        let (max_fee, priority) = (bid.max_fee_per_gas, bid.max_priority_fee_per_gas);
-        let unsigned = eip1559(
-            self.chain_id,
-            signed.nonce,
-            signed.to,
-            signed.gas_limit,
-            bid,
-            tx.data.clone(),
-        );
-        let signature = self
-            .key
-            .sign(unsigned)
-            .await
-            .map_err(|e| NodeError::Unavailable(format!("re-signing: {e}")))?;
-        let replacement = SignedTx {
-            max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: priority,
-            hash: signature.hash,
-            raw: signature.raw,
-            ..signed.clone()
-        };
-        match self
-            .store
-            .record_replacement(tx.id, signed.hash, &replacement)
-            .await
-        {
-            Ok(()) => {}
-            // Another invocation replaced it first: theirs stands.
-            Err(StoreError::Conflict { .. }) => return Ok(()),
-            Err(e) => return Err(NodeError::Unavailable(e.to_string())),
+            Ok(follow::Repriced::Superseded) => Ok(Outcome::NothingToDo),
+            Err(e) => Err(self.retry(delivery, &e.to_string()).await),
         }
-        tracing::warn!(old = %signed.hash, new = %replacement.hash, max_fee, base_fee, "stuck below the base fee; replaced with higher fees");
-        match self.node.send_raw(&replacement.raw).await {
-            Ok(_) | Err(NodeError::AlreadyKnown) => Ok(()),
-            // The next check sends it again.
-            Err(e) => {
-                tracing::warn!(error = %e, "sending the replacement failed");
-                Ok(())
-            }
-        }
-    }
-
-    async fn finalize(
-        &self,
-        tx: &Transaction,
-        inclusion: Inclusion,
-        hash: B256,
-    ) -> Result<Outcome, RetryLater> {
-        let status = if inclusion.succeeded {
-            Status::Confirmed
-        } else {
-            Status::Reverted
-        };
-        match self.store.record_inclusion(tx.id, inclusion, hash).await {
-            Ok(()) => {
-                tracing::info!(%status, block = inclusion.block_number, tx_hash = %hash, "final")
-            }
-            Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(RetryLater::new(e.to_string())),
-        }
-        Ok(Outcome::Final(status))
     }
 
     /// A failure that will not pass: needs review. If the signed bytes can never be accepted,
@@ -557,8 +435,14 @@ where
         fill: bool,
     ) -> Result<Outcome, RetryLater> {
         tracing::error!(%reason, "the transaction needs review");
-        match self.store.record_needs_review(tx.id, reason).await {
-            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        match self
+            .store
+            .record_needs_review(tx.id, reason, tx.generation)
+            .await
+        {
+            Ok(()) => {}
+            // Moved on since (retried, replaced, final): its verdict stands, nothing is filled.
+            Err(StoreError::Conflict { .. }) => return Ok(Outcome::NothingToDo),
             Err(e) => return Err(RetryLater::new(e.to_string())),
         }
         if let (true, Some(nonce)) = (fill, tx.nonce) {
@@ -578,6 +462,19 @@ where
     /// Fills the attempt's nonce if the chain has not used it and no node knows any of the
     /// attempt's hashes: the bytes are nowhere, and never will be sent.
     async fn fill_if_nowhere(&self, tx: &Transaction, signed: &SignedTx) {
+        // Only if the verdict stands: an operator's retry since may be sending these bytes.
+        let reviewed = self
+            .store
+            .get(tx.id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|now| {
+                now.status == Status::NeedsReview && now.generation == tx.generation
+            });
+        if !reviewed {
+            return;
+        }
         let nowhere = async {
             if self.node.mined_nonce(signed.from).await? > signed.nonce {
                 return Ok(false);
@@ -612,13 +509,15 @@ where
         schedule_retry(
             &self.store,
             &self.backoff,
-            delivery.message.transaction_id,
+            &delivery.message,
             delivery.receive_count,
             reason,
         )
         .await
     }
 }
+
+mod follow;
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,7 @@ fn broadcaster() -> TestBroadcaster {
         chain_id: 31337,
         confirmations: 1,
         receipt_poll: Duration::from_secs(5),
+        reprice_after: Duration::from_secs(60),
         fees: FeePolicy {
             bump_percent: 12,
             max_fee_per_gas: 500_000_000_000,
@@ -48,6 +49,22 @@ fn delivery(id: TxId, receive_count: u32, receipt_checks: u32) -> Delivery {
         message_id: "m-1".into(),
         queue_arn: None,
         receive_count,
+    }
+}
+
+/// The receipt check the broadcaster enqueued last, as SQS would deliver it.
+fn next_check(b: &TestBroadcaster) -> Delivery {
+    let (message, _) = b
+        .queue
+        .enqueued()
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no check enqueued"));
+    Delivery {
+        message,
+        message_id: "m-check".into(),
+        queue_arn: None,
+        receive_count: 1,
     }
 }
 
@@ -84,15 +101,12 @@ async fn a_signed_transaction_is_sent_then_followed_until_mined() {
     // The next check finds it mined.
     b.node.script_lookup(Ok(MINED));
     assert_eq!(
-        b.process(delivery(id, 1, 1)).await,
+        b.process(next_check(&b)).await,
         Ok(Outcome::Final(Status::Confirmed))
     );
     assert_eq!(status(&b, id).await.status, Status::Confirmed);
     // A late duplicate finds nothing to do.
-    assert_eq!(
-        b.process(delivery(id, 1, 2)).await,
-        Ok(Outcome::NothingToDo)
-    );
+    assert_eq!(b.process(next_check(&b)).await, Ok(Outcome::NothingToDo));
 }
 
 #[tokio::test]
@@ -201,7 +215,7 @@ async fn a_transaction_stuck_below_the_base_fee_is_replaced_at_the_same_nonce() 
         .unwrap_or_else(|e| panic!("{e}"));
     *b.node.base_fee.lock().unwrap_or_else(|e| e.into_inner()) = Ok(10_000_000_000);
     assert_eq!(
-        b.process(delivery(id, 1, 1)).await,
+        b.process(next_check(&b)).await,
         Ok(Outcome::AwaitingReceipt)
     );
     let replaced = status(&b, id).await;
@@ -235,7 +249,7 @@ async fn a_transaction_the_node_forgot_is_sent_again_with_the_same_bytes() {
     let (id, tx) = broadcast(&b).await;
     b.node.script_lookup(Ok(Lookup::Unknown));
     assert_eq!(
-        b.process(delivery(id, 1, 1)).await,
+        b.process(next_check(&b)).await,
         Ok(Outcome::AwaitingReceipt)
     );
     assert_eq!(b.node.sent(), vec![tx.raw.clone(), tx.raw.clone()]);
@@ -253,7 +267,7 @@ async fn a_forgotten_transaction_refused_back_below_the_base_fee_is_replaced() {
             "transaction underpriced".into(),
         )));
     assert_eq!(
-        b.process(delivery(id, 1, 1)).await,
+        b.process(next_check(&b)).await,
         Ok(Outcome::AwaitingReceipt)
     );
     let now = status(&b, id).await;
@@ -273,7 +287,7 @@ async fn a_forgotten_transaction_refused_back_above_the_base_fee_keeps_its_bytes
             "transaction underpriced".into(),
         )));
     assert_eq!(
-        b.process(delivery(id, 1, 1)).await,
+        b.process(next_check(&b)).await,
         Ok(Outcome::AwaitingReceipt)
     );
     assert_eq!(status(&b, id).await.all_hashes(), vec![tx.hash]);
@@ -285,25 +299,40 @@ fn lock_len<T>(cell: &std::sync::Mutex<Vec<T>>) -> usize {
 }
 
 #[tokio::test]
-async fn replacements_stop_at_the_price_cap() {
+async fn no_replacement_is_made_when_even_the_cap_is_below_the_base_fee() {
     let b = broadcaster();
     let (id, tx) = broadcast(&b).await;
-    // Above the policy's 500 gwei cap: the best bid allowed is the cap itself, once.
+    // Above the policy's 500 gwei cap: no bid under the cap could be included.
     set(&b.node.base_fee, Ok(600_000_000_000));
-    for check in 1..=3 {
+    for _ in 1..=3 {
         assert_eq!(
-            b.process(delivery(id, 1, check)).await,
+            b.process(next_check(&b)).await,
             Ok(Outcome::AwaitingReceipt)
         );
     }
     let now = status(&b, id).await;
-    let capped = now.signed.clone().unwrap_or_else(|| panic!("unsigned"));
-    assert_eq!(capped.max_fee_per_gas, b.fees.max_fee_per_gas);
     assert_eq!(
         (now.status, now.all_hashes()),
-        (Status::Broadcast, vec![tx.hash, capped.hash])
+        (Status::Broadcast, vec![tx.hash])
     );
-    assert_eq!(lock_len(&b.key.signed), 1, "one replacement, at the cap");
+    assert_eq!(lock_len(&b.key.signed), 0);
+}
+
+#[tokio::test]
+async fn a_replacement_bids_at_most_the_cap() {
+    let b = broadcaster();
+    let (id, _) = broadcast(&b).await;
+    // 2 x 300 gwei + tip is over the 500 gwei cap, but 500 gwei clears the base fee.
+    set(&b.node.base_fee, Ok(300_000_000_000));
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    let bid = status(&b, id)
+        .await
+        .signed
+        .unwrap_or_else(|| panic!("unsigned"));
+    assert_eq!(bid.max_fee_per_gas, b.fees.max_fee_per_gas);
 }
 
 #[tokio::test]
@@ -388,10 +417,7 @@ async fn a_nonce_a_stranger_took_is_signed_again_at_a_fresh_one() {
     };
     assert_eq!(b.store.resync_nonce(account, 4).await, Ok(None));
     // A late message of the old generation finds nothing to do.
-    assert_eq!(
-        b.process(delivery(id, 1, 3)).await,
-        Ok(Outcome::NothingToDo)
-    );
+    assert_eq!(b.process(delivery(id, 1, 3)).await, Ok(Outcome::NothingToDo));
 }
 
 #[tokio::test]
@@ -418,7 +444,7 @@ async fn a_dropped_transaction_whose_nonce_a_stranger_took_is_signed_again() {
         .script_lookup(Ok(Lookup::Unknown))
         .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
         .script_lookup(Ok(Lookup::Unknown));
-    assert_eq!(b.process(delivery(id, 1, 1)).await, Ok(Outcome::Resigning));
+    assert_eq!(b.process(next_check(&b)).await, Ok(Outcome::Resigning));
     assert_eq!(status(&b, id).await.status, Status::Retrying);
     assert_eq!(b.to_signer.enqueued().len(), 1);
 }
@@ -528,4 +554,121 @@ async fn bytes_refused_in_unlisted_words_but_known_to_the_node_are_not_filled() 
     assert_eq!(now.status, Status::NeedsReview);
     assert!(now.history.iter().all(|e| e.event != Event::NonceFilled));
     assert_eq!(b.node.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_receipt_check_dies_out_and_one_chain_follows() {
+    let b = broadcaster();
+    let (id, _) = broadcast(&b).await;
+    let check = next_check(&b);
+    assert_eq!(b.process(check.clone()).await, Ok(Outcome::AwaitingReceipt));
+    // The same check again (a redelivery), and the signer's hand-over again (no chain): both
+    // are duplicates now, and nothing more is enqueued for them.
+    let enqueued = b.queue.enqueued().len();
+    assert_eq!(b.process(check).await, Ok(Outcome::NothingToDo));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::NothingToDo)
+    );
+    assert_eq!(b.queue.enqueued().len(), enqueued);
+    // The chain's own next check goes on.
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+}
+
+#[test]
+fn receipt_checks_slow_down_as_a_transaction_ages() {
+    use crate::follow::check_delay;
+    let poll = Duration::from_secs(5);
+    assert_eq!(check_delay(poll, 0), poll);
+    assert_eq!(check_delay(poll, 59), poll);
+    assert_eq!(check_delay(poll, 60), Duration::from_secs(10));
+    assert_eq!(check_delay(poll, 180), Duration::from_secs(40));
+    assert_eq!(check_delay(poll, 10_000), Duration::from_secs(60));
+    // A slow poll is never made faster.
+    assert_eq!(
+        check_delay(Duration::from_secs(90), 0),
+        Duration::from_secs(90)
+    );
+}
+
+#[tokio::test]
+async fn underpriced_at_first_send_is_repriced_at_the_same_nonce_and_followed() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    // The pool wants a 3 gwei tip; ours is 1.
+    set(&b.node.tip, Ok(3_000_000_000));
+    b.node
+        .script_send(Err(NodeError::Underpriced(
+            "transaction underpriced".into(),
+        )))
+        .script_lookup(Ok(Lookup::Unknown));
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    let now = status(&b, id).await;
+    let bid = now.signed.clone().unwrap_or_else(|| panic!("unsigned"));
+    assert_eq!((now.status, bid.nonce), (Status::Broadcast, tx.nonce));
+    assert!(bid.max_priority_fee_per_gas >= 3_000_000_000, "{bid:?}");
+    assert!(
+        bid.max_fee_per_gas * 100 >= tx.max_fee_per_gas * 112,
+        "{bid:?}"
+    );
+    assert_eq!(now.attempts, 0, "re-pricing is not a failed attempt");
+    assert_eq!(b.node.sent(), vec![tx.raw.clone(), bid.raw.clone()]);
+}
+
+#[tokio::test]
+async fn underpriced_at_first_send_over_the_cap_waits_with_the_reason() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    set(&b.node.base_fee, Ok(600_000_000_000));
+    b.node
+        .script_send(Err(NodeError::Underpriced(
+            "transaction underpriced".into(),
+        )))
+        .script_lookup(Ok(Lookup::Unknown));
+    assert_eq!(b.process(delivery(id, 1, 0)).await, Ok(Outcome::Waiting));
+    let now = status(&b, id).await;
+    assert_eq!((now.status, now.attempts), (Status::Retrying, 0));
+    assert!(
+        now.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("fee_above_cap")),
+        "{:?}",
+        now.last_error
+    );
+}
+
+#[tokio::test]
+async fn a_bid_pending_too_long_with_a_tip_below_the_market_is_bumped() {
+    let mut b = broadcaster();
+    b.reprice_after = Duration::ZERO;
+    let (id, tx) = broadcast(&b).await;
+    set(&b.node.tip, Ok(2_000_000_000));
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    let now = status(&b, id).await;
+    let bid = now.signed.clone().unwrap_or_else(|| panic!("unsigned"));
+    assert_ne!(bid.hash, tx.hash);
+    assert!(bid.max_priority_fee_per_gas >= 2_000_000_000, "{bid:?}");
+    assert_eq!(now.all_hashes(), vec![tx.hash, bid.hash]);
+}
+
+#[tokio::test]
+async fn a_bid_at_the_market_tip_is_not_bumped() {
+    let mut b = broadcaster();
+    b.reprice_after = Duration::ZERO;
+    let (id, tx) = broadcast(&b).await;
+    // The market asks 1 gwei, what we bid.
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(status(&b, id).await.signed.map(|s| s.hash), Some(tx.hash));
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tx_shared::adapters::dynamo::{CONNECTION_KIND, DynamoStore, INDEX_BY_CREATED, connection_pk};
 use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
-use tx_shared::domain::TxId;
+use tx_shared::domain::{Status, TxId};
 use tx_shared::jwt::{JwtVerifier, Operator};
 use tx_shared::ports::{Reading, StoreError};
 use tx_shared::view::TransactionView;
@@ -120,6 +120,26 @@ pub fn changed_transactions(event: &StreamEvent) -> Vec<TxId> {
         }
     }
     ids
+}
+
+/// The transactions a stream event moves into `needs_review`, whatever moved them there (the
+/// dead-letter queue, a permanent refusal, the attempt cap, an old path nobody listed): each
+/// needs a human, and each is counted for the alarm.
+pub fn entered_review(event: &StreamEvent) -> Vec<TxId> {
+    let status = |image: &serde_dynamo::Item| match image.get("status") {
+        Some(serde_dynamo::AttributeValue::S(status)) => Some(status.clone()),
+        _ => None,
+    };
+    let review = Some(Status::NeedsReview.as_str().to_owned());
+    event
+        .records
+        .iter()
+        .filter(|r| status(&r.change.new_image) == review && status(&r.change.old_image) != review)
+        .filter_map(|r| match r.change.keys.get("pk") {
+            Some(serde_dynamo::AttributeValue::S(pk)) => transaction_of_key(pk),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `TX#<id>` is a transaction; other items (nonce counters, idempotency keys) are not shown.
@@ -325,6 +345,9 @@ impl AwsNotifier {
                 Ok(json!({ "statusCode": 200 }))
             }
             NotifierEvent::Stream(batch) => {
+                for id in entered_review(&batch) {
+                    tx_shared::metrics::needs_review(id);
+                }
                 self.notifier.notify(&changed_transactions(&batch)).await?;
                 Ok(json!({}))
             }
@@ -360,6 +383,37 @@ mod tests {
             "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/s",
             "dynamodb": { "Keys": keys, "SizeBytes": 64, "SequenceNumber": "1" }
         })
+    }
+
+    /// A MODIFY of a transaction from one status to another, with its images.
+    fn moved(id: TxId, from: &str, to: &str) -> Value {
+        let pk = json!({ "S": format!("TX#{id}") });
+        json!({
+            "eventID": "2", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/s",
+            "dynamodb": {
+                "Keys": { "pk": pk },
+                "OldImage": { "pk": pk, "status": { "S": from } },
+                "NewImage": { "pk": pk, "status": { "S": to } },
+                "SizeBytes": 64, "SequenceNumber": "2"
+            }
+        })
+    }
+
+    #[test]
+    fn only_a_move_into_review_counts_for_the_alarm() {
+        let (into, stays, out) = (TxId::generate(), TxId::generate(), TxId::generate());
+        let event = json!({ "Records": [
+            moved(into, "broadcast", "needs_review"),
+            moved(stays, "needs_review", "needs_review"),
+            moved(out, "needs_review", "retrying"),
+            record("MODIFY", json!({ "pk": { "S": "NONCE#1#0xabc" } })),
+        ]});
+        let Ok(NotifierEvent::Stream(batch)) = NotifierEvent::parse(event) else {
+            panic!("not a stream batch");
+        };
+        assert_eq!(entered_review(&batch), vec![into]);
     }
 
     #[test]

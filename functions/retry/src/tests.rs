@@ -177,7 +177,7 @@ mod decisions {
         let unsigned = received(&f.retrier.store).await;
         f.retrier
             .store
-            .record_needs_review(unsigned, "kms disabled")
+            .record_needs_review(unsigned, "kms disabled", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -189,7 +189,7 @@ mod decisions {
         let open = signed(&f.retrier.store).await;
         f.retrier
             .store
-            .record_needs_review(open, "refused")
+            .record_needs_review(open, "refused", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         *f.retrier
@@ -220,7 +220,7 @@ mod decisions {
         // Its nonce used since (and none of its hashes mined): signed afresh.
         f.retrier
             .store
-            .record_needs_review(open, "again")
+            .record_needs_review(open, "again", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         *f.retrier
@@ -241,7 +241,7 @@ mod decisions {
         let id = signed(&f.retrier.store).await;
         f.retrier
             .store
-            .record_needs_review(id, "refused")
+            .record_needs_review(id, "refused", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         id
@@ -327,7 +327,7 @@ mod decisions {
         let id = received(&f.retrier.store).await;
         f.retrier
             .store
-            .record_needs_review(id, "kms disabled")
+            .record_needs_review(id, "kms disabled", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         f.retrier
@@ -407,6 +407,9 @@ mod decisions {
         async fn chain_id(&self) -> Result<u64, NodeError> {
             Ok(31337)
         }
+        async fn suggested_tip(&self) -> Result<u128, NodeError> {
+            Ok(1)
+        }
     }
 
     #[tokio::test]
@@ -420,7 +423,7 @@ mod decisions {
         let id = signed(&retrier.store).await;
         retrier
             .store
-            .record_needs_review(id, "attempts ran out")
+            .record_needs_review(id, "attempts ran out", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

@@ -217,8 +217,8 @@ where
     K: TransactionSigner,
 {
     /// The Lambda entry point: every record concurrently, failures reported per record.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::process(event, &self.redelivery, |delivery| async move {
+    pub async fn handle(&self, event: SqsEvent, deadline: batch::Deadline) -> SqsBatchResponse {
+        batch::process(event, deadline, &self.redelivery, |delivery| async move {
             self.sign_message(&delivery.message, delivery.receive_count)
                 .await
                 .map(|_| ())
@@ -235,7 +235,7 @@ where
         let id = message.transaction_id;
         let claim = match self.store.claim_for_signing(id, self.signing_lease).await {
             Ok(claim) => claim,
-            Err(e) => return Err(self.retry(id, attempt, &e.to_string()).await),
+            Err(e) => return Err(self.retry(message, attempt, &e.to_string()).await),
         };
         match claim {
             Claim::Missing => {
@@ -278,11 +278,11 @@ where
                 Ok(Outcome::Waiting)
             }
             Failure::Transient(reason) => {
-                let retry = self.retry(id, attempt, &reason).await;
+                let retry = self.retry(message, attempt, &reason).await;
                 // The last attempt: under review now. A nonce it took is never sent from here
                 // (nothing signed was stored), so it is filled rather than left as a hole.
                 if self.backoff.is_last(attempt) {
-                    self.fill_gap(id).await;
+                    self.fill_gap(message).await;
                 }
                 Err(retry)
             }
@@ -290,13 +290,18 @@ where
             Failure::Reverts(reason) => {
                 tracing::warn!(%reason, "the call reverts; not sending it");
                 self.settle(id, self.store.record_reverted_unsent(id, &reason).await)?;
-                self.fill_gap(id).await;
+                self.fill_gap(message).await;
                 Ok(Outcome::Reverted)
             }
             Failure::Permanent(reason) => {
                 tracing::error!(%reason, "signing failed for good; the transaction needs review");
-                self.settle(id, self.store.record_needs_review(id, &reason).await)?;
-                self.fill_gap(id).await;
+                self.settle(
+                    id,
+                    self.store
+                        .record_needs_review(id, &reason, message.generation)
+                        .await,
+                )?;
+                self.fill_gap(message).await;
                 Ok(Outcome::NeedsReview)
             }
         }
@@ -313,8 +318,8 @@ where
         }
     }
 
-    async fn retry(&self, id: TxId, attempt: u32, reason: &str) -> RetryLater {
-        schedule_retry(&self.store, &self.backoff, id, attempt, reason).await
+    async fn retry(&self, message: &TxMessage, attempt: u32, reason: &str) -> RetryLater {
+        schedule_retry(&self.store, &self.backoff, message, attempt, reason).await
     }
 
     async fn sign_claimed(
@@ -502,12 +507,17 @@ where
         ))
     }
 
-    /// A transaction that holds a nonce but will never be sent must not block later nonces.
-    async fn fill_gap(&self, id: TxId) {
+    /// A transaction that holds a nonce but will never be sent must not block later nonces:
+    /// only if this message's verdict stands (under review or reverted, in its generation; a
+    /// newer generation may be taking that nonce right now).
+    async fn fill_gap(&self, message: &TxMessage) {
+        let id = message.transaction_id;
         let Ok(Some(tx)) = self.store.get(id).await else {
             return;
         };
-        let (Some(nonce), None) = (tx.nonce, tx.signed.as_ref()) else {
+        let settled = matches!(tx.status, Status::NeedsReview | Status::Reverted)
+            && tx.generation == message.generation;
+        let (true, Some(nonce), None) = (settled, tx.nonce, tx.signed.as_ref()) else {
             return;
         };
         fill_for(&self.store, &self.node, &self.key, self.chain_id, id, nonce).await;

@@ -348,3 +348,28 @@ async fn a_nonce_taken_by_a_last_attempt_that_failed_is_filled() {
     );
     assert_eq!(s.node.sent().len(), 1, "the filler");
 }
+
+#[tokio::test]
+async fn a_late_duplicate_of_an_older_generation_cannot_undo_an_operators_retry() {
+    use tx_shared::ports::{AdminRetry, Transitions};
+    let s = allow_all();
+    let id = add_weight(&s).await;
+    s.store
+        .record_needs_review(id, "kms disabled", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.store
+        .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResignFresh, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The first generation's message comes back for its last delivery, and KMS fails it.
+    s.key
+        .failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push_back(SignError::Unavailable("throttled".into()));
+    assert!(s.sign(id, s.backoff.max_attempts).await.is_err());
+    let tx = stored(&s, id).await;
+    assert_eq!(tx.status, Status::Retrying, "{:?}", tx.history);
+    assert!(s.node.sent().is_empty(), "nothing filled");
+}

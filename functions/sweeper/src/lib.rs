@@ -270,7 +270,7 @@ mod tests {
         let done = received(&sweeper.store).await;
         sweeper
             .store
-            .record_needs_review(done, "a human looks")
+            .record_needs_review(done, "a human looks", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

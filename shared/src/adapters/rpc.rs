@@ -153,6 +153,11 @@ impl ChainNode for RpcNode {
             .await
     }
 
+    async fn suggested_tip(&self) -> Result<u128, NodeError> {
+        self.bounded(async { self.provider.get_max_priority_fee_per_gas().await })
+            .await
+    }
+
     async fn chain_id(&self) -> Result<u64, NodeError> {
         self.bounded(async { self.provider.get_chain_id().await })
             .await

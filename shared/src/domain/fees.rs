@@ -119,23 +119,36 @@ pub enum Replacement {
     },
 }
 
-/// Both caps raised by at least the bump (rounded up), the tip at least 1 wei, and the max fee
-/// at least twice the base fee plus the tip, so the bid survives a few rising blocks; never
-/// over the cap.
-pub fn replacement_fees(current: Fees, base_fee: u128, policy: BumpPolicy) -> Replacement {
+/// What the market asks now: the next block's base fee, and the tip that gets a transaction
+/// included (`eth_maxPriorityFeePerGas`; 0 when the question is only the base fee).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Market {
+    pub base_fee: u128,
+    pub tip: u128,
+}
+
+/// Both caps raised by at least the bump (rounded up), the tip at least the market's and at
+/// least 1 wei, and the max fee at least twice the base fee plus the tip, so the bid survives
+/// a few rising blocks; never over the cap, and never a bid the next block could not include.
+pub fn replacement_fees(current: Fees, market: Market, policy: BumpPolicy) -> Replacement {
     let bump = |fee: u128| {
         fee.saturating_add(
             fee.saturating_mul(u128::from(policy.bump_percent))
                 .div_ceil(100),
         )
     };
-    let priority = bump(current.max_priority_fee_per_gas).max(1);
+    let priority = bump(current.max_priority_fee_per_gas)
+        .max(market.tip)
+        .max(1);
     let least = bump(current.max_fee_per_gas);
-    let wanted = least.max(base_fee.saturating_mul(2).saturating_add(priority));
+    let wanted = least.max(market.base_fee.saturating_mul(2).saturating_add(priority));
     let max_fee = wanted.min(policy.max_fee_per_gas);
-    if max_fee < least || priority > max_fee {
+    // The least the node would take as a replacement, and the least the next block would
+    // include: a bid under either is no bid.
+    let includable = market.base_fee.saturating_add(priority);
+    if max_fee < least || max_fee < includable {
         return Replacement::CapReached {
-            needed: least.max(priority),
+            needed: least.max(includable),
             cap: policy.max_fee_per_gas,
         };
     }
@@ -148,6 +161,11 @@ pub fn replacement_fees(current: Fees, base_fee: u128, policy: BumpPolicy) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the base fee asks.
+    fn at(base_fee: u128) -> Market {
+        Market { base_fee, tip: 0 }
+    }
 
     const GWEI: u128 = 1_000_000_000;
 
@@ -202,11 +220,32 @@ mod tests {
         ];
         for &(max, tip, base_fee, expected) in table {
             assert_eq!(
-                replacement_fees(fees(max, tip), base_fee, policy),
+                replacement_fees(fees(max, tip), at(base_fee), policy),
                 expected,
                 "max {max}, tip {tip}, base {base_fee}"
             );
         }
+    }
+
+    #[test]
+    fn a_tip_below_the_market_is_raised_to_it() {
+        let policy = BumpPolicy {
+            bump_percent: 10,
+            max_fee_per_gas: 500 * GWEI,
+        };
+        let market = Market {
+            base_fee: GWEI,
+            tip: 3 * GWEI,
+        };
+        assert_eq!(
+            replacement_fees(fees(10 * GWEI, GWEI / 10), market, policy),
+            Replacement::Bid(fees(11 * GWEI, 3 * GWEI))
+        );
+        // A tip already above the market is bumped as usual.
+        assert_eq!(
+            replacement_fees(fees(10 * GWEI, 5 * GWEI), market, policy),
+            Replacement::Bid(fees(11 * GWEI, 5_500_000_000))
+        );
     }
 
     #[test]
@@ -218,7 +257,7 @@ mod tests {
         for max in [1u128, 9, 10, 11, 99, 1_000, GWEI, 7 * GWEI + 3] {
             for tip in [0u128, 1, 3, GWEI] {
                 for base in [0u128, 1, GWEI, 300 * GWEI] {
-                    let Replacement::Bid(bid) = replacement_fees(fees(max, tip), base, policy)
+                    let Replacement::Bid(bid) = replacement_fees(fees(max, tip), at(base), policy)
                     else {
                         panic!("no cap, yet no bid for {max}/{tip}/{base}");
                     };
@@ -234,7 +273,7 @@ mod tests {
         }
         // Nothing overflows at the top of the range.
         assert!(matches!(
-            replacement_fees(fees(u128::MAX, u128::MAX), u128::MAX, policy),
+            replacement_fees(fees(u128::MAX, u128::MAX), at(u128::MAX), policy),
             Replacement::Bid(_) | Replacement::CapReached { .. }
         ));
     }

@@ -130,6 +130,9 @@ pub struct Transaction {
     pub dead_lettered: bool,
     /// Operator retries so far.
     pub generation: u32,
+    /// The receipt-check chain that follows it: only the check message carrying this token
+    /// goes on, so duplicates of a check (redeliveries, hand-overs, re-drives) die out.
+    pub follow_token: Option<String>,
     pub history: Vec<HistoryEntry>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -196,6 +199,7 @@ impl Transaction {
             next_attempt_at: None,
             dead_lettered: false,
             generation: 0,
+            follow_token: None,
             history: Vec::new(),
             created_at: new.created_at,
             updated_at: new.created_at,
@@ -214,6 +218,10 @@ pub struct TxMessage {
     /// an older generation must not throw a retried transaction back into review.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: u32,
+    /// For the broadcaster's receipt checks: the follow chain the message belongs to
+    /// (`Transaction::follow_token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -226,13 +234,15 @@ impl TxMessage {
             transaction_id,
             receipt_checks: 0,
             generation: 0,
+            follow: None,
         }
     }
 
-    /// A message for the transaction's current generation.
+    /// A message for the transaction's current generation (and follow chain).
     pub fn of(tx: &Transaction) -> Self {
         TxMessage {
             generation: tx.generation,
+            follow: tx.follow_token.clone(),
             ..TxMessage::new(tx.id)
         }
     }

@@ -174,6 +174,7 @@ fn confirmed_transaction() -> Transaction {
         next_attempt_at: None,
         dead_lettered: false,
         generation: 0,
+        follow_token: None,
         history,
         created_at: at,
         updated_at: at,

@@ -32,6 +32,7 @@ pub struct ScriptedNode {
     pub balance: Mutex<Result<u128, NodeError>>,
     pub base_fee: Mutex<Result<u128, NodeError>>,
     pub chain_id: Mutex<Result<u64, NodeError>>,
+    pub tip: Mutex<Result<u128, NodeError>>,
     /// Every raw transaction sent, in order.
     pub sent: Mutex<Vec<Bytes>>,
 }
@@ -47,6 +48,7 @@ impl Default for ScriptedNode {
             balance: Mutex::new(Ok(10u128.pow(18))),
             base_fee: Mutex::new(Ok(1_000_000_000)),
             chain_id: Mutex::new(Ok(31337)),
+            tip: Mutex::new(Ok(1_000_000_000)),
             sent: Mutex::default(),
         }
     }
@@ -127,6 +129,10 @@ impl ChainNode for ScriptedNode {
 
     async fn chain_id(&self) -> Result<u64, NodeError> {
         lock(&self.chain_id).clone()
+    }
+
+    async fn suggested_tip(&self) -> Result<u128, NodeError> {
+        lock(&self.tip).clone()
     }
 }
 

@@ -195,7 +195,7 @@ async fn a_nonce_held_by_an_unsigned_transaction_under_review_is_filled_and_note
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     w.store
-        .record_needs_review(id, "kms disabled; the filler failed")
+        .record_needs_review(id, "kms disabled; the filler failed", u32::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     signed(&w, 0).await;
@@ -217,7 +217,7 @@ async fn a_signed_transaction_under_review_at_the_next_nonce_is_a_stall() {
     let w = watchdog();
     let (id, _) = signed(&w, 0).await;
     w.store
-        .record_needs_review(id, "gave up after 10 attempts")
+        .record_needs_review(id, "gave up after 10 attempts", u32::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let report = watch(&w).await;

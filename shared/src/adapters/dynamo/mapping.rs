@@ -138,6 +138,7 @@ pub fn from_item(item: &Item) -> Result<Transaction, StoreError> {
             .transpose()?,
         dead_lettered: matches!(item.get("dead_lettered"), Some(AttributeValue::Bool(true))),
         generation: parse_opt(item, "generation")?.unwrap_or(0),
+        follow_token: parse_opt(item, "follow_token")?,
         history: match item.get("history") {
             None | Some(AttributeValue::Null(_)) => Vec::new(),
             Some(AttributeValue::L(entries)) => entries

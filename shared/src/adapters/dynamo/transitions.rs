@@ -19,9 +19,11 @@ impl Transitions for DynamoStore {
     ) -> Result<(), StoreError> {
         let change = signed_fields(Change::new(), signed)
             .when(
-                "#status = :broadcast AND tx_hash = :old_hash AND nonce = :nonce",
+                "#status IN (:signed, :broadcast, :retrying) AND tx_hash = :old_hash AND nonce = :nonce",
                 [
+                    (":signed", s(Status::Signed.as_str())),
                     (":broadcast", s(Status::Broadcast.as_str())),
+                    (":retrying", s(Status::Retrying.as_str())),
                     (":old_hash", s(old.to_string())),
                 ],
             )
@@ -154,8 +156,17 @@ impl Transitions for DynamoStore {
         self.advance(id, Status::Retrying, waiting()).await
     }
 
-    async fn record_needs_review(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
+    async fn record_needs_review(
+        &self,
+        id: TxId,
+        reason: &str,
+        generation: u32,
+    ) -> Result<(), StoreError> {
         let change = Change::new()
+            .when(
+                "attribute_not_exists(generation) OR generation <= :review_generation",
+                [(":review_generation", n(generation))],
+            )
             .set("last_error", s(crate::redact::scrub(reason)))
             .remove("next_attempt_at")
             .log(HistoryEntry::now(Event::NeedsReview).detail(reason));
@@ -169,6 +180,29 @@ impl Transitions for DynamoStore {
             .when("attribute_not_exists(tx_hash)", [])
             .log(HistoryEntry::reverted_unsent(reason));
         self.advance(id, Status::Reverted, change).await
+    }
+
+    async fn follow(
+        &self,
+        id: TxId,
+        next_check_at: OffsetDateTime,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        let change = Change::new()
+            .when(
+                "#status = :followed",
+                [(":followed", s(Status::Broadcast.as_str()))],
+            )
+            .set("next_attempt_at", s(format_time(next_check_at)))
+            .set("follow_token", s(token));
+        if self.apply(id, change).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                id,
+                to: Status::Broadcast,
+            })
+        }
     }
 
     async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {

@@ -30,11 +30,14 @@ impl Transitions for MemoryStore {
         let applied = self.apply(
             id,
             |s| {
-                s.tx.status == Status::Broadcast
-                    && s.tx
-                        .signed
-                        .as_ref()
-                        .is_some_and(|current| current.hash == old)
+                matches!(
+                    s.tx.status,
+                    Status::Signed | Status::Broadcast | Status::Retrying
+                ) && s
+                    .tx
+                    .signed
+                    .as_ref()
+                    .is_some_and(|current| current.hash == old)
                     && s.tx.nonce == Some(signed.nonce)
             },
             |s| {
@@ -177,12 +180,17 @@ impl Transitions for MemoryStore {
         )
     }
 
-    async fn record_needs_review(&self, id: TxId, reason: &str) -> Result<(), StoreError> {
+    async fn record_needs_review(
+        &self,
+        id: TxId,
+        reason: &str,
+        generation: u32,
+    ) -> Result<(), StoreError> {
         self.advance(
             id,
             Status::NeedsReview,
             None,
-            |_| true,
+            |s| s.tx.generation <= generation,
             |s| {
                 s.tx.last_error = Some(crate::redact::scrub(reason));
                 s.tx.next_attempt_at = None;
@@ -203,6 +211,30 @@ impl Transitions for MemoryStore {
                 log(s, HistoryEntry::reverted_unsent(reason));
             },
         )
+    }
+
+    async fn follow(
+        &self,
+        id: TxId,
+        next_check_at: OffsetDateTime,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        let applied = self.apply(
+            id,
+            |s| s.tx.status == Status::Broadcast,
+            |s| {
+                s.tx.next_attempt_at = Some(next_check_at);
+                s.tx.follow_token = Some(token.to_owned());
+            },
+        );
+        match applied {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict {
+                id,
+                to: Status::Broadcast,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {

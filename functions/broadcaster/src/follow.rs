@@ -1,0 +1,281 @@
+//! Following a sent transaction until it is final: receipt checks, one chain of them per
+//! transaction, re-sending what the node forgot, and re-pricing what is stuck.
+
+use std::time::Duration;
+
+use alloy::primitives::B256;
+use time::OffsetDateTime;
+use tx_shared::batch::RetryLater;
+use tx_shared::domain::fees::{Fees, Market, Replacement, eip1559, replacement_fees};
+use tx_shared::domain::{Event, Inclusion, SignedTx, Status, Transaction, TxMessage};
+use tx_shared::ports::{
+    BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, Reading, Redelivery, StoreError,
+    TransactionSigner, Transitions,
+};
+
+use crate::{Broadcaster, Outcome, Sent};
+
+/// How long until the next receipt check: the poll interval for the first five minutes or so,
+/// then longer as the transaction ages (doubling every 60 checks, to a minute at most), so a
+/// transaction that takes hours costs a bounded number of checks.
+pub(crate) fn check_delay(poll: Duration, checks: u32) -> Duration {
+    let factor = 1u32 << (checks / 60).min(4);
+    (poll * factor).min(poll.max(Duration::from_secs(60)))
+}
+
+/// What a receipt check found.
+enum Checked {
+    Final(Inclusion, B256),
+    Open,
+    NonceLost { chain_next: u64 },
+}
+
+/// What a re-pricing did.
+pub(crate) enum Repriced {
+    /// Re-signed, recorded and sent (the send may have failed: the next check sends it again).
+    Sent(SignedTx),
+    /// Any bid the node would take is over the cap.
+    CapReached { needed: u128, cap: u128 },
+    /// Another invocation replaced it first.
+    Superseded,
+}
+
+/// Whether a bid is below what the market asks.
+pub(crate) fn below(signed: &SignedTx, market: Market) -> bool {
+    signed.max_fee_per_gas < market.base_fee || signed.max_priority_fee_per_gas < market.tip
+}
+
+/// How long the current bid (its signature or last replacement) has been out.
+fn bid_age(tx: &Transaction) -> Duration {
+    let since = tx
+        .history
+        .iter()
+        .rev()
+        .find(|e| matches!(e.event, Event::Signed | Event::Replaced))
+        .map_or(tx.created_at, |e| e.at);
+    (OffsetDateTime::now_utc() - since)
+        .try_into()
+        .unwrap_or_default()
+}
+
+impl<S, Q, P, N, K> Broadcaster<S, Q, P, N, K>
+where
+    S: Reading + NonceCounter + Transitions,
+    Q: BroadcastQueue + Redelivery,
+    P: BroadcastQueue,
+    N: ChainNode,
+    K: TransactionSigner,
+{
+    /// Checks inclusion; finalizes, repairs (re-send, replace), or schedules the next check.
+    pub(crate) async fn follow(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        checks: u32,
+    ) -> Result<Outcome, RetryLater> {
+        match self.check(tx, signed, checks).await {
+            Ok(Checked::Final(inclusion, hash)) => return self.finalize(tx, inclusion, hash).await,
+            Ok(Checked::NonceLost { chain_next }) => {
+                return self.resign(tx, signed, chain_next).await;
+            }
+            Ok(Checked::Open) => {}
+            Err(e) => tracing::warn!(error = %e, "receipt check failed; checking again later"),
+        }
+        // This check starts the next link of the one follow chain: the record names it, and a
+        // check message that does not carry its token is a duplicate and dies out.
+        let token = format!("{:016x}", rand::random::<u64>());
+        let delay = check_delay(self.receipt_poll, checks);
+        match self
+            .store
+            .follow(tx.id, OffsetDateTime::now_utc() + delay, &token)
+            .await
+        {
+            Ok(()) => {}
+            // Final or moved on since: nothing left to follow.
+            Err(StoreError::Conflict { .. }) => return Ok(Outcome::NothingToDo),
+            // This message stays the chain's (the record still names its token): redelivered.
+            Err(e) => return Err(RetryLater::new(e.to_string())),
+        }
+        let next = TxMessage {
+            receipt_checks: checks.saturating_add(1),
+            follow: Some(token),
+            ..TxMessage::of(tx)
+        };
+        self.queue
+            .enqueue(&next, delay)
+            .await
+            .map_err(|e| RetryLater::new(e.to_string()))?;
+        Ok(Outcome::AwaitingReceipt)
+    }
+
+    async fn check(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        checks: u32,
+    ) -> Result<Checked, NodeError> {
+        let mut current = Lookup::Unknown;
+        for hash in tx.attempt_hashes().into_iter().rev() {
+            let lookup = self.node.lookup(hash).await?;
+            if let Lookup::Included(inclusion) = lookup {
+                let head = self.node.block_number().await?;
+                if head + 1 >= inclusion.block_number + self.confirmations {
+                    return Ok(Checked::Final(inclusion, hash));
+                }
+                return Ok(Checked::Open);
+            }
+            if hash == signed.hash {
+                current = lookup;
+            }
+        }
+        match current {
+            Lookup::Unknown if checks > 0 => {
+                tracing::warn!(tx_hash = %signed.hash, "the node does not know the transaction (dropped?); re-sending the same bytes");
+                match self.node.send_raw(&signed.raw).await {
+                    Ok(_) | Err(NodeError::AlreadyKnown) => {}
+                    // Some nodes evict what falls below the base fee or the pool's tip, and
+                    // refuse it back.
+                    Err(NodeError::Underpriced(detail)) => {
+                        let market = self.market().await?;
+                        if below(signed, market) {
+                            self.reprice(tx, signed, market).await?;
+                        } else {
+                            tracing::warn!(%detail, "re-sending was refused as underpriced; checking again later");
+                        }
+                    }
+                    Err(NodeError::NonceTooLow(detail)) => {
+                        match self.nonce_used(tx, signed, &detail).await? {
+                            Sent::Mined(inclusion, hash) => {
+                                return Ok(Checked::Final(inclusion, hash));
+                            }
+                            Sent::NonceLost { chain_next } => {
+                                return Ok(Checked::NonceLost { chain_next });
+                            }
+                            Sent::Accepted => {}
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Lookup::Pending if checks > 0 => {
+                let base_fee = self.node.base_fee().await?;
+                if signed.max_fee_per_gas < base_fee {
+                    let market = Market { base_fee, tip: 0 };
+                    self.reprice(tx, signed, market).await?;
+                } else if bid_age(tx) >= self.reprice_after {
+                    // Pending for a while above the base fee: is the tip what keeps it out?
+                    let tip = self.node.suggested_tip().await?;
+                    if signed.max_priority_fee_per_gas < tip {
+                        self.reprice(tx, signed, Market { base_fee, tip }).await?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(Checked::Open)
+    }
+
+    /// What the market asks now.
+    pub(crate) async fn market(&self) -> Result<Market, NodeError> {
+        let (base_fee, tip) = tokio::try_join!(self.node.base_fee(), self.node.suggested_tip())?;
+        Ok(Market { base_fee, tip })
+    }
+
+    /// [`Self::replace`] for a transaction being followed: a cap reached is a wait, reported
+    /// as one (the waiting alarm), and the transaction is followed on.
+    async fn reprice(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        market: Market,
+    ) -> Result<(), NodeError> {
+        if let Repriced::CapReached { needed, cap } = self.replace(tx, signed, market).await? {
+            let reason = format!(
+                "fee_above_cap: a replacement at nonce {} needs {needed} wei per gas, over MAX_FEE_PER_GAS_WEI ({cap})",
+                signed.nonce
+            );
+            tracing::error!(%reason, "stuck, and re-pricing would pass the cap; following on");
+            tx_shared::metrics::waiting(&reason);
+        }
+        Ok(())
+    }
+
+    /// Re-signs the same nonce with fees bumped by at least the policy's percentage, and the
+    /// tip at least the market's, and sends it.
+    pub(crate) async fn replace(
+        &self,
+        tx: &Transaction,
+        signed: &SignedTx,
+        market: Market,
+    ) -> Result<Repriced, NodeError> {
+        let current = Fees {
+            max_fee_per_gas: signed.max_fee_per_gas,
+            max_priority_fee_per_gas: signed.max_priority_fee_per_gas,
+        };
+        let bid = match replacement_fees(current, market, self.fees) {
+            Replacement::Bid(bid) => bid,
+            Replacement::CapReached { needed, cap } => {
+                return Ok(Repriced::CapReached { needed, cap });
+            }
+        };
+        let (max_fee, priority) = (bid.max_fee_per_gas, bid.max_priority_fee_per_gas);
+        let unsigned = eip1559(
+            self.chain_id,
+            signed.nonce,
+            signed.to,
+            signed.gas_limit,
+            bid,
+            tx.data.clone(),
+        );
+        let signature = self
+            .key
+            .sign(unsigned)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("re-signing: {e}")))?;
+        let replacement = SignedTx {
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            hash: signature.hash,
+            raw: signature.raw,
+            ..signed.clone()
+        };
+        match self
+            .store
+            .record_replacement(tx.id, signed.hash, &replacement)
+            .await
+        {
+            Ok(()) => {}
+            // Another invocation replaced it first: theirs stands.
+            Err(StoreError::Conflict { .. }) => return Ok(Repriced::Superseded),
+            Err(e) => return Err(NodeError::Unavailable(e.to_string())),
+        }
+        tracing::warn!(old = %signed.hash, new = %replacement.hash, max_fee, priority, base_fee = market.base_fee, "re-priced at the same nonce");
+        match self.node.send_raw(&replacement.raw).await {
+            Ok(_) | Err(NodeError::AlreadyKnown) => {}
+            // The next check sends it again.
+            Err(e) => tracing::warn!(error = %e, "sending the replacement failed"),
+        }
+        Ok(Repriced::Sent(replacement))
+    }
+
+    pub(crate) async fn finalize(
+        &self,
+        tx: &Transaction,
+        inclusion: Inclusion,
+        hash: B256,
+    ) -> Result<Outcome, RetryLater> {
+        let status = if inclusion.succeeded {
+            Status::Confirmed
+        } else {
+            Status::Reverted
+        };
+        match self.store.record_inclusion(tx.id, inclusion, hash).await {
+            Ok(()) => {
+                tracing::info!(%status, block = inclusion.block_number, tx_hash = %hash, "final")
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(RetryLater::new(e.to_string())),
+        }
+        Ok(Outcome::Final(status))
+    }
+}
