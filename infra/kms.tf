@@ -33,11 +33,16 @@ resource "aws_kms_alias" "signer" {
 locals {
   account_root_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
 
-  # The roles whose code signs: the signer, and the broadcaster (fee-bump
-  # replacements and nonce fillers).
-  signing_role_arns = [aws_iam_role.function["signer"].arn, aws_iam_role.function["broadcaster"].arn]
+  # The roles whose code signs: the signer, the broadcaster (fee-bump
+  # replacements and nonce fillers) and the sweeper (its nonce watchdog fills
+  # holes).
+  signing_role_arns = [
+    aws_iam_role.function["signer"].arn,
+    aws_iam_role.function["broadcaster"].arn,
+    aws_iam_role.function["sweeper"].arn,
+  ]
 
-  # The account administers the key through IAM. Only the two signing roles may
+  # The account administers the key through IAM. Only the signing roles may
   # Sign, granted here and nowhere else: the Deny holds whatever any IAM policy
   # of the account says, administrators included. GetPublicKey (public
   # information: it gives the address) is granted by the role policies, to the

@@ -8,18 +8,18 @@ locals {
   # The node's slowest answer we wait for, in whole seconds.
   rpc_timeout_seconds = ceil(var.rpc_timeout_ms / 1000)
 
-  # How many node calls one record makes in a row, at most, on its usual paths:
-  # the signer plans (estimate, fees); the broadcaster sends and checks (lookup,
-  # block number) or re-prices (base fee and tip, send). The sweeper's watchdog
-  # reads the nonces and fills (plan, send) after its 60 s budget for starting
+  # How many node calls one record makes in a row, at most, on its usual paths
+  # (the code's constants say which): the signer checks the chain and plans;
+  # the broadcaster's longest path is a "nonce too low" decided on chain. The
+  # sweeper's watchdog fills (plan, send) after its 60 s budget for starting
   # repairs. Each timeout covers those calls at the node's timeout plus the AWS
   # calls around them; a record that still can't finish is returned as failed
   # before the deadline (the Lambda context's), never taking its batch along.
   # tools/infra-check checks these relations.
   node_calls_per_record = {
-    signer      = 2
-    broadcaster = 3
-    sweeper     = 2
+    signer      = 3 # signer::NODE_CALLS_PER_RECORD
+    broadcaster = 6 # broadcaster::NODE_CALLS_PER_RECORD
+    sweeper     = 2 # sweeper::watchdog::NODE_CALLS_PER_REPAIR
   }
 
   # One entry per crate in functions/ (the key is the binary name, and so the

@@ -209,9 +209,9 @@ variable "max_gas_limit" {
 }
 
 variable "signing_lease_seconds" {
-  description = "How long one signer invocation holds the right to sign a transaction; at least the signer's timeout (2 x rpc_timeout_ms + 15 s)."
+  description = "How long one signer invocation holds the right to sign a transaction; at least the signer's timeout (3 x rpc_timeout_ms + 15 s, 150 s by default)."
   type        = number
-  default     = 120
+  default     = 180
 
   validation {
     condition     = var.signing_lease_seconds >= 1 && floor(var.signing_lease_seconds) == var.signing_lease_seconds

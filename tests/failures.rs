@@ -543,6 +543,17 @@ async fn a_nonce_taken_by_another_sender_is_signed_again_and_confirmed() {
     )
     .await
     .unwrap_or_else(|e| panic!("anvil_setNonce: {e}"));
+    // A few blocks on: the nonces are used deep enough to tell who used them.
+    for _ in 0..3 {
+        integration_tests::rpc(
+            &integration_tests::http_client(),
+            &integration_tests::rpc_url(),
+            "evm_mine",
+            json!([]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("evm_mine: {e}"));
+    }
     // No watchdog here (it would raise the counter before the signer takes nonce 1): this is
     // the broadcaster's own answer to "nonce too low".
     stack
@@ -593,6 +604,10 @@ async fn a_confirmed_transaction_reorganised_away_is_sent_again_and_confirmed() 
     anvil.call("evm_revert", json!([snapshot])).await;
     let gone = anvil.call("eth_getTransactionReceipt", json!([hash])).await;
     assert!(gone.is_null(), "the reorganisation took it: {gone}");
+    // The new chain grows past the height of the block that is gone.
+    for _ in 0..2 {
+        anvil.mine().await;
+    }
 
     // The watchdog sees a confirmed transaction whose nonce the chain has not mined; the
     // broadcaster sends the same bytes again, and it is confirmed on the chain as it is now.

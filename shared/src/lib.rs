@@ -6,6 +6,7 @@ pub mod auth;
 pub mod aws;
 pub mod backoff;
 pub mod batch;
+pub mod chain;
 pub mod config;
 pub mod domain;
 pub mod jwt;

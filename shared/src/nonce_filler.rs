@@ -53,6 +53,11 @@ pub async fn fill_nonce<N: ChainNode, K: TransactionSigner>(
     match node.send_raw(&signed.raw).await {
         Ok(_) | Err(NodeError::AlreadyKnown) => Ok(Fill::Sent(signed.hash)),
         Err(NodeError::NonceTooLow(_)) => Ok(Fill::AlreadyUsed),
+        // Something already sits at that nonce in the pool (another filler, from an overlapping
+        // run, or the transaction itself): the nonce is in hand, not a hole.
+        Err(NodeError::Underpriced(detail)) if detail.contains("replacement") => {
+            Ok(Fill::AlreadyUsed)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -140,6 +140,9 @@ pub struct CounterState {
     pub next: u64,
     /// When a nonce was last taken (`None`: never, or before this was recorded).
     pub reserved_at: Option<OffsetDateTime>,
+    /// The first nonce taken since holders are indexed (`NonceCounter::nonce_holders`): below
+    /// it, a nonce's holder may be missing from the index (`None`: none taken since).
+    pub indexed_from: Option<u64>,
 }
 
 /// How many transactions are in each status (counted up to a cap).
@@ -324,11 +327,13 @@ pub trait Transitions: Send + Sync {
         reason: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A `broadcast` transaction's next receipt check is due at `next_check_at`, by the follow
-    /// chain `token` (which replaces any other). Refused (`Conflict`) unless it is `broadcast`.
+    /// chain's next link `token`, only if the record still names `current` (`None`: no chain
+    /// yet). Refused (`Conflict`) unless it is `broadcast` and still names `current`.
     fn follow(
         &self,
         id: TxId,
         next_check_at: OffsetDateTime,
+        current: Option<&str>,
         token: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Notes when the next check is due, without changing the status.
@@ -512,6 +517,12 @@ pub trait ChainNode: Send + Sync {
     ) -> impl Future<Output = Result<u64, NodeError>> + Send;
     /// Next nonce counting only mined transactions.
     fn mined_nonce(&self, address: Address) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    /// The same, as of block `block`.
+    fn mined_nonce_at(
+        &self,
+        address: Address,
+        block: u64,
+    ) -> impl Future<Output = Result<u64, NodeError>> + Send;
     fn lookup(&self, hash: B256) -> impl Future<Output = Result<Lookup, NodeError>> + Send;
     /// Base fee of the latest block.
     fn base_fee(&self) -> impl Future<Output = Result<u128, NodeError>> + Send;

@@ -291,6 +291,9 @@ pub async fn statuses_only_move_forward<S: TransactionStore>(store: &S) {
         store.record_needs_review(id, "late", u32::MAX).await
     ));
     assert!(conflict(store.record_reverted_unsent(id, "late").await));
+    // A late send of a duplicate does not pull it back to `broadcast`.
+    assert!(conflict(store.record_broadcast(id).await));
+    assert_eq!(status(store, id).await, Status::Confirmed);
 }
 
 pub async fn waits_note_their_reason_once_and_yield_to_an_operator<S: TransactionStore>(store: &S) {

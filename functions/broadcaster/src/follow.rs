@@ -82,30 +82,31 @@ where
             Err(e) => tracing::warn!(error = %e, "receipt check failed; checking again later"),
         }
         // This check starts the next link of the one follow chain: the record names it, and a
-        // check message that does not carry its token is a duplicate and dies out.
+        // check message that does not carry its token is a duplicate and dies out. The next
+        // message goes out first; the record names it only if it still names this one. Either
+        // failing leaves this message the chain's: it is delivered again.
         let token = format!("{:016x}", rand::random::<u64>());
         let delay = check_delay(self.receipt_poll, checks);
-        match self
-            .store
-            .follow(tx.id, OffsetDateTime::now_utc() + delay, &token)
-            .await
-        {
-            Ok(()) => {}
-            // Final or moved on since: nothing left to follow.
-            Err(StoreError::Conflict { .. }) => return Ok(Outcome::NothingToDo),
-            // This message stays the chain's (the record still names its token): redelivered.
-            Err(e) => return Err(RetryLater::new(e.to_string())),
-        }
         let next = TxMessage {
             receipt_checks: checks.saturating_add(1),
-            follow: Some(token),
+            follow: Some(token.clone()),
             ..TxMessage::of(tx)
         };
         self.queue
             .enqueue(&next, delay)
             .await
             .map_err(|e| RetryLater::new(e.to_string()))?;
-        Ok(Outcome::AwaitingReceipt)
+        let due = OffsetDateTime::now_utc() + delay;
+        match self
+            .store
+            .follow(tx.id, due, tx.follow_token.as_deref(), &token)
+            .await
+        {
+            Ok(()) => Ok(Outcome::AwaitingReceipt),
+            // Final, moved on, or another chain took over: the message just sent dies out.
+            Err(StoreError::Conflict { .. }) => Ok(Outcome::NothingToDo),
+            Err(e) => Err(RetryLater::new(e.to_string())),
+        }
     }
 
     async fn check(
@@ -135,13 +136,18 @@ where
                     Ok(_) | Err(NodeError::AlreadyKnown) => {}
                     // Some nodes evict what falls below the base fee or the pool's tip, and
                     // refuse it back.
-                    Err(NodeError::Underpriced(detail)) => {
+                    // Not "replacement underpriced": another transaction at our nonce is the
+                    // chain's to settle, never ours to outbid.
+                    Err(NodeError::Underpriced(detail)) if !detail.contains("replacement") => {
                         let market = self.market().await?;
                         if below(signed, market) {
                             self.reprice(tx, signed, market).await?;
                         } else {
                             tracing::warn!(%detail, "re-sending was refused as underpriced; checking again later");
                         }
+                    }
+                    Err(NodeError::Underpriced(detail)) => {
+                        tracing::warn!(%detail, "another transaction holds our nonce in the pool; checking again later");
                     }
                     Err(NodeError::NonceTooLow(detail)) => {
                         match self.nonce_used(tx, signed, &detail).await? {

@@ -130,6 +130,11 @@ impl AwsBroadcaster {
     }
 }
 
+/// Node calls one record makes in a row at most, on its longest usual path ("nonce too low":
+/// send, mined nonce, head, nonce at depth, a lookup, pending nonce): with the node's timeout,
+/// what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_RECORD: u64 = 6;
+
 /// What happened to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -315,6 +320,15 @@ where
         if mined_next <= signed.nonce {
             return Err(NodeError::Unavailable(format!(
                 "the node said `{detail}` but the chain's next nonce is {mined_next}, ours is {}",
+                signed.nonce
+            )));
+        }
+        // Decided only once the nonce is used deep enough that no lagging backend can miss the
+        // transaction that used it, ours or not.
+        let depth = tx_shared::chain::stranger_depth(self.confirmations);
+        if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth).await? {
+            return Err(NodeError::Unavailable(format!(
+                "nonce {} was used less than {depth} blocks ago; deciding who used it once it is deeper",
                 signed.nonce
             )));
         }

@@ -417,7 +417,10 @@ async fn a_nonce_a_stranger_took_is_signed_again_at_a_fresh_one() {
     };
     assert_eq!(b.store.resync_nonce(account, 4).await, Ok(None));
     // A late message of the old generation finds nothing to do.
-    assert_eq!(b.process(delivery(id, 1, 3)).await, Ok(Outcome::NothingToDo));
+    assert_eq!(
+        b.process(delivery(id, 1, 3)).await,
+        Ok(Outcome::NothingToDo)
+    );
 }
 
 #[tokio::test]
@@ -671,4 +674,41 @@ async fn a_bid_at_the_market_tip_is_not_bumped() {
         Ok(Outcome::AwaitingReceipt)
     );
     assert_eq!(status(&b, id).await.signed.map(|s| s.hash), Some(tx.hash));
+}
+
+#[tokio::test]
+async fn a_check_whose_next_message_could_not_be_sent_stays_the_chains() {
+    let b = broadcaster();
+    let (id, _) = broadcast(&b).await;
+    let check = next_check(&b);
+    let held = status(&b, id).await.follow_token;
+    b.queue
+        .fail_next(tx_shared::ports::QueueError::Unavailable("SQS".into()));
+    assert!(b.process(check.clone()).await.is_err());
+    assert_eq!(
+        status(&b, id).await.follow_token,
+        held,
+        "the record still names it"
+    );
+    // Its redelivery carries the chain on.
+    assert_eq!(b.process(check).await, Ok(Outcome::AwaitingReceipt));
+    assert_ne!(status(&b, id).await.follow_token, held);
+}
+
+#[tokio::test]
+async fn a_nonce_used_only_in_the_last_blocks_decides_nothing_yet() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    // The head says used; two blocks down it was not: a lagging backend could still be missing
+    // the transaction that used it, ours or not.
+    set(&b.node.mined_nonce, Ok(1));
+    set(&b.node.mined_nonce_deep, Some(Ok(0)));
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(Lookup::Unknown));
+    let retry = b.process(delivery(id, 1, 0)).await;
+    assert!(matches!(retry, Err(RetryLater { .. })), "{retry:?}");
+    let now = status(&b, id).await;
+    assert_eq!(now.signed.map(|s| s.hash), Some(tx.hash));
+    assert!(b.to_signer.enqueued().is_empty(), "not signed again");
 }

@@ -368,6 +368,13 @@ mod decisions {
         async fn mined_nonce(&self, _: alloy::primitives::Address) -> Result<u64, NodeError> {
             Ok(if self.mined() { 4 } else { 3 })
         }
+        async fn mined_nonce_at(
+            &self,
+            _: alloy::primitives::Address,
+            _: u64,
+        ) -> Result<u64, NodeError> {
+            Ok(if self.mined() { 4 } else { 3 })
+        }
         async fn lookup(&self, _: alloy::primitives::B256) -> Result<Lookup, NodeError> {
             Ok(if self.mined() {
                 Lookup::Included(tx_shared::domain::Inclusion {

@@ -143,6 +143,10 @@ impl AwsSigner {
     }
 }
 
+/// Node calls one record makes in a row at most (chain id, estimate, fees): with the node's
+/// timeout, what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_RECORD: u64 = 3;
+
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -86,7 +86,8 @@ impl AwsWatchdog {
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
             key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
-            settle: config.grace,
+            // Index lag is milliseconds; a sweep's grace is minutes.
+            settle: config.grace.min(Duration::from_secs(30)),
             window: 100,
             // The schedule's function runs for two minutes; the sweep goes first.
             budget: Duration::from_secs(60),

@@ -17,8 +17,8 @@
 //!   been mined [`STUCK_AFTER`] after it was signed, or a hole that could not be filled, is a
 //!   stall: the `NonceStalled` metric (alarmed in `infra/alarms.tf`) calls a human.
 //!
-//! Nothing is decided on a counter taken within `settle`: the index may not show its holder
-//! yet.
+//! Nothing is decided on a counter that took a nonce within `settle` (the index may not show
+//! its holder yet), nor below the first nonce taken since holders are indexed.
 
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ use tx_shared::ports::{
 
 /// A transaction at the chain's next nonce whose attempt was signed this long ago is stuck.
 pub const STUCK_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// Node calls one repair makes at most (a filler: plan, send), after the budget for starting
+/// repairs: what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_REPAIR: u64 = 2;
 
 /// At most this many fillers per watch: each is two node calls.
 const MAX_FILLS: usize = 4;
@@ -158,10 +162,13 @@ where
                 report.reorged.push(holder.id);
             }
         }
+        // Only nonces taken since holders are indexed can be judged by the index; and none
+        // while a nonce was taken a moment ago (the index may not show its holder yet).
         let settled = counter
             .reserved_at
-            .is_none_or(|at| OffsetDateTime::now_utc() - at >= self.settle);
-        if settled && next > mined && report.resynced_from.is_none() {
+            .is_some_and(|at| OffsetDateTime::now_utc() - at >= self.settle);
+        let indexed = counter.indexed_from.is_some_and(|from| from <= mined);
+        if settled && indexed && next > mined && report.resynced_from.is_none() {
             // Nobody between, not even a transaction under review: nonces stay unique in the
             // table too.
             let between = holders.iter().any(|h| h.nonce.is_some_and(|n| n < next));
@@ -180,7 +187,7 @@ where
             }
         }
         if report.stall.is_none() {
-            report.stall = self.stall_at(&holders, mined, &report);
+            report.stall = self.stall_at(&holders, (mined, pending, next), settled, &report);
         }
         if let Some(stall) = &report.stall {
             tracing::error!(?stall, "the signing account is stalled; a human must act");
@@ -190,13 +197,18 @@ where
     }
 
     /// A final transaction whose nonce the chain has not mined: followed again, unless the
-    /// node still has one of its receipts (its nonce view lags).
+    /// node still knows one of its hashes (its nonce view lags, or the transaction is back
+    /// in the pool) or has not reached the block that included it (a lagging backend).
     async fn reorged(&self, tx: &Transaction, mined: u64) -> Result<bool, WatchError> {
-        let Some(nonce) = tx.nonce else {
+        let (Some(nonce), Some(_)) = (tx.nonce, tx.signed.as_ref()) else {
             return Ok(false);
         };
+        let head = self.node.block_number().await?;
+        if tx.inclusion.is_some_and(|i| head < i.block_number) {
+            return Ok(false);
+        }
         for hash in tx.attempt_hashes() {
-            if matches!(self.node.lookup(hash).await?, Lookup::Included(_)) {
+            if !matches!(self.node.lookup(hash).await?, Lookup::Unknown) {
                 return Ok(false);
             }
         }
@@ -256,8 +268,24 @@ where
     }
 
     /// What holds the nonce the chain waits for, if it needs a human.
-    fn stall_at(&self, holders: &[Transaction], mined: u64, report: &WatchReport) -> Option<Stall> {
-        let at_next = holders.iter().find(|h| h.nonce == Some(mined))?;
+    fn stall_at(
+        &self,
+        holders: &[Transaction],
+        (mined, pending, next): (u64, u64, u64),
+        settled: bool,
+        report: &WatchReport,
+    ) -> Option<Stall> {
+        let Some(at_next) = holders.iter().find(|h| h.nonce == Some(mined)) else {
+            // Nobody holds it, the pool lacks it, later nonces were taken, and this run did
+            // not repair it: later transactions wait behind a hole.
+            let hole = settled
+                && next > mined
+                && pending <= mined
+                && !report.filled.contains(&mined)
+                && report.rewound_from.is_none()
+                && report.resynced_from.is_none();
+            return hole.then_some(Stall::HoleNotFilled { nonce: mined });
+        };
         if report.reorged.contains(&at_next.id) {
             return None;
         }
@@ -281,9 +309,9 @@ where
     }
 }
 
-/// Under review and never signed: its nonce can't be sent from here.
+/// Under review or reverted, and never signed: its nonce can't be sent from here.
 fn never_sent(tx: &Transaction) -> bool {
-    tx.status == Status::NeedsReview && tx.signed.is_none()
+    matches!(tx.status, Status::NeedsReview | Status::Reverted) && tx.signed.is_none()
 }
 
 /// When the transaction's current attempt was signed (its creation, if the history says

@@ -91,9 +91,10 @@ const WORDINGS: &[(&str, Meaning)] = &[
     ("insufficientfunds", Unfunded),  // Nethermind InsufficientFunds
     ("upfront cost exceeds", Unfunded), // Besu UPFRONT_COST_EXCEEDS_BALANCE
     // The call.
-    ("execution reverted", Reverts), // everyone, on estimate or call
-    ("revert", Reverts),             // ganache: "VM Exception …: revert"
-    ("reverted with", Reverts),      // hardhat: "reverted with reason string …"
+    ("execution reverted", Reverts),
+    ("transaction reverted", Reverts), // hardhat: "Transaction reverted without a reason string" // everyone, on estimate or call
+    ("revert", Reverts),               // ganache: "VM Exception …: revert"
+    ("reverted with", Reverts),        // hardhat: "reverted with reason string …"
     // The node or its gateway, for now.
     ("txpool is full", Transient),            // geth, OP
     ("gas limit reached", Transient),         // geth: the block is full
@@ -101,6 +102,7 @@ const WORDINGS: &[(&str, Meaning)] = &[
     ("missing trie node", Transient),         // geth pruned state, resyncing
     ("context deadline exceeded", Transient), // geth, Erigon
     ("rate limit", Transient),
+    ("rate limited", Transient),
     ("too many requests", Transient),
     ("internal error", Transient),
 ];
@@ -295,6 +297,13 @@ mod tests {
         ("gateway", 429, "Too Many Requests", Transient),
         ("gateway", -32000, "nonce has already been used", NonceUsed),
         ("gateway", -32603, "internal error", Transient),
+        ("gateway", 429, "Your app has been rate limited", Transient),
+        (
+            "hardhat",
+            -32603,
+            "Transaction reverted without a reason string",
+            Reverts,
+        ),
         (
             "anyone",
             -32000,

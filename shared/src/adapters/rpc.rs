@@ -69,6 +69,16 @@ impl ChainNode for RpcNode {
             .await
     }
 
+    async fn mined_nonce_at(&self, address: Address, block: u64) -> Result<u64, NodeError> {
+        self.bounded(async {
+            self.provider
+                .get_transaction_count(address)
+                .number(block)
+                .await
+        })
+        .await
+    }
+
     async fn lookup(&self, hash: B256) -> Result<Lookup, NodeError> {
         if let Some(inclusion) = self.inclusion(hash).await? {
             return Ok(Lookup::Included(inclusion));

@@ -79,13 +79,21 @@ pub struct FunctionTimeouts {
     pub dead_letter: Duration,
 }
 
-impl Default for FunctionTimeouts {
-    fn default() -> Self {
+impl FunctionTimeouts {
+    /// As `infra/main.tf` derives them from the node's timeout.
+    pub fn for_node(rpc_timeout: Duration) -> Self {
+        let calls = |n: u64| rpc_timeout * u32::try_from(n).unwrap_or(u32::MAX);
         FunctionTimeouts {
-            signer: Duration::from_secs(60),
-            broadcaster: Duration::from_secs(90),
+            signer: calls(signer::NODE_CALLS_PER_RECORD) + Duration::from_secs(15),
+            broadcaster: calls(broadcaster::NODE_CALLS_PER_RECORD) + Duration::from_secs(15),
             dead_letter: Duration::from_secs(30),
         }
+    }
+}
+
+impl Default for FunctionTimeouts {
+    fn default() -> Self {
+        FunctionTimeouts::for_node(Duration::from_secs(45))
     }
 }
 

@@ -29,6 +29,8 @@ pub struct ScriptedNode {
     pub lookups: Mutex<VecDeque<Result<Lookup, NodeError>>>,
     pub pending_nonce: Mutex<Result<u64, NodeError>>,
     pub mined_nonce: Mutex<Result<u64, NodeError>>,
+    /// `mined_nonce_at` any block: `None` answers as `mined_nonce`.
+    pub mined_nonce_deep: Mutex<Option<Result<u64, NodeError>>>,
     pub balance: Mutex<Result<u128, NodeError>>,
     pub base_fee: Mutex<Result<u128, NodeError>>,
     pub chain_id: Mutex<Result<u64, NodeError>>,
@@ -45,6 +47,7 @@ impl Default for ScriptedNode {
             lookups: Mutex::default(),
             pending_nonce: Mutex::new(Ok(0)),
             mined_nonce: Mutex::new(Ok(0)),
+            mined_nonce_deep: Mutex::new(None),
             balance: Mutex::new(Ok(10u128.pow(18))),
             base_fee: Mutex::new(Ok(1_000_000_000)),
             chain_id: Mutex::new(Ok(31337)),
@@ -89,6 +92,13 @@ impl ChainNode for ScriptedNode {
 
     async fn mined_nonce(&self, _: Address) -> Result<u64, NodeError> {
         lock(&self.mined_nonce).clone()
+    }
+
+    async fn mined_nonce_at(&self, _: Address, _: u64) -> Result<u64, NodeError> {
+        match lock(&self.mined_nonce_deep).clone() {
+            Some(answer) => answer,
+            None => lock(&self.mined_nonce).clone(),
+        }
     }
 
     async fn lookup(&self, _: B256) -> Result<Lookup, NodeError> {

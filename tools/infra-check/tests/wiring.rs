@@ -457,15 +457,41 @@ fn timeouts_of(function: &str) -> (f64, f64) {
     (timeout, rpc / 1000.0)
 }
 
+/// A `pub const NAME: u64 = N;` of a function's source, as the code declares it.
+fn code_constant(path: &str, name: &str) -> f64 {
+    let source = std::fs::read_to_string(format!(
+        "{}/../../functions/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("functions/{path}: {e}"));
+    let declaration = format!("pub const {name}: u64 = ");
+    source
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(declaration.as_str()))
+        .and_then(|rest| rest.trim_end_matches(';').trim().parse().ok())
+        .unwrap_or_else(|| panic!("functions/{path}: no `{declaration}<n>;`"))
+}
+
 #[test]
 fn consumer_timeouts_cover_their_node_calls_at_the_nodes_timeout() {
-    // (function, node calls one record makes in a row, other work in seconds): the code's
-    // paths (signer: estimate and fees; broadcaster: send and check, or re-price; the
-    // sweeper's watchdog: 60 s to start repairs, then a filler's two calls).
+    // (function, node calls one record makes in a row as its code declares them, other work in
+    // seconds): the sweeper's watchdog starts repairs for 60 s, then one repair's calls.
     for (function, calls, other) in [
-        ("signer", 2.0, 10.0),
-        ("broadcaster", 3.0, 10.0),
-        ("sweeper", 2.0, 60.0),
+        (
+            "signer",
+            code_constant("signer/src/lib.rs", "NODE_CALLS_PER_RECORD"),
+            10.0,
+        ),
+        (
+            "broadcaster",
+            code_constant("broadcaster/src/lib.rs", "NODE_CALLS_PER_RECORD"),
+            10.0,
+        ),
+        (
+            "sweeper",
+            code_constant("sweeper/src/watchdog.rs", "NODE_CALLS_PER_REPAIR"),
+            60.0,
+        ),
     ] {
         let (timeout, rpc) = timeouts_of(function);
         assert!(
@@ -717,6 +743,39 @@ fn the_signing_key_is_secp256k1_for_signing_only_and_used_by_every_key_id() {
         "{}: the key policy should deny kms:Sign to every principal but the signing roles",
         key.address()
     );
+}
+
+#[test]
+fn every_role_allowed_to_sign_is_one_the_key_policy_lets_sign() {
+    // The key policy's Deny overrides any role policy: a function granted kms:Sign there but
+    // missing from `signing_role_arns` fails every signature at run time.
+    let kms = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/kms.tf"))
+        .unwrap_or_else(|e| panic!("infra/kms.tf: {e}"));
+    let list_start = kms
+        .find("signing_role_arns = [")
+        .unwrap_or_else(|| panic!("infra/kms.tf: no signing_role_arns list"));
+    let list = &kms[list_start..];
+    // The list ends at the first `]` that closes a line (the entries index with `["…"]`).
+    let list = &list[..list.find("\n  ]").map_or(list.len(), |end| end + 1)];
+    let mut signers = BTreeSet::new();
+    for statement in all_statements() {
+        if statement.allow
+            && statement.actions.iter().any(|a| a == "kms:Sign")
+            && let Some(function) = statement.origin.strip_prefix("aws_iam_policy_document.")
+        {
+            signers.insert(function.replace('_', "-"));
+        }
+    }
+    assert!(
+        signers.contains("signer"),
+        "no role policy grants kms:Sign: {signers:?}"
+    );
+    for function in signers {
+        assert!(
+            list.contains(&format!("aws_iam_role.function[\"{function}\"]")),
+            "{function}'s role may kms:Sign, but infra/kms.tf's signing_role_arns does not list it: the key policy denies it"
+        );
+    }
 }
 
 #[test]

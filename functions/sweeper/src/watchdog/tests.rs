@@ -58,8 +58,9 @@ async fn confirmed(w: &TestWatchdog, first: u64) -> TxId {
         .record_broadcast(id)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // In block 1: the scripted node's head.
     let mined = Inclusion {
-        block_number: 9,
+        block_number: 1,
         succeeded: true,
     };
     w.store
@@ -124,7 +125,7 @@ async fn a_confirmed_transaction_the_node_still_has_a_receipt_for_stays_confirme
     // A lagging backend: its nonce view is behind, but the receipt is there.
     set(&w.node.mined_nonce, Ok(0));
     w.node.script_lookup(Ok(Lookup::Included(Inclusion {
-        block_number: 9,
+        block_number: 1,
         succeeded: true,
     })));
     let report = watch(&w).await;
@@ -133,19 +134,39 @@ async fn a_confirmed_transaction_the_node_still_has_a_receipt_for_stays_confirme
     assert_eq!(tx, Some(Status::Confirmed));
 }
 
+/// Nonce `n` taken and then abandoned: its transaction lost it (nobody holds it now).
+async fn abandoned(w: &TestWatchdog) -> u64 {
+    let (id, tx) = signed(w, 0).await;
+    w.store
+        .record_nonce_lost(id, &tx, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx.nonce
+}
+
 #[tokio::test]
 async fn a_counter_ahead_of_the_chain_with_nothing_between_is_rewound() {
     let w = watchdog();
+    for _ in 0..3 {
+        abandoned(&w).await;
+    }
+    let report = watch(&w).await;
+    assert_eq!(report.rewound_from, Some(3));
+    assert_eq!(counter(&w).await, Some(0));
+    assert!(report.filled.is_empty() && report.stall.is_none());
+}
+
+#[tokio::test]
+async fn a_counter_that_took_no_nonce_since_holders_are_indexed_is_left_alone() {
+    let w = watchdog();
+    // A counter from before the index (or seeded, never used): its holders may be invisible.
     w.store
         .seed_nonce(account(), 7)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    set(&w.node.mined_nonce, Ok(3));
-    set(&w.node.pending_nonce, Ok(3));
     let report = watch(&w).await;
-    assert_eq!(report.rewound_from, Some(7));
-    assert_eq!(counter(&w).await, Some(3));
-    assert!(report.filled.is_empty());
+    assert_eq!((report.rewound_from, report.filled.len()), (None, 0));
+    assert_eq!(counter(&w).await, Some(7));
 }
 
 #[tokio::test]
@@ -165,13 +186,8 @@ async fn a_counter_moved_within_the_settle_time_is_left_alone() {
 async fn a_hole_below_a_held_nonce_is_filled() {
     let w = watchdog();
     // Nonce 0 was taken and abandoned (nobody holds it); nonce 1 waits behind it.
-    w.store
-        .seed_nonce(account(), 1)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    signed(&w, 1).await;
-    set(&w.node.mined_nonce, Ok(0));
-    set(&w.node.pending_nonce, Ok(0));
+    assert_eq!(abandoned(&w).await, 0);
+    signed(&w, 0).await;
     let report = watch(&w).await;
     assert_eq!(report.filled, vec![0]);
     assert_eq!(w.node.sent().len(), 1, "one filler");
@@ -234,13 +250,70 @@ async fn a_signed_transaction_under_review_at_the_next_nonce_is_a_stall() {
 #[tokio::test]
 async fn a_hole_that_cannot_be_filled_is_a_stall() {
     let w = watchdog();
-    w.store
-        .seed_nonce(account(), 1)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    signed(&w, 1).await;
+    abandoned(&w).await;
+    signed(&w, 0).await;
     w.node
         .script_plan(Err(NodeError::Unavailable("HTTP 502".into())));
     let report = watch(&w).await;
     assert_eq!(report.stall, Some(Stall::HoleNotFilled { nonce: 0 }));
+}
+
+#[tokio::test]
+async fn a_hole_at_the_chains_nonce_waiting_out_the_settle_time_is_not_yet_a_stall() {
+    let mut w = watchdog();
+    w.settle = Duration::from_secs(60);
+    abandoned(&w).await;
+    signed(&w, 0).await;
+    let report = watch(&w).await;
+    assert_eq!((report.filled.len(), report.stall), (0, None));
+}
+
+#[tokio::test]
+async fn a_confirmed_transaction_past_a_lagging_nodes_head_stays_confirmed() {
+    let w = watchdog();
+    let (id, tx) = signed(&w, 0).await;
+    w.store
+        .record_broadcast(id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Included in block 5; this node's head is 1 and it has no receipt yet.
+    let mined = Inclusion {
+        block_number: 5,
+        succeeded: true,
+    };
+    w.store
+        .record_inclusion(id, mined, tx.hash)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    w.node.script_lookup(Ok(Lookup::Unknown));
+    let report = watch(&w).await;
+    assert!(report.reorged.is_empty());
+    let now = w.store.get(id).await.ok().flatten().map(|tx| tx.status);
+    assert_eq!(now, Some(Status::Confirmed));
+}
+
+#[tokio::test]
+async fn an_unsigned_reverted_holder_is_filled_not_left_as_a_silent_stall() {
+    let w = watchdog();
+    let id = tx_fakes::received(&w.store).await;
+    let token = match w.store.claim_for_signing(id, Duration::from_secs(30)).await {
+        Ok(tx_shared::ports::Claim::Granted { token, .. }) => token,
+        other => panic!("{other:?}"),
+    };
+    w.store
+        .seed_nonce(account(), 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    w.store
+        .reserve_nonce(id, &token, account())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    w.store
+        .record_reverted_unsent(id, "execution reverted")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    signed(&w, 0).await;
+    let report = watch(&w).await;
+    assert_eq!(report.filled, vec![0]);
+    assert!(report.stall.is_none());
 }

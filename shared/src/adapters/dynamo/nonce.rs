@@ -40,7 +40,9 @@ impl NonceCounter for DynamoStore {
             let bump = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(nonce_pk(account)))
-                .update_expression("SET next_nonce = :after, reserved_at = :reserved_at")
+                .update_expression(
+                    "SET next_nonce = :after, reserved_at = :reserved_at, indexed_from = if_not_exists(indexed_from, :current)",
+                )
                 .condition_expression("next_nonce = :current")
                 .expression_attribute_values(":current", n(next))
                 .expression_attribute_values(":after", n(next + 1))
@@ -165,6 +167,7 @@ impl NonceCounter for DynamoStore {
         Ok(Some(CounterState {
             next: parse_attr(&counter, "next_nonce")?,
             reserved_at,
+            indexed_from: parse_opt(&counter, "indexed_from")?,
         }))
     }
 
@@ -193,23 +196,32 @@ impl NonceCounter for DynamoStore {
         from: u64,
         limit: u32,
     ) -> Result<Vec<Transaction>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(INDEX_BY_NONCE)
-            .key_condition_expression("nonce_account = :account AND nonce >= :from")
-            .expression_attribute_values(":account", s(nonce_pk(account)))
-            .expression_attribute_values(":from", n(from))
-            .limit(limit.clamp(1, 1000) as i32)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(from_item)
-            .collect()
+        let limit = limit.clamp(1, 1000) as usize;
+        let mut holders = Vec::new();
+        let mut start = None;
+        // A page stops at 1 MB: read on until `limit` holders or the end.
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_NONCE)
+                .key_condition_expression("nonce_account = :account AND nonce >= :from")
+                .expression_attribute_values(":account", s(nonce_pk(account)))
+                .expression_attribute_values(":from", n(from))
+                .limit((limit - holders.len()) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                holders.push(from_item(&item)?);
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(key) if holders.len() < limit => start = Some(key),
+                _ => return Ok(holders),
+            }
+        }
     }
 }
 

@@ -4,7 +4,9 @@ use super::*;
 
 impl Transitions for DynamoStore {
     async fn record_broadcast(&self, id: TxId) -> Result<(), StoreError> {
+        // Never out of a final status: only the watchdog's reorg does that.
         let change = Change::new()
+            .only_from(&[Status::Signed, Status::Retrying])
             .when("attribute_exists(tx_hash)", [])
             .remove("next_attempt_at")
             .log(HistoryEntry::now(Event::Broadcast));
@@ -186,9 +188,17 @@ impl Transitions for DynamoStore {
         &self,
         id: TxId,
         next_check_at: OffsetDateTime,
+        current: Option<&str>,
         token: &str,
     ) -> Result<(), StoreError> {
-        let change = Change::new()
+        let chain = match current {
+            Some(current) => Change::new().when(
+                "follow_token = :current_link",
+                [(":current_link", s(current))],
+            ),
+            None => Change::new().when("attribute_not_exists(follow_token)", []),
+        };
+        let change = chain
             .when(
                 "#status = :followed",
                 [(":followed", s(Status::Broadcast.as_str()))],

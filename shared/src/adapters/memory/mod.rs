@@ -373,11 +373,17 @@ impl NonceCounter for MemoryStore {
                 to: Status::Signed,
             });
         }
+        let indexed_from = state
+            .nonces
+            .get(&(account.chain_id, account.address))
+            .and_then(|c| c.indexed_from)
+            .unwrap_or(next);
         state.nonces.insert(
             (account.chain_id, account.address),
             CounterState {
                 next: next + 1,
                 reserved_at: Some(OffsetDateTime::now_utc()),
+                indexed_from: Some(indexed_from),
             },
         );
         if let Some(stored) = state.txs.get_mut(&id) {
@@ -395,6 +401,7 @@ impl NonceCounter for MemoryStore {
             .or_insert(CounterState {
                 next,
                 reserved_at: None,
+                indexed_from: None,
             });
         Ok(())
     }

@@ -12,7 +12,7 @@ impl Transitions for MemoryStore {
         self.advance(
             id,
             Status::Broadcast,
-            None,
+            Some(&[Status::Signed, Status::Retrying]),
             |s| s.tx.signed.is_some(),
             |s| {
                 s.tx.next_attempt_at = None;
@@ -217,11 +217,12 @@ impl Transitions for MemoryStore {
         &self,
         id: TxId,
         next_check_at: OffsetDateTime,
+        current: Option<&str>,
         token: &str,
     ) -> Result<(), StoreError> {
         let applied = self.apply(
             id,
-            |s| s.tx.status == Status::Broadcast,
+            |s| s.tx.status == Status::Broadcast && s.tx.follow_token.as_deref() == current,
             |s| {
                 s.tx.next_attempt_at = Some(next_check_at);
                 s.tx.follow_token = Some(token.to_owned());
