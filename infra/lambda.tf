@@ -53,7 +53,7 @@ locals {
       MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
       RUST_LOG            = var.rust_log
     })
-    broadcaster = merge(local.backoff_environment, {
+    broadcaster = merge(local.backoff_environment, local.confirmations_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # A transaction whose nonce another sender took goes back to be signed again.
       SIGN_QUEUE_URL               = aws_sqs_queue.sign.url
@@ -64,7 +64,6 @@ locals {
       RPC_URL              = var.rpc_url
       CHAIN_ID             = tostring(var.chain_id)
       RPC_TIMEOUT_MS       = tostring(var.rpc_timeout_ms)
-      CONFIRMATIONS        = tostring(var.confirmations)
       RECEIPT_POLL_SECONDS = tostring(var.receipt_poll_seconds)
       FEE_BUMP_PERCENT     = tostring(var.fee_bump_percent)
       MAX_FEE_PER_GAS_WEI  = var.max_fee_per_gas_wei

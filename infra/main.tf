@@ -5,6 +5,11 @@ data "aws_region" "current" {}
 locals {
   prefix = var.name_prefix
 
+  # Unset, the broadcaster waits the chain's default depth (the code's table).
+  confirmations_environment = var.confirmations == null ? {} : {
+    CONFIRMATIONS = tostring(var.confirmations)
+  }
+
   # The node's slowest answer we wait for, in whole seconds.
   rpc_timeout_seconds = ceil(var.rpc_timeout_ms / 1000)
 

@@ -152,13 +152,13 @@ variable "rpc_timeout_ms" {
 }
 
 variable "confirmations" {
-  description = "Confirmations (the inclusion block counts as one) before the broadcaster marks a transaction confirmed."
+  description = "Confirmations (the inclusion block counts as one) before the broadcaster marks a transaction confirmed. Unset (null): the chain's default (shared/src/domain/chains.rs: 12 on Ethereum, 64 on Polygon PoS, 3 on Arbitrum/OP/Base, ...)."
   type        = number
-  default     = 1
+  default     = null
 
   validation {
-    condition     = var.confirmations >= 1 && floor(var.confirmations) == var.confirmations
-    error_message = "confirmations must be a whole number, at least 1 (the broadcaster refuses 0)."
+    condition     = var.confirmations == null ? true : var.confirmations >= 1 && floor(var.confirmations) == var.confirmations
+    error_message = "confirmations must be a whole number, at least 1 (the broadcaster refuses 0), or null for the chain's default."
   }
 }
 

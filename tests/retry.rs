@@ -158,6 +158,20 @@ async fn a_transaction_whose_nonce_is_gone_is_signed_again_with_a_fresh_nonce() 
         .await;
 
     heal(&proxy).await;
+    // Too fresh to tell who used the nonce: the operator is asked to come back.
+    let (status, body) = retry(&stack, &id, Some(TOKEN)).await;
+    assert_eq!(status, 503, "{body}");
+    // Two blocks on, it is decided.
+    for _ in 0..2 {
+        integration_tests::rpc(
+            &integration_tests::http_client(),
+            &integration_tests::rpc_url(),
+            "evm_mine",
+            serde_json::json!([]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("evm_mine: {e}"));
+    }
     let (status, body) = retry(&stack, &id, Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["action"], "resign_fresh_nonce");

@@ -538,6 +538,12 @@ pub trait ChainNode: Send + Sync {
         hash: B256,
     ) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send;
     fn block_number(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
+    /// Whether the block the receipt of `hash` names is the canonical block at its height:
+    /// `false` for a receipt from a block a reorganisation took away (or a node that lies).
+    fn on_canonical_chain(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<bool, NodeError>> + Send;
     /// The tip that gets a transaction included now (`eth_maxPriorityFeePerGas`).
     fn suggested_tip(&self) -> impl Future<Output = Result<u128, NodeError>> + Send;
     /// The chain the node serves (`eth_chainId`).

@@ -120,10 +120,16 @@ where
             let lookup = self.node.lookup(hash).await?;
             if let Lookup::Included(inclusion) = lookup {
                 let head = self.node.block_number().await?;
-                if head + 1 >= inclusion.block_number + self.confirmations {
-                    return Ok(Checked::Final(inclusion, hash));
+                if head + 1 < inclusion.block_number + self.confirmations {
+                    return Ok(Checked::Open);
                 }
-                return Ok(Checked::Open);
+                // Deep enough: and still in the canonical chain? A receipt from a block a
+                // reorganisation took away (or a node that lies) confirms nothing.
+                if !self.node.on_canonical_chain(hash).await? {
+                    tracing::warn!(tx_hash = %hash, block = inclusion.block_number, "its receipt names a block that is not canonical; checking again");
+                    return Ok(Checked::Open);
+                }
+                return Ok(Checked::Final(inclusion, hash));
             }
             if hash == signed.hash {
                 current = lookup;

@@ -52,7 +52,11 @@ pub use tx_shared::domain::fees::BumpPolicy as FeePolicy;
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let confirmations: u64 = env.or_default("CONFIRMATIONS", 1)?;
+        let chain_id: u64 = env.required("CHAIN_ID")?;
+        let confirmations: u64 = env.or_default(
+            "CONFIRMATIONS",
+            tx_shared::domain::chains::default_confirmations(chain_id),
+        )?;
         if confirmations == 0 {
             return Err(ConfigError::Invalid {
                 name: "CONFIRMATIONS",
@@ -75,7 +79,7 @@ impl Config {
             broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
             rpc_url: env.required("RPC_URL")?,
-            chain_id: env.required("CHAIN_ID")?,
+            chain_id,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             confirmations,
             receipt_poll: Duration::from_secs(env.or_default("RECEIPT_POLL_SECONDS", 5)?),
@@ -323,15 +327,6 @@ where
                 signed.nonce
             )));
         }
-        // Decided only once the nonce is used deep enough that no lagging backend can miss the
-        // transaction that used it, ours or not.
-        let depth = tx_shared::chain::stranger_depth(self.confirmations);
-        if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth).await? {
-            return Err(NodeError::Unavailable(format!(
-                "nonce {} was used less than {depth} blocks ago; deciding who used it once it is deeper",
-                signed.nonce
-            )));
-        }
         for hash in tx.attempt_hashes() {
             match self.node.lookup(hash).await? {
                 Lookup::Included(inclusion) => return Ok(Sent::Mined(inclusion, hash)),
@@ -345,6 +340,15 @@ where
                 }
                 Lookup::Unknown => {}
             }
+        }
+        // None of ours is known: a stranger's, unless a lagging backend missed ours. Decided
+        // only once the nonce is used deep enough that no backend lagging less can miss it.
+        let depth = tx_shared::chain::stranger_depth(self.confirmations);
+        if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth).await? {
+            return Err(NodeError::Unavailable(format!(
+                "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
+                signed.nonce
+            )));
         }
         // Something else used our nonce: the counter may be behind the chain too.
         let pending_next = self.node.pending_nonce(signed.from).await?;

@@ -712,3 +712,24 @@ async fn a_nonce_used_only_in_the_last_blocks_decides_nothing_yet() {
     assert_eq!(now.signed.map(|s| s.hash), Some(tx.hash));
     assert!(b.to_signer.enqueued().is_empty(), "not signed again");
 }
+
+#[tokio::test]
+async fn a_receipt_from_a_block_that_is_not_canonical_confirms_nothing() {
+    let b = broadcaster();
+    let (id, _) = broadcast(&b).await;
+    // A receipt in block 1, deep enough, but its block is not the chain's block 1.
+    set(&b.node.canonical, Ok(false));
+    b.node.script_lookup(Ok(MINED));
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(status(&b, id).await.status, Status::Broadcast);
+    // Once the chain agrees, it is confirmed.
+    set(&b.node.canonical, Ok(true));
+    b.node.script_lookup(Ok(MINED));
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::Final(Status::Confirmed))
+    );
+}

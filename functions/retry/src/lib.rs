@@ -173,18 +173,6 @@ where
                     if next <= signed.nonce {
                         return Ok(AdminRetry::ResendSigned);
                     }
-                    // Only on a nonce used deep enough that a lagging backend can't miss its
-                    // transaction: otherwise a re-signature could run the call twice.
-                    let depth = tx_shared::chain::stranger_depth(0);
-                    if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth)
-                        .await
-                        .map_err(unavailable)?
-                    {
-                        return Err(RetryError::Unavailable(format!(
-                            "nonce {} was used in the last {depth} blocks; try again in a minute",
-                            signed.nonce
-                        )));
-                    }
                     // Its nonce is used: by one of its own hashes (the broadcaster will see
                     // it), or by something else.
                     for hash in tx.attempt_hashes() {
@@ -200,6 +188,18 @@ where
                             }
                             Lookup::Unknown => {}
                         }
+                    }
+                    // None of its hashes is known: signed afresh, but only on a nonce used deep
+                    // enough that a lagging backend can't have missed its own transaction.
+                    let depth = tx_shared::chain::stranger_depth(0);
+                    if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth)
+                        .await
+                        .map_err(unavailable)?
+                    {
+                        return Err(RetryError::Unavailable(format!(
+                            "nonce {} was used in the last {depth} blocks; try again in a minute",
+                            signed.nonce
+                        )));
                     }
                     Ok(AdminRetry::ResignFresh)
                 }

@@ -417,6 +417,9 @@ mod decisions {
         async fn suggested_tip(&self) -> Result<u128, NodeError> {
             Ok(1)
         }
+        async fn on_canonical_chain(&self, _: alloy::primitives::B256) -> Result<bool, NodeError> {
+            Ok(true)
+        }
     }
 
     #[tokio::test]

@@ -163,6 +163,21 @@ impl ChainNode for RpcNode {
             .await
     }
 
+    async fn on_canonical_chain(&self, hash: B256) -> Result<bool, NodeError> {
+        let receipt = self
+            .bounded(async { self.provider.get_transaction_receipt(hash).await })
+            .await?;
+        let Some((Some(number), Some(block_hash))) =
+            receipt.map(|r| (r.block_number, r.block_hash))
+        else {
+            return Ok(false);
+        };
+        let block = self
+            .bounded(async { self.provider.get_block_by_number(number.into()).await })
+            .await?;
+        Ok(block.is_some_and(|b| b.header.hash == block_hash))
+    }
+
     async fn suggested_tip(&self) -> Result<u128, NodeError> {
         self.bounded(async { self.provider.get_max_priority_fee_per_gas().await })
             .await

@@ -1,5 +1,6 @@
 //! The domain: what a transaction is and how it may change. No AWS types in here.
 
+pub mod chains;
 pub mod fees;
 mod history;
 mod status;

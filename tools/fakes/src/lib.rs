@@ -35,6 +35,8 @@ pub struct ScriptedNode {
     pub base_fee: Mutex<Result<u128, NodeError>>,
     pub chain_id: Mutex<Result<u64, NodeError>>,
     pub tip: Mutex<Result<u128, NodeError>>,
+    /// What `on_canonical_chain` answers, for any hash.
+    pub canonical: Mutex<Result<bool, NodeError>>,
     /// Every raw transaction sent, in order.
     pub sent: Mutex<Vec<Bytes>>,
 }
@@ -52,6 +54,7 @@ impl Default for ScriptedNode {
             base_fee: Mutex::new(Ok(1_000_000_000)),
             chain_id: Mutex::new(Ok(31337)),
             tip: Mutex::new(Ok(1_000_000_000)),
+            canonical: Mutex::new(Ok(true)),
             sent: Mutex::default(),
         }
     }
@@ -143,6 +146,10 @@ impl ChainNode for ScriptedNode {
 
     async fn suggested_tip(&self) -> Result<u128, NodeError> {
         lock(&self.tip).clone()
+    }
+
+    async fn on_canonical_chain(&self, _: B256) -> Result<bool, NodeError> {
+        lock(&self.canonical).clone()
     }
 }
 
