@@ -36,6 +36,36 @@ fn backoff(base: u64, cap: u64, attempts: u32) -> Backoff {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Submits an `add_weight` call and plays the signer up to its nonce: claims it and takes the
+/// account's first nonce, 0. Returns its id, as text and parsed.
+async fn first_nonce_taken(stack: &TestStack, byte: u8) -> (String, tx_shared::domain::TxId) {
+    use tx_shared::ports::{Account, Claim, NonceCounter, NonceReservation, SigningLease};
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(byte), 1))
+        .await;
+    let tx_id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let (store, _, _) = stack.adapters();
+    let account = Account {
+        chain_id: stack.provisioned.chain_id,
+        address: stack.provisioned.signer_address,
+    };
+    let Ok(Claim::Granted { token, .. }) = store
+        .claim_for_signing(tx_id, Duration::from_secs(60))
+        .await
+    else {
+        panic!("could not claim the transaction");
+    };
+    store
+        .seed_nonce(account, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.reserve_nonce(tx_id, &token, account).await,
+        Ok(NonceReservation::Assigned(0))
+    );
+    (id, tx_id)
+}
+
 fn history_events(tx: &Value) -> Vec<String> {
     tx["history"]
         .as_array()
@@ -446,36 +476,16 @@ async fn mine_until(anvil: &OwnAnvil, stack: &TestStack, id: &str, status: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nonce_that_will_never_be_sent_is_filled_so_later_nonces_move() {
-    use tx_shared::ports::{
-        Account, Claim, NonceCounter, NonceReservation, SigningLease, Transitions,
-    };
+    use tx_shared::ports::Transitions;
 
     // API only: this test plays a signer that takes a nonce and then fails for good.
     let mut stack = TestStack::start_with("filler", RunnerOptions::default(), 0).await;
-    let stuck = stack
-        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x7e), 1))
-        .await;
-    let stuck_id = stuck.parse().unwrap_or_else(|e| panic!("{e}"));
+    let (stuck, stuck_id) = first_nonce_taken(&stack, 0x7e).await;
     let (store, key, node) = stack.adapters();
-    let account = Account {
+    let account = tx_shared::ports::Account {
         chain_id: stack.provisioned.chain_id,
         address: stack.provisioned.signer_address,
     };
-    let Ok(Claim::Granted { token, .. }) = store
-        .claim_for_signing(stuck_id, Duration::from_secs(60))
-        .await
-    else {
-        panic!("could not claim the transaction");
-    };
-    store
-        .seed_nonce(account, 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let reserved = store
-        .reserve_nonce(stuck_id, &token, account)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(reserved, NonceReservation::Assigned(0));
     store
         .record_needs_review(stuck_id, "signing key disabled (simulated)", u32::MAX)
         .await
@@ -627,33 +637,10 @@ async fn a_confirmed_transaction_reorganised_away_is_sent_again_and_confirmed() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nonce_nobody_holds_is_filled_by_the_watchdog_so_later_nonces_move() {
-    use tx_shared::ports::{Account, Claim, NonceCounter, NonceReservation, SigningLease};
-
     // API only: this test plays a signer that takes nonce 0 and loses it, and no filler.
     let mut stack = TestStack::start_with("hole", RunnerOptions::default(), 0).await;
-    let lost = stack
-        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x63), 1))
-        .await;
-    let lost_id = lost.parse().unwrap_or_else(|e| panic!("{e}"));
+    let (lost, lost_id) = first_nonce_taken(&stack, 0x63).await;
     let (store, _, _) = stack.adapters();
-    let account = Account {
-        chain_id: stack.provisioned.chain_id,
-        address: stack.provisioned.signer_address,
-    };
-    let Ok(Claim::Granted { token, .. }) = store
-        .claim_for_signing(lost_id, Duration::from_secs(60))
-        .await
-    else {
-        panic!("could not claim the transaction");
-    };
-    store
-        .seed_nonce(account, 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        store.reserve_nonce(lost_id, &token, account).await,
-        Ok(NonceReservation::Assigned(0))
-    );
     // An operator's retry of it (reviewed, never signed) forgets nonce 0: nobody holds it.
     use tx_shared::ports::Transitions;
     store

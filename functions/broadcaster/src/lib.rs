@@ -256,15 +256,7 @@ where
             Err(e @ NodeError::InsufficientFunds(_)) => {
                 let reason =
                     format!("insufficient_funds: the signer's account can't pay ({e}); fund it");
-                tx_shared::retry::wait_for(
-                    &self.store,
-                    &self.queue,
-                    &delivery.message,
-                    &reason,
-                    FUNDS_WAIT,
-                )
-                .await?;
-                Ok(Outcome::Waiting)
+                self.wait(&delivery, &reason).await
             }
             // Below what the pool takes (not a stranger's transaction at our nonce, which the
             // chain settles): re-priced at the same nonce.
@@ -429,15 +421,7 @@ where
                 let reason = format!(
                     "fee_above_cap: the node takes no less than {needed} wei per gas, over MAX_FEE_PER_GAS_WEI ({cap})"
                 );
-                tx_shared::retry::wait_for(
-                    &self.store,
-                    &self.queue,
-                    &delivery.message,
-                    &reason,
-                    FUNDS_WAIT,
-                )
-                .await?;
-                Ok(Outcome::Waiting)
+                self.wait(delivery, &reason).await
             }
             Ok(follow::Repriced::Superseded) => Ok(Outcome::NothingToDo),
             Err(e) => Err(self.retry(delivery, &e.to_string()).await),
@@ -521,6 +505,20 @@ where
                 tracing::error!(error = %e, nonce = signed.nonce, "could not tell whether the nonce is free; not filled")
             }
         }
+    }
+
+    /// Waits for something outside the transaction (funds, fees under the cap) without using
+    /// up a delivery: a fresh message after [`FUNDS_WAIT`], and the waiting alarm.
+    async fn wait(&self, delivery: &Delivery, reason: &str) -> Result<Outcome, RetryLater> {
+        tx_shared::retry::wait_for(
+            &self.store,
+            &self.queue,
+            &delivery.message,
+            reason,
+            FUNDS_WAIT,
+        )
+        .await?;
+        Ok(Outcome::Waiting)
     }
 
     async fn retry(&self, delivery: &Delivery, reason: &str) -> RetryLater {

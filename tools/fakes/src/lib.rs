@@ -12,9 +12,9 @@ use alloy::primitives::{Address, B256, Bytes, keccak256};
 
 use tx_shared::domain::{Inclusion, NewTransaction, SignedTx, TxId, TxMessage};
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Claim, GasPlan, Intake, Lookup, NodeError, NonceCounter,
-    NonceReservation, QueueError, Redelivery, RequestPublisher, SignError, Signature, SigningLease,
-    TransactionSigner,
+    Account, BroadcastQueue, ChainNode, Claim, GasPlan, Intake, LeaseToken, Lookup, NodeError,
+    NonceCounter, NonceReservation, QueueError, Redelivery, RequestPublisher, SignError, Signature,
+    SigningLease, TransactionSigner,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -260,10 +260,10 @@ pub async fn received<S: Intake>(store: &S) -> TxId {
     new.id
 }
 
-/// A transaction `signed` by [`FakeKey`], as the signer leaves it: the account's counter seeded
-/// at `first_nonce` (if it has none), the next nonce taken, `raw` the signed bytes and their
-/// keccak the hash (what [`ScriptedNode::send_raw`] answers).
-pub async fn signed<S>(store: &S, first_nonce: u64, raw: Bytes) -> (TxId, SignedTx)
+/// A transaction whose signer took a nonce of [`FakeKey`]'s account and has not signed yet: the
+/// counter seeded at `first_nonce` (if it has none), the next nonce taken under a lease.
+/// Returns its id, the lease and the nonce.
+pub async fn reserved<S>(store: &S, first_nonce: u64) -> (TxId, LeaseToken, u64)
 where
     S: Intake + SigningLease + NonceCounter,
 {
@@ -285,6 +285,16 @@ where
     else {
         panic!("{id} got no nonce");
     };
+    (id, token, nonce)
+}
+
+/// A transaction `signed` by [`FakeKey`], as the signer leaves it: [`reserved`], then `raw` the
+/// signed bytes and their keccak the hash (what [`ScriptedNode::send_raw`] answers).
+pub async fn signed<S>(store: &S, first_nonce: u64, raw: Bytes) -> (TxId, SignedTx)
+where
+    S: Intake + SigningLease + NonceCounter,
+{
+    let (id, token, nonce) = reserved(store, first_nonce).await;
     let tx = SignedTx {
         nonce,
         from: FakeKey::ADDRESS,

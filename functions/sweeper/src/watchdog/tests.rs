@@ -7,7 +7,7 @@ use alloy::primitives::Bytes;
 use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::domain::{Event, Inclusion};
-use tx_shared::ports::{Reading, SigningLease, Transitions};
+use tx_shared::ports::{Reading, Transitions};
 
 use super::*;
 
@@ -197,19 +197,7 @@ async fn a_hole_below_a_held_nonce_is_filled() {
 #[tokio::test]
 async fn a_nonce_held_by_an_unsigned_transaction_under_review_is_filled_and_noted() {
     let w = watchdog();
-    let id = tx_fakes::received(&w.store).await;
-    let token = match w.store.claim_for_signing(id, Duration::from_secs(30)).await {
-        Ok(tx_shared::ports::Claim::Granted { token, .. }) => token,
-        other => panic!("{other:?}"),
-    };
-    w.store
-        .seed_nonce(account(), 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    w.store
-        .reserve_nonce(id, &token, account())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (id, _, _) = tx_fakes::reserved(&w.store, 0).await;
     w.store
         .record_needs_review(id, "kms disabled; the filler failed", u32::MAX)
         .await
@@ -295,19 +283,7 @@ async fn a_confirmed_transaction_past_a_lagging_nodes_head_stays_confirmed() {
 #[tokio::test]
 async fn an_unsigned_reverted_holder_is_filled_not_left_as_a_silent_stall() {
     let w = watchdog();
-    let id = tx_fakes::received(&w.store).await;
-    let token = match w.store.claim_for_signing(id, Duration::from_secs(30)).await {
-        Ok(tx_shared::ports::Claim::Granted { token, .. }) => token,
-        other => panic!("{other:?}"),
-    };
-    w.store
-        .seed_nonce(account(), 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    w.store
-        .reserve_nonce(id, &token, account())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (id, _, _) = tx_fakes::reserved(&w.store, 0).await;
     w.store
         .record_reverted_unsent(id, "execution reverted")
         .await
