@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use alloy::primitives::Bytes;
-use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
+use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode, set};
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::batch::Delivery;
 use tx_shared::domain::{Event, TxId};
@@ -162,10 +162,6 @@ async fn a_refused_transaction_ends_in_review_with_its_reason() {
         tx.last_error
             .is_some_and(|e| e.starts_with("node_rejected: "))
     );
-}
-
-fn set<T>(cell: &std::sync::Mutex<T>, value: T) {
-    *cell.lock().unwrap_or_else(|e| e.into_inner()) = value;
 }
 
 /// Sent once and followed: the state every later check starts from.

@@ -192,11 +192,7 @@ mod decisions {
             .record_needs_review(open, "refused", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        *f.retrier
-            .node
-            .mined_nonce
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Ok(3);
+        tx_fakes::set(&f.retrier.node.mined_nonce, Ok(3));
         assert_eq!(
             action(f.retrier.retry(open, "ops").await),
             AdminRetry::ResendSigned
@@ -223,11 +219,7 @@ mod decisions {
             .record_needs_review(open, "again", u32::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        *f.retrier
-            .node
-            .mined_nonce
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Ok(4);
+        tx_fakes::set(&f.retrier.node.mined_nonce, Ok(4));
         f.retrier
             .node
             .script_lookup(Ok(tx_shared::ports::Lookup::Unknown));
@@ -283,11 +275,7 @@ mod decisions {
         let f = fixture();
         let id = under_review(&f).await;
         // Its nonce is used (by it): only the lookup tells that apart from a stranger.
-        *f.retrier
-            .node
-            .mined_nonce
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Ok(4);
+        tx_fakes::set(&f.retrier.node.mined_nonce, Ok(4));
         f.retrier
             .node
             .script_lookup(Ok(tx_shared::ports::Lookup::Included(
@@ -307,11 +295,10 @@ mod decisions {
     async fn a_node_that_cannot_answer_leaves_the_transaction_as_it_was() {
         let f = fixture();
         let id = under_review(&f).await;
-        *f.retrier
-            .node
-            .mined_nonce
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Err(NodeError::Unavailable("HTTP 502".into()));
+        tx_fakes::set(
+            &f.retrier.node.mined_nonce,
+            Err(NodeError::Unavailable("HTTP 502".into())),
+        );
         assert!(matches!(
             f.retrier.retry(id, "ops").await,
             Err(RetryError::Unavailable(_))

@@ -82,11 +82,7 @@ async fn stored(signer: &TestSigner, id: TxId) -> Transaction {
 #[tokio::test]
 async fn a_received_call_is_signed_once_at_the_next_nonce_and_handed_over() {
     let signer = allow_all();
-    *signer
-        .node
-        .pending_nonce
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Ok(7);
+    tx_fakes::set(&signer.node.pending_nonce, Ok(7));
     let id = add_weight(&signer).await;
     let outcome = signer.sign(id, 1).await;
     let Ok(Outcome::Signed(signed)) = outcome else {
@@ -299,7 +295,7 @@ async fn unknown_and_finished_transactions_are_left_alone() {
 #[tokio::test]
 async fn a_node_serving_another_chain_takes_no_nonce_and_the_wait_says_why() {
     let s = allow_all();
-    *s.node.chain_id.lock().unwrap_or_else(|e| e.into_inner()) = Ok(1);
+    tx_fakes::set(&s.node.chain_id, Ok(1));
     let id = add_weight(&s).await;
     assert_eq!(s.sign(id, 1).await, Ok(Outcome::Waiting));
     let tx = stored(&s, id).await;
@@ -322,7 +318,7 @@ async fn a_node_serving_another_chain_takes_no_nonce_and_the_wait_says_why() {
             .is_empty()
     );
     // Once they agree, the next delivery signs it at the account's first nonce.
-    *s.node.chain_id.lock().unwrap_or_else(|e| e.into_inner()) = Ok(31337);
+    tx_fakes::set(&s.node.chain_id, Ok(31337));
     assert!(matches!(s.sign(id, 1).await, Ok(Outcome::Signed(signed)) if signed.nonce == 0));
 }
 

@@ -21,6 +21,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Sets one of the scripted answers (`set(&node.mined_nonce, Ok(3))`).
+pub fn set<T>(cell: &Mutex<T>, value: T) {
+    *lock(cell) = value;
+}
+
 /// A node whose answers are scripted per call kind; an unscripted call gets the default.
 #[derive(Debug)]
 pub struct ScriptedNode {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use alloy::primitives::Bytes;
-use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode};
+use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode, set};
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::domain::{Event, Inclusion};
 use tx_shared::ports::{Reading, Transitions};
@@ -25,10 +25,6 @@ fn watchdog() -> TestWatchdog {
         window: 100,
         budget: Duration::from_secs(60),
     }
-}
-
-fn set<T>(cell: &std::sync::Mutex<T>, value: T) {
-    *cell.lock().unwrap_or_else(|e| e.into_inner()) = value;
 }
 
 fn account() -> Account {
