@@ -303,7 +303,7 @@ data "aws_iam_policy_document" "sweeper" {
 }
 
 # retry (admin): read the transaction and record the operator's retry
-# (UpdateItem), ask the node whether its nonce is still open (no AWS access),
+# (UpdateItem), from the record alone (no node: the broadcaster decides on chain),
 # and put it on the front of the line: the priority queue of the stage it goes
 # back to.
 data "aws_iam_policy_document" "retry" {

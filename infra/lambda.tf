@@ -86,12 +86,11 @@ locals {
       RPC_TIMEOUT_MS = tostring(var.rpc_timeout_ms)
       RUST_LOG       = var.rust_log
     }
+    # No node: the broadcaster decides on chain what a re-sent transaction's nonce became.
     retry = {
       TABLE_NAME                   = aws_dynamodb_table.transactions.name
       SIGN_PRIORITY_QUEUE_URL      = aws_sqs_queue.sign_priority.url
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
-      RPC_URL                      = var.rpc_url
-      RPC_TIMEOUT_MS               = tostring(local.retry_rpc_timeout_ms)
       RUST_LOG                     = var.rust_log
     }
     notifier = {

@@ -38,13 +38,9 @@ locals {
     # calls). It may overlap the next run of a 1-minute schedule: every stage is
     # idempotent.
     sweeper  = 90 + local.node_calls_per_record.sweeper * local.rpc_timeout_seconds
-    retry    = 29 # behind the admin HTTP API (30 s limit); its node calls get a shorter timeout
+    retry    = 29 # behind the admin HTTP API (30 s limit); it calls no node
     notifier = 30 # DynamoDB stream batches and WebSocket connects
   }
-
-  # The retry function answers an operator's HTTP request: its node calls must
-  # finish well inside API Gateway's 30 s, whatever the pipeline's timeout is.
-  retry_rpc_timeout_ms = min(var.rpc_timeout_ms, 10000)
 
   # Consumer timeouts drive the queues' visibility timeouts: AWS asks for at
   # least 6x the function timeout on an SQS event source, so a message is not

@@ -406,3 +406,29 @@ async fn a_nonce_used_only_in_the_last_blocks_decides_nothing_yet() {
 }
 
 mod follow;
+
+#[tokio::test]
+async fn an_operators_resend_of_bytes_whose_nonce_a_stranger_took_is_signed_again() {
+    use tx_shared::ports::AdminRetry;
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    b.store
+        .record_needs_review(id, "gave up after 10 attempts", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    b.store
+        .record_admin_retry(id, Status::NeedsReview, AdminRetry::ResendSigned, "ops")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The operator's message (generation 1); the chain says a stranger used nonce 0, deeply.
+    set(&b.node.mined_nonce, Ok(2));
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(Lookup::Unknown));
+    let mut resent = delivery(id, 1, 0);
+    resent.message.generation = 1;
+    assert_eq!(b.process(resent).await, Ok(Outcome::Resigning));
+    let now = status(&b, id).await;
+    assert_eq!((now.status, now.generation), (Status::Retrying, 2));
+    assert_eq!(b.to_signer.enqueued().len(), 1);
+}

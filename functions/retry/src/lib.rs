@@ -1,9 +1,14 @@
 //! Admin retry: re-drives a failed transaction to the front of the line.
 //!
 //! Allowed from `needs_review`, `reverted` and `retrying` (which skips the wait). It decides
-//! what the transaction needs:
-//! - its signed bytes, if their nonce is still open on chain: re-send them;
-//! - a fresh signature with a fresh nonce, if the old nonce is gone (or it was never signed);
+//! what the transaction needs, from the record alone (no node call: a slow node can't make an
+//! operator's retry time out, nor a lagging one make it decide wrongly):
+//! - a signed transaction under review: its signed bytes go to the broadcaster, which decides
+//!   on chain, as it does for every send. Their nonce still open: sent. Used by one of their
+//!   hashes: confirmed. Taken by another sender (deep enough to be sure): signed again at a
+//!   fresh nonce (`nonce_lost`);
+//! - a fresh signature with a fresh nonce, if it reverted (its nonce is used) or was never
+//!   signed;
 //! - nothing, with 409 and the reason, if it is `confirmed` or in flight.
 //!
 //! The decision is written with a conditional update guarded by the status it was made on, so
@@ -22,14 +27,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use tx_shared::adapters::{dynamo::DynamoStore, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::adapters::{dynamo::DynamoStore, sqs::SqsQueue};
 use tx_shared::auth::operator_name;
 use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Status, Transaction, TxId, TxMessage};
-use tx_shared::ports::{
-    AdminRetry, BroadcastQueue, ChainNode, Lookup, NodeError, Reading, StoreError, Transitions,
-};
+use tx_shared::ports::{AdminRetry, BroadcastQueue, Reading, StoreError, Transitions};
 use tx_shared::view::ErrorBody;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +40,6 @@ pub struct Config {
     pub table_name: String,
     pub sign_priority_queue_url: String,
     pub broadcast_priority_queue_url: String,
-    pub rpc_url: String,
-    pub rpc_timeout: Duration,
 }
 
 impl Config {
@@ -47,31 +48,26 @@ impl Config {
             table_name: env.required("TABLE_NAME")?,
             sign_priority_queue_url: env.required("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_priority_queue_url: env.required("BROADCAST_PRIORITY_QUEUE_URL")?,
-            rpc_url: env.required("RPC_URL")?,
-            rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
         })
     }
 }
 
-pub struct Retrier<S, Q, N> {
+pub struct Retrier<S, Q> {
     pub store: S,
     pub to_signer: Q,
     pub to_broadcaster: Q,
-    /// To tell whether a nonce is still open.
-    pub node: N,
 }
 
-pub type AwsRetrier = Retrier<DynamoStore, SqsQueue, RpcNode>;
+pub type AwsRetrier = Retrier<DynamoStore, SqsQueue>;
 
 impl AwsRetrier {
-    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Self {
         let sqs = clients.sqs.clone();
-        Ok(Retrier {
+        Retrier {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_signer: SqsQueue::new(sqs.clone(), &config.sign_priority_queue_url),
             to_broadcaster: SqsQueue::new(sqs, &config.broadcast_priority_queue_url),
-            node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
-        })
+        }
     }
 }
 
@@ -93,11 +89,10 @@ pub struct Retried {
     pub action: AdminRetry,
 }
 
-impl<S, Q, N> Retrier<S, Q, N>
+impl<S, Q> Retrier<S, Q>
 where
     S: Reading + Transitions,
     Q: BroadcastQueue,
-    N: ChainNode,
 {
     /// Retries one transaction on behalf of `principal`.
     pub async fn retry(&self, id: TxId, principal: &str) -> Result<Retried, RetryError> {
@@ -108,7 +103,7 @@ where
             .await
             .map_err(|e| unavailable(&e))?
             .ok_or(RetryError::NotFound(id))?;
-        let action = self.decide(&tx).await?;
+        let action = decide(&tx)?;
         match self
             .store
             .record_admin_retry(id, tx.status, action, principal)
@@ -141,70 +136,25 @@ where
         tracing::warn!(%principal, action = action.as_str(), transaction_id = %id, "operator retry");
         Ok(Retried { id, action })
     }
+}
 
-    async fn decide(&self, tx: &Transaction) -> Result<AdminRetry, RetryError> {
-        match tx.status {
-            Status::Confirmed => Err(RetryError::Refused(format!(
-                "transaction {} is already confirmed; there is nothing to retry",
-                tx.id
-            ))),
-            Status::Received | Status::Signed | Status::Broadcast => {
-                Err(RetryError::Refused(format!(
-                    "transaction {} is in flight ({}); retrying now could only race the pipeline",
-                    tx.id, tx.status
-                )))
-            }
-            Status::Retrying => Ok(AdminRetry::SkipWait),
-            // A reverted call used its nonce: retrying it means a new transaction.
-            Status::Reverted => Ok(AdminRetry::ResignFresh),
-            Status::NeedsReview => match &tx.signed {
-                None => Ok(AdminRetry::ResignFresh),
-                Some(signed) => {
-                    let unavailable =
-                        |e: NodeError| RetryError::Unavailable(format!("the node: {e}"));
-                    // The mined nonce first, the hashes after: a hash mined between the two
-                    // reads is then found by the second. The other order would see the nonce
-                    // used by nobody of ours, and sign the call a second time.
-                    let next = self
-                        .node
-                        .mined_nonce(signed.from)
-                        .await
-                        .map_err(unavailable)?;
-                    if next <= signed.nonce {
-                        return Ok(AdminRetry::ResendSigned);
-                    }
-                    // Its nonce is used: by one of its own hashes (the broadcaster will see
-                    // it), or by something else.
-                    for hash in tx.attempt_hashes() {
-                        match self.node.lookup(hash).await.map_err(unavailable)? {
-                            Lookup::Included(_) => return Ok(AdminRetry::ResendSigned),
-                            // The nonce is past ours, yet our hash is pending: the node
-                            // contradicts itself (a lagging backend). Decide nothing on that.
-                            Lookup::Pending => {
-                                return Err(RetryError::Unavailable(format!(
-                                    "the node says nonce {} is used, yet {hash} is pending; try again in a minute",
-                                    signed.nonce
-                                )));
-                            }
-                            Lookup::Unknown => {}
-                        }
-                    }
-                    // None of its hashes is known: signed afresh, but only on a nonce used deep
-                    // enough that a lagging backend can't have missed its own transaction.
-                    let depth = tx_shared::chain::stranger_depth(0);
-                    if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth)
-                        .await
-                        .map_err(unavailable)?
-                    {
-                        return Err(RetryError::Unavailable(format!(
-                            "nonce {} was used in the last {depth} blocks; try again in a minute",
-                            signed.nonce
-                        )));
-                    }
-                    Ok(AdminRetry::ResignFresh)
-                }
-            },
-        }
+/// What a transaction needs, from its record.
+fn decide(tx: &Transaction) -> Result<AdminRetry, RetryError> {
+    match tx.status {
+        Status::Confirmed => Err(RetryError::Refused(format!(
+            "transaction {} is already confirmed; there is nothing to retry",
+            tx.id
+        ))),
+        Status::Received | Status::Signed | Status::Broadcast => Err(RetryError::Refused(format!(
+            "transaction {} is in flight ({}); retrying now could only race the pipeline",
+            tx.id, tx.status
+        ))),
+        Status::Retrying => Ok(AdminRetry::SkipWait),
+        // A reverted call used its nonce: retrying it means a new transaction.
+        Status::Reverted => Ok(AdminRetry::ResignFresh),
+        // Its bytes go to the broadcaster, which decides on chain what became of their nonce.
+        Status::NeedsReview if tx.signed.is_some() => Ok(AdminRetry::ResendSigned),
+        Status::NeedsReview => Ok(AdminRetry::ResignFresh),
     }
 }
 
@@ -218,28 +168,24 @@ pub enum AdminAuth {
     Gateway,
 }
 
-struct AdminState<S, Q, N> {
-    retrier: Arc<Retrier<S, Q, N>>,
+struct AdminState<S, Q> {
+    retrier: Arc<Retrier<S, Q>>,
     auth: AdminAuth,
 }
 
 /// `POST /admin/transactions/{id}/retry`.
-pub fn admin_router<S, Q, N>(retrier: Arc<Retrier<S, Q, N>>, auth: AdminAuth) -> Router
+pub fn admin_router<S, Q>(retrier: Arc<Retrier<S, Q>>, auth: AdminAuth) -> Router
 where
     S: Reading + Transitions + 'static,
     Q: BroadcastQueue + 'static,
-    N: ChainNode + 'static,
 {
     Router::new()
-        .route(
-            "/admin/transactions/{id}/retry",
-            post(retry_route::<S, Q, N>),
-        )
+        .route("/admin/transactions/{id}/retry", post(retry_route::<S, Q>))
         .with_state(Arc::new(AdminState { retrier, auth }))
 }
 
-async fn retry_route<S, Q, N>(
-    State(state): State<Arc<AdminState<S, Q, N>>>,
+async fn retry_route<S, Q>(
+    State(state): State<Arc<AdminState<S, Q>>>,
     headers: HeaderMap,
     request_principal: Option<axum::Extension<GatewayPrincipal>>,
     Path(id): Path<String>,
@@ -247,7 +193,6 @@ async fn retry_route<S, Q, N>(
 where
     S: Reading + Transitions,
     Q: BroadcastQueue,
-    N: ChainNode,
 {
     let principal = match authenticate(&state.auth, &headers, request_principal.map(|e| e.0)) {
         Ok(principal) => principal,
@@ -327,11 +272,10 @@ pub struct DirectRetry {
     pub transaction_id: String,
 }
 
-impl<S, Q, N> Retrier<S, Q, N>
+impl<S, Q> Retrier<S, Q>
 where
     S: Reading + Transitions,
     Q: BroadcastQueue,
-    N: ChainNode,
 {
     /// The answer to a direct invocation by `invoker` (the function's ARN: IAM let it in).
     pub async fn retry_direct(&self, request: DirectRetry, invoker: &str) -> Value {

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let retrier = Arc::new(AwsRetrier::from_aws(&config, &AwsClients::new(&sdk))?);
+    let retrier = Arc::new(AwsRetrier::from_aws(&config, &AwsClients::new(&sdk)));
     let router = admin_router(retrier.clone(), AdminAuth::Gateway).map_request(
         |mut request: lambda_http::Request| {
             if let Some(principal) = request

@@ -215,8 +215,6 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             table_name: p.table_name.clone(),
             sign_priority_queue_url: p.sign_priority_queue_url.clone(),
             broadcast_priority_queue_url: p.broadcast_priority_queue_url.clone(),
-            rpc_url: node_url.clone(),
-            rpc_timeout: options.rpc_timeout,
         },
         sweeper: sweeper::Config {
             table_name: p.table_name.clone(),
@@ -321,9 +319,10 @@ pub async fn start_with(
     let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, &clients(Role::Sweeper));
     let watchdog = sweeper::AwsWatchdog::from_aws(&configs.sweeper, &clients(Role::Sweeper))
         .map_err(config_error)?;
-    let retrier = Arc::new(
-        retry::AwsRetrier::from_aws(&configs.retry, &clients(Role::Retry)).map_err(config_error)?,
-    );
+    let retrier = Arc::new(retry::AwsRetrier::from_aws(
+        &configs.retry,
+        &clients(Role::Retry),
+    ));
     let admin = retry::admin_router(
         retrier,
         retry::AdminAuth::BearerToken(options.admin_token.clone()),

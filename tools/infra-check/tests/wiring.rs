@@ -499,11 +499,10 @@ fn consumer_timeouts_cover_their_node_calls_at_the_nodes_timeout() {
             "{function}: a {timeout} s timeout can't hold {calls} node calls of {rpc} s and {other} s more"
         );
     }
-    // The retry answers an HTTP request inside API Gateway's 30 s: its node calls are shorter.
-    let (timeout, rpc) = timeouts_of("retry");
+    // The retry answers an HTTP request inside API Gateway's 30 s: it must not wait on a node.
     assert!(
-        timeout <= 29.0 && 2.0 * rpc < timeout,
-        "retry: {timeout} s, node {rpc} s"
+        environment_variable("retry", "RPC_URL").is_none(),
+        "retry: it answers an operator inside 30 s, and a node may take longer; the broadcaster decides on chain"
     );
 }
 
