@@ -682,3 +682,64 @@ async fn a_nonce_nobody_holds_is_filled_by_the_watchdog_so_later_nonces_move() {
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_lies_about_receipts_confirms_nothing_until_it_tells_the_truth() {
+    let proxy = proxy_in_front_of(
+        &integration_tests::rpc_url(),
+        ProxyConfig {
+            forge_receipt_block_hash: true,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let options = RunnerOptions {
+        node_url: Some(proxy.url()),
+        ..RunnerOptions::default()
+    };
+    let stack = TestStack::start_with("lying", options, 2).await;
+    let id = stack
+        .submit(ADD_WEIGHT, &add_weight_data(Address::repeat_byte(0x64), 1))
+        .await;
+    // Mined, and the node keeps answering its receipt from a block that is not the chain's.
+    let lied = poll_until(Duration::from_secs(30), || async {
+        proxy.stats().forged_receipts >= 3 || stack.transaction(&id).await["status"] == "confirmed"
+    })
+    .await;
+    assert!(
+        lied,
+        "the proxy never forged a receipt: {:?}",
+        proxy.stats()
+    );
+    let meanwhile = stack.transaction(&id).await;
+    assert_eq!(
+        meanwhile["status"], "broadcast",
+        "confirmed on a receipt from a block that is not the chain's: {meanwhile}"
+    );
+
+    proxy
+        .update(|c| c.forge_receipt_block_hash = false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let done = stack
+        .wait_for_status(&id, "confirmed", Duration::from_secs(30))
+        .await;
+    let receipt = integration_tests::rpc(
+        &integration_tests::http_client(),
+        &integration_tests::rpc_url(),
+        "eth_getTransactionReceipt",
+        json!([done["tx_hash"]]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let block = u64::from_str_radix(
+        receipt["blockNumber"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done["block_number"], block, "the chain's own block: {done}");
+    stack.stop().await;
+    proxy.shutdown().await;
+}

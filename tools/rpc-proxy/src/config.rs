@@ -140,6 +140,10 @@ pub struct ProxyConfig {
     /// that gives up waiting has still had its call executed (a node that is slow to answer,
     /// not slow to act). `false`: the delay comes first.
     pub forward_before_latency: bool,
+    /// A node that lies about receipts: every `eth_getTransactionReceipt` that finds one answers
+    /// it with a `blockHash` that is not the chain's (as from a block a reorganisation took
+    /// away). Applies whatever `methods` says.
+    pub forge_receipt_block_hash: bool,
 }
 
 impl Default for ProxyConfig {
@@ -159,6 +163,7 @@ impl Default for ProxyConfig {
             fail_next: None,
             seed: None,
             forward_before_latency: false,
+            forge_receipt_block_hash: false,
         }
     }
 }

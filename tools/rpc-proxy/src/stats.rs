@@ -22,6 +22,8 @@ pub struct ProxyStats {
     pub forwarded: u64,
     /// Forwarded requests the upstream did not answer (answered to the client as 502).
     pub upstream_errors: u64,
+    /// Receipts answered with a `blockHash` that is not the chain's.
+    pub forged_receipts: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
