@@ -220,12 +220,13 @@ data "aws_iam_policy_document" "broadcaster" {
     resources = [aws_sqs_queue.broadcast.arn]
   }
 
-  # Another sender took a transaction's nonce: it goes back to the signer for a fresh one.
+  # Another sender took a transaction's nonce: it goes back to the signer for a fresh one,
+  # through the signer's priority queue.
   statement {
     sid       = "ResignLostNonces"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.sign.arn]
+    resources = [aws_sqs_queue.sign_priority.arn]
   }
 
   statement {

@@ -55,8 +55,9 @@ locals {
     })
     broadcaster = merge(local.backoff_environment, local.confirmations_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
-      # A transaction whose nonce another sender took goes back to be signed again.
-      SIGN_QUEUE_URL               = aws_sqs_queue.sign.url
+      # A transaction whose nonce another sender took goes back to be signed again,
+      # ahead of the backlog.
+      SIGN_PRIORITY_QUEUE_URL      = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL          = aws_sqs_queue.broadcast.url
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
       # Re-signs fee-bump replacements and nonce fillers.

@@ -23,7 +23,7 @@ locals {
   # tools/infra-check checks these relations.
   node_calls_per_record = {
     signer      = 3 # signer::NODE_CALLS_PER_RECORD
-    broadcaster = 6 # broadcaster::NODE_CALLS_PER_RECORD
+    broadcaster = 10 # broadcaster::NODE_CALLS_PER_RECORD
     sweeper     = 2 # sweeper::watchdog::NODE_CALLS_PER_REPAIR
   }
 

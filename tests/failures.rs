@@ -554,7 +554,7 @@ async fn a_nonce_taken_by_another_sender_is_signed_again_and_confirmed() {
     .await
     .unwrap_or_else(|e| panic!("anvil_setNonce: {e}"));
     // A few blocks on: the nonces are used deep enough to tell who used them.
-    for _ in 0..3 {
+    for _ in 0..4 {
         integration_tests::rpc(
             &integration_tests::http_client(),
             &integration_tests::rpc_url(),

@@ -163,7 +163,7 @@ async fn a_transaction_whose_nonce_is_gone_is_signed_again_with_a_fresh_nonce() 
     let (status, body) = retry(&stack, &id, Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["action"], "resend_signed");
-    for _ in 0..2 {
+    for _ in 0..4 {
         integration_tests::rpc(
             &integration_tests::http_client(),
             &integration_tests::rpc_url(),

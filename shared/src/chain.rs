@@ -23,8 +23,8 @@ pub async fn used_deeply<N: ChainNode>(
     Ok(node.mined_nonce_at(address, deep).await? > nonce)
 }
 
-/// How deep a nonce must be used before a stranger is taken to have used it: a couple of
-/// blocks, or the confirmations a receipt needs if more.
+/// How deep a nonce must be used before a stranger is taken to have used it: three blocks, or
+/// the confirmations a receipt needs if more.
 pub fn stranger_depth(confirmations: u64) -> u64 {
-    confirmations.max(2)
+    confirmations.max(3)
 }

@@ -24,7 +24,7 @@ pub(crate) fn check_delay(poll: Duration, checks: u32) -> Duration {
 }
 
 /// What a receipt check found.
-enum Checked {
+pub(crate) enum Checked {
     Final(Inclusion, B256),
     Open,
     NonceLost { chain_next: u64 },
@@ -119,17 +119,7 @@ where
         for hash in tx.attempt_hashes().into_iter().rev() {
             let lookup = self.node.lookup(hash).await?;
             if let Lookup::Included(inclusion) = lookup {
-                let head = self.node.block_number().await?;
-                if head + 1 < inclusion.block_number + self.confirmations {
-                    return Ok(Checked::Open);
-                }
-                // Deep enough: and still in the canonical chain? A receipt from a block a
-                // reorganisation took away (or a node that lies) confirms nothing.
-                if !self.node.on_canonical_chain(hash).await? {
-                    tracing::warn!(tx_hash = %hash, block = inclusion.block_number, "its receipt names a block that is not canonical; checking again");
-                    return Ok(Checked::Open);
-                }
-                return Ok(Checked::Final(inclusion, hash));
+                return self.settled(inclusion, hash).await;
             }
             if hash == signed.hash {
                 current = lookup;
@@ -158,7 +148,7 @@ where
                     Err(NodeError::NonceTooLow(detail)) => {
                         match self.nonce_used(tx, signed, &detail).await? {
                             Sent::Mined(inclusion, hash) => {
-                                return Ok(Checked::Final(inclusion, hash));
+                                return self.settled(inclusion, hash).await;
                             }
                             Sent::NonceLost { chain_next } => {
                                 return Ok(Checked::NonceLost { chain_next });
@@ -185,6 +175,25 @@ where
             _ => {}
         }
         Ok(Checked::Open)
+    }
+
+    /// A receipt decides only once it is `confirmations` deep and its block is the canonical
+    /// one at its height: a receipt from a block a reorganisation took away (or a node that
+    /// lies) confirms nothing.
+    pub(crate) async fn settled(
+        &self,
+        inclusion: Inclusion,
+        hash: B256,
+    ) -> Result<Checked, NodeError> {
+        let head = self.node.block_number().await?;
+        if head + 1 < inclusion.block_number + self.confirmations {
+            return Ok(Checked::Open);
+        }
+        if !self.node.on_canonical_chain(hash).await? {
+            tracing::warn!(tx_hash = %hash, block = inclusion.block_number, "its receipt names a block that is not canonical; checking again");
+            return Ok(Checked::Open);
+        }
+        Ok(Checked::Final(inclusion, hash))
     }
 
     /// What the market asks now.

@@ -30,8 +30,9 @@ use tx_shared::retry::schedule_retry;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
-    /// Where a transaction whose nonce another sender took goes to be signed again.
-    pub sign_queue_url: String,
+    /// Where a transaction whose nonce another sender took goes to be signed again: the
+    /// signer's priority queue, ahead of the backlog.
+    pub sign_priority_queue_url: String,
     pub broadcast_queue_url: String,
     /// Operators' retries arrive here, ahead of the backlog.
     pub broadcast_priority_queue_url: Option<String>,
@@ -74,7 +75,7 @@ impl Config {
         }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
-            sign_queue_url: env.required("SIGN_QUEUE_URL")?,
+            sign_priority_queue_url: env.required("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
@@ -121,7 +122,7 @@ impl AwsBroadcaster {
                 SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
-            to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_queue_url),
+            to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_priority_queue_url),
             node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
             key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
@@ -134,10 +135,11 @@ impl AwsBroadcaster {
     }
 }
 
-/// Node calls one record makes in a row at most, on its longest usual path ("nonce too low":
-/// send, mined nonce, head, nonce at depth, a lookup, pending nonce): with the node's timeout,
-/// what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
-pub const NODE_CALLS_PER_RECORD: u64 = 6;
+/// Node calls one record makes in a row at most, on its longest usual path (a receipt check
+/// that re-sends and meets "nonce too low": lookups, send, mined nonce, lookups again, head,
+/// nonce at depth, pending nonce; or a deep receipt: lookup, head, canonical block): with the
+/// node's timeout, what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_RECORD: u64 = 10;
 
 /// What happened to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,12 +240,24 @@ where
                 }
                 self.follow(&tx, &signed, 0).await
             }
-            Ok(Sent::Mined(inclusion, hash)) => {
-                let _ = self.store.record_broadcast(id).await;
-                self.finalize(&tx, inclusion, hash).await
+            // Ours is mined: followed like any sent transaction, so its receipt is judged deep
+            // and canonical before it is final.
+            Ok(Sent::Mined(..)) => {
+                match self.store.record_broadcast(id).await {
+                    Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
+                }
+                self.follow(&tx, &signed, 1).await
             }
             Ok(Sent::NonceLost { chain_next }) => self.resign(&tx, &signed, chain_next).await,
             Err(e @ (NodeError::Reverted(_) | NodeError::Rejected { .. })) => {
+                // Refused as such: unless its nonce is gone, taken by another sender (an
+                // operator's re-send after a filler, say), in which case it is signed again.
+                if let Ok(Sent::NonceLost { chain_next }) =
+                    self.nonce_used(&tx, &signed, &e.to_string()).await
+                {
+                    return self.resign(&tx, &signed, chain_next).await;
+                }
                 self.give_up(
                     &tx,
                     &format!("{e} (the node refuses the signed transaction)"),
@@ -341,6 +355,13 @@ where
                 "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
                 signed.nonce
             )));
+        }
+        // And asked again, now that the nonce is deep: a backend that lagged for the first
+        // answers has had the time to catch up.
+        for hash in tx.attempt_hashes() {
+            if let Lookup::Included(inclusion) = self.node.lookup(hash).await? {
+                return Ok(Sent::Mined(inclusion, hash));
+            }
         }
         // Something else used our nonce: the counter may be behind the chain too.
         let pending_next = self.node.pending_nonce(signed.from).await?;

@@ -100,6 +100,8 @@ async fn nonce_too_low_is_success_when_our_hash_is_mined() {
     set(&b.node.mined_nonce, Ok(1));
     b.node
         .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        // Found mined by the nonce check, then judged as every receipt is.
+        .script_lookup(Ok(MINED))
         .script_lookup(Ok(MINED));
     assert_eq!(
         b.process(delivery(id, 1, 0)).await,
@@ -431,4 +433,39 @@ async fn an_operators_resend_of_bytes_whose_nonce_a_stranger_took_is_signed_agai
     let now = status(&b, id).await;
     assert_eq!((now.status, now.generation), (Status::Retrying, 2));
     assert_eq!(b.to_signer.enqueued().len(), 1);
+}
+
+#[tokio::test]
+async fn refused_bytes_whose_nonce_a_stranger_took_are_signed_again() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    // The node refuses the bytes as such, and a filler took their nonce long ago.
+    set(&b.node.mined_nonce, Ok(5));
+    b.node
+        .script_send(Err(NodeError::Rejected {
+            code: -32000,
+            message: "intrinsic gas too low".into(),
+        }))
+        .script_lookup(Ok(Lookup::Unknown))
+        .script_lookup(Ok(Lookup::Unknown));
+    assert_eq!(b.process(delivery(id, 1, 0)).await, Ok(Outcome::Resigning));
+    assert_eq!(status(&b, id).await.status, Status::Retrying);
+}
+
+#[tokio::test]
+async fn our_own_mined_bytes_found_by_nonce_too_low_are_still_judged_deep_and_canonical() {
+    let b = broadcaster();
+    let (id, _) = signed(&b).await;
+    set(&b.node.mined_nonce, Ok(1));
+    set(&b.node.canonical, Ok(false));
+    b.node
+        .script_send(Err(NodeError::NonceTooLow("nonce too low".into())))
+        .script_lookup(Ok(MINED))
+        .script_lookup(Ok(MINED));
+    // Its receipt's block is not canonical: followed, not confirmed.
+    assert_eq!(
+        b.process(delivery(id, 1, 0)).await,
+        Ok(Outcome::AwaitingReceipt)
+    );
+    assert_eq!(status(&b, id).await.status, Status::Broadcast);
 }

@@ -192,7 +192,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         },
         broadcaster: broadcaster::Config {
             table_name: p.table_name.clone(),
-            sign_queue_url: p.sign_queue_url.clone(),
+            sign_priority_queue_url: p.sign_priority_queue_url.clone(),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             broadcast_priority_queue_url: Some(p.broadcast_priority_queue_url.clone()),
             kms_key_id: p.kms_key_id.clone(),

@@ -285,7 +285,7 @@ impl Transitions for DynamoStore {
                 .when("attribute_exists(tx_hash)", [])
                 .set("next_attempt_at", now)
                 .log(entry(
-                    "re-send the same signed transaction; its nonce is still open",
+                    "re-send the same signed transaction; the broadcaster decides on chain what became of its nonce",
                 )),
             AdminRetry::ResignFresh => unsigned(
                 Change::new()

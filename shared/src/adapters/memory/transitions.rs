@@ -313,7 +313,7 @@ impl Transitions for MemoryStore {
                     s.tx.generation += 1;
                     log(
                         s,
-                        entry("re-send the same signed transaction; its nonce is still open"),
+                        entry("re-send the same signed transaction; the broadcaster decides on chain what became of its nonce"),
                     );
                 },
             ),
