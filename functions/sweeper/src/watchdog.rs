@@ -154,12 +154,18 @@ where
             .store
             .nonce_holders(account, mined, self.window)
             .await?;
-        for holder in holders.iter().filter(|h| h.status.is_final()) {
-            if !in_budget() {
-                break;
-            }
-            if self.reorged(holder, mined).await? {
-                report.reorged.push(holder.id);
+        let finals: Vec<&Transaction> = holders.iter().filter(|h| h.status.is_final()).collect();
+        if !finals.is_empty() {
+            // One head for the whole watch: the question is whether the node reached each
+            // holder's block, not where the chain is this very instant.
+            let head = self.node.block_number().await?;
+            for holder in finals {
+                if !in_budget() {
+                    break;
+                }
+                if self.reorged(holder, mined, head).await? {
+                    report.reorged.push(holder.id);
+                }
             }
         }
         // Only nonces taken since holders are indexed can be judged by the index; and none
@@ -199,11 +205,10 @@ where
     /// A final transaction whose nonce the chain has not mined: followed again, unless the
     /// node still knows one of its hashes (its nonce view lags, or the transaction is back
     /// in the pool) or has not reached the block that included it (a lagging backend).
-    async fn reorged(&self, tx: &Transaction, mined: u64) -> Result<bool, WatchError> {
+    async fn reorged(&self, tx: &Transaction, mined: u64, head: u64) -> Result<bool, WatchError> {
         let (Some(nonce), Some(_)) = (tx.nonce, tx.signed.as_ref()) else {
             return Ok(false);
         };
-        let head = self.node.block_number().await?;
         if tx.inclusion.is_some_and(|i| head < i.block_number) {
             return Ok(false);
         }

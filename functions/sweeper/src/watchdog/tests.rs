@@ -48,15 +48,16 @@ async fn signed(w: &TestWatchdog, first: u64) -> (TxId, tx_shared::domain::Signe
     tx_fakes::signed(&w.store, first, raw).await
 }
 
-async fn confirmed(w: &TestWatchdog, first: u64) -> TxId {
+/// Signed (the counter seeded at `first`), then confirmed in `block` (1 is the scripted node's
+/// head).
+async fn confirmed(w: &TestWatchdog, first: u64, block: u64) -> TxId {
     let (id, tx) = signed(w, first).await;
     w.store
         .record_broadcast(id)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    // In block 1: the scripted node's head.
     let mined = Inclusion {
-        block_number: 1,
+        block_number: block,
         succeeded: true,
     };
     w.store
@@ -79,7 +80,7 @@ async fn a_key_that_never_signed_has_nothing_to_watch() {
 #[tokio::test]
 async fn a_counter_behind_the_chain_is_raised() {
     let w = watchdog();
-    confirmed(&w, 0).await;
+    confirmed(&w, 0, 1).await;
     set(&w.node.mined_nonce, Ok(5));
     set(&w.node.pending_nonce, Ok(6));
     let report = watch(&w).await;
@@ -91,7 +92,7 @@ async fn a_counter_behind_the_chain_is_raised() {
 #[tokio::test]
 async fn a_confirmed_transaction_whose_nonce_is_not_mined_is_followed_again() {
     let w = watchdog();
-    let id = confirmed(&w, 0).await;
+    let id = confirmed(&w, 0, 1).await;
     // The chain went back: nonce 0 is not mined, and the node has no receipt.
     set(&w.node.mined_nonce, Ok(0));
     set(&w.node.pending_nonce, Ok(0));
@@ -117,7 +118,7 @@ async fn a_confirmed_transaction_whose_nonce_is_not_mined_is_followed_again() {
 #[tokio::test]
 async fn a_confirmed_transaction_the_node_still_has_a_receipt_for_stays_confirmed() {
     let w = watchdog();
-    let id = confirmed(&w, 0).await;
+    let id = confirmed(&w, 0, 1).await;
     // A lagging backend: its nonce view is behind, but the receipt is there.
     set(&w.node.mined_nonce, Ok(0));
     w.node.script_lookup(Ok(Lookup::Included(Inclusion {
@@ -255,20 +256,8 @@ async fn a_hole_at_the_chains_nonce_waiting_out_the_settle_time_is_not_yet_a_sta
 #[tokio::test]
 async fn a_confirmed_transaction_past_a_lagging_nodes_head_stays_confirmed() {
     let w = watchdog();
-    let (id, tx) = signed(&w, 0).await;
-    w.store
-        .record_broadcast(id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
     // Included in block 5; this node's head is 1 and it has no receipt yet.
-    let mined = Inclusion {
-        block_number: 5,
-        succeeded: true,
-    };
-    w.store
-        .record_inclusion(id, mined, tx.hash)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let id = confirmed(&w, 0, 5).await;
     w.node.script_lookup(Ok(Lookup::Unknown));
     let report = watch(&w).await;
     assert!(report.reorged.is_empty());
