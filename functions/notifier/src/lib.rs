@@ -108,14 +108,8 @@ impl<S: Reading, K: UpdateSink> Notifier<S, K> {
 /// The transactions a DynamoDB stream event is about, in order, once each.
 pub fn changed_transactions(event: &StreamEvent) -> Vec<TxId> {
     let mut ids: Vec<TxId> = Vec::new();
-    for record in &event.records {
-        let key = match record.change.keys.get("pk") {
-            Some(serde_dynamo::AttributeValue::S(pk)) => Some(pk.as_str()),
-            _ => None,
-        };
-        if let Some(id) = key.and_then(transaction_of_key)
-            && !ids.contains(&id)
-        {
+    for id in event.records.iter().filter_map(transaction_of_record) {
+        if !ids.contains(&id) {
             ids.push(id);
         }
     }
@@ -126,20 +120,29 @@ pub fn changed_transactions(event: &StreamEvent) -> Vec<TxId> {
 /// dead-letter queue, a permanent refusal, the attempt cap, an old path nobody listed): each
 /// needs a human, and each is counted for the alarm.
 pub fn entered_review(event: &StreamEvent) -> Vec<TxId> {
-    let status = |image: &serde_dynamo::Item| match image.get("status") {
-        Some(serde_dynamo::AttributeValue::S(status)) => Some(status.clone()),
-        _ => None,
-    };
-    let review = Some(Status::NeedsReview.as_str().to_owned());
+    let review = Some(Status::NeedsReview.as_str());
     event
         .records
         .iter()
-        .filter(|r| status(&r.change.new_image) == review && status(&r.change.old_image) != review)
-        .filter_map(|r| match r.change.keys.get("pk") {
-            Some(serde_dynamo::AttributeValue::S(pk)) => transaction_of_key(pk),
-            _ => None,
+        .filter(|r| {
+            text(&r.change.new_image, "status") == review
+                && text(&r.change.old_image, "status") != review
         })
+        .filter_map(transaction_of_record)
         .collect()
+}
+
+/// The transaction a stream record is about, if it is about one.
+fn transaction_of_record(record: &aws_lambda_events::event::dynamodb::EventRecord) -> Option<TxId> {
+    text(&record.change.keys, "pk").and_then(transaction_of_key)
+}
+
+/// A string attribute of a stream image.
+fn text<'a>(image: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
+    match image.get(name) {
+        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
+        _ => None,
+    }
 }
 
 /// `TX#<id>` is a transaction; other items (nonce counters, idempotency keys) are not shown.
