@@ -160,7 +160,17 @@ impl DynamoStore {
 
     /// Applies a change that moves the transaction to `to`; a lost condition is a conflict.
     async fn advance(&self, id: TxId, to: Status, change: Change) -> Result<(), StoreError> {
-        if self.apply(id, change.to(to)).await? {
+        self.apply_or_conflict(id, change.to(to), to).await
+    }
+
+    /// [`Self::apply`], a condition that did not hold reported as a lost race towards `to`.
+    async fn apply_or_conflict(
+        &self,
+        id: TxId,
+        change: Change,
+        to: Status,
+    ) -> Result<(), StoreError> {
+        if self.apply(id, change).await? {
             Ok(())
         } else {
             Err(StoreError::Conflict { id, to })

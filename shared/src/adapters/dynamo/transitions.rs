@@ -30,14 +30,7 @@ impl Transitions for DynamoStore {
                 ],
             )
             .log(HistoryEntry::replaced(old, signed));
-        if self.apply(id, change).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict {
-                id,
-                to: Status::Broadcast,
-            })
-        }
+        self.apply_or_conflict(id, change, Status::Broadcast).await
     }
 
     async fn record_inclusion(
@@ -205,14 +198,7 @@ impl Transitions for DynamoStore {
             )
             .set("next_attempt_at", s(format_time(next_check_at)))
             .set("follow_token", s(token));
-        if self.apply(id, change).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict {
-                id,
-                to: Status::Broadcast,
-            })
-        }
+        self.apply_or_conflict(id, change, Status::Broadcast).await
     }
 
     async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
@@ -296,14 +282,7 @@ impl Transitions for DynamoStore {
             .log(entry("sign again with a fresh nonce; the old one is gone")),
         }
         .add_one("generation");
-        if self.apply(id, change).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict {
-                id,
-                to: Status::Retrying,
-            })
-        }
+        self.apply_or_conflict(id, change, Status::Retrying).await
     }
 
     async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {

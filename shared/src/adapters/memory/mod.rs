@@ -96,11 +96,21 @@ impl MemoryStore {
                 s.tx.status = to;
             },
         );
-        match applied {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict { id, to }),
-            Err(e) => Err(e),
-        }
+        conflict_unless(applied, id, to)
+    }
+}
+
+/// An [`MemoryStore::apply`] whose condition did not hold (or whose transaction is gone)
+/// reported as DynamoDB's adapter reports it: a lost race towards `to`.
+fn conflict_unless(
+    applied: Result<bool, StoreError>,
+    id: TxId,
+    to: Status,
+) -> Result<(), StoreError> {
+    match applied {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict { id, to }),
+        Err(e) => Err(e),
     }
 }
 

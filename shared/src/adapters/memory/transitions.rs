@@ -3,7 +3,7 @@
 use alloy::primitives::B256;
 use time::OffsetDateTime;
 
-use super::{MemoryStore, log, unsigned};
+use super::{MemoryStore, conflict_unless, log, unsigned};
 use crate::domain::{Event, HistoryEntry, Inclusion, SignedTx, Status, TxId};
 use crate::ports::{AdminRetry, RetryRecord, StoreError, Transitions};
 
@@ -46,14 +46,7 @@ impl Transitions for MemoryStore {
                 log(s, HistoryEntry::replaced(old, signed));
             },
         );
-        match applied {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict {
-                id,
-                to: Status::Broadcast,
-            }),
-            Err(e) => Err(e),
-        }
+        conflict_unless(applied, id, Status::Broadcast)
     }
 
     async fn record_inclusion(
@@ -228,14 +221,7 @@ impl Transitions for MemoryStore {
                 s.tx.follow_token = Some(token.to_owned());
             },
         );
-        match applied {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict {
-                id,
-                to: Status::Broadcast,
-            }),
-            Err(e) => Err(e),
-        }
+        conflict_unless(applied, id, Status::Broadcast)
     }
 
     async fn schedule(&self, id: TxId, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
@@ -332,14 +318,7 @@ impl Transitions for MemoryStore {
                 },
             ),
         };
-        match applied {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(StoreError::NotFound(_)) => Err(StoreError::Conflict {
-                id,
-                to: Status::Retrying,
-            }),
-            Err(e) => Err(e),
-        }
+        conflict_unless(applied, id, Status::Retrying)
     }
 
     async fn record_event(&self, id: TxId, entry: HistoryEntry) -> Result<(), StoreError> {
