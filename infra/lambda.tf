@@ -53,7 +53,7 @@ locals {
       MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
       RUST_LOG            = var.rust_log
     })
-    broadcaster = merge(local.backoff_environment, local.confirmations_environment, {
+    broadcaster = merge(local.backoff_environment, local.confirmations_environment, local.reprice_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # A transaction whose nonce another sender took goes back to be signed again,
       # ahead of the backlog.

@@ -9,6 +9,10 @@ locals {
   confirmations_environment = var.confirmations == null ? {} : {
     CONFIRMATIONS = tostring(var.confirmations)
   }
+  # Likewise the blocks a bid may stay pending before a low tip is re-priced.
+  reprice_environment = var.reprice_after_blocks == null ? {} : {
+    REPRICE_AFTER_BLOCKS = tostring(var.reprice_after_blocks)
+  }
 
   # The node's slowest answer we wait for, in whole seconds.
   rpc_timeout_seconds = ceil(var.rpc_timeout_ms / 1000)

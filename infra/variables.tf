@@ -162,6 +162,17 @@ variable "confirmations" {
   }
 }
 
+variable "reprice_after_blocks" {
+  description = "Blocks a bid may stay pending, above the base fee, before a tip below the node's suggested one is replaced at the same nonce. Unset (null): the chain's default, about a minute of blocks (shared/src/domain/chains.rs: 5 on Ethereum, 30 on Polygon/OP/Base, 240 on Arbitrum, ...)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reprice_after_blocks == null ? true : var.reprice_after_blocks >= 1 && floor(var.reprice_after_blocks) == var.reprice_after_blocks
+    error_message = "reprice_after_blocks must be a whole number, at least 1, or null for the chain's default."
+  }
+}
+
 variable "receipt_poll_seconds" {
   description = "Delay of the broadcaster's next receipt check (an SQS message delay, so at most 900 s)."
   type        = number

@@ -23,8 +23,30 @@ pub async fn used_deeply<N: ChainNode>(
     Ok(node.mined_nonce_at(address, deep).await? > nonce)
 }
 
-/// How deep a nonce must be used before a stranger is taken to have used it: three blocks, or
-/// the confirmations a receipt needs if more.
-pub fn stranger_depth(confirmations: u64) -> u64 {
-    confirmations.max(3)
+/// How deep a nonce must be used before a stranger is taken to have used it: three blocks,
+/// the confirmations a receipt needs, or half a minute of the chain's blocks, whichever is
+/// most. Backends lag by time more than by blocks: on a chain of quarter-second blocks, three
+/// blocks is less than a lagging backend's usual second or two.
+pub fn stranger_depth(confirmations: u64, chain_id: u64) -> u64 {
+    confirmations
+        .max(3)
+        .max(crate::domain::chains::blocks_in(chain_id, STRANGER_LAG))
+}
+
+/// The lag behind a load balancer that a stranger's use of a nonce must outlast.
+pub const STRANGER_LAG: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stranger_is_judged_under_half_a_minute_of_blocks_at_least() {
+        // Ethereum: three blocks already outlast it; its confirmations are more.
+        assert_eq!(stranger_depth(1, 1), 3);
+        assert_eq!(stranger_depth(12, 1), 12);
+        // Arbitrum: 120 quarter-second blocks.
+        assert_eq!(stranger_depth(3, 42_161), 120);
+        assert_eq!(stranger_depth(1, 31_337), 3);
+    }
 }

@@ -499,7 +499,13 @@ pub struct GasPlan {
     pub max_priority_fee_per_gas: u128,
 }
 
-/// The JSON-RPC node.
+/// The latest block, as far as the fee market and re-pricing care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub number: u64,
+    pub base_fee: u128,
+}
+
 /// What the node knows of a transaction hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
@@ -509,6 +515,7 @@ pub enum Lookup {
     Included(Inclusion),
 }
 
+/// The JSON-RPC node.
 pub trait ChainNode: Send + Sync {
     /// Next nonce counting pending transactions.
     fn pending_nonce(
@@ -524,8 +531,8 @@ pub trait ChainNode: Send + Sync {
         block: u64,
     ) -> impl Future<Output = Result<u64, NodeError>> + Send;
     fn lookup(&self, hash: B256) -> impl Future<Output = Result<Lookup, NodeError>> + Send;
-    /// Base fee of the latest block.
-    fn base_fee(&self) -> impl Future<Output = Result<u128, NodeError>> + Send;
+    /// The latest block: its number and base fee, read together.
+    fn head(&self) -> impl Future<Output = Result<Head, NodeError>> + Send;
     fn plan_gas(
         &self,
         from: Address,

@@ -7,7 +7,7 @@ use alloy::primitives::B256;
 use time::OffsetDateTime;
 use tx_shared::batch::RetryLater;
 use tx_shared::domain::fees::{Fees, Market, Replacement, eip1559, replacement_fees};
-use tx_shared::domain::{Event, Inclusion, SignedTx, Status, Transaction, TxMessage};
+use tx_shared::domain::{Inclusion, PendingSince, SignedTx, Status, Transaction, TxMessage};
 use tx_shared::ports::{
     BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, Reading, Redelivery, StoreError,
     TransactionSigner, Transitions,
@@ -26,8 +26,11 @@ pub(crate) fn check_delay(poll: Duration, checks: u32) -> Duration {
 /// What a receipt check found.
 pub(crate) enum Checked {
     Final(Inclusion, B256),
-    Open,
-    NonceLost { chain_next: u64 },
+    /// Not final; the bid seen pending since which block, if it is.
+    Open(Option<PendingSince>),
+    NonceLost {
+        chain_next: u64,
+    },
 }
 
 /// What a re-pricing did.
@@ -45,17 +48,29 @@ pub(crate) fn below(signed: &SignedTx, market: Market) -> bool {
     signed.max_fee_per_gas < market.base_fee || signed.max_priority_fee_per_gas < market.tip
 }
 
-/// How long the current bid (its signature or last replacement) has been out.
-fn bid_age(tx: &Transaction) -> Duration {
-    let since = tx
-        .history
-        .iter()
-        .rev()
-        .find(|e| matches!(e.event, Event::Signed | Event::Replaced))
-        .map_or(tx.created_at, |e| e.at);
-    (OffsetDateTime::now_utc() - since)
-        .try_into()
-        .unwrap_or_default()
+/// Where a follow chain stands: the checks it made, and the bid it has seen pending since
+/// which block (carried from check to check in the messages).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Progress {
+    pub checks: u32,
+    pub pending_since: Option<PendingSince>,
+}
+
+impl Progress {
+    /// A chain starting at `checks`, having seen nothing pending yet.
+    pub(crate) fn at(checks: u32) -> Self {
+        Progress {
+            checks,
+            pending_since: None,
+        }
+    }
+
+    pub(crate) fn of(message: &TxMessage) -> Self {
+        Progress {
+            checks: message.receipt_checks,
+            pending_since: message.pending_since,
+        }
+    }
 }
 
 impl<S, Q, P, N, K> Broadcaster<S, Q, P, N, K>
@@ -71,16 +86,20 @@ where
         &self,
         tx: &Transaction,
         signed: &SignedTx,
-        checks: u32,
+        progress: Progress,
     ) -> Result<Outcome, RetryLater> {
-        match self.check(tx, signed, checks).await {
+        let checks = progress.checks;
+        let pending_since = match self.check(tx, signed, progress).await {
             Ok(Checked::Final(inclusion, hash)) => return self.finalize(tx, inclusion, hash).await,
             Ok(Checked::NonceLost { chain_next }) => {
                 return self.resign(tx, signed, chain_next).await;
             }
-            Ok(Checked::Open) => {}
-            Err(e) => tracing::warn!(error = %e, "receipt check failed; checking again later"),
-        }
+            Ok(Checked::Open(pending_since)) => pending_since,
+            Err(e) => {
+                tracing::warn!(error = %e, "receipt check failed; checking again later");
+                progress.pending_since
+            }
+        };
         // This check starts the next link of the one follow chain: the record names it, and a
         // check message that does not carry its token is a duplicate and dies out. The next
         // message goes out first; the record names it only if it still names this one. Either
@@ -90,6 +109,7 @@ where
         let next = TxMessage {
             receipt_checks: checks.saturating_add(1),
             follow: Some(token.clone()),
+            pending_since,
             ..TxMessage::of(tx)
         };
         self.queue
@@ -113,8 +133,9 @@ where
         &self,
         tx: &Transaction,
         signed: &SignedTx,
-        checks: u32,
+        progress: Progress,
     ) -> Result<Checked, NodeError> {
+        let checks = progress.checks;
         let mut current = Lookup::Unknown;
         for hash in tx.attempt_hashes().into_iter().rev() {
             let lookup = self.node.lookup(hash).await?;
@@ -160,21 +181,40 @@ where
                 }
             }
             Lookup::Pending if checks > 0 => {
-                let base_fee = self.node.base_fee().await?;
-                if signed.max_fee_per_gas < base_fee {
-                    let market = Market { base_fee, tip: 0 };
+                let head = self.node.head().await?;
+                if signed.max_fee_per_gas < head.base_fee {
+                    let market = Market {
+                        base_fee: head.base_fee,
+                        tip: 0,
+                    };
                     self.reprice(tx, signed, market).await?;
-                } else if bid_age(tx) >= self.reprice_after {
-                    // Pending for a while above the base fee: is the tip what keeps it out?
+                    return Ok(Checked::Open(None));
+                }
+                // Pending for a number of blocks above the base fee: is the tip what keeps it
+                // out? Counted from the first check that saw this bid pending.
+                let since = progress
+                    .pending_since
+                    .filter(|seen| seen.hash == signed.hash && seen.block <= head.number)
+                    .map_or(head.number, |seen| seen.block);
+                if head.number - since >= self.reprice_after_blocks {
                     let tip = self.node.suggested_tip().await?;
                     if signed.max_priority_fee_per_gas < tip {
-                        self.reprice(tx, signed, Market { base_fee, tip }).await?;
+                        let market = Market {
+                            base_fee: head.base_fee,
+                            tip,
+                        };
+                        self.reprice(tx, signed, market).await?;
+                        return Ok(Checked::Open(None));
                     }
                 }
+                return Ok(Checked::Open(Some(PendingSince {
+                    hash: signed.hash,
+                    block: since,
+                })));
             }
             _ => {}
         }
-        Ok(Checked::Open)
+        Ok(Checked::Open(None))
     }
 
     /// A receipt decides only once it is `confirmations` deep and its block is the canonical
@@ -187,19 +227,22 @@ where
     ) -> Result<Checked, NodeError> {
         let head = self.node.block_number().await?;
         if head + 1 < inclusion.block_number + self.confirmations {
-            return Ok(Checked::Open);
+            return Ok(Checked::Open(None));
         }
         if !self.node.on_canonical_chain(hash).await? {
             tracing::warn!(tx_hash = %hash, block = inclusion.block_number, "its receipt names a block that is not canonical; checking again");
-            return Ok(Checked::Open);
+            return Ok(Checked::Open(None));
         }
         Ok(Checked::Final(inclusion, hash))
     }
 
     /// What the market asks now.
     pub(crate) async fn market(&self) -> Result<Market, NodeError> {
-        let (base_fee, tip) = tokio::try_join!(self.node.base_fee(), self.node.suggested_tip())?;
-        Ok(Market { base_fee, tip })
+        let (head, tip) = tokio::try_join!(self.node.head(), self.node.suggested_tip())?;
+        Ok(Market {
+            base_fee: head.base_fee,
+            tip,
+        })
     }
 
     /// [`Self::replace`] for a transaction being followed: a cap reached is a wait, reported

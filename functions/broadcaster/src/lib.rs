@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use alloy::primitives::B256;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use follow::Progress;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
 use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
@@ -42,8 +43,8 @@ pub struct Config {
     pub rpc_timeout: Duration,
     pub confirmations: u64,
     pub receipt_poll: Duration,
-    /// A bid pending this long with a tip below the market's is re-priced.
-    pub reprice_after: Duration,
+    /// A bid pending this many blocks with a tip below the market's is re-priced.
+    pub reprice_after_blocks: u64,
     pub fees: FeePolicy,
     pub backoff: Backoff,
 }
@@ -61,6 +62,24 @@ impl Config {
         if confirmations == 0 {
             return Err(ConfigError::Invalid {
                 name: "CONFIRMATIONS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let chain_default = tx_shared::domain::chains::default_confirmations(chain_id);
+        if confirmations < chain_default {
+            tracing::warn!(
+                confirmations,
+                chain_default,
+                "CONFIRMATIONS is below the chain's usual reorganisation depth: a transaction can be shown confirmed and then fall out of the chain (the watchdog follows it again)"
+            );
+        }
+        let reprice_after_blocks: u64 = env.or_default(
+            "REPRICE_AFTER_BLOCKS",
+            tx_shared::domain::chains::default_reprice_after_blocks(chain_id),
+        )?;
+        if reprice_after_blocks == 0 {
+            return Err(ConfigError::Invalid {
+                name: "REPRICE_AFTER_BLOCKS",
                 reason: "must be at least 1".into(),
             });
         }
@@ -84,7 +103,7 @@ impl Config {
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             confirmations,
             receipt_poll: Duration::from_secs(env.or_default("RECEIPT_POLL_SECONDS", 5)?),
-            reprice_after: Duration::from_secs(env.or_default("REPRICE_AFTER_SECONDS", 60)?),
+            reprice_after_blocks,
             fees: FeePolicy {
                 bump_percent,
                 max_fee_per_gas: env.or_default("MAX_FEE_PER_GAS_WEI", 500_000_000_000u128)?,
@@ -107,7 +126,7 @@ pub struct Broadcaster<S, Q, P, N, K> {
     pub chain_id: u64,
     pub confirmations: u64,
     pub receipt_poll: Duration,
-    pub reprice_after: Duration,
+    pub reprice_after_blocks: u64,
     pub fees: FeePolicy,
     pub backoff: Backoff,
 }
@@ -128,7 +147,7 @@ impl AwsBroadcaster {
             chain_id: config.chain_id,
             confirmations: config.confirmations,
             receipt_poll: config.receipt_poll,
-            reprice_after: config.reprice_after,
+            reprice_after_blocks: config.reprice_after_blocks,
             fees: config.fees,
             backoff: config.backoff,
         })
@@ -225,7 +244,7 @@ where
                 return Ok(Outcome::NothingToDo);
             }
             return self
-                .follow(&tx, &signed, delivery.message.receipt_checks)
+                .follow(&tx, &signed, Progress::of(&delivery.message))
                 .await;
         }
         match self.send(&tx, &signed).await {
@@ -238,7 +257,7 @@ where
                     Err(StoreError::Conflict { .. }) => {}
                     Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
                 }
-                self.follow(&tx, &signed, 0).await
+                self.follow(&tx, &signed, Progress::at(0)).await
             }
             // Ours is mined: followed like any sent transaction, so its receipt is judged deep
             // and canonical before it is final.
@@ -247,7 +266,7 @@ where
                     Ok(()) | Err(StoreError::Conflict { .. }) => {}
                     Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
                 }
-                self.follow(&tx, &signed, 1).await
+                self.follow(&tx, &signed, Progress::at(1)).await
             }
             Ok(Sent::NonceLost { chain_next }) => self.resign(&tx, &signed, chain_next).await,
             Err(e @ (NodeError::Reverted(_) | NodeError::Rejected { .. })) => {
@@ -349,7 +368,7 @@ where
         }
         // None of ours is known: a stranger's, unless a lagging backend missed ours. Decided
         // only once the nonce is used deep enough that no backend lagging less can miss it.
-        let depth = tx_shared::chain::stranger_depth(self.confirmations);
+        let depth = tx_shared::chain::stranger_depth(self.confirmations, self.chain_id);
         if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth).await? {
             return Err(NodeError::Unavailable(format!(
                 "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
@@ -436,7 +455,7 @@ where
                     Ok(None) => return Ok(Outcome::NothingToDo),
                     Err(e) => return Err(self.retry(delivery, &e.to_string()).await),
                 };
-                self.follow(&now, &replacement, 0).await
+                self.follow(&now, &replacement, Progress::at(0)).await
             }
             Ok(follow::Repriced::CapReached { needed, cap }) => {
                 let reason = format!(

@@ -7,7 +7,7 @@ use alloy::primitives::Bytes;
 use tx_fakes::{FakeKey, RecordingQueue, ScriptedNode, set};
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::batch::Delivery;
-use tx_shared::domain::{Event, TxId};
+use tx_shared::domain::{Event, PendingSince, TxId};
 use tx_shared::ports::Reading;
 
 use super::*;
@@ -25,7 +25,7 @@ fn broadcaster() -> TestBroadcaster {
         chain_id: 31337,
         confirmations: 1,
         receipt_poll: Duration::from_secs(5),
-        reprice_after: Duration::from_secs(60),
+        reprice_after_blocks: 5,
         fees: FeePolicy {
             bump_percent: 12,
             max_fee_per_gas: 500_000_000_000,

@@ -10,7 +10,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::transports::{RpcError, TransportErrorKind};
 
 use crate::domain::Inclusion;
-use crate::ports::{ChainNode, GasPlan, Lookup, NodeError};
+use crate::ports::{ChainNode, GasPlan, Head, Lookup, NodeError};
 
 pub use super::node_errors::classify_rpc_error;
 
@@ -93,7 +93,7 @@ impl ChainNode for RpcNode {
         })
     }
 
-    async fn base_fee(&self) -> Result<u128, NodeError> {
+    async fn head(&self) -> Result<Head, NodeError> {
         let block = self
             .bounded(async {
                 self.provider
@@ -102,7 +102,10 @@ impl ChainNode for RpcNode {
             })
             .await?
             .ok_or_else(|| NodeError::Unavailable("the node has no latest block".into()))?;
-        Ok(block.header.base_fee_per_gas.map(u128::from).unwrap_or(0))
+        Ok(Head {
+            number: block.header.number,
+            base_fee: block.header.base_fee_per_gas.map(u128::from).unwrap_or(0),
+        })
     }
 
     async fn plan_gas(

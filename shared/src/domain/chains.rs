@@ -1,5 +1,7 @@
 //! What the service assumes of the chains it knows.
 
+use std::time::Duration;
+
 /// How many blocks (the inclusion block counting as one) a transaction must be under before it
 /// is `confirmed`, when `CONFIRMATIONS` does not say: deep enough that a reorganisation of the
 /// chain's usual depth can't take it away. A reorganisation deeper than this, after
@@ -27,6 +29,41 @@ pub fn default_confirmations(chain_id: u64) -> u64 {
     }
 }
 
+/// The chain's usual time between blocks, for turning a wait into blocks.
+///
+/// | chain | id | block time |
+/// | --- | --- | --- |
+/// | Ethereum, Sepolia, Holesky | 1, 11155111, 17000 | 12 s |
+/// | BNB Smart Chain | 56 | 0.75 s |
+/// | Polygon PoS, Amoy, OP, Base, Avalanche C-Chain | 137, 80002, 10, 8453, 43114 | 2 s |
+/// | Arbitrum One | 42161 | 0.25 s |
+/// | anything else, anvil included (its blocks come on demand) | | 12 s, as Ethereum |
+pub fn block_time(chain_id: u64) -> Duration {
+    match chain_id {
+        56 => Duration::from_millis(750),
+        137 | 80_002 | 10 | 8_453 | 43_114 => Duration::from_secs(2),
+        42_161 => Duration::from_millis(250),
+        _ => Duration::from_secs(12),
+    }
+}
+
+/// How many of the chain's blocks usually come in `wait` (at least one).
+pub fn blocks_in(chain_id: u64, wait: Duration) -> u64 {
+    let per_block = block_time(chain_id).as_millis().max(1);
+    u64::try_from(wait.as_millis().div_ceil(per_block))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// How many blocks a bid may stay pending, above the base fee, before a tip below the
+/// market's (`eth_maxPriorityFeePerGas`) is re-priced, when `REPRICE_AFTER_BLOCKS` does not
+/// say: a minute of blocks (5 on Ethereum, 240 on Arbitrum), long enough that a bid the next
+/// blocks would take is not replaced (each replacement costs a signature and at least the
+/// bump).
+pub fn default_reprice_after_blocks(chain_id: u64) -> u64 {
+    blocks_in(chain_id, Duration::from_secs(60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +75,24 @@ mod tests {
         }
         assert_eq!(default_confirmations(999_999), default_confirmations(1));
         assert_eq!(default_confirmations(31_337), 1);
+    }
+
+    #[test]
+    fn a_stuck_tip_is_repriced_after_a_minute_of_blocks_on_every_chain() {
+        assert_eq!(default_reprice_after_blocks(1), 5);
+        assert_eq!(default_reprice_after_blocks(56), 80);
+        assert_eq!(default_reprice_after_blocks(137), 30);
+        assert_eq!(default_reprice_after_blocks(42_161), 240);
+        assert_eq!(
+            default_reprice_after_blocks(999_999),
+            default_reprice_after_blocks(1)
+        );
+    }
+
+    #[test]
+    fn any_wait_is_at_least_one_block() {
+        assert_eq!(blocks_in(1, Duration::ZERO), 1);
+        assert_eq!(blocks_in(1, Duration::from_secs(13)), 2);
+        assert_eq!(blocks_in(42_161, Duration::MAX), u64::MAX);
     }
 }

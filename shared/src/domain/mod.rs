@@ -9,5 +9,6 @@ mod transaction;
 pub use history::{Event, HistoryEntry};
 pub use status::{Status, UnknownStatus};
 pub use transaction::{
-    Idempotency, Inclusion, InvalidTxId, NewTransaction, SignedTx, Transaction, TxId, TxMessage,
+    Idempotency, Inclusion, InvalidTxId, NewTransaction, PendingSince, SignedTx, Transaction, TxId,
+    TxMessage,
 };

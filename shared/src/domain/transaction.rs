@@ -222,6 +222,17 @@ pub struct TxMessage {
     /// (`Transaction::follow_token`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow: Option<String>,
+    /// For the broadcaster's receipt checks: the bid an earlier check of this chain saw
+    /// pending, and the head block then, so a stuck bid is re-priced after a number of blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<PendingSince>,
+}
+
+/// A bid seen pending, and the head block when it was first seen so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSince {
+    pub hash: B256,
+    pub block: u64,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -235,6 +246,7 @@ impl TxMessage {
             receipt_checks: 0,
             generation: 0,
             follow: None,
+            pending_since: None,
         }
     }
 

@@ -201,7 +201,9 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             rpc_timeout: options.rpc_timeout,
             confirmations: options.confirmations,
             receipt_poll: Duration::from_secs(options.receipt_poll_seconds),
-            reprice_after: Duration::from_secs(60),
+            reprice_after_blocks: tx_shared::domain::chains::default_reprice_after_blocks(
+                p.chain_id,
+            ),
             fees: broadcaster::FeePolicy {
                 bump_percent: 12,
                 max_fee_per_gas: 500_000_000_000,

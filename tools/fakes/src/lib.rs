@@ -12,9 +12,9 @@ use alloy::primitives::{Address, B256, Bytes, keccak256};
 
 use tx_shared::domain::{Inclusion, NewTransaction, SignedTx, TxId, TxMessage};
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Claim, GasPlan, Intake, LeaseToken, Lookup, NodeError,
-    NonceCounter, NonceReservation, QueueError, Redelivery, RequestPublisher, SignError, Signature,
-    SigningLease, TransactionSigner,
+    Account, BroadcastQueue, ChainNode, Claim, GasPlan, Head, Intake, LeaseToken, Lookup,
+    NodeError, NonceCounter, NonceReservation, QueueError, Redelivery, RequestPublisher, SignError,
+    Signature, SigningLease, TransactionSigner,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -38,6 +38,8 @@ pub struct ScriptedNode {
     pub mined_nonce_deep: Mutex<Option<Result<u64, NodeError>>>,
     pub balance: Mutex<Result<u128, NodeError>>,
     pub base_fee: Mutex<Result<u128, NodeError>>,
+    /// The latest block's number (`head`, `block_number`).
+    pub head: Mutex<u64>,
     pub chain_id: Mutex<Result<u64, NodeError>>,
     pub tip: Mutex<Result<u128, NodeError>>,
     /// What `on_canonical_chain` answers, for any hash.
@@ -57,6 +59,7 @@ impl Default for ScriptedNode {
             mined_nonce_deep: Mutex::new(None),
             balance: Mutex::new(Ok(10u128.pow(18))),
             base_fee: Mutex::new(Ok(1_000_000_000)),
+            head: Mutex::new(1),
             chain_id: Mutex::new(Ok(31337)),
             tip: Mutex::new(Ok(1_000_000_000)),
             canonical: Mutex::new(Ok(true)),
@@ -115,8 +118,11 @@ impl ChainNode for ScriptedNode {
             .unwrap_or(Ok(Lookup::Pending))
     }
 
-    async fn base_fee(&self) -> Result<u128, NodeError> {
-        lock(&self.base_fee).clone()
+    async fn head(&self) -> Result<Head, NodeError> {
+        Ok(Head {
+            number: *lock(&self.head),
+            base_fee: lock(&self.base_fee).clone()?,
+        })
     }
 
     async fn plan_gas(&self, _: Address, _: Address, _: &Bytes) -> Result<GasPlan, NodeError> {
@@ -138,7 +144,7 @@ impl ChainNode for ScriptedNode {
     }
 
     async fn block_number(&self) -> Result<u64, NodeError> {
-        Ok(1)
+        Ok(*lock(&self.head))
     }
 
     async fn balance(&self, _: Address) -> Result<u128, NodeError> {

@@ -262,34 +262,107 @@ fn receipt_checks_slow_down_as_a_transaction_ages() {
     );
 }
 
+/// The bid the record holds now.
+async fn bid(b: &TestBroadcaster, id: TxId) -> SignedTx {
+    status(b, id)
+        .await
+        .signed
+        .unwrap_or_else(|| panic!("unsigned"))
+}
+
 #[tokio::test]
-async fn a_bid_pending_too_long_with_a_tip_below_the_market_is_bumped() {
+async fn a_bid_pending_for_the_configured_blocks_with_a_tip_below_the_market_is_bumped() {
     let mut b = broadcaster();
-    b.reprice_after = Duration::ZERO;
+    b.reprice_after_blocks = 5;
     let (id, tx) = broadcast(&b).await;
     set(&b.node.tip, Ok(2_000_000_000));
+    // Seen pending at block 10, then at 14: four blocks out, not yet.
+    for head in [10, 14] {
+        set(&b.node.head, head);
+        assert_eq!(
+            b.process(next_check(&b)).await,
+            Ok(Outcome::AwaitingReceipt)
+        );
+        assert_eq!(bid(&b, id).await.hash, tx.hash, "at block {head}");
+    }
+    let carried = next_check(&b).message.pending_since;
+    assert_eq!(
+        carried,
+        Some(PendingSince {
+            hash: tx.hash,
+            block: 10
+        })
+    );
+    // Five blocks out: replaced with at least the market's tip.
+    set(&b.node.head, 15);
     assert_eq!(
         b.process(next_check(&b)).await,
         Ok(Outcome::AwaitingReceipt)
     );
     let now = status(&b, id).await;
-    let bid = now.signed.clone().unwrap_or_else(|| panic!("unsigned"));
-    assert_ne!(bid.hash, tx.hash);
-    assert!(bid.max_priority_fee_per_gas >= 2_000_000_000, "{bid:?}");
-    assert_eq!(now.all_hashes(), vec![tx.hash, bid.hash]);
+    let replacement = bid(&b, id).await;
+    assert_ne!(replacement.hash, tx.hash);
+    assert!(
+        replacement.max_priority_fee_per_gas >= 2_000_000_000,
+        "{replacement:?}"
+    );
+    assert_eq!(now.all_hashes(), vec![tx.hash, replacement.hash]);
+    // The new bid's blocks are counted from scratch.
+    assert_eq!(next_check(&b).message.pending_since, None);
+    set(&b.node.tip, Ok(3_000_000_000));
+    set(&b.node.head, 19);
+    b.process(next_check(&b))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bid(&b, id).await.hash, replacement.hash);
+}
+
+#[tokio::test]
+async fn a_check_without_the_count_or_after_the_head_went_back_counts_blocks_afresh() {
+    let mut b = broadcaster();
+    b.reprice_after_blocks = 5;
+    let (id, tx) = broadcast(&b).await;
+    set(&b.node.tip, Ok(2_000_000_000));
+    set(&b.node.head, 10);
+    b.process(next_check(&b))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A reorganisation took the head back below where the count began.
+    set(&b.node.head, 8);
+    b.process(next_check(&b))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        next_check(&b).message.pending_since.map(|p| p.block),
+        Some(8)
+    );
+    // A check that carries no count (as one the sweeper re-drives) starts one at the head
+    // it sees.
+    let mut redriven = next_check(&b);
+    redriven.message.pending_since = None;
+    set(&b.node.head, 20);
+    b.process(redriven).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bid(&b, id).await.hash, tx.hash);
+    assert_eq!(
+        next_check(&b).message.pending_since.map(|p| p.block),
+        Some(20)
+    );
 }
 
 #[tokio::test]
 async fn a_bid_at_the_market_tip_is_not_bumped() {
     let mut b = broadcaster();
-    b.reprice_after = Duration::ZERO;
+    b.reprice_after_blocks = 1;
     let (id, tx) = broadcast(&b).await;
-    // The market asks 1 gwei, what we bid.
-    assert_eq!(
-        b.process(next_check(&b)).await,
-        Ok(Outcome::AwaitingReceipt)
-    );
-    assert_eq!(status(&b, id).await.signed.map(|s| s.hash), Some(tx.hash));
+    // The market asks 1 gwei, what we bid, however long it waits.
+    for head in [10, 100] {
+        set(&b.node.head, head);
+        assert_eq!(
+            b.process(next_check(&b)).await,
+            Ok(Outcome::AwaitingReceipt)
+        );
+    }
+    assert_eq!(bid(&b, id).await.hash, tx.hash);
 }
 
 #[tokio::test]
