@@ -32,14 +32,13 @@ locals {
       AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
       RUST_LOG                             = var.rust_log
     }
-    signer = merge(local.backoff_environment, {
+    signer = merge(local.backoff_environment, local.node_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # Its own queue: retries are delayed through the message's visibility.
       SIGN_QUEUE_URL          = aws_sqs_queue.sign.url
       SIGN_PRIORITY_QUEUE_URL = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL     = aws_sqs_queue.broadcast.url
       KMS_KEY_ID              = aws_kms_key.signer.key_id
-      RPC_URL                 = var.rpc_url
       CHAIN_ID                = tostring(var.chain_id)
       TARGET_CONTRACT         = var.target_contract
       TARGET_CONTRACTS        = local.target_contracts
@@ -53,7 +52,7 @@ locals {
       MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
       RUST_LOG            = var.rust_log
     })
-    broadcaster = merge(local.backoff_environment, local.confirmations_environment, local.reprice_environment, {
+    broadcaster = merge(local.backoff_environment, local.confirmations_environment, local.reprice_environment, local.node_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # A transaction whose nonce another sender took goes back to be signed again,
       # ahead of the backlog.
@@ -62,7 +61,6 @@ locals {
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
       # Re-signs fee-bump replacements and nonce fillers.
       KMS_KEY_ID           = aws_kms_key.signer.key_id
-      RPC_URL              = var.rpc_url
       CHAIN_ID             = tostring(var.chain_id)
       RPC_TIMEOUT_MS       = tostring(var.rpc_timeout_ms)
       RECEIPT_POLL_SECONDS = tostring(var.receipt_poll_seconds)
@@ -74,7 +72,7 @@ locals {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       RUST_LOG   = var.rust_log
     }
-    sweeper = {
+    sweeper = merge(local.node_environment, {
       TABLE_NAME          = aws_dynamodb_table.transactions.name
       TOPIC_ARN           = aws_sns_topic.requests.arn
       BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
@@ -82,11 +80,10 @@ locals {
       SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
       # The nonce watchdog: the key it watches and fills with, on this node and chain.
       KMS_KEY_ID     = aws_kms_key.signer.key_id
-      RPC_URL        = var.rpc_url
       CHAIN_ID       = tostring(var.chain_id)
       RPC_TIMEOUT_MS = tostring(var.rpc_timeout_ms)
       RUST_LOG       = var.rust_log
-    }
+    })
     # No node: the broadcaster decides on chain what a re-sent transaction's nonce became.
     retry = {
       TABLE_NAME                   = aws_dynamodb_table.transactions.name
@@ -160,6 +157,14 @@ resource "aws_lambda_function" "function" {
 
   # The code refuses these at start-up; refuse them at plan time instead.
   lifecycle {
+    precondition {
+      condition     = var.rpc_url != null || length(var.rpc_nodes) > 0
+      error_message = "Set rpc_url, or list the chain's nodes in rpc_nodes."
+    }
+    precondition {
+      condition     = var.rpc_send_to <= max(1, length(var.rpc_nodes))
+      error_message = "rpc_send_to can't be more than the nodes listed in rpc_nodes."
+    }
     precondition {
       condition     = var.backoff_cap_seconds >= var.backoff_base_seconds
       error_message = "backoff_cap_seconds must be at least backoff_base_seconds."

@@ -9,6 +9,15 @@ locals {
   confirmations_environment = var.confirmations == null ? {} : {
     CONFIRMATIONS = tostring(var.confirmations)
   }
+  # The chain's nodes, as the functions read them (RPC_NODES): rpc_nodes, or the
+  # one rpc_url.
+  node_environment = {
+    RPC_NODES = jsonencode(length(var.rpc_nodes) > 0 ? var.rpc_nodes : [
+      { url = var.rpc_url, label = null, weight = 1 }
+    ])
+    RPC_SEND_TO = tostring(var.rpc_send_to)
+  }
+
   # Likewise the blocks a bid may stay pending before a low tip is re-priced.
   reprice_environment = var.reprice_after_blocks == null ? {} : {
     REPRICE_AFTER_BLOCKS = tostring(var.reprice_after_blocks)

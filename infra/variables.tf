@@ -32,13 +32,43 @@ variable "chain_id" {
 }
 
 variable "rpc_url" {
-  description = "JSON-RPC endpoint of the chain node (often carries an API key)."
+  description = "JSON-RPC endpoint of the chain node (often carries an API key). Or list several in rpc_nodes."
   type        = string
+  default     = null
   sensitive   = true
 
   validation {
-    condition     = can(regex("^https?://", var.rpc_url))
+    condition     = var.rpc_url == null ? true : can(regex("^https?://", var.rpc_url))
     error_message = "rpc_url must be an http(s) URL."
+  }
+}
+
+variable "rpc_nodes" {
+  description = "Several JSON-RPC endpoints of the chain, instead of rpc_url: calls go to healthy ones by weight and fail over; a node that keeps failing rests 30 s. The label stands for the node in /health and logs (never the URL)."
+  type = list(object({
+    url    = string
+    label  = optional(string)
+    weight = optional(number, 1)
+  }))
+  default   = []
+  sensitive = true
+
+  validation {
+    condition = length(var.rpc_nodes) <= 16 && alltrue([
+      for node in var.rpc_nodes : can(regex("^https?://", node.url)) && node.weight >= 1 && node.weight <= 1000 && floor(node.weight) == node.weight && (node.label == null ? true : can(regex("^[A-Za-z0-9._-]{1,32}$", node.label)))
+    ])
+    error_message = "rpc_nodes: at most 16, each an http(s) url, a whole weight 1 to 1000, and a label of 1 to 32 letters, digits, -, _ or ."
+  }
+}
+
+variable "rpc_send_to" {
+  description = "How many of the nodes each signed transaction is sent to at once (the same bytes: \"already known\" is success)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.rpc_send_to >= 1 && floor(var.rpc_send_to) == var.rpc_send_to
+    error_message = "rpc_send_to must be a whole number, at least 1."
   }
 }
 

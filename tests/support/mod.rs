@@ -346,6 +346,11 @@ pub struct OwnAnvil {
 impl OwnAnvil {
     /// `extra` e.g. `["--no-mining"]`.
     pub async fn spawn(extra: &[&str]) -> OwnAnvil {
+        Self::spawn_on_chain(31337, extra).await
+    }
+
+    /// The same, serving chain `chain_id`.
+    pub async fn spawn_on_chain(chain_id: u64, extra: &[&str]) -> OwnAnvil {
         let bin = std::env::var("ANVIL_BIN").unwrap_or_else(|_| {
             format!(
                 "{}/../.tools/anvil/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
@@ -360,7 +365,7 @@ impl OwnAnvil {
                 "--port",
                 &port.to_string(),
                 "--chain-id",
-                "31337",
+                &chain_id.to_string(),
                 "--silent",
             ])
             .args(extra)

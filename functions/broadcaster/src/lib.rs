@@ -15,11 +15,13 @@ use std::time::Duration;
 use alloy::primitives::B256;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use follow::Progress;
-use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::adapters::{
+    dynamo::DynamoStore, kms::KmsSigner, pool::NodePool, rpc::RpcNode, sqs::SqsQueue,
+};
 use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, Delivery, RetryLater};
-use tx_shared::config::{ConfigError, Env};
+use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
@@ -38,7 +40,8 @@ pub struct Config {
     /// Operators' retries arrive here, ahead of the backlog.
     pub broadcast_priority_queue_url: Option<String>,
     pub kms_key_id: String,
-    pub rpc_url: String,
+    /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
+    pub nodes: RpcNodes,
     pub chain_id: u64,
     pub rpc_timeout: Duration,
     pub confirmations: u64,
@@ -98,7 +101,7 @@ impl Config {
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
-            rpc_url: env.required("RPC_URL")?,
+            nodes: env.rpc_nodes()?,
             chain_id,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             confirmations,
@@ -131,7 +134,8 @@ pub struct Broadcaster<S, Q, P, N, K> {
     pub backoff: Backoff,
 }
 
-pub type AwsBroadcaster = Broadcaster<DynamoStore, SqsQueue, SqsQueue, RpcNode, KmsSigner>;
+pub type AwsBroadcaster =
+    Broadcaster<DynamoStore, SqsQueue, SqsQueue, NodePool<RpcNode>, KmsSigner>;
 
 impl AwsBroadcaster {
     pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
@@ -142,7 +146,7 @@ impl AwsBroadcaster {
                 |queue, priority| queue.with_sibling(priority),
             ),
             to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_priority_queue_url),
-            node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
+            node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
             key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
             confirmations: config.confirmations,

@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use alloy::primitives::Address;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sqs::SqsQueue};
+use tx_shared::adapters::{
+    dynamo::DynamoStore, kms::KmsSigner, pool::NodePool, rpc::RpcNode, sqs::SqsQueue,
+};
 use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, RetryLater};
-use tx_shared::config::{ConfigError, Env};
+use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{SignedTx, Status, Transaction, TxId, TxMessage};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
@@ -47,7 +49,8 @@ pub struct Config {
     pub sign_priority_queue_url: Option<String>,
     pub broadcast_queue_url: String,
     pub kms_key_id: String,
-    pub rpc_url: String,
+    /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
+    pub nodes: RpcNodes,
     pub chain_id: u64,
     pub target_contract: Address,
     pub target_overrides: BTreeMap<String, Address>,
@@ -67,7 +70,7 @@ impl Config {
             sign_priority_queue_url: env.optional("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             kms_key_id: env.required("KMS_KEY_ID")?,
-            rpc_url: env.required("RPC_URL")?,
+            nodes: env.rpc_nodes()?,
             chain_id: env.required("CHAIN_ID")?,
             target_contract: env.required("TARGET_CONTRACT")?,
             target_overrides: env.target_overrides("TARGET_CONTRACTS")?,
@@ -116,7 +119,7 @@ pub struct Signer<S, Q, R, N, K> {
 }
 
 /// The signer as deployed: DynamoDB, SQS, JSON-RPC and KMS.
-pub type AwsSigner = Signer<DynamoStore, SqsQueue, SqsQueue, RpcNode, KmsSigner>;
+pub type AwsSigner = Signer<DynamoStore, SqsQueue, SqsQueue, NodePool<RpcNode>, KmsSigner>;
 
 impl AwsSigner {
     pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
@@ -128,7 +131,7 @@ impl AwsSigner {
                 SqsQueue::new(sqs, &config.sign_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
-            node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
+            node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
             key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
             target_contract: config.target_contract,

@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 pub mod watchdog;
 
 use tx_shared::adapters::{
-    dynamo::DynamoStore, kms::KmsSigner, rpc::RpcNode, sns::SnsPublisher, sqs::SqsQueue,
+    dynamo::DynamoStore, kms::KmsSigner, pool::NodePool, rpc::RpcNode, sns::SnsPublisher,
+    sqs::SqsQueue,
 };
 use tx_shared::aws::AwsClients;
-use tx_shared::config::{ConfigError, Env};
+use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
 use tx_shared::ports::{
     BroadcastQueue, NodeError, Reading, RequestPublisher, StoreError, Transitions,
@@ -30,7 +31,8 @@ pub struct Config {
     pub batch_limit: u32,
     /// The watchdog's: the key whose nonces it watches (and fills with), the node and chain.
     pub kms_key_id: String,
-    pub rpc_url: String,
+    /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
+    pub nodes: RpcNodes,
     pub chain_id: u64,
     pub rpc_timeout: Duration,
 }
@@ -44,7 +46,7 @@ impl Config {
             grace: Duration::from_secs(env.or_default("SWEEP_GRACE_SECONDS", 300)?),
             batch_limit: env.or_default("SWEEP_BATCH_LIMIT", 500)?,
             kms_key_id: env.required("KMS_KEY_ID")?,
-            rpc_url: env.required("RPC_URL")?,
+            nodes: env.rpc_nodes()?,
             chain_id: env.required("CHAIN_ID")?,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
         })
@@ -76,14 +78,14 @@ impl AwsSweeper {
 }
 
 /// The nonce watchdog as deployed.
-pub type AwsWatchdog = watchdog::Watchdog<DynamoStore, SqsQueue, RpcNode, KmsSigner>;
+pub type AwsWatchdog = watchdog::Watchdog<DynamoStore, SqsQueue, NodePool<RpcNode>, KmsSigner>;
 
 impl AwsWatchdog {
     pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
         Ok(watchdog::Watchdog {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_broadcaster: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
-            node: RpcNode::new(&config.rpc_url, config.rpc_timeout)?,
+            node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
             key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
             chain_id: config.chain_id,
             // Index lag is milliseconds; a sweep's grace is minutes.

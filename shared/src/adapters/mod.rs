@@ -4,6 +4,7 @@ pub mod dynamo;
 pub mod kms;
 pub mod memory;
 pub mod node_errors;
+pub mod pool;
 pub mod rpc;
 pub mod sns;
 pub mod sqs;

@@ -53,6 +53,10 @@ pub struct RunnerOptions {
     pub policy: MessageTypePolicy,
     /// The node the functions talk to, if not the one provisioned (e.g. a fault-injecting proxy).
     pub node_url: Option<String>,
+    /// More nodes of the same chain, after that one (`node-2`, `node-3`, ...).
+    pub more_node_urls: Vec<String>,
+    /// How many nodes each signed transaction goes to at once.
+    pub send_to: usize,
     pub rpc_timeout: Duration,
     pub signing_lease: Duration,
     /// Must match the redrive policy's `maxReceiveCount` given to provisioning.
@@ -107,6 +111,8 @@ impl Default for RunnerOptions {
             confirmations: 1,
             policy: MessageTypePolicy::allow_all(),
             node_url: None,
+            more_node_urls: Vec::new(),
+            send_to: 1,
             rpc_timeout: Duration::from_secs(45),
             signing_lease: Duration::from_secs(30),
             backoff: Backoff::default(),
@@ -161,6 +167,11 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         .node_url
         .clone()
         .unwrap_or_else(|| p.rpc_url.clone());
+    let nodes = tx_shared::config::RpcNodes::from_urls(
+        std::iter::once(node_url).chain(options.more_node_urls.iter().cloned()),
+        options.send_to,
+    )
+    .unwrap_or_else(|e| panic!("the runner's nodes: {e}"));
     FunctionConfigs {
         api: api::Config {
             table_name: p.table_name.clone(),
@@ -180,7 +191,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             sign_priority_queue_url: Some(p.sign_priority_queue_url.clone()),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             kms_key_id: p.kms_key_id.clone(),
-            rpc_url: node_url.clone(),
+            nodes: nodes.clone(),
             chain_id: p.chain_id,
             target_contract: p.target_contract,
             target_overrides: Default::default(),
@@ -196,7 +207,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             broadcast_priority_queue_url: Some(p.broadcast_priority_queue_url.clone()),
             kms_key_id: p.kms_key_id.clone(),
-            rpc_url: node_url.clone(),
+            nodes: nodes.clone(),
             chain_id: p.chain_id,
             rpc_timeout: options.rpc_timeout,
             confirmations: options.confirmations,
@@ -225,7 +236,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             grace: options.sweep_grace,
             batch_limit: 500,
             kms_key_id: p.kms_key_id.clone(),
-            rpc_url: node_url,
+            nodes,
             chain_id: p.chain_id,
             rpc_timeout: options.rpc_timeout,
         },

@@ -124,6 +124,19 @@ async fn run() -> Result<(), DevError> {
                 // The functions may talk to another node than the one provisioned, e.g. the
                 // fault-injecting proxy in front of anvil.
                 node_url: env.optional("NODE_URL").map_err(config_error)?,
+                // More nodes of the chain (`,`-separated), and how many get each signed
+                // transaction.
+                more_node_urls: env
+                    .raw("MORE_NODE_URLS")
+                    .map(|raw| {
+                        raw.split(',')
+                            .map(str::trim)
+                            .filter(|url| !url.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                send_to: env.or_default("RPC_SEND_TO", 1).map_err(config_error)?,
                 rpc_timeout: Duration::from_millis(
                     env.or_default("RPC_TIMEOUT_MS", defaults.rpc_timeout.as_millis() as u64)
                         .map_err(config_error)?,
@@ -149,6 +162,13 @@ async fn run() -> Result<(), DevError> {
                 },
                 ..defaults
             };
+            // A bad node list is told here, not found by a panic in the wiring.
+            tx_shared::config::RpcNodes::from_urls(
+                std::iter::once(provisioned.rpc_url.clone())
+                    .chain(options.more_node_urls.iter().cloned()),
+                options.send_to,
+            )
+            .map_err(|e| DevError::Config(format!("MORE_NODE_URLS/RPC_SEND_TO: {e}")))?;
             let mut running = start(&sdk, &provisioned, &options).await?;
             let keys: String = options
                 .api_keys

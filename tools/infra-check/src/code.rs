@@ -92,9 +92,19 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A read is `env.<method>("NAME"…)` on the config's `Env` (`required`, `optional`,
 /// `or_default`, and helpers such as `message_type_policy`, which take the name); a helper
 /// called without a name (`env.backoff()`) reads the names in its own body in
-/// `shared/src/config.rs`. Only `required` makes a variable required.
+/// `shared/src/config/`. Only `required` makes a variable required.
 pub fn env_reads(root: &Path, krate: &FunctionCrate) -> BTreeMap<String, bool> {
-    let shared = fs::read_to_string(root.join("shared/src/config.rs")).unwrap_or_default();
+    let mut config_files = Vec::new();
+    collect_rs(&root.join("shared/src/config"), &mut config_files);
+    config_files.sort();
+    let shared: String = config_files
+        .iter()
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .map(|text| match text.find("#[cfg(test)]") {
+            Some(i) => text[..i].to_owned(),
+            None => text,
+        })
+        .collect();
     let mut reads = BTreeMap::new();
     for (_, code) in crate_source(&krate.dir) {
         for call in method_calls(&code, "env") {

@@ -16,6 +16,9 @@ use crate::backoff::Backoff;
 
 use crate::validation::{CallError, MessageTypePolicy};
 
+mod nodes;
+pub use nodes::{MAX_NODES, NodeDecl, RpcNodes};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
