@@ -118,6 +118,10 @@ sample_event = $(or $(EVENT_$(1)),$(firstword $(sort $(wildcard events/$(1)-*.js
 invoke-%: ## Invoke a watched function with its sample event (e.g. invoke-api; EVENT=events/… for another)
 	$(call invoke,$*,$(or $(EVENT),$(call sample_event,$*)))
 
+.PHONY: mutants
+mutants: ## Bring each fixed defect back, one at a time, and check its test fails (scripts/mutants; a clean tree)
+	python3 scripts/mutants/run.py scripts/mutants/issue-13.json
+
 infra-check: ## Static checks of infra/: checkov (pinned; installs it on first use) with infra/.checkov.yaml
 	@$(STACK) tools checkov
 	.tools/checkov/bin/checkov -d infra --config-file infra/.checkov.yaml
