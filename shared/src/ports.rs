@@ -557,6 +557,47 @@ pub trait ChainNode: Send + Sync {
     fn chain_id(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
     /// The account's balance in wei at the latest block.
     fn balance(&self, address: Address) -> impl Future<Output = Result<u128, NodeError>> + Send;
+
+    /// The facts a stranger's use of a nonce is judged on, all from one node: whether `nonce`
+    /// of `address` is used at least `depth` blocks below this node's head, and then whether
+    /// one of `hashes` is mined. A nonce used that deep is in every backend lagging less, so
+    /// the lookups that follow can be trusted (see `chain::stranger_depth`). A pool asks all
+    /// of it of one node, so a node that lags can't answer half of it.
+    fn nonce_use(
+        &self,
+        address: Address,
+        nonce: u64,
+        depth: u64,
+        hashes: &[B256],
+    ) -> impl Future<Output = Result<NonceUse, NodeError>> + Send {
+        async move {
+            let head = self.block_number().await?;
+            if self
+                .mined_nonce_at(address, head.saturating_sub(depth))
+                .await?
+                <= nonce
+            {
+                return Ok(NonceUse::NotDeepYet);
+            }
+            for &hash in hashes {
+                if let Lookup::Included(inclusion) = self.lookup(hash).await? {
+                    return Ok(NonceUse::Ours(inclusion, hash));
+                }
+            }
+            Ok(NonceUse::Stranger)
+        }
+    }
+}
+
+/// What one node says of a used nonce ([`ChainNode::nonce_use`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceUse {
+    /// Not used that deep yet: nothing can be decided.
+    NotDeepYet,
+    /// Used deep, by this one of ours.
+    Ours(Inclusion, B256),
+    /// Used deep, by none of ours.
+    Stranger,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

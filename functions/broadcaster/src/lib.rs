@@ -25,8 +25,8 @@ use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, Reading, Redelivery,
-    StoreError, TransactionSigner, Transitions,
+    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, NonceUse, Reading,
+    Redelivery, StoreError, TransactionSigner, Transitions,
 };
 use tx_shared::retry::schedule_retry;
 
@@ -373,18 +373,21 @@ where
         // None of ours is known: a stranger's, unless a lagging backend missed ours. Decided
         // only once the nonce is used deep enough that no backend lagging less can miss it.
         let depth = tx_shared::chain::stranger_depth(self.confirmations, self.chain_id);
-        if !tx_shared::chain::used_deeply(&self.node, signed.from, signed.nonce, depth).await? {
-            return Err(NodeError::Unavailable(format!(
-                "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
-                signed.nonce
-            )));
-        }
-        // And asked again, now that the nonce is deep: a backend that lagged for the first
-        // answers has had the time to catch up.
-        for hash in tx.attempt_hashes() {
-            if let Lookup::Included(inclusion) = self.node.lookup(hash).await? {
-                return Ok(Sent::Mined(inclusion, hash));
+        // And the hashes asked again, once the nonce is that deep, of the node that says so:
+        // a backend that lagged for the first answers has had the time to catch up.
+        match self
+            .node
+            .nonce_use(signed.from, signed.nonce, depth, &tx.attempt_hashes())
+            .await?
+        {
+            NonceUse::NotDeepYet => {
+                return Err(NodeError::Unavailable(format!(
+                    "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
+                    signed.nonce
+                )));
             }
+            NonceUse::Ours(inclusion, hash) => return Ok(Sent::Mined(inclusion, hash)),
+            NonceUse::Stranger => {}
         }
         // Something else used our nonce: the counter may be behind the chain too.
         let pending_next = self.node.pending_nonce(signed.from).await?;

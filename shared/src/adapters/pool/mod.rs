@@ -22,7 +22,7 @@ use alloy::primitives::{Address, B256, Bytes};
 use tokio::time::Instant;
 
 use crate::domain::Inclusion;
-use crate::ports::{ChainNode, GasPlan, Head, Lookup, NodeError};
+use crate::ports::{ChainNode, GasPlan, Head, Lookup, NodeError, NonceUse};
 
 /// Failures in a row after which a node rests (a timeout rests it at once: it cost a whole
 /// call's time).
@@ -281,7 +281,16 @@ impl<N: ChainNode> NodePool<N> {
         &'a self,
         call: impl Fn(&'a N) -> Call<'a, T> + Sync,
     ) -> Result<T, NodeError> {
-        let deadline = Instant::now() + self.budget;
+        self.read_within(1, call).await
+    }
+
+    /// A read of `calls` node calls in a row, all asked of one node (failing over as a whole).
+    async fn read_within<'a, T>(
+        &'a self,
+        calls: u32,
+        call: impl Fn(&'a N) -> Call<'a, T> + Sync,
+    ) -> Result<T, NodeError> {
+        let deadline = Instant::now() + self.budget * calls.max(1);
         self.first(&self.order().0, deadline, &call).await
     }
 }
@@ -409,6 +418,22 @@ impl<N: ChainNode> ChainNode for NodePool<N> {
 
     async fn balance(&self, address: Address) -> Result<u128, NodeError> {
         self.read(|n| Box::pin(n.balance(address))).await
+    }
+
+    /// All of it from one node: a lagging one must not supply the lookups that another's
+    /// deep nonce made trustworthy.
+    async fn nonce_use(
+        &self,
+        address: Address,
+        nonce: u64,
+        depth: u64,
+        hashes: &[B256],
+    ) -> Result<NonceUse, NodeError> {
+        let calls = u32::try_from(hashes.len().saturating_add(2)).unwrap_or(u32::MAX);
+        self.read_within(calls, |n| {
+            Box::pin(n.nonce_use(address, nonce, depth, hashes))
+        })
+        .await
     }
 }
 

@@ -1,6 +1,7 @@
 //! The pool's decisions over nodes whose behaviour is set per test: down, hanging, on another
 //! chain, or refusing. Time is paused, so waits are exact and cost nothing.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicUsize;
 
 use alloy::primitives::keccak256;
@@ -23,6 +24,10 @@ enum Acts {
 #[derive(Debug)]
 struct Node {
     serves: u64,
+    /// What `mined_nonce_at` answers (the nonce used below any block).
+    nonce_at: u64,
+    /// What `lookup` answers for any hash.
+    finds: Lookup,
     acts: Mutex<Acts>,
     asked: AtomicUsize,
     sent: AtomicUsize,
@@ -32,6 +37,8 @@ impl Node {
     fn new(serves: u64, acts: Acts) -> Self {
         Node {
             serves,
+            nonce_at: 7,
+            finds: Lookup::Pending,
             acts: Mutex::new(acts),
             asked: AtomicUsize::new(0),
             sent: AtomicUsize::new(0),
@@ -69,10 +76,10 @@ impl ChainNode for Node {
         self.act(7).await
     }
     async fn mined_nonce_at(&self, _: Address, _: u64) -> Result<u64, NodeError> {
-        self.act(7).await
+        self.act(self.nonce_at).await
     }
     async fn lookup(&self, _: B256) -> Result<Lookup, NodeError> {
-        self.act(Lookup::Pending).await
+        self.act(self.finds).await
     }
     async fn head(&self) -> Result<Head, NodeError> {
         self.act(Head {
@@ -283,6 +290,36 @@ async fn when_the_chosen_nodes_are_down_the_bytes_go_to_the_others() {
     );
     assert_eq!(pool.send_raw(&raw).await, Ok(keccak256(&raw)));
     assert_eq!(node(&pool, 2).sent.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stranger_is_judged_on_one_nodes_answers_never_on_two() {
+    // Ahead: our nonce 7 is used deep, by ours. Lagging: not used yet, ours unknown. Mixing
+    // the two ("used deep" from one, "not ours" from the other) would sign the call again.
+    let ahead = Node {
+        nonce_at: 8,
+        finds: Lookup::Included(Inclusion {
+            block_number: 3,
+            succeeded: true,
+        }),
+        ..Node::new(CHAIN, Acts::Answers)
+    };
+    let lagging = Node {
+        finds: Lookup::Unknown,
+        ..Node::new(CHAIN, Acts::Answers)
+    };
+    let pool = pool(vec![(1, ahead), (1, lagging)], 1);
+    let ours = [B256::repeat_byte(7)];
+    let mut seen = BTreeSet::new();
+    for _ in 0..64 {
+        let verdict = pool
+            .nonce_use(Address::ZERO, 7, 3, &ours)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(verdict, NonceUse::Stranger);
+        seen.insert(format!("{verdict:?}"));
+    }
+    assert_eq!(seen.len(), 2, "both nodes were asked: {seen:?}");
 }
 
 #[test]
