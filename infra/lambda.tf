@@ -162,6 +162,17 @@ resource "aws_lambda_function" "function" {
       error_message = "Set rpc_url, or list the chain's nodes in rpc_nodes."
     }
     precondition {
+      condition     = var.rpc_url == null || length(var.rpc_nodes) == 0
+      error_message = "Set rpc_url or rpc_nodes, not both (rpc_url would be ignored)."
+    }
+    precondition {
+      # Unlabelled nodes are node-1, node-2, ... by position.
+      condition = length(var.rpc_nodes) == length(distinct([
+        for i, node in var.rpc_nodes : coalesce(node.label, "node-${i + 1}")
+      ]))
+      error_message = "rpc_nodes: every label must be different (an unlabelled node is node-N, N its position)."
+    }
+    precondition {
       condition     = var.rpc_send_to <= max(1, length(var.rpc_nodes))
       error_message = "rpc_send_to can't be more than the nodes listed in rpc_nodes."
     }

@@ -35,9 +35,9 @@ locals {
   # before the deadline (the Lambda context's), never taking its batch along.
   # tools/infra-check checks these relations.
   node_calls_per_record = {
-    signer      = 3 # signer::NODE_CALLS_PER_RECORD
-    broadcaster = 10 # broadcaster::NODE_CALLS_PER_RECORD
-    sweeper     = 2 # sweeper::watchdog::NODE_CALLS_PER_REPAIR
+    signer      = 5  # signer::NODE_CALLS_PER_RECORD
+    broadcaster = 12 # broadcaster::NODE_CALLS_PER_RECORD
+    sweeper     = 5  # sweeper::watchdog::NODE_CALLS_PER_REPAIR
   }
 
   # One entry per crate in functions/ (the key is the binary name, and so the

@@ -105,8 +105,8 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
         // (calls x timeout + a margin, the margin scaled down too): a record that can't finish
         // is returned alone before its invocation ends.
         timeouts: devstack::FunctionTimeouts {
-            signer: Duration::from_secs(2 + 3),
-            broadcaster: Duration::from_secs(3 + 3),
+            signer: Duration::from_secs(signer::NODE_CALLS_PER_RECORD + 3),
+            broadcaster: Duration::from_secs(broadcaster::NODE_CALLS_PER_RECORD + 3),
             dead_letter: Duration::from_secs(5),
         },
         ..RunnerOptions::default()

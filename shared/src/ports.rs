@@ -558,46 +558,80 @@ pub trait ChainNode: Send + Sync {
     /// The account's balance in wei at the latest block.
     fn balance(&self, address: Address) -> impl Future<Output = Result<u128, NodeError>> + Send;
 
-    /// The facts a stranger's use of a nonce is judged on, all from one node: whether `nonce`
-    /// of `address` is used at least `depth` blocks below this node's head, and then whether
-    /// one of `hashes` is mined. A nonce used that deep is in every backend lagging less, so
-    /// the lookups that follow can be trusted (see `chain::stranger_depth`). A pool asks all
-    /// of it of one node, so a node that lags can't answer half of it.
-    fn nonce_use(
-        &self,
-        address: Address,
-        nonce: u64,
-        depth: u64,
-        hashes: &[B256],
-    ) -> impl Future<Output = Result<NonceUse, NodeError>> + Send {
-        async move {
-            let head = self.block_number().await?;
-            if self
-                .mined_nonce_at(address, head.saturating_sub(depth))
-                .await?
-                <= nonce
-            {
-                return Ok(NonceUse::NotDeepYet);
-            }
-            for &hash in hashes {
-                if let Lookup::Included(inclusion) = self.lookup(hash).await? {
-                    return Ok(NonceUse::Ours(inclusion, hash));
-                }
-            }
-            Ok(NonceUse::Stranger)
-        }
+    /// One node, for a decision made of several reads. Behind a pool each read could come
+    /// from another node, and a node that lags could answer half of a question that a node
+    /// ahead answered the other half of ("the nonce is used deep" from one, "not by ours"
+    /// from the other: a call signed twice). A single node is its own.
+    fn one(&self) -> impl ChainNode + '_
+    where
+        Self: Sized,
+    {
+        self
     }
 }
 
-/// What one node says of a used nonce ([`ChainNode::nonce_use`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonceUse {
-    /// Not used that deep yet: nothing can be decided.
-    NotDeepYet,
-    /// Used deep, by this one of ours.
-    Ours(Inclusion, B256),
-    /// Used deep, by none of ours.
-    Stranger,
+/// A reference to a node is the node (what [`ChainNode::one`] gives by default).
+impl<T: ChainNode> ChainNode for &T {
+    fn pending_nonce(
+        &self,
+        address: Address,
+    ) -> impl Future<Output = Result<u64, NodeError>> + Send {
+        (**self).pending_nonce(address)
+    }
+    fn mined_nonce(&self, address: Address) -> impl Future<Output = Result<u64, NodeError>> + Send {
+        (**self).mined_nonce(address)
+    }
+    fn mined_nonce_at(
+        &self,
+        address: Address,
+        block: u64,
+    ) -> impl Future<Output = Result<u64, NodeError>> + Send {
+        (**self).mined_nonce_at(address, block)
+    }
+    fn lookup(&self, hash: B256) -> impl Future<Output = Result<Lookup, NodeError>> + Send {
+        (**self).lookup(hash)
+    }
+    fn head(&self) -> impl Future<Output = Result<Head, NodeError>> + Send {
+        (**self).head()
+    }
+    fn plan_gas(
+        &self,
+        from: Address,
+        to: Address,
+        data: &Bytes,
+    ) -> impl Future<Output = Result<GasPlan, NodeError>> + Send {
+        (**self).plan_gas(from, to, data)
+    }
+    fn send_raw(&self, raw: &Bytes) -> impl Future<Output = Result<B256, NodeError>> + Send {
+        (**self).send_raw(raw)
+    }
+    fn inclusion(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<Option<Inclusion>, NodeError>> + Send {
+        (**self).inclusion(hash)
+    }
+    fn block_number(&self) -> impl Future<Output = Result<u64, NodeError>> + Send {
+        (**self).block_number()
+    }
+    fn on_canonical_chain(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<bool, NodeError>> + Send {
+        (**self).on_canonical_chain(hash)
+    }
+    fn suggested_tip(&self) -> impl Future<Output = Result<u128, NodeError>> + Send {
+        (**self).suggested_tip()
+    }
+    fn chain_id(&self) -> impl Future<Output = Result<u64, NodeError>> + Send {
+        (**self).chain_id()
+    }
+    fn balance(&self, address: Address) -> impl Future<Output = Result<u128, NodeError>> + Send {
+        (**self).balance(address)
+    }
+    fn one(&self) -> impl ChainNode + '_ {
+        (**self).one()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

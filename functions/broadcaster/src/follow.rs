@@ -136,6 +136,10 @@ where
         progress: Progress,
     ) -> Result<Checked, NodeError> {
         let checks = progress.checks;
+        // The count of blocks this bid has been seen pending, carried on unless it is re-priced.
+        let mut carried = progress
+            .pending_since
+            .filter(|seen| seen.hash == signed.hash);
         let mut current = Lookup::Unknown;
         for hash in tx.attempt_hashes().into_iter().rev() {
             let lookup = self.node.lookup(hash).await?;
@@ -159,6 +163,7 @@ where
                         let market = self.market().await?;
                         if below(signed, market) {
                             self.reprice(tx, signed, market).await?;
+                            carried = None;
                         } else {
                             tracing::warn!(%detail, "re-sending was refused as underpriced; checking again later");
                         }
@@ -192,11 +197,10 @@ where
                 }
                 // Pending for a number of blocks above the base fee: is the tip what keeps it
                 // out? Counted from the first check that saw this bid pending.
-                let since = progress
-                    .pending_since
-                    .filter(|seen| seen.hash == signed.hash && seen.block <= head.number)
-                    .map_or(head.number, |seen| seen.block);
-                if head.number - since >= self.reprice_after_blocks {
+                // A head below the count's start (a node behind) keeps the count: it only
+                // waits longer.
+                let since = carried.map_or(head.number, |seen| seen.block);
+                if head.number.saturating_sub(since) >= self.reprice_after_blocks {
                     let tip = self.node.suggested_tip().await?;
                     if signed.max_priority_fee_per_gas < tip {
                         let market = Market {
@@ -214,7 +218,7 @@ where
             }
             _ => {}
         }
-        Ok(Checked::Open(None))
+        Ok(Checked::Open(carried))
     }
 
     /// A receipt decides only once it is `confirmations` deep and its block is the canonical
@@ -225,11 +229,20 @@ where
         inclusion: Inclusion,
         hash: B256,
     ) -> Result<Checked, NodeError> {
-        let head = self.node.block_number().await?;
-        if head + 1 < inclusion.block_number + self.confirmations {
+        // One node for the head, the receipt and its block: of a pool, a receipt from a node
+        // on a fork must not be judged by another's chain.
+        let node = self.node.one();
+        let deep = |head: u64, inclusion: &Inclusion| {
+            head + 1 >= inclusion.block_number + self.confirmations
+        };
+        let head = node.block_number().await?;
+        if !deep(head, &inclusion) {
             return Ok(Checked::Open(None));
         }
-        if !self.node.on_canonical_chain(hash).await? {
+        let Some(inclusion) = node.inclusion(hash).await?.filter(|i| deep(head, i)) else {
+            return Ok(Checked::Open(None));
+        };
+        if !node.on_canonical_chain(hash).await? {
             tracing::warn!(tx_hash = %hash, block = inclusion.block_number, "its receipt names a block that is not canonical; checking again");
             return Ok(Checked::Open(None));
         }

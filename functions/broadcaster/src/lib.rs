@@ -25,8 +25,8 @@ use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, NonceUse, Reading,
-    Redelivery, StoreError, TransactionSigner, Transitions,
+    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, Reading, Redelivery,
+    StoreError, TransactionSigner, Transitions,
 };
 use tx_shared::retry::schedule_retry;
 
@@ -158,11 +158,13 @@ impl AwsBroadcaster {
     }
 }
 
-/// Node calls one record makes in a row at most, on its longest usual path (a receipt check
-/// that re-sends and meets "nonce too low": lookups, send, mined nonce, lookups again, head,
-/// nonce at depth, pending nonce; or a deep receipt: lookup, head, canonical block): with the
-/// node's timeout, what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
-pub const NODE_CALLS_PER_RECORD: u64 = 10;
+/// Node requests one record makes in a row at most, on its longest usual path: a receipt
+/// check that re-sends and meets "nonce too low" (a lookup is two requests: receipt, then
+/// transaction): lookup 2, send 1, mined nonce 1, lookup 2, head 1, nonce at depth 1, lookup
+/// again 2, pending nonce 1; and a node's chain check at its first use, 1. A deep receipt
+/// takes fewer (lookup 2, head 1, receipt 1, canonical block 2). With the node's timeout,
+/// what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_RECORD: u64 = 12;
 
 /// What happened to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,16 +342,19 @@ where
     }
 
     /// "Nonce too low": success if one of this attempt's hashes is mined; a lost nonce if the
-    /// chain used it for something else; a transient answer otherwise.
+    /// chain used it for something else; a transient answer otherwise. Every read is asked of
+    /// one node: of a pool, a node that lags could otherwise answer "not ours" for a nonce
+    /// another node has used by ours.
     async fn nonce_used(
         &self,
         tx: &Transaction,
         signed: &SignedTx,
         detail: &str,
     ) -> Result<Sent, NodeError> {
+        let node = self.node.one();
         // The chain's nonce first, the hashes after: a hash of ours mined between the two
         // reads is then found by the second, never taken for a stranger's.
-        let mined_next = self.node.mined_nonce(signed.from).await?;
+        let mined_next = node.mined_nonce(signed.from).await?;
         if mined_next <= signed.nonce {
             return Err(NodeError::Unavailable(format!(
                 "the node said `{detail}` but the chain's next nonce is {mined_next}, ours is {}",
@@ -357,7 +362,7 @@ where
             )));
         }
         for hash in tx.attempt_hashes() {
-            match self.node.lookup(hash).await? {
+            match node.lookup(hash).await? {
                 Lookup::Included(inclusion) => return Ok(Sent::Mined(inclusion, hash)),
                 // The nonce is past ours, yet our hash is pending: the node contradicts itself
                 // (a lagging backend behind a load balancer). Decide nothing on that.
@@ -373,21 +378,18 @@ where
         // None of ours is known: a stranger's, unless a lagging backend missed ours. Decided
         // only once the nonce is used deep enough that no backend lagging less can miss it.
         let depth = tx_shared::chain::stranger_depth(self.confirmations, self.chain_id);
-        // And the hashes asked again, once the nonce is that deep, of the node that says so:
-        // a backend that lagged for the first answers has had the time to catch up.
-        match self
-            .node
-            .nonce_use(signed.from, signed.nonce, depth, &tx.attempt_hashes())
-            .await?
-        {
-            NonceUse::NotDeepYet => {
-                return Err(NodeError::Unavailable(format!(
-                    "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
-                    signed.nonce
-                )));
+        if !tx_shared::chain::used_deeply(&node, signed.from, signed.nonce, depth).await? {
+            return Err(NodeError::Unavailable(format!(
+                "nonce {} was used less than {depth} blocks ago, by none of this attempt's hashes the node knows; deciding once it is deeper",
+                signed.nonce
+            )));
+        }
+        // And asked again, now that the nonce is deep: a backend that lagged for the first
+        // answers has had the time to catch up.
+        for hash in tx.attempt_hashes() {
+            if let Lookup::Included(inclusion) = node.lookup(hash).await? {
+                return Ok(Sent::Mined(inclusion, hash));
             }
-            NonceUse::Ours(inclusion, hash) => return Ok(Sent::Mined(inclusion, hash)),
-            NonceUse::Stranger => {}
         }
         // Something else used our nonce: the counter may be behind the chain too.
         let pending_next = self.node.pending_nonce(signed.from).await?;

@@ -146,9 +146,10 @@ impl AwsSigner {
     }
 }
 
-/// Node calls one record makes in a row at most (chain id, estimate, fees): with the node's
-/// timeout, what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
-pub const NODE_CALLS_PER_RECORD: u64 = 3;
+/// Node requests one record makes in a row at most: chain id 1, a node's chain check at its
+/// first use 1, estimate and fees 2, the balance (once a minute) 1. With the node's timeout,
+/// what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_RECORD: u64 = 5;
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,9 +34,10 @@ use tx_shared::ports::{
 /// A transaction at the chain's next nonce whose attempt was signed this long ago is stuck.
 pub const STUCK_AFTER: Duration = Duration::from_secs(15 * 60);
 
-/// Node calls one repair makes at most (a filler: plan, send), after the budget for starting
+/// Node requests one repair makes at most (a filler: mined nonce 1, estimate and fees 2,
+/// send 1, and a node's chain check at its first use 1), after the budget for starting
 /// repairs: what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
-pub const NODE_CALLS_PER_REPAIR: u64 = 2;
+pub const NODE_CALLS_PER_REPAIR: u64 = 5;
 
 /// At most this many fillers per watch: each is two node calls.
 const MAX_FILLS: usize = 4;
@@ -129,10 +130,11 @@ where
             chain_id: self.chain_id,
             address,
         };
-        let (mined, pending) = tokio::try_join!(
-            self.node.mined_nonce(address),
-            self.node.pending_nonce(address)
-        )?;
+        // One node for every read of the watch: of a pool, a node behind could otherwise
+        // deny the receipts of nonces another node reports mined.
+        let node = self.node.one();
+        let (mined, pending) =
+            tokio::try_join!(node.mined_nonce(address), node.pending_nonce(address))?;
         let mut report = WatchReport {
             mined,
             pending,
@@ -158,12 +160,12 @@ where
         if !finals.is_empty() {
             // One head for the whole watch: the question is whether the node reached each
             // holder's block, not where the chain is this very instant.
-            let head = self.node.block_number().await?;
+            let head = node.block_number().await?;
             for holder in finals {
                 if !in_budget() {
                     break;
                 }
-                if self.reorged(holder, mined, head).await? {
+                if self.reorged(&node, holder, mined, head).await? {
                     report.reorged.push(holder.id);
                 }
             }
@@ -205,7 +207,13 @@ where
     /// A final transaction whose nonce the chain has not mined: followed again, unless the
     /// node still knows one of its hashes (its nonce view lags, or the transaction is back
     /// in the pool) or has not reached the block that included it (a lagging backend).
-    async fn reorged(&self, tx: &Transaction, mined: u64, head: u64) -> Result<bool, WatchError> {
+    async fn reorged(
+        &self,
+        node: &impl ChainNode,
+        tx: &Transaction,
+        mined: u64,
+        head: u64,
+    ) -> Result<bool, WatchError> {
         let (Some(nonce), Some(_)) = (tx.nonce, tx.signed.as_ref()) else {
             return Ok(false);
         };
@@ -213,7 +221,7 @@ where
             return Ok(false);
         }
         for hash in tx.attempt_hashes() {
-            if !matches!(self.node.lookup(hash).await?, Lookup::Unknown) {
+            if !matches!(node.lookup(hash).await?, Lookup::Unknown) {
                 return Ok(false);
             }
         }

@@ -3,7 +3,7 @@
 //! each signed transaction goes to at once (default 1).
 //!
 //! A node's URL usually carries the provider's API key: it never appears in an error, a log
-//! line or `Debug` output; the label stands for the node everywhere (`/health` included).
+//! line or `Debug` output; the label stands for the node everywhere.
 
 use std::fmt;
 

@@ -29,21 +29,27 @@ pub fn default_confirmations(chain_id: u64) -> u64 {
     }
 }
 
-/// The chain's usual time between blocks, for turning a wait into blocks.
+/// The chain's usual time between blocks, for turning a wait into blocks. A chain not listed
+/// is taken to be as fast as the fastest listed one, so a wait counted in its blocks is never
+/// shorter than meant (a stranger's nonce judged too shallow, a tip re-priced too soon); set
+/// `REPRICE_AFTER_BLOCKS` for a slower one.
 ///
 /// | chain | id | block time |
 /// | --- | --- | --- |
 /// | Ethereum, Sepolia, Holesky | 1, 11155111, 17000 | 12 s |
-/// | BNB Smart Chain | 56 | 0.75 s |
-/// | Polygon PoS, Amoy, OP, Base, Avalanche C-Chain | 137, 80002, 10, 8453, 43114 | 2 s |
-/// | Arbitrum One | 42161 | 0.25 s |
-/// | anything else, anvil included (its blocks come on demand) | | 12 s, as Ethereum |
+/// | BNB Smart Chain and its test network | 56, 97 | 0.75 s |
+/// | Polygon PoS, Amoy, OP, OP Sepolia, Base, Base Sepolia, Avalanche C-Chain, Fuji | 137, 80002, 10, 11155420, 8453, 84532, 43114, 43113 | 2 s |
+/// | Arbitrum One, Arbitrum Sepolia | 42161, 421614 | 0.25 s |
+/// | anvil, hardhat (blocks on demand) | 31337 | 12 s, as Ethereum |
+/// | anything else | | 0.25 s |
 pub fn block_time(chain_id: u64) -> Duration {
     match chain_id {
-        56 => Duration::from_millis(750),
-        137 | 80_002 | 10 | 8_453 | 43_114 => Duration::from_secs(2),
-        42_161 => Duration::from_millis(250),
-        _ => Duration::from_secs(12),
+        1 | 11_155_111 | 17_000 | 31_337 => Duration::from_secs(12),
+        56 | 97 => Duration::from_millis(750),
+        137 | 80_002 | 10 | 11_155_420 | 8_453 | 84_532 | 43_114 | 43_113 => {
+            Duration::from_secs(2)
+        }
+        _ => Duration::from_millis(250),
     }
 }
 
@@ -57,7 +63,7 @@ pub fn blocks_in(chain_id: u64, wait: Duration) -> u64 {
 
 /// How many blocks a bid may stay pending, above the base fee, before a tip below the
 /// market's (`eth_maxPriorityFeePerGas`) is re-priced, when `REPRICE_AFTER_BLOCKS` does not
-/// say: a minute of blocks (5 on Ethereum, 240 on Arbitrum), long enough that a bid the next
+/// say: a minute of blocks (5 on Ethereum, 240 on Arbitrum and unlisted chains), long enough that a bid the next
 /// blocks would take is not replaced (each replacement costs a signature and at least the
 /// bump).
 pub fn default_reprice_after_blocks(chain_id: u64) -> u64 {
@@ -83,10 +89,8 @@ mod tests {
         assert_eq!(default_reprice_after_blocks(56), 80);
         assert_eq!(default_reprice_after_blocks(137), 30);
         assert_eq!(default_reprice_after_blocks(42_161), 240);
-        assert_eq!(
-            default_reprice_after_blocks(999_999),
-            default_reprice_after_blocks(1)
-        );
+        // Unlisted: as fast as the fastest, so the wait is never shorter than a minute.
+        assert_eq!(default_reprice_after_blocks(999_999), 240);
     }
 
     #[test]

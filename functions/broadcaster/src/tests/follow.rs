@@ -318,7 +318,7 @@ async fn a_bid_pending_for_the_configured_blocks_with_a_tip_below_the_market_is_
 }
 
 #[tokio::test]
-async fn a_check_without_the_count_or_after_the_head_went_back_counts_blocks_afresh() {
+async fn the_block_count_survives_a_node_behind_and_one_that_lost_the_bid_but_not_a_lost_message() {
     let mut b = broadcaster();
     b.reprice_after_blocks = 5;
     let (id, tx) = broadcast(&b).await;
@@ -327,26 +327,35 @@ async fn a_check_without_the_count_or_after_the_head_went_back_counts_blocks_afr
     b.process(next_check(&b))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    // A reorganisation took the head back below where the count began.
+    let counted_from = |b: &TestBroadcaster| next_check(b).message.pending_since.map(|p| p.block);
+    // A node behind (its head below where the count began) keeps the count, and re-prices
+    // nothing: 8 - 10 blocks is no wait at all.
     set(&b.node.head, 8);
     b.process(next_check(&b))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        next_check(&b).message.pending_since.map(|p| p.block),
-        Some(8)
-    );
+    assert_eq!(counted_from(&b), Some(10));
+    // A node that does not know the bid (another mempool): sent again, the count kept.
+    b.node.script_lookup(Ok(Lookup::Unknown));
+    b.process(next_check(&b))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counted_from(&b), Some(10));
+    assert_eq!(bid(&b, id).await.hash, tx.hash);
     // A check that carries no count (as one the sweeper re-drives) starts one at the head
     // it sees.
     let mut redriven = next_check(&b);
     redriven.message.pending_since = None;
-    set(&b.node.head, 20);
+    set(&b.node.head, 14);
     b.process(redriven).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counted_from(&b), Some(14));
     assert_eq!(bid(&b, id).await.hash, tx.hash);
-    assert_eq!(
-        next_check(&b).message.pending_since.map(|p| p.block),
-        Some(20)
-    );
+    // Five blocks after that: re-priced.
+    set(&b.node.head, 19);
+    b.process(next_check(&b))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(bid(&b, id).await.hash, tx.hash);
 }
 
 #[tokio::test]

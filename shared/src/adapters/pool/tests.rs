@@ -1,7 +1,6 @@
 //! The pool's decisions over nodes whose behaviour is set per test: down, hanging, on another
 //! chain, or refusing. Time is paused, so waits are exact and cost nothing.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::AtomicUsize;
 
 use alloy::primitives::keccak256;
@@ -18,6 +17,12 @@ enum Acts {
     Hangs,
     /// Answers every call about a transaction with this refusal.
     Refuses(NodeError),
+    /// Answers, after this long.
+    Slow(Duration),
+    /// Fails, after this long.
+    SlowlyDown(Duration),
+    /// Answers, but names another hash for the bytes it is sent.
+    NamesAnotherHash,
 }
 
 /// A node that acts as told, and counts what it is asked.
@@ -60,10 +65,18 @@ impl Node {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         match acts {
-            Acts::Answers => Ok(answer),
+            Acts::Answers | Acts::NamesAnotherHash => Ok(answer),
             Acts::Down => Err(NodeError::Unavailable("connection refused".into())),
             Acts::Hangs => std::future::pending().await,
             Acts::Refuses(e) => Err(e),
+            Acts::Slow(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(answer)
+            }
+            Acts::SlowlyDown(wait) => {
+                tokio::time::sleep(wait).await;
+                Err(NodeError::Unavailable("502".into()))
+            }
         }
     }
 }
@@ -98,7 +111,19 @@ impl ChainNode for Node {
     }
     async fn send_raw(&self, raw: &Bytes) -> Result<B256, NodeError> {
         self.sent.fetch_add(1, Ordering::Relaxed);
-        self.act(keccak256(raw)).await
+        let lies = matches!(
+            *self
+                .acts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Acts::NamesAnotherHash
+        );
+        let hash = if lies {
+            B256::repeat_byte(0xee)
+        } else {
+            keccak256(raw)
+        };
+        self.act(hash).await
     }
     async fn inclusion(&self, _: B256) -> Result<Option<Inclusion>, NodeError> {
         self.act(None).await
@@ -160,7 +185,7 @@ async fn a_node_that_is_down_is_failed_over_and_rests_after_three_failures() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_hanging_node_costs_at_most_one_call_and_no_call_outlasts_the_budget() {
+async fn a_hanging_node_costs_at_most_one_call_and_no_call_outlasts_its_time() {
     let pool = pool(
         vec![
             (1000, Node::new(CHAIN, Acts::Hangs)),
@@ -168,19 +193,48 @@ async fn a_hanging_node_costs_at_most_one_call_and_no_call_outlasts_the_budget()
         ],
         1,
     );
-    let started = Instant::now();
-    let first = pool.mined_nonce(Address::ZERO).await;
-    assert_eq!(first, Err(NodeError::Timeout(BUDGET)));
-    assert_eq!(
-        started.elapsed(),
-        BUDGET,
-        "one budget in all, not one per node"
-    );
-    for _ in 0..20 {
-        assert_eq!(pool.mined_nonce(Address::ZERO).await, Ok(7));
+    let mut failed = 0;
+    for _ in 0..21 {
+        let started = Instant::now();
+        match pool.mined_nonce(Address::ZERO).await {
+            Ok(7) => {}
+            Err(NodeError::Timeout(_)) => failed += 1,
+            other => panic!("{other:?}"),
+        }
+        // A node's first use checks its chain, within a timeout of its own.
+        assert!(started.elapsed() <= BUDGET * 2, "{:?}", started.elapsed());
     }
-    assert_eq!(node(&pool, 0).asked.load(Ordering::Relaxed), 1);
+    assert!(failed <= 1, "{failed} calls failed");
+    assert!(node(&pool, 0).asked.load(Ordering::Relaxed) <= 1);
     assert_eq!(healthy(&pool), vec![false, true]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_left_too_little_time_is_not_blamed_for_running_out() {
+    // The first node fails after 40 s of the 45: the second gets 5 s, too few for its 10.
+    let pool = pool(
+        vec![
+            (1000, Node::new(CHAIN, Acts::Answers)),
+            (1, Node::new(CHAIN, Acts::Answers)),
+        ],
+        1,
+    );
+    // Both serve the chain (checked), then the first turns slow to fail, the second slow.
+    assert_eq!(pool.chain_id().await, Ok(CHAIN));
+    assert_eq!(pool.chain_id().await, Ok(CHAIN));
+    for i in 0..2 {
+        pool.members[i].verified.store(true, Ordering::Relaxed);
+    }
+    node(&pool, 0).now_acts(Acts::SlowlyDown(Duration::from_secs(40)));
+    node(&pool, 1).now_acts(Acts::Slow(Duration::from_secs(10)));
+    let mut answered = 0;
+    for _ in 0..4 {
+        if pool.block_number().await.is_ok() {
+            answered += 1;
+        }
+    }
+    assert!(answered >= 1, "the slow but working node answered");
+    assert!(healthy(&pool)[1], "never blamed for time it was not given");
 }
 
 #[tokio::test(start_paused = true)]
@@ -256,9 +310,24 @@ async fn an_answer_about_the_transaction_is_not_failed_over() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn signed_bytes_go_to_several_nodes_and_one_acceptance_is_enough() {
+async fn signed_bytes_go_to_several_nodes_at_once_and_one_acceptance_is_enough() {
     let raw = Bytes::from_static(b"tx");
-    let pool = pool(
+    let sent = |pool: &NodePool<Node>| -> usize {
+        (0..3)
+            .map(|i| node(pool, i).sent.load(Ordering::Relaxed))
+            .sum()
+    };
+    let healthy_three = pool(
+        (0..3)
+            .map(|_| (1, Node::new(CHAIN, Acts::Answers)))
+            .collect(),
+        2,
+    );
+    for _ in 0..5 {
+        assert_eq!(healthy_three.send_raw(&raw).await, Ok(keccak256(&raw)));
+    }
+    assert_eq!(sent(&healthy_three), 10, "each send reached two nodes");
+    let one_down = pool(
         vec![
             (1, Node::new(CHAIN, Acts::Down)),
             (1, Node::new(CHAIN, Acts::Answers)),
@@ -267,14 +336,8 @@ async fn signed_bytes_go_to_several_nodes_and_one_acceptance_is_enough() {
         2,
     );
     for _ in 0..5 {
-        assert_eq!(pool.send_raw(&raw).await, Ok(keccak256(&raw)));
+        assert_eq!(one_down.send_raw(&raw).await, Ok(keccak256(&raw)));
     }
-    let answered =
-        node(&pool, 1).sent.load(Ordering::Relaxed) + node(&pool, 2).sent.load(Ordering::Relaxed);
-    assert!(
-        answered >= 5,
-        "each send reached a node that answers: {answered}"
-    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -292,8 +355,17 @@ async fn when_the_chosen_nodes_are_down_the_bytes_go_to_the_others() {
     assert_eq!(node(&pool, 2).sent.load(Ordering::Relaxed), 1);
 }
 
+/// What a decision of several reads concludes of nonce 7: asked of `node`, as the broadcaster
+/// asks it (the depth, then our hash).
+async fn stranger_took_it(node: &impl ChainNode) -> Result<bool, NodeError> {
+    if !crate::chain::used_deeply(node, Address::ZERO, 7, 3).await? {
+        return Ok(false);
+    }
+    Ok(node.lookup(B256::repeat_byte(7)).await? == Lookup::Unknown)
+}
+
 #[tokio::test(start_paused = true)]
-async fn a_stranger_is_judged_on_one_nodes_answers_never_on_two() {
+async fn a_decision_asked_of_one_node_never_mixes_two_nodes_answers() {
     // Ahead: our nonce 7 is used deep, by ours. Lagging: not used yet, ours unknown. Mixing
     // the two ("used deep" from one, "not ours" from the other) would sign the call again.
     let ahead = Node {
@@ -309,17 +381,89 @@ async fn a_stranger_is_judged_on_one_nodes_answers_never_on_two() {
         ..Node::new(CHAIN, Acts::Answers)
     };
     let pool = pool(vec![(1, ahead), (1, lagging)], 1);
-    let ours = [B256::repeat_byte(7)];
-    let mut seen = BTreeSet::new();
     for _ in 0..64 {
-        let verdict = pool
-            .nonce_use(Address::ZERO, 7, 3, &ours)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_ne!(verdict, NonceUse::Stranger);
-        seen.insert(format!("{verdict:?}"));
+        assert_eq!(stranger_took_it(&pool.one()).await, Ok(false));
     }
-    assert_eq!(seen.len(), 2, "both nodes were asked: {seen:?}");
+    // Asked of the pool read by read, it does mix them, sooner or later.
+    let mut mixed = false;
+    for _ in 0..256 {
+        mixed |= stranger_took_it(&pool).await == Ok(true);
+    }
+    assert!(mixed, "the pool spreads reads over both nodes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_refusing_in_its_own_way_is_failed_over() {
+    let raw = Bytes::from_static(b"tx");
+    let rate_limited = NodeError::Unrecognized("request limit reached".into());
+    let own_cap = NodeError::Rejected {
+        code: -32000,
+        message: "tx fee exceeds the configured cap".into(),
+    };
+    for refusal in [rate_limited, own_cap] {
+        let pool = pool(
+            vec![
+                (1000, Node::new(CHAIN, Acts::Answers)),
+                (1, Node::new(CHAIN, Acts::Answers)),
+            ],
+            1,
+        );
+        assert_eq!(pool.chain_id().await, Ok(CHAIN));
+        pool.members[1].verified.store(true, Ordering::Relaxed);
+        node(&pool, 0).now_acts(Acts::Refuses(refusal.clone()));
+        assert_eq!(pool.block_number().await, Ok(1), "{refusal}");
+        assert_eq!(pool.send_raw(&raw).await, Ok(keccak256(&raw)), "{refusal}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_node_refusing_the_same_gives_that_refusal() {
+    let refusal = NodeError::Rejected {
+        code: -32000,
+        message: "invalid sender".into(),
+    };
+    let pool = pool(
+        vec![
+            (1, Node::new(CHAIN, Acts::Refuses(refusal.clone()))),
+            (1, Node::new(CHAIN, Acts::Refuses(refusal.clone()))),
+        ],
+        1,
+    );
+    assert_eq!(
+        pool.send_raw(&Bytes::from_static(b"tx")).await,
+        Err(refusal)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_that_names_another_hash_for_our_bytes_is_not_believed() {
+    let raw = Bytes::from_static(b"tx");
+    let pool = pool(
+        vec![
+            (1000, Node::new(CHAIN, Acts::NamesAnotherHash)),
+            (1, Node::new(CHAIN, Acts::Answers)),
+        ],
+        1,
+    );
+    for _ in 0..3 {
+        assert_eq!(pool.send_raw(&raw).await, Ok(keccak256(&raw)));
+    }
+    assert_eq!(healthy(&pool), vec![false, true]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_chain_mismatch_is_told_while_a_node_could_not_say() {
+    let pool = pool(
+        vec![
+            (1, Node::new(5, Acts::Answers)),
+            (1, Node::new(CHAIN, Acts::Down)),
+        ],
+        1,
+    );
+    assert!(matches!(
+        pool.chain_id().await,
+        Err(NodeError::Unavailable(_))
+    ));
 }
 
 #[test]
