@@ -50,4 +50,6 @@ both!(
     the_watchdog_sees_held_nonces_and_repairs_the_counter,
     a_review_decided_in_an_older_generation_is_refused,
     listings_are_scoped_and_paged,
+    a_lane_report_is_kept_beside_its_counter_and_creates_none,
+    the_nodes_last_probed_are_kept_per_chain,
 );

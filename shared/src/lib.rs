@@ -10,6 +10,7 @@ pub mod chain;
 pub mod config;
 pub mod domain;
 pub mod jwt;
+pub mod lanes;
 pub mod metrics;
 pub mod nonce_filler;
 pub mod ports;

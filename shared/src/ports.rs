@@ -143,6 +143,8 @@ pub struct CounterState {
     /// The first nonce taken since holders are indexed (`NonceCounter::nonce_holders`): below
     /// it, a nonce's holder may be missing from the index (`None`: none taken since).
     pub indexed_from: Option<u64>,
+    /// What the watchdog last saw of the lane (`NonceCounter::report_lane`).
+    pub lane: Option<crate::lanes::LaneReport>,
 }
 
 /// How many transactions are in each status (counted up to a cap).
@@ -254,6 +256,13 @@ pub trait NonceCounter: Send + Sync {
         from: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Transaction>, StoreError>> + Send;
+    /// Keeps the watchdog's view of the lane beside its counter, if the counter exists (a lane
+    /// that never took a nonce has nothing in flight to weigh); the counter is not touched.
+    fn report_lane(
+        &self,
+        account: Account,
+        report: &crate::lanes::LaneReport,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Every other move of a transaction along its status machine, each a conditional write.
@@ -369,9 +378,37 @@ pub trait Transitions: Send + Sync {
 
 /// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
 /// only the roles it uses.
-pub trait TransactionStore: Intake + Reading + SigningLease + NonceCounter + Transitions {}
+/// What `/health` shows of a chain's node: a label, never its URL.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeHealth {
+    pub node: String,
+    pub healthy: bool,
+}
 
-impl<S> TransactionStore for S where S: Intake + Reading + SigningLease + NonceCounter + Transitions {}
+/// The chain's nodes as the watchdog last probed them, for `/health` (every function has
+/// its own view of its nodes; this one is shared).
+pub trait NodesHealth: Send + Sync {
+    fn report_nodes(
+        &self,
+        chain_id: u64,
+        nodes: &[NodeHealth],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The last report and when it was made.
+    fn nodes_health(
+        &self,
+        chain_id: u64,
+    ) -> impl Future<Output = Result<Option<(Vec<NodeHealth>, OffsetDateTime)>, StoreError>> + Send;
+}
+
+pub trait TransactionStore:
+    Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth
+{
+}
+
+impl<S> TransactionStore for S where
+    S: Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth
+{
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
@@ -558,6 +595,17 @@ pub trait ChainNode: Send + Sync {
     /// The account's balance in wei at the latest block.
     fn balance(&self, address: Address) -> impl Future<Output = Result<u128, NodeError>> + Send;
 
+    /// Every node, asked now whether it answers and serves the chain (a single node is one,
+    /// `node-1`).
+    fn probe(&self) -> impl Future<Output = Vec<NodeHealth>> + Send {
+        async move {
+            vec![NodeHealth {
+                node: "node-1".into(),
+                healthy: self.block_number().await.is_ok(),
+            }]
+        }
+    }
+
     /// One node, for a decision made of several reads. Behind a pool each read could come
     /// from another node, and a node that lags could answer half of a question that a node
     /// ahead answered the other half of ("the nonce is used deep" from one, "not by ours"
@@ -631,6 +679,9 @@ impl<T: ChainNode> ChainNode for &T {
     }
     fn one(&self) -> impl ChainNode + '_ {
         (**self).one()
+    }
+    fn probe(&self) -> impl Future<Output = Vec<NodeHealth>> + Send {
+        (**self).probe()
     }
 }
 

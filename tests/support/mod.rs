@@ -10,7 +10,7 @@ use alloy::json_abi::Function;
 use alloy::primitives::{Address, U256, hex};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use aws_config::SdkConfig;
-use devstack::{Names, Provisioned, RunnerOptions, Running, provision, start};
+use devstack::{Names, Provisioned, RunnerOptions, Running, start};
 use serde_json::{Value, json};
 use tx_shared::aws::{AwsTimeouts, load_config};
 
@@ -84,12 +84,13 @@ impl TestStack {
         }
         let sdk = load_config(AwsTimeouts::HANDLER).await;
         let names = Names::new(unique_prefix(test));
-        let provisioned = provision(
+        let provisioned = devstack::provision_lanes(
             &sdk,
             &names,
             node,
             devstack::default_target(),
             options.backoff.max_attempts,
+            options.lanes,
         )
         .await
         .unwrap_or_else(|e| panic!("provisioning {test}: {e}"));

@@ -659,3 +659,70 @@ pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {
         Err(StoreError::InvalidCursor(_))
     ));
 }
+
+pub async fn a_lane_report_is_kept_beside_its_counter_and_creates_none<S: TransactionStore>(
+    store: &S,
+) {
+    use tx_shared::lanes::{LaneReport, LaneState};
+    let account = account(3);
+    let report = LaneReport {
+        mined: 4,
+        state: LaneState::Underfunded,
+        balance_wei: u128::MAX,
+        // Whole seconds: the store keeps RFC 3339 with what precision it likes.
+        at: time::OffsetDateTime::from_unix_timestamp(1_800_000_000)
+            .unwrap_or_else(|e| panic!("{e}")),
+    };
+    // No counter: nothing is written, and seeding still works.
+    assert_eq!(store.report_lane(account, &report).await, Ok(()));
+    assert_eq!(store.nonce_counter(account).await, Ok(None));
+    store
+        .seed_nonce(account, 9)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.report_lane(account, &report).await, Ok(()));
+    let counter = store
+        .nonce_counter(account)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no counter"));
+    assert_eq!((counter.next, counter.lane), (9, Some(report)));
+    // Taking a nonce keeps the report.
+    let id = insert(store, &request("alice", None)).await;
+    let token = claim(store, id).await;
+    assert_eq!(
+        store.reserve_nonce(id, &token, account).await,
+        Ok(NonceReservation::Assigned(9))
+    );
+    let after = store.nonce_counter(account).await.ok().flatten();
+    assert_eq!(after.and_then(|c| c.lane), Some(report));
+}
+
+pub async fn the_nodes_last_probed_are_kept_per_chain<S: TransactionStore>(store: &S) {
+    use tx_shared::ports::NodeHealth;
+    // A chain id of this run's own: the table is shared by every test.
+    let chain = u64::from(rand::random::<u32>()) + 1_000_000;
+    assert_eq!(store.nodes_health(chain).await, Ok(None));
+    let nodes = vec![
+        NodeHealth {
+            node: "primary".into(),
+            healthy: true,
+        },
+        NodeHealth {
+            node: "node-2".into(),
+            healthy: false,
+        },
+    ];
+    store
+        .report_nodes(chain, &nodes)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (kept, at) = store
+        .nodes_health(chain)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("nothing kept"));
+    assert_eq!(kept, nodes);
+    assert!(OffsetDateTime::now_utc() - at < time::Duration::minutes(1));
+    assert_eq!(store.nodes_health(chain + 1).await, Ok(None));
+}

@@ -5,6 +5,7 @@
 //! published to SNS; from then on the pipeline owns it.
 
 mod error;
+mod health;
 mod reads;
 pub mod status_page;
 
@@ -30,8 +31,10 @@ use tx_shared::auth::{AuthError, Caller, LocalAuth};
 use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
+use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{
-    Inserted, Intake, ListQuery, Reading, RequestPublisher, StoreError, TransactionSigner,
+    Inserted, Intake, ListQuery, NodesHealth, NonceCounter, Reading, RequestPublisher, StoreError,
+    TransactionSigner,
 };
 use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
 
@@ -47,8 +50,12 @@ const MAX_PAGE_SIZE: u32 = 100;
 pub struct Config {
     pub table_name: String,
     pub topic_arn: String,
-    pub kms_key_id: String,
+    /// The chain's keys, a lane each (`KMS_KEY_IDS`, or the one `KMS_KEY_ID`): `/health`
+    /// reports each lane.
+    pub kms_key_ids: Vec<String>,
     pub chain_id: u64,
+    /// The chain's name in `/health` (`CHAIN_NAME`; by default the known name of its id).
+    pub chain_name: String,
     pub policy: MessageTypePolicy,
     /// If set, `/health` reports it without asking KMS.
     pub signer_address: Option<Address>,
@@ -61,11 +68,13 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let chain_id: u64 = env.required("CHAIN_ID")?;
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             topic_arn: env.required("TOPIC_ARN")?,
-            kms_key_id: env.required("KMS_KEY_ID")?,
-            chain_id: env.required("CHAIN_ID")?,
+            kms_key_ids: env.kms_key_ids()?,
+            chain_id,
+            chain_name: env.or_default("CHAIN_NAME", tx_shared::domain::chains::name(chain_id))?,
             policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
             signer_address: env.optional("SIGNER_ADDRESS")?,
             websocket_url: env.optional("WEBSOCKET_URL")?,
@@ -119,13 +128,18 @@ pub fn gateway_caller(context: &lambda_http::request::RequestContext) -> Option<
 pub struct App<S, P, K> {
     pub store: S,
     pub publisher: P,
-    pub key: K,
+    /// The chain's lanes (the first one's address is the top-level `signer_address`).
+    pub keys: KeyPool<K>,
     pub chain_id: u64,
+    pub chain_name: String,
     pub policy: MessageTypePolicy,
     pub websocket_url: Option<String>,
     pub sign_in: Option<status_page::SignIn>,
     pub auth: Authenticator,
     signer_address: OnceCell<Address>,
+    /// `/health` as last answered, and when: it is read from the table at most every
+    /// [`health::FRESH_FOR`].
+    health: health::Cache,
 }
 
 pub type AwsApp = App<DynamoStore, SnsPublisher, KmsSigner>;
@@ -134,7 +148,7 @@ impl<S, P, K> App<S, P, K> {
     pub fn new(
         store: S,
         publisher: P,
-        key: K,
+        keys: KeyPool<K>,
         chain_id: u64,
         policy: MessageTypePolicy,
         signer_address: Option<Address>,
@@ -142,13 +156,15 @@ impl<S, P, K> App<S, P, K> {
         App {
             store,
             publisher,
-            key,
+            keys,
             chain_id,
+            chain_name: tx_shared::domain::chains::name(chain_id),
             policy,
             websocket_url: None,
             sign_in: None,
             auth: Authenticator::Gateway,
             signer_address: OnceCell::new_with(signer_address),
+            health: health::Cache::default(),
         }
     }
 
@@ -163,7 +179,13 @@ impl AwsApp {
         let app = App::new(
             DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             SnsPublisher::new(clients.sns.clone(), &config.topic_arn),
-            KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
+            KeyPool::new(
+                config
+                    .kms_key_ids
+                    .iter()
+                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
+                    .collect(),
+            ),
             config.chain_id,
             config.policy.clone(),
             config.signer_address,
@@ -171,6 +193,7 @@ impl AwsApp {
         App {
             websocket_url: config.websocket_url.clone(),
             sign_in: config.sign_in.clone(),
+            chain_name: config.chain_name.clone(),
             ..app
         }
     }
@@ -179,7 +202,7 @@ impl AwsApp {
 /// The whole HTTP API.
 pub fn router<S, P, K>(app: Arc<App<S, P, K>>) -> Router
 where
-    S: Intake + Reading + 'static,
+    S: Intake + Reading + NonceCounter + NodesHealth + 'static,
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {
@@ -196,7 +219,7 @@ where
         ));
     Router::new()
         .merge(authenticated)
-        .route("/health", get(health::<S, P, K>))
+        .route("/health", get(health::health::<S, P, K>))
         .merge(status_page::routes(
             app.websocket_url.clone(),
             app.sign_in.clone(),
@@ -378,25 +401,6 @@ async fn withdraw<S: Intake + Reading>(
             Withdrawal::Unknown
         }
     }
-}
-
-async fn health<S, P, K>(
-    State(app): State<Arc<App<S, P, K>>>,
-) -> Result<Json<serde_json::Value>, ApiError>
-where
-    K: TransactionSigner,
-{
-    let address = app
-        .signer_address
-        .get_or_try_init(|| app.key.address())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "signer key unavailable");
-            ApiError::Unavailable
-        })?;
-    Ok(Json(
-        json!({ "status": "ok", "signer_address": address.to_string(), "chain_id": app.chain_id }),
-    ))
 }
 
 #[cfg(test)]

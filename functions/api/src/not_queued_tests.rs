@@ -70,6 +70,77 @@ impl Reading for CannotWithdraw {
     }
 }
 
+/// Lanes and nodes: as stored.
+impl NonceCounter for CannotWithdraw {
+    async fn reserve_nonce(
+        &self,
+        id: TxId,
+        token: &tx_shared::ports::LeaseToken,
+        account: tx_shared::ports::Account,
+    ) -> Result<tx_shared::ports::NonceReservation, StoreError> {
+        self.0.reserve_nonce(id, token, account).await
+    }
+    async fn seed_nonce(
+        &self,
+        account: tx_shared::ports::Account,
+        next: u64,
+    ) -> Result<(), StoreError> {
+        self.0.seed_nonce(account, next).await
+    }
+    async fn resync_nonce(
+        &self,
+        account: tx_shared::ports::Account,
+        next: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.0.resync_nonce(account, next).await
+    }
+    async fn nonce_counter(
+        &self,
+        account: tx_shared::ports::Account,
+    ) -> Result<Option<tx_shared::ports::CounterState>, StoreError> {
+        self.0.nonce_counter(account).await
+    }
+    async fn rewind_nonce(
+        &self,
+        account: tx_shared::ports::Account,
+        from: u64,
+        to: u64,
+    ) -> Result<bool, StoreError> {
+        self.0.rewind_nonce(account, from, to).await
+    }
+    async fn nonce_holders(
+        &self,
+        account: tx_shared::ports::Account,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<tx_shared::domain::Transaction>, StoreError> {
+        self.0.nonce_holders(account, from, limit).await
+    }
+    async fn report_lane(
+        &self,
+        account: tx_shared::ports::Account,
+        report: &tx_shared::lanes::LaneReport,
+    ) -> Result<(), StoreError> {
+        self.0.report_lane(account, report).await
+    }
+}
+
+impl NodesHealth for CannotWithdraw {
+    async fn report_nodes(
+        &self,
+        chain_id: u64,
+        nodes: &[tx_shared::ports::NodeHealth],
+    ) -> Result<(), StoreError> {
+        self.0.report_nodes(chain_id, nodes).await
+    }
+    async fn nodes_health(
+        &self,
+        chain_id: u64,
+    ) -> Result<Option<(Vec<tx_shared::ports::NodeHealth>, time::OffsetDateTime)>, StoreError> {
+        self.0.nodes_health(chain_id).await
+    }
+}
+
 struct DownTopic;
 
 impl RequestPublisher for DownTopic {
@@ -102,7 +173,7 @@ async fn unqueued(trouble: Trouble) -> (serde_json::Value, MemoryStore) {
         App::new(
             store,
             DownTopic,
-            NoKey,
+            KeyPool::one(NoKey),
             31337,
             MessageTypePolicy::allow_all(),
             None,

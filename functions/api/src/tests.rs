@@ -8,7 +8,7 @@ use alloy::consensus::TxEip1559;
 use axum::body::to_bytes;
 use axum::http::Request;
 use tower::ServiceExt;
-use tx_shared::ports::{Page, QueueError, SignError, Signature};
+use tx_shared::ports::{Account, Page, QueueError, SignError, Signature};
 
 use super::*;
 
@@ -63,6 +63,64 @@ impl Reading for CountingStore {
     }
 }
 
+/// Lanes and nodes are `/health`'s only: every other test touches none.
+impl NonceCounter for CountingStore {
+    async fn reserve_nonce(
+        &self,
+        _: TxId,
+        _: &tx_shared::ports::LeaseToken,
+        _: Account,
+    ) -> Result<tx_shared::ports::NonceReservation, StoreError> {
+        Err(self.touched())
+    }
+    async fn seed_nonce(&self, _: Account, _: u64) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn resync_nonce(&self, _: Account, _: u64) -> Result<Option<u64>, StoreError> {
+        Err(self.touched())
+    }
+    async fn nonce_counter(
+        &self,
+        _: Account,
+    ) -> Result<Option<tx_shared::ports::CounterState>, StoreError> {
+        Err(self.touched())
+    }
+    async fn rewind_nonce(&self, _: Account, _: u64, _: u64) -> Result<bool, StoreError> {
+        Err(self.touched())
+    }
+    async fn nonce_holders(
+        &self,
+        _: Account,
+        _: u64,
+        _: u32,
+    ) -> Result<Vec<tx_shared::domain::Transaction>, StoreError> {
+        Err(self.touched())
+    }
+    async fn report_lane(
+        &self,
+        _: Account,
+        _: &tx_shared::lanes::LaneReport,
+    ) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+}
+
+impl NodesHealth for CountingStore {
+    async fn report_nodes(
+        &self,
+        _: u64,
+        _: &[tx_shared::ports::NodeHealth],
+    ) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn nodes_health(
+        &self,
+        _: u64,
+    ) -> Result<Option<(Vec<tx_shared::ports::NodeHealth>, OffsetDateTime)>, StoreError> {
+        Err(self.touched())
+    }
+}
+
 struct NoPublisher;
 
 impl RequestPublisher for NoPublisher {
@@ -72,6 +130,18 @@ impl RequestPublisher for NoPublisher {
 }
 
 struct FixedKey;
+
+/// A key of another lane.
+struct FixedKeyAt(Address);
+
+impl TransactionSigner for FixedKeyAt {
+    async fn address(&self) -> Result<Address, SignError> {
+        Ok(self.0)
+    }
+    async fn sign(&self, _: TxEip1559) -> Result<Signature, SignError> {
+        Err(SignError::Failed("not in unit tests".into()))
+    }
+}
 
 impl TransactionSigner for FixedKey {
     async fn address(&self) -> Result<Address, SignError> {
@@ -97,7 +167,17 @@ fn local_auth() -> Authenticator {
 }
 
 fn app_with(store: CountingStore, policy: MessageTypePolicy) -> Arc<TestApp> {
-    Arc::new(App::new(store, NoPublisher, FixedKey, 31337, policy, None).with_auth(local_auth()))
+    Arc::new(
+        App::new(
+            store,
+            NoPublisher,
+            KeyPool::one(FixedKey),
+            31337,
+            policy,
+            None,
+        )
+        .with_auth(local_auth()),
+    )
 }
 
 fn app() -> Arc<TestApp> {
@@ -294,14 +374,95 @@ async fn lookups_and_listing_validate_their_input() {
 }
 
 #[tokio::test]
-async fn health_reports_the_signer_and_chain() {
-    let (status, json) = call(&app(), get("/health")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json["status"], "ok");
-    assert_eq!(json["chain_id"], 31337);
+async fn health_reports_the_chain_its_nodes_and_its_lanes() {
+    use tx_shared::adapters::memory::MemoryStore;
+    use tx_shared::lanes::{LaneReport, LaneState};
+    use tx_shared::ports::NodeHealth;
+    let lane = |byte: u8| Address::repeat_byte(byte);
+    let store = MemoryStore::new();
+    let account = |address| Account {
+        chain_id: 31337,
+        address,
+    };
+    // The first lane: 12 taken, 9 mined, funded. The second: never reported.
+    store
+        .seed_nonce(account(lane(0xab)), 12)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = LaneReport {
+        mined: 9,
+        state: LaneState::Ok,
+        balance_wei: 5 * 10u128.pow(18),
+        at: OffsetDateTime::now_utc(),
+    };
+    store
+        .report_lane(account(lane(0xab)), &report)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let nodes = [
+        NodeHealth {
+            node: "node-1".into(),
+            healthy: true,
+        },
+        NodeHealth {
+            node: "node-2".into(),
+            healthy: false,
+        },
+    ];
+    store
+        .report_nodes(31337, &nodes)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys = KeyPool::new(vec![FixedKeyAt(lane(0xab)), FixedKeyAt(lane(0xcd))]);
+    let app = Arc::new(App::new(
+        store,
+        NoPublisher,
+        keys,
+        31337,
+        MessageTypePolicy::allow_all(),
+        None,
+    ));
+    let response = router(app)
+        .oneshot(get_as("/health", &[]))
+        .await
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     assert_eq!(
-        json["signer_address"],
-        Address::repeat_byte(0xab).to_string()
+        json,
+        serde_json::json!({
+            "status": "ok",
+            "signer_address": lane(0xab).to_string(),
+            "chain_id": 31337,
+            "chains": [{
+                "chain_id": 31337,
+                "name": "anvil",
+                "default": true,
+                "nodes": [
+                    {"node": "node-1", "healthy": true},
+                    {"node": "node-2", "healthy": false}
+                ],
+                "lanes": [
+                    {
+                        "address": lane(0xab).to_string(),
+                        "next_nonce": 12,
+                        "in_flight": 3,
+                        "balance_wei": "5000000000000000000",
+                        "state": "ok"
+                    },
+                    {
+                        "address": lane(0xcd).to_string(),
+                        "next_nonce": null,
+                        "in_flight": null,
+                        "balance_wei": null,
+                        "state": "unknown"
+                    }
+                ]
+            }]
+        })
     );
 }
 
@@ -391,11 +552,14 @@ async fn transaction_routes_need_credentials_and_public_ones_do_not() {
         call(&app, unauthenticated_post).await.0,
         StatusCode::UNAUTHORIZED
     );
-    for public in ["/health", "/", "/ui/app.js"] {
+    for public in ["/", "/ui/app.js"] {
         let (status, _) = call(&app, get_as(public, &[])).await;
         assert_eq!(status, StatusCode::OK, "{public}");
     }
     assert_eq!(app.store.calls.load(Ordering::SeqCst), 0);
+    // Health needs no credentials; it reads the lanes (here from a table that refuses: 503).
+    let (status, body) = call(&app, get_as("/health", &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
 
 #[tokio::test]
@@ -527,7 +691,7 @@ async fn the_page_learns_where_operators_sign_in_and_may_talk_to_it() {
     let mut app = App::new(
         CountingStore::default(),
         NoPublisher,
-        FixedKey,
+        KeyPool::one(FixedKey),
         31337,
         MessageTypePolicy::allow_all(),
         None,

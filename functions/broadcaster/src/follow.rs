@@ -304,8 +304,13 @@ where
             bid,
             tx.data.clone(),
         );
-        let signature = self
-            .key
+        // Signed by the key of the transaction's lane: the one that took the nonce.
+        let key = self
+            .keys
+            .key_for(signed.from)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("re-signing: {e}")))?;
+        let signature = key
             .sign(unsigned)
             .await
             .map_err(|e| NodeError::Unavailable(format!("re-signing: {e}")))?;

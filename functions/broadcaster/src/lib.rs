@@ -23,6 +23,7 @@ use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, Delivery, RetryLater};
 use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
+use tx_shared::lanes::KeyPool;
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
     Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, Reading, Redelivery,
@@ -39,7 +40,9 @@ pub struct Config {
     pub broadcast_queue_url: String,
     /// Operators' retries arrive here, ahead of the backlog.
     pub broadcast_priority_queue_url: Option<String>,
-    pub kms_key_id: String,
+    /// The chain's keys (`KMS_KEY_IDS`, or the one `KMS_KEY_ID`): each transaction's
+    /// replacements and fillers are signed by its own lane's.
+    pub kms_key_ids: Vec<String>,
     /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
     pub nodes: RpcNodes,
     pub chain_id: u64,
@@ -100,7 +103,7 @@ impl Config {
             sign_priority_queue_url: env.required("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
-            kms_key_id: env.required("KMS_KEY_ID")?,
+            kms_key_ids: env.kms_key_ids()?,
             nodes: env.rpc_nodes()?,
             chain_id,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
@@ -125,7 +128,7 @@ pub struct Broadcaster<S, Q, P, N, K> {
     pub to_signer: P,
     pub node: N,
     /// Only for replacements and nonce fillers.
-    pub key: K,
+    pub keys: KeyPool<K>,
     pub chain_id: u64,
     pub confirmations: u64,
     pub receipt_poll: Duration,
@@ -147,7 +150,13 @@ impl AwsBroadcaster {
             ),
             to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_priority_queue_url),
             node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
-            key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
+            keys: KeyPool::new(
+                config
+                    .kms_key_ids
+                    .iter()
+                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
+                    .collect(),
+            ),
             chain_id: config.chain_id,
             confirmations: config.confirmations,
             receipt_poll: config.receipt_poll,
@@ -497,17 +506,25 @@ where
             Err(e) => return Err(RetryLater::new(e.to_string())),
         }
         if let (true, Some(nonce)) = (fill, tx.nonce) {
-            fill_for(
-                &self.store,
-                &self.node,
-                &self.key,
-                self.chain_id,
-                tx.id,
-                nonce,
-            )
-            .await;
+            self.fill(tx, nonce).await;
         }
         Ok(Outcome::NeedsReview)
+    }
+
+    /// Fills `nonce` with the key of the transaction's lane.
+    async fn fill(&self, tx: &Transaction, nonce: u64) {
+        let key = match tx.from {
+            Some(from) => self.keys.key_for(from).await,
+            None => Err(tx_shared::ports::SignError::Failed(
+                "the transaction's lane is not recorded".into(),
+            )),
+        };
+        match key {
+            Ok(key) => fill_for(&self.store, &self.node, key, self.chain_id, tx.id, nonce).await,
+            Err(e) => {
+                tracing::error!(error = %e, nonce, "no key to fill the nonce with; the watchdog will see the hole")
+            }
+        }
     }
 
     /// Fills the attempt's nonce if the chain has not used it and no node knows any of the
@@ -526,12 +543,15 @@ where
         if !reviewed {
             return;
         }
+        // One node for all of it: "not mined" from one and "unknown" from another that lags
+        // would fill a nonce our bytes may still take.
+        let node = self.node.one();
         let nowhere = async {
-            if self.node.mined_nonce(signed.from).await? > signed.nonce {
+            if node.mined_nonce(signed.from).await? > signed.nonce {
                 return Ok(false);
             }
             for hash in tx.attempt_hashes() {
-                if self.node.lookup(hash).await? != Lookup::Unknown {
+                if node.lookup(hash).await? != Lookup::Unknown {
                     return Ok(false);
                 }
             }
@@ -539,15 +559,7 @@ where
         };
         match nowhere.await {
             Ok(true) => {
-                fill_for(
-                    &self.store,
-                    &self.node,
-                    &self.key,
-                    self.chain_id,
-                    tx.id,
-                    signed.nonce,
-                )
-                .await;
+                self.fill(tx, signed.nonce).await;
             }
             Ok(false) => {}
             Err(e) => {

@@ -21,7 +21,7 @@ fn broadcaster() -> TestBroadcaster {
         queue: RecordingQueue::default(),
         to_signer: RecordingQueue::default(),
         node: ScriptedNode::default(),
-        key: FakeKey::default(),
+        keys: KeyPool::one(FakeKey::default()),
         chain_id: 31337,
         confirmations: 1,
         receipt_poll: Duration::from_secs(5),
@@ -254,7 +254,7 @@ async fn a_nonce_a_stranger_took_is_signed_again_at_a_fresh_one() {
         (handed[0].0.transaction_id, handed[0].0.generation),
         (id, 1)
     );
-    assert_eq!(lock_len(&b.key.signed), 0);
+    assert_eq!(lock_len(&b.keys.keys()[0].signed), 0);
     // The counter was raised to the chain's pending nonce.
     let account = Account {
         chain_id: b.chain_id,

@@ -22,6 +22,7 @@ use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, RetryLater};
 use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{SignedTx, Status, Transaction, TxId, TxMessage};
+use tx_shared::lanes::{KeyPool, LaneView};
 use tx_shared::nonce_filler::fill_for;
 use tx_shared::ports::{
     Account, BroadcastQueue, ChainNode, Claim, LeaseToken, NodeError, NonceCounter,
@@ -39,6 +40,8 @@ use tx_shared::domain::fees::{Fees, OverCap, eip1559};
 pub const WAIT: Duration = Duration::from_secs(60);
 /// The signer's balance is published at most this often per container.
 const BALANCE_EVERY: Duration = Duration::from_secs(60);
+/// The lanes are read again at most this often per container.
+pub const LANE_VIEWS_FOR: Duration = Duration::from_secs(2);
 
 /// The signer's configuration, from the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +51,8 @@ pub struct Config {
     /// Operators' retries arrive here, ahead of the backlog.
     pub sign_priority_queue_url: Option<String>,
     pub broadcast_queue_url: String,
-    pub kms_key_id: String,
+    /// The chain's keys, a lane each (`KMS_KEY_IDS`, or the one `KMS_KEY_ID`).
+    pub kms_key_ids: Vec<String>,
     /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
     pub nodes: RpcNodes,
     pub chain_id: u64,
@@ -69,7 +73,7 @@ impl Config {
             sign_queue_url: env.required("SIGN_QUEUE_URL")?,
             sign_priority_queue_url: env.optional("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
-            kms_key_id: env.required("KMS_KEY_ID")?,
+            kms_key_ids: env.kms_key_ids()?,
             nodes: env.rpc_nodes()?,
             chain_id: env.required("CHAIN_ID")?,
             target_contract: env.required("TARGET_CONTRACT")?,
@@ -104,7 +108,8 @@ pub struct Signer<S, Q, R, N, K> {
     /// The sign queue itself: retries are delayed through its visibility timeout.
     pub redelivery: R,
     pub node: N,
-    pub key: K,
+    /// The chain's lanes: a new transaction takes the one with the fewest in flight.
+    pub keys: KeyPool<K>,
     pub chain_id: u64,
     pub target_contract: Address,
     pub target_overrides: BTreeMap<String, Address>,
@@ -112,8 +117,10 @@ pub struct Signer<S, Q, R, N, K> {
     pub backoff: Backoff,
     pub policy: MessageTypePolicy,
     pub caps: SpendCaps,
-    /// When this container last published the signer's balance.
-    pub balance_published: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When this container last published each lane's balance.
+    pub balance_published: std::sync::Mutex<BTreeMap<Address, std::time::Instant>>,
+    /// The lanes as last read (counters and the watchdog's reports), and when.
+    pub lane_views: std::sync::Mutex<Option<(std::time::Instant, Vec<LaneView>)>>,
     /// The node was seen serving `chain_id` (see `check_chain`).
     pub chain_checked: std::sync::atomic::AtomicBool,
 }
@@ -132,7 +139,13 @@ impl AwsSigner {
                 |queue, priority| queue.with_sibling(priority),
             ),
             node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
-            key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
+            keys: KeyPool::new(
+                config
+                    .kms_key_ids
+                    .iter()
+                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
+                    .collect(),
+            ),
             chain_id: config.chain_id,
             target_contract: config.target_contract,
             target_overrides: config.target_overrides.clone(),
@@ -141,6 +154,7 @@ impl AwsSigner {
             policy: config.policy.clone(),
             caps: config.caps,
             balance_published: Default::default(),
+            lane_views: Default::default(),
             chain_checked: Default::default(),
         })
     }
@@ -339,7 +353,16 @@ where
         // validated again, against this function's own allowlist, before anything is spent.
         let to = self.check_what_is_signed(tx)?;
         self.check_chain().await?;
-        let from = self.key.address().await.map_err(Failure::key)?;
+        // A transaction keeps the lane that took its nonce; a new one takes the least busy.
+        let (lane, from) = match (tx.nonce, tx.from) {
+            (Some(_), Some(from)) => (self.keys.key_for(from).await.map_err(Failure::key)?, from),
+            (Some(nonce), None) => {
+                return Err(Failure::Permanent(format!(
+                    "nonce {nonce} is recorded without the address that took it"
+                )));
+            }
+            (None, _) => self.lane().await?,
+        };
         // Plan gas before taking a nonce: a call that can't even be estimated takes none.
         let plan = self
             .node
@@ -370,7 +393,7 @@ where
             plan_fees(&plan),
             tx.data.clone(),
         );
-        let signature = self.key.sign(unsigned).await.map_err(Failure::key)?;
+        let signature = lane.sign(unsigned).await.map_err(Failure::key)?;
         let signed = SignedTx {
             nonce,
             from,
@@ -470,14 +493,80 @@ where
             let Ok(mut last) = self.balance_published.lock() else {
                 return;
             };
-            if last.is_some_and(|at| at.elapsed() < BALANCE_EVERY) {
+            if last
+                .get(&from)
+                .is_some_and(|at| at.elapsed() < BALANCE_EVERY)
+            {
                 return;
             }
-            *last = Some(std::time::Instant::now());
+            last.insert(from, std::time::Instant::now());
         }
         match self.node.balance(from).await {
             Ok(wei) => tx_shared::metrics::signer_balance(self.chain_id, from, wei),
             Err(e) => tracing::warn!(error = %e, "could not read the signer's balance"),
+        }
+    }
+
+    /// The lane a new transaction takes, and its address (see `tx_shared::lanes::choose`).
+    /// The lanes are read at most every [`LANE_VIEWS_FOR`] per container; between reads, the
+    /// nonces this container takes count against their lanes.
+    async fn lane(&self) -> Result<(&K, Address), Failure> {
+        let addresses = self.keys.addresses().await.map_err(Failure::key)?;
+        let cached = self
+            .lane_views
+            .lock()
+            .ok()
+            .and_then(|views| views.clone())
+            .filter(|(at, _)| at.elapsed() < LANE_VIEWS_FOR)
+            .map(|(_, views)| views);
+        let views = match cached {
+            Some(views) => views,
+            None => {
+                let counters = futures::future::try_join_all(addresses.iter().map(|&address| {
+                    self.store.nonce_counter(Account {
+                        chain_id: self.chain_id,
+                        address,
+                    })
+                }))
+                .await
+                .map_err(Failure::store)?;
+                let views: Vec<LaneView> = addresses
+                    .iter()
+                    .zip(counters)
+                    .map(|(&address, counter)| LaneView {
+                        address,
+                        next: counter.map(|c| c.next),
+                        report: counter.and_then(|c| c.lane),
+                        taken_since: 0,
+                    })
+                    .collect();
+                if let Ok(mut cache) = self.lane_views.lock() {
+                    *cache = Some((std::time::Instant::now(), views.clone()));
+                }
+                views
+            }
+        };
+        let i = tx_shared::lanes::choose(&views)
+            .ok_or_else(|| Failure::Permanent("no signing key is configured".into()))?;
+        if views[i].paused_now() {
+            tracing::warn!(lane = %views[i].address, "every lane is stalled or underfunded; signing on the least busy");
+        }
+        match (self.keys.keys().get(i), addresses.get(i)) {
+            (Some(key), Some(&address)) => Ok((key, address)),
+            _ => Err(Failure::Permanent(
+                "the lanes and their keys disagree".into(),
+            )),
+        }
+    }
+
+    /// Counts a nonce this container took against its lane, until the lanes are read again.
+    fn took(&self, address: Address, nonce: u64) {
+        if let Ok(mut cache) = self.lane_views.lock()
+            && let Some((_, views)) = cache.as_mut()
+            && let Some(view) = views.iter_mut().find(|v| v.address == address)
+        {
+            view.next = Some(view.next.unwrap_or(0).max(nonce + 1));
+            view.taken_since += 1;
         }
     }
 
@@ -494,7 +583,10 @@ where
                 .await
                 .map_err(Failure::store)?
             {
-                NonceReservation::Assigned(nonce) => return Ok(nonce),
+                NonceReservation::Assigned(nonce) => {
+                    self.took(account.address, nonce);
+                    return Ok(nonce);
+                }
                 NonceReservation::Uninitialized if !seeded => {
                     let next = self
                         .node
@@ -528,7 +620,13 @@ where
         let (true, Some(nonce), None) = (settled, tx.nonce, tx.signed.as_ref()) else {
             return;
         };
-        fill_for(&self.store, &self.node, &self.key, self.chain_id, id, nonce).await;
+        let Some(from) = tx.from else {
+            return;
+        };
+        match self.keys.key_for(from).await {
+            Ok(key) => fill_for(&self.store, &self.node, key, self.chain_id, id, nonce).await,
+            Err(e) => tracing::error!(error = %e, nonce, "no key to fill the nonce with"),
+        }
     }
 
     async fn hand_over_again(&self, tx: &Transaction) -> Result<Outcome, RetryLater> {

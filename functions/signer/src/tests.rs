@@ -23,7 +23,7 @@ fn signer(policy: MessageTypePolicy) -> TestSigner {
         queue: RecordingQueue::default(),
         redelivery: RecordingQueue::default(),
         node: ScriptedNode::default(),
-        key: FakeKey::default(),
+        keys: KeyPool::one(FakeKey::default()),
         chain_id: 31337,
         target_contract: TARGET,
         target_overrides: BTreeMap::new(),
@@ -33,6 +33,7 @@ fn signer(policy: MessageTypePolicy) -> TestSigner {
         policy,
         caps: SpendCaps::default(),
         balance_published: Default::default(),
+        lane_views: Default::default(),
         chain_checked: Default::default(),
     }
 }
@@ -102,7 +103,14 @@ async fn a_received_call_is_signed_once_at_the_next_nonce_and_handed_over() {
     );
     // Delivered again: the stored signature is handed over again, never a second one.
     assert_eq!(signer.sign(id, 2).await, Ok(Outcome::AlreadySigned));
-    assert_eq!(signer.key.signed.lock().map(|s| s.len()).unwrap_or(0), 1);
+    assert_eq!(
+        signer.keys.keys()[0]
+            .signed
+            .lock()
+            .map(|s| s.len())
+            .unwrap_or(0),
+        1
+    );
     assert_eq!(signer.queue.enqueued().len(), 2);
     // The next transaction takes the next nonce.
     let next = add_weight(&signer).await;
@@ -185,8 +193,7 @@ async fn what_the_allowlist_does_not_allow_is_refused_before_a_nonce() {
     let forged = received(&signer, ADD_WEIGHT, "ping()").await;
     assert_eq!(signer.sign(forged, 1).await, Ok(Outcome::NeedsReview));
     assert!(
-        signer
-            .key
+        signer.keys.keys()[0]
             .signed
             .lock()
             .map(|s| s.is_empty())
@@ -261,8 +268,7 @@ async fn an_unfunded_account_waits_without_burning_attempts() {
 #[tokio::test]
 async fn a_key_failure_after_the_nonce_keeps_the_nonce_for_the_next_attempt() {
     let signer = allow_all();
-    signer
-        .key
+    signer.keys.keys()[0]
         .failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -311,7 +317,7 @@ async fn a_node_serving_another_chain_takes_no_nonce_and_the_wait_says_why() {
         tx.last_error
     );
     assert!(
-        s.key
+        s.keys.keys()[0]
             .signed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -327,7 +333,7 @@ async fn a_nonce_taken_by_a_last_attempt_that_failed_is_filled() {
     let s = allow_all();
     let id = add_weight(&s).await;
     // KMS throttles the last delivery, after the nonce was taken.
-    s.key
+    s.keys.keys()[0]
         .failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -359,7 +365,7 @@ async fn a_late_duplicate_of_an_older_generation_cannot_undo_an_operators_retry(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // The first generation's message comes back for its last delivery, and KMS fails it.
-    s.key
+    s.keys.keys()[0]
         .failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -369,3 +375,5 @@ async fn a_late_duplicate_of_an_older_generation_cannot_undo_an_operators_retry(
     assert_eq!(tx.status, Status::Retrying, "{:?}", tx.history);
     assert!(s.node.sent().is_empty(), "nothing filled");
 }
+
+mod lanes;

@@ -16,6 +16,7 @@ use tx_shared::adapters::{
 use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env, RpcNodes};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
+use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{
     BroadcastQueue, NodeError, Reading, RequestPublisher, StoreError, Transitions,
 };
@@ -29,8 +30,11 @@ pub struct Config {
     pub grace: Duration,
     /// At most this many transactions per status and sweep.
     pub batch_limit: u32,
-    /// The watchdog's: the key whose nonces it watches (and fills with), the node and chain.
-    pub kms_key_id: String,
+    /// The watchdog's: the keys whose nonces it watches (and fills with), a lane each, the
+    /// node and chain.
+    pub kms_key_ids: Vec<String>,
+    /// A lane whose balance can't pay one transaction at these caps is underfunded.
+    pub caps: tx_shared::domain::fees::SpendCaps,
     /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
     pub nodes: RpcNodes,
     pub chain_id: u64,
@@ -45,7 +49,15 @@ impl Config {
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             grace: Duration::from_secs(env.or_default("SWEEP_GRACE_SECONDS", 300)?),
             batch_limit: env.or_default("SWEEP_BATCH_LIMIT", 500)?,
-            kms_key_id: env.required("KMS_KEY_ID")?,
+            kms_key_ids: env.kms_key_ids()?,
+            caps: {
+                let defaults = tx_shared::domain::fees::SpendCaps::default();
+                tx_shared::domain::fees::SpendCaps {
+                    max_gas_limit: env.or_default("MAX_GAS_LIMIT", defaults.max_gas_limit)?,
+                    max_fee_per_gas: env
+                        .or_default("MAX_FEE_PER_GAS_WEI", defaults.max_fee_per_gas)?,
+                }
+            },
             nodes: env.rpc_nodes()?,
             chain_id: env.required("CHAIN_ID")?,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
@@ -86,8 +98,18 @@ impl AwsWatchdog {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_broadcaster: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
             node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
-            key: KmsSigner::new(clients.kms.clone(), &config.kms_key_id),
+            keys: KeyPool::new(
+                config
+                    .kms_key_ids
+                    .iter()
+                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
+                    .collect(),
+            ),
             chain_id: config.chain_id,
+            min_balance_wei: config
+                .caps
+                .max_fee_per_gas
+                .saturating_mul(u128::from(config.caps.max_gas_limit)),
             // Index lag is milliseconds; a sweep's grace is minutes.
             settle: config.grace.min(Duration::from_secs(30)),
             window: 100,
@@ -106,7 +128,7 @@ pub async fn run_schedule(
     let swept = sweeper.sweep().await;
     let watched = watchdog.watch().await;
     match (swept, watched) {
-        (Ok(sweep), Ok(watch)) => Ok(serde_json::json!({ "sweep": sweep, "watch": watch })),
+        (Ok(sweep), Ok(lanes)) => Ok(serde_json::json!({ "sweep": sweep, "lanes": lanes })),
         (Err(e), _) => Err(ScheduleError::Sweep(e)),
         (_, Err(e)) => Err(ScheduleError::Watch(e)),
     }

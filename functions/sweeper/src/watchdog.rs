@@ -22,12 +22,14 @@
 
 use std::time::Duration;
 
+use alloy::primitives::Address;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxId, TxMessage};
+use tx_shared::lanes::{KeyPool, LaneReport, LaneState};
 use tx_shared::nonce_filler::{Fill, fill_nonce};
 use tx_shared::ports::{
-    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NonceCounter, StoreError,
+    Account, BroadcastQueue, ChainNode, Lookup, NodeError, NodesHealth, NonceCounter, StoreError,
     TransactionSigner, Transitions,
 };
 
@@ -47,8 +49,12 @@ pub struct Watchdog<S, Q, N, K> {
     /// The broadcaster's queue: a reorganised transaction is followed again.
     pub to_broadcaster: Q,
     pub node: N,
-    pub key: K,
+    /// Every lane's key: each lane is watched, and its holes filled with its own key.
+    pub keys: KeyPool<K>,
     pub chain_id: u64,
+    /// Below this balance a lane can't pay for one transaction at the caps: it is reported
+    /// underfunded, and takes no new work.
+    pub min_balance_wei: u128,
     /// A counter moved more recently than this may have holders the index does not show yet.
     pub settle: Duration,
     /// How many nonces above the chain's one watch looks at.
@@ -56,6 +62,15 @@ pub struct Watchdog<S, Q, N, K> {
     /// No new repair starts after this long (each is a few node calls): what is left waits for
     /// the next run, inside the function's timeout.
     pub budget: Duration,
+}
+
+/// What one watch saw of one lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneWatch {
+    pub address: Address,
+    pub state: LaneState,
+    #[serde(flatten)]
+    pub report: WatchReport,
 }
 
 /// Why the account needs a human.
@@ -117,15 +132,73 @@ pub enum WatchError {
 
 impl<S, Q, N, K> Watchdog<S, Q, N, K>
 where
-    S: NonceCounter + Transitions,
+    S: NonceCounter + Transitions + NodesHealth,
     Q: BroadcastQueue,
     N: ChainNode,
     K: TransactionSigner,
 {
-    pub async fn watch(&self) -> Result<WatchReport, WatchError> {
+    /// Watches every lane at once; each lane's view is kept beside its counter (for the
+    /// signer's choice of lane). Every lane is watched even if one fails; the first failure
+    /// is returned after.
+    pub async fn watch(&self) -> Result<Vec<LaneWatch>, WatchError> {
         let started = std::time::Instant::now();
+        let addresses = self.keys.addresses().await?;
+        let (watches, nodes) = tokio::join!(
+            futures::future::join_all(
+                self.keys
+                    .keys()
+                    .iter()
+                    .zip(addresses)
+                    .map(|(key, &address)| self.watch_lane(key, address, started)),
+            ),
+            self.node.probe()
+        );
+        // The nodes as probed now, for `/health`.
+        self.store.report_nodes(self.chain_id, &nodes).await?;
+        watches.into_iter().collect()
+    }
+
+    async fn watch_lane(
+        &self,
+        key: &K,
+        address: Address,
+        started: std::time::Instant,
+    ) -> Result<LaneWatch, WatchError> {
+        let report = self.watch_account(key, address, started).await?;
+        let balance_wei = self.node.balance(address).await?;
+        let state = if report.stall.is_some() {
+            LaneState::Stalled
+        } else if balance_wei < self.min_balance_wei {
+            tracing::error!(lane = %address, balance_wei, min_balance_wei = self.min_balance_wei, "the lane can't pay for a transaction at the caps; it takes no new work until funded");
+            LaneState::Underfunded
+        } else {
+            LaneState::Ok
+        };
+        let account = Account {
+            chain_id: self.chain_id,
+            address,
+        };
+        let lane = LaneReport {
+            mined: report.mined,
+            state,
+            balance_wei,
+            at: OffsetDateTime::now_utc(),
+        };
+        self.store.report_lane(account, &lane).await?;
+        Ok(LaneWatch {
+            address,
+            state,
+            report,
+        })
+    }
+
+    async fn watch_account(
+        &self,
+        key: &K,
+        address: Address,
+        started: std::time::Instant,
+    ) -> Result<WatchReport, WatchError> {
         let in_budget = || started.elapsed() < self.budget;
-        let address = self.key.address().await?;
         let account = Account {
             chain_id: self.chain_id,
             address,
@@ -141,6 +214,9 @@ where
             ..WatchReport::default()
         };
         let Some(counter) = self.store.nonce_counter(account).await? else {
+            // A lane that never signed: its counter is seeded from the chain, as the signer
+            // would, so its state (funded or not) can be kept beside it before it takes work.
+            self.store.seed_nonce(account, pending).await?;
             return Ok(report);
         };
         report.counter = Some(counter.next);
@@ -190,8 +266,14 @@ where
                     report.rewound_from = Some(next);
                 }
             } else {
-                self.fill_holes(&holders, (mined, pending, next), &in_budget, &mut report)
-                    .await;
+                self.fill_holes(
+                    key,
+                    &holders,
+                    (mined, pending, next),
+                    &in_budget,
+                    &mut report,
+                )
+                .await;
             }
         }
         if report.stall.is_none() {
@@ -243,6 +325,7 @@ where
     /// nobody holds them, or a transaction under review that was never signed.
     async fn fill_holes(
         &self,
+        key: &K,
         holders: &[Transaction],
         (mined, pending, next): (u64, u64, u64),
         in_budget: &impl Fn() -> bool,
@@ -257,7 +340,7 @@ where
             if !in_budget() {
                 return;
             }
-            match fill_nonce(&self.node, &self.key, self.chain_id, nonce).await {
+            match fill_nonce(&self.node, key, self.chain_id, nonce).await {
                 Ok(Fill::Sent(hash)) => {
                     tracing::warn!(nonce, filler = %hash, "filled a nonce no transaction can send");
                     report.filled.push(nonce);

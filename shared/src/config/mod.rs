@@ -17,6 +17,9 @@ use crate::backoff::Backoff;
 use crate::validation::{CallError, MessageTypePolicy};
 
 mod nodes;
+
+/// At most this many signing keys (lanes) per chain.
+pub const MAX_LANES: usize = 32;
 pub use nodes::{MAX_NODES, NodeDecl, RpcNodes};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +122,37 @@ impl Env {
         MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e))
     }
 
+    /// The chain's signing keys, a lane each: `KMS_KEY_IDS` (`,`-separated, distinct), else
+    /// the one `KMS_KEY_ID`. The first is the chain's first lane.
+    pub fn kms_key_ids(&self) -> Result<Vec<String>, ConfigError> {
+        let Some(raw) = self.raw("KMS_KEY_IDS") else {
+            let one: String = self
+                .optional("KMS_KEY_ID")?
+                .ok_or(ConfigError::Missing("KMS_KEY_IDS or KMS_KEY_ID"))?;
+            return Ok(vec![one]);
+        };
+        let ids: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if ids.is_empty() {
+            return Err(invalid("KMS_KEY_IDS", "it lists no key"));
+        }
+        if ids.len() > MAX_LANES {
+            return Err(invalid(
+                "KMS_KEY_IDS",
+                format!("at most {MAX_LANES} keys, not {}", ids.len()),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+            return Err(invalid("KMS_KEY_IDS", format!("`{twice}` is listed twice")));
+        }
+        Ok(ids)
+    }
+
     /// Retry timing: `BACKOFF_BASE_SECONDS` (default 2), `BACKOFF_FACTOR` (2),
     /// `BACKOFF_CAP_SECONDS` (900) and `MAX_ATTEMPTS` (10, the queue's `maxReceiveCount`).
     pub fn backoff(&self) -> Result<Backoff, ConfigError> {
@@ -211,6 +245,29 @@ mod tests {
             )
         );
         assert_eq!(env.or_default("RPC_TIMEOUT_MS", 5u64), Ok(5));
+    }
+
+    #[test]
+    fn keys_are_a_list_or_the_one_key() {
+        let one = Env::from_pairs([("KMS_KEY_ID", "k1")]);
+        assert_eq!(one.kms_key_ids(), Ok(vec!["k1".to_owned()]));
+        let many = Env::from_pairs([("KMS_KEY_IDS", " k1, k2 ,"), ("KMS_KEY_ID", "ignored")]);
+        assert_eq!(
+            many.kms_key_ids(),
+            Ok(vec!["k1".to_owned(), "k2".to_owned()])
+        );
+        for bad in [",", "k1,k1"] {
+            assert!(
+                Env::from_pairs([("KMS_KEY_IDS", bad)])
+                    .kms_key_ids()
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Env::from_pairs([("X", "y")]).kms_key_ids(),
+            Err(ConfigError::Missing("KMS_KEY_IDS or KMS_KEY_ID"))
+        );
     }
 
     #[test]

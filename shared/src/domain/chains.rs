@@ -46,9 +46,7 @@ pub fn block_time(chain_id: u64) -> Duration {
     match chain_id {
         1 | 11_155_111 | 17_000 | 31_337 => Duration::from_secs(12),
         56 | 97 => Duration::from_millis(750),
-        137 | 80_002 | 10 | 11_155_420 | 8_453 | 84_532 | 43_114 | 43_113 => {
-            Duration::from_secs(2)
-        }
+        137 | 80_002 | 10 | 11_155_420 | 8_453 | 84_532 | 43_114 | 43_113 => Duration::from_secs(2),
         _ => Duration::from_millis(250),
     }
 }
@@ -68,6 +66,30 @@ pub fn blocks_in(chain_id: u64, wait: Duration) -> u64 {
 /// bump).
 pub fn default_reprice_after_blocks(chain_id: u64) -> u64 {
     blocks_in(chain_id, Duration::from_secs(60))
+}
+
+/// The chain's usual name, for `/health` (`CHAIN_NAME` says otherwise).
+pub fn name(chain_id: u64) -> String {
+    let known = match chain_id {
+        1 => "ethereum",
+        11_155_111 => "sepolia",
+        17_000 => "holesky",
+        56 => "bsc",
+        97 => "bsc-testnet",
+        137 => "polygon",
+        80_002 => "amoy",
+        10 => "optimism",
+        11_155_420 => "optimism-sepolia",
+        8_453 => "base",
+        84_532 => "base-sepolia",
+        42_161 => "arbitrum",
+        421_614 => "arbitrum-sepolia",
+        43_114 => "avalanche",
+        43_113 => "fuji",
+        31_337 => "anvil",
+        _ => return format!("chain-{chain_id}"),
+    };
+    known.to_owned()
 }
 
 #[cfg(test)]

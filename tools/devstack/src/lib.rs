@@ -25,7 +25,7 @@ use tx_shared::backoff::Backoff;
 use tx_shared::batch::Deadline;
 use tx_shared::validation::MessageTypePolicy;
 
-pub use provision::{Names, Provisioned, provision};
+pub use provision::{Names, Provisioned, provision, provision_lanes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -53,6 +53,8 @@ pub struct RunnerOptions {
     pub policy: MessageTypePolicy,
     /// The node the functions talk to, if not the one provisioned (e.g. a fault-injecting proxy).
     pub node_url: Option<String>,
+    /// Signing keys (lanes) provisioned for the chain (provisioning reads it).
+    pub lanes: usize,
     /// More nodes of the same chain, after that one (`node-2`, `node-3`, ...).
     pub more_node_urls: Vec<String>,
     /// How many nodes each signed transaction goes to at once.
@@ -111,6 +113,7 @@ impl Default for RunnerOptions {
             confirmations: 1,
             policy: MessageTypePolicy::allow_all(),
             node_url: None,
+            lanes: 1,
             more_node_urls: Vec::new(),
             send_to: 1,
             rpc_timeout: Duration::from_secs(45),
@@ -176,8 +179,9 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         api: api::Config {
             table_name: p.table_name.clone(),
             topic_arn: p.topic_arn.clone(),
-            kms_key_id: p.kms_key_id.clone(),
+            kms_key_ids: p.kms_key_ids.clone(),
             chain_id: p.chain_id,
+            chain_name: tx_shared::domain::chains::name(p.chain_id),
             policy: options.policy.clone(),
             signer_address: None,
             // The runner serves the page's WebSocket on its own port (`/ws`).
@@ -190,7 +194,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             sign_queue_url: p.sign_queue_url.clone(),
             sign_priority_queue_url: Some(p.sign_priority_queue_url.clone()),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
-            kms_key_id: p.kms_key_id.clone(),
+            kms_key_ids: p.kms_key_ids.clone(),
             nodes: nodes.clone(),
             chain_id: p.chain_id,
             target_contract: p.target_contract,
@@ -206,7 +210,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             sign_priority_queue_url: p.sign_priority_queue_url.clone(),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             broadcast_priority_queue_url: Some(p.broadcast_priority_queue_url.clone()),
-            kms_key_id: p.kms_key_id.clone(),
+            kms_key_ids: p.kms_key_ids.clone(),
             nodes: nodes.clone(),
             chain_id: p.chain_id,
             rpc_timeout: options.rpc_timeout,
@@ -235,7 +239,8 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             grace: options.sweep_grace,
             batch_limit: 500,
-            kms_key_id: p.kms_key_id.clone(),
+            kms_key_ids: p.kms_key_ids.clone(),
+            caps: options.caps,
             nodes,
             chain_id: p.chain_id,
             rpc_timeout: options.rpc_timeout,

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use alloy::primitives::Address;
-use devstack::{DevError, Names, Provisioned, RunnerOptions, default_target, provision, start};
+use devstack::{
+    DevError, Names, Provisioned, RunnerOptions, default_target, provision_lanes, start,
+};
 use tx_shared::aws::{AwsTimeouts, load_config};
 use tx_shared::config::Env;
 
@@ -67,12 +69,21 @@ async fn run() -> Result<(), DevError> {
 
     let backoff = env.backoff().map_err(config_error)?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let provisioned = provision(
+    // Two lanes by default: `make dev` shows transactions spread over keys.
+    let lanes: usize = env.or_default("LANES", 2).map_err(config_error)?;
+    if !(1..=tx_shared::config::MAX_LANES).contains(&lanes) {
+        return Err(DevError::Config(format!(
+            "LANES must be 1 to {}, not {lanes}",
+            tx_shared::config::MAX_LANES
+        )));
+    }
+    let provisioned = provision_lanes(
         &sdk,
         &Names::new(prefix),
         &rpc_url,
         target,
         backoff.max_attempts,
+        lanes,
     )
     .await?;
     tracing::info!(
@@ -216,6 +227,7 @@ fn lambda_env(p: &Provisioned) -> String {
             p.broadcast_priority_queue_url.clone(),
         ),
         ("BROADCAST_QUEUE_URL", p.broadcast_queue_url.clone()),
+        ("KMS_KEY_IDS", p.kms_key_ids.join(",")),
         ("KMS_KEY_ID", p.kms_key_id.clone()),
         ("RPC_URL", p.rpc_url.clone()),
         ("CHAIN_ID", p.chain_id.to_string()),

@@ -57,6 +57,14 @@ impl Names {
     pub fn key_alias(&self) -> String {
         format!("alias/{}-signer", self.prefix)
     }
+
+    /// Lane `lane`'s key (the first lane's is [`Names::key_alias`]).
+    pub fn lane_key_alias(&self, lane: usize) -> String {
+        match lane {
+            0 => self.key_alias(),
+            n => format!("alias/{}-signer-lane-{}", self.prefix, n + 1),
+        }
+    }
 }
 
 /// What provisioning found or made.
@@ -71,20 +79,37 @@ pub struct Provisioned {
     /// Operators' retries: consumed beside the main queues, so never behind their backlog.
     pub sign_priority_queue_url: String,
     pub broadcast_priority_queue_url: String,
+    /// The first lane's key and address.
     pub kms_key_id: String,
     pub signer_address: Address,
+    /// Every lane's key and address, the first lane's first.
+    pub kms_key_ids: Vec<String>,
+    pub signer_addresses: Vec<Address>,
     pub chain_id: u64,
     pub target_contract: Address,
     pub rpc_url: String,
 }
 
 /// `max_receive_count` is the redrive policy's cap; it must equal the functions' `MAX_ATTEMPTS`.
+/// One lane (signing key).
 pub async fn provision(
     sdk: &SdkConfig,
     names: &Names,
     rpc_url: &str,
     target_contract: Address,
     max_receive_count: u32,
+) -> Result<Provisioned, DevError> {
+    provision_lanes(sdk, names, rpc_url, target_contract, max_receive_count, 1).await
+}
+
+/// [`provision`] with `lanes` signing keys (at least one), each funded on the node.
+pub async fn provision_lanes(
+    sdk: &SdkConfig,
+    names: &Names,
+    rpc_url: &str,
+    target_contract: Address,
+    max_receive_count: u32,
+    lanes: usize,
 ) -> Result<Provisioned, DevError> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -119,15 +144,21 @@ pub async fn provision(
     )
     .await?;
     ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
-    let kms_key_id = ensure_signing_key(&kms, &names.key_alias()).await?;
-    let signer_address = KmsSigner::new(kms.clone(), &kms_key_id)
-        .address()
-        .await
-        .map_err(|e| DevError::Provision(format!("signing key: {e}")))?;
-
     let node = connect(rpc_url)?;
     let chain_id = node.get_chain_id().await.map_err(rpc("eth_chainId"))?;
-    fund(&node, signer_address).await?;
+    let mut kms_key_ids = Vec::new();
+    let mut signer_addresses = Vec::new();
+    for lane in 0..lanes.max(1) {
+        let key_id = ensure_signing_key(&kms, &names.lane_key_alias(lane)).await?;
+        let address = KmsSigner::new(kms.clone(), &key_id)
+            .address()
+            .await
+            .map_err(|e| DevError::Provision(format!("signing key of lane {}: {e}", lane + 1)))?;
+        fund(&node, address).await?;
+        kms_key_ids.push(key_id);
+        signer_addresses.push(address);
+    }
+    let (kms_key_id, signer_address) = (kms_key_ids[0].clone(), signer_addresses[0]);
     deploy_target(&node, target_contract).await?;
 
     Ok(Provisioned {
@@ -141,6 +172,8 @@ pub async fn provision(
         broadcast_priority_queue_url,
         kms_key_id,
         signer_address,
+        kms_key_ids,
+        signer_addresses,
         chain_id,
         target_contract,
         rpc_url: rpc_url.to_owned(),

@@ -175,15 +175,29 @@ impl ChainNode for ScriptedNode {
 pub struct FakeKey {
     pub failures: Mutex<VecDeque<SignError>>,
     pub signed: Mutex<Vec<TxEip1559>>,
+    /// Its address, if not [`FakeKey::ADDRESS`].
+    pub address: Option<Address>,
 }
 
 impl FakeKey {
     pub const ADDRESS: Address = Address::repeat_byte(0xab);
+
+    /// A key of another lane.
+    pub fn at(address: Address) -> Self {
+        FakeKey {
+            address: Some(address),
+            ..FakeKey::default()
+        }
+    }
+
+    pub fn signed(&self) -> Vec<TxEip1559> {
+        lock(&self.signed).clone()
+    }
 }
 
 impl TransactionSigner for FakeKey {
     async fn address(&self) -> Result<Address, SignError> {
-        Ok(Self::ADDRESS)
+        Ok(self.address.unwrap_or(Self::ADDRESS))
     }
 
     async fn sign(&self, tx: TxEip1559) -> Result<Signature, SignError> {

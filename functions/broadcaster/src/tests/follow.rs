@@ -50,6 +50,32 @@ async fn a_receipt_with_status_zero_is_reverted() {
 }
 
 #[tokio::test]
+async fn a_replacement_is_signed_by_the_key_of_the_transactions_own_lane() {
+    // Two lanes; the transaction's nonce was taken by the second (FakeKey::ADDRESS).
+    let b = TestBroadcaster {
+        keys: KeyPool::new(vec![
+            FakeKey::at(alloy::primitives::Address::repeat_byte(0x01)),
+            FakeKey::default(),
+        ]),
+        ..broadcaster()
+    };
+    let (id, _) = signed(&b).await;
+    b.process(delivery(id, 1, 0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set(&b.node.base_fee, Ok(10_000_000_000));
+    b.process(next_check(&b))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(b.keys.keys()[0].signed().len(), 0);
+    assert_eq!(b.keys.keys()[1].signed().len(), 1);
+    assert_eq!(
+        status(&b, id).await.signed.map(|s| s.from),
+        Some(FakeKey::ADDRESS)
+    );
+}
+
+#[tokio::test]
 async fn a_transaction_stuck_below_the_base_fee_is_replaced_at_the_same_nonce() {
     let b = broadcaster();
     let (id, tx) = signed(&b).await;
@@ -120,7 +146,10 @@ async fn a_forgotten_transaction_refused_back_above_the_base_fee_keeps_its_bytes
         Ok(Outcome::AwaitingReceipt)
     );
     assert_eq!(status(&b, id).await.all_hashes(), vec![tx.hash]);
-    assert!(lock_len(&b.key.signed) == 0, "nothing was re-signed");
+    assert!(
+        lock_len(&b.keys.keys()[0].signed) == 0,
+        "nothing was re-signed"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +169,7 @@ async fn no_replacement_is_made_when_even_the_cap_is_below_the_base_fee() {
         (now.status, now.all_hashes()),
         (Status::Broadcast, vec![tx.hash])
     );
-    assert_eq!(lock_len(&b.key.signed), 0);
+    assert_eq!(lock_len(&b.keys.keys()[0].signed), 0);
 }
 
 #[tokio::test]

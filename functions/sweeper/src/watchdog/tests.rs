@@ -18,8 +18,9 @@ fn watchdog() -> TestWatchdog {
         store: MemoryStore::new(),
         to_broadcaster: RecordingQueue::default(),
         node: ScriptedNode::default(),
-        key: FakeKey::default(),
+        keys: KeyPool::one(FakeKey::default()),
         chain_id: 31337,
+        min_balance_wei: 1,
         // Every test's counter moved just now: only a zero settle lets it be repaired.
         settle: Duration::ZERO,
         window: 100,
@@ -68,13 +69,20 @@ async fn confirmed(w: &TestWatchdog, first: u64, block: u64) -> TxId {
 }
 
 async fn watch(w: &TestWatchdog) -> WatchReport {
-    w.watch().await.unwrap_or_else(|e| panic!("{e}"))
+    let mut lanes = w.watch().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lanes.len(), 1, "one lane");
+    lanes.remove(0).report
 }
 
 #[tokio::test]
-async fn a_key_that_never_signed_has_nothing_to_watch() {
+async fn a_key_that_never_signed_has_nothing_to_repair_and_its_counter_is_seeded() {
     let w = watchdog();
-    assert_eq!(watch(&w).await, WatchReport::default());
+    set(&w.node.pending_nonce, Ok(4));
+    set(&w.node.mined_nonce, Ok(4));
+    let report = watch(&w).await;
+    assert_eq!((report.counter, report.stall), (None, None));
+    assert!(report.filled.is_empty() && report.rewound_from.is_none());
+    assert_eq!(counter(&w).await, Some(4));
 }
 
 #[tokio::test]
@@ -277,4 +285,93 @@ async fn an_unsigned_reverted_holder_is_filled_not_left_as_a_silent_stall() {
     let report = watch(&w).await;
     assert_eq!(report.filled, vec![0]);
     assert!(report.stall.is_none());
+}
+
+mod lanes {
+    use super::*;
+    use tx_shared::lanes::LaneState;
+
+    const B: alloy::primitives::Address = alloy::primitives::Address::repeat_byte(0xb2);
+
+    fn two_lanes() -> TestWatchdog {
+        Watchdog {
+            keys: KeyPool::new(vec![FakeKey::default(), FakeKey::at(B)]),
+            ..watchdog()
+        }
+    }
+
+    async fn lane_state(
+        w: &TestWatchdog,
+        address: alloy::primitives::Address,
+    ) -> Option<LaneState> {
+        let account = Account {
+            chain_id: 31337,
+            address,
+        };
+        w.store
+            .nonce_counter(account)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .and_then(|c| c.lane)
+            .map(|l| l.state)
+    }
+
+    #[tokio::test]
+    async fn every_lane_is_watched_and_its_view_kept_beside_its_counter() {
+        let w = two_lanes();
+        signed(&w, 0).await;
+        let lanes = w.watch().await.unwrap_or_else(|e| panic!("{e}"));
+        let addresses: Vec<_> = lanes.iter().map(|l| l.address).collect();
+        assert_eq!(addresses, vec![FakeKey::ADDRESS, B]);
+        assert_eq!(lane_state(&w, FakeKey::ADDRESS).await, Some(LaneState::Ok));
+        // B never took a nonce: its counter is seeded from the chain (as the signer would),
+        // so its state is kept before it takes any work.
+        assert_eq!(lane_state(&w, B).await, Some(LaneState::Ok));
+        assert_eq!(counter_of(&w, B).await, Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_lane_that_cannot_pay_at_the_caps_is_underfunded() {
+        let w = Watchdog {
+            min_balance_wei: 10u128.pow(18) + 1,
+            ..two_lanes()
+        };
+        signed(&w, 0).await;
+        let lanes = w.watch().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(lanes.iter().all(|l| l.state == LaneState::Underfunded));
+        assert_eq!(
+            lane_state(&w, FakeKey::ADDRESS).await,
+            Some(LaneState::Underfunded)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hole_in_a_lane_is_filled_with_that_lanes_key() {
+        // FakeKey::ADDRESS is the second lane here.
+        let w = Watchdog {
+            keys: KeyPool::new(vec![FakeKey::at(B), FakeKey::default()]),
+            ..watchdog()
+        };
+        let (id, _, _) = tx_fakes::reserved(&w.store, 0).await;
+        w.store
+            .record_needs_review(id, "kms disabled; the filler failed", u32::MAX)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        signed(&w, 0).await;
+        let lanes = w.watch().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lanes[1].report.filled, vec![0]);
+        assert_eq!(w.keys.keys()[0].signed().len(), 0);
+        assert_eq!(w.keys.keys()[1].signed().len(), 1);
+    }
+
+    async fn counter_of(w: &TestWatchdog, address: alloy::primitives::Address) -> Option<u64> {
+        w.store
+            .nonce_counter(Account {
+                chain_id: 31337,
+                address,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|c| c.next)
+    }
 }

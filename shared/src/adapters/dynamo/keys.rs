@@ -31,6 +31,10 @@ pub(super) fn idem_pk(client: Option<&ClientId>, key: &str) -> String {
     }
 }
 
+pub(super) fn nodes_pk(chain_id: u64) -> String {
+    format!("NODES#{chain_id}")
+}
+
 pub(super) fn nonce_pk(account: Account) -> String {
     format!("NONCE#{}#{:#x}", account.chain_id, account.address)
 }

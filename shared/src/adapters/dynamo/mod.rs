@@ -65,6 +65,7 @@ use crate::aws::describe;
 use crate::domain::{
     Event, HistoryEntry, Inclusion, NewTransaction, SignedTx, Status, Transaction, TxId,
 };
+use crate::lanes::{LaneReport, LaneState};
 use crate::ports::{
     Account, AdminRetry, Claim, CounterState, Inserted, Intake, LeaseToken, ListQuery,
     NonceCounter, NonceReservation, Page, Reading, RetryRecord, SigningLease, StatusCounts,

@@ -4,6 +4,27 @@
 
 use super::*;
 
+/// The watchdog's report kept on a counter item, if it has one.
+fn lane_report(counter: &Item) -> Result<Option<LaneReport>, StoreError> {
+    let Some(state) = parse_opt::<String>(counter, "lane_state")? else {
+        return Ok(None);
+    };
+    let state = LaneState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("lane_state `{state}`")))?;
+    let at: String = parse_attr(counter, "lane_at")?;
+    let at = OffsetDateTime::parse(&at, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("lane_at `{at}`: {e}")))?;
+    let balance: String = parse_attr(counter, "lane_balance_wei")?;
+    Ok(Some(LaneReport {
+        mined: parse_attr(counter, "lane_mined")?,
+        state,
+        balance_wei: balance
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("lane_balance_wei `{balance}`: {e}")))?,
+        at,
+    }))
+}
+
 impl NonceCounter for DynamoStore {
     async fn reserve_nonce(
         &self,
@@ -168,7 +189,32 @@ impl NonceCounter for DynamoStore {
             next: parse_attr(&counter, "next_nonce")?,
             reserved_at,
             indexed_from: parse_opt(&counter, "indexed_from")?,
+            lane: lane_report(&counter)?,
         }))
+    }
+
+    async fn report_lane(&self, account: Account, report: &LaneReport) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(nonce_pk(account)))
+            .update_expression(
+                "SET lane_mined = :mined, lane_state = :state, lane_balance_wei = :balance, lane_at = :at",
+            )
+            // Never creates a counter: seeding one is the signer's, from the chain.
+            .condition_expression("attribute_exists(next_nonce)")
+            .expression_attribute_values(":mined", n(report.mined))
+            .expression_attribute_values(":state", s(report.state.as_str()))
+            .expression_attribute_values(":balance", s(report.balance_wei.to_string()))
+            .expression_attribute_values(":at", s(format_time(report.at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn rewind_nonce(&self, account: Account, from: u64, to: u64) -> Result<bool, StoreError> {
@@ -264,6 +310,57 @@ impl NonceRace {
         } else {
             NonceRace::Unexplained
         }
+    }
+}
+
+/// The chain's nodes as last probed: one item per chain, the list as JSON (labels only).
+impl crate::ports::NodesHealth for DynamoStore {
+    async fn report_nodes(
+        &self,
+        chain_id: u64,
+        nodes: &[crate::ports::NodeHealth],
+    ) -> Result<(), StoreError> {
+        let listed: Vec<serde_json::Value> = nodes
+            .iter()
+            .map(|n| serde_json::json!({ "node": n.node, "healthy": n.healthy }))
+            .collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(nodes_pk(chain_id)))
+            .item("nodes", s(serde_json::Value::Array(listed).to_string()))
+            .item("at", s(now_rfc3339()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn nodes_health(
+        &self,
+        chain_id: u64,
+    ) -> Result<Option<(Vec<crate::ports::NodeHealth>, OffsetDateTime)>, StoreError> {
+        let Some(item) = self.get_item(nodes_pk(chain_id)).await? else {
+            return Ok(None);
+        };
+        let corrupt =
+            |what: String| StoreError::Corrupt(format!("nodes of chain {chain_id}: {what}"));
+        let listed: String = parse_attr(&item, "nodes")?;
+        let listed: Vec<serde_json::Value> =
+            serde_json::from_str(&listed).map_err(|e| corrupt(e.to_string()))?;
+        let nodes = listed
+            .iter()
+            .map(|n| match (n["node"].as_str(), n["healthy"].as_bool()) {
+                (Some(node), Some(healthy)) => Ok(crate::ports::NodeHealth {
+                    node: node.to_owned(),
+                    healthy,
+                }),
+                _ => Err(corrupt(format!("entry {n}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let at: String = parse_attr(&item, "at")?;
+        let at = OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some((nodes, at)))
     }
 }
 

@@ -33,6 +33,7 @@ struct State {
     /// `(client, key)` → the transaction it created and the request's fingerprint.
     idempotency: HashMap<(Option<ClientId>, String), (TxId, B256)>,
     nonces: HashMap<(u64, Address), CounterState>,
+    nodes: HashMap<u64, (Vec<crate::ports::NodeHealth>, OffsetDateTime)>,
 }
 
 /// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`].
@@ -383,17 +384,16 @@ impl NonceCounter for MemoryStore {
                 to: Status::Signed,
             });
         }
-        let indexed_from = state
-            .nonces
-            .get(&(account.chain_id, account.address))
-            .and_then(|c| c.indexed_from)
-            .unwrap_or(next);
+        let before = state.nonces.get(&(account.chain_id, account.address));
+        let indexed_from = before.and_then(|c| c.indexed_from).unwrap_or(next);
+        let lane = before.and_then(|c| c.lane);
         state.nonces.insert(
             (account.chain_id, account.address),
             CounterState {
                 next: next + 1,
                 reserved_at: Some(OffsetDateTime::now_utc()),
                 indexed_from: Some(indexed_from),
+                lane,
             },
         );
         if let Some(stored) = state.txs.get_mut(&id) {
@@ -412,6 +412,7 @@ impl NonceCounter for MemoryStore {
                 next,
                 reserved_at: None,
                 indexed_from: None,
+                lane: None,
             });
         Ok(())
     }
@@ -471,5 +472,40 @@ impl NonceCounter for MemoryStore {
         holders.sort_by_key(|tx| tx.nonce);
         holders.truncate(limit as usize);
         Ok(holders)
+    }
+
+    async fn report_lane(
+        &self,
+        account: Account,
+        report: &crate::lanes::LaneReport,
+    ) -> Result<(), StoreError> {
+        if let Some(counter) = self
+            .state()
+            .nonces
+            .get_mut(&(account.chain_id, account.address))
+        {
+            counter.lane = Some(*report);
+        }
+        Ok(())
+    }
+}
+
+impl crate::ports::NodesHealth for MemoryStore {
+    async fn report_nodes(
+        &self,
+        chain_id: u64,
+        nodes: &[crate::ports::NodeHealth],
+    ) -> Result<(), StoreError> {
+        self.state()
+            .nodes
+            .insert(chain_id, (nodes.to_vec(), OffsetDateTime::now_utc()));
+        Ok(())
+    }
+
+    async fn nodes_health(
+        &self,
+        chain_id: u64,
+    ) -> Result<Option<(Vec<crate::ports::NodeHealth>, OffsetDateTime)>, StoreError> {
+        Ok(self.state().nodes.get(&chain_id).cloned())
     }
 }

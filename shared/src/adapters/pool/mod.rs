@@ -141,12 +141,7 @@ impl<N> Member<N> {
     }
 }
 
-/// What `/health` shows of a node.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct NodeHealth {
-    pub node: String,
-    pub healthy: bool,
-}
+pub use crate::ports::NodeHealth;
 
 /// The nodes of one chain.
 pub struct NodePool<N> {
@@ -527,6 +522,29 @@ impl<N: ChainNode> ChainNode for NodePool<N> {
     fn one(&self) -> impl ChainNode + '_ {
         let member = self.order().0.first().copied().unwrap_or(0);
         Pinned { pool: self, member }
+    }
+
+    /// Every node asked its head at once (its chain checked first, if it never was): one
+    /// that answers, serving the chain, is healthy, and a resting one that answers is back.
+    async fn probe(&self) -> Vec<NodeHealth> {
+        let deadline = Instant::now() + self.timeout;
+        let probes = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, member)| async move {
+                let answered = self
+                    .ask(i, deadline, 1, &|n: &N| -> Call<'_, u64> {
+                        Box::pin(n.block_number())
+                    })
+                    .await
+                    .is_ok();
+                NodeHealth {
+                    node: member.label.clone(),
+                    healthy: answered,
+                }
+            });
+        futures::future::join_all(probes).await
     }
 }
 

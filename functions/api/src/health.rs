@@ -1,0 +1,130 @@
+//! `/health`: the default chain, its nodes as the watchdog last probed them, and its lanes
+//! (each key's counter and the watchdog's last report), in a shape monitors can rely on. The
+//! top-level `signer_address` and `chain_id` (the first lane's, the default chain's) stay for
+//! the clients that read them.
+//!
+//! Public, so it is read from the table at most every [`FRESH_FOR`] per container, however
+//! often it is asked.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tx_shared::lanes::{LaneView, REPORT_FRESH_FOR};
+use tx_shared::ports::{Account, NodesHealth, NonceCounter, TransactionSigner};
+
+use crate::App;
+use crate::error::ApiError;
+
+/// How long an answer is served again before the table is read anew.
+pub(crate) const FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// A node report older than this says nothing of the nodes now (the watchdog probes them
+/// every minute).
+const NODES_FRESH_FOR: time::Duration = time::Duration::minutes(5);
+
+#[derive(Default)]
+pub(crate) struct Cache(Mutex<Option<(Instant, Value)>>);
+
+pub(crate) async fn health<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+) -> Result<Json<Value>, ApiError>
+where
+    S: NonceCounter + NodesHealth,
+    K: TransactionSigner,
+{
+    let cached = app
+        .health
+        .0
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .filter(|(at, _)| at.elapsed() < FRESH_FOR);
+    if let Some((_, answer)) = cached {
+        return Ok(Json(answer));
+    }
+    let answer = read(&app).await?;
+    if let Ok(mut cache) = app.health.0.lock() {
+        *cache = Some((Instant::now(), answer.clone()));
+    }
+    Ok(Json(answer))
+}
+
+async fn read<S, P, K>(app: &App<S, P, K>) -> Result<Value, ApiError>
+where
+    S: NonceCounter + NodesHealth,
+    K: TransactionSigner,
+{
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "{what}");
+        ApiError::Unavailable
+    };
+    let addresses = app
+        .keys
+        .addresses()
+        .await
+        .map_err(|e| unavailable("signing keys unavailable", &e))?;
+    let first = match app.signer_address.get() {
+        Some(configured) => *configured,
+        None => *addresses
+            .first()
+            .ok_or_else(|| unavailable("no signing key", &"none configured"))?,
+    };
+    let counters = futures::future::try_join_all(addresses.iter().map(|&address| {
+        app.store.nonce_counter(Account {
+            chain_id: app.chain_id,
+            address,
+        })
+    }))
+    .await
+    .map_err(|e| unavailable("lane counters unreadable", &e))?;
+    let now = OffsetDateTime::now_utc();
+    let lanes: Vec<Value> = addresses
+        .iter()
+        .zip(counters)
+        .map(|(&address, counter)| {
+            let view = LaneView {
+                address,
+                next: counter.map(|c| c.next),
+                report: counter.and_then(|c| c.lane),
+                taken_since: 0,
+            };
+            let fresh = view.report.filter(|r| now - r.at < REPORT_FRESH_FOR);
+            json!({
+                "address": address.to_string(),
+                "next_nonce": view.next,
+                "in_flight": fresh.map(|_| view.in_flight()),
+                "balance_wei": fresh.map(|r| r.balance_wei.to_string()),
+                "state": fresh.map_or("unknown", |r| r.state.as_str()),
+            })
+        })
+        .collect();
+    let nodes = app
+        .store
+        .nodes_health(app.chain_id)
+        .await
+        .map_err(|e| unavailable("node health unreadable", &e))?
+        .filter(|(_, at)| now - *at < NODES_FRESH_FOR);
+    let degraded = nodes
+        .as_ref()
+        .is_some_and(|(nodes, _)| !nodes.iter().any(|n| n.healthy))
+        || (!lanes.is_empty()
+            && lanes
+                .iter()
+                .all(|l| l["state"] != "ok" && l["state"] != "unknown"));
+    Ok(json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "signer_address": first.to_string(),
+        "chain_id": app.chain_id,
+        "chains": [{
+            "chain_id": app.chain_id,
+            "name": app.chain_name,
+            "default": true,
+            "nodes": nodes.map(|(nodes, _)| nodes).unwrap_or_default(),
+            "lanes": lanes,
+        }],
+    }))
+}
