@@ -226,26 +226,26 @@ resource "aws_cloudwatch_metric_alarm" "notifier_iterator_age" {
   ok_actions          = local.alarm_actions
 }
 
-# The signer publishes the signer address's balance, in ether, while it signs
-# (at most once a minute per instance; an embedded-metric-format log line, so
-# no PutMetricData permission).
-# Below the threshold, transactions will soon fail for lack of gas money. No
-# report for an hour counts as low too: either nothing was submitted for an
-# hour, or nothing is signing (docs/deploy.md, "The balance alarm").
+# The nonce watchdog (the sweeper's schedule) publishes each lane's balance, in
+# ether, every minute (an embedded-metric-format log line, so no PutMetricData
+# permission), by chain and lane. Below the threshold the lane soon can't pay
+# for gas (under the caps' cost it takes no new work). No report for an hour
+# means nobody watches the lane: that is an alarm too (docs/deploy.md, "The
+# balance alarm").
 resource "aws_cloudwatch_metric_alarm" "signer_balance" {
-  alarm_name          = "${local.prefix}-signer-balance-low"
-  alarm_description   = "The signer address holds under ${var.low_balance_alarm_ether} ether on chain ${var.chain_id}. Fund the address (GET /health shows it): transactions wait (insufficient_funds) until it is."
+  count               = var.lanes
+  alarm_name          = count.index == 0 ? "${local.prefix}-signer-balance-low" : "${local.prefix}-signer-balance-low-lane-${count.index + 1}"
+  alarm_description   = "Lane ${count.index + 1}'s signer address holds under ${var.low_balance_alarm_ether} ether on chain ${var.chain_id}. Fund the address (GET /health lists the lanes): the lane takes no new work while it can't pay at the caps."
   namespace           = "TxBroadcaster"
   metric_name         = "SignerBalanceEther"
-  dimensions          = { ChainId = tostring(var.chain_id) }
+  dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
   statistic           = "Minimum"
   period              = 3600
   evaluation_periods  = 1
   comparison_operator = "LessThanThreshold"
   threshold           = var.low_balance_alarm_ether
-  # The signer reports the balance as it signs (at most once a minute): an idle deployment has
-  # no data and nothing to pay for, so no data is not an alarm.
-  treat_missing_data = "notBreaching"
+  # The watchdog reports every minute, idle or not: no data means the schedule stopped.
+  treat_missing_data = "breaching"
   alarm_actions      = local.alarm_actions
   ok_actions         = local.alarm_actions
 }
@@ -273,11 +273,12 @@ resource "aws_cloudwatch_metric_alarm" "transactions_need_review" {
 # been mined 15 minutes after it was signed, or is a hole it could not fill:
 # every later transaction waits behind it. One report is enough.
 resource "aws_cloudwatch_metric_alarm" "nonce_stalled" {
-  alarm_name          = "${local.prefix}-nonce-stalled"
-  alarm_description   = "The signing account is stalled at a nonce the watchdog cannot repair; later transactions wait behind it. The sweeper's log line (stall_reason, nonce, transaction_id) says which: retry or inspect that transaction."
+  count               = var.lanes
+  alarm_name          = count.index == 0 ? "${local.prefix}-nonce-stalled" : "${local.prefix}-nonce-stalled-lane-${count.index + 1}"
+  alarm_description   = "Lane ${count.index + 1}'s account is stalled at a nonce the watchdog cannot repair; its later transactions wait behind it, and it takes no new work. The sweeper's log line (stall_reason, nonce, transaction_id) says which: retry or inspect that transaction."
   namespace           = "TxBroadcaster"
   metric_name         = "NonceStalled"
-  dimensions          = { ChainId = tostring(var.chain_id) }
+  dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 1

@@ -142,7 +142,7 @@ data "aws_iam_policy_document" "api" {
     sid       = "SignerPublicKey"
     effect    = "Allow"
     actions   = ["kms:GetPublicKey"]
-    resources = [aws_kms_key.signer.arn]
+    resources = aws_kms_key.signer[*].arn
   }
 }
 
@@ -187,7 +187,7 @@ data "aws_iam_policy_document" "signer" {
     sid       = "SignTransactions"
     effect    = "Allow"
     actions   = ["kms:Sign", "kms:GetPublicKey"]
-    resources = [aws_kms_key.signer.arn]
+    resources = aws_kms_key.signer[*].arn
   }
 }
 
@@ -233,7 +233,7 @@ data "aws_iam_policy_document" "broadcaster" {
     sid       = "ResignReplacements"
     effect    = "Allow"
     actions   = ["kms:Sign", "kms:GetPublicKey"]
-    resources = [aws_kms_key.signer.arn]
+    resources = aws_kms_key.signer[*].arn
   }
 }
 
@@ -285,7 +285,7 @@ data "aws_iam_policy_document" "sweeper" {
     sid       = "FillNonceHoles"
     effect    = "Allow"
     actions   = ["kms:Sign", "kms:GetPublicKey"]
-    resources = [aws_kms_key.signer.arn]
+    resources = aws_kms_key.signer[*].arn
   }
 
   statement {

@@ -16,8 +16,12 @@
 # GetPublicKey. Asymmetric keys cannot be rotated automatically: rotating means
 # a new key, and so a new on-chain address (docs/deploy.md, "Rotating the
 # signing key").
+#
+# One key per lane (var.lanes): each its own address, with its own nonces. The
+# first lane's key keeps the address and alias of a single-key deployment.
 resource "aws_kms_key" "signer" {
-  description              = "${local.prefix} EVM transaction signing key"
+  count                    = var.lanes
+  description              = count.index == 0 ? "${local.prefix} EVM transaction signing key" : "${local.prefix} EVM transaction signing key, lane ${count.index + 1}"
   customer_master_key_spec = "ECC_SECG_P256K1"
   key_usage                = "SIGN_VERIFY"
   deletion_window_in_days  = 30
@@ -26,8 +30,20 @@ resource "aws_kms_key" "signer" {
 }
 
 resource "aws_kms_alias" "signer" {
-  name          = "alias/${local.prefix}-signer"
-  target_key_id = aws_kms_key.signer.key_id
+  count         = var.lanes
+  name          = count.index == 0 ? "alias/${local.prefix}-signer" : "alias/${local.prefix}-signer-lane-${count.index + 1}"
+  target_key_id = aws_kms_key.signer[count.index].key_id
+}
+
+# A deployment of one key becomes lane 1: the same key, never a new address.
+moved {
+  from = aws_kms_key.signer
+  to   = aws_kms_key.signer[0]
+}
+
+moved {
+  from = aws_kms_alias.signer
+  to   = aws_kms_alias.signer[0]
 }
 
 locals {

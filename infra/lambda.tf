@@ -18,7 +18,7 @@ locals {
     api = {
       TABLE_NAME            = aws_dynamodb_table.transactions.name
       TOPIC_ARN             = aws_sns_topic.requests.arn
-      KMS_KEY_ID            = aws_kms_key.signer.key_id
+      KMS_KEY_IDS           = join(",", aws_kms_key.signer[*].key_id)
       CHAIN_ID              = tostring(var.chain_id)
       ALLOWED_MESSAGE_TYPES = local.allowed_message_types
       # Where the status page's browser connects for live updates.
@@ -38,7 +38,7 @@ locals {
       SIGN_QUEUE_URL          = aws_sqs_queue.sign.url
       SIGN_PRIORITY_QUEUE_URL = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL     = aws_sqs_queue.broadcast.url
-      KMS_KEY_ID              = aws_kms_key.signer.key_id
+      KMS_KEY_IDS             = join(",", aws_kms_key.signer[*].key_id)
       CHAIN_ID                = tostring(var.chain_id)
       TARGET_CONTRACT         = var.target_contract
       TARGET_CONTRACTS        = local.target_contracts
@@ -60,7 +60,7 @@ locals {
       BROADCAST_QUEUE_URL          = aws_sqs_queue.broadcast.url
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
       # Re-signs fee-bump replacements and nonce fillers.
-      KMS_KEY_ID           = aws_kms_key.signer.key_id
+      KMS_KEY_IDS          = join(",", aws_kms_key.signer[*].key_id)
       CHAIN_ID             = tostring(var.chain_id)
       RPC_TIMEOUT_MS       = tostring(var.rpc_timeout_ms)
       RECEIPT_POLL_SECONDS = tostring(var.receipt_poll_seconds)
@@ -79,7 +79,7 @@ locals {
       SWEEP_GRACE_SECONDS = tostring(var.sweep_grace_seconds)
       SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
       # The nonce watchdog: the key it watches and fills with, on this node and chain.
-      KMS_KEY_ID     = aws_kms_key.signer.key_id
+      KMS_KEY_IDS    = join(",", aws_kms_key.signer[*].key_id)
       CHAIN_ID       = tostring(var.chain_id)
       RPC_TIMEOUT_MS = tostring(var.rpc_timeout_ms)
       RUST_LOG       = var.rust_log

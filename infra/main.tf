@@ -35,7 +35,7 @@ locals {
   # before the deadline (the Lambda context's), never taking its batch along.
   # tools/infra-check checks these relations.
   node_calls_per_record = {
-    signer      = 5  # signer::NODE_CALLS_PER_RECORD
+    signer      = 4  # signer::NODE_CALLS_PER_RECORD
     broadcaster = 12 # broadcaster::NODE_CALLS_PER_RECORD
     sweeper     = 5  # sweeper::watchdog::NODE_CALLS_PER_REPAIR
   }

@@ -114,18 +114,23 @@ output "broadcast_dlq_url" {
 }
 
 output "kms_key_id" {
-  description = "Id of the secp256k1 signing key: the signer address is derived from its public key (GET <api_url>/health shows it)."
-  value       = aws_kms_key.signer.key_id
+  description = "Id of the first lane's secp256k1 signing key: the signer address is derived from its public key (GET <api_url>/health shows every lane's)."
+  value       = aws_kms_key.signer[0].key_id
 }
 
 output "kms_key_arn" {
-  description = "ARN of the secp256k1 signing key."
-  value       = aws_kms_key.signer.arn
+  description = "ARN of the first lane's secp256k1 signing key."
+  value       = aws_kms_key.signer[0].arn
 }
 
 output "signer_key_alias" {
-  description = "Alias of the signing key."
-  value       = aws_kms_alias.signer.name
+  description = "Alias of the first lane's signing key."
+  value       = aws_kms_alias.signer[0].name
+}
+
+output "kms_key_ids" {
+  description = "Every lane's signing key, lane 1 first (each address must be funded: GET <api_url>/health lists them)."
+  value       = aws_kms_key.signer[*].key_id
 }
 
 output "function_names" {

@@ -43,6 +43,17 @@ variable "rpc_url" {
   }
 }
 
+variable "lanes" {
+  description = "Signing keys (lanes) for the chain, each its own KMS key, address and nonces: a new transaction takes the least busy lane, and a stalled or underfunded lane takes no new work. Fund every lane's address (GET /health lists them). Lowering it removes the last lanes' keys (scheduled for deletion): drain and empty those addresses first (docs/deploy.md)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.lanes >= 1 && var.lanes <= 32 && floor(var.lanes) == var.lanes
+    error_message = "lanes must be a whole number from 1 to 32."
+  }
+}
+
 variable "rpc_nodes" {
   description = "Several JSON-RPC endpoints of the chain, instead of rpc_url: calls go to healthy ones by weight and fail over; a node that keeps failing rests 30 s. The label stands for the node in /health and logs (never the URL)."
   type = list(object({

@@ -115,11 +115,7 @@ async fn a_lane_the_watchdog_finds_underfunded_takes_no_new_work() {
     let chain = &health["chains"][0];
     let drained_lane = chain["lanes"]
         .as_array()
-        .and_then(|lanes| {
-            lanes
-                .iter()
-                .find(|l| l["address"] == drained.to_string())
-        })
+        .and_then(|lanes| lanes.iter().find(|l| l["address"] == drained.to_string()))
         .cloned()
         .unwrap_or_else(|| panic!("no drained lane in {health}"));
     assert_eq!(drained_lane["state"], "underfunded", "{health}");

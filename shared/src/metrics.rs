@@ -13,14 +13,23 @@ use crate::domain::HistoryEntry;
 pub const NAMESPACE: &str = "TxBroadcaster";
 
 /// The signer account's balance, in ether, per chain: alarmed below a threshold.
-pub fn signer_balance(chain_id: u64, address: Address, wei: u128) {
+pub fn signer_balance(chain_id: u64, lane: usize, address: Address, wei: u128) {
     // An f64 keeps 15 significant digits: plenty for a threshold in ether.
     let ether = wei as f64 / 1e18;
     emit(
         ("SignerBalanceEther", "None", json!(ether)),
-        &[("ChainId", chain_id.to_string())],
+        &lane_dimensions(chain_id, lane),
         json!({ "signer_address": address.to_string() }),
     );
+}
+
+/// A lane's metrics are by chain and lane: `Lane` is its position in the chain's keys, from
+/// 1, which Terraform knows (an address comes from KMS only at run time).
+fn lane_dimensions(chain_id: u64, lane: usize) -> [(&'static str, String); 2] {
+    [
+        ("ChainId", chain_id.to_string()),
+        ("Lane", (lane + 1).to_string()),
+    ]
 }
 
 /// One transaction waiting (for funds, for fees under the cap): alarmed when waits persist.
@@ -51,10 +60,10 @@ pub fn needs_review(transaction_id: crate::domain::TxId) {
 
 /// The signing account is stalled at `nonce` and the watchdog could not repair it: a human
 /// must act (alarmed at once). `reason` is a stable code.
-pub fn nonce_stalled(chain_id: u64, address: Address, nonce: u64, reason: &str) {
+pub fn nonce_stalled(chain_id: u64, lane: usize, address: Address, nonce: u64, reason: &str) {
     emit(
         ("NonceStalled", "Count", json!(1)),
-        &[("ChainId", chain_id.to_string())],
+        &lane_dimensions(chain_id, lane),
         json!({ "signer_address": address.to_string(), "nonce": nonce, "stall_reason": reason }),
     );
 }

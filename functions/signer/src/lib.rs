@@ -38,8 +38,6 @@ use tx_shared::domain::fees::{Fees, OverCap, eip1559};
 
 /// How long a transaction waits (without using up a delivery) for funds or for fees to fall.
 pub const WAIT: Duration = Duration::from_secs(60);
-/// The signer's balance is published at most this often per container.
-const BALANCE_EVERY: Duration = Duration::from_secs(60);
 /// The lanes are read again at most this often per container.
 pub const LANE_VIEWS_FOR: Duration = Duration::from_secs(2);
 
@@ -117,8 +115,6 @@ pub struct Signer<S, Q, R, N, K> {
     pub backoff: Backoff,
     pub policy: MessageTypePolicy,
     pub caps: SpendCaps,
-    /// When this container last published each lane's balance.
-    pub balance_published: std::sync::Mutex<BTreeMap<Address, std::time::Instant>>,
     /// The lanes as last read (counters and the watchdog's reports), and when.
     pub lane_views: std::sync::Mutex<Option<(std::time::Instant, Vec<LaneView>)>>,
     /// The node was seen serving `chain_id` (see `check_chain`).
@@ -153,7 +149,6 @@ impl AwsSigner {
             backoff: config.backoff,
             policy: config.policy.clone(),
             caps: config.caps,
-            balance_published: Default::default(),
             lane_views: Default::default(),
             chain_checked: Default::default(),
         })
@@ -161,9 +156,9 @@ impl AwsSigner {
 }
 
 /// Node requests one record makes in a row at most: chain id 1, a node's chain check at its
-/// first use 1, estimate and fees 2, the balance (once a minute) 1. With the node's timeout,
-/// what the Lambda timeout must hold (`infra/main.tf`, checked by infra-check).
-pub const NODE_CALLS_PER_RECORD: u64 = 5;
+/// first use 1, estimate and fees 2. With the node's timeout, what the Lambda timeout must
+/// hold (`infra/main.tf`, checked by infra-check).
+pub const NODE_CALLS_PER_RECORD: u64 = 4;
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +269,6 @@ where
                 Ok(signed) => {
                     tracing::info!(nonce = signed.nonce, tx_hash = %signed.hash, "signed");
                     self.enqueue(&tx).await?;
-                    self.publish_balance(signed.from).await;
                     Ok(Outcome::Signed(signed))
                 }
                 Err(failure) => {
@@ -484,27 +478,6 @@ where
                 OverCap::GasLimit { .. } => Failure::Permanent(over.to_string()),
                 OverCap::FeePerGas { .. } => Failure::Wait(over.to_string()),
             })
-    }
-
-    /// Publishes the signer's balance (at most once a minute per container) for the
-    /// low-balance alarm. Best effort: a failure is logged, never fails a transaction.
-    async fn publish_balance(&self, from: Address) {
-        {
-            let Ok(mut last) = self.balance_published.lock() else {
-                return;
-            };
-            if last
-                .get(&from)
-                .is_some_and(|at| at.elapsed() < BALANCE_EVERY)
-            {
-                return;
-            }
-            last.insert(from, std::time::Instant::now());
-        }
-        match self.node.balance(from).await {
-            Ok(wei) => tx_shared::metrics::signer_balance(self.chain_id, from, wei),
-            Err(e) => tracing::warn!(error = %e, "could not read the signer's balance"),
-        }
     }
 
     /// The lane a new transaction takes, and its address (see `tx_shared::lanes::choose`).

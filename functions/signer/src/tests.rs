@@ -32,7 +32,6 @@ fn signer(policy: MessageTypePolicy) -> TestSigner {
             .unwrap_or_else(|e| panic!("{e}")),
         policy,
         caps: SpendCaps::default(),
-        balance_published: Default::default(),
         lane_views: Default::default(),
         chain_checked: Default::default(),
     }

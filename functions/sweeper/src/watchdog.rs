@@ -149,7 +149,8 @@ where
                     .keys()
                     .iter()
                     .zip(addresses)
-                    .map(|(key, &address)| self.watch_lane(key, address, started)),
+                    .enumerate()
+                    .map(|(lane, (key, &address))| self.watch_lane(lane, key, address, started)),
             ),
             self.node.probe()
         );
@@ -160,12 +161,15 @@ where
 
     async fn watch_lane(
         &self,
+        lane: usize,
         key: &K,
         address: Address,
         started: std::time::Instant,
     ) -> Result<LaneWatch, WatchError> {
-        let report = self.watch_account(key, address, started).await?;
+        let report = self.watch_account(lane, key, address, started).await?;
         let balance_wei = self.node.balance(address).await?;
+        // Every minute, idle or not: the balance alarm of each lane.
+        tx_shared::metrics::signer_balance(self.chain_id, lane, address, balance_wei);
         let state = if report.stall.is_some() {
             LaneState::Stalled
         } else if balance_wei < self.min_balance_wei {
@@ -194,6 +198,7 @@ where
 
     async fn watch_account(
         &self,
+        lane: usize,
         key: &K,
         address: Address,
         started: std::time::Instant,
@@ -281,7 +286,13 @@ where
         }
         if let Some(stall) = &report.stall {
             tracing::error!(?stall, "the signing account is stalled; a human must act");
-            tx_shared::metrics::nonce_stalled(self.chain_id, address, stall.nonce(), stall.code());
+            tx_shared::metrics::nonce_stalled(
+                self.chain_id,
+                lane,
+                address,
+                stall.nonce(),
+                stall.code(),
+            );
         }
         Ok(report)
     }

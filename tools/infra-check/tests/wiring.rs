@@ -1520,10 +1520,11 @@ fn spend_limits_reach_the_signer() {
     );
 }
 
-/// The metric the signer publishes (EMF) and the balance alarm watches.
+/// The metric the nonce watchdog publishes per lane (EMF) and the balance alarms watch.
 const BALANCE_NAMESPACE: &str = "TxBroadcaster";
 const BALANCE_METRIC: &str = "SignerBalanceEther";
 const BALANCE_DIMENSION: &str = "ChainId";
+const LANE_DIMENSION: &str = "Lane";
 
 #[test]
 fn the_signer_balance_alarm_watches_tx_broadcaster_signer_balance_ether() {
@@ -1548,11 +1549,11 @@ fn the_signer_balance_alarm_watches_tx_broadcaster_signer_balance_ether() {
         Some("LessThanThreshold"),
         "{address}: alarm below the threshold"
     );
-    // The signer reports as it signs: an idle deployment has no data, and no bill to pay.
+    // The watchdog reports every lane every minute: no data means nobody watches it.
     assert_eq!(
         constant("treat_missing_data").as_deref(),
-        Some("notBreaching"),
-        "{address}: an idle deployment is not alarmed"
+        Some("breaching"),
+        "{address}: a lane nobody reports on is an alarm"
     );
     let threshold = alarm
         .attr("threshold")
@@ -1573,6 +1574,24 @@ fn the_signer_balance_alarm_watches_tx_broadcaster_signer_balance_ether() {
         dimension.iter().any(|r| r.0 == ["var", "chain_id"]),
         "{address}: dimensions should be {{ {BALANCE_DIMENSION} = tostring(var.chain_id) }}"
     );
+    // One alarm per lane, by the lane's position (its address is known only at run time).
+    let lane = alarm
+        .attr("dimensions")
+        .and_then(|e| infra().member(e, LANE_DIMENSION, None))
+        .map(|e| terraform::references(&e))
+        .unwrap_or_default();
+    assert!(
+        lane.iter().any(|r| r.0 == ["count", "index"]),
+        "{address}: dimensions should have {LANE_DIMENSION} = tostring(count.index + 1)"
+    );
+    let count = alarm
+        .attr("count")
+        .map(terraform::references)
+        .unwrap_or_default();
+    assert!(
+        count.iter().any(|r| r.0 == ["var", "lanes"]),
+        "{address}: one alarm per lane (count = var.lanes)"
+    );
     let actions = alarm
         .attr("alarm_actions")
         .map(|e| deep_references(e, None))
@@ -1586,16 +1605,21 @@ fn the_signer_balance_alarm_watches_tx_broadcaster_signer_balance_ether() {
 }
 
 #[test]
-fn the_signer_publishes_the_balance_metric_the_alarm_watches() {
+fn the_watchdog_publishes_the_balance_metric_the_alarms_watch() {
     let root = infra_check::workspace_root();
-    let signer = crates()
+    let sweeper = crates()
         .into_iter()
-        .find(|c| c.name == "signer")
-        .unwrap_or_else(|| panic!("functions/signer is gone"));
-    for literal in [BALANCE_NAMESPACE, BALANCE_METRIC, BALANCE_DIMENSION] {
+        .find(|c| c.name == "sweeper")
+        .unwrap_or_else(|| panic!("functions/sweeper is gone"));
+    for literal in [
+        BALANCE_NAMESPACE,
+        BALANCE_METRIC,
+        BALANCE_DIMENSION,
+        LANE_DIMENSION,
+    ] {
         assert!(
-            code::has_string_literal(&root, &signer, literal),
-            "functions/signer (or shared/src) never names \"{literal}\": the signer should publish {BALANCE_NAMESPACE}/{BALANCE_METRIC} with the dimension {BALANCE_DIMENSION} (an EMF log line), which infra/alarms.tf watches"
+            code::has_string_literal(&root, &sweeper, literal),
+            "functions/sweeper (or shared/src) never names \"{literal}\": the nonce watchdog should publish {BALANCE_NAMESPACE}/{BALANCE_METRIC} with the dimensions {BALANCE_DIMENSION} and {LANE_DIMENSION} (an EMF log line), which infra/alarms.tf watches"
         );
     }
 }
