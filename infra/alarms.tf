@@ -289,12 +289,32 @@ resource "aws_cloudwatch_metric_alarm" "nonce_stalled" {
   ok_actions          = local.alarm_actions
 }
 
+# A lane the watchdog finds stalled or underfunded (its balance can't pay one
+# transaction at the spend caps) takes no new work: the other lanes carry the
+# load, so nothing else would say so. One report is enough.
+resource "aws_cloudwatch_metric_alarm" "lane_paused" {
+  count               = var.lanes
+  alarm_name          = "${local.prefix}-lane-${count.index + 1}-paused"
+  alarm_description   = "Lane ${count.index + 1} on chain ${var.chain_id} takes no new work: stalled (see its nonce-stalled alarm) or underfunded (it can't pay max_gas_limit x max_fee_per_gas_wei). The sweeper's log line (lane_state, signer_address) says which; fund or repair it (GET /health lists the lanes)."
+  namespace           = "TxBroadcaster"
+  metric_name         = "LanePaused"
+  dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 # Waits (insufficient funds, fees above MAX_FEE_PER_GAS_WEI) do not fail and do not use up
 # deliveries, so neither the DLQ nor the queue-age alarm sees them: this one does. Each wait
 # check reports one TxBroadcaster/TransactionsWaiting (with its reason in the log line).
 resource "aws_cloudwatch_metric_alarm" "transactions_waiting" {
   alarm_name          = "${local.prefix}-transactions-waiting"
-  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), or for the node to serve chain_id (chain_id_mismatch). Their last_error says which; fund the signer, raise the cap, or fix rpc_url/chain_id."
+  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), for the node to serve chain_id (chain_id_mismatch), for a lane to open (no_lane_open: every lane stalled or underfunded), or for a removed lane's key (lane_key_missing). Their last_error or the log line says which; fund the signer, raise the cap, fix rpc_url/chain_id, repair a lane, or restore the key."
   namespace           = "TxBroadcaster"
   metric_name         = "TransactionsWaiting"
   statistic           = "Sum"

@@ -281,6 +281,21 @@ data "aws_iam_policy_document" "sweeper" {
     resources = [aws_dynamodb_table.transactions.arn]
   }
 
+  # Seeds the counter of a lane that never signed (a conditional put, never
+  # over an existing item) and notes the nodes it probed for /health: those
+  # items only.
+  statement {
+    sid       = "SeedLaneCountersAndNoteNodes"
+    effect    = "Allow"
+    actions   = ["dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["NONCE#*", "NODES#*"]
+    }
+  }
+
   statement {
     sid       = "FillNonceHoles"
     effect    = "Allow"

@@ -18,7 +18,10 @@ locals {
     api = {
       TABLE_NAME            = aws_dynamodb_table.transactions.name
       TOPIC_ARN             = aws_sns_topic.requests.arn
+      # Every lane's key; KMS_KEY_ID (the first lane's) stays beside it, in every
+      # function, so code from before lanes still starts while a rollout is halfway.
       KMS_KEY_IDS           = join(",", aws_kms_key.signer[*].key_id)
+      KMS_KEY_ID            = aws_kms_key.signer[0].key_id
       CHAIN_ID              = tostring(var.chain_id)
       ALLOWED_MESSAGE_TYPES = local.allowed_message_types
       # Where the status page's browser connects for live updates.
@@ -39,6 +42,7 @@ locals {
       SIGN_PRIORITY_QUEUE_URL = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL     = aws_sqs_queue.broadcast.url
       KMS_KEY_IDS             = join(",", aws_kms_key.signer[*].key_id)
+      KMS_KEY_ID              = aws_kms_key.signer[0].key_id
       CHAIN_ID                = tostring(var.chain_id)
       TARGET_CONTRACT         = var.target_contract
       TARGET_CONTRACTS        = local.target_contracts
@@ -61,6 +65,7 @@ locals {
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
       # Re-signs fee-bump replacements and nonce fillers.
       KMS_KEY_IDS          = join(",", aws_kms_key.signer[*].key_id)
+      KMS_KEY_ID           = aws_kms_key.signer[0].key_id
       CHAIN_ID             = tostring(var.chain_id)
       RPC_TIMEOUT_MS       = tostring(var.rpc_timeout_ms)
       RECEIPT_POLL_SECONDS = tostring(var.receipt_poll_seconds)
@@ -78,11 +83,15 @@ locals {
       BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
       SWEEP_GRACE_SECONDS = tostring(var.sweep_grace_seconds)
       SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
-      # The nonce watchdog: the key it watches and fills with, on this node and chain.
-      KMS_KEY_IDS    = join(",", aws_kms_key.signer[*].key_id)
-      CHAIN_ID       = tostring(var.chain_id)
-      RPC_TIMEOUT_MS = tostring(var.rpc_timeout_ms)
-      RUST_LOG       = var.rust_log
+      # The nonce watchdog: the keys it watches and fills with, on this node and
+      # chain; a lane that can't pay one transaction at the spend caps is underfunded.
+      KMS_KEY_IDS         = join(",", aws_kms_key.signer[*].key_id)
+      KMS_KEY_ID          = aws_kms_key.signer[0].key_id
+      CHAIN_ID            = tostring(var.chain_id)
+      RPC_TIMEOUT_MS      = tostring(var.rpc_timeout_ms)
+      MAX_GAS_LIMIT       = tostring(var.max_gas_limit)
+      MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
+      RUST_LOG            = var.rust_log
     })
     # No node: the broadcaster decides on chain what a re-sent transaction's nonce became.
     retry = {

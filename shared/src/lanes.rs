@@ -90,24 +90,22 @@ impl LaneView {
     }
 }
 
-/// The lane a new transaction takes: the fewest in flight among those not paused (a tie
-/// broken at random, so concurrent signers spread); if every lane is paused, the fewest in
-/// flight of all, as a single key would (its transactions queue behind the stall, and the
-/// alarm is already raised). `None` only without lanes.
+/// The lane a new transaction takes: among the open lanes (not paused), those the watchdog
+/// has a fresh report of first (a lane it never reported may be new and unfunded), the one
+/// with the fewest in flight, a tie broken at random so concurrent signers spread. `None`
+/// when no lane is open: the caller decides whether to wait.
 pub fn choose(views: &[LaneView]) -> Option<usize> {
     choose_at(views, OffsetDateTime::now_utc())
 }
 
 /// [`choose`] as of `now`.
 pub fn choose_at(views: &[LaneView], now: OffsetDateTime) -> Option<usize> {
+    let fresh = |v: &LaneView| v.report.is_some_and(|r| now - r.at < REPORT_FRESH_FOR);
     let open: Vec<usize> = (0..views.len())
         .filter(|&i| !views[i].paused(now))
         .collect();
-    let candidates: Vec<usize> = if open.is_empty() {
-        (0..views.len()).collect()
-    } else {
-        open
-    };
+    let reported: Vec<usize> = open.iter().copied().filter(|&i| fresh(&views[i])).collect();
+    let candidates = if reported.is_empty() { open } else { reported };
     let least = candidates.iter().map(|&i| views[i].in_flight()).min()?;
     let tied: Vec<usize> = candidates
         .into_iter()
@@ -117,17 +115,17 @@ pub fn choose_at(views: &[LaneView], now: OffsetDateTime) -> Option<usize> {
 }
 
 /// The keys of one chain, in their declared order (the first is the chain's first lane).
+/// Each key's address is asked of it once and kept; a key that can't say (disabled,
+/// unreachable) leaves only its own lane out, and is asked again next time.
 pub struct KeyPool<K> {
     keys: Vec<K>,
-    addresses: OnceCell<Vec<Address>>,
+    addresses: Vec<OnceCell<Address>>,
 }
 
 impl<K: TransactionSigner> KeyPool<K> {
     pub fn new(keys: Vec<K>) -> Self {
-        KeyPool {
-            keys,
-            addresses: OnceCell::new(),
-        }
+        let addresses = keys.iter().map(|_| OnceCell::new()).collect();
+        KeyPool { keys, addresses }
     }
 
     /// One lane.
@@ -147,24 +145,41 @@ impl<K: TransactionSigner> KeyPool<K> {
         &self.keys
     }
 
-    /// Every lane's address, in order (asked of the keys once).
-    pub async fn addresses(&self) -> Result<&[Address], SignError> {
-        self.addresses
-            .get_or_try_init(|| async {
-                futures::future::try_join_all(self.keys.iter().map(|k| k.address())).await
-            })
-            .await
-            .map(Vec::as_slice)
+    /// Every lane's address, in order: `None` where the key can't say now.
+    pub async fn addresses(&self) -> Vec<Option<Address>> {
+        futures::future::join_all(self.keys.iter().zip(&self.addresses).enumerate().map(
+            |(i, (key, cell))| async move {
+                match cell.get_or_try_init(|| key.address()).await {
+                    Ok(address) => Some(*address),
+                    Err(e) => {
+                        tracing::error!(lane = i + 1, error = %e, "the lane's key can't be read; the lane is left out");
+                        None
+                    }
+                }
+            },
+        ))
+        .await
     }
 
-    /// The key that signs for `from`: a transaction's lane for good.
+    /// The key that signs for `from`: a transaction's lane for good. Unavailable (worth
+    /// waiting for) while some key can't be read; failed when no configured key signs for it
+    /// (its lane was removed).
     pub async fn key_for(&self, from: Address) -> Result<&K, SignError> {
-        let position = self.addresses().await?.iter().position(|a| *a == from);
-        position.and_then(|i| self.keys.get(i)).ok_or_else(|| {
-            SignError::Failed(format!(
-                "no configured key signs for {from}: its lane was removed from the declaration"
-            ))
-        })
+        let addresses = self.addresses().await;
+        if let Some(i) = addresses.iter().position(|a| *a == Some(from)) {
+            return self
+                .keys
+                .get(i)
+                .ok_or_else(|| SignError::Failed("the lanes and their keys disagree".into()));
+        }
+        if addresses.iter().any(Option::is_none) {
+            return Err(SignError::Unavailable(format!(
+                "the key that signs for {from} may be one that can't be read now"
+            )));
+        }
+        Err(SignError::Failed(format!(
+            "lane_key_missing: no configured key signs for {from}: its lane was removed"
+        )))
     }
 }
 
@@ -200,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stalled_or_underfunded_lane_takes_no_new_work_while_another_can() {
+    fn a_stalled_or_underfunded_lane_takes_no_new_work_and_none_open_is_none() {
         let now = OffsetDateTime::now_utc();
         let views = [
             lane(1, Some(10), 10, LaneState::Stalled),
@@ -208,10 +223,26 @@ mod tests {
             lane(3, Some(50), 10, LaneState::Ok),
         ];
         assert_eq!(choose_at(&views, now), Some(2));
-        // Every lane paused: the fewest in flight, as one key would.
-        let all_paused = [views[0], views[1]];
-        let chosen = choose_at(&all_paused, now);
-        assert!(matches!(chosen, Some(0 | 1)), "{chosen:?}");
+        assert_eq!(choose_at(&views[..2], now), None);
+    }
+
+    #[test]
+    fn a_lane_never_reported_waits_while_a_reported_one_is_open() {
+        let now = OffsetDateTime::now_utc();
+        let never = LaneView {
+            address: Address::repeat_byte(9),
+            next: None,
+            report: None,
+            taken_since: 0,
+        };
+        let busy = lane(1, Some(100), 0, LaneState::Ok);
+        assert_eq!(choose_at(&[never, busy], now), Some(1));
+        // Before any report (a new deployment), the lanes share by what was taken since.
+        let taken = LaneView {
+            taken_since: 3,
+            ..never
+        };
+        assert_eq!(choose_at(&[taken, never], now), Some(1));
     }
 
     #[test]
@@ -222,7 +253,10 @@ mod tests {
             report.at = now - REPORT_FRESH_FOR;
         }
         assert!(!stale.paused(now));
-        let views = [stale, lane(2, None, 0, LaneState::Ok)];
+        let views = [
+            lane(1, None, 0, LaneState::Ok),
+            lane(2, None, 0, LaneState::Ok),
+        ];
         let chosen: std::collections::BTreeSet<Option<usize>> =
             (0..64).map(|_| choose_at(&views, now)).collect();
         assert_eq!(chosen.len(), 2, "both lanes taken: {chosen:?}");

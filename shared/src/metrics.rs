@@ -68,6 +68,16 @@ pub fn nonce_stalled(chain_id: u64, lane: usize, address: Address, nonce: u64, r
     );
 }
 
+/// A lane takes no new work (`stalled`, `underfunded`): alarmed per lane, so a paused lane
+/// never goes unnoticed whatever the balance threshold says.
+pub fn lane_paused(chain_id: u64, lane: usize, address: Address, state: &str) {
+    emit(
+        ("LanePaused", "Count", json!(1)),
+        &lane_dimensions(chain_id, lane),
+        json!({ "signer_address": address.to_string(), "lane_state": state }),
+    );
+}
+
 /// One EMF line: the metric `(name, unit, value)`, its dimensions, and extra fields to log
 /// beside it.
 fn emit(metric: (&str, &str, Value), dimensions: &[(&str, String)], extra: Value) {

@@ -696,6 +696,15 @@ pub async fn a_lane_report_is_kept_beside_its_counter_and_creates_none<S: Transa
     );
     let after = store.nonce_counter(account).await.ok().flatten();
     assert_eq!(after.and_then(|c| c.lane), Some(report));
+    // A watch that saw the lane earlier, written late, does not undo the newer view.
+    let older = LaneReport {
+        state: LaneState::Stalled,
+        at: report.at - time::Duration::seconds(60),
+        ..report
+    };
+    assert_eq!(store.report_lane(account, &older).await, Ok(()));
+    let kept = store.nonce_counter(account).await.ok().flatten();
+    assert_eq!(kept.and_then(|c| c.lane), Some(report));
 }
 
 pub async fn the_nodes_last_probed_are_kept_per_chain<S: TransactionStore>(store: &S) {

@@ -62,22 +62,27 @@ where
         tracing::error!(error = %e, "{what}");
         ApiError::Unavailable
     };
-    let addresses = app
-        .keys
-        .addresses()
-        .await
-        .map_err(|e| unavailable("signing keys unavailable", &e))?;
+    let addresses = app.keys.addresses().await;
     let first = match app.signer_address.get() {
         Some(configured) => *configured,
-        None => *addresses
+        None => addresses
             .first()
-            .ok_or_else(|| unavailable("no signing key", &"none configured"))?,
+            .copied()
+            .flatten()
+            .ok_or_else(|| unavailable("the first lane's key can't be read", &"KMS"))?,
     };
-    let counters = futures::future::try_join_all(addresses.iter().map(|&address| {
-        app.store.nonce_counter(Account {
-            chain_id: app.chain_id,
-            address,
-        })
+    let counters = futures::future::try_join_all(addresses.iter().map(|address| async move {
+        match address {
+            Some(address) => {
+                app.store
+                    .nonce_counter(Account {
+                        chain_id: app.chain_id,
+                        address: *address,
+                    })
+                    .await
+            }
+            None => Ok(None),
+        }
     }))
     .await
     .map_err(|e| unavailable("lane counters unreadable", &e))?;
@@ -85,7 +90,17 @@ where
     let lanes: Vec<Value> = addresses
         .iter()
         .zip(counters)
-        .map(|(&address, counter)| {
+        .map(|(address, counter)| {
+            let Some(address) = *address else {
+                // Its key can't be read (disabled, unreachable): the lane is out.
+                return json!({
+                    "address": null,
+                    "next_nonce": null,
+                    "in_flight": null,
+                    "balance_wei": null,
+                    "state": "key_unavailable",
+                });
+            };
             let view = LaneView {
                 address,
                 next: counter.map(|c| c.next),

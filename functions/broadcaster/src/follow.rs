@@ -309,7 +309,7 @@ where
             .keys
             .key_for(signed.from)
             .await
-            .map_err(|e| NodeError::Unavailable(format!("re-signing: {e}")))?;
+            .map_err(|e| crate::lane_key_trouble(tx, signed.from, &e))?;
         let signature = key
             .sign(unsigned)
             .await

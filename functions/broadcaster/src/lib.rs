@@ -167,6 +167,26 @@ impl AwsBroadcaster {
     }
 }
 
+/// A transaction's lane key can't sign: while a key can't be read, worth waiting for; when no
+/// configured key signs for its address (its lane was removed), a wait a human must end, so
+/// it is the waiting alarm (`lane_key_missing`). Either way the transaction is followed on:
+/// its bytes may still be mined as they are.
+pub(crate) fn lane_key_trouble(
+    tx: &Transaction,
+    from: alloy::primitives::Address,
+    error: &tx_shared::ports::SignError,
+) -> NodeError {
+    if !error.is_retryable() {
+        let reason = format!(
+            "lane_key_missing: transaction {} holds a nonce of {from}, and no configured key signs for it (its lane was removed): it can't be re-priced or filled; restore the key",
+            tx.id
+        );
+        tracing::error!(%reason, "a lane's key is missing");
+        tx_shared::metrics::waiting(&reason);
+    }
+    NodeError::Unavailable(format!("re-signing: {error}"))
+}
+
 /// Node requests one record makes in a row at most, on its longest usual path: a receipt
 /// check that re-sends and meets "nonce too low" (a lookup is two requests: receipt, then
 /// transaction): lookup 2, send 1, mined nonce 1, lookup 2, head 1, nonce at depth 1, lookup
@@ -522,7 +542,8 @@ where
         match key {
             Ok(key) => fill_for(&self.store, &self.node, key, self.chain_id, tx.id, nonce).await,
             Err(e) => {
-                tracing::error!(error = %e, nonce, "no key to fill the nonce with; the watchdog will see the hole")
+                let from = tx.from.unwrap_or_default();
+                tracing::error!(error = %lane_key_trouble(tx, from, &e), nonce, "no key to fill the nonce with");
             }
         }
     }

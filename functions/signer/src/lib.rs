@@ -117,6 +117,8 @@ pub struct Signer<S, Q, R, N, K> {
     pub caps: SpendCaps,
     /// The lanes as last read (counters and the watchdog's reports), and when.
     pub lane_views: std::sync::Mutex<Option<(std::time::Instant, Vec<LaneView>)>>,
+    /// How long the lanes as read are weighed before they are read again.
+    pub lane_views_for: Duration,
     /// The node was seen serving `chain_id` (see `check_chain`).
     pub chain_checked: std::sync::atomic::AtomicBool,
 }
@@ -150,6 +152,7 @@ impl AwsSigner {
             policy: config.policy.clone(),
             caps: config.caps,
             lane_views: Default::default(),
+            lane_views_for: LANE_VIEWS_FOR,
             chain_checked: Default::default(),
         })
     }
@@ -481,65 +484,86 @@ where
     }
 
     /// The lane a new transaction takes, and its address (see `tx_shared::lanes::choose`).
-    /// The lanes are read at most every [`LANE_VIEWS_FOR`] per container; between reads, the
-    /// nonces this container takes count against their lanes.
+    /// The lanes are read at most every `lane_views_for` per container; the choice counts
+    /// against its lane at once, under the lock, so the records of one batch spread.
     async fn lane(&self) -> Result<(&K, Address), Failure> {
-        let addresses = self.keys.addresses().await.map_err(Failure::key)?;
+        let addresses = self.keys.addresses().await;
         let cached = self
             .lane_views
             .lock()
             .ok()
             .and_then(|views| views.clone())
-            .filter(|(at, _)| at.elapsed() < LANE_VIEWS_FOR)
-            .map(|(_, views)| views);
-        let views = match cached {
-            Some(views) => views,
-            None => {
-                let counters = futures::future::try_join_all(addresses.iter().map(|&address| {
-                    self.store.nonce_counter(Account {
-                        chain_id: self.chain_id,
-                        address,
-                    })
-                }))
-                .await
-                .map_err(Failure::store)?;
-                let views: Vec<LaneView> = addresses
-                    .iter()
-                    .zip(counters)
-                    .map(|(&address, counter)| LaneView {
-                        address,
-                        next: counter.map(|c| c.next),
-                        report: counter.and_then(|c| c.lane),
-                        taken_since: 0,
-                    })
-                    .collect();
-                if let Ok(mut cache) = self.lane_views.lock() {
-                    *cache = Some((std::time::Instant::now(), views.clone()));
+            .filter(|(at, _)| at.elapsed() < self.lane_views_for);
+        if cached.is_none() {
+            let readable: Vec<Address> = addresses.iter().flatten().copied().collect();
+            let counters = futures::future::try_join_all(readable.iter().map(|&address| {
+                self.store.nonce_counter(Account {
+                    chain_id: self.chain_id,
+                    address,
+                })
+            }))
+            .await
+            .map_err(Failure::store)?;
+            let views: Vec<LaneView> = readable
+                .iter()
+                .zip(counters)
+                .map(|(&address, counter)| LaneView {
+                    address,
+                    next: counter.map(|c| c.next),
+                    report: counter.and_then(|c| c.lane),
+                    taken_since: 0,
+                })
+                .collect();
+            // Another record of this container may have read them meanwhile, and counted its
+            // choice: its view stands.
+            if let Ok(mut cache) = self.lane_views.lock()
+                && cache
+                    .as_ref()
+                    .is_none_or(|(at, _)| at.elapsed() >= self.lane_views_for)
+            {
+                *cache = Some((std::time::Instant::now(), views));
+            }
+        }
+        let chosen = {
+            let Ok(mut cache) = self.lane_views.lock() else {
+                return Err(Failure::Transient("the lanes' cache is poisoned".into()));
+            };
+            let Some((_, views)) = cache.as_mut() else {
+                return Err(Failure::Transient("no lane could be read".into()));
+            };
+            let only = (views.len() == 1).then_some(0);
+            match tx_shared::lanes::choose(views).or(only) {
+                Some(i) => {
+                    views[i].taken_since += 1;
+                    views[i].next = views[i].next.map(|n| n + 1);
+                    Some(views[i].address)
                 }
-                views
+                None => None,
             }
         };
-        let i = tx_shared::lanes::choose(&views)
-            .ok_or_else(|| Failure::Permanent("no signing key is configured".into()))?;
-        if views[i].paused_now() {
-            tracing::warn!(lane = %views[i].address, "every lane is stalled or underfunded; signing on the least busy");
-        }
-        match (self.keys.keys().get(i), addresses.get(i)) {
-            (Some(key), Some(&address)) => Ok((key, address)),
-            _ => Err(Failure::Permanent(
-                "the lanes and their keys disagree".into(),
+        let Some(address) = chosen else {
+            // Several lanes, none open: a nonce taken now would wait behind a stall or a
+            // missing balance. Nothing is taken; the wait is the waiting alarm.
+            return Err(Failure::Wait(
+                "no_lane_open: every lane is stalled or underfunded (GET /health says which); fund or repair one".into(),
+            ));
+        };
+        let position = addresses.iter().position(|a| *a == Some(address));
+        match position.and_then(|i| self.keys.keys().get(i)) {
+            Some(key) => Ok((key, address)),
+            None => Err(Failure::Transient(
+                "the lanes changed while one was chosen".into(),
             )),
         }
     }
 
-    /// Counts a nonce this container took against its lane, until the lanes are read again.
+    /// The nonce a lane gave, for the lanes' cache: its next is past it.
     fn took(&self, address: Address, nonce: u64) {
         if let Ok(mut cache) = self.lane_views.lock()
             && let Some((_, views)) = cache.as_mut()
             && let Some(view) = views.iter_mut().find(|v| v.address == address)
         {
             view.next = Some(view.next.unwrap_or(0).max(nonce + 1));
-            view.taken_since += 1;
         }
     }
 

@@ -33,6 +33,8 @@ fn signer(policy: MessageTypePolicy) -> TestSigner {
         policy,
         caps: SpendCaps::default(),
         lane_views: Default::default(),
+        // Read once per test: a slow machine must not make the choice random midway.
+        lane_views_for: Duration::from_secs(3600),
         chain_checked: Default::default(),
     }
 }

@@ -138,24 +138,29 @@ where
     K: TransactionSigner,
 {
     /// Watches every lane at once; each lane's view is kept beside its counter (for the
-    /// signer's choice of lane). Every lane is watched even if one fails; the first failure
-    /// is returned after.
+    /// signer's choice of lane). Every lane is watched even if one fails (a key that can't be
+    /// read, a node or table error); the first failure is returned after, and fails the run
+    /// (its alarm).
     pub async fn watch(&self) -> Result<Vec<LaneWatch>, WatchError> {
         let started = std::time::Instant::now();
-        let addresses = self.keys.addresses().await?;
+        let addresses = self.keys.addresses().await;
         let (watches, nodes) = tokio::join!(
-            futures::future::join_all(
-                self.keys
-                    .keys()
-                    .iter()
-                    .zip(addresses)
-                    .enumerate()
-                    .map(|(lane, (key, &address))| self.watch_lane(lane, key, address, started)),
-            ),
+            futures::future::join_all(self.keys.keys().iter().zip(addresses).enumerate().map(
+                |(lane, (key, address))| async move {
+                    match address {
+                        Some(address) => self.watch_lane(lane, key, address, started).await,
+                        None => Err(WatchError::Key(tx_shared::ports::SignError::Unavailable(
+                            format!("lane {}'s key can't be read: it is not watched", lane + 1),
+                        ))),
+                    }
+                }
+            ),),
             self.node.probe()
         );
-        // The nodes as probed now, for `/health`.
-        self.store.report_nodes(self.chain_id, &nodes).await?;
+        // The nodes as probed now, for `/health`: best effort, the lanes matter more.
+        if let Err(e) = self.store.report_nodes(self.chain_id, &nodes).await {
+            tracing::warn!(error = %e, "could not note the nodes' health");
+        }
         watches.into_iter().collect()
     }
 
@@ -166,10 +171,16 @@ where
         address: Address,
         started: std::time::Instant,
     ) -> Result<LaneWatch, WatchError> {
+        // When this view was taken: a report written late must not pass for a newer one.
+        let observed = OffsetDateTime::now_utc();
+        // The balance first, whatever the repairs do: every minute, idle or not, it is the
+        // lane's balance alarm.
+        let balance = self.node.balance(address).await;
+        if let Ok(wei) = balance {
+            tx_shared::metrics::signer_balance(self.chain_id, lane, address, wei);
+        }
         let report = self.watch_account(lane, key, address, started).await?;
-        let balance_wei = self.node.balance(address).await?;
-        // Every minute, idle or not: the balance alarm of each lane.
-        tx_shared::metrics::signer_balance(self.chain_id, lane, address, balance_wei);
+        let balance_wei = balance?;
         let state = if report.stall.is_some() {
             LaneState::Stalled
         } else if balance_wei < self.min_balance_wei {
@@ -178,17 +189,23 @@ where
         } else {
             LaneState::Ok
         };
+        if state != LaneState::Ok {
+            tx_shared::metrics::lane_paused(self.chain_id, lane, address, state.as_str());
+        }
         let account = Account {
             chain_id: self.chain_id,
             address,
         };
-        let lane = LaneReport {
+        let view = LaneReport {
             mined: report.mined,
             state,
             balance_wei,
-            at: OffsetDateTime::now_utc(),
+            at: observed,
         };
-        self.store.report_lane(account, &lane).await?;
+        // Best effort: without it the signer weighs the lane by an older view, for a minute.
+        if let Err(e) = self.store.report_lane(account, &view).await {
+            tracing::warn!(lane = %address, error = %e, "could not keep the lane's view");
+        }
         Ok(LaneWatch {
             address,
             state,

@@ -177,6 +177,8 @@ pub struct FakeKey {
     pub signed: Mutex<Vec<TxEip1559>>,
     /// Its address, if not [`FakeKey::ADDRESS`].
     pub address: Option<Address>,
+    /// Its address can't be read (a disabled or unreachable key).
+    pub unreadable: bool,
 }
 
 impl FakeKey {
@@ -197,6 +199,9 @@ impl FakeKey {
 
 impl TransactionSigner for FakeKey {
     async fn address(&self) -> Result<Address, SignError> {
+        if self.unreadable {
+            return Err(SignError::Unavailable("KMSInvalidStateException".into()));
+        }
         Ok(self.address.unwrap_or(Self::ADDRESS))
     }
 

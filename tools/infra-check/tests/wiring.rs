@@ -1483,6 +1483,9 @@ fn spend_limits_reach_the_signer() {
         ("signer", "MAX_GAS_LIMIT", "max_gas_limit"),
         ("signer", "MAX_FEE_PER_GAS_WEI", "max_fee_per_gas_wei"),
         ("broadcaster", "MAX_FEE_PER_GAS_WEI", "max_fee_per_gas_wei"),
+        // The watchdog judges a lane underfunded by what one transaction may cost.
+        ("sweeper", "MAX_GAS_LIMIT", "max_gas_limit"),
+        ("sweeper", "MAX_FEE_PER_GAS_WEI", "max_fee_per_gas_wei"),
     ] {
         let set = environment_variable(function, name)
             .map(|e| deep_references(&e, None))

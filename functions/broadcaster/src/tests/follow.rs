@@ -442,3 +442,35 @@ async fn a_receipt_from_a_block_that_is_not_canonical_confirms_nothing() {
         Ok(Outcome::Final(Status::Confirmed))
     );
 }
+
+#[tokio::test]
+async fn a_transaction_whose_lane_was_removed_is_followed_and_alarmed() {
+    // Its nonce was taken by FakeKey::ADDRESS, no longer a configured lane.
+    let b = TestBroadcaster {
+        keys: KeyPool::one(FakeKey::at(alloy::primitives::Address::repeat_byte(0x01))),
+        ..broadcaster()
+    };
+    let (id, tx) = signed(&b).await;
+    b.process(delivery(id, 1, 0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Stuck below the base fee: a replacement would be made, but no key signs for it.
+    set(&b.node.base_fee, Ok(10_000_000_000));
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::AwaitingReceipt),
+        "followed on"
+    );
+    let now = status(&b, id).await;
+    assert_eq!(
+        (now.status, now.signed.map(|s| s.hash)),
+        (Status::Broadcast, Some(tx.hash))
+    );
+    assert_eq!(b.keys.keys()[0].signed().len(), 0);
+    // Mined as it is, it is confirmed all the same.
+    b.node.script_lookup(Ok(MINED));
+    assert_eq!(
+        b.process(next_check(&b)).await,
+        Ok(Outcome::Final(Status::Confirmed))
+    );
+}

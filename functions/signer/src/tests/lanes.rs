@@ -137,3 +137,70 @@ async fn a_transaction_keeps_the_lane_that_took_its_nonce() {
     };
     assert_eq!((retried.from, retried.nonce), (lane, nonce));
 }
+
+#[tokio::test]
+async fn the_records_of_one_batch_spread_over_the_lanes() {
+    let s = two_lanes();
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(add_weight(&s).await);
+    }
+    let outcomes = futures::future::join_all(ids.iter().map(|&id| s.sign(id, 1))).await;
+    let mut by_lane: BTreeMap<Address, usize> = BTreeMap::new();
+    for outcome in outcomes {
+        let Ok(Outcome::Signed(signed)) = outcome else {
+            panic!("{outcome:?}");
+        };
+        *by_lane.entry(signed.from).or_default() += 1;
+    }
+    assert_eq!(by_lane.get(&A), Some(&3), "{by_lane:?}");
+    assert_eq!(by_lane.get(&B), Some(&3), "{by_lane:?}");
+}
+
+#[tokio::test]
+async fn with_every_lane_paused_nothing_is_taken_and_the_transaction_waits() {
+    let s = two_lanes();
+    for (lane, state) in [(A, LaneState::Stalled), (B, LaneState::Underfunded)] {
+        s.store
+            .seed_nonce(account(lane), 0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = LaneReport {
+            mined: 0,
+            state,
+            balance_wei: 0,
+            at: OffsetDateTime::now_utc(),
+        };
+        s.store
+            .report_lane(account(lane), &report)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let id = add_weight(&s).await;
+    assert_eq!(s.sign(id, 1).await, Ok(Outcome::Waiting));
+    let tx = stored(&s, id).await;
+    assert_eq!((tx.nonce, tx.status), (None, Status::Retrying));
+    assert!(
+        tx.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("no_lane_open")),
+        "{tx:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_that_cannot_be_read_leaves_only_its_lane_out() {
+    let s = Signer {
+        keys: KeyPool::new(vec![
+            FakeKey {
+                unreadable: true,
+                ..FakeKey::at(A)
+            },
+            FakeKey::at(B),
+        ]),
+        ..allow_all()
+    };
+    for _ in 0..3 {
+        assert_eq!(signed(&s).await.from, B);
+    }
+}

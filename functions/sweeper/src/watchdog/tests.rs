@@ -364,6 +364,23 @@ mod lanes {
         assert_eq!(w.keys.keys()[1].signed().len(), 1);
     }
 
+    #[tokio::test]
+    async fn a_lane_whose_key_cannot_be_read_fails_the_run_after_the_others_are_watched() {
+        let w = Watchdog {
+            keys: KeyPool::new(vec![
+                FakeKey {
+                    unreadable: true,
+                    ..FakeKey::at(B)
+                },
+                FakeKey::default(),
+            ]),
+            ..watchdog()
+        };
+        signed(&w, 0).await;
+        assert!(matches!(w.watch().await, Err(WatchError::Key(_))));
+        assert_eq!(lane_state(&w, FakeKey::ADDRESS).await, Some(LaneState::Ok));
+    }
+
     async fn counter_of(w: &TestWatchdog, address: alloy::primitives::Address) -> Option<u64> {
         w.store
             .nonce_counter(Account {

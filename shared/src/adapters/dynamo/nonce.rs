@@ -189,7 +189,11 @@ impl NonceCounter for DynamoStore {
             next: parse_attr(&counter, "next_nonce")?,
             reserved_at,
             indexed_from: parse_opt(&counter, "indexed_from")?,
-            lane: lane_report(&counter)?,
+            // A report this release can't read is no report: it must not stop signing.
+            lane: lane_report(&counter).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "unreadable lane report on the counter; ignored");
+                None
+            }),
         }))
     }
 
@@ -200,14 +204,21 @@ impl NonceCounter for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(nonce_pk(account)))
             .update_expression(
-                "SET lane_mined = :mined, lane_state = :state, lane_balance_wei = :balance, lane_at = :at",
+                "SET lane_mined = :mined, lane_state = :state, lane_balance_wei = :balance, lane_at = :at, lane_at_ms = :at_ms",
             )
-            // Never creates a counter: seeding one is the signer's, from the chain.
-            .condition_expression("attribute_exists(next_nonce)")
+            // Never creates a counter, and never puts an older view over a newer one (watches
+            // can overlap).
+            .condition_expression(
+                "attribute_exists(next_nonce) AND (attribute_not_exists(lane_at_ms) OR lane_at_ms < :at_ms)",
+            )
             .expression_attribute_values(":mined", n(report.mined))
             .expression_attribute_values(":state", s(report.state.as_str()))
             .expression_attribute_values(":balance", s(report.balance_wei.to_string()))
             .expression_attribute_values(":at", s(format_time(report.at)))
+            .expression_attribute_values(
+                ":at_ms",
+                n(report.at.unix_timestamp_nanos() / 1_000_000),
+            )
             .send()
             .await;
         match result {

@@ -483,6 +483,7 @@ impl NonceCounter for MemoryStore {
             .state()
             .nonces
             .get_mut(&(account.chain_id, account.address))
+            && counter.lane.is_none_or(|kept| kept.at < report.at)
         {
             counter.lane = Some(*report);
         }
