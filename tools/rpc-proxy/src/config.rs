@@ -144,6 +144,12 @@ pub struct ProxyConfig {
     /// it with a `blockHash` that is not the chain's (as from a block a reorganisation took
     /// away). Applies whatever `methods` says.
     pub forge_receipt_block_hash: bool,
+    /// A node's per-sender pool limit: an `eth_sendRawTransaction` at a new nonce of a sender
+    /// that already has this many transactions pending is refused as a full pool does
+    /// ("txpool is full"); a replacement (a nonce already pending) is let through. Applies
+    /// whatever `methods` says.
+    #[serde(default)]
+    pub max_pending_per_sender: Option<u32>,
 }
 
 impl Default for ProxyConfig {
@@ -164,6 +170,7 @@ impl Default for ProxyConfig {
             seed: None,
             forward_before_latency: false,
             forge_receipt_block_hash: false,
+            max_pending_per_sender: None,
         }
     }
 }
@@ -185,6 +192,8 @@ pub enum ConfigError {
     },
     #[error("rpc_error_probability is above 0 but rpc_errors lists no kind")]
     NoRpcErrorKinds,
+    #[error("max_pending_per_sender must be at least 1")]
+    NoPendingAllowed,
 }
 
 impl ProxyConfig {
@@ -215,6 +224,9 @@ impl ProxyConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.time_scale.is_finite() || self.time_scale < 0.0 {
             return Err(ConfigError::TimeScale(self.time_scale));
+        }
+        if self.max_pending_per_sender == Some(0) {
+            return Err(ConfigError::NoPendingAllowed);
         }
         let probabilities = [
             ("slow_probability", self.slow_probability),

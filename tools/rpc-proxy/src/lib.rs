@@ -64,6 +64,11 @@
 //! - `hang`: holds the connection for `hang_ms` (scaled), then closes it without an answer.
 //! - `drop`: closes the connection without any HTTP response.
 //!
+//! - `max_pending_per_sender`: a node's per-sender pool limit. A single `eth_sendRawTransaction`
+//!   at a new nonce of a sender that already has that many transactions pending (the node's
+//!   pending nonce minus its latest, plus the sends on their way) is refused with `txpool is
+//!   full`; replacements pass.
+//!
 //! A batch gets one outcome for the whole HTTP request. With `methods` set, only requests that
 //! call one of them see latency or faults; `fail_next` counts only those too. Requests are carried
 //! out even if the client gives up waiting, as a node would. `seed` makes the rolls
@@ -72,6 +77,7 @@
 mod config;
 mod jsonrpc;
 mod plan;
+mod sender;
 mod server;
 mod stats;
 

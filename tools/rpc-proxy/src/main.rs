@@ -70,6 +70,9 @@ struct Cli {
     /// Forward first, then delay the answer.
     #[arg(long)]
     forward_before_latency: bool,
+    /// Refuse a send at a new nonce of a sender with this many pending ("txpool is full").
+    #[arg(long, value_name = "N")]
+    max_pending_per_sender: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -151,6 +154,9 @@ impl Cli {
         }
         if self.forward_before_latency {
             config.forward_before_latency = true;
+        }
+        if self.max_pending_per_sender.is_some() {
+            config.max_pending_per_sender = self.max_pending_per_sender;
         }
         Ok(config)
     }

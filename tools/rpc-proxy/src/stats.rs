@@ -24,6 +24,9 @@ pub struct ProxyStats {
     pub upstream_errors: u64,
     /// Receipts answered with a `blockHash` that is not the chain's.
     pub forged_receipts: u64,
+    /// Sends refused for the sender's pending limit (`max_pending_per_sender`).
+    #[serde(default)]
+    pub pending_limit_refusals: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -650,3 +650,60 @@ async fn start_refuses_bad_input_and_shutdown_stops_listening() {
     proxy.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A transfer from anvil's first account at `nonce`, signed by anvil (`eth_signTransaction`).
+async fn signed_transfer(
+    client: &reqwest::Client,
+    anvil: &Anvil,
+    nonce: u64,
+    tip_gwei: u64,
+) -> Value {
+    let from = call(client, &anvil.url, "eth_accounts", json!([])).await["result"][0].clone();
+    let tx = json!({
+        "from": from,
+        "to": "0x000000000000000000000000000000000000dEaD",
+        "value": "0x1",
+        "gas": "0x5208",
+        "nonce": format!("{nonce:#x}"),
+        "maxFeePerGas": format!("{:#x}", tip_gwei * 100_000_000_000),
+        "maxPriorityFeePerGas": format!("{:#x}", tip_gwei * 1_000_000_000),
+    });
+    call(client, &anvil.url, "eth_signTransaction", json!([tx])).await["result"].clone()
+}
+
+#[tokio::test]
+async fn a_sender_with_its_pending_limit_reached_is_refused_a_new_nonce_but_not_a_replacement() {
+    let anvil = Anvil::start().await;
+    let client = client();
+    call(&client, &anvil.url, "evm_setAutomine", json!([false])).await;
+    let proxy = start_proxy(
+        &anvil,
+        ProxyConfig {
+            max_pending_per_sender: Some(2),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let send = |raw: Value| {
+        let client = client.clone();
+        let url = proxy.url();
+        async move { call(&client, &url, "eth_sendRawTransaction", json!([raw])).await }
+    };
+    for nonce in [0, 1] {
+        let raw = signed_transfer(&client, &anvil, nonce, 1).await;
+        assert!(send(raw).await["result"].is_string(), "nonce {nonce}");
+    }
+    let third = signed_transfer(&client, &anvil, 2, 1).await;
+    let refused = send(third.clone()).await;
+    assert_eq!(refused["error"]["message"], "txpool is full", "{refused}");
+    assert_eq!(refused["error"]["code"], -32000);
+    // A replacement of a pending nonce takes no new slot.
+    let replacement = signed_transfer(&client, &anvil, 1, 5).await;
+    let replaced = send(replacement).await;
+    assert!(replaced["result"].is_string(), "{replaced}");
+    // Once a block takes them, the sender has room again.
+    call(&client, &anvil.url, "evm_mine", json!([])).await;
+    assert!(send(third).await["result"].is_string());
+    assert_eq!(proxy.stats().pending_limit_refusals, 1);
+    proxy.shutdown().await;
+}
