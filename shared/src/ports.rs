@@ -467,6 +467,9 @@ pub enum NodeError {
     InsufficientFunds(String),
     #[error("node_timeout: the node did not answer within {0:?}")]
     Timeout(Duration),
+    /// The node's pool has no room for one more of the sender's transactions.
+    #[error("pool_full: the node's pool has no room for the sender's next transaction: {0}")]
+    PoolFull(String),
     #[error("node_unavailable: the node is unavailable: {0}")]
     Unavailable(String),
     /// The node answered with an error in wording nobody listed (`adapters::node_errors`).
@@ -504,6 +507,10 @@ impl NodeError {
                 "the signer can be funded; retried until the attempts run out",
             ),
             NodeError::Timeout(_) => (Retryable, "slow node; the next attempt may be faster"),
+            NodeError::PoolFull(_) => (
+                Retryable,
+                "the pool (or the sender's share of it) is full: blocks make room; a wait, not an attempt",
+            ),
             NodeError::Unavailable(_) => (
                 Retryable,
                 "HTTP 5xx, dropped connection, rate limit or internal error",

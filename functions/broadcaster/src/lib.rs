@@ -331,6 +331,20 @@ where
             Err(NodeError::Underpriced(detail)) if !detail.contains("replacement") => {
                 self.reprice_unsent(&tx, &signed, &delivery, &detail).await
             }
+            // The node holds as many of this lane's transactions as it takes: the next block
+            // makes room. A wait, checked at the next receipt poll, not a failed attempt (a
+            // burst on one lane would otherwise run its messages into review).
+            Err(e @ NodeError::PoolFull(_)) => {
+                tx_shared::retry::wait_for(
+                    &self.store,
+                    &self.queue,
+                    &delivery.message,
+                    &e.to_string(),
+                    self.receipt_poll,
+                )
+                .await?;
+                Ok(Outcome::Waiting)
+            }
             Err(e) if e.is_retryable() => {
                 let retry = self.retry(&delivery, &e.to_string()).await;
                 // The node kept refusing the bytes in words nobody listed: now under review,

@@ -390,6 +390,41 @@ async fn underpriced_at_first_send_over_the_cap_waits_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_pool_full_for_the_lane_is_a_wait_of_one_poll_not_an_attempt() {
+    let b = broadcaster();
+    let (id, tx) = signed(&b).await;
+    b.node
+        .script_send(Err(NodeError::PoolFull("txpool is full".into())));
+    // Its last delivery: an attempt counted here would put it under review.
+    assert_eq!(b.process(delivery(id, 3, 0)).await, Ok(Outcome::Waiting));
+    let now = status(&b, id).await;
+    assert_eq!((now.status, now.attempts), (Status::Retrying, 0));
+    assert!(
+        now.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("pool_full")),
+        "{:?}",
+        now.last_error
+    );
+    // A fresh message, due at the next receipt poll, sends the same bytes again.
+    let (message, delay) = b
+        .queue
+        .enqueued()
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("nothing enqueued"));
+    assert_eq!(delay, b.receipt_poll);
+    let again = Delivery {
+        message,
+        message_id: "m-2".into(),
+        queue_arn: None,
+        receive_count: 1,
+    };
+    assert_eq!(b.process(again).await, Ok(Outcome::AwaitingReceipt));
+    assert_eq!(b.node.sent(), vec![tx.raw.clone(), tx.raw]);
+}
+
+#[tokio::test]
 async fn a_nonce_used_only_in_the_last_blocks_decides_nothing_yet() {
     let b = broadcaster();
     let (id, tx) = signed(&b).await;

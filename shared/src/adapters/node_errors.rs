@@ -29,6 +29,8 @@ enum Meaning {
     Reverts,
     /// These bytes will never be accepted by this node as they are.
     Final,
+    /// The node's pool has no room for the sender's next transaction: blocks make room.
+    PoolFull,
     /// The node, its pool or its gateway may answer otherwise later.
     Transient,
     /// Not in the table.
@@ -96,10 +98,10 @@ const WORDINGS: &[(&str, Meaning)] = &[
     ("revert", Reverts),               // ganache: "VM Exception …: revert"
     ("reverted with", Reverts),        // hardhat: "reverted with reason string …"
     // The node or its gateway, for now.
-    ("txpool is full", Transient),            // geth, OP
-    ("gas limit reached", Transient),         // geth: the block is full
-    ("header not found", Transient),          // geth behind a load balancer, resyncing
-    ("missing trie node", Transient),         // geth pruned state, resyncing
+    ("txpool is full", PoolFull), // geth, OP; also a per-sender limit's
+    ("gas limit reached", Transient), // geth: the block is full
+    ("header not found", Transient), // geth behind a load balancer, resyncing
+    ("missing trie node", Transient), // geth pruned state, resyncing
     ("context deadline exceeded", Transient), // geth, Erigon
     ("rate limit", Transient),
     ("rate limited", Transient),
@@ -121,6 +123,7 @@ pub fn classify_rpc_error(code: i64, message: &str) -> NodeError {
             code,
             message: text(),
         },
+        PoolFull => NodeError::PoolFull(text()),
         Transient => NodeError::Unavailable(format!("node error {code}: {message}")),
         Unlisted => NodeError::Unrecognized(format!("code {code}: {message}")),
     }
@@ -222,7 +225,7 @@ mod tests {
             "max priority fee per gas higher than max fee per gas",
             Final,
         ),
-        ("geth", -32000, "txpool is full", Transient),
+        ("geth", -32000, "txpool is full", PoolFull),
         ("geth", -32000, "header not found", Transient),
         (
             "geth",

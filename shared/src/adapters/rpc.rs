@@ -207,6 +207,7 @@ fn scrubbed(err: NodeError) -> NodeError {
         NodeError::Reverted(m) => NodeError::Reverted(scrub(&m)),
         NodeError::Unavailable(m) => NodeError::Unavailable(scrub(&m)),
         NodeError::Unrecognized(m) => NodeError::Unrecognized(scrub(&m)),
+        NodeError::PoolFull(m) => NodeError::PoolFull(scrub(&m)),
         NodeError::Rejected { code, message } => NodeError::Rejected {
             code,
             message: scrub(&message),

@@ -9,6 +9,11 @@ pub mod handlers;
 pub mod pipeline;
 pub mod report;
 
+/// The workspace's root.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// The hello-world reference binary.
 pub const HELLO: &str = "hello-lambda";
 

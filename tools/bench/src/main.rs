@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! tx-bench [--out docs/benchmarks.md] [--transactions 1000] [--challenge-transactions 1000]
-//!          [--cold-runs 20] [--only cold,size,count,e2e,challenge]
+//!          [--cold-runs 20] [--lane-transactions 320] [--only cold,size,count,e2e,challenge,lanes]
 //! ```
 //!
 //! Reads `AWS_ENDPOINT_URL` (the emulator), `BENCH_RPC_URL` (anvil), `BENCH_LAMBDA_DIR`
@@ -34,12 +34,15 @@ struct Args {
     /// Transactions through the challenge node.
     #[arg(long, default_value_t = 1000)]
     challenge_transactions: u64,
+    /// Transactions of each lanes run (1, 2 and 4 keys).
+    #[arg(long, default_value_t = 320)]
+    lane_transactions: u64,
     /// Cold starts per binary.
     #[arg(long, default_value_t = 20)]
     cold_runs: usize,
     /// Only these measurements.
     #[arg(long, value_delimiter = ',')]
-    #[arg(value_parser = ["cold", "size", "count", "e2e", "challenge"])]
+    #[arg(value_parser = ["cold", "size", "count", "e2e", "challenge", "lanes"])]
     only: Option<Vec<String>>,
 }
 
@@ -114,7 +117,10 @@ async fn run() -> Result<bool, BenchError> {
         let arch = std::env::var("BENCH_ARCH").unwrap_or_else(|_| "x86_64".into());
         results.sizes = Outcome::Done(binaries::sizes(&lambda_dir, &zip_bin_dir, &names, &arch));
     }
-    if ["count", "e2e", "challenge"].iter().any(|p| wants(p)) {
+    if ["count", "e2e", "challenge", "lanes"]
+        .iter()
+        .any(|p| wants(p))
+    {
         let (Ok(anvil), Some(_)) = (
             std::env::var("BENCH_RPC_URL"),
             std::env::var_os("AWS_ENDPOINT_URL"),
@@ -138,6 +144,11 @@ async fn run() -> Result<bool, BenchError> {
             eprintln!("tx-bench: {n} transactions through the challenge's node");
             results.challenge = outcome(pipeline::challenge(&sdk, &anvil, n).await);
         }
+        if wants("lanes") {
+            let n = args.lane_transactions;
+            eprintln!("tx-bench: {n} transactions through 1, 2 and 4 lanes");
+            results.lanes = outcome(pipeline::lanes(&sdk, n).await);
+        }
     }
 
     results.timings = Timings {
@@ -157,6 +168,7 @@ async fn run() -> Result<bool, BenchError> {
         matches!(results.counts, Outcome::Failed(_)),
         matches!(results.end_to_end, Outcome::Failed(_)),
         matches!(results.challenge, Outcome::Failed(_)),
+        matches!(results.lanes, Outcome::Failed(_)),
     ];
     Ok(!failed.contains(&true))
 }

@@ -208,7 +208,9 @@ impl Stack {
         let names = Names::new(format!("b-{phase}-{:08x}", unique ^ std::process::id()));
         let target = devstack::default_target();
         let attempts = runner.backoff.max_attempts;
-        let provisioned = devstack::provision(sdk, &names, anvil_url, target, attempts).await?;
+        let provisioned =
+            devstack::provision_lanes(sdk, &names, anvil_url, target, attempts, runner.lanes)
+                .await?;
         let proxy = rpc_proxy::start(anvil_url, ([127, 0, 0, 1], 0).into(), node).await?;
         runner.node_url = Some(proxy.url());
         let meter = Meter::default();
@@ -378,8 +380,17 @@ pub struct Run {
     pub node: ProxyStats,
     /// `retry` entries in the histories, and the transactions with at least one.
     pub retries: (u64, u64),
-    /// Every transaction has its own nonce, and they run 0..n without gaps.
+    /// Every transaction has its own nonce, and each lane's run 0..n without gaps.
     pub nonces_gapless: bool,
+    /// Lanes that took transactions.
+    pub lanes_used: usize,
+}
+
+impl Run {
+    /// Confirmed transactions per second, first POST to the last final.
+    pub fn confirmed_per_second(&self) -> f64 {
+        self.confirmed as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
 }
 
 /// `transactions` POSTs, `concurrency` at a time, on a stack of their own, until all are final.
@@ -428,16 +439,23 @@ async fn run(
             .buffer_unordered(16)
             .collect()
             .await;
-        let mut nonces = BTreeSet::new();
+        // By lane: each lane's nonces distinct and gap-free from 0, one per transaction.
+        let mut nonces: std::collections::BTreeMap<_, BTreeSet<u64>> = Default::default();
         for tx in stored {
             let tx = tx?;
             let retries = retries(&tx) as u64;
             run.retries.0 += retries;
             run.retries.1 += u64::from(retries > 0);
-            nonces.extend(tx.nonce);
+            if let Some(nonce) = tx.nonce {
+                nonces.entry(tx.from).or_default().insert(nonce);
+            }
+            run.lanes_used = nonces.len();
         }
-        run.nonces_gapless =
-            nonces.len() == ids.len() && nonces.iter().copied().eq(0..nonces.len() as u64);
+        let taken: usize = nonces.values().map(BTreeSet::len).sum();
+        run.nonces_gapless = taken == ids.len()
+            && nonces
+                .values()
+                .all(|lane| lane.iter().copied().eq(0..lane.len() as u64));
         Ok(run)
     }
     .await;
@@ -495,6 +513,103 @@ pub async fn challenge(
     };
     let stack = Stack::start(sdk, anvil_url, "challenge", node, runner).await?;
     run(stack, transactions, 25, Duration::from_secs(600)).await
+}
+
+/// Phase 7's node: blocks every 2 s, and at most this many pending per sender.
+pub const LANES_BLOCK_SECONDS: u64 = 2;
+pub const LANES_PENDING_PER_SENDER: u32 = 16;
+/// The lane counts phase 7 compares.
+pub const LANE_COUNTS: [usize; 3] = [1, 2, 4];
+
+/// An anvil of the phase's own (blocks on a timer), killed when dropped.
+struct TimedAnvil {
+    child: std::process::Child,
+    url: String,
+}
+
+impl TimedAnvil {
+    async fn start(block_seconds: u64) -> Result<Self, BenchError> {
+        let binary = std::env::var("ANVIL_BIN").unwrap_or_else(|_| {
+            format!(
+                "{}/.tools/anvil/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
+                crate::workspace_root().display()
+            )
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| BenchError::Failed(format!("a port for anvil: {e}")))?
+            .port();
+        let child = std::process::Command::new(&binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--block-time", &block_seconds.to_string(), "--silent"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| BenchError::Failed(format!("starting anvil at {binary}: {e}")))?;
+        let anvil = TimedAnvil {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = tx_shared::tls::reqwest_builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let up = http
+                .post(&anvil.url)
+                .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
+                .send()
+                .await
+                .is_ok();
+            if up {
+                return Ok(anvil);
+            }
+            if Instant::now() >= deadline {
+                return Err(BenchError::Failed(format!(
+                    "anvil on {} did not answer",
+                    anvil.url
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TimedAnvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Phase 7: the same burst through 1, 2 and 4 lanes, each on a stack of its own, the node
+/// taking a block every 2 s and at most 16 pending per sender (as geth guarantees a sender).
+pub async fn lanes(sdk: &SdkConfig, transactions: u64) -> Result<Vec<(usize, Run)>, BenchError> {
+    let anvil = TimedAnvil::start(LANES_BLOCK_SECONDS).await?;
+    let node = ProxyConfig {
+        max_pending_per_sender: Some(LANES_PENDING_PER_SENDER),
+        ..ProxyConfig::default()
+    };
+    let mut runs = Vec::new();
+    for lanes in LANE_COUNTS {
+        let runner = RunnerOptions {
+            lanes,
+            ..runner(4, Duration::from_secs(10), Backoff::default())
+        };
+        let stack = Stack::start(
+            sdk,
+            &anvil.url,
+            &format!("lanes{lanes}"),
+            node.clone(),
+            runner,
+        )
+        .await?;
+        runs.push((
+            lanes,
+            run(stack, transactions, 32, Duration::from_secs(600)).await?,
+        ));
+    }
+    Ok(runs)
 }
 
 /// An item's size as DynamoDB bills it: attribute names plus values (numbers about one byte

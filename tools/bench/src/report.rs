@@ -188,6 +188,8 @@ pub struct Results {
     pub counts: Outcome<RequestCounts>,
     pub end_to_end: Outcome<Run>,
     pub challenge: Outcome<Run>,
+    /// Phase 7: the same burst through 1, 2 and 4 lanes.
+    pub lanes: Outcome<Vec<(usize, Run)>>,
 }
 
 /// `12.3 ms`, `4.56 s`, `2 min 05 s`.
@@ -265,6 +267,7 @@ impl Results {
             "requests": self.counts.part(|c| requests(c, e2e)),
             "end_to_end": self.end_to_end.part(end_to_end),
             "challenge": self.challenge.part(|r| challenge(r, e2e)),
+            "lanes": self.lanes.part(|runs| lanes(runs)),
         })
     }
 
@@ -509,6 +512,51 @@ fn challenge(r: &Run, e2e: Option<&Run>) -> Value {
     })
 }
 
+/// Budgets of §7: confirmed tx/s of 2 and 4 lanes against 1's.
+pub const LANES_BUDGET: [(usize, f64); 2] = [(2, 1.8), (4, 3.0)];
+
+/// §7: the burst through each lane count, and each count's speed-up over one lane.
+fn lanes(runs: &[(usize, Run)]) -> Value {
+    let one = runs
+        .iter()
+        .find(|(lanes, _)| *lanes == 1)
+        .map(|(_, r)| r.confirmed_per_second());
+    let rows: Vec<Value> = runs
+        .iter()
+        .map(|(lanes, r)| {
+            let speedup = one.map(|one| r.confirmed_per_second() / one.max(1e-9));
+            let budget = LANES_BUDGET
+                .iter()
+                .find(|(n, _)| n == lanes)
+                .map(|(_, b)| *b);
+            json!({
+                "lanes": lanes,
+                "used": r.lanes_used,
+                "transactions": r.transactions,
+                "confirmed": r.confirmed,
+                "failed": r.failed,
+                "timed_out": r.timed_out,
+                "elapsed": human(r.elapsed),
+                "rate": format!("{:.1}", r.confirmed_per_second()),
+                "speedup": speedup.map(|s| format!("{s:.2}×")),
+                "budget": budget.map(|b| format!("≥ {b:.1}×")),
+                "within": match (speedup, budget) {
+                    (Some(s), Some(b)) => Some(s >= b),
+                    _ => None,
+                },
+                "gapless": r.nonces_gapless,
+                "refusals": r.node.pending_limit_refusals,
+                "requests_per_tx": per_tx(r.sample.requests_per_tx()),
+            })
+        })
+        .collect();
+    json!({
+        "block_seconds": crate::pipeline::LANES_BLOCK_SECONDS,
+        "pending_per_sender": crate::pipeline::LANES_PENDING_PER_SENDER,
+        "runs": rows,
+    })
+}
+
 /// Renders the page, or only its `block`. Undefined names are errors, so a name the template
 /// uses and the context lacks fails here (and in the tests below), not as a blank on the page.
 fn render(context: &Value, block: Option<&str>) -> Result<String, BenchError> {
@@ -604,7 +652,23 @@ mod tests {
                 ..RequestCounts::default()
             }),
             end_to_end: Outcome::Done(run.clone()),
-            challenge: Outcome::Done(run),
+            challenge: Outcome::Done(run.clone()),
+            lanes: Outcome::Done(
+                [(1, 10), (2, 5), (4, 4)]
+                    .into_iter()
+                    .map(|(lanes, seconds)| {
+                        let run = Run {
+                            transactions: 100,
+                            confirmed: 100,
+                            elapsed: Duration::from_secs(seconds),
+                            lanes_used: lanes,
+                            nonces_gapless: true,
+                            ..run.clone()
+                        };
+                        (lanes, run)
+                    })
+                    .collect(),
+            ),
         };
         renders(
             &results,
@@ -619,6 +683,9 @@ mod tests {
                 "(first error: HTTP 503)",
                 "| nonces distinct and gap-free | **no** |",
                 "≈ **",
+                "| 7. 2 lanes | 20.0 tx/s confirmed (100 of 100 in 5.00 s) | ≥ 1.8× of 1 lane's | 2.00× | ✅ |",
+                "| 7. 4 lanes | 25.0 tx/s confirmed (100 of 100 in 4.00 s) | ≥ 3.0× of 1 lane's | 2.50× | ❌ |",
+                "| 4 | 4 | 100 of 100 | 4.00 s | **25.0** | 2.50× | ≥ 3.0× ❌ | 0 |",
             ],
         );
         let failed = Results {
@@ -636,6 +703,7 @@ mod tests {
             },
             cold_starts: Outcome::Failed("hello-lambda exited during init".into()),
             challenge: Outcome::Failed("timed out".into()),
+            lanes: Outcome::Failed("anvil did not start".into()),
             ..Results::default()
         };
         renders(
@@ -647,6 +715,7 @@ mod tests {
                 "| 1. cold start | failed: hello-lambda exited during init |",
                 "## 2. Package size\n\nskipped in this run\n",
                 "## 6. The challenge's node\n\nfailed: timed out\n",
+                "| 7. lanes | failed: anvil did not start |",
             ],
         );
     }
