@@ -145,9 +145,9 @@ pub struct ProxyConfig {
     /// away). Applies whatever `methods` says.
     pub forge_receipt_block_hash: bool,
     /// A node's per-sender pool limit: an `eth_sendRawTransaction` at a new nonce of a sender
-    /// that already has this many transactions pending is refused as a full pool does
-    /// ("txpool is full"); a replacement (a nonce already pending) is let through. Applies
-    /// whatever `methods` says.
+    /// that already has this many transactions in the pool (let through, not mined) is refused
+    /// as a full pool does ("txpool is full"); a replacement is let through. Applies whatever
+    /// `methods` says.
     #[serde(default)]
     pub max_pending_per_sender: Option<u32>,
 }

@@ -65,9 +65,10 @@
 //! - `drop`: closes the connection without any HTTP response.
 //!
 //! - `max_pending_per_sender`: a node's per-sender pool limit. A single `eth_sendRawTransaction`
-//!   at a new nonce of a sender that already has that many transactions pending (the node's
-//!   pending nonce minus its latest, plus the sends on their way) is refused with `txpool is
-//!   full`; replacements pass.
+//!   at a new nonce of a sender that already has that many transactions in the node's pool
+//!   (the nonces the proxy let through that the chain has not mined, pending or queued behind
+//!   a gap) is refused with `txpool is full`; replacements pass. It counts only what went
+//!   through the proxy: send everything through it.
 //!
 //! A batch gets one outcome for the whole HTTP request. With `methods` set, only requests that
 //! call one of them see latency or faults; `fail_next` counts only those too. Requests are carried

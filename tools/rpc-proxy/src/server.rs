@@ -37,8 +37,9 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// State shared by the handle, the admin routes and every request.
 pub(crate) struct Shared {
     state: Mutex<ProxyState>,
-    /// Sends let through the pending limit and not answered yet, by sender.
-    in_transit: Mutex<std::collections::HashMap<alloy::primitives::Address, u32>>,
+    /// By sender, the nonces let through the pending limit that the chain has not mined
+    /// (the node holds them, pending or queued behind a gap).
+    in_pool: Mutex<std::collections::HashMap<alloy::primitives::Address, SenderPool>>,
     upstream: Url,
     client: reqwest::Client,
     /// Turns `true` (or its sender is dropped) when the proxy stops.
@@ -52,26 +53,10 @@ struct ProxyState {
     stats: ProxyStats,
 }
 
-/// A send let through the pending limit, on its way to the node until dropped.
-struct InTransit {
-    shared: Arc<Shared>,
-    sender: alloy::primitives::Address,
-}
-
-impl Drop for InTransit {
-    fn drop(&mut self) {
-        let mut in_transit = self
-            .shared
-            .in_transit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = in_transit.get_mut(&self.sender) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                in_transit.remove(&self.sender);
-            }
-        }
-    }
+/// A sender's transactions the node holds, as far as the proxy let them through.
+#[derive(Default)]
+struct SenderPool {
+    nonces: std::collections::BTreeSet<u64>,
 }
 
 /// What happens to one request, decided (and counted) as it arrives.
@@ -94,64 +79,65 @@ impl Shared {
                 config,
                 stats: ProxyStats::default(),
             }),
-            in_transit: Mutex::default(),
+            in_pool: Mutex::default(),
             upstream,
             client,
             stopping,
         })
     }
 
-    /// The sender's latest and pending nonces as the node sees them.
-    async fn nonces_of(&self, sender: alloy::primitives::Address) -> Option<(u64, u64)> {
-        let count = |tag: &str| {
-            let body = json!({
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "eth_getTransactionCount",
-                "params": [sender, tag],
-            });
-            let request = self.client.post(self.upstream.clone()).json(&body).send();
-            async move {
-                let answer: serde_json::Value = request.await.ok()?.json().await.ok()?;
-                u64::from_str_radix(answer["result"].as_str()?.trim_start_matches("0x"), 16).ok()
-            }
-        };
-        let (latest, pending) = tokio::join!(count("latest"), count("pending"));
-        Some((latest?, pending?))
+    /// The sender's latest nonce as the node sees it (the next one it will mine).
+    async fn mined_next(&self, sender: alloy::primitives::Address) -> Option<u64> {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getTransactionCount",
+            "params": [sender, "latest"],
+        });
+        let answer: serde_json::Value = self
+            .client
+            .post(self.upstream.clone())
+            .json(&body)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        u64::from_str_radix(answer["result"].as_str()?.trim_start_matches("0x"), 16).ok()
     }
 
-    /// Whether a send must be refused for its sender's pending limit; if not, it counts as
-    /// on its way until the returned guard is dropped.
-    async fn admit(self: &Arc<Self>, body: &[u8]) -> Result<Option<InTransit>, ()> {
+    /// Whether a send must be refused for its sender's pending limit: the sender's
+    /// transactions the node holds (the nonces let through and not mined, pending or queued
+    /// behind a gap) are at the limit, and this one is a new nonce, not a replacement.
+    async fn admit(&self, body: &[u8]) -> Result<(), ()> {
         let Some(limit) = self.lock().config.max_pending_per_sender else {
-            return Ok(None);
+            return Ok(());
         };
         let Some((sender, nonce)) =
             crate::sender::raw_sent(body).and_then(|raw| crate::sender::sender_and_nonce(&raw))
         else {
-            return Ok(None);
+            return Ok(());
         };
-        let Some((latest, pending)) = self.nonces_of(sender).await else {
-            return Ok(None);
+        let Some(mined_next) = self.mined_next(sender).await else {
+            return Ok(());
         };
-        let mut in_transit = self
-            .in_transit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let on_its_way = in_transit.entry(sender).or_default();
-        let held = pending.saturating_sub(latest) + u64::from(*on_its_way);
-        // A replacement (a nonce the pool holds) takes no new slot.
-        if nonce >= pending && held >= u64::from(limit) {
-            drop(in_transit);
+        let mut in_pool = self.in_pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = in_pool.entry(sender).or_default();
+        pool.nonces.retain(|held| *held >= mined_next);
+        if nonce < mined_next || pool.nonces.contains(&nonce) {
+            // Mined already (the node says so), or a replacement: no new slot.
+            return Ok(());
+        }
+        if pool.nonces.len() >= limit as usize {
+            let held = pool.nonces.len();
+            drop(in_pool);
             self.lock().stats.pending_limit_refusals += 1;
             tracing::info!(%sender, nonce, held, limit, "refusing a send: the sender's pending limit");
             return Err(());
         }
-        *on_its_way += 1;
-        Ok(Some(InTransit {
-            shared: self.clone(),
-            sender,
-        }))
+        pool.nonces.insert(nonce);
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, ProxyState> {
@@ -328,7 +314,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 async fn json_rpc(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let calls = Calls::read(&body);
-    let Ok(in_transit) = shared.admit(&body).await else {
+    let Ok(()) = shared.admit(&body).await else {
         {
             let mut state = shared.lock();
             state.stats.requests += 1;
@@ -343,11 +329,7 @@ async fn json_rpc(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let decision = shared.decide(&calls);
     // On a task of its own so that a client giving up does not cancel it: like a real node,
     // the proxy finishes (and forwards) what it has received.
-    let carried_out = tokio::spawn(async move {
-        // On its way until the node has answered it.
-        let _in_transit = in_transit;
-        carry_out(shared, decision, calls, body).await
-    });
+    let carried_out = tokio::spawn(carry_out(shared, decision, calls, body));
     match carried_out.await {
         Ok(response) => response,
         Err(error) => {

@@ -707,3 +707,31 @@ async fn a_sender_with_its_pending_limit_reached_is_refused_a_new_nonce_but_not_
     assert_eq!(proxy.stats().pending_limit_refusals, 1);
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_transaction_queued_behind_a_gap_takes_a_slot_too() {
+    let anvil = Anvil::start().await;
+    let client = client();
+    call(&client, &anvil.url, "evm_setAutomine", json!([false])).await;
+    let proxy = start_proxy(
+        &anvil,
+        ProxyConfig {
+            max_pending_per_sender: Some(2),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let send = |raw: Value| {
+        let client = client.clone();
+        let url = proxy.url();
+        async move { call(&client, &url, "eth_sendRawTransaction", json!([raw])).await }
+    };
+    // Nonce 5 waits in the node's queue behind a gap: it is held all the same.
+    for nonce in [0, 5] {
+        let raw = signed_transfer(&client, &anvil, nonce, 1).await;
+        assert!(send(raw).await["result"].is_string(), "nonce {nonce}");
+    }
+    let refused = send(signed_transfer(&client, &anvil, 1, 1).await).await;
+    assert_eq!(refused["error"]["message"], "txpool is full", "{refused}");
+    proxy.shutdown().await;
+}
