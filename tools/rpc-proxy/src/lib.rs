@@ -64,11 +64,12 @@
 //! - `hang`: holds the connection for `hang_ms` (scaled), then closes it without an answer.
 //! - `drop`: closes the connection without any HTTP response.
 //!
-//! - `max_pending_per_sender`: a node's per-sender pool limit. A single `eth_sendRawTransaction`
-//!   at a new nonce of a sender that already has that many transactions in the node's pool
-//!   (the nonces the proxy let through that the chain has not mined, pending or queued behind
-//!   a gap) is refused with `txpool is full`; replacements pass. It counts only what went
-//!   through the proxy: send everything through it.
+//! - `max_pending_per_sender`: a node's per-sender pool limit, as a pool that keeps at most
+//!   that many executable transactions per sender and no queue. A single
+//!   `eth_sendRawTransaction` at a new nonce is let through only if it extends the sender's run
+//!   of nonces from the chain's next one (those the proxy let through that the chain has not
+//!   mined) and the run is under the limit; otherwise it is refused with `txpool is full`.
+//!   Replacements pass. It counts only what went through the proxy: send everything through it.
 //!
 //! A batch gets one outcome for the whole HTTP request. With `methods` set, only requests that
 //! call one of them see latency or faults; `fail_next` counts only those too. Requests are carried

@@ -107,9 +107,12 @@ impl Shared {
         u64::from_str_radix(answer["result"].as_str()?.trim_start_matches("0x"), 16).ok()
     }
 
-    /// Whether a send must be refused for its sender's pending limit: the sender's
-    /// transactions the node holds (the nonces let through and not mined, pending or queued
-    /// behind a gap) are at the limit, and this one is a new nonce, not a replacement.
+    /// Whether a send must be refused for its sender's pending limit. The proxy models a pool
+    /// that keeps at most `max_pending_per_sender` executable transactions per sender and no
+    /// queue: a new nonce is let through only if it extends the sender's run of nonces from
+    /// the chain's next one (the others are let through, not mined) and the run is under the
+    /// limit. A nonce behind a gap is refused too, so later nonces never take the slots the
+    /// next one needs. Replacements pass.
     async fn admit(&self, body: &[u8]) -> Result<(), ()> {
         let Some(limit) = self.lock().config.max_pending_per_sender else {
             return Ok(());
@@ -129,11 +132,14 @@ impl Shared {
             // Mined already (the node says so), or a replacement: no new slot.
             return Ok(());
         }
-        if pool.nonces.len() >= limit as usize {
-            let held = pool.nonces.len();
+        let run = (mined_next..)
+            .take_while(|n| pool.nonces.contains(n))
+            .count();
+        let extends = nonce == mined_next + run as u64;
+        if !extends || run >= limit as usize {
             drop(in_pool);
             self.lock().stats.pending_limit_refusals += 1;
-            tracing::info!(%sender, nonce, held, limit, "refusing a send: the sender's pending limit");
+            tracing::info!(%sender, nonce, run, limit, "refusing a send: the sender's pending limit");
             return Err(());
         }
         pool.nonces.insert(nonce);
