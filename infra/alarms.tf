@@ -294,8 +294,8 @@ resource "aws_cloudwatch_metric_alarm" "nonce_stalled" {
 # load, so nothing else would say so. One report is enough.
 resource "aws_cloudwatch_metric_alarm" "lane_paused" {
   count               = var.lanes
-  alarm_name          = "${local.prefix}-lane-${count.index + 1}-paused"
-  alarm_description   = "Lane ${count.index + 1} on chain ${var.chain_id} takes no new work: stalled (see its nonce-stalled alarm) or underfunded (it can't pay max_gas_limit x max_fee_per_gas_wei). The sweeper's log line (lane_state, signer_address) says which; fund or repair it (GET /health lists the lanes)."
+  alarm_name          = count.index == 0 ? "${local.prefix}-lane-paused" : "${local.prefix}-lane-paused-lane-${count.index + 1}"
+  alarm_description   = "Lane ${count.index + 1} on chain ${var.chain_id} is stalled (see its nonce-stalled alarm) or underfunded (it can't pay max_gas_limit x max_fee_per_gas_wei): with several lanes it takes no new work, alone its transactions wait behind it. The sweeper's log line (lane_state, signer_address) says which; fund or repair it (GET /health lists the lanes)."
   namespace           = "TxBroadcaster"
   metric_name         = "LanePaused"
   dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
@@ -314,7 +314,7 @@ resource "aws_cloudwatch_metric_alarm" "lane_paused" {
 # check reports one TxBroadcaster/TransactionsWaiting (with its reason in the log line).
 resource "aws_cloudwatch_metric_alarm" "transactions_waiting" {
   alarm_name          = "${local.prefix}-transactions-waiting"
-  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), for the node to serve chain_id (chain_id_mismatch), for a lane to open (no_lane_open: every lane stalled or underfunded), or for a removed lane's key (lane_key_missing). Their last_error or the log line says which; fund the signer, raise the cap, fix rpc_url/chain_id, repair a lane, or restore the key."
+  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), for the node to serve chain_id (chain_id_mismatch), for a lane to open (no_lane_open: every lane stalled or underfunded), for a removed lane's key (lane_key_missing), or for room in the node's pool (pool_full, a lane's share of it full for 15 minutes). Their last_error or the log line says which; fund the signer, raise the cap, fix rpc_url/chain_id, repair a lane, or restore the key."
   namespace           = "TxBroadcaster"
   metric_name         = "TransactionsWaiting"
   statistic           = "Sum"

@@ -65,11 +65,13 @@ where
     let addresses = app.keys.addresses().await;
     let first = match app.signer_address.get() {
         Some(configured) => *configured,
+        // The first lane whose key can be read: one that can't is shown, not fatal.
         None => addresses
-            .first()
-            .copied()
+            .iter()
             .flatten()
-            .ok_or_else(|| unavailable("the first lane's key can't be read", &"KMS"))?,
+            .next()
+            .copied()
+            .ok_or_else(|| unavailable("no lane's key can be read", &"KMS"))?,
     };
     let counters = futures::future::try_join_all(addresses.iter().map(|address| async move {
         match address {

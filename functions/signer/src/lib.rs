@@ -531,7 +531,16 @@ where
             let Some((_, views)) = cache.as_mut() else {
                 return Err(Failure::Transient("no lane could be read".into()));
             };
-            let only = (views.len() == 1).then_some(0);
+            if self.keys.is_empty() {
+                return Err(Failure::Permanent("no signing key is configured".into()));
+            }
+            if views.is_empty() {
+                return Err(Failure::Transient(
+                    "no lane's key can be read now (KMS)".into(),
+                ));
+            }
+            // One configured lane keeps signing behind its own stall, as a single key did.
+            let only = (self.keys.len() == 1).then_some(0);
             match tx_shared::lanes::choose(views).or(only) {
                 Some(i) => {
                     views[i].taken_since += 1;

@@ -57,6 +57,8 @@ struct ProxyState {
 #[derive(Default)]
 struct SenderPool {
     nonces: std::collections::BTreeSet<u64>,
+    /// The highest "next nonce to mine" the node has told for the sender.
+    mined_next: u64,
 }
 
 /// What happens to one request, decided (and counted) as it arrives.
@@ -127,6 +129,9 @@ impl Shared {
         };
         let mut in_pool = self.in_pool.lock().unwrap_or_else(PoisonError::into_inner);
         let pool = in_pool.entry(sender).or_default();
+        // Concurrent sends read the chain at different moments: the newest reading stands.
+        pool.mined_next = pool.mined_next.max(mined_next);
+        let mined_next = pool.mined_next;
         pool.nonces.retain(|held| *held >= mined_next);
         if nonce < mined_next || pool.nonces.contains(&nonce) {
             // Mined already (the node says so), or a replacement: no new slot.

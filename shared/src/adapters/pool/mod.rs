@@ -379,12 +379,18 @@ impl<N: ChainNode> NodePool<N> {
 fn decide(answers: Vec<Result<B256, NodeError>>) -> Result<B256, NodeError> {
     let mut known = false;
     let mut refusal = None;
+    let mut full = None;
     let mut failure = None;
     for answer in answers {
         match answer {
             Ok(hash) => return Ok(hash),
             Err(NodeError::AlreadyKnown) => known = true,
             Err(e) if node_failure(&e) => failure = Some(e),
+            // One node's full pool says less than an answer every node gives alike ("nonce
+            // too low" when our bytes are mined): it only decides if nothing else does.
+            Err(e @ NodeError::PoolFull(_)) => {
+                full.get_or_insert(e);
+            }
             Err(e) => {
                 refusal.get_or_insert(e);
             }
@@ -394,6 +400,7 @@ fn decide(answers: Vec<Result<B256, NodeError>>) -> Result<B256, NodeError> {
         return Err(NodeError::AlreadyKnown);
     }
     Err(refusal
+        .or(full)
         .or(failure)
         .unwrap_or_else(|| NodeError::Unavailable("no node to ask".into())))
 }

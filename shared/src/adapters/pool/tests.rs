@@ -478,4 +478,8 @@ fn of_several_answers_an_acceptance_then_already_known_then_a_refusal_decides() 
     );
     assert_eq!(decide(vec![down(), low()]), low());
     assert_eq!(decide(vec![down()]), down());
+    // A node's full pool yields to what the chain says through another.
+    let full = || Err(NodeError::PoolFull("txpool is full".into()));
+    assert_eq!(decide(vec![full(), low()]), low());
+    assert_eq!(decide(vec![down(), full()]), full());
 }
