@@ -164,17 +164,26 @@ impl Running {
     }
 }
 
-/// The functions' configurations, derived from what provisioning found.
-pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionConfigs {
-    let node_url = options
+/// The nodes the functions talk to: `node_url` (else the one provisioned), then
+/// `more_node_urls`, `send_to` of them getting each signed transaction.
+pub fn runner_nodes(
+    p: &Provisioned,
+    options: &RunnerOptions,
+) -> Result<tx_shared::config::RpcNodes, String> {
+    let first = options
         .node_url
         .clone()
         .unwrap_or_else(|| p.rpc_url.clone());
-    let nodes = tx_shared::config::RpcNodes::from_urls(
-        std::iter::once(node_url).chain(options.more_node_urls.iter().cloned()),
+    tx_shared::config::RpcNodes::from_urls(
+        std::iter::once(first).chain(options.more_node_urls.iter().cloned()),
         options.send_to,
     )
-    .unwrap_or_else(|e| panic!("the runner's nodes: {e}"));
+}
+
+/// The functions' configurations, derived from what provisioning found.
+pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionConfigs {
+    let nodes =
+        runner_nodes(p, options).unwrap_or_else(|e| panic!("the runner's nodes: {e}"));
     FunctionConfigs {
         api: api::Config {
             table_name: p.table_name.clone(),

@@ -174,12 +174,8 @@ async fn run() -> Result<(), DevError> {
                 ..defaults
             };
             // A bad node list is told here, not found by a panic in the wiring.
-            tx_shared::config::RpcNodes::from_urls(
-                std::iter::once(provisioned.rpc_url.clone())
-                    .chain(options.more_node_urls.iter().cloned()),
-                options.send_to,
-            )
-            .map_err(|e| DevError::Config(format!("MORE_NODE_URLS/RPC_SEND_TO: {e}")))?;
+            devstack::runner_nodes(&provisioned, &options)
+                .map_err(|e| DevError::Config(format!("MORE_NODE_URLS/RPC_SEND_TO: {e}")))?;
             let mut running = start(&sdk, &provisioned, &options).await?;
             let keys: String = options
                 .api_keys
