@@ -324,7 +324,7 @@ where
             Err(e @ NodeError::InsufficientFunds(_)) => {
                 let reason =
                     format!("insufficient_funds: the signer's account can't pay ({e}); fund it");
-                self.wait(&delivery, &reason).await
+                self.wait(&delivery, &reason, FUNDS_WAIT).await
             }
             // Below what the pool takes (not a stranger's transaction at our nonce, which the
             // chain settles): re-priced at the same nonce.
@@ -335,15 +335,8 @@ where
             // makes room. A wait, checked at the next receipt poll, not a failed attempt (a
             // burst on one lane would otherwise run its messages into review).
             Err(e @ NodeError::PoolFull(_)) => {
-                tx_shared::retry::wait_for(
-                    &self.store,
-                    &self.queue,
-                    &delivery.message,
-                    &e.to_string(),
-                    self.receipt_poll,
-                )
-                .await?;
-                Ok(Outcome::Waiting)
+                self.wait(&delivery, &e.to_string(), self.receipt_poll)
+                    .await
             }
             Err(e) if e.is_retryable() => {
                 let retry = self.retry(&delivery, &e.to_string()).await;
@@ -513,7 +506,7 @@ where
                 let reason = format!(
                     "fee_above_cap: the node takes no less than {needed} wei per gas, over MAX_FEE_PER_GAS_WEI ({cap})"
                 );
-                self.wait(delivery, &reason).await
+                self.wait(delivery, &reason, FUNDS_WAIT).await
             }
             Ok(follow::Repriced::Superseded) => Ok(Outcome::NothingToDo),
             Err(e) => Err(self.retry(delivery, &e.to_string()).await),
@@ -603,17 +596,16 @@ where
         }
     }
 
-    /// Waits for something outside the transaction (funds, fees under the cap) without using
-    /// up a delivery: a fresh message after [`FUNDS_WAIT`], and the waiting alarm.
-    async fn wait(&self, delivery: &Delivery, reason: &str) -> Result<Outcome, RetryLater> {
-        tx_shared::retry::wait_for(
-            &self.store,
-            &self.queue,
-            &delivery.message,
-            reason,
-            FUNDS_WAIT,
-        )
-        .await?;
+    /// Waits for something outside the transaction (funds, fees under the cap, room in the
+    /// pool) without using up a delivery: a fresh message after `delay`, and the waiting alarm.
+    async fn wait(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        delay: Duration,
+    ) -> Result<Outcome, RetryLater> {
+        tx_shared::retry::wait_for(&self.store, &self.queue, &delivery.message, reason, delay)
+            .await?;
         Ok(Outcome::Waiting)
     }
 

@@ -182,8 +182,7 @@ pub fn runner_nodes(
 
 /// The functions' configurations, derived from what provisioning found.
 pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionConfigs {
-    let nodes =
-        runner_nodes(p, options).unwrap_or_else(|e| panic!("the runner's nodes: {e}"));
+    let nodes = runner_nodes(p, options).unwrap_or_else(|e| panic!("the runner's nodes: {e}"));
     FunctionConfigs {
         api: api::Config {
             table_name: p.table_name.clone(),
