@@ -195,10 +195,7 @@ impl Shared {
     fn decide(&self, calls: &Calls) -> Decision {
         let mut guard = self.lock();
         let ProxyState { config, rng, stats } = &mut *guard;
-        stats.requests += 1;
-        for method in calls.methods() {
-            *stats.calls_by_method.entry(method.to_owned()).or_default() += 1;
-        }
+        count(stats, calls);
         if !config.applies_to(calls.methods()) {
             stats.passed_through += 1;
             return Decision::PassThrough;
@@ -274,6 +271,14 @@ impl Shared {
     }
 }
 
+/// One request and its calls, by method, in the stats.
+fn count(stats: &mut ProxyStats, calls: &Calls) {
+    stats.requests += 1;
+    for method in calls.methods() {
+        *stats.calls_by_method.entry(method.to_owned()).or_default() += 1;
+    }
+}
+
 /// Whether the request is one `eth_getTransactionReceipt` call.
 fn asks_for_a_receipt(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -326,15 +331,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 async fn json_rpc(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let calls = Calls::read(&body);
     let Ok(()) = shared.admit(&body).await else {
-        {
-            let mut state = shared.lock();
-            state.stats.requests += 1;
-            *state
-                .stats
-                .calls_by_method
-                .entry("eth_sendRawTransaction".into())
-                .or_default() += 1;
-        }
+        count(&mut shared.lock().stats, &calls);
         return axum::Json(crate::sender::pool_full(&body)).into_response();
     };
     let decision = shared.decide(&calls);
