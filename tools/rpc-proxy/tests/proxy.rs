@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use rpc_proxy::{ConfigError, Fault, ProxyConfig, ProxyError, ProxyStats, RpcErrorKind};
+use rpc_proxy::{
+    ConfigError, Fault, ProxyConfig, ProxyError, ProxyHandle, ProxyStats, RpcErrorKind,
+};
 use serde_json::{Value, json};
 use support::{
     Anvil, any_port, call, client, client_with_timeout, hex_u64, poll_until, post, request,
@@ -671,8 +673,8 @@ async fn signed_transfer(
     call(client, &anvil.url, "eth_signTransaction", json!([tx])).await["result"].clone()
 }
 
-#[tokio::test]
-async fn a_sender_with_its_pending_limit_reached_is_refused_a_new_nonce_but_not_a_replacement() {
+/// An anvil that mines only when told, behind a proxy letting 2 transactions per sender in.
+async fn two_per_sender() -> (Anvil, ProxyHandle, reqwest::Client) {
     let anvil = Anvil::start().await;
     let client = client();
     call(&client, &anvil.url, "evm_setAutomine", json!([false])).await;
@@ -684,11 +686,17 @@ async fn a_sender_with_its_pending_limit_reached_is_refused_a_new_nonce_but_not_
         },
     )
     .await;
-    let send = |raw: Value| {
-        let client = client.clone();
-        let url = proxy.url();
-        async move { call(&client, &url, "eth_sendRawTransaction", json!([raw])).await }
-    };
+    (anvil, proxy, client)
+}
+
+async fn send_raw(client: &reqwest::Client, proxy: &ProxyHandle, raw: Value) -> Value {
+    call(client, &proxy.url(), "eth_sendRawTransaction", json!([raw])).await
+}
+
+#[tokio::test]
+async fn a_sender_with_its_pending_limit_reached_is_refused_a_new_nonce_but_not_a_replacement() {
+    let (anvil, proxy, client) = two_per_sender().await;
+    let send = |raw: Value| send_raw(&client, &proxy, raw);
     for nonce in [0, 1] {
         let raw = signed_transfer(&client, &anvil, nonce, 1).await;
         assert!(send(raw).await["result"].is_string(), "nonce {nonce}");
@@ -710,22 +718,8 @@ async fn a_sender_with_its_pending_limit_reached_is_refused_a_new_nonce_but_not_
 
 #[tokio::test]
 async fn a_nonce_behind_a_gap_is_refused_and_never_blocks_the_next_one() {
-    let anvil = Anvil::start().await;
-    let client = client();
-    call(&client, &anvil.url, "evm_setAutomine", json!([false])).await;
-    let proxy = start_proxy(
-        &anvil,
-        ProxyConfig {
-            max_pending_per_sender: Some(2),
-            ..ProxyConfig::default()
-        },
-    )
-    .await;
-    let send = |raw: Value| {
-        let client = client.clone();
-        let url = proxy.url();
-        async move { call(&client, &url, "eth_sendRawTransaction", json!([raw])).await }
-    };
+    let (anvil, proxy, client) = two_per_sender().await;
+    let send = |raw: Value| send_raw(&client, &proxy, raw);
     // Nonce 5 would wait behind a gap: refused, and it takes no slot from nonce 0 and 1.
     let early = send(signed_transfer(&client, &anvil, 5, 1).await).await;
     assert_eq!(early["error"]["message"], "txpool is full", "{early}");
