@@ -426,27 +426,56 @@ const LOOKUP: u32 = 2;
 const CANONICAL: u32 = 2;
 const PLAN: u32 = 2;
 
+/// The reads a pool and a pinned node route alike: each through the implementor's
+/// `read(requests, call)`, with the requests it makes as [`super::rpc::RpcNode`] makes them.
+macro_rules! reads {
+    () => {
+        async fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
+            self.read(1, |n| Box::pin(n.pending_nonce(address))).await
+        }
+
+        async fn mined_nonce(&self, address: Address) -> Result<u64, NodeError> {
+            self.read(1, |n| Box::pin(n.mined_nonce(address))).await
+        }
+
+        async fn mined_nonce_at(&self, address: Address, block: u64) -> Result<u64, NodeError> {
+            self.read(1, |n| Box::pin(n.mined_nonce_at(address, block)))
+                .await
+        }
+
+        async fn lookup(&self, hash: B256) -> Result<Lookup, NodeError> {
+            self.read(LOOKUP, |n| Box::pin(n.lookup(hash))).await
+        }
+
+        async fn head(&self) -> Result<Head, NodeError> {
+            self.read(1, |n| Box::pin(n.head())).await
+        }
+
+        async fn inclusion(&self, hash: B256) -> Result<Option<Inclusion>, NodeError> {
+            self.read(1, |n| Box::pin(n.inclusion(hash))).await
+        }
+
+        async fn block_number(&self) -> Result<u64, NodeError> {
+            self.read(1, |n| Box::pin(n.block_number())).await
+        }
+
+        async fn on_canonical_chain(&self, hash: B256) -> Result<bool, NodeError> {
+            self.read(CANONICAL, |n| Box::pin(n.on_canonical_chain(hash)))
+                .await
+        }
+
+        async fn suggested_tip(&self) -> Result<u128, NodeError> {
+            self.read(1, |n| Box::pin(n.suggested_tip())).await
+        }
+
+        async fn balance(&self, address: Address) -> Result<u128, NodeError> {
+            self.read(1, |n| Box::pin(n.balance(address))).await
+        }
+    };
+}
+
 impl<N: ChainNode> ChainNode for NodePool<N> {
-    async fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.pending_nonce(address))).await
-    }
-
-    async fn mined_nonce(&self, address: Address) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.mined_nonce(address))).await
-    }
-
-    async fn mined_nonce_at(&self, address: Address, block: u64) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.mined_nonce_at(address, block)))
-            .await
-    }
-
-    async fn lookup(&self, hash: B256) -> Result<Lookup, NodeError> {
-        self.read(LOOKUP, |n| Box::pin(n.lookup(hash))).await
-    }
-
-    async fn head(&self) -> Result<Head, NodeError> {
-        self.read(1, |n| Box::pin(n.head())).await
-    }
+    reads!();
 
     async fn plan_gas(
         &self,
@@ -479,23 +508,6 @@ impl<N: ChainNode> ChainNode for NodePool<N> {
         }
     }
 
-    async fn inclusion(&self, hash: B256) -> Result<Option<Inclusion>, NodeError> {
-        self.read(1, |n| Box::pin(n.inclusion(hash))).await
-    }
-
-    async fn block_number(&self) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.block_number())).await
-    }
-
-    async fn on_canonical_chain(&self, hash: B256) -> Result<bool, NodeError> {
-        self.read(CANONICAL, |n| Box::pin(n.on_canonical_chain(hash)))
-            .await
-    }
-
-    async fn suggested_tip(&self) -> Result<u128, NodeError> {
-        self.read(1, |n| Box::pin(n.suggested_tip())).await
-    }
-
     /// The pool's chain if any node serves it; else the chain the nodes serve (the signer
     /// then waits, `chain_id_mismatch`), if no node failed to say; else a failure.
     async fn chain_id(&self) -> Result<u64, NodeError> {
@@ -520,10 +532,6 @@ impl<N: ChainNode> ChainNode for NodePool<N> {
             (Some(e), _) => Err(e),
             (None, None) => Err(NodeError::Timeout(self.timeout)),
         }
-    }
-
-    async fn balance(&self, address: Address) -> Result<u128, NodeError> {
-        self.read(1, |n| Box::pin(n.balance(address))).await
     }
 
     fn one(&self) -> impl ChainNode + '_ {
@@ -585,26 +593,7 @@ impl<'a, N: ChainNode> Pinned<'a, N> {
 }
 
 impl<N: ChainNode> ChainNode for Pinned<'_, N> {
-    async fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.pending_nonce(address))).await
-    }
-
-    async fn mined_nonce(&self, address: Address) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.mined_nonce(address))).await
-    }
-
-    async fn mined_nonce_at(&self, address: Address, block: u64) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.mined_nonce_at(address, block)))
-            .await
-    }
-
-    async fn lookup(&self, hash: B256) -> Result<Lookup, NodeError> {
-        self.read(LOOKUP, |n| Box::pin(n.lookup(hash))).await
-    }
-
-    async fn head(&self) -> Result<Head, NodeError> {
-        self.read(1, |n| Box::pin(n.head())).await
-    }
+    reads!();
 
     async fn plan_gas(
         &self,
@@ -630,31 +619,10 @@ impl<N: ChainNode> ChainNode for Pinned<'_, N> {
         .await
     }
 
-    async fn inclusion(&self, hash: B256) -> Result<Option<Inclusion>, NodeError> {
-        self.read(1, |n| Box::pin(n.inclusion(hash))).await
-    }
-
-    async fn block_number(&self) -> Result<u64, NodeError> {
-        self.read(1, |n| Box::pin(n.block_number())).await
-    }
-
-    async fn on_canonical_chain(&self, hash: B256) -> Result<bool, NodeError> {
-        self.read(CANONICAL, |n| Box::pin(n.on_canonical_chain(hash)))
-            .await
-    }
-
-    async fn suggested_tip(&self) -> Result<u128, NodeError> {
-        self.read(1, |n| Box::pin(n.suggested_tip())).await
-    }
-
     async fn chain_id(&self) -> Result<u64, NodeError> {
         let served = self.pool.chain_id;
         self.read(1, move |_| Box::pin(async move { Ok(served) }))
             .await
-    }
-
-    async fn balance(&self, address: Address) -> Result<u128, NodeError> {
-        self.read(1, |n| Box::pin(n.balance(address))).await
     }
 
     fn one(&self) -> impl ChainNode + '_ {
