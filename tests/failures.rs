@@ -9,22 +9,14 @@ use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use devstack::RunnerOptions;
 use futures::StreamExt;
-use integration_tests::{ADD_WEIGHT, OwnAnvil, TestStack, add_weight_data, poll_until};
-use rpc_proxy::{ProxyConfig, ProxyHandle};
+use integration_tests::{
+    ADD_WEIGHT, OwnAnvil, TestStack, add_weight_data, poll_until, proxy_in_front_of,
+};
+use rpc_proxy::ProxyConfig;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tx_shared::backoff::Backoff;
-
-async fn proxy_in_front_of(upstream: &str, config: ProxyConfig) -> ProxyHandle {
-    rpc_proxy::start(
-        upstream,
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        config,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("proxy: {e}"))
-}
 
 fn backoff(base: u64, cap: u64, attempts: u32) -> Backoff {
     Backoff::new(

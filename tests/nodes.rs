@@ -8,18 +8,12 @@ use alloy::primitives::Address;
 use alloy::providers::Provider;
 use devstack::RunnerOptions;
 use futures::StreamExt;
-use integration_tests::{ADD_WEIGHT, OwnAnvil, TestStack, add_weight_data};
+use integration_tests::{ADD_WEIGHT, OwnAnvil, TestStack, add_weight_data, proxy_in_front_of};
 use rpc_proxy::ProxyConfig;
 use tx_shared::backoff::Backoff;
 
 async fn proxy(upstream: &str) -> rpc_proxy::ProxyHandle {
-    rpc_proxy::start(
-        upstream,
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        ProxyConfig::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("proxy: {e}"))
+    proxy_in_front_of(upstream, ProxyConfig::default()).await
 }
 
 fn options(node_url: String, more_node_urls: Vec<String>, send_to: usize) -> RunnerOptions {

@@ -290,6 +290,20 @@ impl TestStack {
     }
 }
 
+/// The fault proxy with `config`, in front of `upstream`, on a free port.
+pub async fn proxy_in_front_of(
+    upstream: &str,
+    config: rpc_proxy::ProxyConfig,
+) -> rpc_proxy::ProxyHandle {
+    rpc_proxy::start(
+        upstream,
+        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        config,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("proxy: {e}"))
+}
+
 /// A node that refuses every `eth_sendRawTransaction` with HTTP 5xx (until its config is
 /// reset), in front of `upstream`: transactions end `needs_review` once their attempts run out.
 pub async fn refusing_sends(upstream: &str) -> rpc_proxy::ProxyHandle {
@@ -298,13 +312,7 @@ pub async fn refusing_sends(upstream: &str) -> rpc_proxy::ProxyHandle {
         http_5xx_probability: 1.0,
         ..rpc_proxy::ProxyConfig::default()
     };
-    rpc_proxy::start(
-        upstream,
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        config,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("proxy: {e}"))
+    proxy_in_front_of(upstream, config).await
 }
 
 /// Polls `check` every 100 ms until it holds or `within` passes.
