@@ -87,7 +87,8 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
 
     let configs =
         devstack::function_configs(&stack.provisioned, &devstack::RunnerOptions::default());
-    let signer = signer::AwsSigner::from_aws(&configs.signer, &AwsClients::new(&stack.sdk))
+    let chain = configs.signer.chains.default_chain();
+    let signer = signer::AwsSigner::from_aws(&configs.signer, chain, &AwsClients::new(&stack.sdk))
         .unwrap_or_else(|e| panic!("{e}"));
 
     // The same event four times: twice at once, then twice more in sequence.
@@ -121,9 +122,12 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
     assert_eq!(last["nonce"], 0);
 
     // Every broadcast message names the same transaction, and only one signed payload exists.
-    let broadcaster =
-        broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, &AwsClients::new(&stack.sdk))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let broadcaster = broadcaster::AwsBroadcaster::from_aws(
+        &configs.broadcaster,
+        chain,
+        &AwsClients::new(&stack.sdk),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut handed_over = 0;
     loop {
         let batch = receive(&sqs, &stack.provisioned.broadcast_queue_url).await;

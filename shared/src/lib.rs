@@ -6,6 +6,7 @@ pub mod auth;
 pub mod aws;
 pub mod backoff;
 pub mod batch;
+pub mod by_chain;
 pub mod chain;
 pub mod config;
 pub mod domain;

@@ -94,6 +94,10 @@ pub struct ListQuery {
     pub to: Option<OffsetDateTime>,
     /// Current transaction hash.
     pub tx_hash: Option<B256>,
+    /// Only this chain's.
+    pub chain_id: Option<u64>,
+    /// Only those that took a nonce of this lane (sender address).
+    pub lane: Option<Address>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -650,6 +650,59 @@ pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {
         3,
         "only the client's own"
     );
+    // By chain and by lane (the address that took the transaction's nonce).
+    let lane = account(5);
+    let on_lane = insert(store, &request(&carol, None)).await;
+    sign(store, on_lane, lane, 0x51).await;
+    let elsewhere = insert(
+        store,
+        &NewTransaction {
+            chain_id: 8453,
+            ..request(&carol, None)
+        },
+    )
+    .await;
+    let listed = |query: ListQuery| async move {
+        store
+            .list(&query)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .items
+            .iter()
+            .map(|tx| tx.id)
+            .collect::<Vec<_>>()
+    };
+    let mine_only = ListQuery {
+        client: Some(client(&carol)),
+        limit: 10,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        listed(ListQuery {
+            lane: Some(lane.address),
+            ..mine_only.clone()
+        })
+        .await,
+        vec![on_lane]
+    );
+    assert_eq!(
+        listed(ListQuery {
+            chain_id: Some(8453),
+            ..mine_only.clone()
+        })
+        .await,
+        vec![elsewhere]
+    );
+    assert_eq!(
+        listed(ListQuery {
+            chain_id: Some(31337),
+            ..mine_only
+        })
+        .await
+        .len(),
+        4,
+        "the three and the one on the lane"
+    );
     let forged = ListQuery {
         cursor: Some("not a cursor".into()),
         ..query

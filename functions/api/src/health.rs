@@ -1,7 +1,7 @@
-//! `/health`: the default chain, its nodes as the watchdog last probed them, and its lanes
-//! (each key's counter and the watchdog's last report), in a shape monitors can rely on. The
-//! top-level `signer_address` and `chain_id` (the first lane's, the default chain's) stay for
-//! the clients that read them.
+//! `/health`: every chain served, the default first, each with its nodes as the watchdog last
+//! probed them and its lanes (each key's counter and the watchdog's last report), in a shape
+//! monitors can rely on. The top-level `signer_address` and `chain_id` (the default chain's,
+//! its first lane's) stay for the clients that read them.
 //!
 //! Public, so it is read from the table at most every [`FRESH_FOR`] per container, however
 //! often it is asked.
@@ -16,8 +16,10 @@ use time::OffsetDateTime;
 use tx_shared::lanes::{LaneView, REPORT_FRESH_FOR};
 use tx_shared::ports::{Account, NodesHealth, NonceCounter, TransactionSigner};
 
-use crate::App;
+use alloy::primitives::Address;
+
 use crate::error::ApiError;
+use crate::{App, ServedChain};
 
 /// How long an answer is served again before the table is read anew.
 pub(crate) const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -58,27 +60,60 @@ where
     S: NonceCounter + NodesHealth,
     K: TransactionSigner,
 {
-    let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "{what}");
-        ApiError::Unavailable
-    };
-    let addresses = app.keys.addresses().await;
+    let now = OffsetDateTime::now_utc();
+    let chains = futures::future::try_join_all(app.chains.iter().map(|(chain_id, chain)| {
+        chain_health(app, chain_id, chain, chain_id == app.chains.first_id(), now)
+    }))
+    .await?;
     let first = match app.signer_address.get() {
         Some(configured) => *configured,
-        // The first lane whose key can be read: one that can't is shown, not fatal.
-        None => addresses
-            .iter()
-            .flatten()
-            .next()
-            .copied()
+        // The default chain's first lane whose key can be read: one that can't is shown, not
+        // fatal.
+        None => chains
+            .first()
+            .and_then(|c| c.addresses.iter().flatten().next().copied())
             .ok_or_else(|| unavailable("no lane's key can be read", &"KMS"))?,
     };
+    let degraded = chains.iter().any(|c| c.degraded);
+    Ok(json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "signer_address": first.to_string(),
+        "chain_id": app.chains.first_id(),
+        "chains": chains.into_iter().map(|c| c.shown).collect::<Vec<_>>(),
+    }))
+}
+
+fn unavailable(what: &str, e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "{what}");
+    ApiError::Unavailable
+}
+
+/// One chain's part of the answer.
+struct ChainHealth {
+    shown: Value,
+    addresses: Vec<Option<Address>>,
+    /// Every node down, or no lane that takes work.
+    degraded: bool,
+}
+
+async fn chain_health<S, P, K>(
+    app: &App<S, P, K>,
+    chain_id: u64,
+    chain: &ServedChain<K>,
+    default: bool,
+    now: OffsetDateTime,
+) -> Result<ChainHealth, ApiError>
+where
+    S: NonceCounter + NodesHealth,
+    K: TransactionSigner,
+{
+    let addresses = chain.keys.addresses().await;
     let counters = futures::future::try_join_all(addresses.iter().map(|address| async move {
         match address {
             Some(address) => {
                 app.store
                     .nonce_counter(Account {
-                        chain_id: app.chain_id,
+                        chain_id,
                         address: *address,
                     })
                     .await
@@ -88,7 +123,6 @@ where
     }))
     .await
     .map_err(|e| unavailable("lane counters unreadable", &e))?;
-    let now = OffsetDateTime::now_utc();
     let lanes: Vec<Value> = addresses
         .iter()
         .zip(counters)
@@ -121,7 +155,7 @@ where
         .collect();
     let nodes = app
         .store
-        .nodes_health(app.chain_id)
+        .nodes_health(chain_id)
         .await
         .map_err(|e| unavailable("node health unreadable", &e))?
         .filter(|(_, at)| now - *at < NODES_FRESH_FOR);
@@ -132,16 +166,15 @@ where
             && lanes
                 .iter()
                 .all(|l| l["state"] != "ok" && l["state"] != "unknown"));
-    Ok(json!({
-        "status": if degraded { "degraded" } else { "ok" },
-        "signer_address": first.to_string(),
-        "chain_id": app.chain_id,
-        "chains": [{
-            "chain_id": app.chain_id,
-            "name": app.chain_name,
-            "default": true,
+    Ok(ChainHealth {
+        shown: json!({
+            "chain_id": chain_id,
+            "name": chain.name,
+            "default": default,
             "nodes": nodes.map(|(nodes, _)| nodes).unwrap_or_default(),
             "lanes": lanes,
-        }],
-    }))
+        }),
+        addresses,
+        degraded,
+    })
 }

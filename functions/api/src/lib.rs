@@ -29,14 +29,17 @@ use tracing::Instrument;
 use tx_shared::adapters::{dynamo::DynamoStore, kms::KmsSigner, sns::SnsPublisher};
 use tx_shared::auth::{AuthError, Caller, LocalAuth};
 use tx_shared::aws::AwsClients;
-use tx_shared::config::{ConfigError, Env};
+use tx_shared::by_chain::ByChain;
+use tx_shared::config::{Chains, ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{
     Inserted, Intake, ListQuery, NodesHealth, NonceCounter, Reading, RequestPublisher, StoreError,
     TransactionSigner,
 };
-use tx_shared::validation::{self, MAX_BODY_BYTES, MessageTypePolicy, RequestError};
+use tx_shared::validation::{
+    self, CallError, ChainRef, MAX_BODY_BYTES, MessageTypePolicy, RequestError,
+};
 
 pub use error::{ApiError, Withdrawal};
 use tx_shared::view::TransactionView;
@@ -50,13 +53,8 @@ const MAX_PAGE_SIZE: u32 = 100;
 pub struct Config {
     pub table_name: String,
     pub topic_arn: String,
-    /// The chain's keys, a lane each (`KMS_KEY_IDS`, or the one `KMS_KEY_ID`): `/health`
-    /// reports each lane.
-    pub kms_key_ids: Vec<String>,
-    pub chain_id: u64,
-    /// The chain's name in `/health` (`CHAIN_NAME`; by default the known name of its id).
-    pub chain_name: String,
-    pub policy: MessageTypePolicy,
+    /// The chains served: each one's name, allowlist and keys (`/health` reports each lane).
+    pub chains: Chains,
     /// If set, `/health` reports it without asking KMS.
     pub signer_address: Option<Address>,
     /// Where the status page's browser connects for live updates (the WebSocket API's URL on
@@ -68,14 +66,15 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let chain_id: u64 = env.required("CHAIN_ID")?;
+        let chains = env.chains()?;
+        for chain in chains.iter() {
+            // Every chain accepts calls: each needs its allowlist.
+            chain.policy()?;
+        }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             topic_arn: env.required("TOPIC_ARN")?,
-            kms_key_ids: env.kms_key_ids()?,
-            chain_id,
-            chain_name: env.or_default("CHAIN_NAME", tx_shared::domain::chains::name(chain_id))?,
-            policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
+            chains,
             signer_address: env.optional("SIGNER_ADDRESS")?,
             websocket_url: env.optional("WEBSOCKET_URL")?,
             sign_in: match (
@@ -124,15 +123,34 @@ pub fn gateway_caller(context: &lambda_http::request::RequestContext) -> Option<
     }
 }
 
+/// One chain as the API serves it.
+pub struct ServedChain<K> {
+    /// Lowercase; a request may name the chain by it.
+    pub name: String,
+    /// What may be sent on this chain.
+    pub policy: MessageTypePolicy,
+    /// The chain's lanes (the default chain's first one's address is `/health`'s top-level
+    /// `signer_address`).
+    pub keys: KeyPool<K>,
+}
+
+impl<K> ServedChain<K> {
+    /// The chain `id`, by its usual name.
+    pub fn new(id: u64, policy: MessageTypePolicy, keys: KeyPool<K>) -> Self {
+        ServedChain {
+            name: tx_shared::domain::chains::name(id),
+            policy,
+            keys,
+        }
+    }
+}
+
 /// What the handlers need.
 pub struct App<S, P, K> {
     pub store: S,
     pub publisher: P,
-    /// The chain's lanes (the first one's address is the top-level `signer_address`).
-    pub keys: KeyPool<K>,
-    pub chain_id: u64,
-    pub chain_name: String,
-    pub policy: MessageTypePolicy,
+    /// The chains served, the default one first.
+    pub chains: ByChain<ServedChain<K>>,
     pub websocket_url: Option<String>,
     pub sign_in: Option<status_page::SignIn>,
     pub auth: Authenticator,
@@ -148,18 +166,13 @@ impl<S, P, K> App<S, P, K> {
     pub fn new(
         store: S,
         publisher: P,
-        keys: KeyPool<K>,
-        chain_id: u64,
-        policy: MessageTypePolicy,
+        chains: ByChain<ServedChain<K>>,
         signer_address: Option<Address>,
     ) -> Self {
         App {
             store,
             publisher,
-            keys,
-            chain_id,
-            chain_name: tx_shared::domain::chains::name(chain_id),
-            policy,
+            chains,
             websocket_url: None,
             sign_in: None,
             auth: Authenticator::Gateway,
@@ -172,30 +185,60 @@ impl<S, P, K> App<S, P, K> {
     pub fn with_auth(self, auth: Authenticator) -> Self {
         App { auth, ..self }
     }
+
+    /// The chain a request asks for (the default one if it names none), or 422
+    /// `unknown_chain`, listing those served.
+    fn chain(&self, asked: Option<&ChainRef>) -> Result<(u64, &ServedChain<K>), CallError> {
+        let Some(asked) = asked else {
+            return Ok((self.chains.first_id(), self.chains.first()));
+        };
+        self.chains
+            .iter()
+            .find(|(id, chain)| asked.names(*id, &chain.name))
+            .ok_or_else(|| CallError::UnknownChain {
+                asked: asked.to_string(),
+                served: self
+                    .chains
+                    .iter()
+                    .map(|(id, chain)| format!("{id} ({})", chain.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
 }
 
 impl AwsApp {
-    pub fn from_aws(config: &Config, clients: &AwsClients) -> Self {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, ConfigError> {
+        let chains = config
+            .chains
+            .iter()
+            .map(|chain| {
+                let keys = chain
+                    .keys
+                    .iter()
+                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
+                    .collect();
+                Ok((
+                    chain.id,
+                    ServedChain {
+                        name: chain.name.clone(),
+                        policy: chain.policy()?,
+                        keys: KeyPool::new(keys),
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let app = App::new(
             DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             SnsPublisher::new(clients.sns.clone(), &config.topic_arn),
-            KeyPool::new(
-                config
-                    .kms_key_ids
-                    .iter()
-                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
-                    .collect(),
-            ),
-            config.chain_id,
-            config.policy.clone(),
+            ByChain::new(chains).ok_or(ConfigError::Missing("CHAINS"))?,
             config.signer_address,
         );
-        App {
+        Ok(App {
             websocket_url: config.websocket_url.clone(),
             sign_in: config.sign_in.clone(),
-            chain_name: config.chain_name.clone(),
             ..app
-        }
+        })
     }
 }
 
@@ -281,18 +324,24 @@ where
             })
         })?;
     let request = validation::parse_request(&bytes).map_err(ApiError::BadRequest)?;
-    let call = validation::validate_call(&request, &app.policy).map_err(ApiError::Unprocessable)?;
+    let (chain_id, chain) = app
+        .chain(request.chain.as_ref())
+        .map_err(ApiError::Unprocessable)?;
+    let call =
+        validation::validate_call(&request, &chain.policy).map_err(ApiError::Unprocessable)?;
+    // A key names one request: the same call on another chain is another request.
+    let on_chain = (chain_id != app.chains.first_id()).then_some(chain_id);
 
     let new = NewTransaction {
         id: TxId::generate(),
         idempotency: idempotency_key.map(|key| Idempotency {
-            request_fingerprint: fingerprint(&call.message_type, &call.data),
+            request_fingerprint: fingerprint(&call.message_type, &call.data, on_chain),
             key,
         }),
         message_type: call.message_type,
         function_signature: call.function_signature,
         data: call.data,
-        chain_id: app.chain_id,
+        chain_id,
         client,
         created_at: OffsetDateTime::now_utc(),
     };
@@ -343,12 +392,18 @@ fn accepted(id: TxId, status: Status) -> Response {
         .into_response()
 }
 
-/// The fingerprint binds an idempotency key to the request it was first used with.
-fn fingerprint(message_type: &str, data: &[u8]) -> alloy::primitives::B256 {
-    let mut preimage = Vec::with_capacity(message_type.len() + 1 + data.len());
+/// The fingerprint binds an idempotency key to the request it was first used with. The
+/// default chain's requests are fingerprinted as before chains could be named (a key first used
+/// then still names the same request); another chain's id is part of its requests'.
+fn fingerprint(message_type: &str, data: &[u8], on_chain: Option<u64>) -> alloy::primitives::B256 {
+    let mut preimage = Vec::with_capacity(message_type.len() + 1 + data.len() + 9);
     preimage.extend_from_slice(message_type.as_bytes());
     preimage.push(0);
     preimage.extend_from_slice(data);
+    if let Some(chain_id) = on_chain {
+        preimage.push(0);
+        preimage.extend_from_slice(&chain_id.to_be_bytes());
+    }
     keccak256(preimage)
 }
 

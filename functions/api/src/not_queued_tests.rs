@@ -8,6 +8,7 @@ use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::ports::{QueueError, SignError, Signature};
 
 use super::*;
+use crate::tests::one_chain;
 
 /// How the withdrawal of an unpublished request goes wrong.
 #[derive(Clone, Copy)]
@@ -173,9 +174,7 @@ async fn unqueued(trouble: Trouble) -> (serde_json::Value, MemoryStore) {
         App::new(
             store,
             DownTopic,
-            KeyPool::one(NoKey),
-            31337,
-            MessageTypePolicy::allow_all(),
+            one_chain(MessageTypePolicy::allow_all(), KeyPool::one(NoKey)),
             None,
         )
         .with_auth(auth),

@@ -43,7 +43,7 @@ pub(crate) async fn list<S, P, K>(
 where
     S: Reading,
 {
-    let mut query = list_query(&params)?;
+    let mut query = list_query(&params, &app.chains)?;
     query.client = caller.scope().cloned();
     // Searching for a transaction id is a lookup, not a listing.
     if let Some(id) = params.get("q").and_then(|q| q.trim().parse::<TxId>().ok()) {
@@ -62,7 +62,7 @@ where
     ))
 }
 
-const LIST_PARAMETERS: [&str; 7] = [
+const LIST_PARAMETERS: [&str; 9] = [
     "status",
     "limit",
     "cursor",
@@ -70,9 +70,14 @@ const LIST_PARAMETERS: [&str; 7] = [
     "from",
     "to",
     "q",
+    "chain",
+    "lane",
 ];
 
-fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+fn list_query<K>(
+    params: &HashMap<String, String>,
+    chains: &ByChain<ServedChain<K>>,
+) -> Result<ListQuery, ApiError> {
     let invalid = |message: String| ApiError::InvalidQuery(message);
     if let Some(unknown) = params
         .keys()
@@ -146,7 +151,37 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
             })
         })
         .transpose()?;
+    // A chain by id (served now or not: its transactions stay), or by a served chain's name.
+    let chain_id = given("chain")
+        .map(|raw| {
+            let asked = ChainRef::Name(raw.to_owned());
+            raw.parse::<u64>()
+                .ok()
+                .or_else(|| {
+                    chains
+                        .iter()
+                        .find(|(id, chain)| asked.names(*id, &chain.name))
+                        .map(|(id, _)| id)
+                })
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "chain must be a chain id or the name of a chain served, got {asked}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let lane = given("lane")
+        .map(|raw| {
+            raw.parse::<alloy::primitives::Address>().map_err(|_| {
+                invalid(format!(
+                    "lane must be a sender address (0x and 40 hex digits), got `{raw}`"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(ListQuery {
+        chain_id,
+        lane,
         client: None,
         status,
         limit,

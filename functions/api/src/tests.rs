@@ -12,6 +12,11 @@ use tx_shared::ports::{Account, Page, QueueError, SignError, Signature};
 
 use super::*;
 
+/// The local anvil chain, the only one served.
+pub(crate) fn one_chain<K>(policy: MessageTypePolicy, keys: KeyPool<K>) -> ByChain<ServedChain<K>> {
+    ByChain::one(31337, ServedChain::new(31337, policy, keys))
+}
+
 #[derive(Default)]
 struct CountingStore {
     calls: AtomicUsize,
@@ -171,9 +176,7 @@ fn app_with(store: CountingStore, policy: MessageTypePolicy) -> Arc<TestApp> {
         App::new(
             store,
             NoPublisher,
-            KeyPool::one(FixedKey),
-            31337,
-            policy,
+            one_chain(policy, KeyPool::one(FixedKey)),
             None,
         )
         .with_auth(local_auth()),
@@ -417,9 +420,7 @@ async fn health_reports_the_chain_its_nodes_and_its_lanes() {
     let app = Arc::new(App::new(
         store,
         NoPublisher,
-        keys,
-        31337,
-        MessageTypePolicy::allow_all(),
+        one_chain(MessageTypePolicy::allow_all(), keys),
         None,
     ));
     let response = router(app)
@@ -691,9 +692,7 @@ async fn the_page_learns_where_operators_sign_in_and_may_talk_to_it() {
     let mut app = App::new(
         CountingStore::default(),
         NoPublisher,
-        KeyPool::one(FixedKey),
-        31337,
-        MessageTypePolicy::allow_all(),
+        one_chain(MessageTypePolicy::allow_all(), KeyPool::one(FixedKey)),
         None,
     );
     app.sign_in = Some(sign_in);

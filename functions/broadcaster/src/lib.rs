@@ -21,7 +21,8 @@ use tx_shared::adapters::{
 use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, Delivery, RetryLater};
-use tx_shared::config::{ConfigError, Env, RpcNodes};
+use tx_shared::by_chain::ByChain;
+use tx_shared::config::{ChainDecl, Chains, ConfigError, Env};
 use tx_shared::domain::{Inclusion, SignedTx, Status, Transaction, TxMessage};
 use tx_shared::lanes::KeyPool;
 use tx_shared::nonce_filler::fill_for;
@@ -40,18 +41,11 @@ pub struct Config {
     pub broadcast_queue_url: String,
     /// Operators' retries arrive here, ahead of the backlog.
     pub broadcast_priority_queue_url: Option<String>,
-    /// The chain's keys (`KMS_KEY_IDS`, or the one `KMS_KEY_ID`): each transaction's
-    /// replacements and fillers are signed by its own lane's.
-    pub kms_key_ids: Vec<String>,
-    /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
-    pub nodes: RpcNodes,
-    pub chain_id: u64,
+    /// The chains served: each one's keys (each transaction's replacements and fillers are
+    /// signed by its own lane's), nodes, confirmations and fee policy.
+    pub chains: Chains,
     pub rpc_timeout: Duration,
-    pub confirmations: u64,
     pub receipt_poll: Duration,
-    /// A bid pending this many blocks with a tip below the market's is re-priced.
-    pub reprice_after_blocks: u64,
-    pub fees: FeePolicy,
     pub backoff: Backoff,
 }
 
@@ -60,60 +54,14 @@ pub use tx_shared::domain::fees::BumpPolicy as FeePolicy;
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let chain_id: u64 = env.required("CHAIN_ID")?;
-        let confirmations: u64 = env.or_default(
-            "CONFIRMATIONS",
-            tx_shared::domain::chains::default_confirmations(chain_id),
-        )?;
-        if confirmations == 0 {
-            return Err(ConfigError::Invalid {
-                name: "CONFIRMATIONS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let chain_default = tx_shared::domain::chains::default_confirmations(chain_id);
-        if confirmations < chain_default {
-            tracing::warn!(
-                confirmations,
-                chain_default,
-                "CONFIRMATIONS is below the chain's usual reorganisation depth: a transaction can be shown confirmed and then fall out of the chain (the watchdog follows it again)"
-            );
-        }
-        let reprice_after_blocks: u64 = env.or_default(
-            "REPRICE_AFTER_BLOCKS",
-            tx_shared::domain::chains::default_reprice_after_blocks(chain_id),
-        )?;
-        if reprice_after_blocks == 0 {
-            return Err(ConfigError::Invalid {
-                name: "REPRICE_AFTER_BLOCKS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let bump_percent: u32 = env.or_default("FEE_BUMP_PERCENT", 12)?;
-        if !(10..=1000).contains(&bump_percent) {
-            return Err(ConfigError::Invalid {
-                name: "FEE_BUMP_PERCENT",
-                reason: format!(
-                    "must be 10 to 1000 (nodes refuse replacements bumped by less than 10%), got {bump_percent}"
-                ),
-            });
-        }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             sign_priority_queue_url: env.required("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             broadcast_priority_queue_url: env.optional("BROADCAST_PRIORITY_QUEUE_URL")?,
-            kms_key_ids: env.kms_key_ids()?,
-            nodes: env.rpc_nodes()?,
-            chain_id,
+            chains: env.chains()?,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
-            confirmations,
             receipt_poll: Duration::from_secs(env.or_default("RECEIPT_POLL_SECONDS", 5)?),
-            reprice_after_blocks,
-            fees: FeePolicy {
-                bump_percent,
-                max_fee_per_gas: env.or_default("MAX_FEE_PER_GAS_WEI", 500_000_000_000u128)?,
-            },
             backoff: env.backoff()?,
         })
     }
@@ -141,7 +89,12 @@ pub type AwsBroadcaster =
     Broadcaster<DynamoStore, SqsQueue, SqsQueue, NodePool<RpcNode>, KmsSigner>;
 
 impl AwsBroadcaster {
-    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+    /// One chain's broadcaster.
+    pub fn from_aws(
+        config: &Config,
+        chain: &ChainDecl,
+        clients: &AwsClients,
+    ) -> Result<Self, ConfigError> {
         Ok(Broadcaster {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             queue: config.broadcast_priority_queue_url.iter().fold(
@@ -149,22 +102,60 @@ impl AwsBroadcaster {
                 |queue, priority| queue.with_sibling(priority),
             ),
             to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_priority_queue_url),
-            node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
+            node: NodePool::connect(chain.id, &chain.nodes, config.rpc_timeout).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "CHAINS",
+                    reason: format!("chain {}: `nodes`: {e}", chain.id),
+                }
+            })?,
             keys: KeyPool::new(
-                config
-                    .kms_key_ids
+                chain
+                    .keys
                     .iter()
                     .map(|id| KmsSigner::new(clients.kms.clone(), id))
                     .collect(),
             ),
-            chain_id: config.chain_id,
-            confirmations: config.confirmations,
+            chain_id: chain.id,
+            confirmations: chain.confirmations,
             receipt_poll: config.receipt_poll,
-            reprice_after_blocks: config.reprice_after_blocks,
-            fees: config.fees,
+            reprice_after_blocks: chain.reprice_after_blocks,
+            fees: chain.bump,
             backoff: config.backoff,
         })
     }
+
+    /// A broadcaster for every chain served, the default chain's first.
+    pub fn for_each_chain(
+        config: &Config,
+        clients: &AwsClients,
+    ) -> Result<ByChain<Self>, ConfigError> {
+        let broadcasters = config
+            .chains
+            .iter()
+            .map(|chain| Ok((chain.id, AwsBroadcaster::from_aws(config, chain, clients)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        ByChain::new(broadcasters).ok_or(ConfigError::Missing("CHAINS"))
+    }
+}
+
+/// The Lambda entry point: each record is followed by its transaction's chain's broadcaster.
+/// A transaction for a chain no longer declared waits (an alarm: `chain_not_served`).
+pub async fn handle<S, Q, P, N, K>(
+    broadcasters: &ByChain<Broadcaster<S, Q, P, N, K>>,
+    event: SqsEvent,
+    deadline: batch::Deadline,
+) -> SqsBatchResponse
+where
+    S: Reading + NonceCounter + Transitions,
+    Q: BroadcastQueue + Redelivery,
+    P: BroadcastQueue,
+    N: ChainNode,
+    K: TransactionSigner,
+{
+    broadcasters
+        .first()
+        .handle_routed(Some(broadcasters), event, deadline)
+        .await
 }
 
 /// A transaction's lane key can't sign: while a key can't be read, worth waiting for; when no
@@ -235,16 +226,35 @@ where
     N: ChainNode,
     K: TransactionSigner,
 {
+    /// The Lambda entry point for one chain.
     pub async fn handle(&self, event: SqsEvent, deadline: batch::Deadline) -> SqsBatchResponse {
+        self.handle_routed(None, event, deadline).await
+    }
+
+    async fn handle_routed(
+        &self,
+        chains: Option<&ByChain<Self>>,
+        event: SqsEvent,
+        deadline: batch::Deadline,
+    ) -> SqsBatchResponse {
         batch::process(event, deadline, &self.queue, |delivery| async move {
-            self.process(delivery).await.map(|_| ())
+            self.process_routed(chains, delivery).await.map(|_| ())
         })
         .await
     }
 
     pub async fn process(&self, delivery: Delivery) -> Result<Outcome, RetryLater> {
+        self.process_routed(None, delivery).await
+    }
+
+    /// Reads the transaction, then goes on with its own chain's broadcaster (among `chains`;
+    /// this one's when there is no other).
+    async fn process_routed(
+        &self,
+        chains: Option<&ByChain<Self>>,
+        delivery: Delivery,
+    ) -> Result<Outcome, RetryLater> {
         let id = delivery.message.transaction_id;
-        let attempt = delivery.receive_count;
         let tx = match self.store.get(id).await {
             Ok(Some(tx)) => tx,
             Ok(None) => {
@@ -253,6 +263,20 @@ where
             }
             Err(e) => return Err(self.retry(&delivery, &e.to_string()).await),
         };
+        chains
+            .and_then(|c| c.get(tx.chain_id))
+            .unwrap_or(self)
+            .process_read(delivery, tx)
+            .await
+    }
+
+    async fn process_read(
+        &self,
+        delivery: Delivery,
+        tx: Transaction,
+    ) -> Result<Outcome, RetryLater> {
+        let id = tx.id;
+        let attempt = delivery.receive_count;
         if tx.status.is_final() || tx.status == Status::NeedsReview {
             return Ok(Outcome::NothingToDo);
         }
@@ -265,6 +289,14 @@ where
                 "a message of an earlier generation; dropped"
             );
             return Ok(Outcome::NothingToDo);
+        }
+        if tx.chain_id != self.chain_id {
+            let reason = format!(
+                "chain_not_served: the transaction is for chain {}, which this deployment no longer declares; declare it again (its keys and nodes) to follow it",
+                tx.chain_id
+            );
+            tracing::error!(%reason, "a transaction for a chain not served");
+            return self.wait(&delivery, &reason, FUNDS_WAIT).await;
         }
         let Some(signed) = tx.signed.clone() else {
             return Err(RetryLater::new(format!(

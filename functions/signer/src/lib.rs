@@ -20,7 +20,8 @@ use tx_shared::adapters::{
 use tx_shared::aws::AwsClients;
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::{self, RetryLater};
-use tx_shared::config::{ConfigError, Env, RpcNodes};
+use tx_shared::by_chain::ByChain;
+use tx_shared::config::{ChainDecl, Chains, ConfigError, Env};
 use tx_shared::domain::{SignedTx, Status, Transaction, TxId, TxMessage};
 use tx_shared::lanes::{KeyPool, LaneView};
 use tx_shared::nonce_filler::fill_for;
@@ -49,52 +50,30 @@ pub struct Config {
     /// Operators' retries arrive here, ahead of the backlog.
     pub sign_priority_queue_url: Option<String>,
     pub broadcast_queue_url: String,
-    /// The chain's keys, a lane each (`KMS_KEY_IDS`, or the one `KMS_KEY_ID`).
-    pub kms_key_ids: Vec<String>,
-    /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
-    pub nodes: RpcNodes,
-    pub chain_id: u64,
-    pub target_contract: Address,
-    pub target_overrides: BTreeMap<String, Address>,
+    /// The chains served: each one's keys (a lane each), nodes, targets, allowlist and caps.
+    pub chains: Chains,
     pub rpc_timeout: Duration,
     pub signing_lease: Duration,
     pub backoff: Backoff,
-    /// What may be signed: the API's allowlist, checked again before a nonce is taken.
-    pub policy: MessageTypePolicy,
-    pub caps: SpendCaps,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let chains = env.chains()?;
+        for chain in chains.iter() {
+            // Every chain signs: each needs a target and an allowlist.
+            chain.target()?;
+            chain.policy()?;
+        }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
             sign_queue_url: env.required("SIGN_QUEUE_URL")?,
             sign_priority_queue_url: env.optional("SIGN_PRIORITY_QUEUE_URL")?,
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
-            kms_key_ids: env.kms_key_ids()?,
-            nodes: env.rpc_nodes()?,
-            chain_id: env.required("CHAIN_ID")?,
-            target_contract: env.required("TARGET_CONTRACT")?,
-            target_overrides: env.target_overrides("TARGET_CONTRACTS")?,
+            chains,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
             signing_lease: Duration::from_secs(env.or_default("SIGNING_LEASE_SECONDS", 120)?),
             backoff: env.backoff()?,
-            policy: env.message_type_policy("ALLOWED_MESSAGE_TYPES")?,
-            caps: {
-                let defaults = SpendCaps::default();
-                let max_gas_limit: u64 = env.or_default("MAX_GAS_LIMIT", defaults.max_gas_limit)?;
-                if max_gas_limit < 21_000 {
-                    return Err(ConfigError::Invalid {
-                        name: "MAX_GAS_LIMIT",
-                        reason: format!("must be at least 21000, got {max_gas_limit}"),
-                    });
-                }
-                SpendCaps {
-                    max_gas_limit,
-                    max_fee_per_gas: env
-                        .or_default("MAX_FEE_PER_GAS_WEI", defaults.max_fee_per_gas)?,
-                }
-            },
         })
     }
 }
@@ -127,7 +106,12 @@ pub struct Signer<S, Q, R, N, K> {
 pub type AwsSigner = Signer<DynamoStore, SqsQueue, SqsQueue, NodePool<RpcNode>, KmsSigner>;
 
 impl AwsSigner {
-    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+    /// One chain's signer.
+    pub fn from_aws(
+        config: &Config,
+        chain: &ChainDecl,
+        clients: &AwsClients,
+    ) -> Result<Self, ConfigError> {
         let sqs = clients.sqs.clone();
         Ok(Signer {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
@@ -136,26 +120,64 @@ impl AwsSigner {
                 SqsQueue::new(sqs, &config.sign_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
-            node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
+            node: NodePool::connect(chain.id, &chain.nodes, config.rpc_timeout).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "CHAINS",
+                    reason: format!("chain {}: `nodes`: {e}", chain.id),
+                }
+            })?,
             keys: KeyPool::new(
-                config
-                    .kms_key_ids
+                chain
+                    .keys
                     .iter()
                     .map(|id| KmsSigner::new(clients.kms.clone(), id))
                     .collect(),
             ),
-            chain_id: config.chain_id,
-            target_contract: config.target_contract,
-            target_overrides: config.target_overrides.clone(),
+            chain_id: chain.id,
+            target_contract: chain.target()?,
+            target_overrides: chain.target_overrides.clone(),
             signing_lease: config.signing_lease,
             backoff: config.backoff,
-            policy: config.policy.clone(),
-            caps: config.caps,
+            policy: chain.policy()?,
+            caps: chain.caps,
             lane_views: Default::default(),
             lane_views_for: LANE_VIEWS_FOR,
             chain_checked: Default::default(),
         })
     }
+
+    /// A signer for every chain served, the default chain's first.
+    pub fn for_each_chain(
+        config: &Config,
+        clients: &AwsClients,
+    ) -> Result<ByChain<Self>, ConfigError> {
+        let signers = config
+            .chains
+            .iter()
+            .map(|chain| Ok((chain.id, AwsSigner::from_aws(config, chain, clients)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        ByChain::new(signers).ok_or(ConfigError::Missing("CHAINS"))
+    }
+}
+
+/// The Lambda entry point: each record is signed by its transaction's chain's signer. A
+/// transaction for a chain no longer declared waits (an alarm: `chain_not_served`).
+pub async fn handle<S, Q, R, N, K>(
+    signers: &ByChain<Signer<S, Q, R, N, K>>,
+    event: SqsEvent,
+    deadline: batch::Deadline,
+) -> SqsBatchResponse
+where
+    S: Reading + SigningLease + NonceCounter + Transitions,
+    Q: BroadcastQueue,
+    R: Redelivery + BroadcastQueue,
+    N: ChainNode,
+    K: TransactionSigner,
+{
+    signers
+        .first()
+        .handle_routed(Some(signers), event, deadline)
+        .await
 }
 
 /// Node requests one record makes in a row at most: chain id 1, a node's chain check at its
@@ -236,10 +258,20 @@ where
     N: ChainNode,
     K: TransactionSigner,
 {
-    /// The Lambda entry point: every record concurrently, failures reported per record.
+    /// The Lambda entry point for one chain: every record concurrently, failures reported per
+    /// record.
     pub async fn handle(&self, event: SqsEvent, deadline: batch::Deadline) -> SqsBatchResponse {
+        self.handle_routed(None, event, deadline).await
+    }
+
+    async fn handle_routed(
+        &self,
+        chains: Option<&ByChain<Self>>,
+        event: SqsEvent,
+        deadline: batch::Deadline,
+    ) -> SqsBatchResponse {
         batch::process(event, deadline, &self.redelivery, |delivery| async move {
-            self.sign_message(&delivery.message, delivery.receive_count)
+            self.sign_message(chains, &delivery.message, delivery.receive_count)
                 .await
                 .map(|_| ())
         })
@@ -248,10 +280,17 @@ where
 
     /// Signs one transaction; `attempt` is the message's receive count.
     pub async fn sign(&self, id: TxId, attempt: u32) -> Result<Outcome, RetryLater> {
-        self.sign_message(&TxMessage::new(id), attempt).await
+        self.sign_message(None, &TxMessage::new(id), attempt).await
     }
 
-    async fn sign_message(&self, message: &TxMessage, attempt: u32) -> Result<Outcome, RetryLater> {
+    /// Claims the transaction, then signs it with its own chain's signer (among `chains`;
+    /// this one's when there is no other).
+    async fn sign_message(
+        &self,
+        chains: Option<&ByChain<Self>>,
+        message: &TxMessage,
+        attempt: u32,
+    ) -> Result<Outcome, RetryLater> {
         let id = message.transaction_id;
         let claim = match self.store.claim_for_signing(id, self.signing_lease).await {
             Ok(claim) => claim,
@@ -268,19 +307,32 @@ where
                 "another invocation is signing this transaction",
             )),
             Claim::AlreadySigned(tx) => self.hand_over_again(&tx).await,
-            Claim::Granted { tx, token } => match self.sign_claimed(&tx, &token).await {
-                Ok(signed) => {
-                    tracing::info!(nonce = signed.nonce, tx_hash = %signed.hash, "signed");
-                    self.enqueue(&tx).await?;
-                    Ok(Outcome::Signed(signed))
+            Claim::Granted { tx, token } => {
+                let signer = chains.and_then(|c| c.get(tx.chain_id)).unwrap_or(self);
+                signer.sign_granted(message, attempt, &tx, &token).await
+            }
+        }
+    }
+
+    async fn sign_granted(
+        &self,
+        message: &TxMessage,
+        attempt: u32,
+        tx: &Transaction,
+        token: &LeaseToken,
+    ) -> Result<Outcome, RetryLater> {
+        match self.sign_claimed(tx, token).await {
+            Ok(signed) => {
+                tracing::info!(nonce = signed.nonce, tx_hash = %signed.hash, "signed");
+                self.enqueue(tx).await?;
+                Ok(Outcome::Signed(signed))
+            }
+            Err(failure) => {
+                if let Err(e) = self.store.release_claim(tx.id, token).await {
+                    tracing::warn!(error = %e, "could not release the signing lease; it will expire");
                 }
-                Err(failure) => {
-                    if let Err(e) = self.store.release_claim(id, &token).await {
-                        tracing::warn!(error = %e, "could not release the signing lease; it will expire");
-                    }
-                    self.fail(message, attempt, failure).await
-                }
-            },
+                self.fail(message, attempt, failure).await
+            }
         }
     }
 
@@ -346,6 +398,14 @@ where
         tx: &Transaction,
         token: &LeaseToken,
     ) -> Result<SignedTx, Failure> {
+        if tx.chain_id != self.chain_id {
+            let reason = format!(
+                "chain_not_served: the transaction is for chain {}, which this deployment no longer declares; declare it again (its keys and nodes) to sign it",
+                tx.chain_id
+            );
+            tracing::error!(%reason, "a transaction for a chain not served");
+            return Err(Failure::Wait(reason));
+        }
         // What reaches the table is not trusted to have come through the API: the call is
         // validated again, against this function's own allowlist, before anything is spent.
         let to = self.check_what_is_signed(tx)?;
@@ -434,10 +494,10 @@ where
         tracing::error!(
             node_chain_id = served,
             chain_id = self.chain_id,
-            "the node serves another chain; nothing is signed until CHAIN_ID and RPC_URL agree"
+            "the node serves another chain; nothing is signed until the chain's id and nodes agree"
         );
         Err(Failure::Wait(format!(
-            "chain_id_mismatch: the node serves chain {served}, this deployment signs for chain {}; fix CHAIN_ID or RPC_URL",
+            "chain_id_mismatch: the node serves chain {served}, this deployment signs for chain {}; fix the chain's id or nodes",
             self.chain_id
         )))
     }
@@ -449,6 +509,7 @@ where
         let request = BroadcastRequest {
             message_type: tx.message_type.clone(),
             data: tx.data.to_string(),
+            chain: None,
         };
         let call = validation::validate_call(&request, &self.policy)
             .map_err(|e| refused(format!("{} ({e})", e.code())))?;

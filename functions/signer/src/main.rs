@@ -9,11 +9,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let signer = AwsSigner::from_aws(&config, &AwsClients::new(&sdk))?;
-    let signer = &signer;
+    let signers = AwsSigner::for_each_chain(&config, &AwsClients::new(&sdk))?;
+    let signers = &signers;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         let deadline = Deadline::of_invocation(event.context.deadline);
-        Ok::<_, lambda_runtime::Error>(signer.handle(event.payload, deadline).await)
+        Ok::<_, lambda_runtime::Error>(signer::handle(signers, event.payload, deadline).await)
     }))
     .await
 }

@@ -14,12 +14,11 @@ use tx_shared::adapters::{
     sqs::SqsQueue,
 };
 use tx_shared::aws::AwsClients;
-use tx_shared::config::{ConfigError, Env, RpcNodes};
+use tx_shared::by_chain::ByChain;
+use tx_shared::config::{ChainDecl, Chains, ConfigError, Env};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
 use tx_shared::lanes::KeyPool;
-use tx_shared::ports::{
-    BroadcastQueue, NodeError, Reading, RequestPublisher, StoreError, Transitions,
-};
+use tx_shared::ports::{BroadcastQueue, Reading, RequestPublisher, StoreError, Transitions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -30,14 +29,10 @@ pub struct Config {
     pub grace: Duration,
     /// At most this many transactions per status and sweep.
     pub batch_limit: u32,
-    /// The watchdog's: the keys whose nonces it watches (and fills with), a lane each, the
-    /// node and chain.
-    pub kms_key_ids: Vec<String>,
-    /// A lane whose balance can't pay one transaction at these caps is underfunded.
-    pub caps: tx_shared::domain::fees::SpendCaps,
-    /// The chain's nodes (`RPC_NODES`, or the one `RPC_URL`).
-    pub nodes: RpcNodes,
-    pub chain_id: u64,
+    /// The watchdog's: every chain served, each lane's key (whose nonces it watches and
+    /// fills with), the nodes, and the caps (a lane that can't pay one transaction at them is
+    /// underfunded).
+    pub chains: Chains,
     pub rpc_timeout: Duration,
 }
 
@@ -49,17 +44,7 @@ impl Config {
             broadcast_queue_url: env.required("BROADCAST_QUEUE_URL")?,
             grace: Duration::from_secs(env.or_default("SWEEP_GRACE_SECONDS", 300)?),
             batch_limit: env.or_default("SWEEP_BATCH_LIMIT", 500)?,
-            kms_key_ids: env.kms_key_ids()?,
-            caps: {
-                let defaults = tx_shared::domain::fees::SpendCaps::default();
-                tx_shared::domain::fees::SpendCaps {
-                    max_gas_limit: env.or_default("MAX_GAS_LIMIT", defaults.max_gas_limit)?,
-                    max_fee_per_gas: env
-                        .or_default("MAX_FEE_PER_GAS_WEI", defaults.max_fee_per_gas)?,
-                }
-            },
-            nodes: env.rpc_nodes()?,
-            chain_id: env.required("CHAIN_ID")?,
+            chains: env.chains()?,
             rpc_timeout: Duration::from_millis(env.or_default("RPC_TIMEOUT_MS", 45_000)?),
         })
     }
@@ -93,23 +78,30 @@ impl AwsSweeper {
 pub type AwsWatchdog = watchdog::Watchdog<DynamoStore, SqsQueue, NodePool<RpcNode>, KmsSigner>;
 
 impl AwsWatchdog {
-    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, NodeError> {
+    /// One chain's watchdog.
+    pub fn from_aws(
+        config: &Config,
+        chain: &ChainDecl,
+        clients: &AwsClients,
+    ) -> Result<Self, ConfigError> {
         Ok(watchdog::Watchdog {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_broadcaster: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
-            node: NodePool::connect(config.chain_id, &config.nodes, config.rpc_timeout)?,
+            node: NodePool::connect(chain.id, &chain.nodes, config.rpc_timeout).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "CHAINS",
+                    reason: format!("chain {}: `nodes`: {e}", chain.id),
+                }
+            })?,
             keys: KeyPool::new(
-                config
-                    .kms_key_ids
+                chain
+                    .keys
                     .iter()
                     .map(|id| KmsSigner::new(clients.kms.clone(), id))
                     .collect(),
             ),
-            chain_id: config.chain_id,
-            min_balance_wei: config
-                .caps
-                .max_fee_per_gas
-                .saturating_mul(u128::from(config.caps.max_gas_limit)),
+            chain_id: chain.id,
+            min_balance_wei: chain.min_balance_wei(),
             // Index lag is milliseconds; a sweep's grace is minutes.
             settle: config.grace.min(Duration::from_secs(30)),
             window: 100,
@@ -117,21 +109,42 @@ impl AwsWatchdog {
             budget: Duration::from_secs(60),
         })
     }
+
+    /// A watchdog for every chain served, the default chain's first.
+    pub fn for_each_chain(
+        config: &Config,
+        clients: &AwsClients,
+    ) -> Result<ByChain<Self>, ConfigError> {
+        let watchdogs = config
+            .chains
+            .iter()
+            .map(|chain| Ok((chain.id, AwsWatchdog::from_aws(config, chain, clients)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        ByChain::new(watchdogs).ok_or(ConfigError::Missing("CHAINS"))
+    }
 }
 
-/// One run of the schedule: the sweep, then the watchdog; neither stops the other. Either
-/// failing fails the run (the functions' error alarm), after both ran.
+/// One run of the schedule: the sweep, then every chain's watchdog at once; none stops
+/// another. Any failing fails the run (the functions' error alarm), after all ran.
 pub async fn run_schedule(
     sweeper: &AwsSweeper,
-    watchdog: &AwsWatchdog,
+    watchdogs: &ByChain<AwsWatchdog>,
 ) -> Result<serde_json::Value, ScheduleError> {
     let swept = sweeper.sweep().await;
-    let watched = watchdog.watch().await;
-    match (swept, watched) {
-        (Ok(sweep), Ok(lanes)) => Ok(serde_json::json!({ "sweep": sweep, "lanes": lanes })),
-        (Err(e), _) => Err(ScheduleError::Sweep(e)),
-        (_, Err(e)) => Err(ScheduleError::Watch(e)),
-    }
+    let watched =
+        futures::future::join_all(watchdogs.iter().map(|(chain_id, watchdog)| async move {
+            watchdog
+                .watch()
+                .await
+                .map(|lanes| serde_json::json!({ "chain_id": chain_id, "lanes": lanes }))
+        }))
+        .await;
+    let sweep = swept.map_err(ScheduleError::Sweep)?;
+    let chains = watched
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ScheduleError::Watch)?;
+    Ok(serde_json::json!({ "sweep": sweep, "chains": chains }))
 }
 
 #[derive(Debug, thiserror::Error)]

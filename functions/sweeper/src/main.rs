@@ -10,11 +10,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&Env::process())?;
     let clients = AwsClients::new(&load_config(AwsTimeouts::HANDLER).await);
     let sweeper = AwsSweeper::from_aws(&config, &clients);
-    let watchdog = AwsWatchdog::from_aws(&config, &clients)?;
-    let (sweeper, watchdog) = (&sweeper, &watchdog);
+    let watchdogs = AwsWatchdog::for_each_chain(&config, &clients)?;
+    let (sweeper, watchdogs) = (&sweeper, &watchdogs);
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            run_schedule(sweeper, watchdog)
+            run_schedule(sweeper, watchdogs)
                 .await
                 .map_err(lambda_runtime::Error::from)
         },

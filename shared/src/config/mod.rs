@@ -16,10 +16,12 @@ use crate::backoff::Backoff;
 
 use crate::validation::{CallError, MessageTypePolicy};
 
+mod chains;
 mod nodes;
 
 /// At most this many signing keys (lanes) per chain.
 pub const MAX_LANES: usize = 32;
+pub use chains::{ChainDecl, Chains, MAX_CHAINS};
 pub use nodes::{MAX_NODES, NodeDecl, RpcNodes};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,16 +112,7 @@ impl Env {
                      signatures), or be `*` to allow every one (never in production)"
                 .into(),
         })?;
-        if raw == "*" {
-            return Ok(MessageTypePolicy::allow_all());
-        }
-        if split_list(raw).next().is_none() {
-            return Err(invalid(name, "it lists no message type"));
-        }
-        if split_list(raw).any(|entry| entry == "*") {
-            return Err(invalid(name, "`*` allows everything and stands alone"));
-        }
-        MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| invalid(name, e))
+        policy_of(raw).map_err(|e| invalid(name, e))
     }
 
     /// The chain's signing keys, a lane each: `KMS_KEY_IDS` (`,`-separated, distinct), else
@@ -181,33 +174,44 @@ impl Env {
         };
         split_list(raw)
             .map(|entry| {
-                let (signature, address) =
-                    entry.rsplit_once('=').ok_or_else(|| ConfigError::Invalid {
-                        name,
-                        reason: format!("`{entry}` is not `signature=0xaddress`"),
-                    })?;
-                let canonical = alloy::json_abi::Function::parse(signature.trim())
-                    .map_err(|e| {
-                        invalid(
-                            name,
-                            CallError::InvalidSignature {
-                                reason: e.to_string(),
-                            },
-                        )
-                    })?
-                    .signature();
-                let address =
-                    address
-                        .trim()
-                        .parse::<Address>()
-                        .map_err(|e| ConfigError::Invalid {
-                            name,
-                            reason: format!("`{address}`: {e}"),
-                        })?;
-                Ok((canonical, address))
+                let (signature, address) = entry.rsplit_once('=').ok_or_else(|| {
+                    invalid(name, format!("`{entry}` is not `signature=0xaddress`"))
+                })?;
+                target_entry(signature, address).map_err(|e| invalid(name, e))
             })
             .collect()
     }
+}
+
+/// An allowlist as written: `;`-separated signatures, or `*` alone.
+fn policy_of(raw: &str) -> Result<MessageTypePolicy, String> {
+    if raw.trim() == "*" {
+        return Ok(MessageTypePolicy::allow_all());
+    }
+    if split_list(raw).next().is_none() {
+        return Err("it lists no message type".into());
+    }
+    if split_list(raw).any(|entry| entry == "*") {
+        return Err("`*` allows everything and stands alone".into());
+    }
+    MessageTypePolicy::allow_only(split_list(raw)).map_err(|e| e.to_string())
+}
+
+/// One target: a signature (any spelling, kept canonical) and the contract its calls go to.
+fn target_entry(signature: &str, address: &str) -> Result<(String, Address), String> {
+    let canonical = alloy::json_abi::Function::parse(signature.trim())
+        .map_err(|e| {
+            CallError::InvalidSignature {
+                reason: e.to_string(),
+            }
+            .to_string()
+        })?
+        .signature();
+    let address = address
+        .trim()
+        .parse::<Address>()
+        .map_err(|e| format!("`{}`: {e}", address.trim()))?;
+    Ok((canonical, address))
 }
 
 fn split_list(raw: &str) -> impl Iterator<Item = &str> {

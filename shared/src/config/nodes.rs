@@ -128,6 +128,11 @@ impl RpcNodes {
         })
     }
 
+    /// The nodes and `send_to`, to be checked again as part of a chain.
+    pub(super) fn into_parts(self) -> (Vec<NodeDecl>, usize) {
+        (self.nodes, self.send_to)
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }

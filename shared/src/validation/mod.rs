@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use alloy::dyn_abi::JsonAbiExt;
 use alloy::primitives::{Bytes, Selector, hex};
 
-pub use request::{BroadcastRequest, MAX_BODY_BYTES, RequestError, parse_request};
+pub use request::{BroadcastRequest, ChainRef, MAX_BODY_BYTES, RequestError, parse_request};
 use signature::Signature;
 
 /// Longest `message_type`, in characters.
@@ -110,6 +110,9 @@ pub enum CallError {
     AbiTooComplex { signature: String, limit: usize },
     #[error("message type `{signature}` is not allowed by this deployment")]
     NotAllowed { signature: String },
+    /// `asked` as the request named it (bounded, see [`ChainRef`]'s `Display`).
+    #[error("chain {asked} is not served here; this deployment serves {served}")]
+    UnknownChain { asked: String, served: String },
 }
 
 impl CallError {
@@ -130,6 +133,7 @@ impl CallError {
             CallError::Undecodable { .. } => "abi_decode_failed",
             CallError::AbiTooComplex { .. } => "abi_too_complex",
             CallError::NotAllowed { .. } => "message_type_not_allowed",
+            CallError::UnknownChain { .. } => "unknown_chain",
         }
     }
 }
@@ -454,6 +458,7 @@ mod tests {
         let request = BroadcastRequest {
             message_type: ADD_WEIGHT.into(),
             data: add_weight_data(),
+            chain: None,
         };
         assert!(validate_call(&request, &policy).is_ok());
 
@@ -480,6 +485,7 @@ mod tests {
             let request = BroadcastRequest {
                 message_type: "f(uint256[10][10][])".into(),
                 data: data.into(),
+                chain: None,
             };
             assert_eq!(
                 validate_call(&request, &policy).map_err(|e| e.code()),
@@ -491,6 +497,7 @@ mod tests {
         let request = BroadcastRequest {
             message_type: "f(uint256[100000][100000][])".into(),
             data: "0x".into(),
+            chain: None,
         };
         assert_eq!(
             validate_call(&request, &policy).map_err(|e| e.code()),

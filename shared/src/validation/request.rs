@@ -1,4 +1,4 @@
-//! The body's shape: a JSON object with exactly two string fields.
+//! The body's shape: a JSON object with two string fields and, optionally, the chain.
 //!
 //! The body is read straight into those fields, not into a JSON tree: a value that is not a
 //! string is parsed and skipped, never stored, so a 128 KiB array where a string belongs costs
@@ -12,13 +12,53 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 /// The largest body the API reads.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-const FIELDS: [&str; 2] = ["message_type", "data"];
+const FIELDS: [&str; 3] = ["message_type", "data", "chain"];
 
-/// The request's two fields, as strings, before their content is checked.
+/// The request's fields, before their content is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BroadcastRequest {
     pub message_type: String,
     pub data: String,
+    /// The chain asked for; none: the deployment's default chain.
+    pub chain: Option<ChainRef>,
+}
+
+/// How a request names a chain: by id, or by name (a decimal string is an id too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainRef {
+    Id(u64),
+    Name(String),
+}
+
+impl ChainRef {
+    /// Whether this names the chain `id` called `name`: by its id, by its id written as a
+    /// decimal string, or by its name in any case.
+    pub fn names(&self, id: u64, name: &str) -> bool {
+        match self {
+            ChainRef::Id(asked) => *asked == id,
+            ChainRef::Name(asked) => {
+                let asked = asked.trim();
+                match asked.parse::<u64>() {
+                    Ok(asked) => asked == id,
+                    Err(_) => asked.eq_ignore_ascii_case(name),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ChainRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainRef::Id(id) => write!(f, "{id}"),
+            // A name is the client's text: quoted, and never longer than a name can be.
+            ChainRef::Name(name) => {
+                let shown: String = name.chars().take(40).collect();
+                let more = if shown.len() < name.len() { "…" } else { "" };
+                write!(f, "`{}{more}`", shown.escape_debug())
+            }
+        }
+    }
 }
 
 /// The body is not a broadcast request: HTTP 400.
@@ -30,7 +70,9 @@ pub enum RequestError {
     InvalidJson(String),
     #[error("request body must be a JSON object, got {0}")]
     NotAnObject(&'static str),
-    #[error("unknown field `{field}`{hint}; the body takes exactly `message_type` and `data`")]
+    #[error(
+        "unknown field `{field}`{hint}; the body takes `message_type`, `data` and, optionally, `chain`"
+    )]
     UnknownField { field: String, hint: String },
     #[error("missing field `{0}`")]
     MissingField(&'static str),
@@ -39,6 +81,10 @@ pub enum RequestError {
         field: &'static str,
         got: &'static str,
     },
+    #[error(
+        "field `chain` must be a chain id (a whole number) or a chain's name (a string), got {0}"
+    )]
+    NotAChain(&'static str),
 }
 
 impl RequestError {
@@ -49,7 +95,7 @@ impl RequestError {
             RequestError::NotAnObject(_) => "body_not_object",
             RequestError::UnknownField { .. } => "unknown_field",
             RequestError::MissingField(_) => "missing_field",
-            RequestError::NotAString { .. } => "invalid_field_type",
+            RequestError::NotAString { .. } | RequestError::NotAChain(_) => "invalid_field_type",
         }
     }
 }
@@ -76,6 +122,11 @@ pub fn parse_request(body: &[u8]) -> Result<BroadcastRequest, RequestError> {
     Ok(BroadcastRequest {
         message_type: string_field(fields.message_type, "message_type")?,
         data: string_field(fields.data, "data")?,
+        chain: match fields.chain {
+            None => None,
+            Some(ChainField::Named(chain)) => Some(chain),
+            Some(ChainField::Other(got)) => return Err(RequestError::NotAChain(got)),
+        },
     })
 }
 
@@ -114,6 +165,7 @@ enum Body {
 struct Fields {
     message_type: Option<Field>,
     data: Option<Field>,
+    chain: Option<ChainField>,
     /// The alphabetically first unknown key, the one a sorted JSON map would name first.
     first_unknown: Option<String>,
 }
@@ -121,6 +173,12 @@ struct Fields {
 enum Field {
     String(String),
     /// Not a string: its kind.
+    Other(&'static str),
+}
+
+/// The `chain` field: a chain named, or another kind of value.
+enum ChainField {
+    Named(ChainRef),
     Other(&'static str),
 }
 
@@ -200,6 +258,49 @@ impl<'de> Deserialize<'de> for Field {
     }
 }
 
+impl<'de> Deserialize<'de> for ChainField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChainVisitor;
+        impl<'de> Visitor<'de> for ChainVisitor {
+            type Value = ChainField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            // serde_json hands a non-negative integer to `visit_u64`, a negative one to
+            // `visit_i64`, and any other number (past `u64::MAX` too) to `visit_f64`.
+            fn visit_u64<E: de::Error>(self, id: u64) -> Result<ChainField, E> {
+                Ok(ChainField::Named(ChainRef::Id(id)))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<ChainField, E> {
+                Ok(ChainField::Other("a negative number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ChainField, E> {
+                Ok(ChainField::Other(
+                    "a number that is not a whole number in 64 bits",
+                ))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<ChainField, E> {
+                Ok(ChainField::Other("a boolean"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ChainField, E> {
+                Ok(ChainField::Other("null"))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ChainField, E> {
+                Ok(ChainField::Named(ChainRef::Name(s.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ChainField, A::Error> {
+                while seq.next_element::<Skipped>()?.is_some() {}
+                Ok(ChainField::Other("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChainField, A::Error> {
+                while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+                Ok(ChainField::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(ChainVisitor)
+    }
+}
+
 /// An object key, borrowed from the body when it has no escapes.
 struct Key<'de>(Cow<'de, str>);
 
@@ -240,6 +341,7 @@ impl<'de> Deserialize<'de> for Body {
                     match key.as_ref() {
                         "message_type" => fields.message_type = Some(map.next_value()?),
                         "data" => fields.data = Some(map.next_value()?),
+                        "chain" => fields.chain = Some(map.next_value()?),
                         other => {
                             map.next_value::<Skipped>()?;
                             if fields
@@ -313,7 +415,7 @@ mod tests {
         let misnamed = parse_request(b"{\"messageType\": \"f()\", \"data\": \"0x\"}");
         assert_eq!(
             misnamed.err().map(|e| e.to_string()),
-            Some("unknown field `messageType` (did you mean `message_type`?); the body takes exactly `message_type` and `data`".into())
+            Some("unknown field `messageType` (did you mean `message_type`?); the body takes `message_type`, `data` and, optionally, `chain`".into())
         );
         let wrong_type = parse_request(b"{\"message_type\": \"f()\", \"data\": 7}");
         assert_eq!(
@@ -371,7 +473,8 @@ mod tests {
             twice,
             Ok(BroadcastRequest {
                 message_type: "f()".into(),
-                data: "0x".into()
+                data: "0x".into(),
+                chain: None,
             })
         );
         // Escaped keys are the same keys.
@@ -381,7 +484,65 @@ mod tests {
         let unknown = parse_request(b"{\"zeta\": 1, \"Alpha\": 2, \"beta\": 3}");
         assert_eq!(
             unknown.err().map(|e| e.to_string()),
-            Some("unknown field `Alpha`; the body takes exactly `message_type` and `data`".into())
+            Some("unknown field `Alpha`; the body takes `message_type`, `data` and, optionally, `chain`".into())
         );
+    }
+
+    #[test]
+    fn a_chain_is_named_by_id_or_name_and_nothing_else() {
+        let chain_of = |value: &str| {
+            parse_request(
+                format!("{{\"message_type\": \"f()\", \"data\": \"0x\", \"chain\": {value}}}")
+                    .as_bytes(),
+            )
+            .map(|r| r.chain)
+            .map_err(|e| (e.code(), e.to_string()))
+        };
+        assert_eq!(chain_of("8453"), Ok(Some(ChainRef::Id(8453))));
+        assert_eq!(
+            chain_of("\"base\""),
+            Ok(Some(ChainRef::Name("base".into())))
+        );
+        assert_eq!(
+            parse_request(b"{\"message_type\": \"f()\", \"data\": \"0x\"}").map(|r| r.chain),
+            Ok(None)
+        );
+        for (value, got) in [
+            ("-1", "a negative number"),
+            ("1.5", "a number that is not a whole number in 64 bits"),
+            (
+                "18446744073709551616",
+                "a number that is not a whole number in 64 bits",
+            ),
+            ("null", "null"),
+            ("true", "a boolean"),
+            ("[8453]", "an array"),
+            ("{\"id\": 8453}", "an object"),
+        ] {
+            let (code, message) = chain_of(value).err().unwrap_or_default();
+            assert_eq!(code, "invalid_field_type", "{value}");
+            assert!(message.ends_with(got), "{value}: {message}");
+        }
+        let misspelt =
+            parse_request(b"{\"message_type\": \"f()\", \"data\": \"0x\", \"Chain\": 1}");
+        assert!(
+            misspelt
+                .err()
+                .is_some_and(|e| e.to_string().contains("(did you mean `chain`?)"))
+        );
+        for (asked, names_base) in [
+            (ChainRef::Id(8453), true),
+            (ChainRef::Name("BASE ".into()), true),
+            (ChainRef::Name("8453".into()), true),
+            (ChainRef::Id(1), false),
+            (ChainRef::Name("1".into()), false),
+            (ChainRef::Name("ethereum".into()), false),
+        ] {
+            assert_eq!(asked.names(8453, "base"), names_base, "{asked:?}");
+        }
+        // A name is shown as the client's text, bounded and escaped.
+        let long = ChainRef::Name(format!("{}\n", "x".repeat(100))).to_string();
+        assert_eq!(long, format!("`{}…`", "x".repeat(40)));
+        assert_eq!(ChainRef::Name("a\nb".into()).to_string(), "`a\\nb`");
     }
 }

@@ -23,9 +23,13 @@ use tx_shared::auth::{ApiKeys, LocalAuth};
 use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::Deadline;
+use tx_shared::by_chain::ByChain;
+use tx_shared::config::{ChainDecl, Chains, RpcNodes};
 use tx_shared::validation::MessageTypePolicy;
 
-pub use provision::{Names, Provisioned, provision, provision_lanes};
+pub use provision::{
+    Names, Provisioned, ProvisionedChain, provision, provision_chain, provision_lanes,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -180,17 +184,50 @@ pub fn runner_nodes(
     )
 }
 
+/// The chains served, as provisioned: the first (its nodes as [`runner_nodes`] says, its
+/// keys, the runner's policy and caps), then every one of `more_chains` through its one node.
+pub fn runner_chains(p: &Provisioned, options: &RunnerOptions) -> Result<Chains, String> {
+    let chain = |id: u64, nodes: RpcNodes, keys: &[String], target: Address| ChainDecl {
+        id,
+        name: tx_shared::domain::chains::name(id),
+        nodes,
+        keys: keys.to_vec(),
+        target_contract: Some(target),
+        target_overrides: Default::default(),
+        policy: Some(options.policy.clone()),
+        confirmations: options.confirmations,
+        reprice_after_blocks: tx_shared::domain::chains::default_reprice_after_blocks(id),
+        caps: options.caps,
+        bump: broadcaster::FeePolicy {
+            bump_percent: 12,
+            max_fee_per_gas: options.caps.max_fee_per_gas,
+        },
+    };
+    let first = chain(
+        p.chain_id,
+        runner_nodes(p, options)?,
+        &p.kms_key_ids,
+        p.target_contract,
+    );
+    let more = p.more_chains.iter().map(|more| {
+        chain(
+            more.chain_id,
+            RpcNodes::one(more.rpc_url.clone()),
+            &more.kms_key_ids,
+            more.target_contract,
+        )
+    });
+    Chains::from_list(std::iter::once(first).chain(more).collect()).map_err(|e| e.to_string())
+}
+
 /// The functions' configurations, derived from what provisioning found.
 pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionConfigs {
-    let nodes = runner_nodes(p, options).unwrap_or_else(|e| panic!("the runner's nodes: {e}"));
+    let chains = runner_chains(p, options).unwrap_or_else(|e| panic!("the runner's chains: {e}"));
     FunctionConfigs {
         api: api::Config {
             table_name: p.table_name.clone(),
             topic_arn: p.topic_arn.clone(),
-            kms_key_ids: p.kms_key_ids.clone(),
-            chain_id: p.chain_id,
-            chain_name: tx_shared::domain::chains::name(p.chain_id),
-            policy: options.policy.clone(),
+            chains: chains.clone(),
             signer_address: None,
             // The runner serves the page's WebSocket on its own port (`/ws`).
             websocket_url: None,
@@ -202,35 +239,19 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             sign_queue_url: p.sign_queue_url.clone(),
             sign_priority_queue_url: Some(p.sign_priority_queue_url.clone()),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
-            kms_key_ids: p.kms_key_ids.clone(),
-            nodes: nodes.clone(),
-            chain_id: p.chain_id,
-            target_contract: p.target_contract,
-            target_overrides: Default::default(),
+            chains: chains.clone(),
             rpc_timeout: options.rpc_timeout,
             signing_lease: options.signing_lease,
             backoff: options.backoff,
-            policy: options.policy.clone(),
-            caps: options.caps,
         },
         broadcaster: broadcaster::Config {
             table_name: p.table_name.clone(),
             sign_priority_queue_url: p.sign_priority_queue_url.clone(),
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             broadcast_priority_queue_url: Some(p.broadcast_priority_queue_url.clone()),
-            kms_key_ids: p.kms_key_ids.clone(),
-            nodes: nodes.clone(),
-            chain_id: p.chain_id,
+            chains: chains.clone(),
             rpc_timeout: options.rpc_timeout,
-            confirmations: options.confirmations,
             receipt_poll: Duration::from_secs(options.receipt_poll_seconds),
-            reprice_after_blocks: tx_shared::domain::chains::default_reprice_after_blocks(
-                p.chain_id,
-            ),
-            fees: broadcaster::FeePolicy {
-                bump_percent: 12,
-                max_fee_per_gas: 500_000_000_000,
-            },
             backoff: options.backoff,
         },
         dead_letter: dead_letter::Config {
@@ -247,10 +268,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             broadcast_queue_url: p.broadcast_queue_url.clone(),
             grace: options.sweep_grace,
             batch_limit: 500,
-            kms_key_ids: p.kms_key_ids.clone(),
-            caps: options.caps,
-            nodes,
-            chain_id: p.chain_id,
+            chains,
             rpc_timeout: options.rpc_timeout,
         },
     }
@@ -320,7 +338,7 @@ pub async fn start_with(
     hooks: Hooks,
 ) -> Result<Running, DevError> {
     let configs = function_configs(provisioned, options);
-    let config_error = |e: tx_shared::ports::NodeError| DevError::Config(e.to_string());
+    let config_error = |e: tx_shared::config::ConfigError| DevError::Config(e.to_string());
     let clients = |role| (hooks.clients)(role);
     let local_auth = LocalAuth {
         api_keys: options.api_keys.clone(),
@@ -328,22 +346,26 @@ pub async fn start_with(
     };
     let app = Arc::new(
         api::AwsApp::from_aws(&configs.api, &clients(Role::Api))
+            .map_err(config_error)?
             .with_auth(api::Authenticator::Local(local_auth)),
     );
     let signer = Arc::new(
-        signer::AwsSigner::from_aws(&configs.signer, &clients(Role::Signer))
+        signer::AwsSigner::for_each_chain(&configs.signer, &clients(Role::Signer))
             .map_err(config_error)?,
     );
     let broadcaster = Arc::new(
-        broadcaster::AwsBroadcaster::from_aws(&configs.broadcaster, &clients(Role::Broadcaster))
-            .map_err(config_error)?,
+        broadcaster::AwsBroadcaster::for_each_chain(
+            &configs.broadcaster,
+            &clients(Role::Broadcaster),
+        )
+        .map_err(config_error)?,
     );
     let dead_letters = Arc::new(dead_letter::DeadLetters::from_aws(
         &configs.dead_letter,
         &clients(Role::DeadLetter),
     ));
     let sweeper = sweeper::AwsSweeper::from_aws(&configs.sweeper, &clients(Role::Sweeper));
-    let watchdog = sweeper::AwsWatchdog::from_aws(&configs.sweeper, &clients(Role::Sweeper))
+    let watchdog = sweeper::AwsWatchdog::for_each_chain(&configs.sweeper, &clients(Role::Sweeper))
         .map_err(config_error)?;
     let retrier = Arc::new(retry::AwsRetrier::from_aws(
         &configs.retry,
@@ -485,8 +507,8 @@ pub async fn start_with(
 /// A queue consumer: the handler an event source mapping invokes.
 #[derive(Clone)]
 enum Consumer {
-    Signer(Arc<signer::AwsSigner>),
-    Broadcaster(Arc<broadcaster::AwsBroadcaster>),
+    Signer(Arc<ByChain<signer::AwsSigner>>),
+    Broadcaster(Arc<ByChain<broadcaster::AwsBroadcaster>>),
     DeadLetters(Arc<dead_letter::DeadLetters<tx_shared::adapters::dynamo::DynamoStore>>),
 }
 
@@ -494,12 +516,11 @@ impl Consumer {
     /// One invocation, with the deadline Lambda would give it.
     async fn handle(&self, event: SqsEvent, timeouts: &FunctionTimeouts) -> SqsBatchResponse {
         match self {
-            Consumer::Signer(signer) => {
-                signer.handle(event, Deadline::after(timeouts.signer)).await
+            Consumer::Signer(signers) => {
+                signer::handle(signers, event, Deadline::after(timeouts.signer)).await
             }
-            Consumer::Broadcaster(broadcaster) => {
-                broadcaster
-                    .handle(event, Deadline::after(timeouts.broadcaster))
+            Consumer::Broadcaster(broadcasters) => {
+                broadcaster::handle(broadcasters, event, Deadline::after(timeouts.broadcaster))
                     .await
             }
             Consumer::DeadLetters(dead_letters) => {

@@ -58,6 +58,15 @@ impl Names {
         format!("alias/{}-signer", self.prefix)
     }
 
+    /// Lane `lane`'s key on another chain than the first.
+    pub fn chain_key_alias(&self, chain_id: u64, lane: usize) -> String {
+        format!(
+            "alias/{}-chain-{chain_id}-signer-lane-{}",
+            self.prefix,
+            lane + 1
+        )
+    }
+
     /// Lane `lane`'s key (the first lane's is [`Names::key_alias`]).
     pub fn lane_key_alias(&self, lane: usize) -> String {
         match lane {
@@ -88,6 +97,64 @@ pub struct Provisioned {
     pub chain_id: u64,
     pub target_contract: Address,
     pub rpc_url: String,
+    /// Chains served beside the first ([`provision_chain`]); none unless asked for.
+    pub more_chains: Vec<ProvisionedChain>,
+}
+
+/// Another chain served beside the first: its node, its keys (a lane each, funded there) and
+/// its target contract.
+#[derive(Debug, Clone)]
+pub struct ProvisionedChain {
+    pub chain_id: u64,
+    pub rpc_url: String,
+    pub kms_key_ids: Vec<String>,
+    pub signer_addresses: Vec<Address>,
+    pub target_contract: Address,
+}
+
+/// Keys for another chain, a lane each, funded on its node, and its target deployed: add the
+/// result to [`Provisioned::more_chains`].
+pub async fn provision_chain(
+    sdk: &SdkConfig,
+    names: &Names,
+    rpc_url: &str,
+    target_contract: Address,
+    lanes: usize,
+) -> Result<ProvisionedChain, DevError> {
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let node = connect(rpc_url)?;
+    let chain_id = node.get_chain_id().await.map_err(rpc("eth_chainId"))?;
+    let aliases = (0..lanes.max(1)).map(|lane| names.chain_key_alias(chain_id, lane));
+    let (kms_key_ids, signer_addresses) = ensure_lanes(&kms, &node, aliases).await?;
+    deploy_target(&node, target_contract).await?;
+    Ok(ProvisionedChain {
+        chain_id,
+        rpc_url: rpc_url.to_owned(),
+        kms_key_ids,
+        signer_addresses,
+        target_contract,
+    })
+}
+
+/// A key per alias (made if missing), each funded on `node`: the ids and addresses, in order.
+async fn ensure_lanes(
+    kms: &aws_sdk_kms::Client,
+    node: &RootProvider,
+    aliases: impl Iterator<Item = String>,
+) -> Result<(Vec<String>, Vec<Address>), DevError> {
+    let mut kms_key_ids = Vec::new();
+    let mut signer_addresses = Vec::new();
+    for (lane, alias) in aliases.enumerate() {
+        let key_id = ensure_signing_key(kms, &alias).await?;
+        let address = KmsSigner::new(kms.clone(), &key_id)
+            .address()
+            .await
+            .map_err(|e| DevError::Provision(format!("signing key of lane {}: {e}", lane + 1)))?;
+        fund(node, address).await?;
+        kms_key_ids.push(key_id);
+        signer_addresses.push(address);
+    }
+    Ok((kms_key_ids, signer_addresses))
 }
 
 /// `max_receive_count` is the redrive policy's cap; it must equal the functions' `MAX_ATTEMPTS`.
@@ -146,18 +213,8 @@ pub async fn provision_lanes(
     ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
     let node = connect(rpc_url)?;
     let chain_id = node.get_chain_id().await.map_err(rpc("eth_chainId"))?;
-    let mut kms_key_ids = Vec::new();
-    let mut signer_addresses = Vec::new();
-    for lane in 0..lanes.max(1) {
-        let key_id = ensure_signing_key(&kms, &names.lane_key_alias(lane)).await?;
-        let address = KmsSigner::new(kms.clone(), &key_id)
-            .address()
-            .await
-            .map_err(|e| DevError::Provision(format!("signing key of lane {}: {e}", lane + 1)))?;
-        fund(&node, address).await?;
-        kms_key_ids.push(key_id);
-        signer_addresses.push(address);
-    }
+    let aliases = (0..lanes.max(1)).map(|lane| names.lane_key_alias(lane));
+    let (kms_key_ids, signer_addresses) = ensure_lanes(&kms, &node, aliases).await?;
     let (kms_key_id, signer_address) = (kms_key_ids[0].clone(), signer_addresses[0]);
     deploy_target(&node, target_contract).await?;
 
@@ -177,6 +234,7 @@ pub async fn provision_lanes(
         chain_id,
         target_contract,
         rpc_url: rpc_url.to_owned(),
+        more_chains: Vec::new(),
     })
 }
 

@@ -56,6 +56,15 @@ impl Reading for DynamoStore {
             filters.push("tx_hash = :hash");
             values.insert(":hash".into(), s(hash.to_string()));
         }
+        if let Some(chain_id) = query.chain_id {
+            filters.push("chain_id = :chain");
+            values.insert(":chain".into(), n(chain_id));
+        }
+        // As the nonce's reservation writes it (checksummed).
+        if let Some(lane) = query.lane {
+            filters.push("signer_address = :lane");
+            values.insert(":lane".into(), s(lane.to_string()));
+        }
         let mut items = Vec::new();
         let mut scanned = 0;
         let next_cursor = loop {

@@ -234,6 +234,8 @@ impl Reading for MemoryStore {
                     .tx_hash
                     .is_none_or(|hash| tx.signed.as_ref().is_some_and(|s| s.hash == hash))
             })
+            .filter(|tx| query.chain_id.is_none_or(|chain| tx.chain_id == chain))
+            .filter(|tx| query.lane.is_none_or(|lane| tx.from == Some(lane)))
             .filter(|tx| in_range(tx))
             .collect();
         let limit = query.limit.clamp(1, 1000) as usize;
