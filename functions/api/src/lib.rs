@@ -459,6 +459,8 @@ async fn withdraw<S: Intake + Reading>(
 }
 
 #[cfg(test)]
+mod chains_tests;
+#[cfg(test)]
 mod not_queued_tests;
 #[cfg(test)]
 mod tests;

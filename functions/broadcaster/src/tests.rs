@@ -442,6 +442,7 @@ async fn a_nonce_used_only_in_the_last_blocks_decides_nothing_yet() {
     assert!(b.to_signer.enqueued().is_empty(), "not signed again");
 }
 
+mod chains;
 mod follow;
 
 #[tokio::test]

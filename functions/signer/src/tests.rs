@@ -377,4 +377,5 @@ async fn a_late_duplicate_of_an_older_generation_cannot_undo_an_operators_retry(
     assert!(s.node.sent().is_empty(), "nothing filled");
 }
 
+mod chains;
 mod lanes;

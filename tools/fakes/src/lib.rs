@@ -287,7 +287,15 @@ pub fn ping_request() -> NewTransaction {
 
 /// A `received` transaction in `store`, as the api leaves it.
 pub async fn received<S: Intake>(store: &S) -> TxId {
-    let new = ping_request();
+    received_on(store, 31337).await
+}
+
+/// [`received`], for chain `chain_id`.
+pub async fn received_on<S: Intake>(store: &S, chain_id: u64) -> TxId {
+    let new = NewTransaction {
+        chain_id,
+        ..ping_request()
+    };
     store
         .insert_new(&new)
         .await
@@ -302,14 +310,22 @@ pub async fn reserved<S>(store: &S, first_nonce: u64) -> (TxId, LeaseToken, u64)
 where
     S: Intake + SigningLease + NonceCounter,
 {
-    let id = received(store).await;
+    reserved_on(store, 31337, first_nonce).await
+}
+
+/// [`reserved`], on chain `chain_id`.
+pub async fn reserved_on<S>(store: &S, chain_id: u64, first_nonce: u64) -> (TxId, LeaseToken, u64)
+where
+    S: Intake + SigningLease + NonceCounter,
+{
+    let id = received_on(store, chain_id).await;
     let Ok(Claim::Granted { token, .. }) =
         store.claim_for_signing(id, Duration::from_secs(30)).await
     else {
         panic!("{id} could not be claimed");
     };
     let account = Account {
-        chain_id: 31337,
+        chain_id,
         address: FakeKey::ADDRESS,
     };
     store
@@ -329,7 +345,20 @@ pub async fn signed<S>(store: &S, first_nonce: u64, raw: Bytes) -> (TxId, Signed
 where
     S: Intake + SigningLease + NonceCounter,
 {
-    let (id, token, nonce) = reserved(store, first_nonce).await;
+    signed_on(store, 31337, first_nonce, raw).await
+}
+
+/// [`signed`], on chain `chain_id`.
+pub async fn signed_on<S>(
+    store: &S,
+    chain_id: u64,
+    first_nonce: u64,
+    raw: Bytes,
+) -> (TxId, SignedTx)
+where
+    S: Intake + SigningLease + NonceCounter,
+{
+    let (id, token, nonce) = reserved_on(store, chain_id, first_nonce).await;
     let tx = SignedTx {
         nonce,
         from: FakeKey::ADDRESS,

@@ -36,10 +36,11 @@ struct State {
     nodes: HashMap<u64, (Vec<crate::ports::NodeHealth>, OffsetDateTime)>,
 }
 
-/// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`].
-#[derive(Debug, Default)]
+/// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`]. A clone is the same table
+/// (as two `DynamoStore`s on one table are), for the parts of several chains.
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: std::sync::Arc<Mutex<State>>,
 }
 
 impl MemoryStore {
