@@ -77,6 +77,18 @@ impl TestStack {
         pollers: usize,
         node: &str,
     ) -> TestStack {
+        Self::start_on_chains(test, options, pollers, node, &[]).await
+    }
+
+    /// A stack serving `node`'s chain (the default) and, beside it, the chain of each of
+    /// `more_chains`, each with `options.lanes` keys of its own.
+    pub async fn start_on_chains(
+        test: &str,
+        options: RunnerOptions,
+        pollers: usize,
+        node: &str,
+        more_chains: &[&str],
+    ) -> TestStack {
         require_emulator();
         // Logs only show with `--nocapture` and RUST_LOG set.
         if std::env::var("RUST_LOG").is_ok() {
@@ -94,6 +106,19 @@ impl TestStack {
         )
         .await
         .unwrap_or_else(|e| panic!("provisioning {test}: {e}"));
+        let mut provisioned = provisioned;
+        for url in more_chains {
+            let chain = devstack::provision_chain(
+                &sdk,
+                &names,
+                url,
+                devstack::default_target(),
+                options.lanes,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("provisioning {test}'s chain at {url}: {e}"));
+            provisioned.more_chains.push(chain);
+        }
         let options = RunnerOptions {
             api_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             pollers_per_queue: pollers,
@@ -207,6 +232,17 @@ impl TestStack {
     /// POSTs and returns the transaction id, asserting a 200.
     pub async fn submit(&self, message_type: &str, data: &str) -> String {
         let (status, body) = self.post(message_type, data, None).await;
+        Self::accepted(status, body)
+    }
+
+    /// [`TestStack::submit`], to the chain `chain` names (an id or a name).
+    pub async fn submit_to(&self, chain: Value, message_type: &str, data: &str) -> String {
+        let body = json!({ "message_type": message_type, "data": data, "chain": chain });
+        let (status, body) = self.post_raw(body.to_string(), None).await;
+        Self::accepted(status, body)
+    }
+
+    fn accepted(status: u16, body: Value) -> String {
         assert_eq!(status, 200, "POST answered {body}");
         body["transaction_id"]
             .as_str()
