@@ -11,6 +11,9 @@ MAKEFLAGS += --no-print-directory
 # Ports (override on the command line, e.g. `make dev API_PORT=3001`).
 EMULATOR_PORT ?= 4566
 ANVIL_PORT ?= 8545
+# `make dev`'s second chain (chain id 31338) and the fault proxy in front of the first.
+SECOND_ANVIL_PORT ?= 8555
+DEV_PROXY_PORT ?= 8556
 API_PORT ?= 3000
 TEST_EMULATOR_PORT ?= 4599
 TEST_ANVIL_PORT ?= 8599
@@ -20,7 +23,7 @@ WATCH_PORT ?= 9000
 LAMBDA_ARCH ?= --arm64
 # Extra arguments for `cargo test` in `make test` (e.g. TEST_ARGS="-- --nocapture").
 TEST_ARGS ?=
-export EMULATOR_PORT ANVIL_PORT TEST_EMULATOR_PORT TEST_ANVIL_PORT
+export EMULATOR_PORT ANVIL_PORT SECOND_ANVIL_PORT TEST_EMULATOR_PORT TEST_ANVIL_PORT
 
 STACK := scripts/stack.sh
 # cargo finds the `cargo-lambda` subcommand on PATH (zig comes with it in the venv).
@@ -36,8 +39,13 @@ DEV_ENV := \
 	AWS_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test \
-	AWS_EC2_METADATA_DISABLED=true \
-	RPC_URL=http://127.0.0.1:$(ANVIL_PORT)
+	AWS_EC2_METADATA_DISABLED=true
+
+# What devstack provisions and runs on: the first chain's anvil (the default chain), the
+# second chain's, and (`make dev` only) the fault proxy in front of the first, its second node.
+RUNNER_ENV := \
+	RPC_URL=http://127.0.0.1:$(ANVIL_PORT) \
+	MORE_CHAIN_URLS=http://127.0.0.1:$(SECOND_ANVIL_PORT)
 
 # (invoke-% is a pattern rule: make skips pattern rules for phony targets, so it is not listed.)
 .PHONY: help tools dev stop status test lint build-lambdas watch infra-check clean-dev
@@ -58,11 +66,13 @@ dev: tools ## Start emulator + anvil (kept running, state in .dev/) and run the 
 	@$(STACK) up dev
 	@echo
 	@echo "  API:       http://127.0.0.1:$(API_PORT)  (e.g. curl http://127.0.0.1:$(API_PORT)/health)"
-	@echo "  Emulator:  http://127.0.0.1:$(EMULATOR_PORT)    anvil: http://127.0.0.1:$(ANVIL_PORT) (chain id 31337)"
+	@echo "  Emulator:  http://127.0.0.1:$(EMULATOR_PORT)    anvil: http://127.0.0.1:$(ANVIL_PORT) (chain id 31337, the default)"
+	@echo "  Second chain: anvil http://127.0.0.1:$(SECOND_ANVIL_PORT) (chain id 31338)    fault proxy: http://127.0.0.1:$(DEV_PROXY_PORT)"
 	@echo "  Ctrl-C stops only this runner; the emulator and anvil keep running (and keep their state)."
 	@echo "  'make stop' stops them; 'make clean-dev' also wipes their state."
 	@echo
-	@exec env $(DEV_ENV) API_PORT=$(API_PORT) cargo run -p devstack --bin devstack -- run
+	@exec env $(DEV_ENV) $(RUNNER_ENV) DEV_PROXY_PORT=$(DEV_PROXY_PORT) API_PORT=$(API_PORT) \
+		cargo run -p devstack --bin devstack -- run
 
 stop: ## Stop the dev emulator and anvil started by `make dev`
 	@$(STACK) down dev
@@ -92,7 +102,7 @@ build-lambdas: ## Build release Lambda zips into target/lambda/<fn>/bootstrap.zi
 # `stack.sh lambda-env` adds defaults for anything it leaves out.
 watch: tools ## Serve the functions with hot reload (cargo lambda watch) against the dev stack
 	@$(STACK) up dev
-	@env $(DEV_ENV) cargo run -p devstack --bin devstack -- provision --env-file .dev/lambda.env
+	@env $(DEV_ENV) $(RUNNER_ENV) cargo run -p devstack --bin devstack -- provision --env-file .dev/lambda.env
 	@$(STACK) lambda-env dev > .dev/lambda-watch.env
 	@echo
 	@echo "  Invoke from another terminal:"

@@ -12,8 +12,9 @@
 #                                   print KEY=VALUE lines for `cargo lambda watch`
 #
 # Profiles:
-#   dev   emulator 127.0.0.1:${EMULATOR_PORT:-4566}, anvil 127.0.0.1:${ANVIL_PORT:-8545};
-#         state persists in .dev/ across restarts of either process.
+#   dev   emulator 127.0.0.1:${EMULATOR_PORT:-4566}, anvil 127.0.0.1:${ANVIL_PORT:-8545}
+#         (chain 31337), a second anvil 127.0.0.1:${SECOND_ANVIL_PORT:-8555} (chain 31338);
+#         state persists in .dev/ across restarts of any of them.
 #   test  emulator 127.0.0.1:${TEST_EMULATOR_PORT:-4599}, anvil 127.0.0.1:${TEST_ANVIL_PORT:-8599};
 #         no persistence; .dev/test/ is wiped at start unless processes of an
 #         earlier `up test` still run (those are reused).
@@ -41,6 +42,7 @@ PYTHON=${PYTHON:-python3}
 START_TIMEOUT=${STACK_START_TIMEOUT:-60} # seconds to wait for a started process to answer
 STOP_TIMEOUT=${STACK_STOP_TIMEOUT:-30}   # seconds to wait for SIGTERM (MiniStack saves state then)
 LOCAL_CHAIN_ID=31337
+SECOND_CHAIN_ID=31338 # the dev stack's second chain
 
 MINISTACK_BIN=$TOOLS_DIR/ministack/bin/ministack
 CARGO_LAMBDA_BIN=$TOOLS_DIR/cargo-lambda/bin/cargo-lambda
@@ -270,6 +272,7 @@ load_profile() {
     dev)
         EMU_PORT=${EMULATOR_PORT:-4566}
         ANVIL_PORT_=${ANVIL_PORT:-8545}
+        SECOND_ANVIL_PORT_=${SECOND_ANVIL_PORT:-8555}
         RUN_DIR=$DEV_DIR
         PERSIST=1
         ;;
@@ -287,6 +290,7 @@ load_profile() {
         ;;
     *) die "profile must be 'dev', 'test' or 'bench' (got '${1:-}')" ;;
     esac
+    [[ $1 == dev ]] || SECOND_ANVIL_PORT_=
     PROFILE=$1
 }
 
@@ -383,24 +387,33 @@ up_emulator() {
 }
 
 up_anvil() {
-    local pidfile=$RUN_DIR/anvil.pid logfile=$RUN_DIR/anvil.log bin chain
+    up_one_anvil anvil "$ANVIL_PORT_" "$LOCAL_CHAIN_ID" anvil
+    # The dev stack serves a second chain too (`make dev`: two chains).
+    if [[ -n $SECOND_ANVIL_PORT_ ]]; then
+        up_one_anvil "anvil-2" "$SECOND_ANVIL_PORT_" "$SECOND_CHAIN_ID" anvil-2
+    fi
+}
+
+up_one_anvil() { # what port chain-id file-stem
+    local what=$1 port=$2 chain_id=$3 stem=$4 pidfile logfile bin chain
+    pidfile=$RUN_DIR/$stem.pid logfile=$RUN_DIR/$stem.log
     bin=$(anvil_bin)
-    if attach_if_listening "anvil" anvil_ready "$ANVIL_PORT_" "$pidfile" anvil; then
-        chain=$(rpc_chain_id "http://127.0.0.1:$ANVIL_PORT_")
-        [[ $chain == "$LOCAL_CHAIN_ID" ]] || log "anvil: warning: the node on 127.0.0.1:$ANVIL_PORT_ reports chain id $chain, not $LOCAL_CHAIN_ID"
+    if attach_if_listening "$what" anvil_ready "$port" "$pidfile" anvil; then
+        chain=$(rpc_chain_id "http://127.0.0.1:$port")
+        [[ $chain == "$chain_id" ]] || log "$what: warning: the node on 127.0.0.1:$port reports chain id $chain, not $chain_id"
         return 0
     fi
     [[ -x $bin ]] || die "anvil is not installed; run: scripts/stack.sh tools"
-    local args=(--host 127.0.0.1 --port "$ANVIL_PORT_" --chain-id "$LOCAL_CHAIN_ID")
+    local args=(--host 127.0.0.1 --port "$port" --chain-id "$chain_id")
     if ((PERSIST)); then
         # --state loads the file if present and dumps on exit; the interval dump
         # bounds what a crash or SIGKILL loses.
-        args+=(--state "$RUN_DIR/anvil-state.json" --state-interval 10)
+        args+=(--state "$RUN_DIR/$stem-state.json" --state-interval 10)
     fi
-    log "anvil: starting anvil $ANVIL_VERSION on 127.0.0.1:$ANVIL_PORT_, chain id $LOCAL_CHAIN_ID (log: ${logfile#"$ROOT"/})"
+    log "$what: starting anvil $ANVIL_VERSION on 127.0.0.1:$port, chain id $chain_id (log: ${logfile#"$ROOT"/})"
     spawn "$pidfile" "$logfile" "$bin" "${args[@]}"
-    wait_ready "anvil" anvil_ready "$ANVIL_PORT_" "$pidfile" "$logfile" anvil
-    log "anvil: ready (pid $(<"$pidfile"))"
+    wait_ready "$what" anvil_ready "$port" "$pidfile" "$logfile" anvil
+    log "$what: ready (pid $(<"$pidfile"))"
 }
 
 # Serialises `up`/`down` of one profile: two runs starting at once would
@@ -459,6 +472,7 @@ cmd_down() {
     load_profile "${1:-}"
     lock_profile
     stop_one "anvil" "$RUN_DIR/anvil.pid" anvil
+    [[ -z $SECOND_ANVIL_PORT_ ]] || stop_one "anvil-2" "$RUN_DIR/anvil-2.pid" anvil
     stop_one "emulator" "$RUN_DIR/ministack.pid" ministack
 }
 
@@ -473,12 +487,14 @@ cmd_status() {
     for profile in dev test bench; do
         load_profile "$profile"
         printf '%s (%s)\n' "$profile" "${RUN_DIR#"$ROOT"/}"
-        for what in emulator anvil; do
-            if [[ $what == emulator ]]; then
-                port=$EMU_PORT pidfile=$RUN_DIR/ministack.pid name=ministack check=emulator_ready
-            else
-                port=$ANVIL_PORT_ pidfile=$RUN_DIR/anvil.pid name=anvil check=anvil_ready
-            fi
+        local shown=(emulator anvil)
+        [[ -z $SECOND_ANVIL_PORT_ ]] || shown+=(anvil-2)
+        for what in "${shown[@]}"; do
+            case $what in
+            emulator) port=$EMU_PORT pidfile=$RUN_DIR/ministack.pid name=ministack check=emulator_ready ;;
+            anvil) port=$ANVIL_PORT_ pidfile=$RUN_DIR/anvil.pid name=anvil check=anvil_ready ;;
+            *) port=$SECOND_ANVIL_PORT_ pidfile=$RUN_DIR/anvil-2.pid name=anvil check=anvil_ready ;;
+            esac
             if "$check" "$port"; then
                 state=up
             elif port_open "$port"; then
@@ -523,9 +539,11 @@ RUST_LOG=${RUST_LOG:-info}
 EOF
         [[ ! -f $RUN_DIR/lambda.env ]] || cat "$RUN_DIR/lambda.env"
     } | awk -F= '
+        BEGIN { split("CHAIN_ID CHAIN_NAME RPC_URL RPC_NODES RPC_SEND_TO KMS_KEY_ID KMS_KEY_IDS TARGET_CONTRACT TARGET_CONTRACTS CONFIRMATIONS REPRICE_AFTER_BLOCKS", one, " "); for (i in one) one_chain[one[i]] = 1 }
         /^[[:space:]]*(#|$)/ { next }
         { if (!($1 in val)) order[n++] = $1; val[$1] = $0 }
-        END { for (i = 0; i < n; i++) print val[order[i]] }'
+        # With CHAINS (several chains, from devstack), the one-chain defaults above must go.
+        END { for (i = 0; i < n; i++) if (!("CHAINS" in val && order[i] in one_chain)) print val[order[i]] }'
 }
 
 usage() {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use alloy::primitives::Address;
 use devstack::{
-    DevError, Names, Provisioned, RunnerOptions, default_target, provision_lanes, start,
+    DevError, Names, Provisioned, RunnerOptions, default_target, provision_chain, provision_lanes,
+    start,
 };
 use tx_shared::aws::{AwsTimeouts, load_config};
 use tx_shared::config::Env;
@@ -77,21 +78,21 @@ async fn run() -> Result<(), DevError> {
             tx_shared::config::MAX_LANES
         )));
     }
-    let provisioned = provision_lanes(
-        &sdk,
-        &Names::new(prefix),
-        &rpc_url,
-        target,
-        backoff.max_attempts,
-        lanes,
-    )
-    .await?;
+    let names = Names::new(prefix);
+    let mut provisioned =
+        provision_lanes(&sdk, &names, &rpc_url, target, backoff.max_attempts, lanes).await?;
+    // More chains (`,`-separated node URLs, a chain each), with as many lanes as the first.
+    for url in list(env.raw("MORE_CHAIN_URLS")) {
+        let chain = provision_chain(&sdk, &names, &url, target, lanes).await?;
+        provisioned.more_chains.push(chain);
+    }
     tracing::info!(
         table = %provisioned.table_name,
         topic = %provisioned.topic_arn,
         kms_key_id = %provisioned.kms_key_id,
         signer_address = %provisioned.signer_address,
         chain_id = provisioned.chain_id,
+        more_chains = provisioned.more_chains.len(),
         "provisioned"
     );
 
@@ -123,6 +124,23 @@ async fn run() -> Result<(), DevError> {
                     .message_type_policy("ALLOWED_MESSAGE_TYPES")
                     .map_err(config_error)?,
             };
+            // The fault proxy in front of the first chain's node, as its second node: faults
+            // injected through its admin routes fail over to the first.
+            let proxy = match env
+                .optional::<u16>("DEV_PROXY_PORT")
+                .map_err(config_error)?
+            {
+                None => None,
+                Some(port) => Some(
+                    rpc_proxy::start(
+                        &rpc_url,
+                        SocketAddr::from(([127, 0, 0, 1], port)),
+                        rpc_proxy::ProxyConfig::default(),
+                    )
+                    .await
+                    .map_err(|e| DevError::Config(format!("DEV_PROXY_PORT: {e}")))?,
+                ),
+            };
             let api_keys = match env.raw("API_KEYS") {
                 Some(raw) => tx_shared::auth::ApiKeys::parse(raw)
                     .map_err(|e| DevError::Config(format!("API_KEYS: {e}")))?,
@@ -137,16 +155,10 @@ async fn run() -> Result<(), DevError> {
                 node_url: env.optional("NODE_URL").map_err(config_error)?,
                 // More nodes of the chain (`,`-separated), and how many get each signed
                 // transaction.
-                more_node_urls: env
-                    .raw("MORE_NODE_URLS")
-                    .map(|raw| {
-                        raw.split(',')
-                            .map(str::trim)
-                            .filter(|url| !url.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                more_node_urls: list(env.raw("MORE_NODE_URLS"))
+                    .into_iter()
+                    .chain(proxy.as_ref().map(|p| p.url()))
+                    .collect(),
                 send_to: env.or_default("RPC_SEND_TO", 1).map_err(config_error)?,
                 rpc_timeout: Duration::from_millis(
                     env.or_default("RPC_TIMEOUT_MS", defaults.rpc_timeout.as_millis() as u64)
@@ -184,14 +196,38 @@ async fn run() -> Result<(), DevError> {
                     format!("\n  client API key: {key}  ({name}; send it as x-api-key)")
                 })
                 .collect();
+            let more_chains: String = provisioned
+                .more_chains
+                .iter()
+                .map(|c| {
+                    format!(
+                        "\n  chain {}:    {} (send \"chain\": {} in a request), lanes {}",
+                        c.chain_id,
+                        c.rpc_url,
+                        c.chain_id,
+                        c.signer_addresses.len()
+                    )
+                })
+                .collect();
+            let proxied = proxy
+                .as_ref()
+                .map(|p| {
+                    format!(
+                        "\n  fault proxy:    {} (its second node; admin: {}/_proxy/config)",
+                        p.url(),
+                        p.url()
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "\ntx-broadcaster is running\n  API:            {}\n  status page:    {}/\n  admin token:    {}{keys}\n  signer address: {}\n  target:         {}\n  chain id:       {}\nCtrl-C stops the runner; the emulator and anvil keep running (make stop).\n",
+                "\ntx-broadcaster is running\n  API:            {}\n  status page:    {}/\n  admin token:    {}{keys}\n  signer address: {}\n  target:         {}\n  chain id:       {} (the default; {} lanes){proxied}{more_chains}\nCtrl-C stops the runner; the emulator and the anvils keep running (make stop).\n",
                 running.api_url(),
                 running.api_url(),
                 options.admin_token,
                 provisioned.signer_address,
                 provisioned.target_contract,
-                provisioned.chain_id
+                provisioned.chain_id,
+                provisioned.signer_addresses.len(),
             );
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping the runner"),
@@ -201,6 +237,18 @@ async fn run() -> Result<(), DevError> {
             Ok(())
         }
     }
+}
+
+/// A `,`-separated list, blanks dropped.
+fn list(raw: Option<&str>) -> Vec<String> {
+    raw.map(|raw| {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Every variable any function reads, for `cargo lambda watch --env-file`.
@@ -223,11 +271,7 @@ fn lambda_env(p: &Provisioned) -> String {
             p.broadcast_priority_queue_url.clone(),
         ),
         ("BROADCAST_QUEUE_URL", p.broadcast_queue_url.clone()),
-        ("KMS_KEY_IDS", p.kms_key_ids.join(",")),
-        ("KMS_KEY_ID", p.kms_key_id.clone()),
-        ("RPC_URL", p.rpc_url.clone()),
-        ("CHAIN_ID", p.chain_id.to_string()),
-        ("TARGET_CONTRACT", p.target_contract.to_string()),
+        ("CHAINS", chains_declaration(p)),
         ("RECEIPT_POLL_SECONDS", "1".into()),
         // `cargo lambda watch` runs the functions as deployed: they refuse to start without it.
         (
@@ -238,4 +282,29 @@ fn lambda_env(p: &Provisioned) -> String {
     .iter()
     .map(|(k, v)| format!("{k}={v}\n"))
     .collect()
+}
+
+/// Every provisioned chain, as `CHAINS` declares it (the first is the default).
+fn chains_declaration(p: &Provisioned) -> String {
+    let chain = |id: u64, url: &str, keys: &[String], target: Address| {
+        serde_json::json!({
+            "id": id,
+            "nodes": [{ "url": url }],
+            "keys": keys,
+            "target_contract": target.to_string(),
+        })
+    };
+    let chains: Vec<serde_json::Value> = std::iter::once(chain(
+        p.chain_id,
+        &p.rpc_url,
+        &p.kms_key_ids,
+        p.target_contract,
+    ))
+    .chain(
+        p.more_chains
+            .iter()
+            .map(|c| chain(c.chain_id, &c.rpc_url, &c.kms_key_ids, c.target_contract)),
+    )
+    .collect();
+    serde_json::Value::Array(chains).to_string()
 }
