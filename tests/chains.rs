@@ -138,3 +138,89 @@ async fn a_burst_across_two_chains_lands_on_each_with_no_nonce_gap_on_any_lane()
     assert_eq!(shown, vec![(31_337, 2), (SECOND, 2)], "{health}");
     stack.stop().await;
 }
+
+/// A chain's nodes kept in Secrets Manager are read at start-up, checked like a declaration's,
+/// and no error shows the secret's value.
+#[tokio::test]
+async fn nodes_kept_in_a_secret_are_read_at_start_up_and_never_shown() {
+    use tx_shared::adapters::secrets::read_chain_nodes;
+    use tx_shared::config::Env;
+    let sdk = tx_shared::aws::load_config(tx_shared::aws::AwsTimeouts::HANDLER).await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = integration_tests::unique_prefix("nodes-secret");
+    let keyed = "https://eth.example/v2/s3cr3t-key";
+    let put = |secret: String, value: String| {
+        let client = client.clone();
+        async move {
+            client
+                .create_secret()
+                .name(secret)
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{}", tx_shared::aws::describe(&e)));
+        }
+    };
+    put(
+        format!("{name}/good"),
+        json!([{ "url": rpc_url(), "label": "primary" }, { "url": keyed, "weight": 2 }])
+            .to_string(),
+    )
+    .await;
+    put(
+        format!("{name}/bad"),
+        format!(r#"[{{"url": "{keyed}", "weight": 0}}, {{"url": "{keyed}"}}]"#),
+    )
+    .await;
+    put(format!("{name}/garbled"), format!(r#"[{{"url": "{keyed}""#)).await;
+    let chains_with = |secret: &str| {
+        Env::from_pairs([(
+            "CHAINS",
+            json!([{ "id": 31_337, "nodes_secret": secret, "send_to": 2, "keys": ["k"] }])
+                .to_string(),
+        )])
+        .chains()
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let mut chains = chains_with(&format!("{name}/good"));
+    read_chain_nodes(&mut chains, &client)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let nodes = chains
+        .default_chain()
+        .nodes()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let labels: Vec<(String, u32)> = nodes
+        .iter()
+        .map(|(label, weight, _)| (label, weight))
+        .collect();
+    assert_eq!(
+        labels,
+        vec![("primary".to_owned(), 1), ("node-2".to_owned(), 2)]
+    );
+    assert_eq!(nodes.send_to, 2);
+    // The nodes as read serve the chain: a pool connects and asks them.
+    let pool = tx_shared::adapters::pool::NodePool::connect(31_337, nodes, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!format!("{pool:?}").contains("s3cr3t"));
+
+    for (secret, expected) in [
+        ("missing", "can't be read"),
+        ("bad", "weight"),
+        ("garbled", "column"),
+    ] {
+        let mut chains = chains_with(&format!("{name}/{secret}"));
+        let error = read_chain_nodes(&mut chains, &client)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("chain 31337: `nodes_secret`"),
+            "{secret}: {error}"
+        );
+        assert!(error.contains(expected), "{secret}: {error}");
+        assert!(!error.contains("s3cr3t"), "{secret}: {error}");
+    }
+}

@@ -104,6 +104,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub kms: aws_sdk_kms::Client,
+    /// Where a chain's node URLs are kept (`nodes_secret`), read once at start-up.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl AwsClients {
@@ -113,6 +115,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
             kms: aws_sdk_kms::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 }

@@ -102,7 +102,7 @@ impl AwsBroadcaster {
                 |queue, priority| queue.with_sibling(priority),
             ),
             to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_priority_queue_url),
-            node: NodePool::connect(chain.id, &chain.nodes, config.rpc_timeout).map_err(|e| {
+            node: NodePool::connect(chain.id, chain.nodes()?, config.rpc_timeout).map_err(|e| {
                 ConfigError::Invalid {
                     name: "CHAINS",
                     reason: format!("chain {}: `nodes`: {e}", chain.id),

@@ -120,7 +120,7 @@ impl AwsSigner {
                 SqsQueue::new(sqs, &config.sign_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
-            node: NodePool::connect(chain.id, &chain.nodes, config.rpc_timeout).map_err(|e| {
+            node: NodePool::connect(chain.id, chain.nodes()?, config.rpc_timeout).map_err(|e| {
                 ConfigError::Invalid {
                     name: "CHAINS",
                     reason: format!("chain {}: `nodes`: {e}", chain.id),

@@ -87,7 +87,7 @@ impl AwsWatchdog {
         Ok(watchdog::Watchdog {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_broadcaster: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
-            node: NodePool::connect(chain.id, &chain.nodes, config.rpc_timeout).map_err(|e| {
+            node: NodePool::connect(chain.id, chain.nodes()?, config.rpc_timeout).map_err(|e| {
                 ConfigError::Invalid {
                     name: "CHAINS",
                     reason: format!("chain {}: `nodes`: {e}", chain.id),

@@ -6,5 +6,6 @@ pub mod memory;
 pub mod node_errors;
 pub mod pool;
 pub mod rpc;
+pub mod secrets;
 pub mod sns;
 pub mod sqs;

@@ -13,7 +13,9 @@
 //!  "confirmations": 3, "reprice_after_blocks": 240,
 //!  "max_gas_limit": 500000, "max_fee_per_gas_wei": 50000000000, "fee_bump_percent": 12}
 //! ```
-//! `id`, `nodes` and `keys` are required. The allowlist, the spending caps and the bump fall
+//! `id` and `keys` are required, and the nodes: listed in `nodes`, or kept in a Secrets Manager
+//! secret named by `nodes_secret` (its value the same JSON list), read once at start-up
+//! ([`crate::adapters::secrets::read_chain_nodes`]) so no node URL sits in the environment. The allowlist, the spending caps and the bump fall
 //! back to the deployment's `ALLOWED_MESSAGE_TYPES`, `MAX_GAS_LIMIT`, `MAX_FEE_PER_GAS_WEI` and
 //! `FEE_BUMP_PERCENT`; confirmations and re-pricing to the chain's own defaults
 //! (`domain::chains`). The default chain (the one a request without `chain` goes to) is the
@@ -57,7 +59,8 @@ pub struct ChainDecl {
     pub id: u64,
     /// Lowercase; a request may name the chain by it.
     pub name: String,
-    pub nodes: RpcNodes,
+    /// The chain's nodes, or where to read them.
+    pub nodes: ChainNodes,
     /// The chain's signing keys (KMS key ids or aliases), a lane each; the first is lane 1.
     pub keys: Vec<String>,
     /// Where calls go, unless `target_overrides` names their signature. Only the signer needs
@@ -74,7 +77,34 @@ pub struct ChainDecl {
     pub bump: BumpPolicy,
 }
 
+/// A chain's nodes: listed, or in a secret not read yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainNodes {
+    Listed(RpcNodes),
+    /// The Secrets Manager secret (name or ARN) whose value lists them, and how many each
+    /// signed transaction goes to.
+    InSecret {
+        secret: String,
+        send_to: usize,
+    },
+}
+
 impl ChainDecl {
+    /// The chain's nodes, once listed: a secret is read at start-up, before the functions are
+    /// built, so one still unread is a wiring mistake, told as such.
+    pub fn nodes(&self) -> Result<&RpcNodes, ConfigError> {
+        match &self.nodes {
+            ChainNodes::Listed(nodes) => Ok(nodes),
+            ChainNodes::InSecret { secret, .. } => Err(invalid(
+                "CHAINS",
+                format!(
+                    "chain {}: its nodes are in the secret `{secret}`, which was not read",
+                    self.id
+                ),
+            )),
+        }
+    }
+
     /// The chain's target contract, required by the functions that sign.
     pub fn target(&self) -> Result<Address, ConfigError> {
         self.target_contract.ok_or_else(|| {
@@ -130,6 +160,11 @@ impl Chains {
         self.list.iter().find(|chain| chain.id == id)
     }
 
+    /// Each chain, to put its nodes in place.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ChainDecl> {
+        self.list.iter_mut()
+    }
+
     /// Chains checked as a declaration's are: 1 to [`MAX_CHAINS`], ids and names distinct.
     pub fn from_list(list: Vec<ChainDecl>) -> Result<Self, ConfigError> {
         if list.is_empty() || list.len() > MAX_CHAINS {
@@ -173,7 +208,10 @@ struct Declared {
     name: Option<String>,
     #[serde(default)]
     default: bool,
+    #[serde(default)]
     nodes: Vec<NodeDecl>,
+    #[serde(default)]
+    nodes_secret: Option<String>,
     #[serde(default = "one")]
     send_to: usize,
     keys: Vec<String>,
@@ -279,6 +317,7 @@ impl Env {
             name: self.optional("CHAIN_NAME")?,
             default: true,
             nodes,
+            nodes_secret: None,
             send_to,
             keys: self.kms_key_ids()?,
             target_contract: self.optional("TARGET_CONTRACT")?,
@@ -320,7 +359,33 @@ fn checked(chain: Declared, fallbacks: &Fallbacks) -> Result<ChainDecl, ConfigEr
             "1 to 32 letters, digits, `-`, `_` or `.`, and not a number (a number names a chain by its id)".into(),
         ));
     }
-    let nodes = RpcNodes::new(chain.nodes, chain.send_to).map_err(|e| fail("nodes", e))?;
+    let nodes = match (chain.nodes_secret, chain.nodes.is_empty()) {
+        (None, _) => ChainNodes::Listed(
+            RpcNodes::new(chain.nodes, chain.send_to).map_err(|e| fail("nodes", e))?,
+        ),
+        (Some(secret), true) => {
+            let secret = secret.trim().to_owned();
+            if secret.is_empty() || secret.len() > 2048 {
+                return Err(fail(
+                    "nodes_secret",
+                    "a secret's name or ARN, 1 to 2048 characters".into(),
+                ));
+            }
+            if chain.send_to == 0 || chain.send_to > super::MAX_NODES {
+                return Err(fail("send_to", format!("1 to {} nodes", super::MAX_NODES)));
+            }
+            ChainNodes::InSecret {
+                secret,
+                send_to: chain.send_to,
+            }
+        }
+        (Some(_), false) => {
+            return Err(fail(
+                "nodes_secret",
+                "list the nodes in `nodes` or keep them in `nodes_secret`, not both".into(),
+            ));
+        }
+    };
     let keys: Vec<String> = chain.keys.iter().map(|k| k.trim().to_owned()).collect();
     if keys.is_empty() || keys.len() > MAX_LANES || keys.iter().any(String::is_empty) {
         return Err(fail(
@@ -448,7 +513,7 @@ mod tests {
         let chains = env.chains().unwrap_or_else(|e| panic!("{e}"));
         let chain = chains.default_chain();
         assert_eq!((chain.id, chain.name.as_str()), (31337, "anvil"));
-        assert_eq!(chain.nodes, RpcNodes::one("http://a"));
+        assert_eq!(chain.nodes(), Ok(&RpcNodes::one("http://a")));
         assert_eq!(chain.keys, vec!["k1".to_owned()]);
         assert_eq!(chain.target(), Ok(Address::with_last_byte(0xaa)));
         assert_eq!(
@@ -505,6 +570,14 @@ mod tests {
             (
                 format!(r#"[{{"id": 1, "nodes": [], "keys": ["k"]}}]"#),
                 "chain 1: `nodes`",
+            ),
+            (
+                format!(r#"[{{"id": 1, "nodes": {node}, "nodes_secret": "s", "keys": ["k"]}}]"#),
+                "not both",
+            ),
+            (
+                r#"[{"id": 1, "nodes_secret": " ", "keys": ["k"]}]"#.to_owned(),
+                "`nodes_secret`",
             ),
             (
                 format!(r#"[{{"id": 1, "nodes": {node}, "keys": ["k"], "confirmations": 0}}]"#),
@@ -571,5 +644,28 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("CHAIN_ID is set too"), "{error}");
+    }
+
+    #[test]
+    fn nodes_may_be_kept_in_a_secret_read_later() {
+        let env = Env::from_pairs([(
+            "CHAINS",
+            r#"[{"id": 8453, "nodes_secret": "tx/chains/base/nodes", "send_to": 2, "keys": ["k"]}]"#,
+        )]);
+        let chains = env.chains().unwrap_or_else(|e| panic!("{e}"));
+        let base = chains.default_chain();
+        assert_eq!(
+            base.nodes,
+            ChainNodes::InSecret {
+                secret: "tx/chains/base/nodes".into(),
+                send_to: 2
+            }
+        );
+        let unread = base
+            .nodes()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(unread.contains("was not read"), "{unread}");
     }
 }

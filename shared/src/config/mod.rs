@@ -21,7 +21,7 @@ mod nodes;
 
 /// At most this many signing keys (lanes) per chain.
 pub const MAX_LANES: usize = 32;
-pub use chains::{ChainDecl, Chains, MAX_CHAINS};
+pub use chains::{ChainDecl, ChainNodes, Chains, MAX_CHAINS};
 pub use nodes::{MAX_NODES, NodeDecl, RpcNodes};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

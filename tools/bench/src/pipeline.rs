@@ -108,6 +108,7 @@ impl Meter {
             sqs: counted!(aws_sdk_sqs),
             sns: counted!(aws_sdk_sns),
             kms: counted!(aws_sdk_kms),
+            secrets: counted!(aws_sdk_secretsmanager),
         }
     }
 

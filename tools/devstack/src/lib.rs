@@ -24,7 +24,7 @@ use tx_shared::aws::{AwsClients, AwsTimeouts, load_config};
 use tx_shared::backoff::Backoff;
 use tx_shared::batch::Deadline;
 use tx_shared::by_chain::ByChain;
-use tx_shared::config::{ChainDecl, Chains, RpcNodes};
+use tx_shared::config::{ChainDecl, ChainNodes, Chains, RpcNodes};
 use tx_shared::validation::MessageTypePolicy;
 
 pub use provision::{
@@ -190,7 +190,7 @@ pub fn runner_chains(p: &Provisioned, options: &RunnerOptions) -> Result<Chains,
     let chain = |id: u64, nodes: RpcNodes, keys: &[String], target: Address| ChainDecl {
         id,
         name: tx_shared::domain::chains::name(id),
-        nodes,
+        nodes: ChainNodes::Listed(nodes),
         keys: keys.to_vec(),
         target_contract: Some(target),
         target_overrides: Default::default(),
