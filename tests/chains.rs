@@ -158,10 +158,12 @@ async fn nodes_kept_in_a_secret_are_read_at_start_up_and_never_shown() {
                 .secret_string(value)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("{}", tx_shared::aws::describe(&e)));
+                .unwrap_or_else(|e| panic!("{}", tx_shared::aws::describe(&e)))
+                .version_id
+                .unwrap_or_default()
         }
     };
-    put(
+    let good_version = put(
         format!("{name}/good"),
         json!([{ "url": rpc_url(), "label": "primary" }, { "url": keyed, "weight": 2 }])
             .to_string(),
@@ -204,6 +206,21 @@ async fn nodes_kept_in_a_secret_are_read_at_start_up_and_never_shown() {
     let pool = tx_shared::adapters::pool::NodePool::connect(31_337, nodes, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!format!("{pool:?}").contains("s3cr3t"));
+
+    // A version the declaration names is the one read; an unknown one is an error.
+    for (version, found) in [
+        (good_version, true),
+        ("00000000-0000-0000-0000-000000000000".to_owned(), false),
+    ] {
+        let mut chains = chains_with(&format!("{name}/good"));
+        for chain in chains.iter_mut() {
+            if let tx_shared::config::ChainNodes::InSecret { version: v, .. } = &mut chain.nodes {
+                *v = Some(version.clone());
+            }
+        }
+        let read = read_chain_nodes(&mut chains, &client).await;
+        assert_eq!(read.is_ok(), found, "{version}: {read:?}");
+    }
 
     for (secret, expected) in [
         ("missing", "can't be read"),

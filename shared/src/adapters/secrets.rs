@@ -13,7 +13,12 @@ pub async fn read_chain_nodes(
     client: &aws_sdk_secretsmanager::Client,
 ) -> Result<(), ConfigError> {
     for chain in chains.iter_mut() {
-        let ChainNodes::InSecret { secret, send_to } = &chain.nodes else {
+        let ChainNodes::InSecret {
+            secret,
+            version,
+            send_to,
+        } = &chain.nodes
+        else {
             continue;
         };
         let fail = |reason: String| ConfigError::Invalid {
@@ -23,6 +28,7 @@ pub async fn read_chain_nodes(
         let value = client
             .get_secret_value()
             .secret_id(secret)
+            .set_version_id(version.clone())
             .send()
             .await
             .map_err(|e| fail(format!("can't be read ({})", crate::aws::describe(&e))))?;

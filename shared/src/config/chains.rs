@@ -81,10 +81,11 @@ pub struct ChainDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainNodes {
     Listed(RpcNodes),
-    /// The Secrets Manager secret (name or ARN) whose value lists them, and how many each
-    /// signed transaction goes to.
+    /// The Secrets Manager secret (name or ARN) whose value lists them, which version of it
+    /// (none: the current one), and how many nodes each signed transaction goes to.
     InSecret {
         secret: String,
+        version: Option<String>,
         send_to: usize,
     },
 }
@@ -212,6 +213,10 @@ struct Declared {
     nodes: Vec<NodeDecl>,
     #[serde(default)]
     nodes_secret: Option<String>,
+    /// The secret's version to read (Terraform names the one it wrote, so a change of nodes is
+    /// a change of the declaration, and the functions start anew with it).
+    #[serde(default)]
+    nodes_version: Option<String>,
     #[serde(default = "one")]
     send_to: usize,
     keys: Vec<String>,
@@ -318,6 +323,7 @@ impl Env {
             default: true,
             nodes,
             nodes_secret: None,
+            nodes_version: None,
             send_to,
             keys: self.kms_key_ids()?,
             target_contract: self.optional("TARGET_CONTRACT")?,
@@ -360,6 +366,12 @@ fn checked(chain: Declared, fallbacks: &Fallbacks) -> Result<ChainDecl, ConfigEr
         ));
     }
     let nodes = match (chain.nodes_secret, chain.nodes.is_empty()) {
+        (None, _) if chain.nodes_version.is_some() => {
+            return Err(fail(
+                "nodes_version",
+                "names a version of `nodes_secret`, which is not set".into(),
+            ));
+        }
         (None, _) => ChainNodes::Listed(
             RpcNodes::new(chain.nodes, chain.send_to).map_err(|e| fail("nodes", e))?,
         ),
@@ -376,6 +388,7 @@ fn checked(chain: Declared, fallbacks: &Fallbacks) -> Result<ChainDecl, ConfigEr
             }
             ChainNodes::InSecret {
                 secret,
+                version: chain.nodes_version,
                 send_to: chain.send_to,
             }
         }
@@ -658,6 +671,7 @@ mod tests {
             base.nodes,
             ChainNodes::InSecret {
                 secret: "tx/chains/base/nodes".into(),
+                version: None,
                 send_to: 2
             }
         );
