@@ -226,6 +226,14 @@ resource "aws_cloudwatch_metric_alarm" "notifier_iterator_age" {
   ok_actions          = local.alarm_actions
 }
 
+locals {
+  # An alarm per lane, named as before chains for the default chain's (none for
+  # lane 1, "-lane-N" after), "-chain-<id>-lane-N" for another chain's.
+  lane_alarm_suffix = {
+    for key, lane in local.all_lanes : key => lane.chain == local.default_chain ? (lane.lane == 1 ? "" : "-lane-${lane.lane}") : "-chain-${lane.chain_id}-lane-${lane.lane}"
+  }
+}
+
 # The nonce watchdog (the sweeper's schedule) publishes each lane's balance, in
 # ether, every minute (an embedded-metric-format log line, so no PutMetricData
 # permission), by chain and lane. Below the threshold the lane soon can't pay
@@ -233,12 +241,12 @@ resource "aws_cloudwatch_metric_alarm" "notifier_iterator_age" {
 # means nobody watches the lane: that is an alarm too (docs/deploy.md, "The
 # balance alarm").
 resource "aws_cloudwatch_metric_alarm" "signer_balance" {
-  count               = var.lanes
-  alarm_name          = count.index == 0 ? "${local.prefix}-signer-balance-low" : "${local.prefix}-signer-balance-low-lane-${count.index + 1}"
-  alarm_description   = "Lane ${count.index + 1}'s signer address holds under ${var.low_balance_alarm_ether} ether on chain ${var.chain_id}. Fund the address (GET /health lists the lanes): the lane takes no new work while it can't pay at the caps."
+  for_each            = local.all_lanes
+  alarm_name          = "${local.prefix}-signer-balance-low${local.lane_alarm_suffix[each.key]}"
+  alarm_description   = "Lane ${each.value.lane}'s signer address holds under ${var.low_balance_alarm_ether} ether on chain ${each.value.chain_id}. Fund the address (GET /health lists the lanes): the lane takes no new work while it can't pay at the caps."
   namespace           = "TxBroadcaster"
   metric_name         = "SignerBalanceEther"
-  dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
+  dimensions          = { ChainId = tostring(each.value.chain_id), Lane = tostring(each.value.lane) }
   statistic           = "Minimum"
   period              = 3600
   evaluation_periods  = 1
@@ -273,12 +281,12 @@ resource "aws_cloudwatch_metric_alarm" "transactions_need_review" {
 # been mined 15 minutes after it was signed, or is a hole it could not fill:
 # every later transaction waits behind it. One report is enough.
 resource "aws_cloudwatch_metric_alarm" "nonce_stalled" {
-  count               = var.lanes
-  alarm_name          = count.index == 0 ? "${local.prefix}-nonce-stalled" : "${local.prefix}-nonce-stalled-lane-${count.index + 1}"
-  alarm_description   = "Lane ${count.index + 1}'s account is stalled at a nonce the watchdog cannot repair; its later transactions wait behind it, and it takes no new work. The sweeper's log line (stall_reason, nonce, transaction_id) says which: retry or inspect that transaction."
+  for_each            = local.all_lanes
+  alarm_name          = "${local.prefix}-nonce-stalled${local.lane_alarm_suffix[each.key]}"
+  alarm_description   = "Lane ${each.value.lane}'s account on chain ${each.value.chain_id} is stalled at a nonce the watchdog cannot repair; its later transactions wait behind it, and it takes no new work. The sweeper's log line (stall_reason, nonce, transaction_id) says which: retry or inspect that transaction."
   namespace           = "TxBroadcaster"
   metric_name         = "NonceStalled"
-  dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
+  dimensions          = { ChainId = tostring(each.value.chain_id), Lane = tostring(each.value.lane) }
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 1
@@ -293,12 +301,12 @@ resource "aws_cloudwatch_metric_alarm" "nonce_stalled" {
 # transaction at the spend caps) takes no new work: the other lanes carry the
 # load, so nothing else would say so. One report is enough.
 resource "aws_cloudwatch_metric_alarm" "lane_paused" {
-  count               = var.lanes
-  alarm_name          = count.index == 0 ? "${local.prefix}-lane-paused" : "${local.prefix}-lane-paused-lane-${count.index + 1}"
-  alarm_description   = "Lane ${count.index + 1} on chain ${var.chain_id} is stalled (see its nonce-stalled alarm) or underfunded (it can't pay max_gas_limit x max_fee_per_gas_wei): with several lanes it takes no new work, alone its transactions wait behind it. The sweeper's log line (lane_state, signer_address) says which; fund or repair it (GET /health lists the lanes)."
+  for_each            = local.all_lanes
+  alarm_name          = "${local.prefix}-lane-paused${local.lane_alarm_suffix[each.key]}"
+  alarm_description   = "Lane ${each.value.lane} on chain ${each.value.chain_id} is stalled (see its nonce-stalled alarm) or underfunded (it can't pay max_gas_limit x max_fee_per_gas_wei): with several lanes it takes no new work, alone its transactions wait behind it. The sweeper's log line (lane_state, signer_address) says which; fund or repair it (GET /health lists the lanes)."
   namespace           = "TxBroadcaster"
   metric_name         = "LanePaused"
-  dimensions          = { ChainId = tostring(var.chain_id), Lane = tostring(count.index + 1) }
+  dimensions          = { ChainId = tostring(each.value.chain_id), Lane = tostring(each.value.lane) }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

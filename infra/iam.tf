@@ -57,10 +57,11 @@ locals {
   # data key: the table (and its stream), the queues, the requests topic.
   data_key_services = {
     api           = ["dynamodb", "sns"]
-    signer        = ["dynamodb", "sqs"]
-    broadcaster   = ["dynamodb", "sqs"]
+    # The three that call nodes read the chains' node secrets (Secrets Manager).
+    signer        = ["dynamodb", "sqs", "secretsmanager"]
+    broadcaster   = ["dynamodb", "sqs", "secretsmanager"]
     "dead-letter" = ["dynamodb", "sqs"]
-    sweeper       = ["dynamodb", "sns", "sqs"]
+    sweeper       = ["dynamodb", "sns", "sqs", "secretsmanager"]
     retry         = ["dynamodb", "sqs"]
     notifier      = ["dynamodb"]
   }
@@ -111,6 +112,17 @@ data "aws_iam_policy_document" "common" {
   }
 }
 
+# The functions that call nodes read each chain's node list, once at start-up,
+# from its secret: those secrets only.
+data "aws_iam_policy_document" "chain_nodes" {
+  statement {
+    sid       = "ReadChainNodes"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [for secret in aws_secretsmanager_secret.nodes : secret.arn]
+  }
+}
+
 # api: create (PutItem, or a transaction of two Puts with the idempotency
 # key), read and list transactions, withdraw an unpublished one (a transaction
 # of Deletes); publish requests; report the signer's address (from the public key).
@@ -142,7 +154,7 @@ data "aws_iam_policy_document" "api" {
     sid       = "SignerPublicKey"
     effect    = "Allow"
     actions   = ["kms:GetPublicKey"]
-    resources = aws_kms_key.signer[*].arn
+    resources = local.signing_key_arns
   }
 }
 
@@ -151,7 +163,10 @@ data "aws_iam_policy_document" "api" {
 # sign through KMS (also nonce fillers), seed the nonce counter (PutItem) and
 # take nonces (a transaction of two Updates), hand off to the broadcast queue.
 data "aws_iam_policy_document" "signer" {
-  source_policy_documents = [data.aws_iam_policy_document.common["signer"].json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.common["signer"].json,
+    data.aws_iam_policy_document.chain_nodes.json,
+  ]
 
   statement {
     sid       = "Transactions"
@@ -187,7 +202,7 @@ data "aws_iam_policy_document" "signer" {
     sid       = "SignTransactions"
     effect    = "Allow"
     actions   = ["kms:Sign", "kms:GetPublicKey"]
-    resources = aws_kms_key.signer[*].arn
+    resources = local.signing_key_arns
   }
 }
 
@@ -197,7 +212,10 @@ data "aws_iam_policy_document" "signer" {
 # resync the nonce counter (UpdateItem only); re-sign fee-bump replacements and
 # nonce fillers through KMS.
 data "aws_iam_policy_document" "broadcaster" {
-  source_policy_documents = [data.aws_iam_policy_document.common["broadcaster"].json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.common["broadcaster"].json,
+    data.aws_iam_policy_document.chain_nodes.json,
+  ]
 
   statement {
     sid       = "Transactions"
@@ -233,7 +251,7 @@ data "aws_iam_policy_document" "broadcaster" {
     sid       = "ResignReplacements"
     effect    = "Allow"
     actions   = ["kms:Sign", "kms:GetPublicKey"]
-    resources = aws_kms_key.signer[*].arn
+    resources = local.signing_key_arns
   }
 }
 
@@ -265,7 +283,10 @@ data "aws_iam_policy_document" "dead_letter" {
 # repairs the counter (UpdateItem), marks reorganised transactions, and fills
 # holes with zero-value self-transfers signed by the key.
 data "aws_iam_policy_document" "sweeper" {
-  source_policy_documents = [data.aws_iam_policy_document.common["sweeper"].json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.common["sweeper"].json,
+    data.aws_iam_policy_document.chain_nodes.json,
+  ]
 
   statement {
     sid       = "FindOverdueAndHeldNonces"
@@ -300,7 +321,7 @@ data "aws_iam_policy_document" "sweeper" {
     sid       = "FillNonceHoles"
     effect    = "Allow"
     actions   = ["kms:Sign", "kms:GetPublicKey"]
-    resources = aws_kms_key.signer[*].arn
+    resources = local.signing_key_arns
   }
 
   statement {

@@ -17,22 +17,67 @@
 # a new key, and so a new on-chain address (docs/deploy.md, "Rotating the
 # signing key").
 #
-# One key per lane (var.lanes): each its own address, with its own nonces. The
-# first lane's key keeps the address and alias of a single-key deployment.
+# One key per lane: each its own address, with its own nonces. The default
+# chain's lanes are aws_kms_key.signer[0..] (the first keeps the address and
+# alias of a single-key deployment); every other chain's lanes are
+# aws_kms_key.chain_signer["<chain id>/<lane>"].
+#
+# A signing key holds an address's funds: no plan destroys one
+# (prevent_destroy). Fewer lanes, a chain removed, or another default chain is
+# refused until the keys concerned are drained and taken out of the state by
+# hand (docs/deploy.md, "Lanes").
 resource "aws_kms_key" "signer" {
-  count                    = var.lanes
+  count                    = local.default_lanes
   description              = count.index == 0 ? "${local.prefix} EVM transaction signing key" : "${local.prefix} EVM transaction signing key, lane ${count.index + 1}"
   customer_master_key_spec = "ECC_SECG_P256K1"
   key_usage                = "SIGN_VERIFY"
   deletion_window_in_days  = 30
   enable_key_rotation      = false
   policy                   = local.signer_key_policy
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "aws_kms_key" "chain_signer" {
+  for_each                 = local.more_lanes
+  description              = "${local.prefix} EVM transaction signing key, chain ${each.value.chain_id} lane ${each.value.lane}"
+  customer_master_key_spec = "ECC_SECG_P256K1"
+  key_usage                = "SIGN_VERIFY"
+  deletion_window_in_days  = 30
+  enable_key_rotation      = false
+  policy                   = local.signer_key_policy
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "signer" {
-  count         = var.lanes
+  count         = local.default_lanes
   name          = count.index == 0 ? "alias/${local.prefix}-signer" : "alias/${local.prefix}-signer-lane-${count.index + 1}"
   target_key_id = aws_kms_key.signer[count.index].key_id
+}
+
+resource "aws_kms_alias" "chain_signer" {
+  for_each      = local.more_lanes
+  name          = "alias/${local.prefix}-chain-${each.value.chain_id}-signer-lane-${each.value.lane}"
+  target_key_id = aws_kms_key.chain_signer[each.key].key_id
+}
+
+locals {
+  # Every signing key, for the roles that sign (and the api, which reads their
+  # public keys for /health).
+  signing_key_arns = concat(aws_kms_key.signer[*].arn, [for key in aws_kms_key.chain_signer : key.arn])
+
+  # Each chain's keys, lane 1 first, as the functions name them: by alias,
+  # known at plan time.
+  chain_key_aliases = {
+    for name, chain in local.chains : name => name == local.default_chain ? aws_kms_alias.signer[*].name : [
+      for i in range(chain.lanes) : aws_kms_alias.chain_signer["${chain.chain_id}/${i + 1}"].name
+    ]
+  }
 }
 
 # A deployment of one key becomes lane 1: the same key, never a new address.

@@ -18,11 +18,8 @@ locals {
     api = {
       TABLE_NAME            = aws_dynamodb_table.transactions.name
       TOPIC_ARN             = aws_sns_topic.requests.arn
-      # Every lane's key; KMS_KEY_ID (the first lane's) stays beside it, in every
-      # function, so code from before lanes still starts while a rollout is halfway.
-      KMS_KEY_IDS           = join(",", aws_kms_key.signer[*].key_id)
-      KMS_KEY_ID            = aws_kms_key.signer[0].key_id
-      CHAIN_ID              = tostring(var.chain_id)
+      # The chains: a request may name one; /health reports each one's lanes.
+      CHAINS                = local.chains_declaration
       ALLOWED_MESSAGE_TYPES = local.allowed_message_types
       # Where the status page's browser connects for live updates.
       WEBSOCKET_URL = aws_apigatewayv2_stage.websocket.invoke_url
@@ -35,17 +32,14 @@ locals {
       AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
       RUST_LOG                             = var.rust_log
     }
-    signer = merge(local.backoff_environment, local.node_environment, {
+    signer = merge(local.backoff_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # Its own queue: retries are delayed through the message's visibility.
       SIGN_QUEUE_URL          = aws_sqs_queue.sign.url
       SIGN_PRIORITY_QUEUE_URL = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL     = aws_sqs_queue.broadcast.url
-      KMS_KEY_IDS             = join(",", aws_kms_key.signer[*].key_id)
-      KMS_KEY_ID              = aws_kms_key.signer[0].key_id
-      CHAIN_ID                = tostring(var.chain_id)
-      TARGET_CONTRACT         = var.target_contract
-      TARGET_CONTRACTS        = local.target_contracts
+      # Each chain's keys, nodes (their secret), targets, allowlist and caps.
+      CHAINS                  = local.chains_declaration
       RPC_TIMEOUT_MS          = tostring(var.rpc_timeout_ms)
       SIGNING_LEASE_SECONDS   = tostring(var.signing_lease_seconds)
       # What it may sign, checked again here: a message that reached the queue
@@ -56,17 +50,16 @@ locals {
       MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
       RUST_LOG            = var.rust_log
     })
-    broadcaster = merge(local.backoff_environment, local.confirmations_environment, local.reprice_environment, local.node_environment, {
+    broadcaster = merge(local.backoff_environment, {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       # A transaction whose nonce another sender took goes back to be signed again,
       # ahead of the backlog.
       SIGN_PRIORITY_QUEUE_URL      = aws_sqs_queue.sign_priority.url
       BROADCAST_QUEUE_URL          = aws_sqs_queue.broadcast.url
       BROADCAST_PRIORITY_QUEUE_URL = aws_sqs_queue.broadcast_priority.url
-      # Re-signs fee-bump replacements and nonce fillers.
-      KMS_KEY_IDS          = join(",", aws_kms_key.signer[*].key_id)
-      KMS_KEY_ID           = aws_kms_key.signer[0].key_id
-      CHAIN_ID             = tostring(var.chain_id)
+      # Each chain's nodes, confirmations, fee policy and keys (fee-bump
+      # replacements and nonce fillers are signed by the transaction's lane).
+      CHAINS               = local.chains_declaration
       RPC_TIMEOUT_MS       = tostring(var.rpc_timeout_ms)
       RECEIPT_POLL_SECONDS = tostring(var.receipt_poll_seconds)
       FEE_BUMP_PERCENT     = tostring(var.fee_bump_percent)
@@ -77,17 +70,16 @@ locals {
       TABLE_NAME = aws_dynamodb_table.transactions.name
       RUST_LOG   = var.rust_log
     }
-    sweeper = merge(local.node_environment, {
+    sweeper = merge({
       TABLE_NAME          = aws_dynamodb_table.transactions.name
       TOPIC_ARN           = aws_sns_topic.requests.arn
       BROADCAST_QUEUE_URL = aws_sqs_queue.broadcast.url
       SWEEP_GRACE_SECONDS = tostring(var.sweep_grace_seconds)
       SWEEP_BATCH_LIMIT   = tostring(var.sweep_batch_limit)
-      # The nonce watchdog: the keys it watches and fills with, on this node and
-      # chain; a lane that can't pay one transaction at the spend caps is underfunded.
-      KMS_KEY_IDS         = join(",", aws_kms_key.signer[*].key_id)
-      KMS_KEY_ID          = aws_kms_key.signer[0].key_id
-      CHAIN_ID            = tostring(var.chain_id)
+      # The nonce watchdog: every chain's keys it watches and fills with, on the
+      # chain's nodes; a lane that can't pay one transaction at the spend caps is
+      # underfunded.
+      CHAINS              = local.chains_declaration
       RPC_TIMEOUT_MS      = tostring(var.rpc_timeout_ms)
       MAX_GAS_LIMIT       = tostring(var.max_gas_limit)
       MAX_FEE_PER_GAS_WEI = var.max_fee_per_gas_wei
@@ -145,8 +137,8 @@ resource "aws_lambda_function" "function" {
   timeout          = each.value
   memory_size      = var.lambda_memory_mb
 
-  # The environment holds the RPC URL, and often its API key: encrypted with
-  # the data key (Lambda decrypts it through a grant made at deploy time).
+  # Encrypted with the data key (Lambda decrypts it through a grant made at
+  # deploy time). No node URL is in it: those are in the chains' secrets.
   kms_key_arn = aws_kms_key.data.arn
   environment {
     variables = local.function_environment[each.key]
@@ -167,7 +159,15 @@ resource "aws_lambda_function" "function" {
   # The code refuses these at start-up; refuse them at plan time instead.
   lifecycle {
     precondition {
-      condition     = var.rpc_url != null || length(var.rpc_nodes) > 0
+      condition     = length(var.chains) > 0 || (var.chain_id != null && var.target_contract != null)
+      error_message = "Declare the chains in chains (with chain_nodes), or set chain_id and target_contract for one chain."
+    }
+    precondition {
+      condition     = length(var.chains) == 0 || (var.chain_id == null && var.rpc_url == null && length(var.rpc_nodes) == 0 && var.target_contract == null)
+      error_message = "With chains, the single-chain variables (chain_id, rpc_url, rpc_nodes, target_contract, ...) must be unset: every chain's settings are in its entry."
+    }
+    precondition {
+      condition     = length(var.chains) > 0 || var.rpc_url != null || length(var.rpc_nodes) > 0
       error_message = "Set rpc_url, or list the chain's nodes in rpc_nodes."
     }
     precondition {
@@ -175,15 +175,19 @@ resource "aws_lambda_function" "function" {
       error_message = "Set rpc_url or rpc_nodes, not both (rpc_url would be ignored)."
     }
     precondition {
-      # Unlabelled nodes are node-1, node-2, ... by position.
-      condition = length(var.rpc_nodes) == length(distinct([
-        for i, node in var.rpc_nodes : coalesce(node.label, "node-${i + 1}")
-      ]))
-      error_message = "rpc_nodes: every label must be different (an unlabelled node is node-N, N its position)."
+      condition     = sort(keys(local.nodes_by_chain)) == sort(keys(local.chains))
+      error_message = "chain_nodes must list the nodes of every chain in chains, and of no other."
     }
     precondition {
-      condition     = var.rpc_send_to <= max(1, length(var.rpc_nodes))
-      error_message = "rpc_send_to can't be more than the nodes listed in rpc_nodes."
+      # Unlabelled nodes are node-1, node-2, ... by position.
+      condition = alltrue([for nodes in values(local.nodes_by_chain) : length(nodes) == length(distinct([
+        for i, node in nodes : coalesce(node.label, "node-${i + 1}")
+      ]))])
+      error_message = "Every label of a chain's nodes must be different (an unlabelled node is node-N, N its position)."
+    }
+    precondition {
+      condition     = alltrue([for name, chain in local.chains : chain.send_to <= length(lookup(local.nodes_by_chain, name, []))])
+      error_message = "A chain's send_to (rpc_send_to) can't be more than its nodes."
     }
     precondition {
       condition     = var.backoff_cap_seconds >= var.backoff_base_seconds

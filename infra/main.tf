@@ -5,23 +5,61 @@ data "aws_region" "current" {}
 locals {
   prefix = var.name_prefix
 
-  # Unset, the broadcaster waits the chain's default depth (the code's table).
-  confirmations_environment = var.confirmations == null ? {} : {
-    CONFIRMATIONS = tostring(var.confirmations)
+  # The chains served: var.chains, or else the one chain of the single-chain
+  # variables, named "default". (A for expression rather than a conditional:
+  # the two sides' object types differ.)
+  one_chain = {
+    for name, chain in {
+      default = {
+        chain_id              = var.chain_id
+        default               = true
+        lanes                 = var.lanes
+        send_to               = var.rpc_send_to
+        target_contract       = var.target_contract
+        target_contracts      = var.target_contracts
+        allowed_message_types = null
+        confirmations         = var.confirmations
+        reprice_after_blocks  = var.reprice_after_blocks
+        max_gas_limit         = null
+        max_fee_per_gas_wei   = null
+        fee_bump_percent      = null
+      }
+    } : name => chain if length(var.chains) == 0
   }
-  # The chain's nodes, as the functions read them (RPC_NODES): rpc_nodes, or the
-  # one rpc_url.
-  node_environment = {
-    RPC_NODES = jsonencode(length(var.rpc_nodes) > 0 ? var.rpc_nodes : [
-      { url = var.rpc_url, label = null, weight = 1 }
-    ])
-    RPC_SEND_TO = tostring(var.rpc_send_to)
-  }
+  chains = merge(var.chains, local.one_chain)
 
-  # Likewise the blocks a bid may stay pending before a low tip is re-priced.
-  reprice_environment = var.reprice_after_blocks == null ? {} : {
-    REPRICE_AFTER_BLOCKS = tostring(var.reprice_after_blocks)
+  # Each chain's nodes, for its secret: chain_nodes, or the one chain's
+  # rpc_nodes or rpc_url.
+  nodes_by_chain = merge(var.chain_nodes, {
+    for name, nodes in {
+      default = length(var.rpc_nodes) > 0 ? var.rpc_nodes : [{ url = var.rpc_url, label = null, weight = 1 }]
+    } : name => nodes if length(var.chains) == 0
+  })
+
+  # The chain a request without `chain` goes to: the one marked default, else
+  # the first by name.
+  marked_default = [for name, chain in local.chains : name if chain.default]
+  default_chain  = length(local.marked_default) > 0 ? local.marked_default[0] : keys(local.chains)[0]
+
+  # The default chain's lanes have the keys aws_kms_key.signer[0..] (a one-key
+  # deployment's key stays lane 1); every other chain's are
+  # aws_kms_key.chain_signer["<chain id>/<lane>"].
+  default_lanes = local.chains[local.default_chain].lanes
+  more_lanes = {
+    for lane in flatten([
+      for name, chain in local.chains : [
+        for i in range(chain.lanes) : { chain = name, chain_id = chain.chain_id, lane = i + 1 }
+      ] if name != local.default_chain
+    ]) : "${lane.chain_id}/${lane.lane}" => lane
   }
+  # Every lane of every chain, by "<chain id>/<lane>": an alarm of each kind each.
+  all_lanes = merge({
+    for i in range(local.default_lanes) : "${local.chains[local.default_chain].chain_id}/${i + 1}" => {
+      chain    = local.default_chain
+      chain_id = local.chains[local.default_chain].chain_id
+      lane     = i + 1
+    }
+  }, local.more_lanes)
 
   # The node's slowest answer we wait for, in whole seconds.
   rpc_timeout_seconds = ceil(var.rpc_timeout_ms / 1000)
@@ -85,10 +123,38 @@ locals {
   ]
   backoff_total_seconds = sum(concat([0], local.backoff_ceilings_seconds))
 
-  # Map and list settings travel as flat strings; the code splits on ';'.
-  # A for-expression over a map iterates in key order, so the string is stable.
-  # allowed_message_types is never empty (its validation): "*" alone is the
-  # explicit allow-all.
-  target_contracts      = join(";", [for sig, addr in var.target_contracts : "${sig}=${addr}"])
+  # The allowlist travels as a flat string; the code splits on ';'. It is
+  # never empty (its validation): "*" alone is the explicit allow-all. A chain
+  # without its own allowlist takes it.
   allowed_message_types = join(";", var.allowed_message_types)
+
+  # The chains as the functions read them (CHAINS). No node URL is in it: each
+  # chain's nodes are in its secret, named with the version written, so a
+  # change of nodes changes the functions' configuration and they start anew.
+  # Keys by alias (known at plan time). What a chain leaves unset is left out:
+  # the code falls back to the deployment's value or the chain's default.
+  chains_declaration = jsonencode([for name, chain in local.chains : merge(
+    {
+      id               = chain.chain_id
+      default          = name == local.default_chain
+      nodes_secret     = aws_secretsmanager_secret.nodes[name].arn
+      nodes_version    = aws_secretsmanager_secret_version.nodes[name].version_id
+      send_to          = chain.send_to
+      keys             = local.chain_key_aliases[name]
+      target_contract  = chain.target_contract
+      target_contracts = chain.target_contracts
+    },
+    {
+      for field, value in {
+        # The one chain keeps the name the code knows its id by.
+        name                  = length(var.chains) > 0 ? name : null
+        allowed_message_types = chain.allowed_message_types == null ? null : join(";", chain.allowed_message_types)
+        confirmations         = chain.confirmations
+        reprice_after_blocks  = chain.reprice_after_blocks
+        max_gas_limit         = chain.max_gas_limit
+        max_fee_per_gas_wei   = chain.max_fee_per_gas_wei
+        fee_bump_percent      = chain.fee_bump_percent
+      } : field => value if value != null
+    },
+  )])
 }

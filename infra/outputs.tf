@@ -114,7 +114,7 @@ output "broadcast_dlq_url" {
 }
 
 output "kms_key_id" {
-  description = "Id of the first lane's secp256k1 signing key: the signer address is derived from its public key (GET <api_url>/health shows every lane's)."
+  description = "Id of the default chain's first lane's secp256k1 signing key: the signer address is derived from its public key (GET <api_url>/health shows every lane's)."
   value       = aws_kms_key.signer[0].key_id
 }
 
@@ -129,8 +129,18 @@ output "signer_key_alias" {
 }
 
 output "kms_key_ids" {
-  description = "Every lane's signing key, lane 1 first (each address must be funded: GET <api_url>/health lists them)."
+  description = "The default chain's lanes' signing keys, lane 1 first (each address must be funded: GET <api_url>/health lists them)."
   value       = aws_kms_key.signer[*].key_id
+}
+
+output "chain_signer_key_ids" {
+  description = "Every other chain's lanes' signing keys, by \"<chain id>/<lane>\" (each address must be funded on its chain)."
+  value       = { for lane, key in aws_kms_key.chain_signer : lane => key.key_id }
+}
+
+output "chain_node_secrets" {
+  description = "Each chain's node secret (Secrets Manager), by chain name: the node URLs live there, not in the functions' environment."
+  value       = { for name, secret in aws_secretsmanager_secret.nodes : name => secret.arn }
 }
 
 output "function_names" {

@@ -21,18 +21,97 @@ variable "tags" {
   default     = {}
 }
 
-variable "chain_id" {
-  description = "EVM chain id the signer signs for and the API accepts."
-  type        = number
+variable "chains" {
+  description = <<-EOT
+    The chains served, by name (lowercase; a request may name its chain by it or by its id).
+    Each: chain_id; default (the chain of a request without `chain`: the one marked, else the
+    first by name); lanes (its signing keys, each a KMS key with its own address and nonces);
+    send_to (how many of its nodes each signed transaction goes to); target_contract and
+    target_contracts (signature => address); and optionally allowed_message_types,
+    confirmations, reprice_after_blocks, max_gas_limit, max_fee_per_gas_wei and
+    fee_bump_percent, which otherwise are the deployment's (or the chain's defaults). Its nodes
+    are in chain_nodes, kept in Secrets Manager. Empty: the one chain of chain_id, rpc_url or
+    rpc_nodes, lanes, target_contract and the other single-chain variables.
+  EOT
+  type = map(object({
+    chain_id              = number
+    default               = optional(bool, false)
+    lanes                 = optional(number, 1)
+    send_to               = optional(number, 1)
+    target_contract       = string
+    target_contracts      = optional(map(string), {})
+    allowed_message_types = optional(list(string))
+    confirmations         = optional(number)
+    reprice_after_blocks  = optional(number)
+    max_gas_limit         = optional(number)
+    max_fee_per_gas_wei   = optional(number)
+    fee_bump_percent      = optional(number)
+  }))
+  default = {}
 
   validation {
-    condition     = var.chain_id > 0 && floor(var.chain_id) == var.chain_id
+    condition     = length(var.chains) <= 16 && length([for name, chain in var.chains : name if chain.default]) <= 1
+    error_message = "chains: at most 16, and at most one marked default."
+  }
+
+  validation {
+    condition = alltrue([for name, chain in var.chains : (
+      can(regex("^[a-z0-9._-]{1,32}$", name)) && !can(regex("^[0-9]+$", name)) &&
+      chain.chain_id > 0 && floor(chain.chain_id) == chain.chain_id &&
+      chain.lanes >= 1 && chain.lanes <= 32 && floor(chain.lanes) == chain.lanes &&
+      chain.send_to >= 1 && floor(chain.send_to) == chain.send_to &&
+      can(regex("^0x[0-9a-fA-F]{40}$", chain.target_contract)) &&
+      alltrue([for addr in values(chain.target_contracts) : can(regex("^0x[0-9a-fA-F]{40}$", addr))])
+    )])
+    error_message = "chains: each name 1 to 32 lowercase letters, digits, ., _ or - (not a number); chain_id a positive whole number; lanes 1 to 32; send_to at least 1; target_contract and every target_contracts value 0x and 40 hex digits."
+  }
+
+  validation {
+    condition = length(distinct([for chain in values(var.chains) : chain.chain_id])) == length(var.chains)
+    error_message = "chains: each chain_id once."
+  }
+
+  validation {
+    condition = alltrue([for chain in values(var.chains) : chain.allowed_message_types == null ? true : (
+      length(chain.allowed_message_types) > 0 &&
+      alltrue([for t in chain.allowed_message_types : length(t) > 0 && !strcontains(t, ";")]) &&
+      (!contains(chain.allowed_message_types, "*") || length(chain.allowed_message_types) == 1)
+    )])
+    error_message = "chains: allowed_message_types, where given, as allowed_message_types below (non-empty entries without ';', and \"*\" only alone)."
+  }
+}
+
+variable "chain_nodes" {
+  description = "Each chain's JSON-RPC nodes (their URLs carry providers' keys), by the chains' names: kept in a Secrets Manager secret per chain, never in an environment variable. The label stands for the node in /health and logs."
+  type = map(list(object({
+    url    = string
+    label  = optional(string)
+    weight = optional(number, 1)
+  })))
+  default   = {}
+  sensitive = true
+
+  validation {
+    condition = alltrue([for nodes in values(var.chain_nodes) : length(nodes) >= 1 && length(nodes) <= 16 && alltrue([
+      for node in nodes : can(regex("^https?://", node.url)) && node.weight >= 1 && node.weight <= 1000 && floor(node.weight) == node.weight && (node.label == null ? true : can(regex("^[A-Za-z0-9._-]{1,32}$", node.label)))
+    ])])
+    error_message = "chain_nodes: 1 to 16 nodes per chain, each an http(s) url, a whole weight 1 to 1000, and a label of 1 to 32 letters, digits, -, _ or ."
+  }
+}
+
+variable "chain_id" {
+  description = "The one chain's id, when chains is empty: the chain the signer signs for and the API accepts."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.chain_id == null ? true : var.chain_id > 0 && floor(var.chain_id) == var.chain_id
     error_message = "chain_id must be a positive integer."
   }
 }
 
 variable "rpc_url" {
-  description = "JSON-RPC endpoint of the chain node (often carries an API key). Or list several in rpc_nodes."
+  description = "The one chain's JSON-RPC endpoint (often carries an API key), when chains is empty. Or list several in rpc_nodes. Kept in Secrets Manager, as chain_nodes are."
   type        = string
   default     = null
   sensitive   = true
@@ -44,7 +123,7 @@ variable "rpc_url" {
 }
 
 variable "lanes" {
-  description = "Signing keys (lanes) for the chain, each its own KMS key, address and nonces: a new transaction takes the least busy lane, and a stalled or underfunded lane takes no new work. Fund every lane's address (GET /health lists them). Lowering it removes the last lanes' keys (scheduled for deletion): drain and empty those addresses first (docs/deploy.md)."
+  description = "The one chain's signing keys (lanes), when chains is empty, each its own KMS key, address and nonces: a new transaction takes the least busy lane, and a stalled or underfunded lane takes no new work. Fund every lane's address (GET /health lists them). Signing keys are never destroyed by a plan (prevent_destroy): lowering it is refused until the last lanes are drained and their keys taken out of the state by hand (docs/deploy.md)."
   type        = number
   default     = 1
 
@@ -84,11 +163,12 @@ variable "rpc_send_to" {
 }
 
 variable "target_contract" {
-  description = "Default contract the signer addresses transactions to (0x + 40 hex digits)."
+  description = "The one chain's default contract the signer addresses transactions to (0x + 40 hex digits), when chains is empty."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^0x[0-9a-fA-F]{40}$", var.target_contract))
+    condition     = var.target_contract == null ? true : can(regex("^0x[0-9a-fA-F]{40}$", var.target_contract))
     error_message = "target_contract must be 0x followed by 40 hex digits."
   }
 }

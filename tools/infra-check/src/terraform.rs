@@ -600,6 +600,7 @@ fn functions() -> Context<'static> {
         ("floor", tf_floor),
         ("tostring", tf_tostring),
         ("concat", tf_concat),
+        ("flatten", tf_flatten),
         ("range", tf_range),
         ("join", tf_join),
         ("split", tf_split),
@@ -705,6 +706,19 @@ fn tf_concat(args: FuncArgs) -> Result<Value, String> {
     for i in 0..args.len() {
         out.extend(list(&args, i)?.iter().cloned());
     }
+    Ok(Value::Array(out))
+}
+
+/// Lists of lists, to any depth, as one list.
+fn tf_flatten(args: FuncArgs) -> Result<Value, String> {
+    fn flatten_into(value: &Value, out: &mut Vec<Value>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|item| flatten_into(item, out)),
+            other => out.push(other.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    flatten_into(&Value::Array(list(&args, 0)?.to_vec()), &mut out);
     Ok(Value::Array(out))
 }
 

@@ -692,7 +692,7 @@ fn no_iam_statement_allows_every_action_on_every_resource() {
 }
 
 #[test]
-fn the_signing_key_is_secp256k1_for_signing_only_and_used_by_every_key_id() {
+fn every_signing_key_is_secp256k1_for_signing_only_never_destroyed_and_named_by_the_chains() {
     let signing_keys: Vec<&Resource> = infra()
         .resources_of("aws_kms_key")
         .filter(|k| {
@@ -702,47 +702,307 @@ fn the_signing_key_is_secp256k1_for_signing_only_and_used_by_every_key_id() {
                 == Some("ECC_SECG_P256K1")
         })
         .collect();
-    let [key] = signing_keys.as_slice() else {
-        panic!(
-            "expected exactly one aws_kms_key with customer_master_key_spec = \"ECC_SECG_P256K1\", found {}",
-            signing_keys.len()
-        );
-    };
+    let names: BTreeSet<&str> = signing_keys.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(
-        key.attr("key_usage").and_then(constant_string).as_deref(),
-        Some("SIGN_VERIFY"),
-        "{}: key_usage must be SIGN_VERIFY",
-        key.address()
+        names,
+        BTreeSet::from(["signer", "chain_signer"]),
+        "the signing keys: the default chain's lanes (signer) and every other chain's (chain_signer)"
     );
-    // Every function's KMS_KEY_ID is that key.
+    for key in &signing_keys {
+        let address = key.address();
+        assert_eq!(
+            key.attr("key_usage").and_then(constant_string).as_deref(),
+            Some("SIGN_VERIFY"),
+            "{address}: key_usage must be SIGN_VERIFY"
+        );
+        // A key holds an address's funds: no plan may destroy one.
+        let never_destroyed = key.blocks("lifecycle").any(|b| {
+            matches!(
+                terraform::attr(b.body(), "prevent_destroy"),
+                Some(Expression::Bool(true))
+            )
+        });
+        assert!(
+            never_destroyed,
+            "{address}: lifecycle {{ prevent_destroy = true }}"
+        );
+        // Only the signing roles may Sign: a Deny for everyone else in the key policy.
+        let policy = key
+            .attr("policy")
+            .and_then(|e| infra().resolve(e, None))
+            .unwrap_or_else(|| panic!("{address}: no key policy"));
+        let text = format!("{policy:?}");
+        assert!(
+            text.contains("Deny") && text.contains("kms:Sign") && text.contains("ArnNotEquals"),
+            "{address}: the key policy should deny kms:Sign to every principal but the signing roles"
+        );
+    }
+    // Each chain's keys reach the functions by their aliases, in the chains' declaration.
+    for alias in ["signer", "chain_signer"] {
+        let resource = infra()
+            .resource("aws_kms_alias", alias)
+            .unwrap_or_else(|| panic!("aws_kms_alias.{alias} is gone"));
+        let target = resource
+            .attr("target_key_id")
+            .map(terraform::references)
+            .unwrap_or_default();
+        assert!(
+            target
+                .iter()
+                .any(|r| r.starts_with(&["aws_kms_key", alias])),
+            "aws_kms_alias.{alias} should name aws_kms_key.{alias}"
+        );
+    }
+    let declared = infra()
+        .locals
+        .get("chains_declaration")
+        .map(|e| deep_references(e, None))
+        .unwrap_or_else(|| panic!("local.chains_declaration is gone"));
+    for alias in ["signer", "chain_signer"] {
+        assert!(
+            declared
+                .iter()
+                .any(|r| r.starts_with(&["aws_kms_alias", alias])),
+            "local.chains_declaration should name aws_kms_alias.{alias} (local.chain_key_aliases)"
+        );
+    }
+}
+
+#[test]
+fn every_function_that_reads_the_chains_gets_one_declaration() {
+    for function in ["api", "signer", "broadcaster", "sweeper"] {
+        let set = environment_variable(function, "CHAINS")
+            .map(|e| terraform::references(&e))
+            .unwrap_or_else(|| panic!("{function}: set CHAINS (lambda.tf)"));
+        assert!(
+            set.iter().any(|r| r.0 == ["local", "chains_declaration"]),
+            "{function}: CHAINS should be local.chains_declaration"
+        );
+    }
+}
+
+#[test]
+fn node_urls_are_kept_in_secrets_and_never_in_an_environment() {
+    let secret_variables = ["rpc_url", "rpc_nodes", "chain_nodes"];
     for (name, lambda) in lambdas() {
-        let kms_key_id = lambda
+        let Some(variables) = lambda
             .resource
             .blocks("environment")
             .next()
             .and_then(|b| terraform::attr(b.body(), "variables"))
-            .and_then(|e| infra().member(e, "KMS_KEY_ID", lambda.each.as_ref()));
-        if let Some(expr) = kms_key_id {
-            assert!(
-                terraform::references(&expr)
-                    .iter()
-                    .any(|r| r.starts_with(&["aws_kms_key", &key.name])),
-                "{name}: KMS_KEY_ID should be aws_kms_key.{}'s id",
-                key.name
-            );
-        }
+        else {
+            continue;
+        };
+        let leaked: Vec<String> = deep_references(variables, lambda.each.as_ref())
+            .iter()
+            .filter(|r| {
+                (r.0.first().map(String::as_str) == Some("var")
+                    && r.0
+                        .get(1)
+                        .is_some_and(|v| secret_variables.contains(&v.as_str())))
+                    || r.0 == ["local", "nodes_by_chain"]
+            })
+            .map(|r| r.0.join("."))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{name}: its environment is built from {leaked:?}: node URLs go in the chains' secrets"
+        );
     }
-    // Only the signing roles may Sign: a Deny for everyone else in the key policy.
-    let policy = key
-        .attr("policy")
-        .and_then(|e| infra().resolve(e, None))
-        .unwrap_or_else(|| panic!("{}: no key policy", key.address()));
-    let text = format!("{policy:?}");
+    let secret = infra()
+        .resource("aws_secretsmanager_secret", "nodes")
+        .unwrap_or_else(|| panic!("aws_secretsmanager_secret.nodes is gone"));
     assert!(
-        text.contains("Deny") && text.contains("kms:Sign") && text.contains("ArnNotEquals"),
-        "{}: the key policy should deny kms:Sign to every principal but the signing roles",
-        key.address()
+        secret
+            .attr("kms_key_id")
+            .map(terraform::references)
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.starts_with(&["aws_kms_key", "data"])),
+        "aws_secretsmanager_secret.nodes: encrypt it with the data key"
     );
+    let version = infra()
+        .resource("aws_secretsmanager_secret_version", "nodes")
+        .and_then(|v| v.attr("secret_string"))
+        .map(|e| deep_references(e, None))
+        .unwrap_or_default();
+    assert!(
+        version.iter().any(|r| r.0 == ["var", "chain_nodes"])
+            && version.iter().any(|r| r.0 == ["var", "rpc_nodes"]),
+        "aws_secretsmanager_secret_version.nodes should hold chain_nodes (or the one chain's rpc_nodes/rpc_url)"
+    );
+    let declared = infra()
+        .locals
+        .get("chains_declaration")
+        .map(|e| deep_references(e, None))
+        .unwrap_or_default();
+    for kind in [
+        "aws_secretsmanager_secret",
+        "aws_secretsmanager_secret_version",
+    ] {
+        assert!(
+            declared.iter().any(|r| r.starts_with(&[kind, "nodes"])),
+            "local.chains_declaration should name {kind}.nodes (the secret and the version written)"
+        );
+    }
+    // Only the roles whose code calls nodes may read the secrets, and only those.
+    let reads = infra()
+        .data_of("aws_iam_policy_document")
+        .find(|d| d.name == "chain_nodes")
+        .unwrap_or_else(|| panic!("data.aws_iam_policy_document.chain_nodes is gone"));
+    let text = format!("{:?}", reads.body);
+    assert!(
+        text.contains("secretsmanager:GetSecretValue")
+            && text.contains("aws_secretsmanager_secret"),
+        "data.aws_iam_policy_document.chain_nodes: GetSecretValue on the node secrets"
+    );
+    for document in infra().data_of("aws_iam_policy_document") {
+        let sources = document
+            .attr("source_policy_documents")
+            .map(terraform::references)
+            .unwrap_or_default();
+        let includes = sources
+            .iter()
+            .any(|r| r.starts_with(&["data", "aws_iam_policy_document", "chain_nodes"]));
+        let calls_nodes = ["signer", "broadcaster", "sweeper"].contains(&document.name.as_str());
+        assert_eq!(
+            includes, calls_nodes,
+            "data.aws_iam_policy_document.{}: only the signer, broadcaster and sweeper read the node secrets",
+            document.name
+        );
+    }
+}
+
+/// A chain of `var.chains`, every attribute given (the evaluator knows no `optional` defaults).
+fn chain(chain_id: u32, default: bool, lanes: u32) -> Value {
+    let mut chain = hcl::Map::new();
+    for (key, value) in [
+        ("chain_id", Value::from(chain_id)),
+        ("default", Value::Bool(default)),
+        ("lanes", Value::from(lanes)),
+        ("send_to", Value::from(1)),
+        (
+            "target_contract",
+            Value::from(format!("0x{}", "7a".repeat(20))),
+        ),
+        ("target_contracts", Value::Object(hcl::Map::new())),
+        ("allowed_message_types", Value::Null),
+        ("confirmations", Value::Null),
+        ("reprice_after_blocks", Value::Null),
+        ("max_gas_limit", Value::Null),
+        ("max_fee_per_gas_wei", Value::Null),
+        ("fee_bump_percent", Value::Null),
+    ] {
+        chain.insert(key.to_owned(), value);
+    }
+    Value::Object(chain)
+}
+
+#[test]
+fn keys_secrets_and_alarms_follow_the_chains_map() {
+    // Every per-chain and per-lane resource is made from the chains' locals.
+    for (kind, name, attribute, local) in [
+        ("aws_kms_key", "signer", "count", "default_lanes"),
+        ("aws_kms_alias", "signer", "count", "default_lanes"),
+        ("aws_kms_key", "chain_signer", "for_each", "more_lanes"),
+        ("aws_kms_alias", "chain_signer", "for_each", "more_lanes"),
+        ("aws_secretsmanager_secret", "nodes", "for_each", "chains"),
+        (
+            "aws_secretsmanager_secret_version",
+            "nodes",
+            "for_each",
+            "chains",
+        ),
+        (
+            "aws_cloudwatch_metric_alarm",
+            "signer_balance",
+            "for_each",
+            "all_lanes",
+        ),
+        (
+            "aws_cloudwatch_metric_alarm",
+            "nonce_stalled",
+            "for_each",
+            "all_lanes",
+        ),
+        (
+            "aws_cloudwatch_metric_alarm",
+            "lane_paused",
+            "for_each",
+            "all_lanes",
+        ),
+    ] {
+        let made_from = infra()
+            .resource(kind, name)
+            .and_then(|r| r.attr(attribute))
+            .map(terraform::references)
+            .unwrap_or_default();
+        assert!(
+            made_from.iter().any(|r| r.0 == ["local", local]),
+            "{kind}.{name}: {attribute} = local.{local}"
+        );
+    }
+    let locals = |chains: Value, extra: &[(&str, Value)]| {
+        let mut overrides = vec![("chains", chains)];
+        overrides.extend(extra.iter().cloned());
+        infra().local_values(&overrides)
+    };
+    // Sorted, as Terraform iterates a map.
+    let keys_of = |value: Option<&Value>| -> Vec<String> {
+        let mut keys: Vec<String> = value
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    // Two chains: base (default, 2 lanes) and arbitrum (3 lanes).
+    let mut two = hcl::Map::new();
+    two.insert("arbitrum".to_owned(), chain(42161, false, 3));
+    two.insert("base".to_owned(), chain(8453, true, 2));
+    let values = locals(Value::Object(two), &[]);
+    assert_eq!(values.get("default_chain"), Some(&Value::from("base")));
+    assert_eq!(values.get("default_lanes"), Some(&Value::from(2)));
+    assert_eq!(
+        keys_of(values.get("more_lanes")),
+        vec!["42161/1", "42161/2", "42161/3"],
+        "every other chain's lanes, a key each"
+    );
+    assert_eq!(
+        keys_of(values.get("all_lanes")),
+        vec!["42161/1", "42161/2", "42161/3", "8453/1", "8453/2"],
+        "every lane of every chain, an alarm each"
+    );
+    assert_eq!(
+        values
+            .get("lane_alarm_suffix")
+            .and_then(Value::as_object)
+            .and_then(|s| s.get("8453/1")),
+        Some(&Value::from("")),
+        "the default chain's first lane keeps a one-key deployment's alarm names"
+    );
+    assert_eq!(
+        values
+            .get("lane_alarm_suffix")
+            .and_then(Value::as_object)
+            .and_then(|s| s.get("42161/2")),
+        Some(&Value::from("-chain-42161-lane-2"))
+    );
+    // None marked default: the first by name.
+    let mut unmarked = hcl::Map::new();
+    unmarked.insert("arbitrum".to_owned(), chain(42161, false, 1));
+    unmarked.insert("base".to_owned(), chain(8453, false, 1));
+    let values = locals(Value::Object(unmarked), &[]);
+    assert_eq!(values.get("default_chain"), Some(&Value::from("arbitrum")));
+    // No map: the one chain of the single-chain variables, its keys where they always were.
+    let values = locals(
+        Value::Object(hcl::Map::new()),
+        &[("chain_id", Value::from(1)), ("lanes", Value::from(2))],
+    );
+    assert_eq!(values.get("default_chain"), Some(&Value::from("default")));
+    assert_eq!(values.get("default_lanes"), Some(&Value::from(2)));
+    assert_eq!(keys_of(values.get("more_lanes")), Vec::<String>::new());
+    assert_eq!(keys_of(values.get("all_lanes")), vec!["1/1", "1/2"]);
 }
 
 #[test]
@@ -1568,33 +1828,19 @@ fn the_signer_balance_alarm_watches_tx_broadcaster_signer_balance_ether() {
             .any(|r| r.0 == ["var", "low_balance_alarm_ether"]),
         "{address}: threshold should be var.low_balance_alarm_ether"
     );
-    let dimension = alarm
-        .attr("dimensions")
-        .and_then(|e| infra().member(e, BALANCE_DIMENSION, None))
-        .map(|e| terraform::references(&e))
-        .unwrap_or_default();
-    assert!(
-        dimension.iter().any(|r| r.0 == ["var", "chain_id"]),
-        "{address}: dimensions should be {{ {BALANCE_DIMENSION} = tostring(var.chain_id) }}"
-    );
-    // One alarm per lane, by the lane's position (its address is known only at run time).
-    let lane = alarm
-        .attr("dimensions")
-        .and_then(|e| infra().member(e, LANE_DIMENSION, None))
-        .map(|e| terraform::references(&e))
-        .unwrap_or_default();
-    assert!(
-        lane.iter().any(|r| r.0 == ["count", "index"]),
-        "{address}: dimensions should have {LANE_DIMENSION} = tostring(count.index + 1)"
-    );
-    let count = alarm
-        .attr("count")
-        .map(terraform::references)
-        .unwrap_or_default();
-    assert!(
-        count.iter().any(|r| r.0 == ["var", "lanes"]),
-        "{address}: one alarm per lane (count = var.lanes)"
-    );
+    // One alarm per lane of every chain, by the chain's id and the lane's position (its
+    // address is known only at run time).
+    for (dimension, from) in [(BALANCE_DIMENSION, "chain_id"), (LANE_DIMENSION, "lane")] {
+        let references = alarm
+            .attr("dimensions")
+            .and_then(|e| infra().member(e, dimension, None))
+            .map(|e| terraform::references(&e))
+            .unwrap_or_default();
+        assert!(
+            references.iter().any(|r| r.0 == ["each", "value", from]),
+            "{address}: dimensions should have {dimension} = tostring(each.value.{from})"
+        );
+    }
     let actions = alarm
         .attr("alarm_actions")
         .map(|e| deep_references(e, None))
