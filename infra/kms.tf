@@ -3,7 +3,7 @@
 #   the signing address's funds;
 # - the data key (symmetric, rotated yearly): encrypts data at rest, in the
 #   table and its stream, the queues, the topics, the log groups and the
-#   functions' environment (which holds the RPC URL and its API key).
+#   functions' environment and the chains' node secrets (their URLs carry providers' keys).
 #
 # Both key policies are written out here rather than as aws_iam_policy_document
 # data sources: in a key policy, resource "*" means "this key", and the root
