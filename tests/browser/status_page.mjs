@@ -109,6 +109,20 @@ test("the status page stays live, falls back to polling, filters, and retries", 
     await page.locator("#empty").waitFor({ state: "visible", timeout: 10000 });
     await page.click('#filters button[type="reset"]');
     await page.waitForFunction(() => document.querySelectorAll("tbody tr[data-id]").length === 3, null, { timeout: 10000 });
+    // Each row names its chain; the list filters by chain (name or id) and by lane.
+    assert.equal(await row(page, first).locator("td").nth(2).innerText(), "anvil");
+    await page.fill("#f-chain", "anvil");
+    await page.click('#filters button[type="submit"]');
+    await page.waitForFunction(() => document.querySelectorAll("tbody tr[data-id]").length === 3, null, { timeout: 10000 });
+    await page.fill("#f-chain", "8453");
+    await page.click('#filters button[type="submit"]');
+    await page.locator("#empty").waitFor({ state: "visible", timeout: 10000 });
+    await page.click('#filters button[type="reset"]');
+    await page.fill("#f-lane", "0x000000000000000000000000000000000000dead");
+    await page.click('#filters button[type="submit"]');
+    await page.locator("#empty").waitFor({ state: "visible", timeout: 10000 });
+    await page.click('#filters button[type="reset"]');
+    await page.waitForFunction(() => document.querySelectorAll("tbody tr[data-id]").length === 3, null, { timeout: 10000 });
 
     step = "counts";
     await page.waitForFunction(() => Number(document.getElementById("count-passed").textContent) >= 3, null, { timeout: 10000 });

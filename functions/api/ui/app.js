@@ -15,6 +15,7 @@ const state = {
   expanded: new Set(),
   token: sessionStorage.getItem("adminToken") || "",
   config: {},
+  chains: new Map(), // chain id -> name, from /health
   socket: null,
   reconnectDelay: 1000,
   pollTimer: null,
@@ -99,6 +100,7 @@ function render() {
     tr.append(
       cell(when(tx.created_at)),
       statusCell(tx.status),
+      cell(chainName(tx.chain_id), { title: `chain ${tx.chain_id}` }),
       cell(tx.function_signature, { title: tx.message_type }),
       cell(String(tx.attempts)),
       cell(short(tx.tx_hash), { title: tx.tx_hash || "" , class: "mono" }),
@@ -128,7 +130,7 @@ function details(tx) {
   const tr = document.createElement("tr");
   tr.className = "details";
   const td = document.createElement("td");
-  td.colSpan = 6;
+  td.colSpan = 7;
   const facts = document.createElement("dl");
   const fact = (name, value) => {
     const dt = document.createElement("dt");
@@ -139,7 +141,8 @@ function details(tx) {
   };
   fact("Transaction", tx.transaction_id);
   fact("Nonce", tx.nonce ?? "—");
-  fact("Signer", tx.signer_address || "—");
+  fact("Chain", `${chainName(tx.chain_id)} (${tx.chain_id})`);
+  fact("Lane (signer)", tx.signer_address || "—");
   fact("Next attempt", when(tx.next_attempt_at));
   fact("In dead-letter queue", tx.dead_lettered ? "yes" : "no");
   fact("Last error", tx.last_error || "—");
@@ -193,9 +196,23 @@ async function retry(id, button) {
 
 // A live update: shown if it belongs to the current view, which for a new transaction means the
 // first page of a view it matches.
+// The chain a filter names (its id, or a served chain's name), as an id; NaN if none.
+function chainId(named) {
+  const text = String(named).trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  for (const [id, name] of state.chains) if (name === text.toLowerCase()) return id;
+  return NaN;
+}
+
+function chainName(id) {
+  return state.chains.get(id) || String(id);
+}
+
 function matches(tx) {
   const f = state.filters;
   if (f.status && tx.status !== f.status) return false;
+  if (f.chain && tx.chain_id !== chainId(f.chain)) return false;
+  if (f.lane && (tx.signer_address || "").toLowerCase() !== f.lane.trim().toLowerCase()) return false;
   if (f.message_type && tx.function_signature !== f.message_type.replace(/\s+\w+(?=[,)])/g, "")) return false;
   if (f.from && tx.created_at.slice(0, 10) < f.from) return false;
   if (f.to && tx.created_at.slice(0, 10) > f.to) return false;
@@ -383,6 +400,13 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (state.cursors.length > 1) state.cursors.pop();
     loadPage();
   });
+  // The chains' names, for the list (public: /health needs no credentials).
+  try {
+    const health = await api("health");
+    state.chains = new Map((health.chains || []).map((c) => [c.chain_id, c.name]));
+  } catch (_) {
+    state.chains = new Map();
+  }
   setLive("connecting");
   loadPage();
   connect();
