@@ -100,6 +100,14 @@ pub struct ListQuery {
     pub lane: Option<Address>,
 }
 
+/// Whose transactions a count covers: one client's or (`None`) everyone's, on one chain or
+/// (`None`) on all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountScope<'a> {
+    pub client: Option<&'a ClientId>,
+    pub chain_id: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub items: Vec<Transaction>,
@@ -175,11 +183,11 @@ pub trait Intake: Send + Sync {
 
 /// Reads transactions: one, a page, the counts, and the sweeper's overdue ones.
 pub trait Reading: Send + Sync {
-    /// Counts per status, of one client's transactions or (`None`) of all.
+    /// Counts per status, of the transactions `scope` covers.
     fn count_by_status(
         &self,
         cap: u64,
-        client: Option<&ClientId>,
+        scope: CountScope<'_>,
     ) -> impl Future<Output = Result<StatusCounts, StoreError>> + Send;
     fn get(&self, id: TxId)
     -> impl Future<Output = Result<Option<Transaction>, StoreError>> + Send;

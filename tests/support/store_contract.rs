@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use tx_shared::auth::ClientId;
 use tx_shared::domain::{Event, Idempotency, Inclusion, NewTransaction, SignedTx, Status, TxId};
 use tx_shared::ports::{
-    Account, AdminRetry, Claim, Inserted, LeaseToken, ListQuery, NonceReservation, StoreError,
-    TransactionStore,
+    Account, AdminRetry, Claim, CountScope, Inserted, LeaseToken, ListQuery, NonceReservation,
+    StoreError, TransactionStore,
 };
 
 fn client(name: &str) -> ClientId {
@@ -634,7 +634,13 @@ pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {
     );
     assert_eq!(second.next_cursor, None);
     let counts = store
-        .count_by_status(1_000, Some(&client(&carol)))
+        .count_by_status(
+            1_000,
+            CountScope {
+                client: Some(&client(&carol)),
+                chain_id: None,
+            },
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -703,6 +709,30 @@ pub async fn listings_are_scoped_and_paged<S: TransactionStore>(store: &S) {
         4,
         "the three and the one on the lane"
     );
+    // Counts by chain, of a client's (exactly) and of everyone's (at least carol's: other tests
+    // share the table).
+    let carols = client(&carol);
+    for (client, chain_id, at_least, exact) in [
+        (Some(&carols), 8453, 1, true),
+        (Some(&carols), 31337, 4, true),
+        (None, 8453, 1, false),
+    ] {
+        let counts = store
+            .count_by_status(
+                1_000,
+                CountScope {
+                    client,
+                    chain_id: Some(chain_id),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let total: u64 = counts.counts.iter().map(|(_, n)| n).sum();
+        assert!(
+            total >= at_least && (!exact || total == at_least),
+            "{client:?} on {chain_id}: {counts:?}"
+        );
+    }
     let forged = ListQuery {
         cursor: Some("not a cursor".into()),
         ..query

@@ -227,7 +227,26 @@ async fn lists_filter_by_chain_and_by_lane() {
     let (status, json) = call(&app, get(&lane)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["transactions"], json!([]));
-    for bad in ["/transactions?chain=ethereum", "/transactions?lane=0x12"] {
+    // The counts too.
+    for (uri, pending) in [
+        ("/transactions/stats", 2),
+        ("/transactions/stats?chain=base", 1),
+        ("/transactions/stats?chain=8453", 1),
+        ("/transactions/stats?chain=1", 0),
+    ] {
+        let (status, json) = call(&app, get(uri)).await;
+        assert_eq!(
+            (status, json["pending"].as_u64()),
+            (StatusCode::OK, Some(pending)),
+            "{uri}: {json}"
+        );
+    }
+    for bad in [
+        "/transactions?chain=ethereum",
+        "/transactions?lane=0x12",
+        "/transactions/stats?chain=ethereum",
+        "/transactions/stats?status=confirmed",
+    ] {
         let (status, json) = call(&app, get(bad)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {json}");
         assert_eq!(json["error"]["code"], "invalid_query");

@@ -34,8 +34,8 @@ use tx_shared::config::{Chains, ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{
-    Inserted, Intake, ListQuery, NodesHealth, NonceCounter, Reading, RequestPublisher, StoreError,
-    TransactionSigner,
+    CountScope, Inserted, Intake, ListQuery, NodesHealth, NonceCounter, Reading, RequestPublisher,
+    StoreError, TransactionSigner,
 };
 use tx_shared::validation::{
     self, CallError, ChainRef, MAX_BODY_BYTES, MessageTypePolicy, RequestError,

@@ -57,9 +57,9 @@ impl Reading for CannotWithdraw {
     async fn count_by_status(
         &self,
         limit: u64,
-        client: Option<&tx_shared::auth::ClientId>,
+        scope: tx_shared::ports::CountScope<'_>,
     ) -> Result<tx_shared::ports::StatusCounts, StoreError> {
-        self.0.count_by_status(limit, client).await
+        self.0.count_by_status(limit, scope).await
     }
     async fn list_overdue(
         &self,
@@ -232,7 +232,7 @@ async fn a_withdrawal_whose_retry_was_cancelled_is_read_back_as_withdrawn() {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("was not stored; retry it"), "{body}");
     let listed = store
-        .count_by_status(10, None)
+        .count_by_status(10, Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listed.counts.iter().map(|(_, n)| n).sum::<u64>(), 0);

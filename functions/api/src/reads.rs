@@ -151,24 +151,8 @@ fn list_query<K>(
             })
         })
         .transpose()?;
-    // A chain by id (served now or not: its transactions stay), or by a served chain's name.
     let chain_id = given("chain")
-        .map(|raw| {
-            let asked = ChainRef::Name(raw.to_owned());
-            raw.parse::<u64>()
-                .ok()
-                .or_else(|| {
-                    chains
-                        .iter()
-                        .find(|(id, chain)| asked.names(*id, &chain.name))
-                        .map(|(id, _)| id)
-                })
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "chain must be a chain id or the name of a chain served, got {asked}"
-                    ))
-                })
-        })
+        .map(|raw| chain_filter(raw, chains))
         .transpose()?;
     let lane = given("lane")
         .map(|raw| {
@@ -191,6 +175,24 @@ fn list_query<K>(
         to,
         tx_hash,
     })
+}
+
+/// A chain by id (served now or not: its transactions stay), or by a served chain's name.
+fn chain_filter<K>(raw: &str, chains: &ByChain<ServedChain<K>>) -> Result<u64, ApiError> {
+    let asked = ChainRef::Name(raw.to_owned());
+    raw.parse::<u64>()
+        .ok()
+        .or_else(|| {
+            chains
+                .iter()
+                .find(|(id, chain)| asked.names(*id, &chain.name))
+                .map(|(id, _)| id)
+        })
+        .ok_or_else(|| {
+            ApiError::InvalidQuery(format!(
+                "chain must be a chain id or the name of a chain served, got {asked}"
+            ))
+        })
 }
 
 /// RFC 3339, or a bare `YYYY-MM-DD` (the whole day: its start for `from`, its end for `to`),
@@ -223,14 +225,35 @@ fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<OffsetDateTime,
     }
 }
 
-/// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending.
+/// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending;
+/// of one chain's transactions with `?chain=`.
 pub(crate) async fn stats<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError>
 where
     S: Reading,
 {
+    if let Some(unknown) = params.keys().find(|k| k.as_str() != "chain") {
+        return Err(ApiError::InvalidQuery(format!(
+            "unknown query parameter `{unknown}`; use chain"
+        )));
+    }
+    let chain_id = match params
+        .get("chain")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        Some(raw) if raw.len() > MAX_FILTER_LEN => {
+            return Err(ApiError::InvalidQuery(format!(
+                "`chain` is {} characters long; that is more than any valid value",
+                raw.len()
+            )));
+        }
+        Some(raw) => Some(chain_filter(raw, &app.chains)?),
+        None => None,
+    };
     // Operators count the whole table; a client's count filters it, so it reads less.
     let cap: u64 = match caller.scope() {
         None => 100_000,
@@ -238,7 +261,13 @@ where
     };
     let counts = app
         .store
-        .count_by_status(cap, caller.scope())
+        .count_by_status(
+            cap,
+            CountScope {
+                client: caller.scope(),
+                chain_id,
+            },
+        )
         .await
         .map_err(ApiError::store)?;
     let by_status: serde_json::Map<String, serde_json::Value> = counts

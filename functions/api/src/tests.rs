@@ -54,7 +54,7 @@ impl Reading for CountingStore {
     async fn count_by_status(
         &self,
         _: u64,
-        _: Option<&tx_shared::auth::ClientId>,
+        _: tx_shared::ports::CountScope<'_>,
     ) -> Result<tx_shared::ports::StatusCounts, StoreError> {
         Err(self.touched())
     }

@@ -63,7 +63,8 @@ async function loadPage() {
 
 async function loadCounts() {
   try {
-    const stats = await api("transactions/stats");
+    const chain = state.filters.chain ? `?${new URLSearchParams({ chain: state.filters.chain })}` : "";
+    const stats = await api(`transactions/stats${chain}`);
     $("count-passed").textContent = stats.passed + (stats.capped ? "+" : "");
     $("count-failed").textContent = stats.failed + (stats.capped ? "+" : "");
     $("count-pending").textContent = stats.pending + (stats.capped ? "+" : "");

@@ -270,7 +270,11 @@ impl Stack {
     /// `(confirmed, reverted or in review)`.
     async fn wait_final(&self, expected: u64, deadline: Instant) -> Result<(u64, u64), BenchError> {
         loop {
-            let counts = self.store.count_by_status(u64::MAX, None).await?.counts;
+            let counts = self
+                .store
+                .count_by_status(u64::MAX, Default::default())
+                .await?
+                .counts;
             let of = |status: Status| counts.iter().find(|(s, _)| *s == status).map_or(0, |c| c.1);
             let done = (
                 of(Status::Confirmed),

@@ -67,7 +67,7 @@ use crate::domain::{
 };
 use crate::lanes::{LaneReport, LaneState};
 use crate::ports::{
-    Account, AdminRetry, Claim, CounterState, Inserted, Intake, LeaseToken, ListQuery,
+    Account, AdminRetry, Claim, CountScope, CounterState, Inserted, Intake, LeaseToken, ListQuery,
     NonceCounter, NonceReservation, Page, Reading, RetryRecord, SigningLease, StatusCounts,
     StoreError, Transitions,
 };

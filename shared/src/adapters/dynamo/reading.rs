@@ -120,27 +120,35 @@ impl Reading for DynamoStore {
     async fn count_by_status(
         &self,
         cap: u64,
-        client: Option<&ClientId>,
+        scope: CountScope<'_>,
     ) -> Result<StatusCounts, StoreError> {
-        if let Some(client) = client {
-            return self.count_client_by_status(cap, client).await;
+        if let Some(client) = scope.client {
+            return self
+                .count_client_by_status(cap, client, scope.chain_id)
+                .await;
         }
         let mut counts = Vec::new();
         let mut capped = false;
         for status in Status::ALL {
             let mut count: u64 = 0;
+            // What was read, filtered or not: the cap bounds the work, not the answer.
+            let mut read: u64 = 0;
             let mut start: Option<Item> = None;
             loop {
-                let out = self
+                let mut query = self
                     .status_query(status)
                     .select(aws_sdk_dynamodb::types::Select::Count)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
+                    .set_exclusive_start_key(start.take());
+                if let Some(chain_id) = scope.chain_id {
+                    query = query
+                        .filter_expression("chain_id = :chain")
+                        .expression_attribute_values(":chain", n(chain_id));
+                }
+                let out = query.send().await.map_err(unavailable)?;
                 count += out.count.max(0) as u64;
+                read += out.scanned_count.max(0) as u64;
                 match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                    Some(_) if count >= cap => {
+                    Some(_) if read >= cap => {
                         capped = true;
                         break;
                     }
@@ -194,6 +202,7 @@ impl DynamoStore {
         &self,
         cap: u64,
         client: &ClientId,
+        chain_id: Option<u64>,
     ) -> Result<StatusCounts, StoreError> {
         let mut counts: Vec<(Status, u64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
         let mut read: u64 = 0;
@@ -206,7 +215,7 @@ impl DynamoStore {
                 .index_name(INDEX_BY_CLIENT)
                 .key_condition_expression("client_id = :client")
                 .expression_attribute_values(":client", s(client.as_str()))
-                .projection_expression("#st")
+                .projection_expression("#st, chain_id")
                 .expression_attribute_names("#st", "status")
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -214,6 +223,11 @@ impl DynamoStore {
                 .map_err(unavailable)?;
             for item in out.items.unwrap_or_default() {
                 read += 1;
+                if let Some(chain_id) = chain_id
+                    && parse_attr::<u64>(&item, "chain_id")? != chain_id
+                {
+                    continue;
+                }
                 let status: Status = parse_attr(&item, "status")?;
                 if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
                     *n += 1;

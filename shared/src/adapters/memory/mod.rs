@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use crate::auth::ClientId;
 use crate::domain::{HistoryEntry, NewTransaction, SignedTx, Status, Transaction, TxId};
 use crate::ports::{
-    Account, Claim, CounterState, Inserted, Intake, LeaseToken, ListQuery, NonceCounter,
-    NonceReservation, Page, Reading, SigningLease, StatusCounts, StoreError,
+    Account, Claim, CountScope, CounterState, Inserted, Intake, LeaseToken, ListQuery,
+    NonceCounter, NonceReservation, Page, Reading, SigningLease, StatusCounts, StoreError,
 };
 
 mod transitions;
@@ -254,7 +254,7 @@ impl Reading for MemoryStore {
     async fn count_by_status(
         &self,
         cap: u64,
-        client: Option<&ClientId>,
+        scope: CountScope<'_>,
     ) -> Result<StatusCounts, StoreError> {
         let state = self.state();
         let mut capped = false;
@@ -265,7 +265,8 @@ impl Reading for MemoryStore {
                     .txs
                     .values()
                     .filter(|s| s.tx.status == *status)
-                    .filter(|s| client.is_none_or(|c| s.tx.client.as_ref() == Some(c)))
+                    .filter(|s| scope.client.is_none_or(|c| s.tx.client.as_ref() == Some(c)))
+                    .filter(|s| scope.chain_id.is_none_or(|chain| s.tx.chain_id == chain))
                     .count() as u64;
                 capped |= n > cap;
                 (*status, n.min(cap.max(n)))
