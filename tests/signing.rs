@@ -174,14 +174,17 @@ async fn a_redelivered_message_never_signs_a_second_transaction() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_signer_processes_take_distinct_gap_free_nonces_and_a_lost_lease_takes_none() {
+async fn racing_signer_processes_take_distinct_gap_free_nonces_in_groups_and_a_lost_lease_takes_none()
+ {
     use tx_shared::ports::{Account, Claim, LeaseToken, NonceReservation, StoreError};
 
     // API only: the test plays two signer processes, each with a store of its own (so each
-    // takes its turn in-process, and the two race through the counter's condition).
+    // groups its own reservations, and the two race through the counter's condition). Their
+    // transactional writes are counted.
     let stack = TestStack::start_with("noncerace", Default::default(), 0).await;
-    let (first, _, _) = stack.adapters();
-    let (second, _, _) = stack.adapters();
+    let writes = CountedWrites::default();
+    let first = writes.store(&stack);
+    let second = writes.store(&stack);
     let account = Account {
         chain_id: stack.provisioned.chain_id,
         address: stack.provisioned.signer_address,
@@ -213,12 +216,26 @@ async fn racing_signer_processes_take_distinct_gap_free_nonces_and_a_lost_lease_
         "a transaction whose lease is lost is refused: {lost:?}"
     );
 
-    // 24 reservations at once, half in each process.
-    let reserved = join_all(claimed.iter().enumerate().map(|(i, (id, token))| {
-        let store = if i % 2 == 0 { &first } else { &second };
-        store.reserve_nonce(*id, token, account)
-    }))
-    .await;
+    // 24 reservations at once, half in each process; among the first process's, one whose
+    // lease is lost again: its group is written without it.
+    let before = writes.count();
+    let wrong = LeaseToken("not-ours-either".into());
+    let (reserved, refused) = tokio::join!(
+        join_all(claimed.iter().enumerate().map(|(i, (id, token))| {
+            let store = if i % 2 == 0 { &first } else { &second };
+            store.reserve_nonce(*id, token, account)
+        })),
+        first.reserve_nonce(lost_id, &wrong, account),
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "a lost lease in a group is refused alone: {refused:?}"
+    );
+    let written = writes.count() - before;
+    assert!(
+        written < 24,
+        "25 reservations in two processes were written in {written} transactional writes: grouped, not one each"
+    );
     let mut nonces = Vec::new();
     for ((id, _), result) in claimed.iter().zip(reserved) {
         let Ok(NonceReservation::Assigned(nonce)) = result else {
@@ -245,6 +262,50 @@ async fn racing_signer_processes_take_distinct_gap_free_nonces_and_a_lost_lease_
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(next, NonceReservation::Assigned(24));
     stack.stop().await;
+}
+
+/// DynamoDB stores whose transactional writes are counted (every attempt, as AWS bills them).
+#[derive(Clone, Default)]
+struct CountedWrites(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl CountedWrites {
+    fn store(&self, stack: &TestStack) -> tx_shared::adapters::dynamo::DynamoStore {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&stack.sdk)
+                .interceptor(self.clone())
+                .build(),
+        );
+        tx_shared::adapters::dynamo::DynamoStore::new(client, &stack.provisioned.table_name)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for CountedWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CountedWrites({})", self.count())
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CountedWrites {
+    fn name(&self) -> &'static str {
+        "CountedWrites"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let operation = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>();
+        if operation.is_some_and(|m| m.name() == "TransactWriteItems") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
 }
 
 /// One short long-poll for up to 10 messages, with the attributes Lambda would pass.

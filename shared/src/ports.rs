@@ -66,7 +66,7 @@ pub enum Claim {
 }
 
 /// The signing account a nonce sequence belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Account {
     pub chain_id: u64,
     pub address: Address,

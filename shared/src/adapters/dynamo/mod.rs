@@ -29,6 +29,7 @@ mod keys;
 mod lease;
 mod mapping;
 mod nonce;
+mod nonce_groups;
 mod reading;
 mod transitions;
 
@@ -96,11 +97,11 @@ const NONCE_CONTENTION_BUDGET: Duration = Duration::from_secs(20);
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// Taken while this process reserves a nonce: the records of one invocation take their
-    /// nonces one after another instead of racing each other for the counter (every lost race is
-    /// a cancelled, billed transactional write). Other processes still race through the
+    /// This process's reservations waiting for each lane's counter: written together, a group
+    /// per write, instead of racing each other for the counter (every lost race is a
+    /// cancelled, billed transactional write). Other processes still race through the
     /// counter's condition.
-    nonce_turn: Arc<tokio::sync::Mutex<()>>,
+    nonce_groups: Arc<nonce_groups::NonceGroups>,
 }
 
 impl DynamoStore {
@@ -108,7 +109,7 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
-            nonce_turn: Arc::default(),
+            nonce_groups: Arc::default(),
         }
     }
 

@@ -1,7 +1,8 @@
-//! The signing account's nonce counter: one transactional write takes the next nonce and
-//! assigns it; the records of one process take turns, and a lost race is read from the
-//! cancellation reasons.
+//! The signing account's nonce counter: one transactional write takes the next nonces and
+//! assigns them, to every reservation of this process waiting for the lane's counter at once
+//! (`nonce_groups`); a lost race is read from the cancellation reasons.
 
+use super::nonce_groups::Pending;
 use super::*;
 
 /// The watchdog's report kept on a counter item, if it has one.
@@ -32,106 +33,33 @@ impl NonceCounter for DynamoStore {
         token: &LeaseToken,
         account: Account,
     ) -> Result<NonceReservation, StoreError> {
-        // The budget covers the wait for this process's turn too: a record never waits longer
-        // than it in all, however slow the records ahead of it are.
+        // The budget covers the wait for this lane's writer too: a record never waits longer
+        // than it in all, however slow the writes ahead of it are.
         let deadline = tokio::time::Instant::now() + NONCE_CONTENTION_BUDGET;
-        let Ok(_turn) = tokio::time::timeout_at(deadline, self.nonce_turn.lock()).await else {
-            return Err(StoreError::Unavailable(format!(
-                "waited {NONCE_CONTENTION_BUDGET:?} for this process's turn at the nonce counter of {}",
-                account.address
-            )));
-        };
-        // The transaction is no longer ours to number: its lease ran out, or it moved on.
-        let lost = || StoreError::Conflict {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = Pending {
             id,
-            to: Status::Signed,
+            token: token.clone(),
+            deadline,
+            reply,
         };
-        let mut attempt: u64 = 0;
-        // The counter's value, when the last lost race told it (no need to read it again).
-        let mut told: Option<u64> = None;
-        while tokio::time::Instant::now() < deadline {
-            attempt += 1;
-            let next = match told.take() {
-                Some(next) => next,
-                None => match self.get_item(nonce_pk(account)).await? {
-                    Some(counter) => parse_attr(&counter, "next_nonce")?,
-                    None => return Ok(NonceReservation::Uninitialized),
-                },
-            };
-            let bump = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(nonce_pk(account)))
-                .update_expression(
-                    "SET next_nonce = :after, reserved_at = :reserved_at, indexed_from = if_not_exists(indexed_from, :current)",
-                )
-                .condition_expression("next_nonce = :current")
-                .expression_attribute_values(":current", n(next))
-                .expression_attribute_values(":after", n(next + 1))
-                .expression_attribute_values(":reserved_at", s(now_rfc3339()))
-                // A lost race returns the counter as it is now.
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_error)?;
-            let assign = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(tx_pk(id)))
-                // `nonce_account` puts it in the `by_nonce` index, the watchdog's view.
-                .update_expression(
-                    "SET nonce = :nonce, signer_address = :signer, nonce_account = :account, updated_at = :now",
-                )
-                .condition_expression(
-                    "#status IN (:received, :retrying) AND lease_token = :token AND attribute_not_exists(nonce)",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":received", s(Status::Received.as_str()))
-                .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
-                .expression_attribute_values(":token", s(&token.0))
-                .expression_attribute_values(":nonce", n(next))
-                .expression_attribute_values(":signer", s(account.address.to_string()))
-                .expression_attribute_values(":account", s(nonce_pk(account)))
-                .expression_attribute_values(":now", s(now_rfc3339()))
-                .build()
-                .map_err(build_error)?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(bump).build())
-                .transact_items(TransactWriteItem::builder().update(assign).build())
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(NonceReservation::Assigned(next)),
-                Err(e) => e,
-            };
-            match NonceRace::of(&err) {
-                NonceRace::NotCanceled => return Err(unavailable(err)),
-                NonceRace::TransactionMoved => return Err(lost()),
-                NonceRace::CounterMoved(now) => {
-                    tracing::debug!(attempt, counter = ?now, "another signer took nonce {next}");
-                    told = now;
-                    continue;
-                }
-                NonceRace::Unexplained => {
-                    // No reasons to go by (e.g. a conflicting transaction in flight): read the
-                    // transaction to know whether it is still ours, and back off a little.
-                    let still_ours = self.get_tx(id).await?.is_some_and(|tx| {
-                        matches!(tx.status, Status::Received | Status::Retrying)
-                            && tx.nonce.is_none()
-                    });
-                    if !still_ours {
-                        return Err(lost());
-                    }
-                    let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
-                    tokio::time::sleep(Duration::from_millis(jitter)).await;
-                }
-            }
+        if self.nonce_groups.join(account, pending) {
+            // The writer outlives a caller that gives up: a write in flight completes, and the
+            // table says what it did (a nonce taken is reused by the next attempt).
+            let store = self.clone();
+            tokio::spawn(async move { store.write_groups(account).await });
         }
-        Err(StoreError::Unavailable(format!(
-            "nonce counter of {} still contended after {attempt} attempts",
-            account.address
-        )))
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(reserved)) => reserved,
+            Ok(Err(_)) => Err(StoreError::Unavailable(format!(
+                "the nonce writer of {} stopped before answering",
+                account.address
+            ))),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "waited {NONCE_CONTENTION_BUDGET:?} for its turn at the nonce counter of {}",
+                account.address
+            ))),
+        }
     }
 
     async fn seed_nonce(&self, account: Account, next: u64) -> Result<(), StoreError> {
@@ -282,14 +210,195 @@ impl NonceCounter for DynamoStore {
     }
 }
 
-/// Why a nonce reservation (counter bump + assignment, one transaction) was cancelled, read from
-/// its cancellation reasons: one per item, in the order they were sent.
+impl DynamoStore {
+    /// A lane's writer: writes the groups that gather until none is left.
+    async fn write_groups(self, account: Account) {
+        loop {
+            let group = self.nonce_groups.next_group(account);
+            if group.is_empty() {
+                return;
+            }
+            self.write_group(account, group).await;
+        }
+    }
+
+    /// One transactional write: the counter moves past the whole group (on the condition that
+    /// it is where we read it), and each member is assigned its nonce (on the condition that
+    /// it is still its signer's to number). A member whose condition fails is answered and left
+    /// out; a counter another process moved is read from the reply; the rest is written again.
+    async fn write_group(&self, account: Account, mut group: Vec<Pending>) {
+        let mut attempt: u64 = 0;
+        // The counter's value, when the last lost race told it (no need to read it again).
+        let mut told: Option<u64> = None;
+        loop {
+            group.retain(Pending::wanted);
+            if group.is_empty() {
+                return;
+            }
+            attempt += 1;
+            let next = match told.take() {
+                Some(next) => next,
+                None => match self.get_item(nonce_pk(account)).await {
+                    Ok(Some(counter)) => match parse_attr::<u64>(&counter, "next_nonce") {
+                        Ok(next) => next,
+                        Err(e) => return answer_all(group, Err(e)),
+                    },
+                    Ok(None) => return answer_all(group, Ok(NonceReservation::Uninitialized)),
+                    Err(e) => return answer_all(group, Err(e)),
+                },
+            };
+            let result = match self.group_write(account, next, &group) {
+                Ok(write) => write.send().await,
+                Err(e) => return answer_all(group, Err(e)),
+            };
+            let err = match result {
+                Ok(_) => {
+                    for (i, pending) in group.into_iter().enumerate() {
+                        pending.answer(Ok(NonceReservation::Assigned(next + i as u64)));
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            match NonceRace::of(&err) {
+                NonceRace::NotCanceled => {
+                    let e = unavailable(err);
+                    return answer_all(group, Err(e));
+                }
+                NonceRace::TransactionsMoved {
+                    moved,
+                    counter_held,
+                    counter,
+                } => {
+                    // Theirs to number no more: their lease ran out, or they moved on.
+                    let mut position = 0;
+                    let mut kept = Vec::with_capacity(group.len());
+                    for pending in group {
+                        if moved.contains(&position) {
+                            let id = pending.id;
+                            pending.answer(Err(StoreError::Conflict {
+                                id,
+                                to: Status::Signed,
+                            }));
+                        } else {
+                            kept.push(pending);
+                        }
+                        position += 1;
+                    }
+                    group = kept;
+                    told = if counter_held { Some(next) } else { counter };
+                }
+                NonceRace::CounterMoved(now) => {
+                    tracing::debug!(attempt, counter = ?now, "another signer took nonce {next}");
+                    told = now;
+                }
+                NonceRace::Unexplained => {
+                    // No reasons to go by (e.g. a conflicting transaction in flight): read each
+                    // transaction to know whether it is still ours, and back off a little.
+                    let mut kept = Vec::with_capacity(group.len());
+                    for pending in group {
+                        let still_ours = match self.get_tx(pending.id).await {
+                            Ok(tx) => tx.is_some_and(|tx| {
+                                matches!(tx.status, Status::Received | Status::Retrying)
+                                    && tx.nonce.is_none()
+                            }),
+                            Err(e) => {
+                                pending.answer(Err(e));
+                                continue;
+                            }
+                        };
+                        if still_ours {
+                            kept.push(pending);
+                        } else {
+                            let id = pending.id;
+                            pending.answer(Err(StoreError::Conflict {
+                                id,
+                                to: Status::Signed,
+                            }));
+                        }
+                    }
+                    group = kept;
+                    let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+            }
+        }
+    }
+
+    /// The counter from `next` past the group, and each member's assignment, as one write.
+    fn group_write(
+        &self,
+        account: Account,
+        next: u64,
+        group: &[Pending],
+    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>
+    {
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(nonce_pk(account)))
+            .update_expression(
+                "SET next_nonce = :after, reserved_at = :reserved_at, indexed_from = if_not_exists(indexed_from, :current)",
+            )
+            .condition_expression("next_nonce = :current")
+            .expression_attribute_values(":current", n(next))
+            .expression_attribute_values(":after", n(next + group.len() as u64))
+            .expression_attribute_values(":reserved_at", s(now_rfc3339()))
+            // A lost race returns the counter as it is now.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        let mut write = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(bump).build());
+        for (i, pending) in group.iter().enumerate() {
+            let assign = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(tx_pk(pending.id)))
+                // `nonce_account` puts it in the `by_nonce` index, the watchdog's view.
+                .update_expression(
+                    "SET nonce = :nonce, signer_address = :signer, nonce_account = :account, updated_at = :now",
+                )
+                .condition_expression(
+                    "#status IN (:received, :retrying) AND lease_token = :token AND attribute_not_exists(nonce)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":received", s(Status::Received.as_str()))
+                .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
+                .expression_attribute_values(":token", s(&pending.token.0))
+                .expression_attribute_values(":nonce", n(next + i as u64))
+                .expression_attribute_values(":signer", s(account.address.to_string()))
+                .expression_attribute_values(":account", s(nonce_pk(account)))
+                .expression_attribute_values(":now", s(now_rfc3339()))
+                .build()
+                .map_err(build_error)?;
+            write = write.transact_items(TransactWriteItem::builder().update(assign).build());
+        }
+        Ok(write)
+    }
+}
+
+/// Every member of a group gets the same answer.
+fn answer_all(group: Vec<Pending>, result: Result<NonceReservation, StoreError>) {
+    for pending in group {
+        pending.answer(result.clone());
+    }
+}
+
+/// Why a group's reservation (counter bump, then each member's assignment, one transaction) was
+/// cancelled, read from its cancellation reasons: one per item, in the order they were sent.
 #[derive(Debug, PartialEq)]
 pub(super) enum NonceRace {
     /// Not a cancelled transaction at all.
     NotCanceled,
-    /// The assignment's condition failed: lease lost, nonce already set, or status moved.
-    TransactionMoved,
+    /// These members' assignments failed (lease lost, nonce already set, or status moved), by
+    /// their position in the group. `counter_held`: the counter's condition passed (it is
+    /// where it was read); else `counter` is its current value, if the reply told it.
+    TransactionsMoved {
+        moved: Vec<usize>,
+        counter_held: bool,
+        counter: Option<u64>,
+    },
     /// Only the counter's condition failed: another signer took the nonce. Carries the
     /// counter's current value when the reply included it.
     CounterMoved(Option<u64>),
@@ -310,14 +419,25 @@ impl NonceRace {
     pub(super) fn from_reasons(reasons: &[CancellationReason]) -> Self {
         let failed =
             |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if failed(1) {
-            NonceRace::TransactionMoved
-        } else if failed(0) {
-            let now = reasons
+        let counter = || {
+            reasons
                 .first()
+                .filter(|_| failed(0))
                 .and_then(|r| r.item())
-                .and_then(|item| parse_opt::<u64>(item, "next_nonce").ok().flatten());
-            NonceRace::CounterMoved(now)
+                .and_then(|item| parse_opt::<u64>(item, "next_nonce").ok().flatten())
+        };
+        let moved: Vec<usize> = (1..reasons.len())
+            .filter(|i| failed(*i))
+            .map(|i| i - 1)
+            .collect();
+        if !moved.is_empty() {
+            NonceRace::TransactionsMoved {
+                moved,
+                counter_held: !failed(0),
+                counter: counter(),
+            }
+        } else if failed(0) {
+            NonceRace::CounterMoved(counter())
         } else {
             NonceRace::Unexplained
         }
@@ -390,12 +510,12 @@ mod nonce_race_tests {
     #[tokio::test(start_paused = true)]
     async fn waiting_for_the_turn_counts_against_the_budget() {
         let store = offline_store();
-        // Another record of this process holds the turn and does not let go.
-        let held = store.nonce_turn.clone().lock_owned().await;
         let account = Account {
             chain_id: 1,
             address: Address::ZERO,
         };
+        // The lane's writer is at work on another group and does not finish.
+        store.nonce_groups.hold(account);
         let started = tokio::time::Instant::now();
         let token = LeaseToken("ours".into());
         let reserving = store.reserve_nonce(TxId::generate(), &token, account);
@@ -407,7 +527,6 @@ mod nonce_race_tests {
             "{result:?}"
         );
         assert_eq!(started.elapsed(), NONCE_CONTENTION_BUDGET);
-        drop(held);
     }
 
     fn reason(code: &str, item: Option<Item>) -> CancellationReason {
@@ -449,12 +568,36 @@ mod nonce_race_tests {
                 reason(counter_code, Some(counter(7))),
                 reason("ConditionalCheckFailed", None),
             ];
+            let held = counter_code == "None";
             assert_eq!(
                 NonceRace::from_reasons(&reasons),
-                NonceRace::TransactionMoved,
+                NonceRace::TransactionsMoved {
+                    moved: vec![0],
+                    counter_held: held,
+                    counter: (!held).then_some(7),
+                },
                 "{counter_code}"
             );
         }
+    }
+
+    #[test]
+    fn a_group_names_each_member_whose_assignment_failed() {
+        let reasons = [
+            reason("None", None),
+            reason("None", None),
+            reason("ConditionalCheckFailed", None),
+            reason("None", None),
+            reason("ConditionalCheckFailed", None),
+        ];
+        assert_eq!(
+            NonceRace::from_reasons(&reasons),
+            NonceRace::TransactionsMoved {
+                moved: vec![1, 3],
+                counter_held: true,
+                counter: None,
+            }
+        );
     }
 
     #[test]
