@@ -581,7 +581,7 @@ mod tests {
                 "chain 1: `keys`",
             ),
             (
-                format!(r#"[{{"id": 1, "nodes": [], "keys": ["k"]}}]"#),
+                r#"[{"id": 1, "nodes": [], "keys": ["k"]}]"#.to_owned(),
                 "chain 1: `nodes`",
             ),
             (

@@ -271,9 +271,8 @@ impl DynamoStore {
                     counter,
                 } => {
                     // Theirs to number no more: their lease ran out, or they moved on.
-                    let mut position = 0;
                     let mut kept = Vec::with_capacity(group.len());
-                    for pending in group {
+                    for (position, pending) in group.into_iter().enumerate() {
                         if moved.contains(&position) {
                             let id = pending.id;
                             pending.answer(Err(StoreError::Conflict {
@@ -283,7 +282,6 @@ impl DynamoStore {
                         } else {
                             kept.push(pending);
                         }
-                        position += 1;
                     }
                     group = kept;
                     told = if counter_held { Some(next) } else { counter };
