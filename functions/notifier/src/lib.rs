@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tx_shared::adapters::dynamo::{CONNECTION_KIND, DynamoStore, INDEX_BY_CREATED, connection_pk};
 use tx_shared::aws::AwsClients;
 use tx_shared::config::{ConfigError, Env};
-use tx_shared::domain::{Status, TxId};
+use tx_shared::domain::{Status, Transaction, TxId};
 use tx_shared::jwt::{JwtVerifier, Operator};
 use tx_shared::ports::{Reading, StoreError};
 use tx_shared::view::TransactionView;
@@ -89,31 +89,113 @@ pub struct Notifier<S, K> {
 }
 
 impl<S: Reading, K: UpdateSink> Notifier<S, K> {
-    /// Reads each changed transaction and pushes its current view.
-    pub async fn notify(&self, ids: &[TxId]) -> Result<(), NotifyError> {
-        for id in ids {
-            let Some(tx) = self.store.get(*id).await? else {
-                continue;
+    /// Pushes each changed transaction's view: as its newest image shows it, or as the table
+    /// has it when no image could be read.
+    pub async fn notify(&self, changed: &[Changed]) -> Result<(), NotifyError> {
+        for change in changed {
+            let tx = match change {
+                Changed::Image(tx) => tx.as_ref().clone(),
+                Changed::Id(id) => match self.store.get(*id).await? {
+                    Some(tx) => tx,
+                    // Withdrawn (a failed publish): nothing to show.
+                    None => continue,
+                },
             };
             let message =
                 json!({ "type": "transaction", "transaction": TransactionView::from(&tx) })
                     .to_string();
             let reached = self.sink.push(&message).await?;
-            tracing::debug!(transaction_id = %id, reached, "pushed");
+            tracing::debug!(transaction_id = %tx.id, reached, "pushed");
         }
         Ok(())
     }
 }
 
-/// The transactions a DynamoDB stream event is about, in order, once each.
-pub fn changed_transactions(event: &StreamEvent) -> Vec<TxId> {
-    let mut ids: Vec<TxId> = Vec::new();
-    for id in event.records.iter().filter_map(transaction_of_record) {
-        if !ids.contains(&id) {
-            ids.push(id);
+/// A transaction a stream batch changed: its newest image (the table's stream carries new
+/// images, so showing it costs no read), or its id alone when the batch has no image of it
+/// that reads as a transaction (a removal, or an image this release can't read): then it is
+/// read from the table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    Image(Box<Transaction>),
+    Id(TxId),
+}
+
+impl Changed {
+    pub fn id(&self) -> TxId {
+        match self {
+            Changed::Image(tx) => tx.id,
+            Changed::Id(id) => *id,
         }
     }
-    ids
+
+    /// The change a record of `id` shows: its new image, read as a transaction, if it reads.
+    pub fn of_image(id: TxId, image: Option<Transaction>) -> Changed {
+        match image {
+            Some(tx) if tx.id == id => Changed::Image(Box::new(tx)),
+            _ => Changed::Id(id),
+        }
+    }
+}
+
+/// Each transaction's newest change, in the order the transactions first appear: a stream
+/// keeps each item's records in order, so a later record of a transaction replaces an earlier.
+pub fn newest_per_transaction(records: impl IntoIterator<Item = Changed>) -> Vec<Changed> {
+    let mut changed: Vec<Changed> = Vec::new();
+    for change in records {
+        match changed.iter_mut().find(|c| c.id() == change.id()) {
+            Some(earlier) => *earlier = change,
+            None => changed.push(change),
+        }
+    }
+    changed
+}
+
+/// The transactions a DynamoDB stream event is about, once each, as their newest images show
+/// them.
+pub fn changed_transactions(event: &StreamEvent) -> Vec<Changed> {
+    newest_per_transaction(event.records.iter().filter_map(|record| {
+        let id = transaction_of_record(record)?;
+        Some(Changed::of_image(
+            id,
+            transaction_of_image(&record.change.new_image),
+        ))
+    }))
+}
+
+/// A stream image as a transaction, if it is one this release can read.
+fn transaction_of_image(image: &serde_dynamo::Item) -> Option<Transaction> {
+    if image.is_empty() {
+        return None;
+    }
+    let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = image
+        .iter()
+        .map(|(name, value)| (name.clone(), sdk_value(value)))
+        .collect();
+    tx_shared::adapters::dynamo::item::from_item(&item)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "a stream image that is no transaction; read instead"),
+        )
+        .ok()
+}
+
+/// A stream image's value (as Lambda's event carries it) as the SDK's.
+fn sdk_value(value: &serde_dynamo::AttributeValue) -> aws_sdk_dynamodb::types::AttributeValue {
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue as Sdk;
+    use serde_dynamo::AttributeValue as Stream;
+    match value {
+        Stream::N(n) => Sdk::N(n.clone()),
+        Stream::S(s) => Sdk::S(s.clone()),
+        Stream::Bool(b) => Sdk::Bool(*b),
+        Stream::B(b) => Sdk::B(Blob::new(b.clone())),
+        Stream::Null(b) => Sdk::Null(*b),
+        Stream::M(m) => Sdk::M(m.iter().map(|(k, v)| (k.clone(), sdk_value(v))).collect()),
+        Stream::L(l) => Sdk::L(l.iter().map(sdk_value).collect()),
+        Stream::Ss(ss) => Sdk::Ss(ss.clone()),
+        Stream::Ns(ns) => Sdk::Ns(ns.clone()),
+        Stream::Bs(bs) => Sdk::Bs(bs.iter().map(|b| Blob::new(b.clone())).collect()),
+    }
 }
 
 /// The transactions a stream event moves into `needs_review`, whatever moved them there (the
@@ -434,12 +516,101 @@ mod tests {
             Ok(NotifierEvent::Stream(batch)) => batch,
             other => panic!("not a stream batch: {other:?}"),
         };
-        assert_eq!(changed_transactions(&batch), vec![id]);
+        assert_eq!(changed_transactions(&batch), vec![Changed::Id(id)]);
         let Ok(NotifierEvent::Stream(empty)) = NotifierEvent::parse(json!({ "Records": [] }))
         else {
             panic!("not a stream batch");
         };
         assert!(changed_transactions(&empty).is_empty());
+    }
+
+    /// An SDK item as a stream's DynamoDB JSON.
+    fn stream_json(value: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
+        use aws_sdk_dynamodb::types::AttributeValue as Sdk;
+        match value {
+            Sdk::S(s) => json!({ "S": s }),
+            Sdk::N(n) => json!({ "N": n }),
+            Sdk::Bool(b) => json!({ "BOOL": b }),
+            Sdk::Null(b) => json!({ "NULL": b }),
+            Sdk::L(l) => json!({ "L": l.iter().map(stream_json).collect::<Vec<_>>() }),
+            Sdk::M(m) => {
+                json!({ "M": m.iter().map(|(k, v)| (k.clone(), stream_json(v))).collect::<serde_json::Map<_, _>>() })
+            }
+            other => panic!("no such attribute in a transaction: {other:?}"),
+        }
+    }
+
+    /// Pushed messages, as the status page's connections would get them.
+    #[derive(Default)]
+    struct Pushed(std::sync::Mutex<Vec<Value>>);
+
+    impl UpdateSink for Pushed {
+        async fn push(&self, message: &str) -> Result<usize, NotifyError> {
+            let mut pushed = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            pushed.push(serde_json::from_str(message).unwrap_or_default());
+            Ok(1)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_shows_each_transactions_newest_image_without_reading_it() {
+        let received = Transaction::received(&tx_fakes::ping_request());
+        let signed = Transaction {
+            status: Status::Signed,
+            ..received.clone()
+        };
+        let image = |tx: &Transaction| {
+            Value::Object(
+                tx_shared::adapters::dynamo::item::to_item(tx)
+                    .iter()
+                    .map(|(k, v)| (k.clone(), stream_json(v)))
+                    .collect(),
+            )
+        };
+        let pk = json!({ "S": format!("TX#{}", received.id) });
+        let with_image = |name: &str, new: Value| {
+            let mut record = record(name, json!({ "pk": pk }));
+            record["dynamodb"]["NewImage"] = new;
+            record
+        };
+        let withdrawn = TxId::generate();
+        let event = json!({ "Records": [
+            with_image("INSERT", image(&received)),
+            with_image("MODIFY", image(&signed)),
+            record("REMOVE", json!({ "pk": { "S": format!("TX#{withdrawn}") } })),
+        ]});
+        let Ok(NotifierEvent::Stream(batch)) = NotifierEvent::parse(event) else {
+            panic!("not a stream batch");
+        };
+        let changed = changed_transactions(&batch);
+        assert_eq!(
+            changed,
+            vec![
+                Changed::Image(Box::new(signed.clone())),
+                Changed::Id(withdrawn)
+            ]
+        );
+        // The table has neither: the image is shown as it is, the removed one is not shown.
+        let notifier = Notifier {
+            store: tx_shared::adapters::memory::MemoryStore::new(),
+            sink: Pushed::default(),
+        };
+        notifier
+            .notify(&changed)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pushed = notifier
+            .sink
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        assert_eq!(pushed.len(), 1, "{pushed:?}");
+        assert_eq!(
+            pushed[0]["transaction"]["transaction_id"],
+            received.id.to_string()
+        );
+        assert_eq!(pushed[0]["transaction"]["status"], "signed");
     }
 
     #[test]

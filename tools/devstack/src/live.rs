@@ -19,7 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use notifier::{Notifier, UpdateSink, transaction_of_key};
+use notifier::{Changed, Notifier, UpdateSink, newest_per_transaction, transaction_of_key};
 use tokio::sync::{broadcast, watch};
 use tx_shared::adapters::dynamo::DynamoStore;
 
@@ -191,7 +191,7 @@ pub async fn follow_stream(
                 tracing::warn!(error = %e, "could not read the table's stream; retrying");
             }
         }
-        let mut ids = Vec::new();
+        let mut changed = Vec::new();
         for iterator in iterators.values_mut() {
             let Some(current) = iterator.clone() else {
                 continue;
@@ -205,18 +205,27 @@ pub async fn follow_stream(
             {
                 Ok(out) => {
                     *iterator = out.next_shard_iterator;
+                    // As Lambda's event source would hand them over: each record with its
+                    // new image, which the notifier shows without reading the table.
                     for record in out.records.unwrap_or_default() {
-                        let key = record
-                            .dynamodb
+                        let Some(change) = record.dynamodb.as_ref() else {
+                            continue;
+                        };
+                        let key = change
+                            .keys
                             .as_ref()
-                            .and_then(|r| r.keys.as_ref())
                             .and_then(|keys| keys.get("pk"))
                             .and_then(|pk| pk.as_s().ok())
                             .and_then(|pk| transaction_of_key(pk));
-                        if let Some(id) = key
-                            && !ids.contains(&id)
-                        {
-                            ids.push(id);
+                        if let Some(id) = key {
+                            let image = change.new_image.as_ref().and_then(|image| {
+                                let item = image
+                                    .iter()
+                                    .map(|(name, value)| (name.clone(), table_value(value)))
+                                    .collect();
+                                tx_shared::adapters::dynamo::item::from_item(&item).ok()
+                            });
+                            changed.push(Changed::of_image(id, image));
                         }
                     }
                 }
@@ -227,8 +236,9 @@ pub async fn follow_stream(
                 }
             }
         }
-        if !ids.is_empty()
-            && let Err(e) = notifier.notify(&ids).await
+        let changed = newest_per_transaction(changed);
+        if !changed.is_empty()
+            && let Err(e) = notifier.notify(&changed).await
         {
             tracing::warn!(error = %e, "could not push updates");
         }
@@ -236,6 +246,28 @@ pub async fn follow_stream(
             _ = stop.wait_for(|stop| *stop) => return,
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}
         }
+    }
+}
+
+/// A stream image's value (as the streams API returns it) as the table API's.
+fn table_value(
+    value: &aws_sdk_dynamodbstreams::types::AttributeValue,
+) -> aws_sdk_dynamodb::types::AttributeValue {
+    use aws_sdk_dynamodb::types::AttributeValue as Table;
+    use aws_sdk_dynamodbstreams::types::AttributeValue as Stream;
+    match value {
+        Stream::N(n) => Table::N(n.clone()),
+        Stream::S(s) => Table::S(s.clone()),
+        Stream::Bool(b) => Table::Bool(*b),
+        Stream::B(b) => Table::B(b.clone()),
+        Stream::Null(b) => Table::Null(*b),
+        Stream::M(m) => Table::M(m.iter().map(|(k, v)| (k.clone(), table_value(v))).collect()),
+        Stream::L(l) => Table::L(l.iter().map(table_value).collect()),
+        Stream::Ss(ss) => Table::Ss(ss.clone()),
+        Stream::Ns(ns) => Table::Ns(ns.clone()),
+        Stream::Bs(bs) => Table::Bs(bs.clone()),
+        // A kind this SDK does not know: the record is then read from the table.
+        _ => Table::Null(true),
     }
 }
 
