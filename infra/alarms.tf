@@ -322,7 +322,7 @@ resource "aws_cloudwatch_metric_alarm" "lane_paused" {
 # check reports one TxBroadcaster/TransactionsWaiting (with its reason in the log line).
 resource "aws_cloudwatch_metric_alarm" "transactions_waiting" {
   alarm_name          = "${local.prefix}-transactions-waiting"
-  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), for the node to serve chain_id (chain_id_mismatch), for a lane to open (no_lane_open: every lane stalled or underfunded), for a removed lane's key (lane_key_missing), or for room in the node's pool (pool_full, a lane's share of it full for 15 minutes). Their last_error or the log line says which; fund the signer, raise the cap, fix rpc_url/chain_id, repair a lane, or restore the key."
+  alarm_description   = "Transactions have been waiting for 15 minutes: for the signer to be funded (insufficient_funds), for fees to fall under max_fee_per_gas_wei (fee_above_cap), for a chain's nodes to serve its id (chain_id_mismatch), for a chain no longer declared (chain_not_served: declare it again), for a lane to open (no_lane_open: every lane stalled or underfunded), for a removed lane's key (lane_key_missing), or for room in the node's pool (pool_full, a lane's share of it full for 15 minutes). Their last_error or the log line says which; fund the signer, raise the cap, fix the chain's nodes or id, repair a lane, or restore the key or the chain."
   namespace           = "TxBroadcaster"
   metric_name         = "TransactionsWaiting"
   statistic           = "Sum"

@@ -22,12 +22,3 @@ check "dead_letters_outlive_their_source" {
     error_message = "The dead-letter queues must retain messages longer than the sign and broadcast queues."
   }
 }
-
-# Lambda refuses an environment over 4 KB: the chains' declaration grows with
-# chains and lanes (node URLs are in secrets, not here).
-check "environments_fit_lambda" {
-  assert {
-    condition     = alltrue([for name, variables in local.function_environment : length(jsonencode(variables)) < 4000])
-    error_message = "A function's environment is over Lambda's 4 KB: fewer chains or lanes per deployment, or shorter names (name_prefix, chain names)."
-  }
-}

@@ -60,6 +60,18 @@ resource "aws_kms_alias" "signer" {
   target_key_id = aws_kms_key.signer[count.index].key_id
 }
 
+# The default chain's keys are aws_kms_key.signer: a change of default chain
+# would hand them to another chain. This record of the default chain's id can't
+# be replaced (prevent_destroy), so such a plan fails instead; moving the
+# default is a deliberate operation (docs/deploy.md, "Lanes and chains").
+resource "terraform_data" "default_chain" {
+  triggers_replace = local.chains[local.default_chain].chain_id
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
 resource "aws_kms_alias" "chain_signer" {
   for_each      = local.more_lanes
   name          = "alias/${local.prefix}-chain-${each.value.chain_id}-signer-lane-${each.value.lane}"

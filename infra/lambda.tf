@@ -163,8 +163,21 @@ resource "aws_lambda_function" "function" {
       error_message = "Declare the chains in chains (with chain_nodes), or set chain_id and target_contract for one chain."
     }
     precondition {
-      condition     = length(var.chains) == 0 || (var.chain_id == null && var.rpc_url == null && length(var.rpc_nodes) == 0 && var.target_contract == null)
-      error_message = "With chains, the single-chain variables (chain_id, rpc_url, rpc_nodes, target_contract, ...) must be unset: every chain's settings are in its entry."
+      # Each would be ignored (its chain's entry says), and a target or a depth silently
+      # ignored is a call sent elsewhere or confirmed too soon.
+      condition = length(var.chains) == 0 || (
+        var.chain_id == null && var.rpc_url == null && length(var.rpc_nodes) == 0 &&
+        var.target_contract == null && length(var.target_contracts) == 0 &&
+        var.confirmations == null && var.reprice_after_blocks == null &&
+        var.lanes == 1 && var.rpc_send_to == 1
+      )
+      error_message = "With chains, leave the single-chain variables unset (chain_id, rpc_url, rpc_nodes, target_contract, target_contracts, confirmations, reprice_after_blocks, lanes, rpc_send_to): each chain's settings are in its entry of chains."
+    }
+    precondition {
+      # Lambda refuses an environment over 4 KB; the chains' declaration grows with chains and
+      # lanes. Its size is known at plan time (a version id is always 36 characters).
+      condition     = length(local.chains_declaration_planned) <= 3000
+      error_message = "The chains' declaration (CHAINS) is ${length(local.chains_declaration_planned)} bytes; at most 3000 fit a function's environment beside its other settings: fewer chains or lanes per deployment, or shorter names (name_prefix, chain names)."
     }
     precondition {
       condition     = length(var.chains) > 0 || var.rpc_url != null || length(var.rpc_nodes) > 0

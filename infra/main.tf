@@ -36,8 +36,8 @@ locals {
     } : name => nodes if length(var.chains) == 0
   })
 
-  # The chain a request without `chain` goes to: the one marked default, else
-  # the first by name.
+  # The chain a request without `chain` goes to: the one marked default (the
+  # chains' validation asks for exactly one; the one chain is its own).
   marked_default = [for name, chain in local.chains : name if chain.default]
   default_chain  = length(local.marked_default) > 0 ? local.marked_default[0] : keys(local.chains)[0]
 
@@ -133,12 +133,10 @@ locals {
   # change of nodes changes the functions' configuration and they start anew.
   # Keys by alias (known at plan time). What a chain leaves unset is left out:
   # the code falls back to the deployment's value or the chain's default.
-  chains_declaration = jsonencode([for name, chain in local.chains : merge(
+  chain_entries = { for name, chain in local.chains : name => merge(
     {
       id               = chain.chain_id
       default          = name == local.default_chain
-      nodes_secret     = aws_secretsmanager_secret.nodes[name].arn
-      nodes_version    = aws_secretsmanager_secret_version.nodes[name].version_id
       send_to          = chain.send_to
       keys             = local.chain_key_aliases[name]
       target_contract  = chain.target_contract
@@ -156,5 +154,15 @@ locals {
         fee_bump_percent      = chain.fee_bump_percent
       } : field => value if value != null
     },
-  )])
+  ) }
+  chains_declaration = jsonencode([for name, entry in local.chain_entries : merge(entry, {
+    nodes_secret  = aws_secretsmanager_secret.nodes[name].name
+    nodes_version = aws_secretsmanager_secret_version.nodes[name].version_id
+  })])
+  # The same, known at plan time (a version id is a UUID: 36 characters), for its size.
+  chains_declaration_planned = jsonencode([for name, entry in local.chain_entries : merge(entry, {
+    nodes_secret  = local.node_secret_names[name]
+    nodes_version = "00000000-0000-0000-0000-000000000000"
+  })])
+  node_secret_names = { for name, chain in local.chains : name => "${local.prefix}/chains/${name}/nodes" }
 }

@@ -6,7 +6,7 @@
 # functions' configuration and they start anew with it.
 resource "aws_secretsmanager_secret" "nodes" {
   for_each                = local.chains
-  name                    = "${local.prefix}/chains/${each.key}/nodes"
+  name                    = local.node_secret_names[each.key]
   description             = "JSON-RPC nodes of chain ${each.value.chain_id} (a JSON list of url, label, weight)"
   kms_key_id              = aws_kms_key.data.arn
   recovery_window_in_days = 7

@@ -50,8 +50,10 @@ variable "chains" {
   default = {}
 
   validation {
-    condition     = length(var.chains) <= 16 && length([for name, chain in var.chains : name if chain.default]) <= 1
-    error_message = "chains: at most 16, and at most one marked default."
+    # The default chain owns the first keys (aws_kms_key.signer): it is named, never inferred,
+    # so adding a chain can't move the default (and its keys) to another chain.
+    condition     = length(var.chains) == 0 || (length(var.chains) <= 16 && length([for name, chain in var.chains : name if chain.default]) == 1)
+    error_message = "chains: at most 16, and exactly one marked default = true."
   }
 
   validation {

@@ -899,6 +899,68 @@ fn chain(chain_id: u32, default: bool, lanes: u32) -> Value {
 }
 
 #[test]
+fn the_default_chain_is_named_once_and_pinned() {
+    // The default chain owns aws_kms_key.signer: a change of default would hand its keys to
+    // another chain, so the default is named (exactly one) and a plan that moves it fails.
+    let one_default = infra()
+        .validations
+        .get("chains")
+        .and_then(|v| v.first())
+        .unwrap_or_else(|| panic!("var.chains lost its validations"));
+    let holds = |chains: Vec<(&str, Value)>| {
+        let map: hcl::Map<String, Value> =
+            chains.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        infra()
+            .eval_with(
+                &one_default.condition,
+                None,
+                &[("chains", Value::Object(map))],
+            )
+            .and_then(|v| v.as_bool())
+            .unwrap_or_else(|| panic!("var.chains' first validation can't be evaluated statically"))
+    };
+    assert!(holds(vec![]), "no map: the one chain is its own default");
+    assert!(holds(vec![
+        ("base", chain(8453, true, 1)),
+        ("arb", chain(42161, false, 1))
+    ]));
+    assert!(
+        !holds(vec![
+            ("base", chain(8453, false, 1)),
+            ("arb", chain(42161, false, 1))
+        ]),
+        "none marked: refused (the first by name would change as chains are added)"
+    );
+    assert!(
+        !holds(vec![
+            ("base", chain(8453, true, 1)),
+            ("arb", chain(42161, true, 1))
+        ]),
+        "two marked: refused"
+    );
+    let pin = infra()
+        .resource("terraform_data", "default_chain")
+        .unwrap_or_else(|| panic!("terraform_data.default_chain is gone"));
+    let replaced_by = pin
+        .attr("triggers_replace")
+        .map(terraform::references)
+        .unwrap_or_default();
+    assert!(
+        replaced_by
+            .iter()
+            .any(|r| r.0 == ["local", "default_chain"]),
+        "terraform_data.default_chain: triggers_replace = the default chain's id"
+    );
+    assert!(
+        pin.blocks("lifecycle").any(|b| matches!(
+            terraform::attr(b.body(), "prevent_destroy"),
+            Some(Expression::Bool(true))
+        )),
+        "terraform_data.default_chain: lifecycle {{ prevent_destroy = true }}"
+    );
+}
+
+#[test]
 fn keys_secrets_and_alarms_follow_the_chains_map() {
     // Every per-chain and per-lane resource is made from the chains' locals.
     for (kind, name, attribute, local) in [
