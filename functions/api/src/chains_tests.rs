@@ -198,6 +198,34 @@ async fn an_idempotency_key_names_one_request_on_one_chain() {
 }
 
 #[tokio::test]
+async fn a_key_never_names_a_request_on_another_chain_after_the_default_moves() {
+    let before = two_chains();
+    let ping = json!({ "message_type": "ping()", "data": PING });
+    let (status, _) = call(&before, post(ping.clone(), Some("k-2"))).await;
+    assert_eq!(status, StatusCode::OK);
+    // The same table, served with base as the default chain: the same body and key now mean
+    // base, and the stored request is anvil's.
+    let served = |id: u64, policy| ServedChain::new(id, policy, KeyPool::one(At(Address::ZERO)));
+    let chains = ByChain::new(vec![
+        (8453, served(8453, MessageTypePolicy::allow_all())),
+        (31337, served(31337, MessageTypePolicy::allow_all())),
+    ])
+    .unwrap_or_else(|| panic!("two chains"));
+    let after = Arc::new(
+        App::new(
+            before.store.clone(),
+            RecordingQueue::default(),
+            chains,
+            None,
+        )
+        .with_auth(before.auth.clone()),
+    );
+    let (status, json) = call(&after, post(ping, Some("k-2"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_eq!(json["error"]["code"], "idempotency_key_reused", "{json}");
+}
+
+#[tokio::test]
 async fn lists_filter_by_chain_and_by_lane() {
     let app = two_chains();
     chain_of_ping(&app, None).await;

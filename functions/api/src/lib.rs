@@ -359,6 +359,11 @@ where
                 tracing::info!(function = %tx.function_signature, "accepted");
                 Ok(accepted(tx.id, tx.status))
             }
+            // The key names a request on another chain (the default chain moved since): the
+            // same key can't name both.
+            Ok(Inserted::Duplicate(tx)) if tx.chain_id != chain_id => {
+                Err(ApiError::IdempotencyKeyReused(tx.id))
+            }
             Ok(Inserted::Duplicate(tx)) => {
                 tracing::info!(transaction_id = %tx.id, "idempotent repeat");
                 // The first attempt may have stored it but failed to publish: publishing again

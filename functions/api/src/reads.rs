@@ -180,8 +180,10 @@ fn list_query<K>(
 /// A chain by id (served now or not: its transactions stay), or by a served chain's name.
 fn chain_filter<K>(raw: &str, chains: &ByChain<ServedChain<K>>) -> Result<u64, ApiError> {
     let asked = ChainRef::Name(raw.to_owned());
-    raw.parse::<u64>()
-        .ok()
+    raw.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| raw.parse::<u64>().ok())
+        .flatten()
         .or_else(|| {
             chains
                 .iter()

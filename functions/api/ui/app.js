@@ -223,6 +223,10 @@ function matches(tx) {
 
 function applyUpdate(tx) {
   const known = state.rows.has(tx.transaction_id);
+  // A push may carry an older state than the row shows (a stream batch delivered again, or a
+  // list read after the change): the newer one stays.
+  const shown = state.rows.get(tx.transaction_id);
+  if (shown && shown.updated_at && tx.updated_at && tx.updated_at < shown.updated_at) return;
   if (!matches(tx)) {
     if (known) state.rows.delete(tx.transaction_id);
   } else if (known || state.cursors.length === 1) {

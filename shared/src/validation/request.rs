@@ -38,9 +38,11 @@ impl ChainRef {
             ChainRef::Id(asked) => *asked == id,
             ChainRef::Name(asked) => {
                 let asked = asked.trim();
-                match asked.parse::<u64>() {
-                    Ok(asked) => asked == id,
-                    Err(_) => asked.eq_ignore_ascii_case(name),
+                // Digits alone are an id (not `+8453`); names are never numbers.
+                if !asked.is_empty() && asked.bytes().all(|b| b.is_ascii_digit()) {
+                    asked.parse::<u64>().is_ok_and(|asked| asked == id)
+                } else {
+                    asked.eq_ignore_ascii_case(name)
                 }
             }
         }
@@ -276,7 +278,7 @@ impl<'de> Deserialize<'de> for ChainField {
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<ChainField, E> {
                 Ok(ChainField::Other(
-                    "a number that is not a whole number in 64 bits",
+                    "a number with a fraction or an exponent, or past 64 bits",
                 ))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<ChainField, E> {
@@ -509,10 +511,17 @@ mod tests {
         );
         for (value, got) in [
             ("-1", "a negative number"),
-            ("1.5", "a number that is not a whole number in 64 bits"),
+            (
+                "1.5",
+                "a number with a fraction or an exponent, or past 64 bits",
+            ),
+            (
+                "1e3",
+                "a number with a fraction or an exponent, or past 64 bits",
+            ),
             (
                 "18446744073709551616",
-                "a number that is not a whole number in 64 bits",
+                "a number with a fraction or an exponent, or past 64 bits",
             ),
             ("null", "null"),
             ("true", "a boolean"),
@@ -537,6 +546,8 @@ mod tests {
             (ChainRef::Id(1), false),
             (ChainRef::Name("1".into()), false),
             (ChainRef::Name("ethereum".into()), false),
+            (ChainRef::Name("+8453".into()), false),
+            (ChainRef::Name("08453".into()), true),
         ] {
             assert_eq!(asked.names(8453, "base"), names_base, "{asked:?}");
         }

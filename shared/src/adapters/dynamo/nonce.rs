@@ -213,10 +213,11 @@ impl NonceCounter for DynamoStore {
 impl DynamoStore {
     /// A lane's writer: writes the groups that gather until none is left.
     async fn write_groups(self, account: Account) {
+        let writing = self.nonce_groups.writing(account);
         loop {
             let group = self.nonce_groups.next_group(account);
             if group.is_empty() {
-                return;
+                return writing.finish();
             }
             self.write_group(account, group).await;
         }
@@ -290,12 +291,22 @@ impl DynamoStore {
                     tracing::debug!(attempt, counter = ?now, "another signer took nonce {next}");
                     told = now;
                 }
+                NonceRace::CounterBusy => {
+                    // Another process's write of the counter was in flight: it moves the
+                    // counter; read it again after a little while.
+                    let jitter = rand::random_range(0..=(5 + 3 * attempt).min(50));
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
                 NonceRace::Unexplained => {
-                    // No reasons to go by (e.g. a conflicting transaction in flight): read each
-                    // transaction to know whether it is still ours, and back off a little.
+                    // No reasons to go by: read each transaction (all at once) to know whether
+                    // it is still ours, and back off a little.
+                    let read = futures::future::join_all(
+                        group.iter().map(|pending| self.get_tx(pending.id)),
+                    )
+                    .await;
                     let mut kept = Vec::with_capacity(group.len());
-                    for pending in group {
-                        let still_ours = match self.get_tx(pending.id).await {
+                    for (pending, read) in group.into_iter().zip(read) {
+                        let still_ours = match read {
                             Ok(tx) => tx.is_some_and(|tx| {
                                 matches!(tx.status, Status::Received | Status::Retrying)
                                     && tx.nonce.is_none()
@@ -400,6 +411,9 @@ pub(super) enum NonceRace {
     /// Only the counter's condition failed: another signer took the nonce. Carries the
     /// counter's current value when the reply included it.
     CounterMoved(Option<u64>),
+    /// Only the counter conflicted with another transaction in flight (another process's
+    /// reservation): it is moving.
+    CounterBusy,
     /// Cancelled for another reason, or without reasons.
     Unexplained,
 }
@@ -436,6 +450,13 @@ impl NonceRace {
             }
         } else if failed(0) {
             NonceRace::CounterMoved(counter())
+        } else if reasons.first().and_then(|r| r.code()) == Some("TransactionConflict")
+            && reasons
+                .iter()
+                .skip(1)
+                .all(|r| r.code().is_none_or(|code| code == "None"))
+        {
+            NonceRace::CounterBusy
         } else {
             NonceRace::Unexplained
         }
@@ -580,6 +601,24 @@ mod nonce_race_tests {
     }
 
     #[test]
+    fn a_conflict_on_the_counter_alone_is_another_process_writing_it() {
+        let busy = [
+            reason("TransactionConflict", None),
+            reason("None", None),
+            reason("None", None),
+        ];
+        assert_eq!(NonceRace::from_reasons(&busy), NonceRace::CounterBusy);
+        // A member in conflict too: each member is read.
+        let member = [
+            reason("TransactionConflict", None),
+            reason("TransactionConflict", None),
+        ];
+        assert_eq!(NonceRace::from_reasons(&member), NonceRace::Unexplained);
+        // No reasons at all: nothing to go by.
+        assert_eq!(NonceRace::from_reasons(&[]), NonceRace::Unexplained);
+    }
+
+    #[test]
     fn a_group_names_each_member_whose_assignment_failed() {
         let reasons = [
             reason("None", None),
@@ -596,12 +635,5 @@ mod nonce_race_tests {
                 counter: None,
             }
         );
-    }
-
-    #[test]
-    fn conflicts_and_missing_reasons_are_unexplained() {
-        let conflict = [reason("TransactionConflict", None), reason("None", None)];
-        assert_eq!(NonceRace::from_reasons(&conflict), NonceRace::Unexplained);
-        assert_eq!(NonceRace::from_reasons(&[]), NonceRace::Unexplained);
     }
 }

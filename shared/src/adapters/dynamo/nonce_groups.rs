@@ -90,10 +90,45 @@ impl NonceGroups {
         lane.waiting.drain(..take).collect()
     }
 
+    /// The lane's writer's guard: unless finished, its drop (a panic in the writer, a runtime
+    /// shutting down) clears the lane: the reservations waiting are dropped, their callers told
+    /// the writer stopped, and the next reservation starts a writer instead of waiting for one
+    /// that is gone.
+    pub(super) fn writing(&self, account: Account) -> Writing<'_> {
+        Writing {
+            groups: self,
+            account,
+            finished: false,
+        }
+    }
+
     /// Marks the lane written without a writer (a test's stand-in for a writer that hangs).
     #[cfg(test)]
     pub(super) fn hold(&self, account: Account) {
         self.lanes().entry(account).or_default().writing = true;
+    }
+}
+
+/// See [`NonceGroups::writing`].
+pub(super) struct Writing<'a> {
+    groups: &'a NonceGroups,
+    account: Account,
+    finished: bool,
+}
+
+impl Writing<'_> {
+    /// The writer found nothing left ([`NonceGroups::next_group`] cleared the lane).
+    pub(super) fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Only this writer works on the lane while it lives: nobody else's state is lost.
+            self.groups.lanes().remove(&self.account);
+        }
     }
 }
 
@@ -157,6 +192,38 @@ mod tests {
         assert!(
             groups.join(account(1), later),
             "and the next reservation starts one"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_that_stops_unfinished_lets_the_next_reservation_start_one() {
+        let groups = NonceGroups::default();
+        let minute = Duration::from_secs(60);
+        let (first, _first) = pending(minute);
+        assert!(groups.join(account(1), first));
+        let (waiting, mut waiting_answer) = pending(minute);
+        assert!(!groups.join(account(1), waiting));
+        // The writer dies (a panic) before finishing: its guard drops unfinished.
+        drop(groups.writing(account(1)));
+        assert!(
+            matches!(
+                waiting_answer.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed)
+            ),
+            "the waiting caller is told at once"
+        );
+        let (next, _next) = pending(minute);
+        assert!(groups.join(account(1), next), "a new writer starts");
+        // A writer that finishes leaves the lane to the next one untouched.
+        assert_eq!(groups.next_group(account(1)).len(), 1);
+        assert!(groups.next_group(account(1)).is_empty());
+        let (after, _after) = pending(minute);
+        assert!(groups.join(account(1), after));
+        groups.writing(account(2)).finish();
+        assert_eq!(
+            groups.next_group(account(1)).len(),
+            1,
+            "another lane's guard touched nothing"
         );
     }
 
