@@ -2,7 +2,6 @@
 //! chain ids, two lanes each) ends with every call mined once on the chain it asked for, and
 //! no nonce gap on any lane of either.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy::primitives::Address;
@@ -46,20 +45,11 @@ async fn a_burst_across_two_chains_lands_on_each_with_no_nonce_gap_on_any_lane()
         .collect()
         .await;
 
-    let mut lanes: BTreeMap<(u64, Address), Vec<u64>> = BTreeMap::new();
+    let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+    let lanes = integration_tests::confirmed_nonces(&stack, &all).await;
+    // Each on the chain it asked for.
     for (id, chain) in &ids {
-        let tx = stack
-            .wait_for_status(id, "confirmed", Duration::from_secs(120))
-            .await;
-        assert_eq!(tx["chain_id"], *chain, "{tx}");
-        let lane: Address = tx["signer_address"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no lane: {tx}"));
-        let nonce = tx["nonce"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no nonce: {tx}"));
-        lanes.entry((*chain, lane)).or_default().push(nonce);
+        assert_eq!(stack.transaction(id).await["chain_id"], *chain, "{id}");
     }
     let second_chain = &stack.provisioned.more_chains[0];
     let expected: Vec<(u64, Address)> = {
@@ -86,8 +76,7 @@ async fn a_burst_across_two_chains_lands_on_each_with_no_nonce_gap_on_any_lane()
         )
         .root()
         .clone();
-    for ((chain, lane), nonces) in &mut lanes {
-        nonces.sort_unstable();
+    for ((chain, lane), nonces) in &lanes {
         let count = nonces.len() as u64;
         assert_eq!(
             nonces,

@@ -33,26 +33,13 @@ async fn submit_burst(stack: &TestStack, count: u64, byte: u8) -> Vec<String> {
         .await
 }
 
-/// Each transaction confirmed; their nonces by lane.
+/// Each transaction confirmed; their nonces by lane (one chain).
 async fn confirmed_by_lane(stack: &TestStack, ids: &[String]) -> BTreeMap<Address, Vec<u64>> {
-    let mut lanes: BTreeMap<Address, Vec<u64>> = BTreeMap::new();
-    for id in ids {
-        let tx = stack
-            .wait_for_status(id, "confirmed", Duration::from_secs(120))
-            .await;
-        let from: Address = tx["signer_address"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no lane: {tx}"));
-        let nonce = tx["nonce"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no nonce: {tx}"));
-        lanes.entry(from).or_default().push(nonce);
-    }
-    for nonces in lanes.values_mut() {
-        nonces.sort_unstable();
-    }
-    lanes
+    integration_tests::confirmed_nonces(stack, ids)
+        .await
+        .into_iter()
+        .map(|((_, lane), nonces)| (lane, nonces))
+        .collect()
 }
 
 #[tokio::test]

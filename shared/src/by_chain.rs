@@ -1,6 +1,16 @@
 //! One of something per chain served (a signer, a broadcaster, a watchdog), found by the
 //! chain id a transaction carries.
 
+/// Why a transaction whose chain is not among those served waits (`chain_not_served`, the
+/// waiting alarm): `what` it could not do (`"sign it"`), logged here once.
+pub fn not_served(chain_id: u64, what: &str) -> String {
+    let reason = format!(
+        "chain_not_served: the transaction is for chain {chain_id}, which this deployment no longer declares; declare it again (its keys and nodes) to {what}"
+    );
+    tracing::error!(%reason, "a transaction for a chain not served");
+    reason
+}
+
 /// A value per chain, the default chain's first. Never empty.
 #[derive(Debug)]
 pub struct ByChain<T> {
@@ -15,6 +25,20 @@ impl<T> ByChain<T> {
         ids.sort_unstable();
         ids.dedup();
         (!chains.is_empty() && ids.len() == chains.len()).then_some(ByChain { chains })
+    }
+
+    /// A part per declared chain, the default chain's first; the first chain whose part can't
+    /// be made stops it.
+    pub fn of_chains(
+        chains: &crate::config::Chains,
+        mut part: impl FnMut(&crate::config::ChainDecl) -> Result<T, crate::config::ConfigError>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let parts = chains
+            .iter()
+            .map(|chain| Ok((chain.id, part(chain)?)))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The declaration is never empty and its ids are distinct.
+        ByChain::new(parts).ok_or(crate::config::ConfigError::Missing("CHAINS"))
     }
 
     /// A deployment of one chain.

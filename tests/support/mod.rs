@@ -326,6 +326,35 @@ impl TestStack {
     }
 }
 
+/// Waits for each transaction to be confirmed; their nonces, sorted, by chain and lane (the
+/// sender that took them).
+pub async fn confirmed_nonces(
+    stack: &TestStack,
+    ids: &[String],
+) -> std::collections::BTreeMap<(u64, Address), Vec<u64>> {
+    let mut lanes: std::collections::BTreeMap<(u64, Address), Vec<u64>> = Default::default();
+    for id in ids {
+        let tx = stack
+            .wait_for_status(id, "confirmed", Duration::from_secs(120))
+            .await;
+        let chain = tx["chain_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no chain: {tx}"));
+        let lane: Address = tx["signer_address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no lane: {tx}"));
+        let nonce = tx["nonce"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no nonce: {tx}"));
+        lanes.entry((chain, lane)).or_default().push(nonce);
+    }
+    for nonces in lanes.values_mut() {
+        nonces.sort_unstable();
+    }
+    lanes
+}
+
 /// The fault proxy with `config`, in front of `upstream`, on a free port.
 pub async fn proxy_in_front_of(
     upstream: &str,

@@ -209,29 +209,17 @@ impl<S, P, K> App<S, P, K> {
 
 impl AwsApp {
     pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, ConfigError> {
-        let chains = config
-            .chains
-            .iter()
-            .map(|chain| {
-                let keys = chain
-                    .keys
-                    .iter()
-                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
-                    .collect();
-                Ok((
-                    chain.id,
-                    ServedChain {
-                        name: chain.name.clone(),
-                        policy: chain.policy()?,
-                        keys: KeyPool::new(keys),
-                    },
-                ))
+        let chains = ByChain::of_chains(&config.chains, |chain| {
+            Ok(ServedChain {
+                name: chain.name.clone(),
+                policy: chain.policy()?,
+                keys: KmsSigner::lanes_of(&clients.kms, chain),
             })
-            .collect::<Result<Vec<_>, ConfigError>>()?;
+        })?;
         let app = App::new(
             DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             SnsPublisher::new(clients.sns.clone(), &config.topic_arn),
-            ByChain::new(chains).ok_or(ConfigError::Missing("CHAINS"))?,
+            chains,
             config.signer_address,
         );
         Ok(App {

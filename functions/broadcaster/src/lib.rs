@@ -102,19 +102,8 @@ impl AwsBroadcaster {
                 |queue, priority| queue.with_sibling(priority),
             ),
             to_signer: SqsQueue::new(clients.sqs.clone(), &config.sign_priority_queue_url),
-            node: NodePool::connect(chain.id, chain.nodes()?, config.rpc_timeout).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "CHAINS",
-                    reason: format!("chain {}: `nodes`: {e}", chain.id),
-                }
-            })?,
-            keys: KeyPool::new(
-                chain
-                    .keys
-                    .iter()
-                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
-                    .collect(),
-            ),
+            node: NodePool::for_chain(chain, config.rpc_timeout)?,
+            keys: KmsSigner::lanes_of(&clients.kms, chain),
             chain_id: chain.id,
             confirmations: chain.confirmations,
             receipt_poll: config.receipt_poll,
@@ -129,12 +118,9 @@ impl AwsBroadcaster {
         config: &Config,
         clients: &AwsClients,
     ) -> Result<ByChain<Self>, ConfigError> {
-        let broadcasters = config
-            .chains
-            .iter()
-            .map(|chain| Ok((chain.id, AwsBroadcaster::from_aws(config, chain, clients)?)))
-            .collect::<Result<Vec<_>, ConfigError>>()?;
-        ByChain::new(broadcasters).ok_or(ConfigError::Missing("CHAINS"))
+        ByChain::of_chains(&config.chains, |chain| {
+            AwsBroadcaster::from_aws(config, chain, clients)
+        })
     }
 }
 
@@ -291,11 +277,7 @@ where
             return Ok(Outcome::NothingToDo);
         }
         if tx.chain_id != self.chain_id {
-            let reason = format!(
-                "chain_not_served: the transaction is for chain {}, which this deployment no longer declares; declare it again (its keys and nodes) to follow it",
-                tx.chain_id
-            );
-            tracing::error!(%reason, "a transaction for a chain not served");
+            let reason = tx_shared::by_chain::not_served(tx.chain_id, "follow it");
             return self.wait(&delivery, &reason, FUNDS_WAIT).await;
         }
         let Some(signed) = tx.signed.clone() else {

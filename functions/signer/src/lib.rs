@@ -120,19 +120,8 @@ impl AwsSigner {
                 SqsQueue::new(sqs, &config.sign_queue_url),
                 |queue, priority| queue.with_sibling(priority),
             ),
-            node: NodePool::connect(chain.id, chain.nodes()?, config.rpc_timeout).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "CHAINS",
-                    reason: format!("chain {}: `nodes`: {e}", chain.id),
-                }
-            })?,
-            keys: KeyPool::new(
-                chain
-                    .keys
-                    .iter()
-                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
-                    .collect(),
-            ),
+            node: NodePool::for_chain(chain, config.rpc_timeout)?,
+            keys: KmsSigner::lanes_of(&clients.kms, chain),
             chain_id: chain.id,
             target_contract: chain.target()?,
             target_overrides: chain.target_overrides.clone(),
@@ -151,12 +140,9 @@ impl AwsSigner {
         config: &Config,
         clients: &AwsClients,
     ) -> Result<ByChain<Self>, ConfigError> {
-        let signers = config
-            .chains
-            .iter()
-            .map(|chain| Ok((chain.id, AwsSigner::from_aws(config, chain, clients)?)))
-            .collect::<Result<Vec<_>, ConfigError>>()?;
-        ByChain::new(signers).ok_or(ConfigError::Missing("CHAINS"))
+        ByChain::of_chains(&config.chains, |chain| {
+            AwsSigner::from_aws(config, chain, clients)
+        })
     }
 }
 
@@ -399,11 +385,7 @@ where
         token: &LeaseToken,
     ) -> Result<SignedTx, Failure> {
         if tx.chain_id != self.chain_id {
-            let reason = format!(
-                "chain_not_served: the transaction is for chain {}, which this deployment no longer declares; declare it again (its keys and nodes) to sign it",
-                tx.chain_id
-            );
-            tracing::error!(%reason, "a transaction for a chain not served");
+            let reason = tx_shared::by_chain::not_served(tx.chain_id, "sign it");
             return Err(Failure::Wait(reason));
         }
         // What reaches the table is not trusted to have come through the API: the call is

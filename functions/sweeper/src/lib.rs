@@ -17,7 +17,6 @@ use tx_shared::aws::AwsClients;
 use tx_shared::by_chain::ByChain;
 use tx_shared::config::{ChainDecl, Chains, ConfigError, Env};
 use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxMessage};
-use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{BroadcastQueue, Reading, RequestPublisher, StoreError, Transitions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,19 +86,8 @@ impl AwsWatchdog {
         Ok(watchdog::Watchdog {
             store: DynamoStore::new(clients.dynamodb.clone(), &config.table_name),
             to_broadcaster: SqsQueue::new(clients.sqs.clone(), &config.broadcast_queue_url),
-            node: NodePool::connect(chain.id, chain.nodes()?, config.rpc_timeout).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "CHAINS",
-                    reason: format!("chain {}: `nodes`: {e}", chain.id),
-                }
-            })?,
-            keys: KeyPool::new(
-                chain
-                    .keys
-                    .iter()
-                    .map(|id| KmsSigner::new(clients.kms.clone(), id))
-                    .collect(),
-            ),
+            node: NodePool::for_chain(chain, config.rpc_timeout)?,
+            keys: KmsSigner::lanes_of(&clients.kms, chain),
             chain_id: chain.id,
             min_balance_wei: chain.min_balance_wei(),
             // Index lag is milliseconds; a sweep's grace is minutes.
@@ -115,12 +103,9 @@ impl AwsWatchdog {
         config: &Config,
         clients: &AwsClients,
     ) -> Result<ByChain<Self>, ConfigError> {
-        let watchdogs = config
-            .chains
-            .iter()
-            .map(|chain| Ok((chain.id, AwsWatchdog::from_aws(config, chain, clients)?)))
-            .collect::<Result<Vec<_>, ConfigError>>()?;
-        ByChain::new(watchdogs).ok_or(ConfigError::Missing("CHAINS"))
+        ByChain::of_chains(&config.chains, |chain| {
+            AwsWatchdog::from_aws(config, chain, clients)
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::error::ProvideErrorMetadata as _;
 use tokio::sync::OnceCell;
 
+use crate::lanes::KeyPool;
 use crate::ports::{SignError, Signature, TransactionSigner};
 
 #[derive(Debug)]
@@ -23,6 +24,17 @@ pub struct KmsSigner {
 }
 
 impl KmsSigner {
+    /// A declared chain's keys, a lane each, lane 1 first.
+    pub fn lanes_of(client: &Client, chain: &crate::config::ChainDecl) -> KeyPool<KmsSigner> {
+        KeyPool::new(
+            chain
+                .keys
+                .iter()
+                .map(|id| KmsSigner::new(client.clone(), id))
+                .collect(),
+        )
+    }
+
     pub fn new(client: Client, key_id: impl Into<String>) -> Self {
         KmsSigner {
             client,

@@ -166,6 +166,20 @@ impl<N> fmt::Debug for NodePool<N> {
 
 impl NodePool<super::rpc::RpcNode> {
     /// The declared nodes over JSON-RPC, each request bounded by `timeout`.
+    /// A declared chain's nodes, for a function's start-up: a node that can't be reached by
+    /// its URL stops it, naming the chain.
+    pub fn for_chain(
+        chain: &crate::config::ChainDecl,
+        timeout: Duration,
+    ) -> Result<Self, crate::config::ConfigError> {
+        NodePool::connect(chain.id, chain.nodes()?, timeout).map_err(|e| {
+            crate::config::ConfigError::Invalid {
+                name: "CHAINS",
+                reason: format!("chain {}: `nodes`: {e}", chain.id),
+            }
+        })
+    }
+
     pub fn connect(
         chain_id: u64,
         nodes: &crate::config::RpcNodes,
