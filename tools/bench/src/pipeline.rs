@@ -389,6 +389,9 @@ pub struct Run {
     pub nonces_gapless: bool,
     /// Lanes that took transactions.
     pub lanes_used: usize,
+    /// AWS requests per second the emulator served at most, measured right after the run on
+    /// the same emulator ([`emulator_ceiling`]); end to end only.
+    pub emulator_ceiling: Option<f64>,
 }
 
 impl Run {
@@ -396,6 +399,108 @@ impl Run {
     pub fn confirmed_per_second(&self) -> f64 {
         self.confirmed as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// AWS requests per second the run made, everyone's.
+    pub fn aws_requests_per_second(&self) -> f64 {
+        self.sample.requests.values().sum::<u64>() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// How long [`emulator_ceiling`] keeps the emulator busy.
+const CEILING_WINDOW: Duration = Duration::from_secs(8);
+/// Clients at once: more than the run's pollers, functions and clients together would use.
+const CEILING_CLIENTS: usize = 64;
+
+/// The most AWS requests per second the emulator serves, of the calls a transaction mostly
+/// makes (a read and two conditional updates of one item, a message sent, received and
+/// deleted), from [`CEILING_CLIENTS`] clients at once for [`CEILING_WINDOW`]: what the
+/// end-to-end run's rate is measured against.
+pub async fn emulator_ceiling(sdk: &SdkConfig, table: &str) -> Result<f64, BenchError> {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{table}-ceiling"))
+        .send()
+        .await
+        .map_err(|e| {
+            BenchError::Failed(format!(
+                "creating the ceiling queue: {}",
+                tx_shared::aws::describe(&e)
+            ))
+        })?
+        .queue_url
+        .unwrap_or_default();
+    let served = std::sync::atomic::AtomicU64::new(0);
+    let until = Instant::now() + CEILING_WINDOW;
+    let started = Instant::now();
+    futures::future::join_all((0..CEILING_CLIENTS).map(|client| {
+        let (dynamo, sqs, queue, served) = (&dynamo, &sqs, &queue, &served);
+        async move {
+            let key = AttributeValue::S(format!("BENCH#ceiling#{client}"));
+            while Instant::now() < until {
+                let ok = [
+                    dynamo
+                        .get_item()
+                        .table_name(table)
+                        .key("pk", key.clone())
+                        .send()
+                        .await
+                        .is_ok(),
+                    dynamo
+                        .update_item()
+                        .table_name(table)
+                        .key("pk", key.clone())
+                        .update_expression("ADD n :one")
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .send()
+                        .await
+                        .is_ok(),
+                    dynamo
+                        .update_item()
+                        .table_name(table)
+                        .key("pk", key.clone())
+                        .update_expression("SET m = :m")
+                        .condition_expression("attribute_exists(n)")
+                        .expression_attribute_values(":m", AttributeValue::S("x".into()))
+                        .send()
+                        .await
+                        .is_ok(),
+                    sqs.send_message()
+                        .queue_url(queue)
+                        .message_body("{}")
+                        .send()
+                        .await
+                        .is_ok(),
+                ];
+                let received = sqs
+                    .receive_message()
+                    .queue_url(queue)
+                    .max_number_of_messages(1)
+                    .send()
+                    .await;
+                let mut done = ok.iter().filter(|ok| **ok).count() as u64;
+                if let Ok(out) = received {
+                    done += 1;
+                    for message in out.messages.unwrap_or_default() {
+                        let handle = message.receipt_handle.unwrap_or_default();
+                        let deleted = sqs
+                            .delete_message()
+                            .queue_url(queue)
+                            .receipt_handle(handle)
+                            .send()
+                            .await;
+                        done += u64::from(deleted.is_ok());
+                    }
+                }
+                served.fetch_add(done, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let _ = sqs.delete_queue().queue_url(&queue).send().await;
+    Ok(served.load(std::sync::atomic::Ordering::Relaxed) as f64 / elapsed)
 }
 
 /// `transactions` POSTs, `concurrency` at a time, on a stack of their own, until all are final.
@@ -476,7 +581,11 @@ pub async fn end_to_end(
 ) -> Result<Run, BenchError> {
     let runner = runner(4, Duration::from_secs(10), Backoff::default());
     let stack = Stack::start(sdk, anvil_url, "e2e", ProxyConfig::default(), runner).await?;
-    run(stack, transactions, 32, Duration::from_secs(300)).await
+    let table = stack.table.clone();
+    let mut run = run(stack, transactions, 32, Duration::from_secs(300)).await?;
+    // Then the emulator alone, on the run's table, its pipeline stopped.
+    run.emulator_ceiling = Some(emulator_ceiling(sdk, &table).await?);
+    Ok(run)
 }
 
 /// The challenge's node, time-scaled, as `tests/failures.rs` runs it.
