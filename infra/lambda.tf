@@ -174,10 +174,12 @@ resource "aws_lambda_function" "function" {
       error_message = "With chains, leave the single-chain variables unset (chain_id, rpc_url, rpc_nodes, target_contract, target_contracts, confirmations, reprice_after_blocks, lanes, rpc_send_to): each chain's settings are in its entry of chains."
     }
     precondition {
-      # Lambda refuses an environment over 4 KB; the chains' declaration grows with chains and
-      # lanes. Its size is known at plan time (a version id is always 36 characters).
-      condition     = length(local.chains_declaration_planned) <= 3000
-      error_message = "The chains' declaration (CHAINS) is ${length(local.chains_declaration_planned)} bytes; at most 3000 fit a function's environment beside its other settings: fewer chains or lanes per deployment, or shorter names (name_prefix, chain names)."
+      # Lambda refuses an environment over 4 KB. What grows is the chains' declaration (with
+      # chains and lanes), the allowlist and the log filter; the rest (queue URLs, numbers,
+      # the names) stays under 800 bytes. All known at plan time (a version id is always 36
+      # characters).
+      condition     = length(local.chains_declaration_planned) + length(local.allowed_message_types) + length(var.rust_log) <= 3200
+      error_message = "The chains' declaration (CHAINS, ${length(local.chains_declaration_planned)} bytes), the allowlist and RUST_LOG together must stay under 3200 bytes to fit a function's 4 KB environment: fewer chains or lanes per deployment, shorter names (name_prefix, chain names), or per-chain allowlists."
     }
     precondition {
       condition     = length(var.chains) > 0 || var.rpc_url != null || length(var.rpc_nodes) > 0
