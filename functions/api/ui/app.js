@@ -52,7 +52,11 @@ async function loadPage() {
   try {
     const page = await api(`transactions?${query(cursor ? { cursor } : {})}`);
     state.next = page.next_cursor;
-    state.rows = new Map(page.transactions.map((tx) => [tx.transaction_id, tx]));
+    // A row pushed while the page was read may be newer than the page's copy: it stays.
+    state.rows = new Map(page.transactions.map((tx) => {
+      const pushed = state.rows.get(tx.transaction_id);
+      return [tx.transaction_id, pushed && newer(pushed, tx) ? pushed : tx];
+    }));
     render();
     showError(null);
   } catch (error) {
@@ -221,12 +225,19 @@ function matches(tx) {
   return true;
 }
 
+// Whether `a` is a later state of a transaction than `b` (RFC 3339 times compared as times:
+// the strings' fractions differ in length).
+function newer(a, b) {
+  const [at, bt] = [Date.parse(a.updated_at), Date.parse(b.updated_at)];
+  return Number.isFinite(at) && Number.isFinite(bt) && at > bt;
+}
+
 function applyUpdate(tx) {
   const known = state.rows.has(tx.transaction_id);
   // A push may carry an older state than the row shows (a stream batch delivered again, or a
   // list read after the change): the newer one stays.
   const shown = state.rows.get(tx.transaction_id);
-  if (shown && shown.updated_at && tx.updated_at && tx.updated_at < shown.updated_at) return;
+  if (shown && newer(shown, tx)) return;
   if (!matches(tx)) {
     if (known) state.rows.delete(tx.transaction_id);
   } else if (known || state.cursors.length === 1) {

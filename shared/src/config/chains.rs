@@ -358,7 +358,7 @@ fn checked(chain: Declared, fallbacks: &Fallbacks) -> Result<ChainDecl, ConfigEr
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name.parse::<u64>().is_err();
+        && !name.bytes().all(|b| b.is_ascii_digit());
     if !well_formed {
         return Err(fail(
             "name",

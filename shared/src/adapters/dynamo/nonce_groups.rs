@@ -219,7 +219,7 @@ mod tests {
         assert!(groups.next_group(account(1)).is_empty());
         let (after, _after) = pending(minute);
         assert!(groups.join(account(1), after));
-        groups.writing(account(2)).finish();
+        drop(groups.writing(account(2)));
         assert_eq!(
             groups.next_group(account(1)).len(),
             1,

@@ -165,7 +165,6 @@ impl<N> fmt::Debug for NodePool<N> {
 }
 
 impl NodePool<super::rpc::RpcNode> {
-    /// The declared nodes over JSON-RPC, each request bounded by `timeout`.
     /// A declared chain's nodes, for a function's start-up: a node that can't be reached by
     /// its URL stops it, naming the chain.
     pub fn for_chain(
@@ -180,6 +179,7 @@ impl NodePool<super::rpc::RpcNode> {
         })
     }
 
+    /// The declared nodes over JSON-RPC, each request bounded by `timeout`.
     pub fn connect(
         chain_id: u64,
         nodes: &crate::config::RpcNodes,
