@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use tx_fakes::RecordingQueue;
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::lanes::KeyPool;
 
 use super::*;
+use crate::tests::call;
 
 const KEY: &str = "alice-key-0123456789";
 const PING: &str = "0x5c36b186";
@@ -55,21 +55,6 @@ fn two_chains() -> Arc<ChainsApp> {
                 admin_token: "admin-token-0123456789".into(),
             }),
         ),
-    )
-}
-
-async fn call(app: &Arc<ChainsApp>, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router(app.clone())
-        .oneshot(request)
-        .await
-        .unwrap_or_else(|never| match never {});
-    let status = response.status();
-    let bytes = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
 

@@ -187,7 +187,16 @@ fn app() -> Arc<TestApp> {
     app_with(CountingStore::default(), MessageTypePolicy::allow_all())
 }
 
-async fn call(app: &Arc<TestApp>, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+/// One request through the whole router; the status and the JSON body (null if none).
+pub(crate) async fn call<S, P, K>(
+    app: &Arc<App<S, P, K>>,
+    request: Request<Body>,
+) -> (StatusCode, serde_json::Value)
+where
+    S: Intake + Reading + NonceCounter + NodesHealth + 'static,
+    P: RequestPublisher + 'static,
+    K: TransactionSigner + 'static,
+{
     let response = router(app.clone())
         .oneshot(request)
         .await
