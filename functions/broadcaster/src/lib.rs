@@ -192,12 +192,6 @@ pub enum Outcome {
 /// How long a send waits for funds before it tries again (without using up a delivery).
 pub const FUNDS_WAIT: Duration = Duration::from_secs(60);
 
-/// A full pool's wait after `waits` in a row: a receipt poll, then twice as long each time, at
-/// most 16 polls (a lane's pool drains a block's worth at a time).
-pub fn pool_full_wait(receipt_poll: Duration, waits: u32) -> Duration {
-    receipt_poll * 2u32.pow(waits.min(4))
-}
-
 /// What a send told us.
 pub(crate) enum Sent {
     Accepted,
@@ -351,21 +345,12 @@ where
             Err(NodeError::Underpriced(detail)) if !detail.contains("replacement") => {
                 self.reprice_unsent(&tx, &signed, &delivery, &detail).await
             }
-            // The node holds as many of this lane's transactions as it takes: the next blocks
-            // make room. A wait, not a failed attempt (a burst on one lane would otherwise run
-            // its messages into review), twice as long each time in a row, so a transaction
-            // far down a long lane is not re-sent (a table write, a message and a send) at
-            // every poll while the lane drains.
+            // The node holds as many of this lane's transactions as it takes: the next block
+            // makes room. A wait, checked at the next receipt poll, not a failed attempt (a
+            // burst on one lane would otherwise run its messages into review).
             Err(e @ NodeError::PoolFull(_)) => {
-                let waits = delivery.message.pool_waits;
-                let next = TxMessage {
-                    pool_waits: waits.saturating_add(1),
-                    ..delivery.message.clone()
-                };
-                let delay = pool_full_wait(self.receipt_poll, waits);
-                tx_shared::retry::wait_for(&self.store, &self.queue, &next, &e.to_string(), delay)
-                    .await?;
-                Ok(Outcome::Waiting)
+                self.wait(&delivery, &e.to_string(), self.receipt_poll)
+                    .await
             }
             Err(e) if e.is_retryable() => {
                 let retry = self.retry(&delivery, &e.to_string()).await;

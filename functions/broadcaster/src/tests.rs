@@ -414,7 +414,6 @@ async fn a_pool_full_for_the_lane_is_a_wait_of_one_poll_not_an_attempt() {
         .cloned()
         .unwrap_or_else(|| panic!("nothing enqueued"));
     assert_eq!(delay, b.receipt_poll);
-    assert_eq!(message.pool_waits, 1, "the waits are counted");
     let again = Delivery {
         message,
         message_id: "m-2".into(),
@@ -423,50 +422,6 @@ async fn a_pool_full_for_the_lane_is_a_wait_of_one_poll_not_an_attempt() {
     };
     assert_eq!(b.process(again).await, Ok(Outcome::AwaitingReceipt));
     assert_eq!(b.node.sent(), vec![tx.raw.clone(), tx.raw]);
-}
-
-#[tokio::test]
-async fn a_pool_full_again_and_again_waits_twice_as_long_each_time_up_to_a_limit() {
-    let b = broadcaster();
-    let (id, _) = signed(&b).await;
-    let mut delays = Vec::new();
-    let mut message = TxMessage::new(id);
-    for _ in 0..7 {
-        b.node
-            .script_send(Err(NodeError::PoolFull("txpool is full".into())));
-        let waiting = Delivery {
-            message: message.clone(),
-            message_id: "m-pool".into(),
-            queue_arn: None,
-            receive_count: 1,
-        };
-        assert_eq!(b.process(waiting).await, Ok(Outcome::Waiting));
-        let (next, delay) = b
-            .queue
-            .enqueued()
-            .last()
-            .cloned()
-            .unwrap_or_else(|| panic!("nothing enqueued"));
-        delays.push(delay.as_secs() / b.receipt_poll.as_secs());
-        message = next;
-    }
-    assert_eq!(delays, vec![1, 2, 4, 8, 16, 16, 16], "in receipt polls");
-    assert_eq!(status(&b, id).await.attempts, 0, "none an attempt");
-    // Once sent, its receipt checks start afresh.
-    let accepted = Delivery {
-        message,
-        message_id: "m-sent".into(),
-        queue_arn: None,
-        receive_count: 1,
-    };
-    assert_eq!(b.process(accepted).await, Ok(Outcome::AwaitingReceipt));
-    let (check, _) = b
-        .queue
-        .enqueued()
-        .last()
-        .cloned()
-        .unwrap_or_else(|| panic!("no receipt check"));
-    assert_eq!(check.pool_waits, 0);
 }
 
 #[tokio::test]

@@ -226,10 +226,6 @@ pub struct TxMessage {
     /// pending, and the head block then, so a stuck bid is re-priced after a number of blocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<PendingSince>,
-    /// For the broadcaster: how many times in a row the node's pool was full for this
-    /// transaction's lane (each wait is twice the last, up to a limit).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub pool_waits: u32,
 }
 
 /// A bid seen pending, and the head block when it was first seen so.
@@ -251,7 +247,6 @@ impl TxMessage {
             generation: 0,
             follow: None,
             pending_since: None,
-            pool_waits: 0,
         }
     }
 
