@@ -263,7 +263,10 @@ impl Env {
                 max_fee_per_gas: self
                     .or_default("MAX_FEE_PER_GAS_WEI", SpendCaps::default().max_fee_per_gas)?,
             },
-            bump_percent: self.or_default("FEE_BUMP_PERCENT", 12)?,
+            bump_percent: self.or_default(
+                "FEE_BUMP_PERCENT",
+                crate::domain::fees::DEFAULT_BUMP_PERCENT,
+            )?,
         };
         let Some(raw) = self.raw("CHAINS") else {
             return Chains::from_list(vec![self.one_chain(fallbacks)?]);

@@ -99,6 +99,9 @@ impl SpendCaps {
     }
 }
 
+/// How much a replacement raises both fee caps when nobody says (`FEE_BUMP_PERCENT`).
+pub const DEFAULT_BUMP_PERCENT: u32 = 12;
+
 /// How much a replacement must outbid the transaction it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BumpPolicy {

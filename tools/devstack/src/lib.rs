@@ -199,7 +199,7 @@ pub fn runner_chains(p: &Provisioned, options: &RunnerOptions) -> Result<Chains,
         reprice_after_blocks: tx_shared::domain::chains::default_reprice_after_blocks(id),
         caps: options.caps,
         bump: broadcaster::FeePolicy {
-            bump_percent: 12,
+            bump_percent: tx_shared::domain::fees::DEFAULT_BUMP_PERCENT,
             max_fee_per_gas: options.caps.max_fee_per_gas,
         },
     };
