@@ -156,6 +156,9 @@ else
     stack_started=1
 fi
 scripts/stack.sh up bench
+# The emulator's CPU time is §5's measure of how busy the run kept it (MiniStack runs here; a
+# LocalStack container leaves it unmeasured).
+emulator_pid=$(cat .dev/bench/ministack.pid 2>/dev/null || true)
 
 export CRITERION_HOME="$ROOT/target/criterion"
 log "criterion: handler cost"
@@ -175,6 +178,7 @@ env \
     AWS_SECRET_ACCESS_KEY=test \
     AWS_EC2_METADATA_DISABLED=true \
     BENCH_RPC_URL="http://127.0.0.1:$BENCH_ANVIL_PORT" \
+    BENCH_EMULATOR_PID="$emulator_pid" \
     BENCH_LAMBDA_DIR="$lambda_dir" \
     BENCH_BIN_DIR="$release" \
     BENCH_ZIP_BIN_DIR="$ROOT/target/$zip_triple/release" \

@@ -389,9 +389,78 @@ pub struct Run {
     pub nonces_gapless: bool,
     /// Lanes that took transactions.
     pub lanes_used: usize,
-    /// AWS requests per second the emulator served at most, measured right after the run on
-    /// the same emulator ([`emulator_ceiling`]); end to end only.
-    pub emulator_ceiling: Option<f64>,
+    /// The emulator's CPU-seconds per second over the run, where its process is on this
+    /// machine ([`EmulatorCpu`]).
+    pub emulator_busy: Option<f64>,
+    /// What the emulator did at most, measured right after the run on the same emulator
+    /// ([`emulator_ceiling`]); end to end only.
+    pub emulator_ceiling: Option<Ceiling>,
+}
+
+/// The emulator kept as busy as it goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ceiling {
+    /// AWS requests per second it served, of the ceiling's own mix of calls.
+    pub requests_per_second: f64,
+    /// Its CPU-seconds per second meanwhile, where its process is on this machine.
+    pub busy: Option<f64>,
+}
+
+impl Run {
+    /// How much of the emulator the run kept busy: its CPU time per second during the run over
+    /// the same while saturated. Requests differ in cost (an item with four indexes to update,
+    /// a signature, a transaction of two items), so the time they take, not their count, is
+    /// the measure.
+    pub fn emulator_share(&self) -> Option<f64> {
+        let busiest = self.emulator_ceiling?.busy?;
+        Some(self.emulator_busy? / busiest.max(1e-9))
+    }
+}
+
+/// The CPU time of the emulator's process (every thread), from `/proc/<pid>/stat`: the pid
+/// is `BENCH_EMULATOR_PID`, which `scripts/bench.sh` reads from the stack's pid file. An
+/// emulator in a container, or a pid that is gone, measures nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct EmulatorCpu(u32);
+
+impl EmulatorCpu {
+    /// Linux reports process times in `USER_HZ` ticks, 100 a second on every architecture
+    /// it exports them from (`sysconf(_SC_CLK_TCK)`).
+    const TICKS_PER_SECOND: f64 = 100.0;
+
+    pub fn from_env() -> Option<EmulatorCpu> {
+        let pid = std::env::var("BENCH_EMULATOR_PID")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cpu = EmulatorCpu(pid);
+        cpu.seconds().map(|_| cpu)
+    }
+
+    /// User plus system CPU-seconds so far.
+    pub fn seconds(self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).ok()?;
+        Self::parse(&stat)
+    }
+
+    fn parse(stat: &str) -> Option<f64> {
+        // The command name, in parentheses, may hold spaces: fields are counted after it.
+        let (_, after) = stat.rsplit_once(')')?;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // Fields 14 and 15 of proc(5), utime and stime; `after` starts at field 3.
+        let ticks = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+        Some((ticks(14)? + ticks(15)?) as f64 / Self::TICKS_PER_SECOND)
+    }
+
+    /// CPU-seconds per second since `(cpu, at)`, a reading taken earlier.
+    fn rate_since(self, (cpu, at): (f64, Instant)) -> Option<f64> {
+        Some((self.seconds()? - cpu) / at.elapsed().as_secs_f64().max(1e-9))
+    }
+
+    fn reading(self) -> Option<(f64, Instant)> {
+        Some((self.seconds()?, Instant::now()))
+    }
 }
 
 impl Run {
@@ -415,7 +484,11 @@ const CEILING_CLIENTS: usize = 64;
 /// makes (a read and two conditional updates of one item, a message sent, received and
 /// deleted), from [`CEILING_CLIENTS`] clients at once for [`CEILING_WINDOW`]: what the
 /// end-to-end run's rate is measured against.
-pub async fn emulator_ceiling(sdk: &SdkConfig, table: &str) -> Result<f64, BenchError> {
+pub async fn emulator_ceiling(
+    sdk: &SdkConfig,
+    table: &str,
+    cpu: Option<EmulatorCpu>,
+) -> Result<Ceiling, BenchError> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let queue = sqs
@@ -435,6 +508,7 @@ pub async fn emulator_ceiling(sdk: &SdkConfig, table: &str) -> Result<f64, Bench
     let attempted = std::sync::atomic::AtomicU64::new(0);
     let until = Instant::now() + CEILING_WINDOW;
     let started = Instant::now();
+    let cpu_before = cpu.and_then(EmulatorCpu::reading);
     futures::future::join_all((0..CEILING_CLIENTS).map(|client| {
         let (dynamo, sqs, queue, served, attempted) = (&dynamo, &sqs, &queue, &served, &attempted);
         async move {
@@ -503,6 +577,9 @@ pub async fn emulator_ceiling(sdk: &SdkConfig, table: &str) -> Result<f64, Bench
     }))
     .await;
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let busy = cpu
+        .zip(cpu_before)
+        .and_then(|(cpu, before)| cpu.rate_since(before));
     let _ = sqs.delete_queue().queue_url(&queue).send().await;
     let served = served.load(std::sync::atomic::Ordering::Relaxed);
     let attempted = attempted.load(std::sync::atomic::Ordering::Relaxed);
@@ -513,7 +590,10 @@ pub async fn emulator_ceiling(sdk: &SdkConfig, table: &str) -> Result<f64, Bench
             attempted - served
         )));
     }
-    Ok(served as f64 / elapsed)
+    Ok(Ceiling {
+        requests_per_second: served as f64 / elapsed,
+        busy,
+    })
 }
 
 /// `transactions` POSTs, `concurrency` at a time, on a stack of their own, until all are final.
@@ -526,6 +606,8 @@ async fn run(
     let result = async {
         stack.meter.take(0);
         stack.proxy.reset_stats();
+        let cpu = EmulatorCpu::from_env();
+        let cpu_before = cpu.and_then(EmulatorCpu::reading);
         let started = Instant::now();
         let answers: Vec<Result<(Duration, TxId), BenchError>> =
             futures::stream::iter(0..transactions)
@@ -553,6 +635,9 @@ async fn run(
         (run.confirmed, run.failed) = stack.wait_final(ids.len() as u64, started + within).await?;
         run.timed_out = run.confirmed + run.failed < ids.len() as u64;
         run.elapsed = started.elapsed();
+        run.emulator_busy = cpu
+            .zip(cpu_before)
+            .and_then(|(cpu, before)| cpu.rate_since(before));
         // A last receipt check or notifier read may still be on its way.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         run.sample = stack.meter.take(ids.len() as u64);
@@ -598,7 +683,7 @@ pub async fn end_to_end(
     let mut run = run(stack, transactions, 32, Duration::from_secs(300)).await?;
     // Then the emulator alone, on the run's table, its pipeline stopped; a ceiling that can't
     // be measured leaves the run's numbers as they are.
-    run.emulator_ceiling = emulator_ceiling(sdk, &table)
+    run.emulator_ceiling = emulator_ceiling(sdk, &table, EmulatorCpu::from_env())
         .await
         .inspect_err(|e| eprintln!("tx-bench: no emulator ceiling: {e}"))
         .ok();
@@ -762,4 +847,22 @@ pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> us
         }
     }
     item.iter().map(|(name, v)| name.len() + value(v)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_emulators_cpu_time_is_user_plus_system_after_a_name_with_spaces() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+        let stat =
+            "17013 (python3 -m ministack) S 1 17013 17013 0 -1 4194560 9 0 0 0 1500 224 0 0 20 0 9";
+        assert_eq!(EmulatorCpu::parse(stat), Some(17.24));
+        assert_eq!(EmulatorCpu::parse("17013 (ministack) S 1 2"), None);
+        assert_eq!(EmulatorCpu::parse("no parenthesis"), None);
+        // This process is on this machine; a pid that can't exist is not.
+        assert!(EmulatorCpu(std::process::id()).seconds().is_some());
+        assert!(EmulatorCpu(u32::MAX).seconds().is_none());
+    }
 }

@@ -462,11 +462,17 @@ fn end_to_end(r: &Run) -> Value {
             "p50": latency(50.0), "p95": latency(95.0), "p99": latency(99.0), "max": latency(100.0),
         })),
         "handler_seconds": format!("{:.3}", r.sample.handler_seconds_per_tx()),
-        // The run's AWS request rate against what the emulator serves at most.
+        // The run's AWS request rate beside the ceiling's, and the emulator's CPU time per
+        // second beside its most: the share of the emulator the run kept busy.
         "aws_rate": format!("{:.0}", r.aws_requests_per_second()),
-        "ceiling": r.emulator_ceiling.map(|c| format!("{c:.0}")),
-        "share": r.emulator_ceiling.map(|c| format!("{:.2}", r.aws_requests_per_second() / c.max(1e-9))),
-        "share_met": r.emulator_ceiling.map(|c| r.aws_requests_per_second() / c.max(1e-9) >= E2E_SHARE_BUDGET),
+        "ceiling": r.emulator_ceiling.map(|c| json!({
+            "rate": format!("{:.0}", c.requests_per_second),
+            "rate_share": format!("{:.2}", r.aws_requests_per_second() / c.requests_per_second.max(1e-9)),
+            "busiest": c.busy.map(|b| format!("{b:.2}")),
+        })),
+        "busy": r.emulator_busy.map(|b| format!("{b:.2}")),
+        "share": r.emulator_share().map(|s| format!("{s:.2}")),
+        "share_met": r.emulator_share().map(|s| s >= E2E_SHARE_BUDGET),
         "share_budget": E2E_SHARE_BUDGET,
     })
 }
@@ -662,7 +668,11 @@ mod tests {
                 ..RequestCounts::default()
             }),
             end_to_end: Outcome::Done(Run {
-                emulator_ceiling: Some(500.0),
+                emulator_busy: Some(0.8),
+                emulator_ceiling: Some(crate::pipeline::Ceiling {
+                    requests_per_second: 500.0,
+                    busy: Some(1.0),
+                }),
                 elapsed: Duration::from_secs(1),
                 ..run.clone()
             }),
@@ -694,13 +704,31 @@ mod tests {
                 "| 4. AWS requests per tx | 1 happy path, 0 one retry, 1 at load (e2e) |",
                 "| functions | SQS | SendMessage | 1 | 0 | 1 |",
                 "| 5. API latency (POST) | p50 30.0 ms, p95 30.0 ms, p99 30.0 ms |",
-                "| 5. share of the emulator's ceiling | 0.00 (1 AWS requests/s of 500) | the emulator alone, right after (§5) | ≥ 0.7 | ❌ |",
+                "| 5. share of the emulator's ceiling | 0.80 (busy 0.80 CPU-s/s of its 1.00) | the emulator alone, right after (§5) | ≥ 0.7 | ✅ |",
                 "(first error: HTTP 503)",
                 "| nonces distinct and gap-free | **no** |",
                 "≈ **",
                 "| 7. 2 lanes | 20.0 tx/s confirmed (100 of 100 in 5.00 s) | ≥ 1.8× of 1 lane's | 2.00× | ✅ |",
                 "| 7. 4 lanes | 25.0 tx/s confirmed (100 of 100 in 4.00 s) | ≥ 3.0× of 1 lane's | 2.50× | ❌ |",
                 "| 4 | 4 | 100 of 100 | 4.00 s | **25.0** | 2.50× | ≥ 3.0× ❌ | 0 |",
+            ],
+        );
+        // An emulator whose process can't be read (a container): its share is not judged.
+        let unmeasured = Results {
+            end_to_end: Outcome::Done(Run {
+                emulator_ceiling: Some(crate::pipeline::Ceiling {
+                    requests_per_second: 500.0,
+                    busy: None,
+                }),
+                elapsed: Duration::from_secs(1),
+                ..run.clone()
+            }),
+            ..Results::default()
+        };
+        renders(
+            &unmeasured,
+            &[
+                "| 5. share of the emulator's ceiling | not measured: the emulator's process is not on this machine (§5) | 1 AWS requests/s, its ceiling's mix 500 | ≥ 0.7 | not judged |",
             ],
         );
         let failed = Results {
