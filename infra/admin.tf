@@ -15,16 +15,17 @@
 locals {
   # "METHOD /path" => the function that serves it and who may call it:
   #   page     - the status page's files: anyone;
-  #   public   - health checks: anyone;
+  #   public   - health checks and the OpenAPI document: anyone;
   #   operator - a Cognito access token (JWT authorizer).
   # tools/infra-check checks these against the routers, and that every route
-  # but the page's and /health has the JWT authorizer.
+  # but the page's, /health and /openapi.json has the JWT authorizer.
   operator_routes = {
     "GET /"                               = { function = "api", access = "page" }
     "GET /ui/app.js"                      = { function = "api", access = "page" }
     "GET /ui/style.css"                   = { function = "api", access = "page" }
     "GET /ui/config.json"                 = { function = "api", access = "page" }
     "GET /health"                         = { function = "api", access = "public" }
+    "GET /openapi.json"                   = { function = "api", access = "public" }
     "GET /transactions"                   = { function = "api", access = "operator" }
     "GET /transactions/{id}"              = { function = "api", access = "operator" }
     "GET /transactions/stats"             = { function = "api", access = "operator" }

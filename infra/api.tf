@@ -12,7 +12,7 @@
 # 1. WAF (waf.tf): each source IP, every route.
 # 2. Stage throttling: all clients together (api_throttling_*).
 # 3. Usage plans: each client's API key (api_clients), on every route but
-#    GET /health. The api reads the key's id from the request context
+#    GET /health and GET /openapi.json. The api reads the key's id from the request context
 #    (requestContext.identity.apiKeyId) and shows a client only its own
 #    transactions.
 #
@@ -23,12 +23,13 @@ locals {
   api_stage = "v1"
 
   # "METHOD /path" => who may call it:
-  #   public - health checks: no key;
+  #   public - health checks and the API's OpenAPI document: no key;
   #   client - an API key (x-api-key): everything else.
   # tools/infra-check checks these against the api's router, and that only
-  # GET /health is public.
+  # GET /health and GET /openapi.json are public.
   api_routes = {
     "GET /health"                 = "public"
+    "GET /openapi.json"           = "public"
     "GET /transactions"           = "client"
     "GET /transactions/{id}"      = "client"
     "GET /transactions/stats"     = "client"

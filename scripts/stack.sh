@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Local stack for tx-broadcaster: the AWS emulator (MiniStack) and an anvil node.
 #
-#   scripts/stack.sh tools [ministack|anvil|cargo-lambda|checkov ...]
+#   scripts/stack.sh tools [ministack|anvil|cargo-lambda|checkov|browser|schemathesis ...]
 #                                   install pinned tools into .tools/ (idempotent;
-#                                   default: ministack, anvil, cargo-lambda)
+#                                   default: ministack, anvil, cargo-lambda, browser, schemathesis)
 #   scripts/stack.sh up <dev|test|bench>  start (or attach to) the emulator and anvil
 #   scripts/stack.sh down <dev|test|bench> stop what `up` started (pid files only)
 #   scripts/stack.sh status         show every profile
@@ -33,6 +33,7 @@ ANVIL_VERSION=1.7.1
 CARGO_LAMBDA_VERSION=1.9.2
 CHECKOV_VERSION=3.3.30
 PLAYWRIGHT_CORE_VERSION=1.65.1 # drives Debian's chromium; never downloads a browser
+SCHEMATHESIS_VERSION=4.32.5     # checks the API against its OpenAPI document (tests/openapi.rs)
 
 # --- Layout --------------------------------------------------------------------
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +48,7 @@ SECOND_CHAIN_ID=31338 # the dev stack's second chain
 MINISTACK_BIN=$TOOLS_DIR/ministack/bin/ministack
 CARGO_LAMBDA_BIN=$TOOLS_DIR/cargo-lambda/bin/cargo-lambda
 CHECKOV_BIN=$TOOLS_DIR/checkov/bin/checkov
+SCHEMATHESIS_BIN=$TOOLS_DIR/schemathesis/bin/schemathesis
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() {
@@ -189,6 +191,16 @@ tool_checkov() {
     install_venv "$dir" "$tag" "checkov==$CHECKOV_VERSION"
 }
 
+tool_schemathesis() {
+    local dir=$TOOLS_DIR/schemathesis tag="schemathesis-$SCHEMATHESIS_VERSION"
+    if stamp_ok "$dir" "$tag" && [[ -x $SCHEMATHESIS_BIN ]]; then return; fi
+    if venv_has "$dir" schemathesis "$SCHEMATHESIS_VERSION"; then
+        write_stamp "$dir" "$tag"
+        return
+    fi
+    install_venv "$dir" "$tag" "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 anvil_platform() {
     local os arch
     case $(uname -s) in
@@ -243,7 +255,7 @@ tool_browser() {
 
 cmd_tools() {
     local wanted=("$@")
-    ((${#wanted[@]})) || wanted=(ministack anvil cargo-lambda browser)
+    ((${#wanted[@]})) || wanted=(ministack anvil cargo-lambda browser schemathesis)
     mkdir -p "$TOOLS_DIR"
     # Serialise concurrent installs (two make targets in parallel, say).
     if command -v flock >/dev/null 2>&1; then
@@ -258,7 +270,8 @@ cmd_tools() {
         cargo-lambda) tool_cargo_lambda ;;
         checkov) tool_checkov ;;
         browser) tool_browser ;;
-        *) die "unknown tool '$t' (ministack, anvil, cargo-lambda, checkov, browser)" ;;
+        schemathesis) tool_schemathesis ;;
+        *) die "unknown tool '$t' (ministack, anvil, cargo-lambda, checkov, browser, schemathesis)" ;;
         esac
     done
     log "tools ready: ${wanted[*]}"

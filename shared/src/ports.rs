@@ -115,13 +115,15 @@ pub struct Page {
 }
 
 /// What an operator's retry does to a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum AdminRetry {
     /// `retrying`: the next attempt now, not after the backoff.
     SkipWait,
     /// Its nonce is still open: send the same signed bytes again.
     ResendSigned,
     /// Its nonce is gone (or it never had one): sign again, with a fresh nonce.
+    #[serde(rename = "resign_fresh_nonce")]
     ResignFresh,
 }
 
@@ -391,7 +393,7 @@ pub trait Transitions: Send + Sync {
 /// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
 /// only the roles it uses.
 /// What `/health` shows of a chain's node: a label, never its URL.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeHealth {
     pub node: String,
     pub healthy: bool,

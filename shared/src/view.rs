@@ -4,29 +4,48 @@ use crate::domain::{Transaction, TxId};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-#[derive(Debug, Serialize)]
+/// One transaction, as its client (or an operator) sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Transaction)]
 pub struct TransactionView {
+    #[schema(format = "uuid")]
     transaction_id: String,
+    #[schema(value_type = crate::domain::Status)]
     status: &'static str,
+    /// The signature as the client sent it.
     message_type: String,
+    /// Its canonical form, e.g. `add_weight(address,uint256)`.
     function_signature: String,
+    /// The calldata: selector and ABI-encoded arguments.
+    #[schema(pattern = "^0x([0-9a-f]{2})*$")]
     data: String,
     chain_id: u64,
+    /// The client that sent it (its API key's id).
     client_id: Option<String>,
     nonce: Option<u64>,
+    /// The lane (sender address) that took its nonce.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     signer_address: Option<String>,
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     to: Option<String>,
+    #[schema(pattern = "^0x[0-9a-f]{64}$")]
     tx_hash: Option<String>,
     block_number: Option<u64>,
     attempts: u32,
+    /// Why the last attempt failed or waits, starting with a stable reason where there is one.
     last_error: Option<String>,
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
+    /// Its message sits in a dead-letter queue.
     dead_lettered: bool,
     /// Every hash it was signed as, replacements included, oldest first.
     hashes: Vec<String>,
+    /// Every step, oldest first.
     history: Vec<HistoryView>,
     idempotency_key: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -71,9 +90,13 @@ impl From<&Transaction> for TransactionView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One step of a transaction's life.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = HistoryEntry)]
 pub struct HistoryView {
+    #[schema(format = DateTime)]
     at: String,
+    /// What happened: `received`, `signed`, `broadcast`, `retry`, `replaced`, `confirmed`, ….
     event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
@@ -89,14 +112,18 @@ pub struct HistoryView {
 
 /// Every error answer of every route: `{"error": {"code": "...", "message": "..."}}`. The code
 /// is stable snake_case for machines; the message is for a human and never shows internals.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Debug, Serialize)]
-struct ErrorDetail<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct ErrorDetail<'a> {
+    /// Stable snake_case, for machines.
     code: &'a str,
+    /// For a human; never shows internals.
     message: &'a str,
     /// When the request is stored despite the error: the transaction to follow instead of
     /// sending the request again.

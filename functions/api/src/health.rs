@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
 use time::OffsetDateTime;
-use tx_shared::lanes::{LaneView, REPORT_FRESH_FOR};
-use tx_shared::ports::{Account, NodesHealth, NonceCounter, TransactionSigner};
+use tx_shared::lanes::{LaneState, LaneView, REPORT_FRESH_FOR};
+use tx_shared::ports::{Account, NodeHealth, NodesHealth, NonceCounter, TransactionSigner};
 
 use alloy::primitives::Address;
 
@@ -29,11 +29,88 @@ pub(crate) const FRESH_FOR: Duration = Duration::from_secs(5);
 const NODES_FRESH_FOR: time::Duration = time::Duration::minutes(5);
 
 #[derive(Default)]
-pub(crate) struct Cache(Mutex<Option<(Instant, Value)>>);
+pub(crate) struct Cache(Mutex<Option<(Instant, Health)>>);
 
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    status: Overall,
+    /// The default chain's first lane whose key can be read.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
+    signer_address: String,
+    /// The default chain.
+    chain_id: u64,
+    /// Every chain served, the default first.
+    chains: Vec<ChainHealth>,
+}
+
+/// `degraded` when, on any chain, no node answered the last probe or every lane is stalled or
+/// underfunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Overall {
+    Ok,
+    Degraded,
+}
+
+/// One chain served.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct ChainHealth {
+    chain_id: u64,
+    name: String,
+    default: bool,
+    /// As the watchdog last probed them, by label (empty with no probe in 5 minutes).
+    nodes: Vec<NodeHealth>,
+    lanes: Vec<LaneHealth>,
+}
+
+/// One lane (signing key) of a chain.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct LaneHealth {
+    /// Null when its key can't be read.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
+    address: Option<String>,
+    next_nonce: Option<u64>,
+    in_flight: Option<u64>,
+    /// Wei, in decimal digits.
+    #[schema(pattern = "^[0-9]+$")]
+    balance_wei: Option<String>,
+    state: LaneHealthState,
+}
+
+/// A lane's state: the watchdog's last report, `unknown` with none in 5 minutes (its numbers
+/// are then null), `key_unavailable` when its KMS key can't be read (the lane is left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LaneHealthState {
+    Ok,
+    Stalled,
+    Underfunded,
+    Unknown,
+    KeyUnavailable,
+}
+
+impl From<LaneState> for LaneHealthState {
+    fn from(state: LaneState) -> Self {
+        match state {
+            LaneState::Ok => LaneHealthState::Ok,
+            LaneState::Stalled => LaneHealthState::Stalled,
+            LaneState::Underfunded => LaneHealthState::Underfunded,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "Every chain served, the default first, each with its nodes and lanes. Read from the table at most every 5 s per instance.", body = Health)),
+)]
 pub(crate) async fn health<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
-) -> Result<Json<Value>, ApiError>
+) -> Result<Json<Health>, ApiError>
 where
     S: NonceCounter + NodesHealth,
     K: TransactionSigner,
@@ -55,7 +132,7 @@ where
     Ok(Json(answer))
 }
 
-async fn read<S, P, K>(app: &App<S, P, K>) -> Result<Value, ApiError>
+async fn read<S, P, K>(app: &App<S, P, K>) -> Result<Health, ApiError>
 where
     S: NonceCounter + NodesHealth,
     K: TransactionSigner,
@@ -75,12 +152,16 @@ where
             .ok_or_else(|| unavailable("no lane's key can be read", &"KMS"))?,
     };
     let degraded = chains.iter().any(|c| c.degraded);
-    Ok(json!({
-        "status": if degraded { "degraded" } else { "ok" },
-        "signer_address": first.to_string(),
-        "chain_id": app.chains.first_id(),
-        "chains": chains.into_iter().map(|c| c.shown).collect::<Vec<_>>(),
-    }))
+    Ok(Health {
+        status: if degraded {
+            Overall::Degraded
+        } else {
+            Overall::Ok
+        },
+        signer_address: first.to_string(),
+        chain_id: app.chains.first_id(),
+        chains: chains.into_iter().map(|c| c.shown).collect(),
+    })
 }
 
 fn unavailable(what: &str, e: &dyn std::fmt::Display) -> ApiError {
@@ -89,8 +170,8 @@ fn unavailable(what: &str, e: &dyn std::fmt::Display) -> ApiError {
 }
 
 /// One chain's part of the answer.
-struct ChainHealth {
-    shown: Value,
+struct ChainRead {
+    shown: ChainHealth,
     addresses: Vec<Option<Address>>,
     /// Every node down, or no lane that takes work.
     degraded: bool,
@@ -102,7 +183,7 @@ async fn chain_health<S, P, K>(
     chain: &ServedChain<K>,
     default: bool,
     now: OffsetDateTime,
-) -> Result<ChainHealth, ApiError>
+) -> Result<ChainRead, ApiError>
 where
     S: NonceCounter + NodesHealth,
     K: TransactionSigner,
@@ -123,19 +204,19 @@ where
     }))
     .await
     .map_err(|e| unavailable("lane counters unreadable", &e))?;
-    let lanes: Vec<Value> = addresses
+    let lanes: Vec<LaneHealth> = addresses
         .iter()
         .zip(counters)
         .map(|(address, counter)| {
             let Some(address) = *address else {
                 // Its key can't be read (disabled, unreachable): the lane is out.
-                return json!({
-                    "address": null,
-                    "next_nonce": null,
-                    "in_flight": null,
-                    "balance_wei": null,
-                    "state": "key_unavailable",
-                });
+                return LaneHealth {
+                    address: None,
+                    next_nonce: None,
+                    in_flight: None,
+                    balance_wei: None,
+                    state: LaneHealthState::KeyUnavailable,
+                };
             };
             let view = LaneView {
                 address,
@@ -144,13 +225,13 @@ where
                 taken_since: 0,
             };
             let fresh = view.report.filter(|r| now - r.at < REPORT_FRESH_FOR);
-            json!({
-                "address": address.to_string(),
-                "next_nonce": view.next,
-                "in_flight": fresh.map(|_| view.in_flight()),
-                "balance_wei": fresh.map(|r| r.balance_wei.to_string()),
-                "state": fresh.map_or("unknown", |r| r.state.as_str()),
-            })
+            LaneHealth {
+                address: Some(address.to_string()),
+                next_nonce: view.next,
+                in_flight: fresh.map(|_| view.in_flight()),
+                balance_wei: fresh.map(|r| r.balance_wei.to_string()),
+                state: fresh.map_or(LaneHealthState::Unknown, |r| r.state.into()),
+            }
         })
         .collect();
     let nodes = app
@@ -165,15 +246,15 @@ where
         || (!lanes.is_empty()
             && lanes
                 .iter()
-                .all(|l| l["state"] != "ok" && l["state"] != "unknown"));
-    Ok(ChainHealth {
-        shown: json!({
-            "chain_id": chain_id,
-            "name": chain.name,
-            "default": default,
-            "nodes": nodes.map(|(nodes, _)| nodes).unwrap_or_default(),
-            "lanes": lanes,
-        }),
+                .all(|l| !matches!(l.state, LaneHealthState::Ok | LaneHealthState::Unknown)));
+    Ok(ChainRead {
+        shown: ChainHealth {
+            chain_id,
+            name: chain.name.clone(),
+            default,
+            nodes: nodes.map(|(nodes, _)| nodes).unwrap_or_default(),
+            lanes,
+        },
         addresses,
         degraded,
     })

@@ -6,6 +6,7 @@
 
 mod error;
 mod health;
+pub mod openapi;
 mod reads;
 pub mod status_page;
 
@@ -22,7 +23,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -251,6 +251,7 @@ where
     Router::new()
         .merge(authenticated)
         .route("/health", get(health::health::<S, P, K>))
+        .route("/openapi.json", get(openapi::serve))
         .merge(status_page::routes(
             app.websocket_url.clone(),
             app.sign_in.clone(),
@@ -283,6 +284,19 @@ async fn authenticate<S, P, K>(
     Ok(next.run(request).await)
 }
 
+#[utoipa::path(
+    post,
+    path = "/transaction/broadcast",
+    operation_id = "broadcast",
+    tag = "transactions",
+    security(("client" = [])),
+    request_body(content = openapi::BroadcastRequest, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+         description = "Makes retries safe: a repeat with the same key and body answers with the same `transaction_id` and creates nothing. The same key with another body is a 422. Remembered for 24 hours, per client."),
+    ),
+    responses((status = 200, description = "Stored in DynamoDB and published to SNS: from now on it will be broadcast.", body = Accepted)),
+)]
 async fn broadcast<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,
@@ -377,12 +391,22 @@ where
     .await
 }
 
+/// What `POST /transaction/broadcast` answers with.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    #[schema(format = "uuid")]
+    transaction_id: String,
+    /// `received` for a new request; a repeat with its `Idempotency-Key` shows where its
+    /// transaction is now.
+    status: Status,
+}
+
 fn accepted(id: TxId, status: Status) -> Response {
-    (
-        StatusCode::OK,
-        Json(json!({ "transaction_id": id, "status": status })),
-    )
-        .into_response()
+    let body = Accepted {
+        transaction_id: id.to_string(),
+        status,
+    };
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// The fingerprint binds an idempotency key to the request it was first used with. The

@@ -3,6 +3,14 @@
 
 use super::*;
 
+#[utoipa::path(
+    get,
+    path = "/transactions/{id}",
+    operation_id = "show_transaction",
+    tag = "transactions",
+    params(("id" = String, Path, format = "uuid", max_length = 64, description = "The `transaction_id` `POST /transaction/broadcast` answered with.")),
+    responses((status = 200, description = "The transaction (a client's own; any, for an operator).", body = TransactionView)),
+)]
 pub(crate) async fn show<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,
@@ -35,11 +43,60 @@ const MAX_ID_LEN: usize = 64;
 const MAX_CURSOR_LEN: usize = 1024;
 const MAX_FILTER_LEN: usize = 1024;
 
+/// A page of transactions, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct TransactionPage {
+    transactions: Vec<TransactionView>,
+    /// The next page's `cursor`; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The listing's query parameters (what [`list_query`] reads; a test holds the two together).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ListParameters {
+    /// Only transactions in this status.
+    status: Option<Status>,
+    /// Transactions per page.
+    #[param(minimum = 1, maximum = 100, default = 25)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page of the same listing.
+    #[param(max_length = 1024)]
+    cursor: Option<String>,
+    /// Only this function (any spelling of its signature).
+    #[param(max_length = 1024)]
+    message_type: Option<String>,
+    /// Created on or after: `YYYY-MM-DD` or RFC 3339, years 1970–9999.
+    #[param(max_length = 1024)]
+    from: Option<String>,
+    /// Created on or before (a date includes its whole day).
+    #[param(max_length = 1024)]
+    to: Option<String>,
+    /// A transaction id or hash.
+    #[param(max_length = 1024)]
+    q: Option<String>,
+    /// A chain id (served now or not) or a served chain's name.
+    #[param(max_length = 1024)]
+    chain: Option<String>,
+    /// A lane: the sender address that took the nonce.
+    #[param(max_length = 1024)]
+    lane: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/transactions",
+    operation_id = "list_transactions",
+    tag = "transactions",
+    params(ListParameters),
+    responses((status = 200, description = "A page of the caller's transactions (all, for an operator), newest first.", body = TransactionPage)),
+)]
 pub(crate) async fn list<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ApiError>
+) -> Result<Json<TransactionPage>, ApiError>
 where
     S: Reading,
 {
@@ -53,16 +110,19 @@ where
             .filter(|tx| caller.may_see(tx.client.as_ref()))
             .map(TransactionView::from)
             .collect();
-        return Ok(Json(json!({ "transactions": items, "next_cursor": null })));
+        return Ok(Json(TransactionPage {
+            transactions: items,
+            next_cursor: None,
+        }));
     }
     let page = app.store.list(&query).await.map_err(ApiError::store)?;
-    let items: Vec<TransactionView> = page.items.iter().map(TransactionView::from).collect();
-    Ok(Json(
-        json!({ "transactions": items, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(TransactionPage {
+        transactions: page.items.iter().map(TransactionView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
-const LIST_PARAMETERS: [&str; 9] = [
+pub(crate) const LIST_PARAMETERS: [&str; 9] = [
     "status",
     "limit",
     "cursor",
@@ -229,11 +289,35 @@ fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<OffsetDateTime,
 
 /// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending;
 /// of one chain's transactions with `?chain=`.
+/// Counts of the caller's transactions (all, for an operator).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Stats {
+    /// Confirmed.
+    passed: u64,
+    /// Reverted or in review.
+    failed: u64,
+    /// Everything else.
+    pending: u64,
+    /// Every status's count.
+    by_status: std::collections::BTreeMap<&'static str, u64>,
+    /// The count stopped at its cap (100,000 read for an operator, 20,000 for a client):
+    /// the numbers are at least these.
+    capped: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/transactions/stats",
+    operation_id = "transaction_stats",
+    tag = "transactions",
+    params(("chain" = Option<String>, Query, max_length = 1024, description = "Only this chain: its id or a served chain's name.")),
+    responses((status = 200, description = "Counts by status.", body = Stats)),
+)]
 pub(crate) async fn stats<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ApiError>
+) -> Result<Json<Stats>, ApiError>
 where
     S: Reading,
 {
@@ -272,10 +356,10 @@ where
         )
         .await
         .map_err(ApiError::store)?;
-    let by_status: serde_json::Map<String, serde_json::Value> = counts
+    let by_status = counts
         .counts
         .iter()
-        .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
+        .map(|(s, n)| (s.as_str(), *n))
         .collect();
     let sum = |pick: &dyn Fn(Status) -> bool| -> u64 {
         counts
@@ -285,11 +369,16 @@ where
             .map(|(_, n)| n)
             .sum()
     };
-    Ok(Json(json!({
-        "passed": sum(&|s| s == Status::Confirmed),
-        "failed": sum(&|s| matches!(s, Status::Reverted | Status::NeedsReview)),
-        "pending": sum(&|s| !matches!(s, Status::Confirmed | Status::Reverted | Status::NeedsReview)),
-        "by_status": by_status,
-        "capped": counts.capped,
-    })))
+    Ok(Json(Stats {
+        passed: sum(&|s| s == Status::Confirmed),
+        failed: sum(&|s| matches!(s, Status::Reverted | Status::NeedsReview)),
+        pending: sum(&|s| {
+            !matches!(
+                s,
+                Status::Confirmed | Status::Reverted | Status::NeedsReview
+            )
+        }),
+        by_status,
+        capped: counts.capped,
+    }))
 }

@@ -2,6 +2,7 @@
 //! it. It plays only the two roles the api uses (`Intake`, `Reading`). Everything that does
 //! reach a store is tested against the emulator in `tests/`.
 
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alloy::consensus::TxEip1559;
@@ -206,6 +207,18 @@ where
         .await
         .unwrap_or_default();
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    // Every error any test elicits is one the OpenAPI document lists, with its status (an
+    // unknown method is answered for routes, not operations).
+    if let Some(code) = json["error"]["code"].as_str()
+        && code != "method_not_allowed"
+    {
+        assert!(
+            crate::openapi::ERRORS
+                .iter()
+                .any(|e| e.code == code && e.status == status.as_u16()),
+            "{status} `{code}` is not in openapi::ERRORS"
+        );
+    }
     (status, json)
 }
 

@@ -184,6 +184,25 @@ where
         .with_state(Arc::new(AdminState { retrier, auth }))
 }
 
+/// What a retry answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RetryAnswer {
+    #[schema(format = "uuid")]
+    transaction_id: String,
+    action: AdminRetry,
+    /// Always `retrying`: the re-drive is queued.
+    status: Status,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/transactions/{id}/retry",
+    operation_id = "retry_transaction",
+    tag = "operators",
+    security(("operator" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The transaction to retry.")),
+    responses((status = 200, description = "The retry is recorded (with who asked) and its re-drive queued on a priority queue.", body = RetryAnswer)),
+)]
 async fn retry_route<S, Q>(
     State(state): State<Arc<AdminState<S, Q>>>,
     headers: HeaderMap,
@@ -208,14 +227,26 @@ where
     match state.retrier.retry(id, &principal).await {
         Ok(retried) => (
             StatusCode::OK,
-            Json(json!({ "transaction_id": retried.id, "action": retried.action.as_str(), "status": "retrying" })),
+            Json(RetryAnswer {
+                transaction_id: retried.id.to_string(),
+                action: retried.action,
+                status: Status::Retrying,
+            }),
         )
             .into_response(),
-        Err(RetryError::NotFound(id)) => error(StatusCode::NOT_FOUND, "not_found", &format!("transaction {id} does not exist")),
+        Err(RetryError::NotFound(id)) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("transaction {id} does not exist"),
+        ),
         Err(RetryError::Refused(why)) => error(StatusCode::CONFLICT, "retry_refused", &why),
         Err(RetryError::Unavailable(why)) => {
             tracing::error!(error = %why, "retry failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "the retry could not be recorded; try again")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "the retry could not be recorded; try again",
+            )
         }
     }
 }
@@ -325,3 +356,8 @@ pub fn gateway_principal(context: &lambda_http::request::RequestContext) -> Opti
 
 #[cfg(test)]
 mod tests;
+
+/// The admin route's part of the API's OpenAPI document (`api::openapi` assembles it).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(retry_route), components(schemas(RetryAnswer, AdminRetry)))]
+pub struct AdminApi;

@@ -9,6 +9,10 @@ use hcl::{Block, Body, Expression, Value};
 use infra_check::code::{self, FunctionCrate};
 use infra_check::terraform::{self, Infra, Instance, Reference, Resource, constant_string};
 
+/// The only routes anyone may call without credentials (besides the status page's files): the
+/// health check and the API's OpenAPI document, neither of which shows a transaction.
+const PUBLIC_ROUTES: [&str; 2] = ["GET /health", "GET /openapi.json"];
+
 fn infra() -> &'static Infra {
     static INFRA: OnceLock<Infra> = OnceLock::new();
     INFRA.get_or_init(|| {
@@ -1442,11 +1446,11 @@ fn no_client_route_answers_without_an_api_key_except_health() {
             .as_object()
             .and_then(|r| r.get("api_key_required"))
             .and_then(Value::as_bool);
-        let expected = route != "GET /health";
+        let expected = !PUBLIC_ROUTES.contains(&route.as_str());
         assert_eq!(
             required,
             Some(expected),
-            "client API {route}: api_key_required should be {expected} (only GET /health answers without a key)"
+            "client API {route}: api_key_required should be {expected} (only {PUBLIC_ROUTES:?} answer without a key)"
         );
     }
     let method = infra()
@@ -1536,7 +1540,7 @@ fn every_operator_read_and_retry_route_has_the_jwt_authorizer() {
         .filter(|r| http_apis.contains(&r.api))
         .collect();
     let mut open: BTreeSet<String> = status_page_routes();
-    open.insert("GET /health".to_owned());
+    open.extend(PUBLIC_ROUTES.map(str::to_owned));
     for needed in [
         "GET /transactions",
         "GET /transactions/{id}",
@@ -1552,7 +1556,7 @@ fn every_operator_read_and_retry_route_has_the_jwt_authorizer() {
         if route.authorization == "NONE" {
             assert!(
                 open.contains(&route.key),
-                "{} ({}): only the status page's files and GET /health may answer without an operator's token",
+                "{} ({}): only the status page's files and {PUBLIC_ROUTES:?} may answer without an operator's token",
                 route.address,
                 route.key
             );

@@ -1,0 +1,106 @@
+//! A real client checks the OpenAPI document: schemathesis (PyPI, pinned in
+//! `scripts/stack.sh`, installed into `.tools/schemathesis` by `make test`) generates requests
+//! from the test stack's own `/openapi.json`, valid and invalid, a bounded number per
+//! operation, as a client and as an operator, and fails on any 5xx, any answer the document
+//! does not describe (status, content type, body), and anything accepted that the document
+//! forbids.
+
+use std::process::Command;
+
+use devstack::RunnerOptions;
+use integration_tests::TestStack;
+
+/// Requests per operation and mode: enough to reach every documented error, few enough for CI.
+const EXAMPLES: &str = "40";
+
+/// What schemathesis checks (the issue's: no 5xx, every answer conforms, nothing accepted that
+/// the document forbids).
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                      response_headers_conformance,response_schema_conformance,\
+                      negative_data_rejection,missing_required_header,unsupported_method";
+
+fn schemathesis(api: &str, credentials: &str, only: &[&str]) -> (bool, String) {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let bin = format!("{root}/.tools/schemathesis/bin/schemathesis");
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "schemathesis is missing: run `scripts/stack.sh tools schemathesis` (make test does)"
+    );
+    let mut command = Command::new(bin);
+    command
+        .arg("run")
+        .arg(format!("{api}/openapi.json"))
+        .args(["--checks", CHECKS])
+        .args(["--max-examples", EXAMPLES])
+        .args(["--request-timeout", "20"])
+        .args(["--workers", "2"])
+        .args(["--header", credentials])
+        .args(["--generation-database", "none"])
+        .args(["--no-color", "--output-truncate", "false"])
+        .current_dir(format!("{root}/target"));
+    for operation in only {
+        command.args(["--include-operation-id", operation]);
+    }
+    let run = command
+        .output()
+        .unwrap_or_else(|e| panic!("running schemathesis: {e}"));
+    let output = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (run.status.success(), output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schemathesis_finds_no_answer_outside_the_document() {
+    let keys = tx_shared::auth::ApiKeys::generate_local();
+    let client_key = keys
+        .entries()
+        .next()
+        .map(|(_, key)| key.to_owned())
+        .unwrap_or_default();
+    let token = "openapi-admin-token";
+    let options = RunnerOptions {
+        api_keys: keys,
+        admin_token: token.into(),
+        ..RunnerOptions::default()
+    };
+    let stack = TestStack::start_with("openapi", options, 1).await;
+    let api = stack.api_url.clone();
+    let runs = tokio::task::spawn_blocking(move || {
+        [
+            // A client: everything but the operators' route.
+            schemathesis(
+                &api,
+                &format!("x-api-key: {client_key}"),
+                &[
+                    "broadcast",
+                    "list_transactions",
+                    "show_transaction",
+                    "transaction_stats",
+                    "health",
+                    "openapi",
+                ],
+            ),
+            // An operator: the reads and the retry.
+            schemathesis(
+                &api,
+                &format!("Authorization: Bearer {token}"),
+                &[
+                    "list_transactions",
+                    "show_transaction",
+                    "transaction_stats",
+                    "retry_transaction",
+                ],
+            ),
+        ]
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    stack.stop().await;
+    for (passed, output) in runs {
+        eprintln!("{output}");
+        assert!(passed, "schemathesis failed:\n{output}");
+    }
+}
