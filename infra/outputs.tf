@@ -152,3 +152,8 @@ output "sweeper_schedule_name" {
   description = "EventBridge Scheduler schedule (in the default group) that runs the sweeper."
   value       = aws_scheduler_schedule.sweeper.name
 }
+
+output "dashboard_url" {
+  description = "The operators' CloudWatch dashboard: progress per chain, stage latencies, queues and alarms."
+  value       = "https://console.aws.amazon.com/cloudwatch/home?region=${data.aws_region.current.name}#dashboards/dashboard/${aws_cloudwatch_dashboard.pipeline.dashboard_name}"
+}

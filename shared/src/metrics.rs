@@ -2,12 +2,13 @@
 //! stdout, which Lambda ships to CloudWatch Logs and CloudWatch turns into metrics. No API
 //! call, no extra permission, nothing to wait for.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use alloy::primitives::Address;
 use serde_json::{Map, Value, json};
 
-use crate::domain::HistoryEntry;
+use crate::domain::{Event, HistoryEntry, Transaction};
 
 /// Every metric of this service is in this namespace (infra/alarms.tf alarms on them).
 pub const NAMESPACE: &str = "TxBroadcaster";
@@ -78,6 +79,167 @@ pub fn lane_paused(chain_id: u64, lane: usize, address: Address, state: &str) {
     );
 }
 
+/// The pipeline's progress: what one batch of the table's changes did to transactions, per
+/// chain, counted from the histories the changes appended (the notifier reads the table's
+/// stream, old and new image, so nothing is asked of AWS for them). Counts are `Count`s;
+/// the time between stages, in seconds, are distributions (`p50`, `p99` on the dashboard).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Progress {
+    by_chain: BTreeMap<u64, ChainProgress>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ChainProgress {
+    counts: BTreeMap<&'static str, u64>,
+    seconds: BTreeMap<&'static str, Vec<f64>>,
+}
+
+/// Every count [`Progress`] publishes, and the history event it counts (`None`: a new
+/// transaction stored). Terraform's dashboard charts each (infra-check holds them together).
+pub const PROGRESS_COUNTS: [(&str, Option<Event>); 11] = [
+    ("Accepted", None),
+    ("Signed", Some(Event::Signed)),
+    ("Broadcast", Some(Event::Broadcast)),
+    ("Confirmed", Some(Event::Confirmed)),
+    ("Reverted", Some(Event::Reverted)),
+    ("NeedsReview", Some(Event::NeedsReview)),
+    ("Retries", Some(Event::Retry)),
+    ("Replacements", Some(Event::Replaced)),
+    ("OperatorRetries", Some(Event::RetryRequested)),
+    ("NoncesLost", Some(Event::NonceLost)),
+    ("Reorgs", Some(Event::Reorged)),
+];
+
+/// The time between stages, in seconds: accepted to first signed, a signing to its first
+/// broadcast, the first broadcast of the last signing to the first confirmation.
+pub const PROGRESS_SECONDS: [&str; 3] = [
+    "AcceptedToSignedSeconds",
+    "SignedToBroadcastSeconds",
+    "BroadcastToConfirmedSeconds",
+];
+
+/// EMF takes at most 100 values of one metric per line.
+const VALUES_PER_LINE: usize = 100;
+
+impl Progress {
+    /// One change of a transaction's item: `old` is `None` when it was just stored.
+    pub fn record(&mut self, old: Option<&Transaction>, new: &Transaction) {
+        let chain = self.by_chain.entry(new.chain_id).or_default();
+        if old.is_none() {
+            chain.count("Accepted");
+        }
+        let seen = old.map_or(0, |old| old.history.len());
+        let history = &new.history;
+        for (i, entry) in history.iter().enumerate().skip(seen) {
+            let earlier = &history[..i];
+            if let Some((name, _)) = PROGRESS_COUNTS
+                .iter()
+                .find(|(_, event)| *event == Some(entry.event))
+            {
+                chain.count(name);
+            }
+            let last = |event: Event| earlier.iter().rposition(|e| e.event == event);
+            let since = |from: time::OffsetDateTime| (entry.at - from).as_seconds_f64().max(0.0);
+            match entry.event {
+                Event::Signed if last(Event::Signed).is_none() => {
+                    chain.time("AcceptedToSignedSeconds", since(new.created_at));
+                }
+                Event::Broadcast => {
+                    // The first broadcast after the last signing.
+                    if let Some(signed) = last(Event::Signed)
+                        && !earlier[signed..]
+                            .iter()
+                            .any(|e| e.event == Event::Broadcast)
+                    {
+                        chain.time("SignedToBroadcastSeconds", since(earlier[signed].at));
+                    }
+                }
+                Event::Confirmed if last(Event::Confirmed).is_none() => {
+                    let signed = last(Event::Signed).unwrap_or(0);
+                    if let Some(sent) = earlier[signed..]
+                        .iter()
+                        .find(|e| e.event == Event::Broadcast)
+                    {
+                        chain.time("BroadcastToConfirmedSeconds", since(sent.at));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One EMF line per chain (more when a distribution has over 100 values), or none.
+    pub fn lines(&self, at: time::OffsetDateTime) -> Vec<Value> {
+        let mut lines = Vec::new();
+        for (chain_id, chain) in &self.by_chain {
+            let chunks = chain
+                .seconds
+                .values()
+                .map(|values| values.len().div_ceil(VALUES_PER_LINE))
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            for chunk in 0..chunks {
+                let mut metrics = Vec::new();
+                let mut line = Map::new();
+                if chunk == 0 {
+                    for (name, count) in &chain.counts {
+                        metrics.push(json!({ "Name": name, "Unit": "Count" }));
+                        line.insert((*name).into(), json!(count));
+                    }
+                }
+                for (name, values) in &chain.seconds {
+                    let part: Vec<f64> = values
+                        .iter()
+                        .skip(chunk * VALUES_PER_LINE)
+                        .take(VALUES_PER_LINE)
+                        .copied()
+                        .collect();
+                    if !part.is_empty() {
+                        metrics.push(json!({ "Name": name, "Unit": "Seconds" }));
+                        line.insert((*name).into(), json!(part));
+                    }
+                }
+                if metrics.is_empty() {
+                    continue;
+                }
+                line.insert(
+                    "_aws".into(),
+                    json!({
+                        "Timestamp": at.unix_timestamp() * 1000,
+                        "CloudWatchMetrics": [{
+                            "Namespace": NAMESPACE,
+                            "Dimensions": [["ChainId"]],
+                            "Metrics": metrics,
+                        }],
+                    }),
+                );
+                line.insert("ChainId".into(), json!(chain_id.to_string()));
+                lines.push(Value::Object(line));
+            }
+        }
+        lines
+    }
+
+    /// Writes [`Progress::lines`] to stdout, where Lambda ships them to CloudWatch.
+    pub fn emit(&self) {
+        let mut out = std::io::stdout().lock();
+        for line in self.lines(time::OffsetDateTime::now_utc()) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+impl ChainProgress {
+    fn count(&mut self, name: &'static str) {
+        *self.counts.entry(name).or_default() += 1;
+    }
+
+    fn time(&mut self, name: &'static str, seconds: f64) {
+        self.seconds.entry(name).or_default().push(seconds);
+    }
+}
+
 /// One EMF line: the metric `(name, unit, value)`, its dimensions, and extra fields to log
 /// beside it.
 fn emit(metric: (&str, &str, Value), dimensions: &[(&str, String)], extra: Value) {
@@ -103,4 +265,131 @@ fn emit(metric: (&str, &str, Value), dimensions: &[(&str, String)], extra: Value
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", Value::Object(line));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewTransaction, TxId};
+    use time::OffsetDateTime;
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + seconds)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    fn received(chain_id: u64) -> Transaction {
+        Transaction::received(&NewTransaction {
+            id: TxId::generate(),
+            message_type: "f()".into(),
+            function_signature: "f()".into(),
+            data: alloy::primitives::Bytes::from(vec![0x26, 0x12, 0x1f, 0xf0]),
+            chain_id,
+            client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
+            idempotency: None,
+            created_at: at(0),
+        })
+    }
+
+    fn then(tx: &Transaction, event: Event, seconds: i64) -> Transaction {
+        let mut next = tx.clone();
+        next.history.push(HistoryEntry {
+            at: at(seconds),
+            ..HistoryEntry::now(event)
+        });
+        next
+    }
+
+    fn line_of(progress: &Progress, chain_id: u64) -> Value {
+        progress
+            .lines(at(100))
+            .into_iter()
+            .find(|l| l["ChainId"].as_str() == Some(chain_id.to_string().as_str()))
+            .unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn each_change_counts_the_steps_it_appended_and_times_the_stages_once() {
+        let mut progress = Progress::default();
+        let stored = received(1);
+        progress.record(None, &stored);
+        let signed = then(&stored, Event::Signed, 2);
+        progress.record(Some(&stored), &signed);
+        let sent = then(&then(&signed, Event::Retry, 3), Event::Broadcast, 5);
+        // Two steps in one write: both counted.
+        progress.record(Some(&signed), &sent);
+        let replaced = then(&sent, Event::Replaced, 9);
+        progress.record(Some(&sent), &replaced);
+        // The same image again (a write that added no step) counts nothing.
+        progress.record(Some(&replaced), &replaced);
+        let confirmed = then(&then(&replaced, Event::Broadcast, 10), Event::Confirmed, 17);
+        progress.record(Some(&replaced), &confirmed);
+        // Another chain's transaction is its own line.
+        progress.record(None, &received(8453));
+
+        let line = line_of(&progress, 1);
+        for (name, count) in [
+            ("Accepted", 1),
+            ("Signed", 1),
+            ("Retries", 1),
+            ("Broadcast", 2),
+            ("Replacements", 1),
+            ("Confirmed", 1),
+        ] {
+            assert_eq!(line[name], count, "{name}");
+        }
+        assert_eq!(line["Reverted"], Value::Null);
+        assert_eq!(line["AcceptedToSignedSeconds"], json!([2.0]));
+        // The first broadcast after the signing, not the re-send.
+        assert_eq!(line["SignedToBroadcastSeconds"], json!([3.0]));
+        assert_eq!(line["BroadcastToConfirmedSeconds"], json!([12.0]));
+        let emf = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(emf["Namespace"], NAMESPACE);
+        assert_eq!(emf["Dimensions"], json!([["ChainId"]]));
+        let declared: Vec<&str> = emf["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert_eq!(declared.len(), 9, "{declared:?}");
+        assert!(declared.iter().all(|name| line[*name] != Value::Null));
+        assert_eq!(line_of(&progress, 8453)["Accepted"], 1);
+    }
+
+    #[test]
+    fn a_resigned_transaction_is_timed_from_its_last_signing() {
+        let mut progress = Progress::default();
+        let first = then(&then(&received(1), Event::Signed, 1), Event::Broadcast, 2);
+        let lost = then(&first, Event::NonceLost, 30);
+        let again = then(&then(&lost, Event::Signed, 31), Event::Broadcast, 33);
+        let confirmed = then(&again, Event::Confirmed, 40);
+        progress.record(Some(&first), &confirmed);
+        let line = line_of(&progress, 1);
+        assert_eq!(line["NoncesLost"], 1);
+        // Accepted to the first signing only; the second signing's own hand-over.
+        assert_eq!(line["AcceptedToSignedSeconds"], Value::Null);
+        assert_eq!(line["SignedToBroadcastSeconds"], json!([2.0]));
+        assert_eq!(line["BroadcastToConfirmedSeconds"], json!([7.0]));
+    }
+
+    #[test]
+    fn a_distribution_of_more_than_a_hundred_values_spreads_over_lines() {
+        let mut progress = Progress::default();
+        for _ in 0..250 {
+            let stored = received(1);
+            progress.record(None, &stored);
+            progress.record(Some(&stored), &then(&stored, Event::Signed, 4));
+        }
+        let lines = progress.lines(at(0));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["Accepted"], 250);
+        assert_eq!(lines[1]["Accepted"], Value::Null);
+        let values: usize = lines
+            .iter()
+            .map(|l| l["AcceptedToSignedSeconds"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(values, 250);
+        assert!(Progress::default().lines(at(0)).is_empty());
+    }
 }

@@ -214,6 +214,22 @@ pub fn entered_review(event: &StreamEvent) -> Vec<TxId> {
         .collect()
 }
 
+/// What a stream batch did to transactions, for the pipeline's metrics: each record's old and
+/// new image (a record whose new image is gone, a deletion, did nothing).
+pub fn progress(event: &StreamEvent) -> tx_shared::metrics::Progress {
+    let mut progress = tx_shared::metrics::Progress::default();
+    for record in &event.records {
+        if transaction_of_record(record).is_none() {
+            continue;
+        }
+        if let Some(new) = transaction_of_image(&record.change.new_image) {
+            let old = transaction_of_image(&record.change.old_image);
+            progress.record(old.as_ref(), &new);
+        }
+    }
+    progress
+}
+
 /// The transaction a stream record is about, if it is about one.
 fn transaction_of_record(record: &aws_lambda_events::event::dynamodb::EventRecord) -> Option<TxId> {
     text(&record.change.keys, "pk").and_then(transaction_of_key)
@@ -433,6 +449,7 @@ impl AwsNotifier {
                 for id in entered_review(&batch) {
                     tx_shared::metrics::needs_review(id);
                 }
+                progress(&batch).emit();
                 self.notifier.notify(&changed_transactions(&batch)).await?;
                 Ok(json!({}))
             }
@@ -538,6 +555,61 @@ mod tests {
             }
             other => panic!("no such attribute in a transaction: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_batch_counts_what_each_write_appended_from_its_old_and_new_image() {
+        let received = Transaction::received(&tx_fakes::ping_request());
+        let mut signed = Transaction {
+            status: Status::Signed,
+            ..received.clone()
+        };
+        signed.history.push(tx_shared::domain::HistoryEntry::now(
+            tx_shared::domain::Event::Signed,
+        ));
+        // The whole item, as the stream shows it: its history too (written by appending).
+        let image = |tx: &Transaction| {
+            use tx_shared::adapters::dynamo::item::{history_to_attribute, to_item};
+            let mut item = to_item(tx);
+            let history = tx.history.iter().map(history_to_attribute).collect();
+            item.insert(
+                "history".into(),
+                aws_sdk_dynamodb::types::AttributeValue::L(history),
+            );
+            Value::Object(
+                item.iter()
+                    .map(|(k, v)| (k.clone(), stream_json(v)))
+                    .collect(),
+            )
+        };
+        let pk = json!({ "S": format!("TX#{}", received.id) });
+        let change = |name: &str, old: Option<&Transaction>, new: &Transaction| {
+            let mut record = record(name, json!({ "pk": pk }));
+            record["dynamodb"]["NewImage"] = image(new);
+            if let Some(old) = old {
+                record["dynamodb"]["OldImage"] = image(old);
+            }
+            record
+        };
+        let event = json!({ "Records": [
+            change("INSERT", None, &received),
+            change("MODIFY", Some(&received), &signed),
+            // Written again with nothing appended: nothing counted.
+            change("MODIFY", Some(&signed), &signed),
+            record("REMOVE", json!({ "pk": pk })),
+        ]});
+        let Ok(NotifierEvent::Stream(batch)) = NotifierEvent::parse(event) else {
+            panic!("not a stream batch");
+        };
+        let lines = progress(&batch).lines(time::OffsetDateTime::now_utc());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["ChainId"], received.chain_id.to_string());
+        assert_eq!(lines[0]["Accepted"], 1);
+        assert_eq!(lines[0]["Signed"], 1);
+        assert_eq!(
+            lines[0]["AcceptedToSignedSeconds"].as_array().map(Vec::len),
+            Some(1)
+        );
     }
 
     /// Pushed messages, as the status page's connections would get them.

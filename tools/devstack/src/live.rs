@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamError;
 use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError;
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -192,6 +192,7 @@ pub async fn follow_stream(
             }
         }
         let mut changed = Vec::new();
+        let mut progress = tx_shared::metrics::Progress::default();
         for iterator in iterators.values_mut() {
             let Some(current) = iterator.clone() else {
                 continue;
@@ -218,13 +219,19 @@ pub async fn follow_stream(
                             .and_then(|pk| pk.as_s().ok())
                             .and_then(|pk| transaction_of_key(pk));
                         if let Some(id) = key {
-                            let image = change.new_image.as_ref().and_then(|image| {
-                                let item = image
+                            let transaction = |image: Option<&HashMap<String, StreamValue>>| {
+                                let item = image?
                                     .iter()
                                     .map(|(name, value)| (name.clone(), table_value(value)))
                                     .collect();
                                 tx_shared::adapters::dynamo::item::from_item(&item).ok()
-                            });
+                            };
+                            let image = transaction(change.new_image.as_ref());
+                            // The pipeline's metrics, as the notifier publishes them on AWS.
+                            if let Some(new) = &image {
+                                let old = transaction(change.old_image.as_ref());
+                                progress.record(old.as_ref(), new);
+                            }
                             changed.push(Changed::of_image(id, image));
                         }
                     }
@@ -236,6 +243,7 @@ pub async fn follow_stream(
                 }
             }
         }
+        std::mem::take(&mut progress).emit();
         let changed = newest_per_transaction(changed);
         if !changed.is_empty()
             && let Err(e) = notifier.notify(&changed).await

@@ -2133,3 +2133,53 @@ fn the_index_names_above_are_the_codes() {
         );
     }
 }
+
+#[test]
+fn the_dashboard_charts_every_progress_metric_the_code_publishes_and_every_alarm() {
+    let locals = infra().local_values(&[]);
+    let names = |local: &str| -> Vec<String> {
+        locals
+            .get(local)
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("local.{local} can't be evaluated"))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let counts: Vec<String> = tx_shared::metrics::PROGRESS_COUNTS
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    assert_eq!(names("progress_counts"), counts);
+    let seconds: Vec<String> = tx_shared::metrics::PROGRESS_SECONDS
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    assert_eq!(names("progress_seconds"), seconds);
+    assert_eq!(
+        locals.get("metrics_namespace").and_then(Value::as_str),
+        Some(tx_shared::metrics::NAMESPACE)
+    );
+    // Every alarm resource, whatever it watches, is on the dashboard.
+    let listed = infra()
+        .locals
+        .get("dashboard_alarms")
+        .unwrap_or_else(|| panic!("no local.dashboard_alarms"));
+    let referenced: BTreeSet<String> = infra()
+        .references_in(listed, None)
+        .iter()
+        .filter(|r| r.starts_with(&["aws_cloudwatch_metric_alarm"]))
+        .filter_map(|r| r.0.get(1).cloned())
+        .collect();
+    let alarms: BTreeSet<String> = infra()
+        .resources_of("aws_cloudwatch_metric_alarm")
+        .map(|r| r.name.clone())
+        .collect();
+    assert!(!alarms.is_empty());
+    assert_eq!(referenced, alarms, "alarms missing from the dashboard");
+    assert!(
+        infra()
+            .resource("aws_cloudwatch_dashboard", "pipeline")
+            .is_some()
+    );
+}
