@@ -311,6 +311,7 @@ async fn a_failed_publish_answers_5xx_and_leaves_nothing_behind() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     stack.api_url = running.api_url();
+    stack.client = integration_tests::api_client(&stack.api_url, &stack.api_keys);
     stack.running = Some(running);
 
     let data = add_weight_data(Address::repeat_byte(0x55), 1);

@@ -45,6 +45,9 @@ pub struct TestStack {
     pub admin_token: String,
     /// The clients' keys of this stack's runner (`http` sends the first).
     pub api_keys: tx_shared::auth::ApiKeys,
+    /// The typed client (`clients/rust`), as the first client: what well-formed requests go
+    /// through.
+    pub client: tx_broadcaster_client::Client,
 }
 
 /// A unique, valid resource prefix for one test.
@@ -143,6 +146,7 @@ impl TestStack {
             provisioned,
             names,
             running: Some(running),
+            client: api_client(&api_url, &options.api_keys),
             http: client_http(&options.api_keys),
             admin_token: options.admin_token.clone(),
             api_keys: options.api_keys.clone(),
@@ -193,6 +197,7 @@ impl TestStack {
             .await
             .unwrap_or_else(|e| panic!("restarting: {e}"));
         self.api_url = running.api_url();
+        self.client = api_client(&self.api_url, &self.api_keys);
         self.running = Some(running);
     }
 
@@ -216,38 +221,60 @@ impl TestStack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A well-formed request through the typed client: the status and the answer's JSON (an
+    /// error as the API's error body).
     pub async fn post(
         &self,
         message_type: &str,
         data: &str,
         idempotency_key: Option<&str>,
     ) -> (u16, Value) {
-        self.post_raw(
-            json!({ "message_type": message_type, "data": data }).to_string(),
-            idempotency_key,
-        )
-        .await
+        let request = tx_broadcaster_client::BroadcastRequest::new(message_type, data);
+        match self.client.broadcast(&request, idempotency_key).await {
+            Ok(accepted) => (200, json!(accepted)),
+            Err(tx_broadcaster_client::Error::Api {
+                status,
+                code,
+                message,
+                transaction_id,
+            }) => {
+                let mut error = json!({ "code": code, "message": message });
+                if let Some(id) = transaction_id {
+                    error["transaction_id"] = json!(id);
+                }
+                (status, json!({ "error": error }))
+            }
+            Err(e) => panic!("POST: {e}"),
+        }
     }
 
     /// POSTs and returns the transaction id, asserting a 200.
     pub async fn submit(&self, message_type: &str, data: &str) -> String {
-        let (status, body) = self.post(message_type, data, None).await;
-        Self::accepted(status, body)
+        self.submit_request(tx_broadcaster_client::BroadcastRequest::new(
+            message_type,
+            data,
+        ))
+        .await
     }
 
     /// [`TestStack::submit`], to the chain `chain` names (an id or a name).
     pub async fn submit_to(&self, chain: Value, message_type: &str, data: &str) -> String {
-        let body = json!({ "message_type": message_type, "data": data, "chain": chain });
-        let (status, body) = self.post_raw(body.to_string(), None).await;
-        Self::accepted(status, body)
+        let chain = match chain {
+            Value::Number(id) => tx_broadcaster_client::Chain::Id(
+                id.as_u64().unwrap_or_else(|| panic!("chain id {id}")),
+            ),
+            Value::String(name) => tx_broadcaster_client::Chain::Name(name),
+            other => panic!("a chain is an id or a name, not {other}"),
+        };
+        let request = tx_broadcaster_client::BroadcastRequest::new(message_type, data).on(chain);
+        self.submit_request(request).await
     }
 
-    fn accepted(status: u16, body: Value) -> String {
-        assert_eq!(status, 200, "POST answered {body}");
-        body["transaction_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no transaction_id in {body}"))
-            .to_owned()
+    async fn submit_request(&self, request: tx_broadcaster_client::BroadcastRequest) -> String {
+        match self.client.broadcast(&request, None).await {
+            Ok(accepted) => accepted.transaction_id,
+            Err(e) => panic!("POST {request:?} answered {e}"),
+        }
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -261,10 +288,12 @@ impl TestStack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The transaction's view, read through the typed client, as JSON.
     pub async fn transaction(&self, id: &str) -> Value {
-        let (status, body) = self.get(&format!("/transactions/{id}")).await;
-        assert_eq!(status, 200, "GET /transactions/{id} answered {body}");
-        body
+        match self.client.transaction(id).await {
+            Ok(tx) => json!(tx),
+            Err(e) => panic!("GET /transactions/{id} answered {e}"),
+        }
     }
 
     /// Polls until `check` holds for the transaction, or fails with its last state.
@@ -495,6 +524,20 @@ pub fn client_http(keys: &tx_shared::auth::ApiKeys) -> reqwest::Client {
         .default_headers(headers)
         .build()
         .unwrap_or_else(|e| panic!("HTTP client: {e}"))
+}
+
+/// The typed client at `api_url`, as the first of `keys`.
+pub fn api_client(api_url: &str, keys: &tx_shared::auth::ApiKeys) -> tx_broadcaster_client::Client {
+    let key = keys
+        .entries()
+        .next()
+        .map(|(_, key)| key.to_owned())
+        .unwrap_or_default();
+    tx_broadcaster_client::Client::new(
+        http_client(),
+        api_url,
+        tx_broadcaster_client::Credentials::ApiKey(key),
+    )
 }
 
 /// A plain HTTP client for the tests' own calls (anvil, the local API).

@@ -325,7 +325,7 @@ pub const ERRORS: &[ErrorCode] = &[
     info(
         title = "tx-broadcaster",
         description = "Signs and broadcasts transactions to EVM chains. Clients submit a Solidity signature and its calldata; the service supplies target, chain, nonce, gas and fees, and follows each transaction until it is confirmed. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable code.",
-        license(name = "Apache-2.0"),
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
     paths(
         crate::broadcast,

@@ -44,7 +44,7 @@ const NODE_ERRORS: [(i64, &str); 6] = [
 ];
 
 /// Calldata for `add_weight(addr, weight)`: selector and two static words.
-fn add_weight_data(weight: u64) -> String {
+pub fn add_weight_data(weight: u64) -> String {
     let addr = hex::encode(Address::repeat_byte(0x77));
     format!("0x1c41742f{addr:0>64}{weight:064x}")
 }

@@ -27,7 +27,7 @@ use tx_shared::domain::{Event, HistoryEntry, Status, Transaction, TxId};
 use tx_shared::ports::Reading;
 
 use crate::BenchError;
-use crate::handlers::add_weight_body;
+use crate::handlers::{ADD_WEIGHT, add_weight_data};
 
 /// Who made a request: the functions, the stream-fed notifier, or the event source mappings.
 pub const MADE_BY: [&str; 3] = ["functions", "notifier", "event source mapping"];
@@ -189,7 +189,8 @@ struct Stack {
     running: Running,
     proxy: ProxyHandle,
     meter: Meter,
-    http: reqwest::Client,
+    /// The API's typed client (`clients/rust`), as the stack's first client.
+    client: tx_broadcaster_client::Client,
     /// Uncounted: watching is not part of the bill.
     store: DynamoStore,
     table: String,
@@ -216,17 +217,21 @@ impl Stack {
         runner.node_url = Some(proxy.url());
         let meter = Meter::default();
         let running = devstack::start_with(sdk, &provisioned, &runner, meter.hooks(sdk)).await?;
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some((_, key)) = runner.api_keys.entries().next()
-            && let Ok(value) = key.parse()
-        {
-            headers.insert("x-api-key", value);
-        }
+        let key = runner
+            .api_keys
+            .entries()
+            .next()
+            .map(|(_, key)| key.to_owned())
+            .unwrap_or_default();
         let http = tx_shared::tls::reqwest_builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
-            .default_headers(headers)
             .build()?;
+        let client = tx_broadcaster_client::Client::new(
+            http,
+            &running.api_url(),
+            tx_broadcaster_client::Credentials::ApiKey(key),
+        );
         let table = provisioned.table_name;
         Ok(Stack {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &table),
@@ -234,7 +239,7 @@ impl Stack {
             running,
             proxy,
             meter,
-            http,
+            client,
         })
     }
 
@@ -246,24 +251,15 @@ impl Stack {
     /// One `POST /transaction/broadcast`, timed from send to the whole answer read. Every POST
     /// carries an `Idempotency-Key`, as the README asks clients to.
     async fn post(&self, n: u64, key: String) -> Result<(Duration, TxId), BenchError> {
+        let request = tx_broadcaster_client::BroadcastRequest::new(ADD_WEIGHT, add_weight_data(n));
         let started = Instant::now();
-        let response = self
-            .http
-            .post(format!("{}/transaction/broadcast", self.running.api_url()))
-            .header("content-type", "application/json")
-            .header("Idempotency-Key", key)
-            .body(add_weight_body(n))
-            .send()
-            .await?;
-        let status = response.status();
-        let answer: serde_json::Value = response.json().await?;
+        let answer = self.client.broadcast(&request, Some(&key)).await;
         let took = started.elapsed();
-        match answer["transaction_id"].as_str().map(str::parse) {
-            Some(Ok(id)) if status.is_success() => Ok((took, id)),
-            _ => Err(BenchError::Failed(format!(
-                "POST answered {status}: {answer}"
-            ))),
-        }
+        let accepted = answer.map_err(|e| BenchError::Failed(format!("POST answered {e}")))?;
+        let id = accepted.transaction_id.parse().map_err(|e| {
+            BenchError::Failed(format!("POST answered a transaction id that is none: {e}"))
+        })?;
+        Ok((took, id))
     }
 
     /// Waits until `expected` transactions are confirmed, reverted or in review, or `deadline`:

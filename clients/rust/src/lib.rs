@@ -1,0 +1,518 @@
+//! A typed client for the tx-broadcaster API (`docs/openapi.json` describes it), and the
+//! verification of webhook signatures ([`webhook`]).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), tx_broadcaster_client::Error> {
+//! use tx_broadcaster_client::{BroadcastRequest, Client, Credentials};
+//!
+//! let client = Client::new(
+//!     reqwest::Client::new(),
+//!     "http://127.0.0.1:3000",
+//!     Credentials::ApiKey("…".into()),
+//! );
+//! let request = BroadcastRequest::new(
+//!     "add_weight(address _addr, uint256 _weight)",
+//!     "0x1c41742f…",
+//! );
+//! // The same key makes a retry after a timeout safe: it answers with the same transaction.
+//! let accepted = client.broadcast(&request, Some("order-1234")).await?;
+//! let tx = client.transaction(&accepted.transaction_id).await?;
+//! println!("{} is {:?}", tx.transaction_id, tx.status);
+//! # Ok(()) }
+//! ```
+//!
+//! Every error the API answers with is [`Error::Api`], with its stable `code`. A client is
+//! cheap to clone and shares its connections.
+
+pub mod webhook;
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The most bytes read of any answer: the API's largest (a page of 100 transactions with
+/// their histories) is far smaller; a server that sends more is not this API.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Who the client is.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A client service: its API key (`x-api-key`).
+    ApiKey(String),
+    /// An operator: a bearer token (a Cognito JWT on AWS, `$ADMIN_TOKEN` locally).
+    Bearer(String),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the secret itself.
+        f.write_str(match self {
+            Credentials::ApiKey(_) => "ApiKey(…)",
+            Credentials::Bearer(_) => "Bearer(…)",
+        })
+    }
+}
+
+/// The API at one base URL, as one client or operator.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    credentials: Credentials,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API answered with an error: `code` is stable (the README and the OpenAPI document
+    /// list them), `message` is for a human.
+    #[error("{status} {code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        /// With `not_queued`: the request is stored and will be executed; follow this
+        /// transaction instead of sending the request again.
+        transaction_id: Option<String>,
+    },
+    /// No answer (connection, timeout), or one that could not be read.
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    /// An answer that is not this API's: unexpected status or shape, or too large.
+    #[error("unexpected answer ({status}): {detail}")]
+    Unexpected { status: u16, detail: String },
+}
+
+impl Error {
+    /// The API's error code, if the API answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /transaction/broadcast`'s body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BroadcastRequest {
+    pub message_type: String,
+    pub data: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Chain>,
+}
+
+impl BroadcastRequest {
+    /// A call on the deployment's default chain.
+    pub fn new(message_type: impl Into<String>, data: impl Into<String>) -> Self {
+        BroadcastRequest {
+            message_type: message_type.into(),
+            data: data.into(),
+            chain: None,
+        }
+    }
+
+    /// The same call on another chain.
+    pub fn on(self, chain: Chain) -> Self {
+        BroadcastRequest {
+            chain: Some(chain),
+            ..self
+        }
+    }
+}
+
+/// A chain, by id or by its configured name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Chain {
+    Id(u64),
+    Name(String),
+}
+
+/// Where a transaction is in its life. A status this client does not know yet (a newer
+/// server) is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Received,
+    Retrying,
+    Signed,
+    Broadcast,
+    Confirmed,
+    Reverted,
+    NeedsReview,
+    #[serde(other)]
+    Other,
+}
+
+impl Status {
+    /// Confirmed, reverted, or waiting for an operator: nothing more happens by itself.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Confirmed | Status::Reverted | Status::NeedsReview
+        )
+    }
+}
+
+/// What `POST /transaction/broadcast` answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub transaction_id: String,
+    pub status: Status,
+}
+
+/// One transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub transaction_id: String,
+    pub status: Status,
+    pub message_type: String,
+    pub function_signature: String,
+    pub data: String,
+    pub chain_id: u64,
+    pub client_id: Option<String>,
+    pub nonce: Option<u64>,
+    pub signer_address: Option<String>,
+    pub to: Option<String>,
+    pub tx_hash: Option<String>,
+    pub block_number: Option<u64>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub dead_lettered: bool,
+    pub hashes: Vec<String>,
+    pub history: Vec<HistoryEntry>,
+    pub idempotency_key: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One step of a transaction's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: String,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_ceiling_ms: Option<u64>,
+}
+
+/// A page of transactions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TransactionPage {
+    pub transactions: Vec<Transaction>,
+    /// The next page's `cursor`; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /transactions`'s filters; all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub message_type: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub q: Option<String>,
+    pub chain: Option<String>,
+    pub lane: Option<String>,
+}
+
+impl ListQuery {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let status = self.status.and_then(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+        });
+        [
+            ("status", status),
+            ("limit", self.limit.map(|l| l.to_string())),
+            ("cursor", self.cursor.clone()),
+            ("message_type", self.message_type.clone()),
+            ("from", self.from.clone()),
+            ("to", self.to.clone()),
+            ("q", self.q.clone()),
+            ("chain", self.chain.clone()),
+            ("lane", self.lane.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+}
+
+/// Counts of the caller's transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Stats {
+    pub passed: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// The count stopped at its cap: the numbers are at least these.
+    pub capped: bool,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Health {
+    /// `ok` or `degraded`.
+    pub status: String,
+    pub signer_address: String,
+    pub chain_id: u64,
+    pub chains: Vec<ChainHealth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ChainHealth {
+    pub chain_id: u64,
+    pub name: String,
+    pub default: bool,
+    pub nodes: Vec<NodeHealth>,
+    pub lanes: Vec<LaneHealth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NodeHealth {
+    pub node: String,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LaneHealth {
+    pub address: Option<String>,
+    pub next_nonce: Option<u64>,
+    pub in_flight: Option<u64>,
+    pub balance_wei: Option<String>,
+    /// `ok`, `stalled`, `underfunded`, `unknown` or `key_unavailable`.
+    pub state: String,
+}
+
+/// What an operator's retry did.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Retried {
+    pub transaction_id: String,
+    /// `resend_signed`, `resign_fresh_nonce` or `skip_wait`.
+    pub action: String,
+    pub status: Status,
+}
+
+impl Client {
+    /// The API at `base_url` (`https://…/v1` on AWS, `http://127.0.0.1:3000` under `make dev`),
+    /// through `http` (its timeouts, TLS and pool are the caller's).
+    pub fn new(http: reqwest::Client, base_url: &str, credentials: Credentials) -> Self {
+        Client {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            credentials,
+        }
+    }
+
+    /// Submits a call. `idempotency_key` (1–255 visible ASCII characters) makes a retry of
+    /// the same request safe.
+    pub async fn broadcast(
+        &self,
+        request: &BroadcastRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, Error> {
+        let mut builder = self
+            .request(reqwest::Method::POST, "/transaction/broadcast")
+            .json(request);
+        if let Some(key) = idempotency_key {
+            builder = builder.header("Idempotency-Key", key);
+        }
+        answer(builder.send().await?).await
+    }
+
+    /// One transaction (the client's own; any, for an operator).
+    pub async fn transaction(&self, id: &str) -> Result<Transaction, Error> {
+        let path = format!("/transactions/{}", path_segment(id));
+        answer(self.request(reqwest::Method::GET, &path).send().await?).await
+    }
+
+    /// A page of transactions, newest first.
+    pub async fn transactions(&self, query: &ListQuery) -> Result<TransactionPage, Error> {
+        let path = format!("/transactions{}", query_string(&query.pairs()));
+        answer(self.request(reqwest::Method::GET, &path).send().await?).await
+    }
+
+    /// Counts by status, of one chain with `chain`.
+    pub async fn stats(&self, chain: Option<&str>) -> Result<Stats, Error> {
+        let query: Vec<(&str, String)> =
+            chain.map(|c| ("chain", c.to_owned())).into_iter().collect();
+        let path = format!("/transactions/stats{}", query_string(&query));
+        answer(self.request(reqwest::Method::GET, &path).send().await?).await
+    }
+
+    /// The service's health (public).
+    pub async fn health(&self) -> Result<Health, Error> {
+        answer(
+            self.http
+                .get(format!("{}/health", self.base))
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// An operator's retry of a transaction.
+    pub async fn retry(&self, id: &str) -> Result<Retried, Error> {
+        let path = format!("/admin/transactions/{}/retry", path_segment(id));
+        answer(self.request(reqwest::Method::POST, &path).send().await?).await
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.credentials {
+            Credentials::ApiKey(key) => builder.header("x-api-key", key),
+            Credentials::Bearer(token) => builder.bearer_auth(token),
+        }
+    }
+}
+
+/// An id as one path segment: anything that is not a plain id character is escaped, so an id
+/// can't name another route.
+fn path_segment(id: &str) -> String {
+    escaped(id)
+}
+
+/// Every byte but letters, digits, `-` and `_` percent-encoded.
+fn escaped(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// `?name=value&…`, each value escaped; empty with no pairs.
+fn query_string(pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let joined: Vec<String> = pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={}", escaped(value)))
+        .collect();
+    format!("?{}", joined.join("&"))
+}
+
+/// The error body every route answers with.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+    #[serde(default)]
+    transaction_id: Option<String>,
+}
+
+/// A 2xx answer as `T`, anything else as the API's error.
+async fn answer<T: DeserializeOwned>(mut response: reqwest::Response) -> Result<T, Error> {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Error::Unexpected {
+                status,
+                detail: format!("an answer over {MAX_ANSWER_BYTES} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(&body).map_err(|e| Error::Unexpected {
+            status,
+            detail: e.to_string(),
+        });
+    }
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(ErrorBody { error }) => Err(Error::Api {
+            status,
+            code: error.code,
+            message: error.message,
+            transaction_id: error.transaction_id,
+        }),
+        Err(_) => Err(Error::Unexpected {
+            status,
+            detail: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_serializes_as_the_api_reads_it() {
+        let request = BroadcastRequest::new("f()", "0x26121ff0");
+        assert_eq!(
+            serde_json::to_value(&request).unwrap_or_default(),
+            serde_json::json!({ "message_type": "f()", "data": "0x26121ff0" })
+        );
+        let on = request.clone().on(Chain::Id(8453));
+        assert_eq!(serde_json::to_value(&on).unwrap_or_default()["chain"], 8453);
+        let named = request.on(Chain::Name("base".into()));
+        assert_eq!(
+            serde_json::to_value(&named).unwrap_or_default()["chain"],
+            "base"
+        );
+    }
+
+    #[test]
+    fn an_unknown_status_is_other_and_ids_stay_one_segment() {
+        let status: Status = serde_json::from_str("\"archived\"").unwrap_or(Status::Received);
+        assert_eq!(status, Status::Other);
+        assert!(Status::NeedsReview.is_final() && !Status::Broadcast.is_final());
+        assert_eq!(path_segment("../admin"), "%2E%2E%2Fadmin");
+        assert_eq!(
+            path_segment("01a1ff4e-e546-7388-8064-8cb65a98204b"),
+            "01a1ff4e-e546-7388-8064-8cb65a98204b"
+        );
+        assert_eq!(
+            format!("{:?}", Credentials::ApiKey("secret".into())),
+            "ApiKey(…)"
+        );
+    }
+
+    #[test]
+    fn a_query_sends_only_what_is_set() {
+        let query = ListQuery {
+            status: Some(Status::NeedsReview),
+            limit: Some(5),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            query.pairs(),
+            vec![
+                ("status", "needs_review".to_owned()),
+                ("limit", "5".to_owned())
+            ]
+        );
+        assert_eq!(query_string(&query.pairs()), "?status=needs_review&limit=5");
+        assert_eq!(query_string(&[]), "");
+        let signature = ListQuery {
+            message_type: Some("f(uint256 a)&x=1".into()),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            query_string(&signature.pairs()),
+            "?message_type=f%28uint256%20a%29%26x%3D1"
+        );
+    }
+}
