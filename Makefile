@@ -1,6 +1,6 @@
 # tx-broadcaster developer entry points. `make` (or `make help`) lists them.
 #
-# Local tools (MiniStack, anvil, cargo-lambda, checkov) live in .tools/ and are
+# Local tools (MiniStack, anvil, cargo-lambda, checkov, playwright-core, schemathesis) live in .tools/ and are
 # installed on first use by scripts/stack.sh; runtime state lives in .dev/.
 
 SHELL := bash

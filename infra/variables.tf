@@ -478,7 +478,7 @@ variable "api_clients" {
   description = <<-EOT
     Client services of the API, by name. Each gets its own API key and usage plan: a steady
     rate (requests per second), a burst, and optionally a daily quota. Every client's limits
-    apply on top of the stage's throttling. Every route but GET /health needs a key (header
+    apply on top of the stage's throttling. Every route but GET /health and GET /openapi.json needs a key (header
     x-api-key), and a client sees only the transactions it submitted with its key.
   EOT
   type = map(object({

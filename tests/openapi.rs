@@ -67,6 +67,30 @@ async fn schemathesis_finds_no_answer_outside_the_document() {
         ..RunnerOptions::default()
     };
     let stack = TestStack::start_with("openapi", options, 1).await;
+    // Credentials that work, or every answer would be a documented 401 or 403 and the run
+    // would check little.
+    assert!(!client_key.is_empty());
+    stack
+        .client
+        .stats(None)
+        .await
+        .unwrap_or_else(|e| panic!("the client's key is refused: {e}"));
+    let operator = tx_broadcaster_client::Client::new(
+        integration_tests::http_client(),
+        &stack.api_url,
+        tx_broadcaster_client::Credentials::Bearer(token.into()),
+    );
+    operator
+        .stats(None)
+        .await
+        .unwrap_or_else(|e| panic!("the operator's token is refused: {e}"));
+    // A transaction to find: the listing and the stateful phase follow it to the show route.
+    stack
+        .submit(
+            integration_tests::ADD_WEIGHT,
+            &integration_tests::add_weight_data(alloy::primitives::Address::repeat_byte(0x5a), 1),
+        )
+        .await;
     let api = stack.api_url.clone();
     let runs = tokio::task::spawn_blocking(move || {
         [

@@ -390,8 +390,6 @@ pub trait Transitions: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
-/// only the roles it uses.
 /// What `/health` shows of a chain's node: a label, never its URL.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct NodeHealth {
@@ -414,6 +412,8 @@ pub trait NodesHealth: Send + Sync {
     ) -> impl Future<Output = Result<Option<(Vec<NodeHealth>, OffsetDateTime)>, StoreError>> + Send;
 }
 
+/// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
+/// only the roles it uses.
 pub trait TransactionStore:
     Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth
 {

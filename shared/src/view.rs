@@ -101,10 +101,12 @@ pub struct HistoryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^0x[0-9a-f]{64}$")]
     tx_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attempt: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backoff_ceiling_ms: Option<u64>,

@@ -106,6 +106,7 @@ const ALL: &[&str] = &[
     "transaction_stats",
     "retry_transaction",
     "health",
+    "openapi",
 ];
 
 const fn error(
@@ -427,6 +428,7 @@ fn add_errors(operation: &mut Operation, id: &str) {
         .filter(|e| e.operations.contains(&id))
         .map(|e| e.status)
         .collect();
+    statuses.sort_unstable();
     statuses.dedup();
     for status in statuses {
         let codes: Vec<&ErrorCode> = ERRORS
@@ -473,6 +475,7 @@ pub fn json() -> Result<String, serde_json::Error> {
     })
 }
 
+/// Generated once per container.
 static SERVED: LazyLock<Option<String>> = LazyLock::new(|| {
     json()
         .inspect_err(|e| tracing::error!(error = %e, "the OpenAPI document does not serialize"))
@@ -488,14 +491,21 @@ static SERVED: LazyLock<Option<String>> = LazyLock::new(|| {
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object)),
 )]
 pub(crate) async fn serve() -> Response {
-    match SERVED.as_deref() {
+    let served: &'static Option<String> = &SERVED;
+    match served.as_deref() {
         Some(json) => (
             StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            json.to_owned(),
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=300"),
+                ),
+            ],
+            json,
         )
             .into_response(),
         None => crate::ApiError::Unavailable.into_response(),

@@ -14,11 +14,14 @@ use super::*;
 pub(crate) async fn show<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<TransactionView>, ApiError>
 where
     S: Reading,
 {
+    let Path(id) = id.map_err(|_| {
+        ApiError::InvalidPath("the path's id is not a transaction id (a UUID)".into())
+    })?;
     if id.len() > MAX_ID_LEN {
         return Err(ApiError::InvalidPath(format!(
             "a transaction id is a UUID, not {} characters",
@@ -287,8 +290,6 @@ fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<OffsetDateTime,
     }
 }
 
-/// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending;
-/// of one chain's transactions with `?chain=`.
 /// Counts of the caller's transactions (all, for an operator).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Stats {
@@ -313,6 +314,8 @@ pub(crate) struct Stats {
     params(("chain" = Option<String>, Query, max_length = 1024, description = "Only this chain: its id or a served chain's name.")),
     responses((status = 200, description = "Counts by status.", body = Stats)),
 )]
+/// Counts for the status page: passed (confirmed), failed (reverted, needs review), pending;
+/// of one chain's transactions with `?chain=`.
 pub(crate) async fn stats<S, P, K>(
     State(app): State<Arc<App<S, P, K>>>,
     Extension(caller): Extension<Caller>,

@@ -194,20 +194,31 @@ pub struct RetryAnswer {
     status: Status,
 }
 
+impl RetryAnswer {
+    fn of(retried: Retried) -> Self {
+        RetryAnswer {
+            transaction_id: retried.id.to_string(),
+            action: retried.action,
+            status: Status::Retrying,
+        }
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/admin/transactions/{id}/retry",
     operation_id = "retry_transaction",
     tag = "operators",
     security(("operator" = [])),
-    params(("id" = String, Path, format = "uuid", description = "The transaction to retry.")),
+    params(("id" = String, Path, format = "uuid", max_length = 64, description = "The transaction to retry.")),
     responses((status = 200, description = "The retry is recorded (with who asked) and its re-drive queued on a priority queue.", body = RetryAnswer)),
 )]
 async fn retry_route<S, Q>(
     State(state): State<Arc<AdminState<S, Q>>>,
     headers: HeaderMap,
     request_principal: Option<axum::Extension<GatewayPrincipal>>,
-    Path(id): Path<String>,
+    // Read after the caller is known: an unauthenticated caller learns nothing of the path.
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response
 where
     S: Reading + Transitions,
@@ -217,23 +228,15 @@ where
         Ok(principal) => principal,
         Err(denied) => return error(denied.status, denied.code, denied.message),
     };
-    let Ok(id) = id.parse::<TxId>() else {
+    let Some(id) = id.ok().and_then(|Path(id)| id.parse::<TxId>().ok()) else {
         return error(
             StatusCode::BAD_REQUEST,
             "invalid_transaction_id",
-            &format!("`{id}` is not a transaction id"),
+            "the path's id is not a transaction id (a UUID)",
         );
     };
     match state.retrier.retry(id, &principal).await {
-        Ok(retried) => (
-            StatusCode::OK,
-            Json(RetryAnswer {
-                transaction_id: retried.id.to_string(),
-                action: retried.action,
-                status: Status::Retrying,
-            }),
-        )
-            .into_response(),
+        Ok(retried) => (StatusCode::OK, Json(RetryAnswer::of(retried))).into_response(),
         Err(RetryError::NotFound(id)) => error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -320,11 +323,7 @@ where
             }
         };
         match self.retry(id, &principal).await {
-            Ok(done) => json!({
-                "transaction_id": done.id,
-                "action": done.action.as_str(),
-                "status": "retrying"
-            }),
+            Ok(done) => json!(RetryAnswer::of(done)),
             Err(e @ RetryError::Unavailable(_)) => {
                 tracing::error!(error = %e, "retry failed");
                 refused(

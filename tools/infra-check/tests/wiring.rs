@@ -1418,7 +1418,7 @@ fn the_apis_expose_exactly_the_routes_the_routers_serve() {
 }
 
 #[test]
-fn no_client_route_answers_without_an_api_key_except_health() {
+fn no_client_route_answers_without_an_api_key_but_the_public_ones() {
     let expr = infra()
         .locals
         .get("api_route_settings")
