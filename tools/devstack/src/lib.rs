@@ -149,11 +149,19 @@ pub struct Running {
     pub api_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    updates: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Running {
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api_addr)
+    }
+
+    /// Every change the local WebSocket pushes (what `/ws` carries: `{"type": "transaction",
+    /// "transaction": {…}}`), for a watcher in this process that must not load the emulator
+    /// (the benchmark). A receiver that falls more than 1,024 messages behind is told it lagged.
+    pub fn updates(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.updates.subscribe()
     }
 
     /// Stops the API and the pollers after their current batch.
@@ -501,6 +509,7 @@ pub async fn start_with(
         api_addr,
         shutdown,
         tasks,
+        updates: hub.updates(),
     })
 }
 

@@ -46,6 +46,11 @@ impl Hub {
         }
     }
 
+    /// The channel every pushed change goes to.
+    pub(crate) fn updates(&self) -> broadcast::Sender<String> {
+        self.updates.clone()
+    }
+
     fn is_admin_token(&self, given: Option<&str>) -> bool {
         given.is_some_and(|token| tx_shared::auth::secrets_equal(token, &self.admin_token))
     }
