@@ -9,9 +9,10 @@ locals {
   # shared/src/metrics.rs's NAMESPACE, which the alarms also read.
   metrics_namespace = "TxBroadcaster"
 
-  # Counts per chain (`ChainId`), summed per minute.
+  # Counts per chain (`ChainId`), summed per minute: steps taken (a transaction confirmed again
+  # after a reorg counts twice; `Retries` counts waits for funds or fees too).
   progress_counts = [
-    "Accepted", "Signed", "Broadcast", "Confirmed", "Reverted", "NeedsReview",
+    "Accepted", "Withdrawn", "Signed", "Broadcast", "Confirmed", "Reverted", "NeedsReview",
     "Retries", "Replacements", "OperatorRetries", "NoncesLost", "Reorgs",
   ]
   # The time between stages, in seconds, per chain: shown as p50 and p99.
@@ -19,7 +20,6 @@ locals {
     "AcceptedToSignedSeconds", "SignedToBroadcastSeconds", "BroadcastToConfirmedSeconds",
   ]
 
-  dashboard_queues = merge(local.working_queues, { for name, queue in local.dead_letter_queues : "${name}-dlq" => queue })
 
   # Every alarm of the deployment, whatever made it.
   dashboard_alarms = concat(
@@ -52,7 +52,7 @@ locals {
         width  = 24
         height = 6
         properties = {
-          title   = "Transactions per minute, by chain"
+          title   = "Pipeline steps per minute, by chain"
           region  = data.aws_region.current.name
           view    = "timeSeries"
           stacked = false
@@ -93,7 +93,7 @@ locals {
           view   = "timeSeries"
           stat   = "Maximum"
           period = 60
-          metrics = [for name, queue in local.dashboard_queues :
+          metrics = [for name, queue in local.working_queues :
           ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, { label = name }]]
         }
       },
@@ -109,8 +109,29 @@ locals {
           view   = "timeSeries"
           stat   = "Maximum"
           period = 60
-          metrics = [for name, queue in local.dashboard_queues :
+          metrics = [for name, queue in local.working_queues :
           ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue, { label = name }]]
+        }
+      },
+      {
+        # The dead-letter function keeps every message, hidden between its reads: visible
+        # plus hidden, as the alarm counts them.
+        type   = "metric"
+        x      = 0
+        y      = 18
+        width  = 24
+        height = 6
+        properties = {
+          title  = "Dead-letter queues (messages, visible + hidden)"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Maximum"
+          period = 60
+          metrics = flatten([for name, queue in local.dead_letter_queues : [
+            [{ id = "d${name}", label = "${name}-dlq", expression = "v${name} + h${name}" }],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, { id = "v${name}", visible = false }],
+            ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", queue, { id = "h${name}", visible = false }],
+          ]])
         }
       },
     ],
@@ -118,7 +139,7 @@ locals {
     [for i, alarms in chunklist(local.dashboard_alarms, 100) : {
       type   = "alarm"
       x      = 0
-      y      = 18 + 6 * i
+      y      = 24 + 6 * i
       width  = 24
       height = 6
       properties = {

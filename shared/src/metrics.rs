@@ -96,8 +96,10 @@ struct ChainProgress {
 
 /// Every count [`Progress`] publishes, and the history event it counts (`None`: a new
 /// transaction stored). Terraform's dashboard charts each (infra-check holds them together).
-pub const PROGRESS_COUNTS: [(&str, Option<Event>); 11] = [
+pub const PROGRESS_COUNTS: [(&str, Option<Event>); 12] = [
     ("Accepted", None),
+    // A stored request deleted again because it could not be queued (the client got a 503).
+    ("Withdrawn", None),
     ("Signed", Some(Event::Signed)),
     ("Broadcast", Some(Event::Broadcast)),
     ("Confirmed", Some(Event::Confirmed)),
@@ -122,8 +124,31 @@ pub const PROGRESS_SECONDS: [&str; 3] = [
 const VALUES_PER_LINE: usize = 100;
 
 impl Progress {
+    /// One record of the table's stream about a transaction: `inserted` for a new item, its
+    /// old and new image as far as this release can read them. A change whose old image can't
+    /// be read says nothing of what it appended, and counts nothing.
+    pub fn change(&mut self, inserted: bool, old: Option<&Transaction>, new: Option<&Transaction>) {
+        match (inserted, old, new) {
+            (true, _, Some(new)) => self.record(None, new),
+            (false, Some(old), Some(new)) => self.record(Some(old), new),
+            (false, Some(old), None) => self.removed(old),
+            _ => {}
+        }
+    }
+
+    /// A transaction's item deleted: only a request the API withdrew (it could not be queued)
+    /// is ever deleted.
+    fn removed(&mut self, old: &Transaction) {
+        if old.status == crate::domain::Status::Received {
+            self.by_chain
+                .entry(old.chain_id)
+                .or_default()
+                .count("Withdrawn");
+        }
+    }
+
     /// One change of a transaction's item: `old` is `None` when it was just stored.
-    pub fn record(&mut self, old: Option<&Transaction>, new: &Transaction) {
+    fn record(&mut self, old: Option<&Transaction>, new: &Transaction) {
         let chain = self.by_chain.entry(new.chain_id).or_default();
         if old.is_none() {
             chain.count("Accepted");
@@ -141,8 +166,11 @@ impl Progress {
             let last = |event: Event| earlier.iter().rposition(|e| e.event == event);
             let since = |from: time::OffsetDateTime| (entry.at - from).as_seconds_f64().max(0.0);
             match entry.event {
+                // Accepted, or handed back by an operator after a review: to its first signing.
                 Event::Signed if last(Event::Signed).is_none() => {
-                    chain.time("AcceptedToSignedSeconds", since(new.created_at));
+                    let from = last(Event::RetryRequested)
+                        .map_or(new.created_at, |retried| earlier[retried].at);
+                    chain.time("AcceptedToSignedSeconds", since(from));
                 }
                 Event::Broadcast => {
                     // The first broadcast after the last signing.
@@ -371,6 +399,44 @@ mod tests {
         assert_eq!(line["AcceptedToSignedSeconds"], Value::Null);
         assert_eq!(line["SignedToBroadcastSeconds"], json!([2.0]));
         assert_eq!(line["BroadcastToConfirmedSeconds"], json!([7.0]));
+    }
+
+    #[test]
+    fn only_what_the_stream_says_happened_is_counted() {
+        let mut progress = Progress::default();
+        let stored = received(1);
+        let signed = Transaction {
+            status: crate::domain::Status::Signed,
+            ..then(&stored, Event::Signed, 2)
+        };
+        // A change whose old image this release can't read: nothing, not a new transaction.
+        progress.change(false, None, Some(&signed));
+        assert!(progress.lines(at(0)).is_empty());
+        // A request withdrawn (deleted while received) is counted; nothing else is deleted.
+        progress.change(false, Some(&stored), None);
+        progress.change(false, Some(&signed), None);
+        progress.change(true, None, Some(&stored));
+        let line = line_of(&progress, 1);
+        assert_eq!(line["Withdrawn"], 1);
+        assert_eq!(line["Accepted"], 1);
+        assert_eq!(line["Signed"], Value::Null);
+    }
+
+    #[test]
+    fn a_transaction_an_operator_handed_back_is_timed_from_the_hand_back() {
+        let mut progress = Progress::default();
+        let stored = received(1);
+        let reviewed = then(
+            &then(&stored, Event::NeedsReview, 5),
+            Event::RetryRequested,
+            3600,
+        );
+        let signed = then(&reviewed, Event::Signed, 3602);
+        progress.change(false, Some(&reviewed), Some(&signed));
+        assert_eq!(
+            line_of(&progress, 1)["AcceptedToSignedSeconds"],
+            json!([2.0])
+        );
     }
 
     #[test]

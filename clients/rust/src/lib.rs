@@ -373,7 +373,15 @@ impl Client {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.base));
         match &self.credentials {
-            Credentials::ApiKey(key) => builder.header("x-api-key", key),
+            Credentials::ApiKey(key) => match reqwest::header::HeaderValue::from_str(key) {
+                Ok(mut value) => {
+                    // Kept out of reqwest's own debug output, as a bearer token is.
+                    value.set_sensitive(true);
+                    builder.header("x-api-key", value)
+                }
+                // Not a header value: sent as is, reqwest refuses it when the request is built.
+                Err(_) => builder.header("x-api-key", key),
+            },
             Credentials::Bearer(token) => builder.bearer_auth(token),
         }
     }

@@ -1,4 +1,5 @@
-//! Webhook signatures, the way Stripe signs its events: the header
+//! Webhook signatures (the scheme the service's webhooks will use; it sends none yet), the way
+//! Stripe signs its events: the header
 //! `Tx-Broadcaster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one
 //! `v1` per secret in force (two while a rotation overlaps).
 //!
@@ -88,11 +89,16 @@ pub fn verify(
     if skew > tolerance {
         return Err(VerifyError::OutsideTolerance(skew));
     }
-    let matches = secrets.iter().any(|secret| {
-        signatures
-            .iter()
-            .any(|signature| mac(secret, timestamp, body).verify_slice(signature).is_ok())
-    });
+    // An empty secret (a setting left blank) would let anyone sign: it verifies nothing.
+    let matches = secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .any(|secret| {
+            let tag = mac(secret, timestamp, body);
+            signatures
+                .iter()
+                .any(|signature| tag.clone().verify_slice(signature).is_ok())
+        });
     if matches {
         Ok(())
     } else {
@@ -161,6 +167,15 @@ mod tests {
         assert_eq!(header.matches("v1=").count(), 2);
         assert_eq!(verify(&header, BODY, &["whsec_old"], NOW, 300), Ok(()));
         assert_eq!(verify(&header, BODY, &["whsec_new"], NOW, 300), Ok(()));
+    }
+
+    #[test]
+    fn an_empty_secret_verifies_nothing() {
+        let header = sign(&[""], NOW, BODY);
+        assert_eq!(
+            verify(&header, BODY, &[""], NOW, 300),
+            Err(VerifyError::NoMatch)
+        );
     }
 
     #[test]

@@ -222,10 +222,11 @@ pub fn progress(event: &StreamEvent) -> tx_shared::metrics::Progress {
         if transaction_of_record(record).is_none() {
             continue;
         }
-        if let Some(new) = transaction_of_image(&record.change.new_image) {
-            let old = transaction_of_image(&record.change.old_image);
-            progress.record(old.as_ref(), &new);
-        }
+        progress.change(
+            record.event_name == "INSERT",
+            transaction_of_image(&record.change.old_image).as_ref(),
+            transaction_of_image(&record.change.new_image).as_ref(),
+        );
     }
     progress
 }
@@ -449,8 +450,10 @@ impl AwsNotifier {
                 for id in entered_review(&batch) {
                     tx_shared::metrics::needs_review(id);
                 }
-                progress(&batch).emit();
                 self.notifier.notify(&changed_transactions(&batch)).await?;
+                // Only once the batch succeeded: a failed batch is delivered again, and counted
+                // then.
+                progress(&batch).emit();
                 Ok(json!({}))
             }
         }
@@ -591,12 +594,15 @@ mod tests {
             }
             record
         };
+        let mut withdrawn = record("REMOVE", json!({ "pk": pk }));
+        withdrawn["dynamodb"]["OldImage"] = image(&received);
         let event = json!({ "Records": [
             change("INSERT", None, &received),
             change("MODIFY", Some(&received), &signed),
             // Written again with nothing appended: nothing counted.
             change("MODIFY", Some(&signed), &signed),
             record("REMOVE", json!({ "pk": pk })),
+            withdrawn,
         ]});
         let Ok(NotifierEvent::Stream(batch)) = NotifierEvent::parse(event) else {
             panic!("not a stream batch");
@@ -606,6 +612,7 @@ mod tests {
         assert_eq!(lines[0]["ChainId"], received.chain_id.to_string());
         assert_eq!(lines[0]["Accepted"], 1);
         assert_eq!(lines[0]["Signed"], 1);
+        assert_eq!(lines[0]["Withdrawn"], 1);
         assert_eq!(
             lines[0]["AcceptedToSignedSeconds"].as_array().map(Vec::len),
             Some(1)

@@ -274,21 +274,32 @@ impl Stack {
     }
 
     /// Waits until every one of `ids` is final as the pushed changes show them, or
-    /// `deadline`. Only if the watcher fell behind is the table asked.
+    /// `deadline`. The table is asked only when the pushed changes may have missed some: once
+    /// the watcher fell behind, every second from then on; otherwise after
+    /// [`QUIET_FOR`] without news.
     async fn wait_watched(
         &self,
         watcher: &Watcher,
         ids: &[TxId],
         deadline: Instant,
     ) -> Result<(), BenchError> {
+        let (mut finals, mut news_at, mut asked_at) = (0, Instant::now(), Instant::now());
         loop {
-            if watcher.finals(ids) >= ids.len() || Instant::now() >= deadline {
+            let now_final = watcher.finals(ids);
+            if now_final >= ids.len() || Instant::now() >= deadline {
                 return Ok(());
             }
-            if watcher
-                .lagged
-                .swap(false, std::sync::atomic::Ordering::Relaxed)
-            {
+            if now_final > finals {
+                (finals, news_at) = (now_final, Instant::now());
+            }
+            let lagged = watcher.lagged.load(std::sync::atomic::Ordering::Relaxed);
+            let ask_every = if lagged {
+                Duration::from_secs(1)
+            } else {
+                QUIET_FOR
+            };
+            if news_at.elapsed() >= ask_every && asked_at.elapsed() >= ask_every {
+                asked_at = Instant::now();
                 let (confirmed, failed) = self.wait_final(ids.len() as u64, Instant::now()).await?;
                 if confirmed + failed >= ids.len() as u64 {
                     return Ok(());
@@ -517,6 +528,8 @@ impl Run {
 
 /// How often the harness looks whether the run is over.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+/// Without news from the pushed changes for this long, the table is asked.
+const QUIET_FOR: Duration = Duration::from_secs(5);
 /// How long [`Stack::emulator_idle`] measures.
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
 
@@ -744,12 +757,13 @@ async fn run(
                 }
             }
         }
-        stack.wait_watched(&watcher, &ids, started + within).await?;
+        let watched = stack.wait_watched(&watcher, &ids, started + within).await;
+        watcher.task.abort();
+        watched?;
         run.elapsed = started.elapsed();
         run.emulator_busy = cpu
             .zip(cpu_before)
             .and_then(|(cpu, before)| cpu.rate_since(before));
-        watcher.task.abort();
         // What the table says, once: the pushed statuses only said when to look.
         (run.confirmed, run.failed) = stack.wait_final(ids.len() as u64, Instant::now()).await?;
         run.timed_out = run.confirmed + run.failed < ids.len() as u64;

@@ -73,6 +73,9 @@ pub struct RunnerOptions {
     pub sweep_grace: Duration,
     /// The bearer token of the admin routes (operators).
     pub admin_token: String,
+    /// Print the pipeline's metrics (EMF lines, as the notifier publishes them on AWS) to
+    /// stdout: `make dev` does; tests and the benchmark, whose output they would flood, don't.
+    pub emit_metrics: bool,
     /// Clients' API keys, sent as `x-api-key` exactly as to API Gateway.
     pub api_keys: ApiKeys,
     /// What the signer may spend per transaction.
@@ -126,6 +129,7 @@ impl Default for RunnerOptions {
             sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
             sweep_grace: Duration::from_secs(60),
             admin_token: format!("{:032x}", rand::random::<u128>()),
+            emit_metrics: false,
             api_keys: ApiKeys::generate_local(),
             caps: signer::SpendCaps::default(),
             timeouts: FunctionTimeouts::default(),
@@ -476,6 +480,7 @@ pub async fn start_with(
                 ),
                 sink: hub.clone(),
             },
+            options.emit_metrics,
             stop.clone(),
         ));
     }

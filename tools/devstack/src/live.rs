@@ -12,7 +12,9 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamError;
 use aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorError;
-use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue as StreamValue, OperationType, ShardIteratorType,
+};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -182,6 +184,7 @@ pub async fn follow_stream(
     dynamo: aws_sdk_dynamodb::Client,
     table: String,
     notifier: Notifier<DynamoStore, Hub>,
+    emit_metrics: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut iterators: HashMap<String, Option<String>> = HashMap::new();
@@ -233,9 +236,12 @@ pub async fn follow_stream(
                             };
                             let image = transaction(change.new_image.as_ref());
                             // The pipeline's metrics, as the notifier publishes them on AWS.
-                            if let Some(new) = &image {
-                                let old = transaction(change.old_image.as_ref());
-                                progress.record(old.as_ref(), new);
+                            if emit_metrics {
+                                progress.change(
+                                    record.event_name == Some(OperationType::Insert),
+                                    transaction(change.old_image.as_ref()).as_ref(),
+                                    image.as_ref(),
+                                );
                             }
                             changed.push(Changed::of_image(id, image));
                         }
@@ -248,12 +254,14 @@ pub async fn follow_stream(
                 }
             }
         }
-        std::mem::take(&mut progress).emit();
         let changed = newest_per_transaction(changed);
         if !changed.is_empty()
             && let Err(e) = notifier.notify(&changed).await
         {
             tracing::warn!(error = %e, "could not push updates");
+        }
+        if emit_metrics {
+            progress.emit();
         }
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,

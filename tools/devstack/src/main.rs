@@ -148,6 +148,7 @@ async fn run() -> Result<(), DevError> {
             };
             let options = RunnerOptions {
                 api_addr: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                emit_metrics: true,
                 policy,
                 api_keys,
                 // The functions may talk to another node than the one provisioned, e.g. the
