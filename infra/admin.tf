@@ -29,6 +29,7 @@ locals {
     "GET /transactions"                   = { function = "api", access = "operator" }
     "GET /transactions/{id}"              = { function = "api", access = "operator" }
     "GET /transactions/stats"             = { function = "api", access = "operator" }
+    "GET /transactions/timeline"          = { function = "api", access = "operator" }
     "POST /admin/transactions/{id}/retry" = { function = "retry", access = "operator" }
   }
 

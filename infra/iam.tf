@@ -143,6 +143,19 @@ data "aws_iam_policy_document" "api" {
     resources = values(local.index_arn)
   }
 
+  # The status page's timeline: the per-minute progress items, read only.
+  statement {
+    sid       = "ReadProgress"
+    effect    = "Allow"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["PROGRESS#*"]
+    }
+  }
+
   statement {
     sid       = "PublishRequests"
     effect    = "Allow"
@@ -395,6 +408,20 @@ data "aws_iam_policy_document" "notifier" {
     effect    = "Allow"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.transactions.arn]
+  }
+
+  # Adds each stream batch's progress to its minute's item (the status page's
+  # timeline): those items only.
+  statement {
+    sid       = "KeepProgress"
+    effect    = "Allow"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["PROGRESS#*"]
+    }
   }
 
   statement {

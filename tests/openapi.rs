@@ -115,6 +115,7 @@ async fn schemathesis_finds_no_answer_outside_the_document() {
                     "list_transactions",
                     "show_transaction",
                     "transaction_stats",
+                    "transaction_timeline",
                     "retry_transaction",
                 ],
             ),

@@ -52,4 +52,5 @@ both!(
     listings_are_scoped_and_paged,
     a_lane_report_is_kept_beside_its_counter_and_creates_none,
     the_nodes_last_probed_are_kept_per_chain,
+    progress_adds_up_per_chain_and_minute,
 );

@@ -249,6 +249,44 @@ impl Progress {
         lines
     }
 
+    /// Each chain's counts and times, summed, as the status page's charts keep them.
+    pub fn per_chain(&self) -> Vec<(u64, crate::ports::MinuteProgress)> {
+        self.by_chain
+            .iter()
+            .map(|(chain_id, chain)| {
+                let step = crate::ports::MinuteProgress {
+                    counts: chain
+                        .counts
+                        .iter()
+                        .map(|(name, count)| ((*name).to_owned(), *count))
+                        .collect(),
+                    seconds: chain
+                        .seconds
+                        .iter()
+                        .map(|(name, values)| {
+                            (
+                                (*name).to_owned(),
+                                (values.iter().sum(), values.len() as u64),
+                            )
+                        })
+                        .collect(),
+                };
+                (*chain_id, step)
+            })
+            .collect()
+    }
+
+    /// Adds each chain's progress to the current minute of `log`. Best effort: the charts are
+    /// a glance, and a batch must not be delivered again (and counted twice) for them.
+    pub async fn keep(&self, log: &impl crate::ports::ProgressLog) {
+        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
+        for (chain_id, step) in self.per_chain() {
+            if let Err(e) = log.add_progress(chain_id, minute, &step).await {
+                tracing::warn!(chain_id, error = %e, "could not keep the minute's progress");
+            }
+        }
+    }
+
     /// Writes [`Progress::lines`] to stdout, where Lambda ships them to CloudWatch.
     pub fn emit(&self) {
         let mut out = std::io::stdout().lock();

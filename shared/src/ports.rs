@@ -412,15 +412,45 @@ pub trait NodesHealth: Send + Sync {
     ) -> impl Future<Output = Result<Option<(Vec<NodeHealth>, OffsetDateTime)>, StoreError>> + Send;
 }
 
+/// What the pipeline did on one chain in one minute: counts of its steps, and for each time
+/// between stages the sum and number of the measured seconds (`crate::metrics::Progress`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MinuteProgress {
+    pub counts: std::collections::BTreeMap<String, u64>,
+    pub seconds: std::collections::BTreeMap<String, (f64, u64)>,
+}
+
+/// The pipeline's progress per chain and minute (a minute is its Unix time over 60), for the
+/// status page's charts: the notifier adds each stream batch's; kept for two hours.
+pub trait ProgressLog: Send + Sync {
+    /// Adds `step` to the chain's minute.
+    fn add_progress(
+        &self,
+        chain_id: u64,
+        minute: i64,
+        step: &MinuteProgress,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The chain's minutes in `minutes` that have any progress, oldest first (at most 100).
+    fn progress(
+        &self,
+        chain_id: u64,
+        minutes: std::ops::Range<i64>,
+    ) -> impl Future<Output = Result<Vec<(i64, MinuteProgress)>, StoreError>> + Send;
+}
+
+/// The minutes [`ProgressLog::progress`] reads at most at once.
+pub const MAX_PROGRESS_MINUTES: i64 = 100;
+
 /// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
 /// only the roles it uses.
 pub trait TransactionStore:
-    Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth
+    Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth + ProgressLog
 {
 }
 
 impl<S> TransactionStore for S where
-    S: Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth
+    S: Intake + Reading + SigningLease + NonceCounter + Transitions + NodesHealth + ProgressLog
 {
 }
 

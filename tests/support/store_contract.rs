@@ -790,6 +790,62 @@ pub async fn a_lane_report_is_kept_beside_its_counter_and_creates_none<S: Transa
     assert_eq!(kept.and_then(|c| c.lane), Some(report));
 }
 
+pub async fn progress_adds_up_per_chain_and_minute<S: TransactionStore>(store: &S) {
+    use tx_shared::ports::MinuteProgress;
+    let chain = u64::from(rand::random::<u32>()) + 1_000_000;
+    let minute = OffsetDateTime::now_utc().unix_timestamp() / 60;
+    let step = |confirmed: u64, seconds: f64| MinuteProgress {
+        counts: [("Confirmed".to_owned(), confirmed)].into(),
+        seconds: [("BroadcastToConfirmedSeconds".to_owned(), (seconds, 1))].into(),
+    };
+    assert_eq!(
+        store.progress(chain, minute - 60..minute + 1).await,
+        Ok(vec![])
+    );
+    for (at, confirmed, seconds) in [(minute, 2, 1.5), (minute, 3, 2.5), (minute - 5, 1, 4.0)] {
+        store
+            .add_progress(chain, at, &step(confirmed, seconds))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    store
+        .add_progress(chain + 1, minute, &step(7, 1.0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kept = store
+        .progress(chain, minute - 60..minute + 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        kept,
+        vec![
+            (minute - 5, step(1, 4.0)),
+            (
+                minute,
+                MinuteProgress {
+                    counts: [("Confirmed".to_owned(), 5)].into(),
+                    seconds: [("BroadcastToConfirmedSeconds".to_owned(), (4.0, 2))].into(),
+                }
+            ),
+        ]
+    );
+    // Only the minutes asked for, at most 100 of the latest.
+    assert_eq!(
+        store
+            .progress(chain, minute - 3..minute)
+            .await
+            .map(|m| m.len()),
+        Ok(0)
+    );
+    assert_eq!(
+        store
+            .progress(chain, minute - 1000..minute + 1)
+            .await
+            .map(|m| m.len()),
+        Ok(2)
+    );
+}
+
 pub async fn the_nodes_last_probed_are_kept_per_chain<S: TransactionStore>(store: &S) {
     use tx_shared::ports::NodeHealth;
     // A chain id of this run's own: the table is shared by every test.

@@ -34,8 +34,8 @@ use tx_shared::config::{Chains, ConfigError, Env};
 use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{
-    CountScope, Inserted, Intake, ListQuery, NodesHealth, NonceCounter, Reading, RequestPublisher,
-    StoreError, TransactionSigner,
+    CountScope, Inserted, Intake, ListQuery, NodesHealth, NonceCounter, ProgressLog, Reading,
+    RequestPublisher, StoreError, TransactionSigner,
 };
 use tx_shared::validation::{
     self, CallError, ChainRef, MAX_BODY_BYTES, MessageTypePolicy, RequestError,
@@ -233,7 +233,7 @@ impl AwsApp {
 /// The whole HTTP API.
 pub fn router<S, P, K>(app: Arc<App<S, P, K>>) -> Router
 where
-    S: Intake + Reading + NonceCounter + NodesHealth + 'static,
+    S: Intake + Reading + NonceCounter + NodesHealth + ProgressLog + 'static,
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {
@@ -244,6 +244,7 @@ where
         .route("/transactions", get(reads::list::<S, P, K>))
         .route("/transactions/{id}", get(reads::show::<S, P, K>))
         .route("/transactions/stats", get(reads::stats::<S, P, K>))
+        .route("/transactions/timeline", get(reads::timeline::<S, P, K>))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             authenticate::<S, P, K>,

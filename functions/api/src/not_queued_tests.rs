@@ -126,6 +126,24 @@ impl NonceCounter for CannotWithdraw {
     }
 }
 
+impl tx_shared::ports::ProgressLog for CannotWithdraw {
+    async fn add_progress(
+        &self,
+        chain_id: u64,
+        minute: i64,
+        step: &tx_shared::ports::MinuteProgress,
+    ) -> Result<(), StoreError> {
+        self.0.add_progress(chain_id, minute, step).await
+    }
+    async fn progress(
+        &self,
+        chain_id: u64,
+        minutes: std::ops::Range<i64>,
+    ) -> Result<Vec<(i64, tx_shared::ports::MinuteProgress)>, StoreError> {
+        self.0.progress(chain_id, minutes).await
+    }
+}
+
 impl NodesHealth for CannotWithdraw {
     async fn report_nodes(
         &self,

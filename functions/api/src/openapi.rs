@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::Accepted;
 use crate::health::{ChainHealth, Health, LaneHealth, LaneHealthState, Overall};
-use crate::reads::{Stats, TransactionPage};
+use crate::reads::{ChainTimeline, MinuteView, Stats, Timeline, TransactionPage};
 use tx_shared::domain::Status;
 use tx_shared::ports::NodeHealth;
 use tx_shared::view::{ErrorBody, ErrorDetail, HistoryView, TransactionView};
@@ -82,7 +82,11 @@ pub struct ErrorCode {
 }
 
 const BROADCAST: &[&str] = &["broadcast"];
-const LISTINGS: &[&str] = &["list_transactions", "transaction_stats"];
+const LISTINGS: &[&str] = &[
+    "list_transactions",
+    "transaction_stats",
+    "transaction_timeline",
+];
 const ONE: &[&str] = &["show_transaction", "retry_transaction"];
 /// What a client's API key reaches (API Gateway's usage plans and key check stand in front).
 const CLIENT: &[&str] = &[
@@ -97,6 +101,7 @@ const AUTHENTICATED: &[&str] = &[
     "list_transactions",
     "show_transaction",
     "transaction_stats",
+    "transaction_timeline",
     "retry_transaction",
 ];
 const ALL: &[&str] = &[
@@ -104,6 +109,7 @@ const ALL: &[&str] = &[
     "list_transactions",
     "show_transaction",
     "transaction_stats",
+    "transaction_timeline",
     "retry_transaction",
     "health",
     "openapi",
@@ -333,12 +339,13 @@ pub const ERRORS: &[ErrorCode] = &[
         crate::reads::list,
         crate::reads::show,
         crate::reads::stats,
+        crate::reads::timeline,
         crate::health::health,
         serve,
     ),
     components(schemas(
         BroadcastRequest, ChainSelector, Accepted, Status, TransactionView, HistoryView,
-        TransactionPage, Stats, Health, Overall, ChainHealth, LaneHealth, LaneHealthState,
+        TransactionPage, Stats, Timeline, ChainTimeline, MinuteView, Health, Overall, ChainHealth, LaneHealth, LaneHealthState,
         NodeHealth, ErrorBody<'_>, ErrorDetail<'_>,
     )),
     tags(
@@ -606,6 +613,7 @@ mod tests {
             ("get", "/transactions"),
             ("get", "/transactions/{id}"),
             ("get", "/transactions/stats"),
+            ("get", "/transactions/timeline"),
             ("post", "/admin/transactions/{id}/retry"),
             ("get", "/health"),
             ("get", "/"),

@@ -290,6 +290,116 @@ fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<OffsetDateTime,
     }
 }
 
+/// The pipeline's last hour, per chain and minute (operators only: it counts every client's).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Timeline {
+    /// Every chain served (or the one asked for), the default first.
+    chains: Vec<ChainTimeline>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ChainTimeline {
+    chain_id: u64,
+    name: String,
+    /// The minutes of the last hour with any progress, oldest first.
+    minutes: Vec<MinuteView>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct MinuteView {
+    /// The minute's start.
+    #[schema(format = DateTime)]
+    minute: String,
+    /// Steps taken in the minute, by the names of the `TxBroadcaster` metrics (`Accepted`,
+    /// `Confirmed`, …).
+    counts: std::collections::BTreeMap<String, u64>,
+    /// The mean time between stages of the transactions that reached the later stage in the
+    /// minute (`AcceptedToSignedSeconds`, …), in seconds.
+    mean_seconds: std::collections::BTreeMap<String, f64>,
+}
+
+/// How far back the timeline looks, in minutes.
+const TIMELINE_MINUTES: i64 = 60;
+
+#[utoipa::path(
+    get,
+    path = "/transactions/timeline",
+    operation_id = "transaction_timeline",
+    tag = "operators",
+    security(("operator" = [])),
+    params(("chain" = Option<String>, Query, max_length = 1024, description = "Only this chain: its id or a served chain's name.")),
+    responses((status = 200, description = "The pipeline's last hour, per chain and minute (the status page's charts).", body = Timeline)),
+)]
+pub(crate) async fn timeline<S, P, K>(
+    State(app): State<Arc<App<S, P, K>>>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Timeline>, ApiError>
+where
+    S: ProgressLog,
+{
+    if caller.scope().is_some() {
+        return Err(ApiError::Forbidden(
+            "the timeline counts every client's transactions: operators only".into(),
+        ));
+    }
+    if let Some(unknown) = params.keys().find(|k| k.as_str() != "chain") {
+        return Err(ApiError::InvalidQuery(format!(
+            "unknown query parameter `{unknown}`; use chain"
+        )));
+    }
+    let only = match params
+        .get("chain")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        Some(raw) if raw.len() > MAX_FILTER_LEN => {
+            return Err(ApiError::InvalidQuery(format!(
+                "`chain` is {} characters long; that is more than any valid value",
+                raw.len()
+            )));
+        }
+        Some(raw) => Some(chain_filter(raw, &app.chains)?),
+        None => None,
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp() / 60;
+    let mut chains = Vec::new();
+    for (chain_id, chain) in app.chains.iter() {
+        if only.is_some_and(|only| only != chain_id) {
+            continue;
+        }
+        let minutes = app
+            .store
+            .progress(chain_id, now - TIMELINE_MINUTES + 1..now + 1)
+            .await
+            .map_err(ApiError::store)?;
+        chains.push(ChainTimeline {
+            chain_id,
+            name: chain.name.clone(),
+            minutes: minutes
+                .into_iter()
+                .map(|(minute, step)| MinuteView {
+                    minute: OffsetDateTime::from_unix_timestamp(minute * 60)
+                        .ok()
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_default(),
+                    counts: step.counts,
+                    mean_seconds: step
+                        .seconds
+                        .into_iter()
+                        .filter(|(_, (_, count))| *count > 0)
+                        .map(|(name, (sum, count))| (name, sum / count as f64))
+                        .collect(),
+                })
+                .collect(),
+        });
+    }
+    Ok(Json(Timeline { chains }))
+}
+
 /// Counts of the caller's transactions (all, for an operator).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Stats {

@@ -111,6 +111,24 @@ impl NonceCounter for CountingStore {
     }
 }
 
+impl tx_shared::ports::ProgressLog for CountingStore {
+    async fn add_progress(
+        &self,
+        _: u64,
+        _: i64,
+        _: &tx_shared::ports::MinuteProgress,
+    ) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn progress(
+        &self,
+        _: u64,
+        _: std::ops::Range<i64>,
+    ) -> Result<Vec<(i64, tx_shared::ports::MinuteProgress)>, StoreError> {
+        Err(self.touched())
+    }
+}
+
 impl NodesHealth for CountingStore {
     async fn report_nodes(
         &self,
@@ -194,7 +212,7 @@ pub(crate) async fn call<S, P, K>(
     request: Request<Body>,
 ) -> (StatusCode, serde_json::Value)
 where
-    S: Intake + Reading + NonceCounter + NodesHealth + 'static,
+    S: Intake + Reading + NonceCounter + NodesHealth + tx_shared::ports::ProgressLog + 'static,
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {
@@ -783,5 +801,69 @@ fn the_gateway_names_clients_by_api_key_id_and_operators_by_their_token() {
         Some(Caller::Operator {
             who: "alice".into()
         })
+    );
+}
+
+#[tokio::test]
+async fn the_timeline_shows_operators_the_last_hours_minutes_per_chain() {
+    use tx_shared::adapters::memory::MemoryStore;
+    use tx_shared::ports::{MinuteProgress, ProgressLog};
+    let store = MemoryStore::new();
+    let now = OffsetDateTime::now_utc().unix_timestamp() / 60;
+    let step = MinuteProgress {
+        counts: [("Confirmed".to_owned(), 4)].into(),
+        seconds: [("BroadcastToConfirmedSeconds".to_owned(), (6.0, 4))].into(),
+    };
+    // This minute, one two hours ago (not shown), and another chain's (not served).
+    for (chain, minute) in [(31337, now), (31337, now - 120), (8453, now)] {
+        store
+            .add_progress(chain, minute, &step)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let keys = KeyPool::new(vec![FixedKeyAt(Address::repeat_byte(0xab))]);
+    let app = Arc::new(
+        App::new(
+            store,
+            NoPublisher,
+            one_chain(MessageTypePolicy::allow_all(), keys),
+            None,
+        )
+        .with_auth(local_auth()),
+    );
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let (status, json) = call(
+        &app,
+        get_as("/transactions/timeline", &[("authorization", &bearer)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let chains = json["chains"].as_array().cloned().unwrap_or_default();
+    assert_eq!(chains.len(), 1, "{json}");
+    assert_eq!(chains[0]["chain_id"], 31337);
+    let minutes = chains[0]["minutes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(minutes.len(), 1, "{json}");
+    assert_eq!(minutes[0]["counts"]["Confirmed"], 4);
+    assert_eq!(
+        minutes[0]["mean_seconds"]["BroadcastToConfirmedSeconds"],
+        1.5
+    );
+    // A client's key: it counts every client's transactions.
+    let (status, json) = call(&app, get("/transactions/timeline")).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, json) = call(
+        &app,
+        get_as(
+            "/transactions/timeline?minutes=5",
+            &[("authorization", &bearer)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
 }

@@ -453,7 +453,9 @@ impl AwsNotifier {
                 self.notifier.notify(&changed_transactions(&batch)).await?;
                 // Only once the batch succeeded: a failed batch is delivered again, and counted
                 // then.
-                progress(&batch).emit();
+                let progress = progress(&batch);
+                progress.emit();
+                progress.keep(&self.notifier.store).await;
                 Ok(json!({}))
             }
         }

@@ -236,13 +236,11 @@ pub async fn follow_stream(
                             };
                             let image = transaction(change.new_image.as_ref());
                             // The pipeline's metrics, as the notifier publishes them on AWS.
-                            if emit_metrics {
-                                progress.change(
-                                    record.event_name == Some(OperationType::Insert),
-                                    transaction(change.old_image.as_ref()).as_ref(),
-                                    image.as_ref(),
-                                );
-                            }
+                            progress.change(
+                                record.event_name == Some(OperationType::Insert),
+                                transaction(change.old_image.as_ref()).as_ref(),
+                                image.as_ref(),
+                            );
                             changed.push(Changed::of_image(id, image));
                         }
                     }
@@ -263,6 +261,8 @@ pub async fn follow_stream(
         if emit_metrics {
             progress.emit();
         }
+        // The status page's charts, as the notifier keeps them on AWS.
+        progress.keep(&notifier.store).await;
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}

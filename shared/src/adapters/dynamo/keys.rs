@@ -31,6 +31,10 @@ pub(super) fn idem_pk(client: Option<&ClientId>, key: &str) -> String {
     }
 }
 
+pub(super) fn progress_pk(chain_id: u64, minute: i64) -> String {
+    format!("PROGRESS#{chain_id}#{minute}")
+}
+
 pub(super) fn nodes_pk(chain_id: u64) -> String {
     format!("NODES#{chain_id}")
 }

@@ -34,6 +34,8 @@ struct State {
     idempotency: HashMap<(Option<ClientId>, String), (TxId, B256)>,
     nonces: HashMap<(u64, Address), CounterState>,
     nodes: HashMap<u64, (Vec<crate::ports::NodeHealth>, OffsetDateTime)>,
+    /// `(chain, minute)` → the pipeline's progress then.
+    progress: BTreeMap<(u64, i64), crate::ports::MinuteProgress>,
 }
 
 /// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`]. A clone is the same table
@@ -492,6 +494,42 @@ impl NonceCounter for MemoryStore {
             counter.lane = Some(*report);
         }
         Ok(())
+    }
+}
+
+impl crate::ports::ProgressLog for MemoryStore {
+    async fn add_progress(
+        &self,
+        chain_id: u64,
+        minute: i64,
+        step: &crate::ports::MinuteProgress,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let kept = state.progress.entry((chain_id, minute)).or_default();
+        for (name, count) in &step.counts {
+            *kept.counts.entry(name.clone()).or_default() += count;
+        }
+        for (name, (sum, count)) in &step.seconds {
+            let entry = kept.seconds.entry(name.clone()).or_default();
+            *entry = (entry.0 + sum, entry.1 + count);
+        }
+        Ok(())
+    }
+
+    async fn progress(
+        &self,
+        chain_id: u64,
+        minutes: std::ops::Range<i64>,
+    ) -> Result<Vec<(i64, crate::ports::MinuteProgress)>, StoreError> {
+        let start = minutes
+            .start
+            .max(minutes.end - crate::ports::MAX_PROGRESS_MINUTES);
+        Ok(self
+            .state()
+            .progress
+            .range((chain_id, start)..(chain_id, minutes.end))
+            .map(|((_, minute), step)| (*minute, step.clone()))
+            .collect())
     }
 }
 
