@@ -126,6 +126,15 @@ test("the status page stays live, falls back to polling, filters, and retries", 
 
     step = "counts";
     await page.waitForFunction(() => Number(document.getElementById("count-passed").textContent) >= 3, null, { timeout: 10000 });
+
+    step = "charts";
+    // The last hour from the operators' timeline: the three confirmations (and their
+    // acceptances) drawn, and the time between stages.
+    await page.waitForFunction(() => Number(document.getElementById("chart-throughput").dataset.total) >= 6, null, { timeout: 40000 });
+    assert.ok(await page.locator("#chart-throughput .series.confirmed").count() > 0);
+    await page.waitForFunction(() => Number(document.getElementById("chart-latency").dataset.total) > 0, null, { timeout: 10000 });
+    assert.ok(await page.locator("#chart-latency .series.mined").count() > 0);
+    assert.match(await page.locator("#chart-throughput-max").innerText(), /tx\/min/);
     if (process.env.UPDATE_README_SCREENSHOT === "1") {
       // The admin view of the retried transaction: its whole history.
       await row(page, REVIEW_ID).click();

@@ -77,6 +77,97 @@ async function loadCounts() {
   }
 }
 
+// The last hour, per minute, from the operators' timeline (the same numbers as the CloudWatch
+// metrics): every chain's added up, or the filtered chain's.
+const MINUTES = 60;
+const TIMELINE_MS = 15000;
+const SVG = "http://www.w3.org/2000/svg";
+
+async function loadTimeline() {
+  if (!state.token) return;
+  try {
+    const chain = state.filters.chain ? `?${new URLSearchParams({ chain: state.filters.chain })}` : "";
+    const timeline = await api(`transactions/timeline${chain}`);
+    drawTimeline(timeline.chains || []);
+  } catch (_) {
+    /* the list shows the error */
+  }
+}
+
+// One slot per minute of the last hour: counts added up, each mean weighted by the step that
+// ends its stage.
+function perMinute(chains) {
+  const last = Math.floor(Date.now() / 60000);
+  const slots = Array.from({ length: MINUTES }, () => ({ counts: {}, sums: {}, weights: {} }));
+  const weightOf = {
+    AcceptedToSignedSeconds: "Signed",
+    SignedToBroadcastSeconds: "Broadcast",
+    BroadcastToConfirmedSeconds: "Confirmed",
+  };
+  for (const chain of chains) {
+    for (const minute of chain.minutes || []) {
+      const index = Math.floor(Date.parse(minute.minute) / 60000) - (last - MINUTES + 1);
+      if (!(index >= 0 && index < MINUTES)) continue;
+      const slot = slots[index];
+      for (const [name, n] of Object.entries(minute.counts || {})) slot.counts[name] = (slot.counts[name] || 0) + n;
+      for (const [name, mean] of Object.entries(minute.mean_seconds || {})) {
+        const weight = (minute.counts || {})[weightOf[name]] || 1;
+        slot.sums[name] = (slot.sums[name] || 0) + mean * weight;
+        slot.weights[name] = (slot.weights[name] || 0) + weight;
+      }
+    }
+  }
+  return slots;
+}
+
+function drawTimeline(chains) {
+  const slots = perMinute(chains);
+  const count = (name) => slots.map((s) => s.counts[name] || 0);
+  const mean = (name) => slots.map((s) => (s.weights[name] ? s.sums[name] / s.weights[name] : null));
+  drawChart("chart-throughput", [
+    ["accepted", count("Accepted")],
+    ["confirmed", count("Confirmed")],
+    ["failed", slots.map((s) => (s.counts.Reverted || 0) + (s.counts.NeedsReview || 0))],
+  ], "tx/min");
+  drawChart("chart-latency", [
+    ["signed", mean("AcceptedToSignedSeconds")],
+    ["sent", mean("SignedToBroadcastSeconds")],
+    ["mined", mean("BroadcastToConfirmedSeconds")],
+  ], "s");
+}
+
+// A line per series over the minutes, scaled to the largest value; a minute without a value
+// breaks the line. The chart's data-total is every value added up (for tests).
+function drawChart(id, series, unit) {
+  const svg = $(id);
+  const values = series.flatMap(([, points]) => points).filter((v) => v !== null);
+  const max = Math.max(...values, 0);
+  svg.replaceChildren();
+  svg.dataset.total = String(values.reduce((a, b) => a + b, 0));
+  $(`${id}-max`).textContent = max > 0 ? `(top: ${Number(max.toFixed(2))} ${unit})` : "(nothing yet)";
+  const x = (i) => (i * 600) / (MINUTES - 1);
+  const y = (v) => 96 - (max > 0 ? (v / max) * 92 : 0);
+  for (const [name, points] of series) {
+    let segment = [];
+    const flush = () => {
+      if (segment.length === 0) return;
+      const line = document.createElementNS(SVG, segment.length > 1 ? "polyline" : "circle");
+      if (segment.length > 1) line.setAttribute("points", segment.join(" "));
+      else {
+        const [cx, cy] = segment[0].split(",");
+        line.setAttribute("cx", cx);
+        line.setAttribute("cy", cy);
+        line.setAttribute("r", "2");
+      }
+      line.setAttribute("class", `series ${name}`);
+      svg.append(line);
+      segment = [];
+    };
+    points.forEach((v, i) => (v === null ? flush() : segment.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`)));
+    flush();
+  }
+}
+
 function showError(message) {
   $("error").hidden = !message;
   $("error").textContent = message || "";
@@ -317,6 +408,7 @@ function readFilters() {
   state.filters = Object.fromEntries([...form].filter(([, value]) => String(value).trim()));
   state.cursors = [null];
   loadPage();
+  loadTimeline();
 }
 
 // On AWS, operators sign in with the user pool's hosted UI: the OAuth 2.0 code flow with PKCE
@@ -386,6 +478,7 @@ function unlock(event) {
   }
   loadPage();
   connect();
+  loadTimeline();
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -426,4 +519,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   setLive("connecting");
   loadPage();
   connect();
+  loadTimeline();
+  setInterval(loadTimeline, TIMELINE_MS);
 });
