@@ -120,18 +120,41 @@ pub const PROGRESS_SECONDS: [&str; 3] = [
     "BroadcastToConfirmedSeconds",
 ];
 
+/// What a stream record did to an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Insert,
+    Modify,
+    Remove,
+}
+
+impl Change {
+    /// The stream's `eventName` (`INSERT`, `MODIFY`, `REMOVE`).
+    pub fn of_event_name(name: &str) -> Option<Change> {
+        match name {
+            "INSERT" => Some(Change::Insert),
+            "MODIFY" => Some(Change::Modify),
+            "REMOVE" => Some(Change::Remove),
+            _ => None,
+        }
+    }
+}
+
+/// How long [`Progress::keep`] may take.
+pub const KEEP_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// EMF takes at most 100 values of one metric per line.
 const VALUES_PER_LINE: usize = 100;
 
 impl Progress {
-    /// One record of the table's stream about a transaction: `inserted` for a new item, its
+    /// One record of the table's stream about a transaction: what happened to the item, its
     /// old and new image as far as this release can read them. A change whose old image can't
     /// be read says nothing of what it appended, and counts nothing.
-    pub fn change(&mut self, inserted: bool, old: Option<&Transaction>, new: Option<&Transaction>) {
-        match (inserted, old, new) {
-            (true, _, Some(new)) => self.record(None, new),
-            (false, Some(old), Some(new)) => self.record(Some(old), new),
-            (false, Some(old), None) => self.removed(old),
+    pub fn change(&mut self, kind: Change, old: Option<&Transaction>, new: Option<&Transaction>) {
+        match (kind, old, new) {
+            (Change::Insert, _, Some(new)) => self.record(None, new),
+            (Change::Modify, Some(old), Some(new)) => self.record(Some(old), new),
+            (Change::Remove, Some(old), _) => self.removed(old),
             _ => {}
         }
     }
@@ -276,14 +299,22 @@ impl Progress {
             .collect()
     }
 
-    /// Adds each chain's progress to the current minute of `log`. Best effort: the charts are
-    /// a glance, and a batch must not be delivered again (and counted twice) for them.
+    /// Adds each chain's progress to the minute it was counted in, in `log`, every chain at
+    /// once and within [`KEEP_WITHIN`]. Best effort: the charts are a glance, and a batch must
+    /// not fail (be delivered again, and counted twice) for them.
     pub async fn keep(&self, log: &impl crate::ports::ProgressLog) {
         let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
-        for (chain_id, step) in self.per_chain() {
-            if let Err(e) = log.add_progress(chain_id, minute, &step).await {
+        let chains = self.per_chain();
+        let writes = chains.iter().map(|(chain_id, step)| async move {
+            if let Err(e) = log.add_progress(*chain_id, minute, step).await {
                 tracing::warn!(chain_id, error = %e, "could not keep the minute's progress");
             }
+        });
+        if tokio::time::timeout(KEEP_WITHIN, futures::future::join_all(writes))
+            .await
+            .is_err()
+        {
+            tracing::warn!("keeping the minute's progress took too long; left out");
         }
     }
 
@@ -448,12 +479,14 @@ mod tests {
             ..then(&stored, Event::Signed, 2)
         };
         // A change whose old image this release can't read: nothing, not a new transaction.
-        progress.change(false, None, Some(&signed));
+        progress.change(Change::Modify, None, Some(&signed));
         assert!(progress.lines(at(0)).is_empty());
         // A request withdrawn (deleted while received) is counted; nothing else is deleted.
-        progress.change(false, Some(&stored), None);
-        progress.change(false, Some(&signed), None);
-        progress.change(true, None, Some(&stored));
+        progress.change(Change::Remove, Some(&stored), None);
+        progress.change(Change::Remove, Some(&signed), None);
+        // A change whose new image can't be read is no deletion.
+        progress.change(Change::Modify, Some(&stored), None);
+        progress.change(Change::Insert, None, Some(&stored));
         let line = line_of(&progress, 1);
         assert_eq!(line["Withdrawn"], 1);
         assert_eq!(line["Accepted"], 1);
@@ -470,7 +503,7 @@ mod tests {
             3600,
         );
         let signed = then(&reviewed, Event::Signed, 3602);
-        progress.change(false, Some(&reviewed), Some(&signed));
+        progress.change(Change::Modify, Some(&reviewed), Some(&signed));
         assert_eq!(
             line_of(&progress, 1)["AcceptedToSignedSeconds"],
             json!([2.0])

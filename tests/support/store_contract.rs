@@ -829,6 +829,12 @@ pub async fn progress_adds_up_per_chain_and_minute<S: TransactionStore>(store: &
             ),
         ]
     );
+    // Nothing to add writes nothing; a range that is empty (or backwards) reads nothing.
+    store
+        .add_progress(chain, minute - 1, &MinuteProgress::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.progress(chain, minute..minute - 3).await, Ok(vec![]));
     // Only the minutes asked for, at most 100 of the latest.
     assert_eq!(
         store

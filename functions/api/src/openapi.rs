@@ -190,7 +190,7 @@ pub const ERRORS: &[ErrorCode] = &[
     error(
         403,
         "forbidden",
-        "The credentials are not valid, or an operator tried to submit.",
+        "The credentials are not valid, an operator tried to submit, or a client asked for what only operators see (the timeline).",
         AUTHENTICATED,
     ),
     error(

@@ -293,6 +293,9 @@ fn parse_time(name: &str, raw: &str, end_of_day: bool) -> Result<OffsetDateTime,
 /// The pipeline's last hour, per chain and minute (operators only: it counts every client's).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Timeline {
+    /// The server's current minute: the last of the hour shown.
+    #[schema(format = DateTime)]
+    now: String,
     /// Every chain served (or the one asked for), the default first.
     chains: Vec<ChainTimeline>,
 }
@@ -310,12 +313,23 @@ pub(crate) struct MinuteView {
     /// The minute's start.
     #[schema(format = DateTime)]
     minute: String,
-    /// Steps taken in the minute, by the names of the `TxBroadcaster` metrics (`Accepted`,
-    /// `Confirmed`, …).
+    /// Steps counted in the minute (when the notifier saw them, seconds after they happened),
+    /// by the names of the `TxBroadcaster` metrics (`Accepted`, `Confirmed`, …).
     counts: std::collections::BTreeMap<String, u64>,
     /// The mean time between stages of the transactions that reached the later stage in the
     /// minute (`AcceptedToSignedSeconds`, …), in seconds.
     mean_seconds: std::collections::BTreeMap<String, f64>,
+}
+
+/// A minute (Unix time over 60) as the RFC 3339 time it starts at.
+fn minute_start(minute: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(minute * 60)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// How far back the timeline looks, in minutes.
@@ -379,13 +393,7 @@ where
             minutes: minutes
                 .into_iter()
                 .map(|(minute, step)| MinuteView {
-                    minute: OffsetDateTime::from_unix_timestamp(minute * 60)
-                        .ok()
-                        .and_then(|t| {
-                            t.format(&time::format_description::well_known::Rfc3339)
-                                .ok()
-                        })
-                        .unwrap_or_default(),
+                    minute: minute_start(minute),
                     counts: step.counts,
                     mean_seconds: step
                         .seconds
@@ -397,7 +405,10 @@ where
                 .collect(),
         });
     }
-    Ok(Json(Timeline { chains }))
+    Ok(Json(Timeline {
+        now: minute_start(now),
+        chains,
+    }))
 }
 
 /// Counts of the caller's transactions (all, for an operator).

@@ -83,21 +83,28 @@ const MINUTES = 60;
 const TIMELINE_MS = 15000;
 const SVG = "http://www.w3.org/2000/svg";
 
+let timelineAsked = 0;
 async function loadTimeline() {
-  if (!state.token) return;
+  // A hidden tab asks nothing; it catches up when shown.
+  if (!state.token || document.hidden) return;
+  const asked = ++timelineAsked;
   try {
     const chain = state.filters.chain ? `?${new URLSearchParams({ chain: state.filters.chain })}` : "";
     const timeline = await api(`transactions/timeline${chain}`);
-    drawTimeline(timeline.chains || []);
+    // An answer to an older question (another filter) must not replace a newer one.
+    if (asked !== timelineAsked) return;
+    drawTimeline(timeline);
+    $("charts-stale").hidden = true;
   } catch (_) {
-    /* the list shows the error */
+    if (asked === timelineAsked) $("charts-stale").hidden = false;
   }
 }
 
-// One slot per minute of the last hour: counts added up, each mean weighted by the step that
-// ends its stage.
-function perMinute(chains) {
-  const last = Math.floor(Date.now() / 60000);
+// One slot per minute of the server's last hour: counts added up, each mean weighted by the
+// step that ends its stage.
+function perMinute(timeline) {
+  const chains = timeline.chains || [];
+  const last = Math.floor((Date.parse(timeline.now) || Date.now()) / 60000);
   const slots = Array.from({ length: MINUTES }, () => ({ counts: {}, sums: {}, weights: {} }));
   const weightOf = {
     AcceptedToSignedSeconds: "Signed",
@@ -120,8 +127,8 @@ function perMinute(chains) {
   return slots;
 }
 
-function drawTimeline(chains) {
-  const slots = perMinute(chains);
+function drawTimeline(timeline) {
+  const slots = perMinute(timeline);
   const count = (name) => slots.map((s) => s.counts[name] || 0);
   const mean = (name) => slots.map((s) => (s.weights[name] ? s.sums[name] / s.weights[name] : null));
   drawChart("chart-throughput", [
@@ -144,6 +151,9 @@ function drawChart(id, series, unit) {
   const max = Math.max(...values, 0);
   svg.replaceChildren();
   svg.dataset.total = String(values.reduce((a, b) => a + b, 0));
+  for (const [name, points] of series) {
+    svg.dataset[name] = String(points.reduce((a, b) => a + (b || 0), 0));
+  }
   $(`${id}-max`).textContent = max > 0 ? `(top: ${Number(max.toFixed(2))} ${unit})` : "(nothing yet)";
   const x = (i) => (i * 600) / (MINUTES - 1);
   const y = (v) => 96 - (max > 0 ? (v / max) * 92 : 0);
@@ -521,4 +531,5 @@ document.addEventListener("DOMContentLoaded", async () => {
   connect();
   loadTimeline();
   setInterval(loadTimeline, TIMELINE_MS);
+  document.addEventListener("visibilitychange", loadTimeline);
 });

@@ -222,8 +222,11 @@ pub fn progress(event: &StreamEvent) -> tx_shared::metrics::Progress {
         if transaction_of_record(record).is_none() {
             continue;
         }
+        let Some(kind) = tx_shared::metrics::Change::of_event_name(&record.event_name) else {
+            continue;
+        };
         progress.change(
-            record.event_name == "INSERT",
+            kind,
             transaction_of_image(&record.change.old_image).as_ref(),
             transaction_of_image(&record.change.new_image).as_ref(),
         );
@@ -447,12 +450,12 @@ impl AwsNotifier {
                 Ok(json!({ "statusCode": 200 }))
             }
             NotifierEvent::Stream(batch) => {
-                for id in entered_review(&batch) {
-                    tx_shared::metrics::needs_review(id);
-                }
                 self.notifier.notify(&changed_transactions(&batch)).await?;
                 // Only once the batch succeeded: a failed batch is delivered again, and counted
                 // then.
+                for id in entered_review(&batch) {
+                    tx_shared::metrics::needs_review(id);
+                }
                 let progress = progress(&batch);
                 progress.emit();
                 progress.keep(&self.notifier.store).await;

@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use notifier::{Changed, Notifier, UpdateSink, newest_per_transaction, transaction_of_key};
 use tokio::sync::{broadcast, watch};
 use tx_shared::adapters::dynamo::DynamoStore;
+use tx_shared::metrics::Change;
 
 /// The local stand-in for API Gateway's WebSocket API. Like `$connect` on AWS, it lets in
 /// only operators: the socket carries every transaction's changes.
@@ -236,8 +237,13 @@ pub async fn follow_stream(
                             };
                             let image = transaction(change.new_image.as_ref());
                             // The pipeline's metrics, as the notifier publishes them on AWS.
+                            let kind = match record.event_name {
+                                Some(OperationType::Insert) => Change::Insert,
+                                Some(OperationType::Remove) => Change::Remove,
+                                _ => Change::Modify,
+                            };
                             progress.change(
-                                record.event_name == Some(OperationType::Insert),
+                                kind,
                                 transaction(change.old_image.as_ref()).as_ref(),
                                 image.as_ref(),
                             );

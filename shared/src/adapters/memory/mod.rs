@@ -504,6 +504,10 @@ impl crate::ports::ProgressLog for MemoryStore {
         minute: i64,
         step: &crate::ports::MinuteProgress,
     ) -> Result<(), StoreError> {
+        // As DynamoDB: nothing to add writes nothing.
+        if step.counts.is_empty() && step.seconds.is_empty() {
+            return Ok(());
+        }
         let mut state = self.state();
         let kept = state.progress.entry((chain_id, minute)).or_default();
         for (name, count) in &step.counts {
@@ -524,6 +528,9 @@ impl crate::ports::ProgressLog for MemoryStore {
         let start = minutes
             .start
             .max(minutes.end - crate::ports::MAX_PROGRESS_MINUTES);
+        if start >= minutes.end {
+            return Ok(Vec::new());
+        }
         Ok(self
             .state()
             .progress
