@@ -164,7 +164,8 @@ fn list_query<K>(
             value.len()
         )));
     }
-    let given = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    exact_values(params)?;
+    let given = |name: &str| params.get(name).map(String::as_str);
     let status = given("status")
         .map(|s| s.parse::<Status>())
         .transpose()
@@ -174,7 +175,8 @@ fn list_query<K>(
         Some(raw) => raw
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            // Digits only: `+5` is no more a page size than ` 5`.
+            .filter(|n| raw.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
                 invalid(format!(
                     "limit must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{raw}`"
@@ -321,6 +323,24 @@ pub(crate) struct MinuteView {
     mean_seconds: std::collections::BTreeMap<String, f64>,
 }
 
+/// A query value is taken as it is: an empty one, or one with spaces around it, is refused
+/// rather than read as absent or trimmed, so that what the API accepts is what the OpenAPI
+/// document says it does (a filter left blank is left out).
+fn exact_values(params: &HashMap<String, String>) -> Result<(), ApiError> {
+    match params
+        .iter()
+        .find(|(_, value)| value.is_empty() || value.trim() != value.as_str())
+    {
+        Some((name, value)) if value.is_empty() => Err(ApiError::InvalidQuery(format!(
+            "`{name}` is empty: leave it out, or give it a value"
+        ))),
+        Some((name, _)) => Err(ApiError::InvalidQuery(format!(
+            "`{name}` has spaces around its value"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A minute (Unix time over 60) as the RFC 3339 time it starts at.
 fn minute_start(minute: i64) -> String {
     OffsetDateTime::from_unix_timestamp(minute * 60)
@@ -362,11 +382,8 @@ where
             "unknown query parameter `{unknown}`; use chain"
         )));
     }
-    let only = match params
-        .get("chain")
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-    {
+    exact_values(&params)?;
+    let only = match params.get("chain").map(String::as_str) {
         Some(raw) if raw.len() > MAX_FILTER_LEN => {
             return Err(ApiError::InvalidQuery(format!(
                 "`chain` is {} characters long; that is more than any valid value",
@@ -450,11 +467,8 @@ where
             "unknown query parameter `{unknown}`; use chain"
         )));
     }
-    let chain_id = match params
-        .get("chain")
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-    {
+    exact_values(&params)?;
+    let chain_id = match params.get("chain").map(String::as_str) {
         Some(raw) if raw.len() > MAX_FILTER_LEN => {
             return Err(ApiError::InvalidQuery(format!(
                 "`chain` is {} characters long; that is more than any valid value",

@@ -393,6 +393,11 @@ async fn lookups_and_listing_validate_their_input() {
         "/transactions?limit=0",
         "/transactions?limit=101",
         "/transactions?sort=asc",
+        // Taken as given, as the OpenAPI document says: not blank, not padded, digits only.
+        "/transactions?status=",
+        "/transactions?status=%20confirmed",
+        "/transactions?limit=+5",
+        "/transactions/stats?chain=",
     ] {
         let (status, json) = call(&app, get(uri)).await;
         assert_eq!(
