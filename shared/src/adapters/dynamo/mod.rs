@@ -30,6 +30,7 @@ mod lease;
 mod mapping;
 mod nonce;
 mod nonce_groups;
+mod progress;
 mod reading;
 mod transitions;
 

@@ -1,0 +1,126 @@
+//! The pipeline's progress per chain and minute, for the status page's timeline.
+
+use super::*;
+
+/// How long a minute's progress is kept (the table's TTL deletes it after).
+const PROGRESS_KEPT_SECONDS: i64 = 2 * 3600;
+
+/// One item per chain and minute: each count `c_<name>`, each time between stages as its sum
+/// `s_<name>` and number `n_<name>`, all added to atomically (`ADD`), so the notifier's
+/// concurrent batches never lose one another's.
+impl crate::ports::ProgressLog for DynamoStore {
+    async fn add_progress(
+        &self,
+        chain_id: u64,
+        minute: i64,
+        step: &crate::ports::MinuteProgress,
+    ) -> Result<(), StoreError> {
+        let mut added: Vec<(String, AttributeValue)> = Vec::new();
+        for (name, count) in &step.counts {
+            added.push((format!("c_{name}"), n(count)));
+        }
+        for (name, (sum, count)) in &step.seconds {
+            added.push((format!("s_{name}"), n(sum)));
+            added.push((format!("n_{name}"), n(count)));
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(progress_pk(chain_id, minute)))
+            .expression_attribute_values(":expires", n(minute * 60 + PROGRESS_KEPT_SECONDS));
+        let mut adds = Vec::new();
+        for (i, (name, value)) in added.into_iter().enumerate() {
+            adds.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+        }
+        update
+            .update_expression(format!("ADD {} SET expires_at = :expires", adds.join(", ")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn progress(
+        &self,
+        chain_id: u64,
+        minutes: std::ops::Range<i64>,
+    ) -> Result<Vec<(i64, crate::ports::MinuteProgress)>, StoreError> {
+        let start = minutes
+            .start
+            .max(minutes.end - crate::ports::MAX_PROGRESS_MINUTES);
+        let keys: Vec<std::collections::HashMap<String, AttributeValue>> = (start..minutes.end)
+            .map(|minute| [("pk".to_owned(), s(progress_pk(chain_id, minute)))].into())
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut wanted = Some(
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        );
+        let mut items = Vec::new();
+        // What DynamoDB leaves unprocessed (throttled) is asked again, a few times at most.
+        for _ in 0..4 {
+            let Some(keys) = wanted.take() else { break };
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            wanted = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        if wanted.is_some() {
+            return Err(StoreError::Unavailable(
+                "the progress of some minutes stayed unread".into(),
+            ));
+        }
+        let mut minutes: Vec<(i64, crate::ports::MinuteProgress)> = items
+            .iter()
+            .filter_map(|item| {
+                let pk: String = parse_attr(item, "pk").ok()?;
+                let minute: i64 = pk.rsplit('#').next()?.parse().ok()?;
+                let mut step = crate::ports::MinuteProgress::default();
+                for (name, value) in item {
+                    let AttributeValue::N(number) = value else {
+                        continue;
+                    };
+                    if let Some(count) = name.strip_prefix("c_") {
+                        step.counts
+                            .insert(count.to_owned(), number.parse().unwrap_or(0));
+                    } else if let Some(seconds) = name.strip_prefix("s_") {
+                        let measured = match item.get(&format!("n_{seconds}")) {
+                            Some(AttributeValue::N(k)) => k.parse().unwrap_or(0),
+                            _ => 0,
+                        };
+                        step.seconds.insert(
+                            seconds.to_owned(),
+                            (number.parse().unwrap_or(0.0), measured),
+                        );
+                    }
+                }
+                Some((minute, step))
+            })
+            .collect();
+        minutes.sort_by_key(|(minute, _)| *minute);
+        Ok(minutes)
+    }
+}
