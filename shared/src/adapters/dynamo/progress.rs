@@ -39,8 +39,15 @@ impl crate::ports::ProgressLog for DynamoStore {
                 .expression_attribute_names(format!("#a{i}"), name)
                 .expression_attribute_values(format!(":a{i}"), value);
         }
+        // Not retried: an ADD whose answer was lost may have been applied, and adding it again
+        // would count it twice (a minute short of one batch is the lesser harm).
         update
             .update_expression(format!("ADD {} SET expires_at = :expires", adds.join(", ")))
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(unavailable)?;
@@ -122,5 +129,63 @@ impl crate::ports::ProgressLog for DynamoStore {
             .collect();
         minutes.sort_by_key(|(minute, _)| *minute);
         Ok(minutes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::ProgressLog;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts every attempt the SDK makes.
+    #[derive(Debug)]
+    struct Attempts(Arc<AtomicUsize>);
+
+    impl aws_smithy_runtime_api::client::interceptors::Intercept for Attempts {
+        fn name(&self) -> &'static str {
+            "Attempts"
+        }
+
+        fn read_before_attempt(
+            &self,
+            _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+            _: &mut aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_add_whose_answer_is_lost_is_not_sent_again() {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        // Nothing listens there: every attempt fails as a lost answer would, and the client
+        // retries three times where it may.
+        // As the functions load theirs (a sleep to wait between attempts with, among others).
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+            .endpoint_url("http://127.0.0.1:9")
+            .http_client(crate::sdk_http::client())
+            .load()
+            .await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .interceptor(Attempts(attempts.clone()))
+            .build();
+        let store = DynamoStore::new(Client::from_conf(config), "transactions");
+        let step = crate::ports::MinuteProgress {
+            counts: [("Confirmed".to_owned(), 1)].into(),
+            ..Default::default()
+        };
+        assert!(store.add_progress(1, 1, &step).await.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 }
