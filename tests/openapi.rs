@@ -91,6 +91,10 @@ async fn schemathesis_finds_no_answer_outside_the_document() {
         .stats(None)
         .await
         .unwrap_or_else(|e| panic!("the operator's token is refused: {e}"));
+    operator
+        .timeline(None)
+        .await
+        .unwrap_or_else(|e| panic!("the operator's timeline: {e}"));
     // A transaction to find: the listing and the stateful phase follow it to the show route.
     stack
         .submit(

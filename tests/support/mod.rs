@@ -533,8 +533,12 @@ pub fn api_client(api_url: &str, keys: &tx_shared::auth::ApiKeys) -> tx_broadcas
         .next()
         .map(|(_, key)| key.to_owned())
         .unwrap_or_default();
+    let http = tx_shared::tls::reqwest_builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("HTTP client: {e}"));
     tx_broadcaster_client::Client::new(
-        http_client(),
+        http,
         api_url,
         tx_broadcaster_client::Credentials::ApiKey(key),
     )

@@ -5,11 +5,11 @@
 //! # async fn example() -> Result<(), tx_broadcaster_client::Error> {
 //! use tx_broadcaster_client::{BroadcastRequest, Client, Credentials};
 //!
-//! let client = Client::new(
-//!     reqwest::Client::new(),
-//!     "http://127.0.0.1:3000",
-//!     Credentials::ApiKey("…".into()),
-//! );
+//! // The HTTP client's timeouts and TLS are the caller's: give it a timeout.
+//! let http = reqwest::Client::builder()
+//!     .timeout(std::time::Duration::from_secs(30))
+//!     .build()?;
+//! let client = Client::new(http, "http://127.0.0.1:3000", Credentials::ApiKey("…".into()));
 //! let request = BroadcastRequest::new(
 //!     "add_weight(address _addr, uint256 _weight)",
 //!     "0x1c41742f…",
@@ -81,6 +81,9 @@ pub enum Error {
     /// An answer that is not this API's: unexpected status or shape, or too large.
     #[error("unexpected answer ({status}): {detail}")]
     Unexpected { status: u16, detail: String },
+    /// A request this client will not send (the API would refuse it).
+    #[error("not sent: {0}")]
+    NotSent(&'static str),
 }
 
 impl Error {
@@ -262,6 +265,31 @@ pub struct Stats {
     pub capped: bool,
 }
 
+/// `GET /transactions/timeline`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Timeline {
+    /// The server's current minute, the last of the hour shown.
+    pub now: String,
+    pub chains: Vec<ChainTimeline>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChainTimeline {
+    pub chain_id: u64,
+    pub name: String,
+    /// The minutes with any progress, oldest first.
+    pub minutes: Vec<MinuteProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MinuteProgress {
+    pub minute: String,
+    /// Steps counted in the minute, by the CloudWatch metrics' names (`Confirmed`, …).
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// The mean seconds between stages (`AcceptedToSignedSeconds`, …).
+    pub mean_seconds: std::collections::BTreeMap<String, f64>,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Health {
@@ -341,6 +369,11 @@ impl Client {
 
     /// A page of transactions, newest first.
     pub async fn transactions(&self, query: &ListQuery) -> Result<TransactionPage, Error> {
+        if query.status == Some(Status::Other) {
+            return Err(Error::NotSent(
+                "`Status::Other` names no status the API knows: filter by a known one",
+            ));
+        }
         let path = format!("/transactions{}", query_string(&query.pairs()));
         answer(self.request(reqwest::Method::GET, &path).send().await?).await
     }
@@ -350,6 +383,15 @@ impl Client {
         let query: Vec<(&str, String)> =
             chain.map(|c| ("chain", c.to_owned())).into_iter().collect();
         let path = format!("/transactions/stats{}", query_string(&query));
+        answer(self.request(reqwest::Method::GET, &path).send().await?).await
+    }
+
+    /// The pipeline's last hour per chain and minute (operators only), of one chain with
+    /// `chain`.
+    pub async fn timeline(&self, chain: Option<&str>) -> Result<Timeline, Error> {
+        let query: Vec<(&str, String)> =
+            chain.map(|c| ("chain", c.to_owned())).into_iter().collect();
+        let path = format!("/transactions/timeline{}", query_string(&query));
         answer(self.request(reqwest::Method::GET, &path).send().await?).await
     }
 
@@ -496,6 +538,31 @@ mod tests {
             format!("{:?}", Credentials::ApiKey("secret".into())),
             "ApiKey(…)"
         );
+    }
+
+    #[tokio::test]
+    // The crate can't reach tx_shared's builder (it stands alone): the provider is installed
+    // here instead.
+    #[allow(clippy::disallowed_methods)]
+    async fn a_status_the_api_does_not_know_is_not_sent() {
+        // This workspace's reqwest leaves the TLS provider to the program.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Nothing listens there: the request must not even be tried.
+        let client = Client::new(
+            reqwest::Client::builder()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+            "http://127.0.0.1:9",
+            Credentials::ApiKey("k".into()),
+        );
+        let query = ListQuery {
+            status: Some(Status::Other),
+            ..ListQuery::default()
+        };
+        assert!(matches!(
+            client.transactions(&query).await,
+            Err(Error::NotSent(_))
+        ));
     }
 
     #[test]

@@ -206,6 +206,12 @@ pub const ERRORS: &[ErrorCode] = &[
         ONE,
     ),
     error(
+        405,
+        "method_not_allowed",
+        "The route exists, but not with this method.",
+        &[],
+    ),
+    error(
         409,
         "retry_refused",
         "The transaction is confirmed or in flight, or another retry just moved it; the message says which.",

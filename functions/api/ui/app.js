@@ -415,7 +415,10 @@ async function connect() {
 
 function readFilters() {
   const form = new FormData($("filters"));
-  state.filters = Object.fromEntries([...form].filter(([, value]) => String(value).trim()));
+  // Values as typed, less the spaces around them (the API takes a value exactly as given).
+  state.filters = Object.fromEntries(
+    [...form].map(([key, value]) => [key, String(value).trim()]).filter(([, value]) => value),
+  );
   state.cursors = [null];
   loadPage();
   loadTimeline();

@@ -450,12 +450,14 @@ impl AwsNotifier {
                 Ok(json!({ "statusCode": 200 }))
             }
             NotifierEvent::Stream(batch) => {
-                self.notifier.notify(&changed_transactions(&batch)).await?;
-                // Only once the batch succeeded: a failed batch is delivered again, and counted
-                // then.
+                // The review alarm first, whatever becomes of the live feed: counting one twice
+                // costs nothing (it fires at 1), missing one pages nobody.
                 for id in entered_review(&batch) {
                     tx_shared::metrics::needs_review(id);
                 }
+                self.notifier.notify(&changed_transactions(&batch)).await?;
+                // The progress counts only once the batch succeeded: a failed batch is
+                // delivered again (twice at most), and counted then.
                 let progress = progress(&batch);
                 progress.emit();
                 progress.keep(&self.notifier.store).await;
