@@ -92,6 +92,8 @@ pub struct Progress {
 struct ChainProgress {
     counts: BTreeMap<&'static str, u64>,
     seconds: BTreeMap<&'static str, Vec<f64>>,
+    /// The same, by the minute each step happened in (Unix time over 60), for the timeline.
+    minutes: BTreeMap<i64, crate::ports::MinuteProgress>,
 }
 
 /// Every count [`Progress`] publishes, and the history event it counts (`None`: a new
@@ -166,7 +168,7 @@ impl Progress {
             self.by_chain
                 .entry(old.chain_id)
                 .or_default()
-                .count("Withdrawn");
+                .count("Withdrawn", time::OffsetDateTime::now_utc());
         }
     }
 
@@ -174,7 +176,7 @@ impl Progress {
     fn record(&mut self, old: Option<&Transaction>, new: &Transaction) {
         let chain = self.by_chain.entry(new.chain_id).or_default();
         if old.is_none() {
-            chain.count("Accepted");
+            chain.count("Accepted", new.created_at);
         }
         let seen = old.map_or(0, |old| old.history.len());
         let history = &new.history;
@@ -184,7 +186,7 @@ impl Progress {
                 .iter()
                 .find(|(_, event)| *event == Some(entry.event))
             {
-                chain.count(name);
+                chain.count(name, entry.at);
             }
             let last = |event: Event| earlier.iter().rposition(|e| e.event == event);
             let since = |from: time::OffsetDateTime| (entry.at - from).as_seconds_f64().max(0.0);
@@ -193,7 +195,7 @@ impl Progress {
                 Event::Signed if last(Event::Signed).is_none() => {
                     let from = last(Event::RetryRequested)
                         .map_or(new.created_at, |retried| earlier[retried].at);
-                    chain.time("AcceptedToSignedSeconds", since(from));
+                    chain.time("AcceptedToSignedSeconds", since(from), entry.at);
                 }
                 Event::Broadcast => {
                     // The first broadcast after the last signing.
@@ -202,7 +204,11 @@ impl Progress {
                             .iter()
                             .any(|e| e.event == Event::Broadcast)
                     {
-                        chain.time("SignedToBroadcastSeconds", since(earlier[signed].at));
+                        chain.time(
+                            "SignedToBroadcastSeconds",
+                            since(earlier[signed].at),
+                            entry.at,
+                        );
                     }
                 }
                 Event::Confirmed if last(Event::Confirmed).is_none() => {
@@ -211,7 +217,7 @@ impl Progress {
                         .iter()
                         .find(|e| e.event == Event::Broadcast)
                     {
-                        chain.time("BroadcastToConfirmedSeconds", since(sent.at));
+                        chain.time("BroadcastToConfirmedSeconds", since(sent.at), entry.at);
                     }
                 }
                 _ => {}
@@ -272,41 +278,27 @@ impl Progress {
         lines
     }
 
-    /// Each chain's counts and times, summed, as the status page's charts keep them.
-    pub fn per_chain(&self) -> Vec<(u64, crate::ports::MinuteProgress)> {
+    /// Each chain's counts and times, summed by the minute each step happened in, as the
+    /// status page's timeline keeps them: `(chain, minute, progress)`.
+    pub fn per_minute(&self) -> Vec<(u64, i64, crate::ports::MinuteProgress)> {
         self.by_chain
             .iter()
-            .map(|(chain_id, chain)| {
-                let step = crate::ports::MinuteProgress {
-                    counts: chain
-                        .counts
-                        .iter()
-                        .map(|(name, count)| ((*name).to_owned(), *count))
-                        .collect(),
-                    seconds: chain
-                        .seconds
-                        .iter()
-                        .map(|(name, values)| {
-                            (
-                                (*name).to_owned(),
-                                (values.iter().sum(), values.len() as u64),
-                            )
-                        })
-                        .collect(),
-                };
-                (*chain_id, step)
+            .flat_map(|(chain_id, chain)| {
+                chain
+                    .minutes
+                    .iter()
+                    .map(|(minute, step)| (*chain_id, *minute, step.clone()))
             })
             .collect()
     }
 
-    /// Adds each chain's progress to the minute it was counted in, in `log`, every chain at
-    /// once and within [`KEEP_WITHIN`]. Best effort: the charts are a glance, and a batch must
-    /// not fail (be delivered again, and counted twice) for them.
+    /// Adds each chain's progress to the minutes its steps happened in, in `log`, all at once
+    /// and within [`KEEP_WITHIN`]. Best effort: the charts are a glance, and a batch must not
+    /// fail (be delivered again, and counted twice) for them.
     pub async fn keep(&self, log: &impl crate::ports::ProgressLog) {
-        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
-        let chains = self.per_chain();
-        let writes = chains.iter().map(|(chain_id, step)| async move {
-            if let Err(e) = log.add_progress(*chain_id, minute, step).await {
+        let minutes = self.per_minute();
+        let writes = minutes.iter().map(|(chain_id, minute, step)| async move {
+            if let Err(e) = log.add_progress(*chain_id, *minute, step).await {
                 tracing::warn!(chain_id, error = %e, "could not keep the minute's progress");
             }
         });
@@ -328,12 +320,22 @@ impl Progress {
 }
 
 impl ChainProgress {
-    fn count(&mut self, name: &'static str) {
+    fn count(&mut self, name: &'static str, at: time::OffsetDateTime) {
         *self.counts.entry(name).or_default() += 1;
+        *self.minute(at).counts.entry(name.to_owned()).or_default() += 1;
     }
 
-    fn time(&mut self, name: &'static str, seconds: f64) {
+    fn time(&mut self, name: &'static str, seconds: f64, at: time::OffsetDateTime) {
         self.seconds.entry(name).or_default().push(seconds);
+        let (sum, n) = self.minute(at).seconds.entry(name.to_owned()).or_default();
+        *sum += seconds;
+        *n += 1;
+    }
+
+    fn minute(&mut self, at: time::OffsetDateTime) -> &mut crate::ports::MinuteProgress {
+        self.minutes
+            .entry(at.unix_timestamp().div_euclid(60))
+            .or_default()
     }
 }
 
@@ -507,6 +509,26 @@ mod tests {
         assert_eq!(
             line_of(&progress, 1)["AcceptedToSignedSeconds"],
             json!([2.0])
+        );
+    }
+
+    #[test]
+    fn the_timeline_counts_each_step_in_the_minute_it_happened() {
+        let mut progress = Progress::default();
+        let stored = received(1);
+        let signed = then(&stored, Event::Signed, 90);
+        progress.change(Change::Insert, None, Some(&stored));
+        progress.change(Change::Modify, Some(&stored), Some(&signed));
+        let minute = |seconds: i64| at(seconds).unix_timestamp().div_euclid(60);
+        let minutes = progress.per_minute();
+        assert_eq!(minutes.len(), 2, "{minutes:?}");
+        assert_eq!((minutes[0].0, minutes[0].1), (1, minute(0)));
+        assert_eq!(minutes[0].2.counts.get("Accepted"), Some(&1));
+        assert_eq!(minutes[1].1, minute(90));
+        assert_eq!(minutes[1].2.counts.get("Signed"), Some(&1));
+        assert_eq!(
+            minutes[1].2.seconds.get("AcceptedToSignedSeconds"),
+            Some(&(90.0, 1))
         );
     }
 

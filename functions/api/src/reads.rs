@@ -315,8 +315,8 @@ pub(crate) struct MinuteView {
     /// The minute's start.
     #[schema(format = DateTime)]
     minute: String,
-    /// Steps counted in the minute (when the notifier saw them, seconds after they happened),
-    /// by the names of the `TxBroadcaster` metrics (`Accepted`, `Confirmed`, …).
+    /// Steps taken in the minute, by the names of the `TxBroadcaster` metrics (`Accepted`,
+    /// `Confirmed`, …).
     counts: std::collections::BTreeMap<String, u64>,
     /// The mean time between stages of the transactions that reached the later stage in the
     /// minute (`AcceptedToSignedSeconds`, …), in seconds.
