@@ -14,8 +14,12 @@
 //! # let now = 1_800_000_000;
 //! # let header = webhook::sign(&[secret], now, body);
 //! // let header = request.headers()[webhook::SIGNATURE_HEADER]; now = the clock's seconds
-//! webhook::verify(&header, body, &[secret], now, webhook::DEFAULT_TOLERANCE_SECONDS)
-//!     .expect("a delivery from this service");
+//! match webhook::verify(&header, body, &[secret], now, webhook::DEFAULT_TOLERANCE_SECONDS) {
+//!     Ok(()) => { /* a delivery from this service: parse the body, answer 2xx */ }
+//!     // Anyone can post to the endpoint: refuse what isn't signed (answer 400), never panic.
+//!     Err(refused) => eprintln!("refused a delivery: {refused}"),
+//! }
+//! # assert!(webhook::verify(&header, body, &[secret], now, 300).is_ok());
 //! ```
 
 use hmac::{Hmac, Mac};
