@@ -323,6 +323,28 @@ pub(crate) struct MinuteView {
     mean_seconds: std::collections::BTreeMap<String, f64>,
 }
 
+/// The one parameter of the counts and the timeline, `chain` (its id or a served chain's
+/// name), if given.
+fn only_chain<K>(
+    params: &HashMap<String, String>,
+    chains: &ByChain<ServedChain<K>>,
+) -> Result<Option<u64>, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| k.as_str() != "chain") {
+        return Err(ApiError::InvalidQuery(format!(
+            "unknown query parameter `{unknown}`; use chain"
+        )));
+    }
+    exact_values(params)?;
+    match params.get("chain").map(String::as_str) {
+        Some(raw) if raw.len() > MAX_FILTER_LEN => Err(ApiError::InvalidQuery(format!(
+            "`chain` is {} characters long; that is more than any valid value",
+            raw.len()
+        ))),
+        Some(raw) => chain_filter(raw, chains).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// A query value is taken as it is: an empty one, or one with spaces around it, is refused
 /// rather than read as absent or trimmed, so that what the API accepts is what the OpenAPI
 /// document says it does (a filter left blank is left out).
@@ -377,22 +399,7 @@ where
             "the timeline counts every client's transactions: operators only".into(),
         ));
     }
-    if let Some(unknown) = params.keys().find(|k| k.as_str() != "chain") {
-        return Err(ApiError::InvalidQuery(format!(
-            "unknown query parameter `{unknown}`; use chain"
-        )));
-    }
-    exact_values(&params)?;
-    let only = match params.get("chain").map(String::as_str) {
-        Some(raw) if raw.len() > MAX_FILTER_LEN => {
-            return Err(ApiError::InvalidQuery(format!(
-                "`chain` is {} characters long; that is more than any valid value",
-                raw.len()
-            )));
-        }
-        Some(raw) => Some(chain_filter(raw, &app.chains)?),
-        None => None,
-    };
+    let only = only_chain(&params, &app.chains)?;
     let now = OffsetDateTime::now_utc().unix_timestamp() / 60;
     let mut chains = Vec::new();
     for (chain_id, chain) in app.chains.iter() {
@@ -462,22 +469,7 @@ pub(crate) async fn stats<S, P, K>(
 where
     S: Reading,
 {
-    if let Some(unknown) = params.keys().find(|k| k.as_str() != "chain") {
-        return Err(ApiError::InvalidQuery(format!(
-            "unknown query parameter `{unknown}`; use chain"
-        )));
-    }
-    exact_values(&params)?;
-    let chain_id = match params.get("chain").map(String::as_str) {
-        Some(raw) if raw.len() > MAX_FILTER_LEN => {
-            return Err(ApiError::InvalidQuery(format!(
-                "`chain` is {} characters long; that is more than any valid value",
-                raw.len()
-            )));
-        }
-        Some(raw) => Some(chain_filter(raw, &app.chains)?),
-        None => None,
-    };
+    let chain_id = only_chain(&params, &app.chains)?;
     // Operators count the whole table; a client's count filters it, so it reads less.
     let cap: u64 = match caller.scope() {
         None => 100_000,
