@@ -25,11 +25,7 @@ async fn the_status_page_is_live_falls_back_to_polling_filters_and_retries() {
     let proxy = integration_tests::refusing_sends(&integration_tests::rpc_url()).await;
     let token = "browser-admin-token";
     let keys = tx_shared::auth::ApiKeys::generate_local();
-    let client_key = keys
-        .entries()
-        .next()
-        .map(|(_, key)| key.to_owned())
-        .unwrap_or_default();
+    let client_key = keys.first_key().unwrap_or_default().to_owned();
     let options = RunnerOptions {
         api_keys: keys,
         node_url: Some(proxy.url()),

@@ -62,11 +62,7 @@ fn schemathesis(api: &str, credentials: &str, only: &[&str]) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn schemathesis_finds_no_answer_outside_the_document() {
     let keys = tx_shared::auth::ApiKeys::generate_local();
-    let client_key = keys
-        .entries()
-        .next()
-        .map(|(_, key)| key.to_owned())
-        .unwrap_or_default();
+    let client_key = keys.first_key().unwrap_or_default().to_owned();
     let token = "openapi-admin-token";
     let options = RunnerOptions {
         api_keys: keys,

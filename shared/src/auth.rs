@@ -176,6 +176,11 @@ impl ApiKeys {
         self.0.iter().map(|(name, key)| (name, key.as_str()))
     }
 
+    /// The first client's key: whom a local tool (a test, the benchmark) acts as.
+    pub fn first_key(&self) -> Option<&str> {
+        self.entries().next().map(|(_, key)| key)
+    }
+
     /// `name:key,…`, as `API_KEYS` takes it.
     pub fn to_env(&self) -> String {
         self.0
@@ -311,6 +316,11 @@ mod tests {
     #[test]
     fn api_keys_parse_strictly() {
         assert!(ApiKeys::parse("a:0123456789abcdef").is_ok());
+        let two = ApiKeys::parse("a:0123456789abcdef,b:fedcba9876543210").ok();
+        assert_eq!(
+            two.as_ref().and_then(ApiKeys::first_key),
+            Some("0123456789abcdef")
+        );
         for bad in [
             "",
             "a",

@@ -513,7 +513,7 @@ impl Drop for OwnAnvil {
 /// that adds an operator's `Authorization` is the operator's).
 pub fn client_http(keys: &tx_shared::auth::ApiKeys) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some((_, key)) = keys.entries().next() {
+    if let Some(key) = keys.first_key() {
         headers.insert(
             "x-api-key",
             key.parse().unwrap_or_else(|e| panic!("API key: {e}")),
@@ -528,11 +528,7 @@ pub fn client_http(keys: &tx_shared::auth::ApiKeys) -> reqwest::Client {
 
 /// The typed client at `api_url`, as the first of `keys`.
 pub fn api_client(api_url: &str, keys: &tx_shared::auth::ApiKeys) -> tx_broadcaster_client::Client {
-    let key = keys
-        .entries()
-        .next()
-        .map(|(_, key)| key.to_owned())
-        .unwrap_or_default();
+    let key = keys.first_key().unwrap_or_default().to_owned();
     let http = tx_shared::tls::reqwest_builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -220,12 +220,7 @@ impl Stack {
         runner.node_url = Some(proxy.url());
         let meter = Meter::default();
         let running = devstack::start_with(sdk, &provisioned, &runner, meter.hooks(sdk)).await?;
-        let key = runner
-            .api_keys
-            .entries()
-            .next()
-            .map(|(_, key)| key.to_owned())
-            .unwrap_or_default();
+        let key = runner.api_keys.first_key().unwrap_or_default().to_owned();
         let http = tx_shared::tls::reqwest_builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
