@@ -442,6 +442,12 @@ pub trait ProgressLog: Send + Sync {
 /// The minutes [`ProgressLog::progress`] reads at most at once.
 pub const MAX_PROGRESS_MINUTES: i64 = 100;
 
+/// The minutes of `asked` a [`ProgressLog`] reads: at most the latest
+/// [`MAX_PROGRESS_MINUTES`] (empty when `asked` is empty or backwards).
+pub fn progress_window(asked: std::ops::Range<i64>) -> std::ops::Range<i64> {
+    asked.start.max(asked.end - MAX_PROGRESS_MINUTES)..asked.end
+}
+
 /// Every role at once: what the DynamoDB adapter and the in-memory twin offer. A handler names
 /// only the roles it uses.
 pub trait TransactionStore:

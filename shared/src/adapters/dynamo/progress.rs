@@ -59,12 +59,10 @@ impl crate::ports::ProgressLog for DynamoStore {
         chain_id: u64,
         minutes: std::ops::Range<i64>,
     ) -> Result<Vec<(i64, crate::ports::MinuteProgress)>, StoreError> {
-        let start = minutes
-            .start
-            .max(minutes.end - crate::ports::MAX_PROGRESS_MINUTES);
-        let keys: Vec<std::collections::HashMap<String, AttributeValue>> = (start..minutes.end)
-            .map(|minute| [("pk".to_owned(), s(progress_pk(chain_id, minute)))].into())
-            .collect();
+        let keys: Vec<std::collections::HashMap<String, AttributeValue>> =
+            crate::ports::progress_window(minutes)
+                .map(|minute| [("pk".to_owned(), s(progress_pk(chain_id, minute)))].into())
+                .collect();
         if keys.is_empty() {
             return Ok(Vec::new());
         }

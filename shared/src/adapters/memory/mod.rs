@@ -525,16 +525,14 @@ impl crate::ports::ProgressLog for MemoryStore {
         chain_id: u64,
         minutes: std::ops::Range<i64>,
     ) -> Result<Vec<(i64, crate::ports::MinuteProgress)>, StoreError> {
-        let start = minutes
-            .start
-            .max(minutes.end - crate::ports::MAX_PROGRESS_MINUTES);
-        if start >= minutes.end {
+        let window = crate::ports::progress_window(minutes);
+        if window.is_empty() {
             return Ok(Vec::new());
         }
         Ok(self
             .state()
             .progress
-            .range((chain_id, start)..(chain_id, minutes.end))
+            .range((chain_id, window.start)..(chain_id, window.end))
             .map(|((_, minute), step)| (*minute, step.clone()))
             .collect())
     }
