@@ -154,13 +154,58 @@ pub fn newest_per_transaction(records: impl IntoIterator<Item = Changed>) -> Vec
 /// The transactions a DynamoDB stream event is about, once each, as their newest images show
 /// them.
 pub fn changed_transactions(event: &StreamEvent) -> Vec<Changed> {
-    newest_per_transaction(event.records.iter().filter_map(|record| {
-        let id = transaction_of_record(record)?;
-        Some(Changed::of_image(
-            id,
-            transaction_of_image(&record.change.new_image),
-        ))
-    }))
+    BatchRead::of(event).changed()
+}
+
+/// A stream batch's records about transactions, each image read once, for both what the batch
+/// shows ([`BatchRead::changed`]) and what it counts ([`BatchRead::progress`]).
+pub struct BatchRead(Vec<RecordRead>);
+
+struct RecordRead {
+    id: TxId,
+    kind: Option<tx_shared::metrics::Change>,
+    old: Option<Transaction>,
+    new: Option<Transaction>,
+}
+
+impl BatchRead {
+    pub fn of(event: &StreamEvent) -> Self {
+        BatchRead(
+            event
+                .records
+                .iter()
+                .filter_map(|record| {
+                    Some(RecordRead {
+                        id: transaction_of_record(record)?,
+                        kind: tx_shared::metrics::Change::of_event_name(&record.event_name),
+                        old: transaction_of_image(&record.change.old_image),
+                        new: transaction_of_image(&record.change.new_image),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Each transaction once, as its newest image shows it.
+    pub fn changed(&self) -> Vec<Changed> {
+        newest_per_transaction(
+            self.0
+                .iter()
+                .map(|record| Changed::of_image(record.id, record.new.clone())),
+        )
+    }
+
+    /// What the batch did to transactions, for the pipeline's metrics: each record's old and
+    /// new image.
+    pub fn progress(&self) -> tx_shared::metrics::Progress {
+        let mut progress = tx_shared::metrics::Progress::default();
+        for record in &self.0 {
+            if let Some(kind) = record.kind {
+                progress.change(kind, record.old.as_ref(), record.new.as_ref());
+            }
+        }
+        progress
+    }
 }
 
 /// A stream image as a transaction, if it is one this release can read.
@@ -214,24 +259,9 @@ pub fn entered_review(event: &StreamEvent) -> Vec<TxId> {
         .collect()
 }
 
-/// What a stream batch did to transactions, for the pipeline's metrics: each record's old and
-/// new image (a record whose new image is gone, a deletion, did nothing).
+/// What a stream batch did to transactions, for the pipeline's metrics.
 pub fn progress(event: &StreamEvent) -> tx_shared::metrics::Progress {
-    let mut progress = tx_shared::metrics::Progress::default();
-    for record in &event.records {
-        if transaction_of_record(record).is_none() {
-            continue;
-        }
-        let Some(kind) = tx_shared::metrics::Change::of_event_name(&record.event_name) else {
-            continue;
-        };
-        progress.change(
-            kind,
-            transaction_of_image(&record.change.old_image).as_ref(),
-            transaction_of_image(&record.change.new_image).as_ref(),
-        );
-    }
-    progress
+    BatchRead::of(event).progress()
 }
 
 /// The transaction a stream record is about, if it is about one.
@@ -455,10 +485,12 @@ impl AwsNotifier {
                 for id in entered_review(&batch) {
                     tx_shared::metrics::needs_review(id);
                 }
-                self.notifier.notify(&changed_transactions(&batch)).await?;
+                // Each image read once, for the push and the counts.
+                let read = BatchRead::of(&batch);
+                self.notifier.notify(&read.changed()).await?;
                 // The progress counts only once the batch succeeded: a failed batch is
                 // delivered again (twice at most), and counted then.
-                let progress = progress(&batch);
+                let progress = read.progress();
                 progress.emit();
                 progress.keep(&self.notifier.store).await;
                 Ok(json!({}))
