@@ -65,6 +65,13 @@ if ((drift_status)); then
     ((status)) || status=$drift_status
 fi
 
+# What failed, at the end where a CI log's tail shows it: each failed test's panic, bounded.
+if ((status)); then
+    awk '/^---- .* stdout ----$/ || /^failures:$/ { name = $2; printing = 0 }
+         /panicked at/ && name != "" { printing = 1; shown = 0; print "--- " name ":" }
+         printing { print; if (++shown >= 40) printing = 0 }' "$log" | head -n 150
+fi
+
 # One closing line for the whole run: cargo prints a result per test binary, the last of which
 # is often an empty doc-test run.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

@@ -39,6 +39,7 @@ macro_rules! both {
 
 both!(
     intake_and_idempotency,
+    racing_requests_with_one_key_get_one_transaction,
     only_an_untouched_request_is_withdrawn,
     one_lease_at_a_time,
     nonces_are_taken_once_in_order,

@@ -133,6 +133,50 @@ pub async fn intake_and_idempotency<S: TransactionStore>(store: &S) {
     assert_ne!(insert(store, &bobs).await, id);
 }
 
+/// A client that retries while its first request is still in flight sends the same key twice at
+/// once: every copy is answered with the one transaction (created once), none is told the store
+/// is unavailable, and a different body under the key is still refused.
+pub async fn racing_requests_with_one_key_get_one_transaction<S: TransactionStore>(store: &S) {
+    for round in 0..5u8 {
+        let key = format!("race-{round}");
+        let copies: Vec<NewTransaction> = (0..8)
+            .map(|_| NewTransaction {
+                id: TxId::generate(),
+                ..request("alice", Some((&key, 1)))
+            })
+            .collect();
+        let answers =
+            futures::future::join_all(copies.iter().map(|new| store.insert_new(new))).await;
+        let mut created = 0;
+        let mut ids = std::collections::BTreeSet::new();
+        for answer in answers {
+            match answer {
+                Ok(Inserted::Created(tx)) => {
+                    created += 1;
+                    ids.insert(tx.id);
+                }
+                Ok(Inserted::Duplicate(tx)) => {
+                    ids.insert(tx.id);
+                }
+                Err(e) => panic!("round {round}: a copy was refused: {e}"),
+            }
+        }
+        assert_eq!(created, 1, "round {round}: created {created} times");
+        assert_eq!(ids.len(), 1, "round {round}: answered with {ids:?}");
+        let other = NewTransaction {
+            id: TxId::generate(),
+            ..request("alice", Some((&key, 2)))
+        };
+        assert!(
+            matches!(
+                store.insert_new(&other).await,
+                Err(StoreError::IdempotencyConflict { .. })
+            ),
+            "round {round}: another body under the key was not refused"
+        );
+    }
+}
+
 pub async fn only_an_untouched_request_is_withdrawn<S: TransactionStore>(store: &S) {
     let new = request("alice", Some(("withdraw-me", 1)));
     let id = insert(store, &new).await;
