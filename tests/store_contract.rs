@@ -54,4 +54,6 @@ both!(
     a_lane_report_is_kept_beside_its_counter_and_creates_none,
     the_nodes_last_probed_are_kept_per_chain,
     progress_adds_up_per_chain_and_minute,
+    webhook_endpoints_change_only_from_the_version_read,
+    a_delivery_log_keeps_events_once_and_counts_beyond_its_limits,
 );

@@ -420,6 +420,44 @@ pub struct MinuteProgress {
     pub seconds: std::collections::BTreeMap<String, (f64, u64)>,
 }
 
+/// A client's webhook endpoints, and each transaction's deliveries.
+pub trait WebhookStore: Send + Sync {
+    /// The client's endpoints (none: an empty registry at version 0).
+    fn endpoints(
+        &self,
+        client: &ClientId,
+    ) -> impl Future<Output = Result<crate::webhooks::Registry, StoreError>> + Send;
+
+    /// Stores `registry` if the stored one is still at `registry.version`, which then moves
+    /// on by one. `Ok(false)`: someone changed it meanwhile (read again, decide again).
+    fn save_endpoints(
+        &self,
+        client: &ClientId,
+        registry: &crate::webhooks::Registry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Keeps an event in its transaction's log, once however often it is logged, and at most
+    /// [`crate::webhooks::MAX_LOGGED_EVENTS`] of them (the rest only counted).
+    fn log_event(
+        &self,
+        tx: TxId,
+        event: &crate::webhooks::LoggedEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Adds an attempt to its transaction's log (beyond
+    /// [`crate::webhooks::MAX_LOGGED_ATTEMPTS`], only counted).
+    fn log_attempt(
+        &self,
+        tx: TxId,
+        attempt: &crate::webhooks::Attempt,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn deliveries(
+        &self,
+        tx: TxId,
+    ) -> impl Future<Output = Result<crate::webhooks::DeliveryLog, StoreError>> + Send;
+}
+
 /// The pipeline's progress per chain and minute (a minute is its Unix time over 60), for the
 /// status page's charts: the notifier adds each stream batch's; kept for two hours.
 pub trait ProgressLog: Send + Sync {

@@ -10,8 +10,9 @@ use tx_shared::auth::ClientId;
 use tx_shared::domain::{Event, Idempotency, Inclusion, NewTransaction, SignedTx, Status, TxId};
 use tx_shared::ports::{
     Account, AdminRetry, Claim, CountScope, Inserted, LeaseToken, ListQuery, NonceReservation,
-    StoreError, TransactionStore,
+    StoreError, TransactionStore, WebhookStore,
 };
+use tx_shared::webhooks::Registry;
 
 fn client(name: &str) -> ClientId {
     name.parse().unwrap_or_else(|e| panic!("{e}"))
@@ -923,4 +924,136 @@ pub async fn the_nodes_last_probed_are_kept_per_chain<S: TransactionStore>(store
     assert_eq!(kept, nodes);
     assert!(OffsetDateTime::now_utc() - at < time::Duration::minutes(1));
     assert_eq!(store.nodes_health(chain + 1).await, Ok(None));
+}
+
+fn webhook_endpoint(n: u8) -> tx_shared::webhooks::Endpoint {
+    let events = vec!["confirmed".to_owned()];
+    tx_shared::webhooks::Endpoint::register(
+        &tx_shared::webhooks::NewEndpoint {
+            url: &format!("https://hooks{n}.example.com/"),
+            events: &events,
+            description: None,
+        },
+        tx_shared::webhooks::AddressPolicy::PUBLIC_ONLY,
+        1_800_000_000,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Two changes of a client's endpoints at once can't lose one another: each is written only
+/// over the version it read.
+pub async fn webhook_endpoints_change_only_from_the_version_read<S: WebhookStore>(store: &S) {
+    let alice = client("alice");
+    let empty = store
+        .endpoints(&alice)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(empty, Registry::default());
+    let mut first = empty.clone();
+    first.endpoints.push(webhook_endpoint(1));
+    let mut racing = empty.clone();
+    racing.endpoints.push(webhook_endpoint(2));
+    assert_eq!(store.save_endpoints(&alice, &first).await.ok(), Some(true));
+    assert_eq!(
+        store.save_endpoints(&alice, &racing).await.ok(),
+        Some(false)
+    );
+    let stored = store
+        .endpoints(&alice)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.endpoints, first.endpoints);
+    // The secret is kept whole (it signs every delivery).
+    assert_eq!(
+        stored.endpoints[0].secrets_in_force(0),
+        first.endpoints[0].secrets_in_force(0)
+    );
+    let mut second = stored.clone();
+    second.endpoints.push(webhook_endpoint(3));
+    assert_eq!(store.save_endpoints(&alice, &second).await.ok(), Some(true));
+    assert_eq!(
+        store.save_endpoints(&alice, &stored).await.ok(),
+        Some(false)
+    );
+    let stored = store
+        .endpoints(&alice)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((stored.version, stored.endpoints.len()), (2, 2));
+    // Another client's are its own.
+    let bob = store
+        .endpoints(&client("bob"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(bob.endpoints.is_empty());
+}
+
+/// A transaction's log keeps each event once however often the stream shows it, every attempt
+/// in order, and counts what it can no longer keep.
+pub async fn a_delivery_log_keeps_events_once_and_counts_beyond_its_limits<S: WebhookStore>(
+    store: &S,
+) {
+    use tx_shared::webhooks::{
+        Attempt, AttemptOutcome, EventKind, LoggedEvent, MAX_LOGGED_ATTEMPTS, MAX_LOGGED_EVENTS,
+    };
+    let tx = TxId::generate();
+    assert_eq!(
+        store.deliveries(tx).await.unwrap_or_else(|e| panic!("{e}")),
+        Default::default()
+    );
+    let endpoint = webhook_endpoint(1).id;
+    let event = |i: u32| LoggedEvent {
+        id: format!("evt_{i:032x}"),
+        kind: EventKind::Broadcast,
+        at_ms: 1_000 + i64::from(i),
+        endpoints: vec![endpoint.clone()],
+        body: format!("{{\"n\":{i}}}"),
+    };
+    for i in 0..MAX_LOGGED_EVENTS {
+        store
+            .log_event(tx, &event(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The same change, read again.
+        store
+            .log_event(tx, &event(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    store
+        .log_event(tx, &event(MAX_LOGGED_EVENTS))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let attempt = |n: u32| Attempt {
+        event_id: event(0).id,
+        endpoint_id: endpoint.clone(),
+        attempt: n,
+        at_ms: 2_000 + i64::from(n),
+        outcome: AttemptOutcome::Failed,
+        status_code: Some(500),
+        latency_ms: 12,
+        error: Some("the endpoint answered 500".into()),
+    };
+    for n in 1..=MAX_LOGGED_ATTEMPTS + 2 {
+        store
+            .log_attempt(tx, &attempt(n))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let log = store.deliveries(tx).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.events.len(), MAX_LOGGED_EVENTS as usize);
+    assert_eq!(log.events[0], event(0));
+    assert!(log.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    assert_eq!(log.unlogged_events, 1);
+    assert_eq!(log.attempts.len(), MAX_LOGGED_ATTEMPTS as usize);
+    assert_eq!(log.attempts[0], attempt(1));
+    assert_eq!(log.attempts.last(), Some(&attempt(MAX_LOGGED_ATTEMPTS)));
+    assert_eq!(log.unlogged_attempts, 2);
+    // Another transaction's log is its own.
+    let other = store
+        .deliveries(TxId::generate())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(other.events.is_empty() && other.attempts.is_empty());
 }

@@ -11,6 +11,7 @@
 //! | `lease.rs` | [`SigningLease`]: the right to sign, and the signature |
 //! | `nonce.rs` | [`NonceCounter`]: the account's counter and its races |
 //! | `transitions.rs` | [`Transitions`]: every other status move |
+//! | `webhooks.rs` | [`crate::ports::WebhookStore`]: endpoints and delivery logs |
 //!
 //! Items, all keyed by `pk`:
 //! - `TX#<id>`: a transaction. `kind = "tx"` puts it in the `by_created` index (newest first by
@@ -19,6 +20,8 @@
 //!   via TTL).
 //! - `NONCE#<chain>#<address>`: the next nonce of a signing account.
 //! - `CONN#<id>`: an open WebSocket connection of the status page (the notifier's).
+//! - `HOOKS#<client>`: a client's webhook endpoints and their secrets (`webhooks.rs`).
+//! - `HOOKLOG#<id>`: a transaction's webhook events and delivery attempts (`webhooks.rs`).
 //!
 //! Every status change is a conditional update from the expected status, so a stale or
 //! duplicated message can never move a transaction backwards.
@@ -33,6 +36,7 @@ mod nonce_groups;
 mod progress;
 mod reading;
 mod transitions;
+mod webhooks;
 
 pub use keys::{CONNECTION_KIND, connection_pk, transaction_of_pk};
 /// The stored item of a transaction, for tools that read or build the table directly.

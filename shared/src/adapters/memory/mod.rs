@@ -18,6 +18,7 @@ use crate::ports::{
 };
 
 mod transitions;
+mod webhooks;
 
 /// A transaction and what DynamoDB keeps beside it on the same item.
 #[derive(Debug, Clone)]
@@ -36,6 +37,10 @@ struct State {
     nodes: HashMap<u64, (Vec<crate::ports::NodeHealth>, OffsetDateTime)>,
     /// `(chain, minute)` → the pipeline's progress then.
     progress: BTreeMap<(u64, i64), crate::ports::MinuteProgress>,
+    /// A client's webhook endpoints.
+    webhooks: HashMap<ClientId, crate::webhooks::Registry>,
+    /// A transaction's webhook events and attempts.
+    hook_logs: HashMap<TxId, webhooks::HookLog>,
 }
 
 /// The in-memory twin of [`crate::adapters::dynamo::DynamoStore`]. A clone is the same table

@@ -1,0 +1,265 @@
+//! What a change of a transaction tells its client.
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::{Status, Transaction};
+use crate::metrics::Change;
+use crate::view::TransactionView;
+
+/// An event a client may subscribe an endpoint to.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Stored and on its way (what the `200` of `POST /transaction/broadcast` said).
+    Accepted,
+    /// Sent to the chain; again with each replacement (a new hash) or after a reorg.
+    Broadcast,
+    /// Included, with its confirmations, and succeeded.
+    Confirmed,
+    /// Included and reverted, or reverts when estimated and was never sent.
+    Reverted,
+    /// Waits for an operator.
+    NeedsReview,
+    /// An operator sent it again.
+    Retried,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Accepted,
+        EventKind::Broadcast,
+        EventKind::Confirmed,
+        EventKind::Reverted,
+        EventKind::NeedsReview,
+        EventKind::Retried,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Accepted => "accepted",
+            EventKind::Broadcast => "broadcast",
+            EventKind::Confirmed => "confirmed",
+            EventKind::Reverted => "reverted",
+            EventKind::NeedsReview => "needs_review",
+            EventKind::Retried => "retried",
+        }
+    }
+}
+
+/// The events one stream record shows. An insert is `accepted`; a change is each status the
+/// transaction entered, `broadcast` again for a new hash, and `retried` for an operator's retry
+/// (a new generation). A change whose old image could not be read (a release that wrote it in
+/// another shape) is told by its new status alone: an event twice is better than none, and its
+/// id lets a receiver see the repeat.
+pub fn events_of(change: Change, old: Option<&Transaction>, new: &Transaction) -> Vec<EventKind> {
+    if change == Change::Insert {
+        return vec![EventKind::Accepted];
+    }
+    if change == Change::Remove {
+        return Vec::new();
+    }
+    let mut events = Vec::new();
+    if old.is_some_and(|old| new.generation > old.generation) {
+        events.push(EventKind::Retried);
+    }
+    let hash = |tx: &Transaction| tx.signed.as_ref().map(|s| s.hash);
+    let entered = |status: Status| old.is_none_or(|old| old.status != status);
+    let kind = match new.status {
+        Status::Broadcast
+            if entered(Status::Broadcast) || old.is_some_and(|o| hash(o) != hash(new)) =>
+        {
+            Some(EventKind::Broadcast)
+        }
+        Status::Confirmed if entered(Status::Confirmed) => Some(EventKind::Confirmed),
+        Status::Reverted if entered(Status::Reverted) => Some(EventKind::Reverted),
+        Status::NeedsReview if entered(Status::NeedsReview) => Some(EventKind::NeedsReview),
+        _ => None,
+    };
+    events.extend(kind);
+    events
+}
+
+/// The largest body an event carries whole (a queue message holds 256 KB).
+pub const MAX_EVENT_BODY: usize = 200_000;
+
+/// One event of one transaction, with the exact body every delivery of it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `evt_` and 32 hex digits, the same for every stream record of the same change, so a
+    /// receiver can drop a repeat.
+    pub id: String,
+    pub kind: EventKind,
+    /// The JSON body: `{"id", "type", "created_at", "transaction"}`.
+    pub body: String,
+}
+
+impl Event {
+    /// `kind` of `tx` as the change left it. The id is derived from the transaction, the kind
+    /// and how many steps its history had then: the same change read twice is the same event.
+    pub fn of(tx: &Transaction, kind: EventKind) -> Event {
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        digest.update(tx.id.to_string().as_bytes());
+        digest.update(kind.as_str().as_bytes());
+        digest.update(&(tx.history.len() as u64).to_be_bytes());
+        let id = format!(
+            "evt_{}",
+            digest.finish().as_ref()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let mut body = serde_json::json!({
+            "id": id,
+            "type": kind,
+            "created_at": tx.updated_at.format(&Rfc3339).unwrap_or_default(),
+            "transaction": TransactionView::from(tx),
+        });
+        let mut text = body.to_string();
+        if text.len() > MAX_EVENT_BODY
+            && let Some(view) = body.get_mut("transaction").and_then(|v| v.as_object_mut())
+        {
+            // A history of thousands of steps (an operator retrying again and again) would
+            // not fit a queue message: the event then says so and carries the rest.
+            view.remove("history");
+            view.insert("history_omitted".into(), serde_json::Value::Bool(true));
+            text = body.to_string();
+        }
+        Event {
+            id,
+            kind,
+            body: text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Event as Step, HistoryEntry, NewTransaction, SignedTx, TxId};
+    use alloy::primitives::{Address, B256, Bytes};
+
+    fn tx(status: Status) -> Transaction {
+        let mut tx = Transaction::received(&NewTransaction {
+            id: TxId::generate(),
+            message_type: "f()".into(),
+            function_signature: "f()".into(),
+            data: Bytes::from(vec![0x26, 0x12, 0x1f, 0xf0]),
+            chain_id: 31337,
+            client: "alice".parse().unwrap_or_else(|e| panic!("{e}")),
+            idempotency: None,
+            created_at: time::OffsetDateTime::now_utc(),
+        });
+        tx.status = status;
+        tx
+    }
+
+    fn signed(byte: u8) -> SignedTx {
+        SignedTx {
+            nonce: 0,
+            from: Address::repeat_byte(1),
+            to: Address::repeat_byte(2),
+            gas_limit: 21_000,
+            max_fee_per_gas: 1,
+            max_priority_fee_per_gas: 1,
+            hash: B256::repeat_byte(byte),
+            raw: Bytes::new(),
+        }
+    }
+
+    fn moved(old: &Transaction, status: Status) -> Transaction {
+        let mut new = old.clone();
+        new.status = status;
+        new.history.push(HistoryEntry::now(Step::Signed));
+        new
+    }
+
+    #[test]
+    fn a_change_tells_the_status_it_entered() {
+        let received = tx(Status::Received);
+        assert_eq!(
+            events_of(Change::Insert, None, &received),
+            [EventKind::Accepted]
+        );
+        let signed = moved(&received, Status::Signed);
+        assert!(events_of(Change::Modify, Some(&received), &signed).is_empty());
+        for (status, kind) in [
+            (Status::Broadcast, EventKind::Broadcast),
+            (Status::Confirmed, EventKind::Confirmed),
+            (Status::Reverted, EventKind::Reverted),
+            (Status::NeedsReview, EventKind::NeedsReview),
+        ] {
+            let new = moved(&signed, status);
+            assert_eq!(events_of(Change::Modify, Some(&signed), &new), [kind]);
+            // A change that leaves the status as it was (a receipt check's note) tells nothing.
+            let noted = moved(&new, status);
+            assert!(
+                events_of(Change::Modify, Some(&new), &noted).is_empty(),
+                "{status:?}"
+            );
+        }
+        assert!(events_of(Change::Remove, Some(&received), &received).is_empty());
+    }
+
+    #[test]
+    fn a_replacement_is_broadcast_again_and_an_operators_retry_is_retried() {
+        let mut broadcast = tx(Status::Broadcast);
+        broadcast.signed = Some(signed(1));
+        let mut replaced = moved(&broadcast, Status::Broadcast);
+        replaced.signed = Some(signed(2));
+        assert_eq!(
+            events_of(Change::Modify, Some(&broadcast), &replaced),
+            [EventKind::Broadcast]
+        );
+        let review = moved(&replaced, Status::NeedsReview);
+        let mut retried = moved(&review, Status::Received);
+        retried.generation += 1;
+        assert_eq!(
+            events_of(Change::Modify, Some(&review), &retried),
+            [EventKind::Retried]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_old_image_is_told_by_the_new_status() {
+        let confirmed = tx(Status::Confirmed);
+        assert_eq!(
+            events_of(Change::Modify, None, &confirmed),
+            [EventKind::Confirmed]
+        );
+        assert!(events_of(Change::Modify, None, &tx(Status::Signed)).is_empty());
+    }
+
+    #[test]
+    fn the_same_change_is_the_same_event_and_another_is_another() {
+        let received = tx(Status::Received);
+        let confirmed = moved(&received, Status::Confirmed);
+        let event = Event::of(&confirmed, EventKind::Confirmed);
+        assert_eq!(event, Event::of(&confirmed, EventKind::Confirmed));
+        assert!(event.id.starts_with("evt_") && event.id.len() == 36);
+        let again = moved(&confirmed, Status::Confirmed);
+        assert_ne!(event.id, Event::of(&again, EventKind::Confirmed).id);
+        assert_ne!(event.id, Event::of(&confirmed, EventKind::Broadcast).id);
+        let body: serde_json::Value =
+            serde_json::from_str(&event.body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body["id"], event.id.as_str());
+        assert_eq!(body["type"], "confirmed");
+        assert_eq!(body["transaction"]["status"], "confirmed");
+        assert_eq!(
+            body["transaction"]["transaction_id"],
+            confirmed.id.to_string().as_str()
+        );
+    }
+}
