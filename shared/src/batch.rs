@@ -12,10 +12,28 @@ use tracing::Instrument;
 use crate::domain::TxMessage;
 use crate::ports::Redelivery;
 
+/// A queue's message: JSON about one transaction.
+pub trait QueueMessage: serde::de::DeserializeOwned {
+    /// The transaction every log line of the record names.
+    fn transaction_id(&self) -> crate::domain::TxId;
+}
+
+impl QueueMessage for TxMessage {
+    fn transaction_id(&self) -> crate::domain::TxId {
+        self.transaction_id
+    }
+}
+
+impl QueueMessage for crate::webhooks::DeliveryMessage {
+    fn transaction_id(&self) -> crate::domain::TxId {
+        self.transaction_id
+    }
+}
+
 /// One queue message, parsed.
 #[derive(Debug, Clone)]
-pub struct Delivery {
-    pub message: TxMessage,
+pub struct Delivery<M = TxMessage> {
+    pub message: M,
     pub message_id: String,
     /// The queue it came from (`eventSourceARN`).
     pub queue_arn: Option<String>,
@@ -86,15 +104,16 @@ impl Deadline {
 /// delay sets that record's visibility timeout first: that is how retries back off. A record
 /// still running at `deadline` is dropped where it stands (every step is idempotent, as after
 /// a crash) and reported failed: its message comes back after the visibility timeout.
-pub async fn process<R, F, Fut>(
+pub async fn process<M, R, F, Fut>(
     event: SqsEvent,
     deadline: Deadline,
     redelivery: &R,
     handle: F,
 ) -> SqsBatchResponse
 where
+    M: QueueMessage,
     R: Redelivery,
-    F: Fn(Delivery) -> Fut,
+    F: Fn(Delivery<M>) -> Fut,
     Fut: Future<Output = Result<(), RetryLater>>,
 {
     let handle = &handle;
@@ -104,10 +123,10 @@ where
             let span =
                 tracing::info_span!("record", %message_id, transaction_id = tracing::field::Empty);
             let outcome = async {
-                let delivery = parse(&record).map_err(|e| RetryLater::new(e.to_string()))?;
+                let delivery = parse::<M>(&record).map_err(|e| RetryLater::new(e.to_string()))?;
                 tracing::Span::current().record(
                     "transaction_id",
-                    tracing::field::display(delivery.message.transaction_id),
+                    tracing::field::display(delivery.message.transaction_id()),
                 );
                 match deadline.0 {
                     None => handle(delivery).await,
@@ -152,20 +171,19 @@ where
     response
 }
 
-/// Why a record is not a transaction message. It fails like any record: redelivered until the
+/// Why a record is not a message of its queue. It fails like any record: redelivered until the
 /// queue's cap, then kept in the dead-letter queue for an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum BadRecord {
     #[error("message has no body")]
     NoBody,
-    #[error("message body is not a transaction message: {0}")]
+    #[error("message body is not a message of this queue: {0}")]
     NotATransactionMessage(#[source] serde_json::Error),
 }
 
-fn parse(record: &SqsMessage) -> Result<Delivery, BadRecord> {
+fn parse<M: QueueMessage>(record: &SqsMessage) -> Result<Delivery<M>, BadRecord> {
     let body = record.body.as_deref().ok_or(BadRecord::NoBody)?;
-    let message: TxMessage =
-        serde_json::from_str(body).map_err(BadRecord::NotATransactionMessage)?;
+    let message: M = serde_json::from_str(body).map_err(BadRecord::NotATransactionMessage)?;
     let receive_count = record
         .attributes
         .get("ApproximateReceiveCount")
@@ -246,7 +264,7 @@ mod tests {
             event(&[quick, slow]),
             Deadline::after(Duration::from_secs(10)),
             &delays,
-            |delivery| async move {
+            |delivery: Delivery| async move {
                 if delivery.message.transaction_id == slow {
                     // A node that never answers.
                     std::future::pending::<()>().await;

@@ -18,6 +18,8 @@ pub mod ports;
 pub mod redact;
 pub mod retry;
 pub mod sdk_http;
+#[cfg(feature = "stream")]
+pub mod stream;
 pub mod telemetry;
 pub mod tls;
 pub mod validation;

@@ -79,6 +79,25 @@ pub fn lane_paused(chain_id: u64, lane: usize, address: Address, state: &str) {
     );
 }
 
+/// One webhook attempt, by how it ended (`delivered`, `failed`, `gave_up`, `refused`,
+/// `skipped`), and how long the endpoint took: the dashboard's webhook row; `gave_up` is
+/// alarmed with the webhook dead-letter queue.
+pub fn webhook_attempt(outcome: &str, latency_ms: u64, transaction_id: crate::domain::TxId) {
+    let extra = json!({ "transaction_id": transaction_id.to_string() });
+    emit(
+        ("WebhookDeliveries", "Count", json!(1)),
+        &[("Outcome", outcome.to_owned())],
+        extra.clone(),
+    );
+    if outcome != "skipped" {
+        emit(
+            ("WebhookLatency", "Milliseconds", json!(latency_ms)),
+            &[],
+            extra,
+        );
+    }
+}
+
 /// The pipeline's progress: what one batch of the table's changes did to transactions, per
 /// chain, counted from the histories the changes appended (the notifier reads the table's
 /// stream, old and new image, so nothing is asked of AWS for them). Counts are `Count`s;

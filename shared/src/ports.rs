@@ -420,6 +420,16 @@ pub struct MinuteProgress {
     pub seconds: std::collections::BTreeMap<String, (f64, u64)>,
 }
 
+/// Queues webhook deliveries, one message per event and endpoint.
+pub trait WebhookQueue: Send + Sync {
+    /// All of `messages`, or an error (then some may have been queued: a delivery is at
+    /// least once, and its event id lets a receiver drop a repeat).
+    fn queue_deliveries(
+        &self,
+        messages: &[crate::webhooks::DeliveryMessage],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
 /// A client's webhook endpoints, and each transaction's deliveries.
 pub trait WebhookStore: Send + Sync {
     /// The client's endpoints (none: an empty registry at version 0).

@@ -22,6 +22,9 @@ use tx_shared::config::{ConfigError, Env};
 use tx_shared::domain::{Status, Transaction, TxId};
 use tx_shared::jwt::{JwtVerifier, Operator};
 use tx_shared::ports::{Reading, StoreError};
+use tx_shared::stream::{
+    TransactionRecord, string_attribute as text, transaction_of_record, transaction_records,
+};
 use tx_shared::view::TransactionView;
 
 /// What can go wrong, by where.
@@ -159,31 +162,11 @@ pub fn changed_transactions(event: &StreamEvent) -> Vec<Changed> {
 
 /// A stream batch's records about transactions, each image read once, for both what the batch
 /// shows ([`BatchRead::changed`]) and what it counts ([`BatchRead::progress`]).
-pub struct BatchRead(Vec<RecordRead>);
-
-struct RecordRead {
-    id: TxId,
-    kind: Option<tx_shared::metrics::Change>,
-    old: Option<Transaction>,
-    new: Option<Transaction>,
-}
+pub struct BatchRead(Vec<TransactionRecord>);
 
 impl BatchRead {
     pub fn of(event: &StreamEvent) -> Self {
-        BatchRead(
-            event
-                .records
-                .iter()
-                .filter_map(|record| {
-                    Some(RecordRead {
-                        id: transaction_of_record(record)?,
-                        kind: tx_shared::metrics::Change::of_event_name(&record.event_name),
-                        old: transaction_of_image(&record.change.old_image),
-                        new: transaction_of_image(&record.change.new_image),
-                    })
-                })
-                .collect(),
-        )
+        BatchRead(transaction_records(event))
     }
 
     /// Each transaction once, as its newest image shows it.
@@ -200,46 +183,11 @@ impl BatchRead {
     pub fn progress(&self) -> tx_shared::metrics::Progress {
         let mut progress = tx_shared::metrics::Progress::default();
         for record in &self.0 {
-            if let Some(kind) = record.kind {
+            if let Some(kind) = record.change {
                 progress.change(kind, record.old.as_ref(), record.new.as_ref());
             }
         }
         progress
-    }
-}
-
-/// A stream image as a transaction, if it is one this release can read.
-fn transaction_of_image(image: &serde_dynamo::Item) -> Option<Transaction> {
-    if image.is_empty() {
-        return None;
-    }
-    let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = image
-        .iter()
-        .map(|(name, value)| (name.clone(), sdk_value(value)))
-        .collect();
-    tx_shared::adapters::dynamo::item::from_item(&item)
-        .inspect_err(
-            |e| tracing::warn!(error = %e, "a stream image that is no transaction; read instead"),
-        )
-        .ok()
-}
-
-/// A stream image's value (as Lambda's event carries it) as the SDK's.
-fn sdk_value(value: &serde_dynamo::AttributeValue) -> aws_sdk_dynamodb::types::AttributeValue {
-    use aws_sdk_dynamodb::primitives::Blob;
-    use aws_sdk_dynamodb::types::AttributeValue as Sdk;
-    use serde_dynamo::AttributeValue as Stream;
-    match value {
-        Stream::N(n) => Sdk::N(n.clone()),
-        Stream::S(s) => Sdk::S(s.clone()),
-        Stream::Bool(b) => Sdk::Bool(*b),
-        Stream::B(b) => Sdk::B(Blob::new(b.clone())),
-        Stream::Null(b) => Sdk::Null(*b),
-        Stream::M(m) => Sdk::M(m.iter().map(|(k, v)| (k.clone(), sdk_value(v))).collect()),
-        Stream::L(l) => Sdk::L(l.iter().map(sdk_value).collect()),
-        Stream::Ss(ss) => Sdk::Ss(ss.clone()),
-        Stream::Ns(ns) => Sdk::Ns(ns.clone()),
-        Stream::Bs(bs) => Sdk::Bs(bs.iter().map(|b| Blob::new(b.clone())).collect()),
     }
 }
 
@@ -262,19 +210,6 @@ pub fn entered_review(event: &StreamEvent) -> Vec<TxId> {
 /// What a stream batch did to transactions, for the pipeline's metrics.
 pub fn progress(event: &StreamEvent) -> tx_shared::metrics::Progress {
     BatchRead::of(event).progress()
-}
-
-/// The transaction a stream record is about, if it is about one.
-fn transaction_of_record(record: &aws_lambda_events::event::dynamodb::EventRecord) -> Option<TxId> {
-    text(&record.change.keys, "pk").and_then(transaction_of_key)
-}
-
-/// A string attribute of a stream image.
-fn text<'a>(image: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
-    match image.get(name) {
-        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
-        _ => None,
-    }
 }
 
 /// `TX#<id>` is a transaction; other items (nonce counters, idempotency keys) are not shown.

@@ -1,4 +1,4 @@
-//! [`BroadcastQueue`] over SQS.
+//! [`BroadcastQueue`] and [`WebhookQueue`] over SQS.
 
 use std::time::Duration;
 
@@ -7,7 +7,8 @@ use aws_sdk_sqs::Client;
 use crate::aws::describe;
 use crate::backoff::SQS_MAX_VISIBILITY;
 use crate::domain::TxMessage;
-use crate::ports::{BroadcastQueue, QueueError, Redelivery};
+use crate::ports::{BroadcastQueue, QueueError, Redelivery, WebhookQueue};
+use crate::webhooks::DeliveryMessage;
 
 /// SQS refuses delays over 15 minutes.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -60,6 +61,64 @@ impl BroadcastQueue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(describe(&e)))
+    }
+}
+
+/// A `SendMessageBatch` holds at most 10 messages and 256 KB.
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+
+impl WebhookQueue for SqsQueue {
+    async fn queue_deliveries(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError> {
+        let bodies = messages
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueueError::Rejected(e.to_string()))?;
+        let mut batches: Vec<Vec<&String>> = Vec::new();
+        let mut bytes = 0;
+        for body in &bodies {
+            match batches.last_mut() {
+                Some(batch) if batch.len() < BATCH_ENTRIES && bytes + body.len() <= BATCH_BYTES => {
+                    bytes += body.len();
+                    batch.push(body);
+                }
+                _ => {
+                    bytes = body.len();
+                    batches.push(vec![body]);
+                }
+            }
+        }
+        for batch in batches {
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body.as_str())
+                        .build()
+                        .map_err(|e| QueueError::Rejected(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let sent = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError::Unavailable(describe(&e)))?;
+            if let Some(failed) = sent.failed.first() {
+                return Err(QueueError::Unavailable(format!(
+                    "{} of {} webhook deliveries were not queued: {}",
+                    sent.failed.len(),
+                    batch.len(),
+                    failed.message.as_deref().unwrap_or(&failed.code)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -149,7 +149,11 @@ impl Env {
     /// Retry timing: `BACKOFF_BASE_SECONDS` (default 2), `BACKOFF_FACTOR` (2),
     /// `BACKOFF_CAP_SECONDS` (900) and `MAX_ATTEMPTS` (10, the queue's `maxReceiveCount`).
     pub fn backoff(&self) -> Result<Backoff, ConfigError> {
-        let defaults = Backoff::default();
+        self.backoff_or(Backoff::default())
+    }
+
+    /// [`Self::backoff`], each setting left out taken from `defaults`.
+    pub fn backoff_or(&self, defaults: Backoff) -> Result<Backoff, ConfigError> {
         Backoff::new(
             Duration::from_secs(self.or_default("BACKOFF_BASE_SECONDS", defaults.base.as_secs())?),
             self.or_default("BACKOFF_FACTOR", defaults.factor)?,

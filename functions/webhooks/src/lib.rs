@@ -1,0 +1,411 @@
+//! Webhooks: tells each client's endpoints of its transactions' events, at least once, signed.
+//!
+//! One Lambda, two event sources:
+//! - the table's stream, through its own event source mapping (retried apart from the status
+//!   page's): [`FanOut`] turns each change into events ([`tx_shared::webhooks::events_of`]),
+//!   keeps each in its transaction's delivery log and queues one message per endpoint that
+//!   wants it;
+//! - the webhook queue: [`Deliverer`] signs each message's body with the endpoint's secrets in
+//!   force, posts it ([`HttpSender`]: public addresses only, no redirects, a timeout), logs the
+//!   attempt, and on failure backs off through the message's visibility (full jitter) until the
+//!   queue's cap moves it to its dead-letter queue (alarmed).
+//!
+//! Neither is on the pipeline's path: a slow or failing endpoint delays only its own messages.
+
+mod send;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use serde_json::Value;
+use tx_shared::adapters::dynamo::DynamoStore;
+use tx_shared::adapters::sqs::SqsQueue;
+use tx_shared::auth::ClientId;
+use tx_shared::aws::AwsClients;
+use tx_shared::backoff::Backoff;
+use tx_shared::batch::{self, Deadline, Delivery, RetryLater};
+use tx_shared::config::{ConfigError, Env};
+use tx_shared::ports::{QueueError, Reading, StoreError, WebhookQueue, WebhookStore};
+use tx_shared::stream::TransactionRecord;
+use tx_shared::webhooks::{
+    AddressPolicy, Attempt, AttemptOutcome, DeliveryMessage, Event, LoggedEvent, Registry,
+    events_of,
+};
+
+pub use send::{HttpSender, SendError};
+
+/// Retries of a delivery: the first after up to 30 s, growing threefold to at most 6 hours
+/// apart, 12 attempts in all (about a day and a half), as an integrator of Stripe's expects.
+pub const DEFAULT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(30),
+    factor: 3.0,
+    cap: Duration::from_secs(6 * 3600),
+    max_attempts: 12,
+};
+
+/// How long an endpoint has to answer, unless `WEBHOOK_TIMEOUT_SECONDS` says (1 to 30).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub table_name: String,
+    pub queue_url: String,
+    pub policy: AddressPolicy,
+    pub backoff: Backoff,
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// `TABLE_NAME`, `WEBHOOK_QUEUE_URL`; `WEBHOOK_ALLOW_LOOPBACK` (`true` only for `make
+    /// dev` and the tests), `WEBHOOK_TIMEOUT_SECONDS`, and the backoff's settings
+    /// (`BACKOFF_BASE_SECONDS`, `BACKOFF_FACTOR`, `BACKOFF_CAP_SECONDS`, `MAX_ATTEMPTS`, the
+    /// webhook queue's `maxReceiveCount`), defaulting to [`DEFAULT_BACKOFF`].
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let timeout: u64 = env.or_default("WEBHOOK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT.as_secs())?;
+        if !(1..=30).contains(&timeout) {
+            return Err(ConfigError::Invalid {
+                name: "WEBHOOK_TIMEOUT_SECONDS",
+                reason: format!("must be 1 to 30 seconds, got {timeout}"),
+            });
+        }
+        Ok(Config {
+            table_name: env.required("TABLE_NAME")?,
+            queue_url: env.required("WEBHOOK_QUEUE_URL")?,
+            policy: AddressPolicy {
+                allow_loopback: env.or_default("WEBHOOK_ALLOW_LOOPBACK", false)?,
+            },
+            backoff: env.backoff_or(DEFAULT_BACKOFF)?,
+            timeout: Duration::from_secs(timeout),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the webhook queue: {0}")]
+    Queue(#[from] QueueError),
+    #[error("not an event the webhooks function takes: {0}")]
+    UnknownEvent(String),
+}
+
+/// What a stream batch was turned into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FannedOut {
+    /// Events some endpoint wanted.
+    pub events: usize,
+    /// Messages queued: an event per endpoint.
+    pub deliveries: usize,
+}
+
+/// From the table's stream to the webhook queue.
+pub struct FanOut<S, Q> {
+    pub store: S,
+    pub queue: Q,
+}
+
+impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
+    /// Every event of `records` some endpoint of its client wants: kept in its transaction's
+    /// log, then queued once per endpoint. Safe to run again on the same records (a failed
+    /// batch is): an event is kept once, and a repeated delivery carries the same event id.
+    pub async fn fan_out(&self, records: &[TransactionRecord]) -> Result<FannedOut, WebhookError> {
+        let mut registries: HashMap<ClientId, Registry> = HashMap::new();
+        let mut messages = Vec::new();
+        let mut done = FannedOut::default();
+        for record in records {
+            let Some(change) = record.change else {
+                continue;
+            };
+            let read;
+            let new = match &record.new {
+                Some(tx) => tx,
+                // A change whose new image this release can't read (removals have none):
+                // as the table has it now.
+                None if change != tx_shared::metrics::Change::Remove => {
+                    match self.store.get(record.id).await? {
+                        Some(tx) => {
+                            read = tx;
+                            &read
+                        }
+                        None => continue,
+                    }
+                }
+                None => continue,
+            };
+            let Some(client) = new.client.as_ref() else {
+                continue;
+            };
+            let kinds = events_of(change, record.old.as_ref(), new);
+            if kinds.is_empty() {
+                continue;
+            }
+            if !registries.contains_key(client) {
+                let registry = self.store.endpoints(client).await?;
+                registries.insert(client.clone(), registry);
+            }
+            let Some(registry) = registries.get(client) else {
+                continue;
+            };
+            for kind in kinds {
+                let endpoints: Vec<_> = registry.wanting(kind).map(|e| e.id.clone()).collect();
+                if endpoints.is_empty() {
+                    continue;
+                }
+                let event = Event::of(new, kind);
+                let logged = LoggedEvent {
+                    id: event.id.clone(),
+                    kind,
+                    at_ms: (new.updated_at.unix_timestamp_nanos() / 1_000_000) as i64,
+                    endpoints: endpoints.clone(),
+                    body: event.body.clone(),
+                };
+                self.store.log_event(new.id, &logged).await?;
+                done.events += 1;
+                for endpoint_id in endpoints {
+                    messages.push(DeliveryMessage {
+                        event_id: event.id.clone(),
+                        kind,
+                        transaction_id: new.id,
+                        client: client.to_string(),
+                        endpoint_id,
+                        body: event.body.clone(),
+                        redelivery: false,
+                    });
+                }
+            }
+        }
+        if !messages.is_empty() {
+            self.queue.queue_deliveries(&messages).await?;
+        }
+        done.deliveries = messages.len();
+        Ok(done)
+    }
+}
+
+/// From the webhook queue to the endpoints.
+pub struct Deliverer<S> {
+    pub store: S,
+    pub sender: HttpSender,
+    pub backoff: Backoff,
+}
+
+impl<S: WebhookStore> Deliverer<S> {
+    /// One batch of the webhook queue: each message delivered, failures backed off.
+    pub async fn handle<R: tx_shared::ports::Redelivery>(
+        &self,
+        event: SqsEvent,
+        deadline: Deadline,
+        redelivery: &R,
+    ) -> SqsBatchResponse {
+        batch::process(event, deadline, redelivery, |delivery| {
+            self.deliver(delivery)
+        })
+        .await
+    }
+
+    /// Posts one message to its endpoint, signed with the endpoint's secrets in force now,
+    /// and logs the attempt. A delivery to an endpoint since removed (or no longer subscribed
+    /// to the event, unless an operator re-delivers it) is skipped: nothing is sent.
+    pub async fn deliver(&self, delivery: Delivery<DeliveryMessage>) -> Result<(), RetryLater> {
+        let message = &delivery.message;
+        let attempt = delivery.receive_count.max(1);
+        let client: ClientId = message
+            .client
+            .parse()
+            .map_err(|e| RetryLater::new(format!("a delivery for no client: {e}")))?;
+        let registry = self.store.endpoints(&client).await.map_err(|e| {
+            RetryLater::after(
+                e.to_string(),
+                self.backoff.delay(attempt, rand::random()).delay,
+            )
+        })?;
+        let endpoint = registry
+            .get(&message.endpoint_id)
+            .filter(|e| message.redelivery || e.wants(message.kind));
+        let Some(endpoint) = endpoint else {
+            self.log(message, attempt, AttemptOutcome::Skipped, None, 0, None)
+                .await;
+            return Ok(());
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature = tx_broadcaster_client::webhook::sign(
+            &endpoint.secrets_in_force(now),
+            u64::try_from(now).unwrap_or_default(),
+            message.body.as_bytes(),
+        );
+        let started = std::time::Instant::now();
+        let sent = self.sender.post(&endpoint.url, message, &signature).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (outcome, status, error) = match sent {
+            Ok(status) if (200..300).contains(&status) => {
+                (AttemptOutcome::Delivered, Some(status), None)
+            }
+            Ok(status) if (300..400).contains(&status) => (
+                AttemptOutcome::Failed,
+                Some(status),
+                Some(format!(
+                    "the endpoint answered {status}; redirects are not followed"
+                )),
+            ),
+            Ok(status) => (
+                AttemptOutcome::Failed,
+                Some(status),
+                Some(format!("the endpoint answered {status}")),
+            ),
+            Err(SendError::Refused(reason)) => (AttemptOutcome::Refused, None, Some(reason)),
+            Err(SendError::Failed(reason)) => (AttemptOutcome::Failed, None, Some(reason)),
+        };
+        let outcome = match outcome {
+            AttemptOutcome::Delivered => outcome,
+            _ if self.backoff.is_last(attempt) => AttemptOutcome::GaveUp,
+            _ => outcome,
+        };
+        self.log(message, attempt, outcome, status, latency_ms, error.clone())
+            .await;
+        let reason = error.unwrap_or_default();
+        match outcome {
+            AttemptOutcome::Delivered | AttemptOutcome::Skipped => Ok(()),
+            AttemptOutcome::GaveUp => {
+                tracing::error!(
+                    endpoint_id = %message.endpoint_id,
+                    event_id = %message.event_id,
+                    %reason,
+                    "the last webhook attempt failed; the message goes to the dead-letter queue"
+                );
+                // Back in a second, past the queue's cap: SQS moves it to the dead letters.
+                Err(RetryLater::after(reason, Duration::from_secs(1)))
+            }
+            AttemptOutcome::Failed | AttemptOutcome::Refused => Err(RetryLater::after(
+                reason,
+                self.backoff.delay(attempt, rand::random()).delay,
+            )),
+        }
+    }
+
+    /// Logs an attempt (in its transaction's log, and as metrics). A log that can't be
+    /// written loses only the line: the delivery's own outcome stands.
+    async fn log(
+        &self,
+        message: &DeliveryMessage,
+        attempt: u32,
+        outcome: AttemptOutcome,
+        status_code: Option<u16>,
+        latency_ms: u64,
+        error: Option<String>,
+    ) {
+        let entry = Attempt {
+            event_id: message.event_id.clone(),
+            endpoint_id: message.endpoint_id.clone(),
+            attempt,
+            at_ms: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            outcome,
+            status_code,
+            latency_ms,
+            error,
+        };
+        let name = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        tx_shared::metrics::webhook_attempt(&name, latency_ms, message.transaction_id);
+        tracing::info!(
+            endpoint_id = %message.endpoint_id,
+            event_id = %message.event_id,
+            attempt,
+            outcome = %name,
+            status_code,
+            latency_ms,
+            "webhook attempt"
+        );
+        if let Err(e) = self.store.log_attempt(message.transaction_id, &entry).await {
+            tracing::warn!(error = %e, "could not log the webhook attempt");
+        }
+    }
+}
+
+/// The two events the Lambda receives, told apart by their records' source.
+#[derive(Debug)]
+pub enum WebhookEvent {
+    Stream(StreamEvent),
+    Queue(SqsEvent),
+}
+
+impl WebhookEvent {
+    pub fn parse(event: Value) -> Result<Self, WebhookError> {
+        let typed = |e: serde_json::Error| WebhookError::UnknownEvent(e.to_string());
+        let source = event
+            .get("Records")
+            .and_then(|records| records.get(0))
+            .and_then(|record| {
+                record
+                    .get("eventSource")
+                    .or_else(|| record.get("EventSource"))
+            })
+            .and_then(Value::as_str);
+        match source {
+            Some("aws:dynamodb") => serde_json::from_value(event)
+                .map(WebhookEvent::Stream)
+                .map_err(typed),
+            Some("aws:sqs") => serde_json::from_value(event)
+                .map(WebhookEvent::Queue)
+                .map_err(typed),
+            _ => Err(WebhookError::UnknownEvent(
+                "neither a stream batch nor a webhook queue batch".into(),
+            )),
+        }
+    }
+}
+
+/// The Lambda: both halves over AWS.
+pub struct AwsWebhooks {
+    pub fan_out: FanOut<DynamoStore, SqsQueue>,
+    pub deliverer: Deliverer<DynamoStore>,
+    pub queue: SqsQueue,
+}
+
+impl AwsWebhooks {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, SendError> {
+        let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
+        let queue = SqsQueue::new(clients.sqs.clone(), &config.queue_url);
+        Ok(AwsWebhooks {
+            fan_out: FanOut {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            deliverer: Deliverer {
+                store,
+                sender: HttpSender::new(config.policy, config.timeout)?,
+                backoff: config.backoff,
+            },
+            queue,
+        })
+    }
+
+    /// One invocation: a stream batch (an error fails it, and Lambda retries it) or a queue
+    /// batch (failures reported per message).
+    pub async fn handle(&self, event: Value, deadline: Deadline) -> Result<Value, WebhookError> {
+        match WebhookEvent::parse(event)? {
+            WebhookEvent::Stream(batch) => {
+                let records = tx_shared::stream::transaction_records(&batch);
+                let done = self.fan_out.fan_out(&records).await?;
+                tracing::debug!(
+                    events = done.events,
+                    deliveries = done.deliveries,
+                    "fanned out"
+                );
+                Ok(serde_json::json!({}))
+            }
+            WebhookEvent::Queue(batch) => {
+                let response = self.deliverer.handle(batch, deadline, &self.queue).await;
+                serde_json::to_value(response)
+                    .map_err(|e| WebhookError::UnknownEvent(e.to_string()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
