@@ -42,6 +42,15 @@ pub enum ApiError {
     NotQueued { id: TxId, withdrawal: Withdrawal },
     #[error("the service is temporarily unavailable; retry")]
     Unavailable,
+    /// A body of the right JSON kind whose fields are not what the route takes.
+    #[error("the body is not what this route takes: {0}")]
+    InvalidBody(String),
+    #[error("the path's id is not a webhook endpoint id (`we_` and 32 hex digits)")]
+    InvalidEndpointId,
+    #[error(transparent)]
+    InvalidWebhook(tx_shared::webhooks::EndpointError),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// What became of a request whose publication failed.
@@ -73,12 +82,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_)
+            | ApiError::InvalidBody(_)
+            | ApiError::InvalidEndpointId
             | ApiError::InvalidHeader(_)
             | ApiError::InvalidPath(_)
             | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unprocessable(_) | ApiError::IdempotencyKeyReused(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Unprocessable(_)
+            | ApiError::IdempotencyKeyReused(_)
+            | ApiError::InvalidWebhook(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthenticated(AuthError::Missing) => StatusCode::UNAUTHORIZED,
@@ -105,7 +117,25 @@ impl ApiError {
             ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             ApiError::NotQueued { .. } => "not_queued",
             ApiError::Unavailable => "service_unavailable",
+            ApiError::InvalidBody(_) => "invalid_body",
+            ApiError::InvalidEndpointId => "invalid_endpoint_id",
+            ApiError::InvalidWebhook(e) => webhook_code(e),
+            ApiError::Conflict(_) => "conflict",
         }
+    }
+}
+
+fn webhook_code(e: &tx_shared::webhooks::EndpointError) -> &'static str {
+    use tx_shared::webhooks::{EndpointError, UrlError};
+    match e {
+        EndpointError::Url(UrlError::AddressNotAllowed) => "url_not_allowed",
+        EndpointError::Url(_) => "invalid_url",
+        EndpointError::NoEvents | EndpointError::UnknownEvent(_) | EndpointError::TooManyEvents => {
+            "invalid_events"
+        }
+        EndpointError::Description => "invalid_description",
+        EndpointError::TooMany => "too_many_endpoints",
+        EndpointError::Overlap => "invalid_overlap",
     }
 }
 

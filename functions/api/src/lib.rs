@@ -9,6 +9,7 @@ mod health;
 pub mod openapi;
 mod reads;
 pub mod status_page;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -35,7 +36,7 @@ use tx_shared::domain::{Idempotency, NewTransaction, Status, TxId, TxMessage};
 use tx_shared::lanes::KeyPool;
 use tx_shared::ports::{
     CountScope, Inserted, Intake, ListQuery, NodesHealth, NonceCounter, ProgressLog, Reading,
-    RequestPublisher, StoreError, TransactionSigner,
+    RequestPublisher, StoreError, TransactionSigner, WebhookStore,
 };
 use tx_shared::validation::{
     self, CallError, ChainRef, MAX_BODY_BYTES, MessageTypePolicy, RequestError,
@@ -62,6 +63,10 @@ pub struct Config {
     pub websocket_url: Option<String>,
     /// Where operators sign in to the status page (Cognito's hosted UI), if anywhere.
     pub sign_in: Option<status_page::SignIn>,
+    /// The webhook queue, for an operator's re-delivery (`WEBHOOK_QUEUE_URL`).
+    pub webhook_queue_url: Option<String>,
+    /// Where endpoints may be registered (`WEBHOOK_ALLOW_LOOPBACK`: `make dev` and the tests).
+    pub webhook_policy: tx_shared::webhooks::AddressPolicy,
 }
 
 impl Config {
@@ -77,6 +82,11 @@ impl Config {
             chains,
             signer_address: env.optional("SIGNER_ADDRESS")?,
             websocket_url: env.optional("WEBSOCKET_URL")?,
+            webhook_queue_url: env.optional("WEBHOOK_QUEUE_URL")?,
+            webhook_policy: tx_shared::webhooks::AddressPolicy {
+                allow_loopback: env.or_default("WEBHOOK_ALLOW_LOOPBACK", false)?,
+                allow_public: true,
+            },
             sign_in: match (
                 env.optional::<String>("OPERATOR_SIGN_IN_URL")?,
                 env.optional::<String>("OPERATOR_CLIENT_ID")?,
@@ -154,6 +164,10 @@ pub struct App<S, P, K> {
     pub websocket_url: Option<String>,
     pub sign_in: Option<status_page::SignIn>,
     pub auth: Authenticator,
+    /// Where a client's endpoints may point.
+    pub webhook_policy: tx_shared::webhooks::AddressPolicy,
+    /// Where an operator's re-delivery is queued; none: re-delivery answers 503.
+    pub webhook_queue: Option<tx_shared::adapters::sqs::SqsQueue>,
     signer_address: OnceCell<Address>,
     /// `/health` as last answered, and when: it is read from the table at most every
     /// [`health::FRESH_FOR`].
@@ -176,6 +190,8 @@ impl<S, P, K> App<S, P, K> {
             websocket_url: None,
             sign_in: None,
             auth: Authenticator::Gateway,
+            webhook_policy: tx_shared::webhooks::AddressPolicy::PUBLIC_ONLY,
+            webhook_queue: None,
             signer_address: OnceCell::new_with(signer_address),
             health: health::Cache::default(),
         }
@@ -225,6 +241,11 @@ impl AwsApp {
         Ok(App {
             websocket_url: config.websocket_url.clone(),
             sign_in: config.sign_in.clone(),
+            webhook_policy: config.webhook_policy,
+            webhook_queue: config
+                .webhook_queue_url
+                .as_ref()
+                .map(|url| tx_shared::adapters::sqs::SqsQueue::new(clients.sqs.clone(), url)),
             ..app
         })
     }
@@ -233,7 +254,7 @@ impl AwsApp {
 /// The whole HTTP API.
 pub fn router<S, P, K>(app: Arc<App<S, P, K>>) -> Router
 where
-    S: Intake + Reading + NonceCounter + NodesHealth + ProgressLog + 'static,
+    S: Intake + Reading + NonceCounter + NodesHealth + ProgressLog + WebhookStore + 'static,
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {
@@ -245,6 +266,20 @@ where
         .route("/transactions/{id}", get(reads::show::<S, P, K>))
         .route("/transactions/stats", get(reads::stats::<S, P, K>))
         .route("/transactions/timeline", get(reads::timeline::<S, P, K>))
+        .route(
+            "/transactions/{id}/deliveries",
+            get(webhooks::deliveries::<S, P, K>),
+        )
+        .route(
+            "/webhooks",
+            post(webhooks::create::<S, P, K>).get(webhooks::list::<S, P, K>),
+        )
+        .route("/webhooks/{id}", delete(webhooks::delete::<S, P, K>))
+        .route("/webhooks/{id}/rotate", post(webhooks::rotate::<S, P, K>))
+        .route(
+            "/admin/transactions/{id}/redeliver",
+            post(webhooks::redeliver::<S, P, K>),
+        )
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             authenticate::<S, P, K>,
@@ -482,3 +517,5 @@ mod chains_tests;
 mod not_queued_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhooks_tests;

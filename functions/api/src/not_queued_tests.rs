@@ -266,3 +266,36 @@ async fn a_withdrawal_nobody_can_confirm_names_the_transaction_to_look_up() {
         "{body}"
     );
 }
+
+impl tx_shared::ports::WebhookStore for CannotWithdraw {
+    async fn endpoints(
+        &self,
+        client: &tx_shared::auth::ClientId,
+    ) -> Result<tx_shared::webhooks::Registry, StoreError> {
+        self.0.endpoints(client).await
+    }
+    async fn save_endpoints(
+        &self,
+        client: &tx_shared::auth::ClientId,
+        registry: &tx_shared::webhooks::Registry,
+    ) -> Result<bool, StoreError> {
+        self.0.save_endpoints(client, registry).await
+    }
+    async fn log_event(
+        &self,
+        tx: TxId,
+        event: &tx_shared::webhooks::LoggedEvent,
+    ) -> Result<(), StoreError> {
+        self.0.log_event(tx, event).await
+    }
+    async fn log_attempt(
+        &self,
+        tx: TxId,
+        attempt: &tx_shared::webhooks::Attempt,
+    ) -> Result<(), StoreError> {
+        self.0.log_attempt(tx, attempt).await
+    }
+    async fn deliveries(&self, tx: TxId) -> Result<tx_shared::webhooks::DeliveryLog, StoreError> {
+        self.0.deliveries(tx).await
+    }
+}

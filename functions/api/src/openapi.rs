@@ -17,9 +17,14 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::Accepted;
 use crate::health::{ChainHealth, Health, LaneHealth, LaneHealthState, Overall};
 use crate::reads::{ChainTimeline, MinuteView, Stats, Timeline, TransactionPage};
+use crate::webhooks::{
+    AttemptView, CreatedView, DeliveriesView, EndpointView, EndpointsView, EventView,
+    NewEndpointBody, RedeliverBody, Redelivered, RotateBody, RotatedView,
+};
 use tx_shared::domain::Status;
 use tx_shared::ports::NodeHealth;
 use tx_shared::view::{ErrorBody, ErrorDetail, HistoryView, TransactionView};
+use tx_shared::webhooks::{AttemptOutcome, EventKind};
 
 // The API reads the body field by field (`tx_shared::validation::parse_request`), so that each
 // mistake gets its own error; this type describes it, and a test holds the two together.
@@ -82,18 +87,54 @@ pub struct ErrorCode {
 }
 
 const BROADCAST: &[&str] = &["broadcast"];
+/// The routes that read a JSON body.
+const BODIES: &[&str] = &[
+    "broadcast",
+    "create_webhook",
+    "rotate_webhook_secret",
+    "redeliver_webhooks",
+];
+/// The webhook routes that read a body of their own shape.
+const WEBHOOK_BODIES: &[&str] = &[
+    "create_webhook",
+    "rotate_webhook_secret",
+    "redeliver_webhooks",
+];
+/// The routes that change a client's endpoints.
+const ENDPOINT_CHANGES: &[&str] = &["create_webhook", "delete_webhook", "rotate_webhook_secret"];
+/// The routes with an endpoint's id in the path.
+const ONE_ENDPOINT: &[&str] = &["delete_webhook", "rotate_webhook_secret"];
 const LISTINGS: &[&str] = &[
     "list_transactions",
     "transaction_stats",
     "transaction_timeline",
 ];
-const ONE: &[&str] = &["show_transaction", "retry_transaction"];
+const ONE: &[&str] = &[
+    "show_transaction",
+    "retry_transaction",
+    "list_deliveries",
+    "redeliver_webhooks",
+];
+/// Everything with an id in its path that may not exist.
+const FOUND: &[&str] = &[
+    "show_transaction",
+    "retry_transaction",
+    "list_deliveries",
+    "redeliver_webhooks",
+    "delete_webhook",
+    "rotate_webhook_secret",
+];
 /// What a client's API key reaches (API Gateway's usage plans and key check stand in front).
 const CLIENT: &[&str] = &[
     "broadcast",
     "list_transactions",
     "show_transaction",
     "transaction_stats",
+    "list_deliveries",
+    "create_webhook",
+    "list_webhooks",
+    "delete_webhook",
+    "rotate_webhook_secret",
 ];
 /// Every route that needs credentials.
 const AUTHENTICATED: &[&str] = &[
@@ -103,6 +144,12 @@ const AUTHENTICATED: &[&str] = &[
     "transaction_stats",
     "transaction_timeline",
     "retry_transaction",
+    "list_deliveries",
+    "create_webhook",
+    "list_webhooks",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "redeliver_webhooks",
 ];
 const ALL: &[&str] = &[
     "broadcast",
@@ -111,6 +158,12 @@ const ALL: &[&str] = &[
     "transaction_stats",
     "transaction_timeline",
     "retry_transaction",
+    "list_deliveries",
+    "create_webhook",
+    "list_webhooks",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "redeliver_webhooks",
     "health",
     "openapi",
 ];
@@ -132,12 +185,12 @@ const fn error(
 /// Every error code the API answers with, and API Gateway's own in front of it. The README's
 /// table says the same (a test holds them together).
 pub const ERRORS: &[ErrorCode] = &[
-    error(400, "invalid_json", "The body is not JSON.", BROADCAST),
+    error(400, "invalid_json", "The body is not JSON.", BODIES),
     error(
         400,
         "body_not_object",
         "The body is JSON but not an object.",
-        BROADCAST,
+        BODIES,
     ),
     error(
         400,
@@ -160,8 +213,20 @@ pub const ERRORS: &[ErrorCode] = &[
     error(
         400,
         "body_too_large",
-        "The body is over 128 KiB.",
-        BROADCAST,
+        "The body is over 128 KiB (a broadcast) or 16 KiB (the webhook routes).",
+        BODIES,
+    ),
+    error(
+        400,
+        "invalid_body",
+        "A webhook route's body has an unknown or missing field, or one of the wrong type; the message names it.",
+        WEBHOOK_BODIES,
+    ),
+    error(
+        400,
+        "invalid_endpoint_id",
+        "The id in the path is not a webhook endpoint id.",
+        ONE_ENDPOINT,
     ),
     error(
         400,
@@ -190,7 +255,7 @@ pub const ERRORS: &[ErrorCode] = &[
     error(
         403,
         "forbidden",
-        "The credentials are not valid, an operator tried to submit, or a client asked for what only operators see (the timeline).",
+        "The credentials are not valid, an operator used a client's route (submitting, webhook endpoints), or a client an operator's (the timeline, re-delivery).",
         AUTHENTICATED,
     ),
     error(
@@ -202,8 +267,8 @@ pub const ERRORS: &[ErrorCode] = &[
     error(
         404,
         "not_found",
-        "No such transaction, or it belongs to another client.",
-        ONE,
+        "No such transaction or endpoint, it belongs to another client, or (re-delivery) it has no such webhook event.",
+        FOUND,
     ),
     error(
         405,
@@ -218,10 +283,16 @@ pub const ERRORS: &[ErrorCode] = &[
         &["retry_transaction"],
     ),
     error(
+        409,
+        "conflict",
+        "Another request changed the client's endpoints at the same moment, three times over; retry.",
+        ENDPOINT_CHANGES,
+    ),
+    error(
         415,
         "unsupported_media_type",
-        "The POST is not `Content-Type: application/json`.",
-        BROADCAST,
+        "The POST has a body that is not `Content-Type: application/json`.",
+        BODIES,
     ),
     error(
         422,
@@ -308,6 +379,42 @@ pub const ERRORS: &[ErrorCode] = &[
         BROADCAST,
     ),
     error(
+        422,
+        "invalid_url",
+        "`url` is not an absolute `https` URL (`make dev`: or `http` to this machine), or has credentials or a fragment.",
+        &["create_webhook"],
+    ),
+    error(
+        422,
+        "url_not_allowed",
+        "`url` points to a private, loopback, link-local or reserved address.",
+        &["create_webhook"],
+    ),
+    error(
+        422,
+        "invalid_events",
+        "`events` is empty, too long, or names an unknown event; the message lists the known ones.",
+        &["create_webhook"],
+    ),
+    error(
+        422,
+        "invalid_description",
+        "`description` is over 200 characters or has control characters.",
+        &["create_webhook"],
+    ),
+    error(
+        422,
+        "too_many_endpoints",
+        "The client has 10 endpoints already.",
+        &["create_webhook"],
+    ),
+    error(
+        422,
+        "invalid_overlap",
+        "`overlap_seconds` is over 604800 (7 days).",
+        &["rotate_webhook_secret"],
+    ),
+    error(
         429,
         "rate_limited",
         "(API Gateway) The usage plan's rate is used up; retry later.",
@@ -346,6 +453,12 @@ pub const ERRORS: &[ErrorCode] = &[
         crate::reads::show,
         crate::reads::stats,
         crate::reads::timeline,
+        crate::webhooks::create,
+        crate::webhooks::list,
+        crate::webhooks::delete,
+        crate::webhooks::rotate,
+        crate::webhooks::deliveries,
+        crate::webhooks::redeliver,
         crate::health::health,
         serve,
     ),
@@ -353,10 +466,13 @@ pub const ERRORS: &[ErrorCode] = &[
         BroadcastRequest, ChainSelector, Accepted, Status, TransactionView, HistoryView,
         TransactionPage, Stats, Timeline, ChainTimeline, MinuteView, Health, Overall, ChainHealth, LaneHealth, LaneHealthState,
         NodeHealth, ErrorBody<'_>, ErrorDetail<'_>,
+        NewEndpointBody, RotateBody, RedeliverBody, EndpointView, CreatedView, EndpointsView, RotatedView,
+        DeliveriesView, EventView, AttemptView, Redelivered, EventKind, AttemptOutcome,
     )),
     tags(
         (name = "transactions", description = "A client's own transactions (an operator's: everyone's)."),
         (name = "operators", description = "On AWS these live on the operators' API (`operator_api_url`), behind a Cognito JWT; locally, beside the rest with `Authorization: Bearer $ADMIN_TOKEN`."),
+        (name = "webhooks", description = "A client's endpoints, told of its transactions' events: each delivery is signed (`Tx-Broadcaster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, Stripe's scheme), at least once, retried with backoff for about a day and a half."),
         (name = "health", description = "Public."),
     ),
     modifiers(&Wiring),
@@ -621,6 +737,12 @@ mod tests {
             ("get", "/transactions/stats"),
             ("get", "/transactions/timeline"),
             ("post", "/admin/transactions/{id}/retry"),
+            ("post", "/webhooks"),
+            ("get", "/webhooks"),
+            ("delete", "/webhooks/{id}"),
+            ("post", "/webhooks/{id}/rotate"),
+            ("get", "/transactions/{id}/deliveries"),
+            ("post", "/admin/transactions/{id}/redeliver"),
             ("get", "/health"),
             ("get", "/"),
             ("get", "/openapi.json"),
@@ -633,9 +755,10 @@ mod tests {
                 "{route} is not in the README's API table"
             );
         }
+        let listed: BTreeSet<&str> = routes.iter().map(|(_, path)| *path).collect();
         assert_eq!(
             paths.len(),
-            routes.len(),
+            listed.len(),
             "a route the README does not list"
         );
         let broadcast = &paths["/transaction/broadcast"]["post"];

@@ -19,6 +19,21 @@ pub(crate) async fn show<S, P, K>(
 where
     S: Reading,
 {
+    let id = transaction_id(id)?;
+    match app.store.get(id).await {
+        // Another client's transaction is as absent as one that never existed.
+        Ok(Some(tx)) if caller.may_see(tx.client.as_ref()) => Ok(Json(TransactionView::from(&tx))),
+        Ok(_) => Err(ApiError::NotFound(format!(
+            "transaction {id} does not exist"
+        ))),
+        Err(e) => Err(ApiError::store(e)),
+    }
+}
+
+/// The transaction id in a route's path.
+pub(crate) fn transaction_id(
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<TxId, ApiError> {
     let Path(id) = id.map_err(|_| {
         ApiError::InvalidPath("the path's id is not a transaction id (a UUID)".into())
     })?;
@@ -28,17 +43,8 @@ where
             id.len()
         )));
     }
-    let id: TxId = id
-        .parse()
-        .map_err(|e: tx_shared::domain::InvalidTxId| ApiError::InvalidPath(e.to_string()))?;
-    match app.store.get(id).await {
-        // Another client's transaction is as absent as one that never existed.
-        Ok(Some(tx)) if caller.may_see(tx.client.as_ref()) => Ok(Json(TransactionView::from(&tx))),
-        Ok(_) => Err(ApiError::NotFound(format!(
-            "transaction {id} does not exist"
-        ))),
-        Err(e) => Err(ApiError::store(e)),
-    }
+    id.parse()
+        .map_err(|e: tx_shared::domain::InvalidTxId| ApiError::InvalidPath(e.to_string()))
 }
 
 /// Longer ids, cursors, searches and filters are refused before they are parsed.

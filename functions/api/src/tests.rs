@@ -111,6 +111,40 @@ impl NonceCounter for CountingStore {
     }
 }
 
+/// Webhooks are tested on the in-memory store (below) and the emulator.
+impl tx_shared::ports::WebhookStore for CountingStore {
+    async fn endpoints(
+        &self,
+        _: &tx_shared::auth::ClientId,
+    ) -> Result<tx_shared::webhooks::Registry, StoreError> {
+        Err(self.touched())
+    }
+    async fn save_endpoints(
+        &self,
+        _: &tx_shared::auth::ClientId,
+        _: &tx_shared::webhooks::Registry,
+    ) -> Result<bool, StoreError> {
+        Err(self.touched())
+    }
+    async fn log_event(
+        &self,
+        _: TxId,
+        _: &tx_shared::webhooks::LoggedEvent,
+    ) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn log_attempt(
+        &self,
+        _: TxId,
+        _: &tx_shared::webhooks::Attempt,
+    ) -> Result<(), StoreError> {
+        Err(self.touched())
+    }
+    async fn deliveries(&self, _: TxId) -> Result<tx_shared::webhooks::DeliveryLog, StoreError> {
+        Err(self.touched())
+    }
+}
+
 impl tx_shared::ports::ProgressLog for CountingStore {
     async fn add_progress(
         &self,
@@ -212,7 +246,13 @@ pub(crate) async fn call<S, P, K>(
     request: Request<Body>,
 ) -> (StatusCode, serde_json::Value)
 where
-    S: Intake + Reading + NonceCounter + NodesHealth + tx_shared::ports::ProgressLog + 'static,
+    S: Intake
+        + Reading
+        + NonceCounter
+        + NodesHealth
+        + tx_shared::ports::ProgressLog
+        + WebhookStore
+        + 'static,
     P: RequestPublisher + 'static,
     K: TransactionSigner + 'static,
 {

@@ -75,6 +75,7 @@ impl Config {
             queue_url: env.required("WEBHOOK_QUEUE_URL")?,
             policy: AddressPolicy {
                 allow_loopback: env.or_default("WEBHOOK_ALLOW_LOOPBACK", false)?,
+                allow_public: true,
             },
             backoff: env.backoff_or(DEFAULT_BACKOFF)?,
             timeout: Duration::from_secs(timeout),

@@ -18,9 +18,7 @@ use tx_shared::webhooks::{
 
 use super::*;
 
-const LOCAL: AddressPolicy = AddressPolicy {
-    allow_loopback: true,
-};
+const LOCAL: AddressPolicy = AddressPolicy::LOOPBACK_ONLY;
 
 /// What a receiver got: each request's headers and body.
 type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;

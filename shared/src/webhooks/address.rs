@@ -14,17 +14,32 @@ pub struct AddressPolicy {
     /// `make dev` and the tests: plain HTTP to this machine (`127.0.0.0/8`, `::1`,
     /// `localhost`), so a local receiver can be used. Never set on AWS.
     pub allow_loopback: bool,
+    /// Public addresses: everywhere but in tests, which keep every delivery on this machine.
+    pub allow_public: bool,
 }
 
 impl AddressPolicy {
     /// On AWS: public addresses over HTTPS only.
     pub const PUBLIC_ONLY: AddressPolicy = AddressPolicy {
         allow_loopback: false,
+        allow_public: true,
+    };
+
+    /// `make dev`: public addresses, and this machine.
+    pub const LOCAL: AddressPolicy = AddressPolicy {
+        allow_loopback: true,
+        allow_public: true,
+    };
+
+    /// The tests: this machine only, so nothing a test registers is ever sent elsewhere.
+    pub const LOOPBACK_ONLY: AddressPolicy = AddressPolicy {
+        allow_loopback: true,
+        allow_public: false,
     };
 
     /// Whether a delivery may connect to `ip`.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        is_public(ip) || (self.allow_loopback && ip.is_loopback())
+        (self.allow_public && is_public(ip)) || (self.allow_loopback && ip.is_loopback())
     }
 }
 
@@ -80,7 +95,8 @@ pub fn check_url(raw: &str, policy: AddressPolicy) -> Result<url::Url, UrlError>
     {
         return Err(UrlError::AddressNotAllowed);
     }
-    if loopback_name && !policy.allow_loopback {
+    let elsewhere = address.is_none() && !loopback_name;
+    if (loopback_name && !policy.allow_loopback) || (elsewhere && !policy.allow_public) {
         return Err(UrlError::AddressNotAllowed);
     }
     Ok(url)
@@ -224,9 +240,7 @@ mod tests {
 
     #[test]
     fn the_local_stack_also_reaches_this_machine_but_nothing_else_private() {
-        let local = AddressPolicy {
-            allow_loopback: true,
-        };
+        let local = AddressPolicy::LOCAL;
         assert!(local.allows(ip("127.0.0.1")));
         assert!(local.allows(ip("::1")));
         assert!(!local.allows(ip("10.0.0.1")));
@@ -270,9 +284,7 @@ mod tests {
 
     #[test]
     fn the_local_stack_takes_plain_http_to_this_machine_only() {
-        let local = AddressPolicy {
-            allow_loopback: true,
-        };
+        let local = AddressPolicy::LOCAL;
         assert!(check_url("http://127.0.0.1:9000/hook", local).is_ok());
         assert!(check_url("http://localhost:9000/hook", local).is_ok());
         assert!(check_url("http://[::1]:9000/hook", local).is_ok());
@@ -284,5 +296,20 @@ mod tests {
             check_url("https://10.0.0.1/", local).err(),
             Some(UrlError::AddressNotAllowed)
         );
+    }
+
+    #[test]
+    fn the_tests_reach_this_machine_and_nothing_else() {
+        let tests = AddressPolicy::LOOPBACK_ONLY;
+        assert!(check_url("http://127.0.0.1:9000/hook", tests).is_ok());
+        assert!(tests.allows(ip("::1")));
+        assert!(!tests.allows(ip("8.8.8.8")));
+        for elsewhere in ["https://hooks.example.com/", "https://8.8.8.8/"] {
+            assert_eq!(
+                check_url(elsewhere, tests).err(),
+                Some(UrlError::AddressNotAllowed),
+                "{elsewhere}"
+            );
+        }
     }
 }
