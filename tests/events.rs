@@ -50,7 +50,7 @@ async fn the_queue_samples_carry_a_transaction_message() {
             event,
             batch::Deadline::none(),
             &batch::QueueDefault,
-            |delivery| {
+            |delivery: tx_shared::batch::Delivery| {
                 if let Ok(mut seen) = seen.lock() {
                     seen.push((
                         delivery.message.transaction_id.to_string(),
@@ -88,7 +88,7 @@ async fn an_unparseable_record_fails_alone() {
         event,
         batch::Deadline::none(),
         &batch::QueueDefault,
-        |_| async { Ok(()) },
+        |_: tx_shared::batch::Delivery| async { Ok(()) },
     )
     .await;
     let failed: Vec<&str> = response

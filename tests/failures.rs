@@ -100,6 +100,7 @@ async fn three_hundred_transactions_through_the_challenge_node_all_confirm_once(
             signer: Duration::from_secs(signer::NODE_CALLS_PER_RECORD + 3),
             broadcaster: Duration::from_secs(broadcaster::NODE_CALLS_PER_RECORD + 3),
             dead_letter: Duration::from_secs(5),
+            webhooks: Duration::from_secs(15),
         },
         ..RunnerOptions::default()
     };

@@ -127,6 +127,8 @@ impl TestStack {
             pollers_per_queue: pollers,
             wait_time_seconds: 1,
             receipt_poll_seconds: 1,
+            // Nothing a test registers is ever sent off this machine.
+            webhook_policy: tx_shared::webhooks::AddressPolicy::LOOPBACK_ONLY,
             ..options
         };
         let running = start(&sdk, &provisioned, &options)
@@ -191,6 +193,7 @@ impl TestStack {
             wait_time_seconds: 1,
             api_keys: self.api_keys.clone(),
             admin_token: self.admin_token.clone(),
+            webhook_policy: tx_shared::webhooks::AddressPolicy::LOOPBACK_ONLY,
             ..options
         };
         let running = devstack::start(&self.sdk, &self.provisioned, &options)

@@ -334,6 +334,122 @@ pub struct Retried {
     pub status: Status,
 }
 
+/// What a client registers: where its deliveries go and the events it wants (`accepted`,
+/// `broadcast`, `confirmed`, `reverted`, `needs_review`, `retried`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl NewWebhook {
+    pub fn new(url: &str, events: &[&str]) -> Self {
+        NewWebhook {
+            url: url.to_owned(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            description: None,
+        }
+    }
+}
+
+/// A registered endpoint (its secret is never shown again).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub created_at: String,
+    /// While a rotated-out secret still signs beside the current one: until when.
+    pub previous_secret_expires_at: Option<String>,
+}
+
+/// A registration's answer: the endpoint, and the secret that signs its deliveries, shown only
+/// in this answer.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub endpoint: WebhookEndpoint,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedWebhook")
+            .field("endpoint", &self.endpoint)
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct WebhookEndpoints {
+    endpoints: Vec<WebhookEndpoint>,
+}
+
+/// A rotation's answer: the new secret (shown only here), and until when the previous one
+/// signs too.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct RotatedSecret {
+    pub id: String,
+    pub secret: String,
+    pub previous_secret_expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSecret")
+            .field("id", &self.id)
+            .field("secret", &"…")
+            .field(
+                "previous_secret_expires_at",
+                &self.previous_secret_expires_at,
+            )
+            .finish()
+    }
+}
+
+/// A transaction's webhook events and every attempt to deliver them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Deliveries {
+    pub events: Vec<WebhookEvent>,
+    pub attempts: Vec<DeliveryAttempt>,
+    pub unlogged_events: u64,
+    pub unlogged_attempts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookEvent {
+    pub id: String,
+    /// `accepted`, `broadcast`, `confirmed`, `reverted`, `needs_review` or `retried`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    pub endpoint_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeliveryAttempt {
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub attempt: u32,
+    pub at: String,
+    /// `delivered`, `failed`, `gave_up`, `refused` or `skipped`.
+    pub outcome: String,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+}
+
+/// What an operator's re-delivery queued.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Redelivered {
+    pub events: usize,
+    pub deliveries: usize,
+}
+
 impl Client {
     /// The API at `base_url` (`https://…/v1` on AWS, `http://127.0.0.1:3000` under `make dev`),
     /// through `http` (its timeouts, TLS and pool are the caller's).
@@ -412,6 +528,65 @@ impl Client {
         answer(self.request(reqwest::Method::POST, &path).send().await?).await
     }
 
+    /// Registers a webhook endpoint; the answer holds its secret, shown this once.
+    pub async fn create_webhook(&self, webhook: &NewWebhook) -> Result<CreatedWebhook, Error> {
+        let builder = self
+            .request(reqwest::Method::POST, "/webhooks")
+            .json(webhook);
+        answer(builder.send().await?).await
+    }
+
+    /// The client's endpoints.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>, Error> {
+        let listed: WebhookEndpoints = answer(
+            self.request(reqwest::Method::GET, "/webhooks")
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(listed.endpoints)
+    }
+
+    /// Removes an endpoint: nothing more is sent to it.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/webhooks/{}", path_segment(id));
+        answer(self.request(reqwest::Method::DELETE, &path).send().await?).await
+    }
+
+    /// A new secret for an endpoint; the current one signs beside it for `overlap_seconds`
+    /// (the API's default, a day, if `None`).
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        overlap_seconds: Option<u64>,
+    ) -> Result<RotatedSecret, Error> {
+        let path = format!("/webhooks/{}/rotate", path_segment(id));
+        let body = serde_json::json!({ "overlap_seconds": overlap_seconds });
+        let builder = match overlap_seconds {
+            Some(_) => self.request(reqwest::Method::POST, &path).json(&body),
+            None => self.request(reqwest::Method::POST, &path),
+        };
+        answer(builder.send().await?).await
+    }
+
+    /// A transaction's webhook events and every attempt to deliver them.
+    pub async fn deliveries(&self, id: &str) -> Result<Deliveries, Error> {
+        let path = format!("/transactions/{}/deliveries", path_segment(id));
+        answer(self.request(reqwest::Method::GET, &path).send().await?).await
+    }
+
+    /// An operator's re-delivery of a transaction's webhook events (one, with `event_id`).
+    pub async fn redeliver(&self, id: &str, event_id: Option<&str>) -> Result<Redelivered, Error> {
+        let path = format!("/admin/transactions/{}/redeliver", path_segment(id));
+        let builder = match event_id {
+            Some(event) => self
+                .request(reqwest::Method::POST, &path)
+                .json(&serde_json::json!({ "event_id": event })),
+            None => self.request(reqwest::Method::POST, &path),
+        };
+        answer(builder.send().await?).await
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.base));
         match &self.credentials {
@@ -485,7 +660,9 @@ async fn answer<T: DeserializeOwned>(mut response: reqwest::Response) -> Result<
         body.extend_from_slice(&chunk);
     }
     if (200..300).contains(&status) {
-        return serde_json::from_slice(&body).map_err(|e| Error::Unexpected {
+        // No content (a removal): read as JSON's `null`, which is `()`.
+        let body: &[u8] = if body.is_empty() { b"null" } else { &body };
+        return serde_json::from_slice(body).map_err(|e| Error::Unexpected {
             status,
             detail: e.to_string(),
         });

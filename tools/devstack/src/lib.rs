@@ -44,6 +44,10 @@ pub enum DevError {
 /// How often `make dev` sweeps (on AWS: `sweep_schedule` in `infra/`, once a minute).
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Deliveries of a webhook message locally: the webhook queue's `maxReceiveCount`, which
+/// [`RunnerOptions::webhook_backoff`] must keep as its `max_attempts`.
+pub const WEBHOOK_MAX_ATTEMPTS: u32 = 5;
+
 /// How the runner behaves.
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -82,6 +86,11 @@ pub struct RunnerOptions {
     pub caps: signer::SpendCaps,
     /// The consumers' invocation timeouts: each batch gets the deadline Lambda would give it.
     pub timeouts: FunctionTimeouts,
+    /// Where webhooks may go: `make dev` takes this machine and public hosts; the tests take
+    /// only this machine ([`tx_shared::webhooks::AddressPolicy::LOOPBACK_ONLY`]).
+    pub webhook_policy: tx_shared::webhooks::AddressPolicy,
+    /// Webhook retries: seconds apart locally; `max_attempts` is [`WEBHOOK_MAX_ATTEMPTS`].
+    pub webhook_backoff: Backoff,
 }
 
 /// The consumers' Lambda timeouts (`function_timeouts` in `infra/main.tf`).
@@ -90,6 +99,7 @@ pub struct FunctionTimeouts {
     pub signer: Duration,
     pub broadcaster: Duration,
     pub dead_letter: Duration,
+    pub webhooks: Duration,
 }
 
 impl FunctionTimeouts {
@@ -100,6 +110,8 @@ impl FunctionTimeouts {
             signer: calls(signer::NODE_CALLS_PER_RECORD) + Duration::from_secs(15),
             broadcaster: calls(broadcaster::NODE_CALLS_PER_RECORD) + Duration::from_secs(15),
             dead_letter: Duration::from_secs(30),
+            // Ten deliveries at once, each at most its timeout (10 s by default).
+            webhooks: Duration::from_secs(60),
         }
     }
 }
@@ -133,6 +145,13 @@ impl Default for RunnerOptions {
             api_keys: ApiKeys::generate_local(),
             caps: signer::SpendCaps::default(),
             timeouts: FunctionTimeouts::default(),
+            webhook_policy: tx_shared::webhooks::AddressPolicy::LOCAL,
+            webhook_backoff: Backoff {
+                base: Duration::from_secs(1),
+                factor: 2.0,
+                cap: Duration::from_secs(30),
+                max_attempts: WEBHOOK_MAX_ATTEMPTS,
+            },
         }
     }
 }
@@ -146,6 +165,7 @@ pub struct FunctionConfigs {
     pub dead_letter: dead_letter::Config,
     pub retry: retry::Config,
     pub sweeper: sweeper::Config,
+    pub webhooks: webhooks::Config,
 }
 
 /// A running stack. Dropping it does not stop it; call [`Running::shutdown`].
@@ -245,6 +265,8 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             websocket_url: None,
             // Locally, operators sign in with the admin token.
             sign_in: None,
+            webhook_queue_url: Some(p.webhook_queue_url.clone()),
+            webhook_policy: options.webhook_policy,
         },
         signer: signer::Config {
             table_name: p.table_name.clone(),
@@ -283,6 +305,13 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             chains,
             rpc_timeout: options.rpc_timeout,
         },
+        webhooks: webhooks::Config {
+            table_name: p.table_name.clone(),
+            queue_url: p.webhook_queue_url.clone(),
+            policy: options.webhook_policy,
+            backoff: options.webhook_backoff,
+            timeout: webhooks::DEFAULT_TIMEOUT,
+        },
     }
 }
 
@@ -296,6 +325,7 @@ pub enum Role {
     Retry,
     Sweeper,
     Notifier,
+    Webhooks,
 }
 
 impl Role {
@@ -308,6 +338,7 @@ impl Role {
             Role::Retry => "retry",
             Role::Sweeper => "sweeper",
             Role::Notifier => "notifier",
+            Role::Webhooks => "webhooks",
         }
     }
 }
@@ -387,6 +418,10 @@ pub async fn start_with(
         retrier,
         retry::AdminAuth::BearerToken(options.admin_token.clone()),
     );
+    let webhooks = Arc::new(
+        webhooks::AwsWebhooks::from_aws(&configs.webhooks, &clients(Role::Webhooks))
+            .map_err(|e| DevError::Config(e.to_string()))?,
+    );
     let hub = live::Hub::new(options.admin_token.clone());
     let live_routes = hub.routes();
 
@@ -446,6 +481,12 @@ pub async fn start_with(
             extra,
             Consumer::DeadLetters(dead_letters),
         ),
+        // Webhooks: a queue of their own, never in the pipeline's way.
+        (
+            &provisioned.webhook_queue_url,
+            options.pollers_per_queue,
+            Consumer::Webhooks(webhooks.clone()),
+        ),
     ];
     let timeouts = options.timeouts;
     for (queue_url, pollers, consumer) in consumers {
@@ -469,6 +510,7 @@ pub async fn start_with(
     }
     if options.pollers_per_queue > 0 {
         // Live updates: the emulator's stream, through the notifier, to the local hub.
+        let webhook_batches = live::fan_out(webhooks, stop.clone(), &mut tasks);
         tasks.spawn(live::follow_stream(
             aws_sdk_dynamodbstreams::Client::new(&long_poll),
             aws_sdk_dynamodb::Client::new(sdk),
@@ -481,6 +523,7 @@ pub async fn start_with(
                 sink: hub.clone(),
             },
             options.emit_metrics,
+            webhook_batches,
             stop.clone(),
         ));
     }
@@ -524,6 +567,7 @@ enum Consumer {
     Signer(Arc<ByChain<signer::AwsSigner>>),
     Broadcaster(Arc<ByChain<broadcaster::AwsBroadcaster>>),
     DeadLetters(Arc<dead_letter::DeadLetters<tx_shared::adapters::dynamo::DynamoStore>>),
+    Webhooks(Arc<webhooks::AwsWebhooks>),
 }
 
 impl Consumer {
@@ -542,6 +586,12 @@ impl Consumer {
                     .handle(event, Deadline::after(timeouts.dead_letter))
                     .await
             }
+            Consumer::Webhooks(webhooks) => {
+                webhooks
+                    .deliverer
+                    .handle(event, Deadline::after(timeouts.webhooks), &webhooks.queue)
+                    .await
+            }
         }
     }
 
@@ -550,6 +600,7 @@ impl Consumer {
             Consumer::Signer(_) => Role::Signer,
             Consumer::Broadcaster(_) => Role::Broadcaster,
             Consumer::DeadLetters(_) => Role::DeadLetter,
+            Consumer::Webhooks(_) => Role::Webhooks,
         }
     }
 }

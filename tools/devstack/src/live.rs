@@ -22,9 +22,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use notifier::{Changed, Notifier, UpdateSink, newest_per_transaction, transaction_of_key};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tx_shared::adapters::dynamo::DynamoStore;
 use tx_shared::metrics::Change;
+use tx_shared::stream::TransactionRecord;
 
 /// The local stand-in for API Gateway's WebSocket API. Like `$connect` on AWS, it lets in
 /// only operators: the socket carries every transaction's changes.
@@ -186,6 +187,7 @@ pub async fn follow_stream(
     table: String,
     notifier: Notifier<DynamoStore, Hub>,
     emit_metrics: bool,
+    webhooks: mpsc::Sender<Vec<TransactionRecord>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut iterators: HashMap<String, Option<String>> = HashMap::new();
@@ -201,6 +203,7 @@ pub async fn follow_stream(
             }
         }
         let mut changed = Vec::new();
+        let mut records = Vec::new();
         let mut progress = tx_shared::metrics::Progress::default();
         for iterator in iterators.values_mut() {
             let Some(current) = iterator.clone() else {
@@ -236,18 +239,21 @@ pub async fn follow_stream(
                                 tx_shared::adapters::dynamo::item::from_item(&item).ok()
                             };
                             let image = transaction(change.new_image.as_ref());
+                            let old = transaction(change.old_image.as_ref());
                             // The pipeline's metrics, as the notifier publishes them on AWS.
                             let kind = match record.event_name {
                                 Some(OperationType::Insert) => Change::Insert,
                                 Some(OperationType::Remove) => Change::Remove,
                                 _ => Change::Modify,
                             };
-                            progress.change(
-                                kind,
-                                transaction(change.old_image.as_ref()).as_ref(),
-                                image.as_ref(),
-                            );
-                            changed.push(Changed::of_image(id, image));
+                            progress.change(kind, old.as_ref(), image.as_ref());
+                            changed.push(Changed::of_image(id, image.clone()));
+                            records.push(TransactionRecord {
+                                id,
+                                change: Some(kind),
+                                old,
+                                new: image,
+                            });
                         }
                     }
                 }
@@ -257,6 +263,11 @@ pub async fn follow_stream(
                     last_shard_refresh = tokio::time::Instant::now() - Duration::from_secs(60);
                 }
             }
+        }
+        // Webhooks, as their own consumer of the stream does on AWS: handed over whole, in
+        // order; a full hand-over waits here, as a lagging event source mapping would.
+        if !records.is_empty() && webhooks.send(records).await.is_err() {
+            tracing::warn!("the webhook fan-out stopped; this batch's events are not sent");
         }
         let changed = newest_per_transaction(changed);
         if !changed.is_empty()
@@ -274,6 +285,43 @@ pub async fn follow_stream(
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}
         }
     }
+}
+
+/// The webhook fan-out, as its own event source mapping runs it on AWS: each stream batch in
+/// order, retried until it is queued (a failed batch is retried on AWS too), so no event is
+/// lost while the emulator is briefly away.
+pub fn fan_out(
+    webhooks: Arc<webhooks::AwsWebhooks>,
+    mut stop: watch::Receiver<bool>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> mpsc::Sender<Vec<TransactionRecord>> {
+    let (batches, mut next) = mpsc::channel::<Vec<TransactionRecord>>(16);
+    tasks.spawn(async move {
+        loop {
+            let records = tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => return,
+                records = next.recv() => match records {
+                    Some(records) => records,
+                    None => return,
+                },
+            };
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match webhooks.fan_out.fan_out(&records).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook fan-out failed; retrying the batch");
+                        tokio::select! {
+                            _ = stop.wait_for(|stop| *stop) => return,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    });
+    batches
 }
 
 /// A stream image's value (as the streams API returns it) as the table API's.

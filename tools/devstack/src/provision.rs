@@ -54,6 +54,9 @@ impl Names {
     pub fn broadcast_queue(&self) -> String {
         format!("{}-broadcast", self.prefix)
     }
+    pub fn webhook_queue(&self) -> String {
+        format!("{}-webhooks", self.prefix)
+    }
     pub fn key_alias(&self) -> String {
         format!("alias/{}-signer", self.prefix)
     }
@@ -88,6 +91,9 @@ pub struct Provisioned {
     /// Operators' retries: consumed beside the main queues, so never behind their backlog.
     pub sign_priority_queue_url: String,
     pub broadcast_priority_queue_url: String,
+    /// Webhook deliveries, and where those whose last attempt failed are kept.
+    pub webhook_queue_url: String,
+    pub webhook_dlq_url: String,
     /// The first lane's key and address.
     pub kms_key_id: String,
     pub signer_address: Address,
@@ -210,6 +216,8 @@ pub async fn provision_lanes(
         max_receive_count,
     )
     .await?;
+    let (webhook_queue_url, webhook_dlq_url) =
+        ensure_queue_with_dlq(&sqs, &names.webhook_queue(), crate::WEBHOOK_MAX_ATTEMPTS).await?;
     ensure_subscription(&sns, &sqs, &topic_arn, &sign_queue_url).await?;
     let node = connect(rpc_url)?;
     let chain_id = node.get_chain_id().await.map_err(rpc("eth_chainId"))?;
@@ -227,6 +235,8 @@ pub async fn provision_lanes(
         broadcast_dlq_url,
         sign_priority_queue_url,
         broadcast_priority_queue_url,
+        webhook_queue_url,
+        webhook_dlq_url,
         kms_key_id,
         signer_address,
         kms_key_ids,
