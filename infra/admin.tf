@@ -20,17 +20,19 @@ locals {
   # tools/infra-check checks these against the routers, and that every route
   # but the page's, /health and /openapi.json has the JWT authorizer.
   operator_routes = {
-    "GET /"                               = { function = "api", access = "page" }
-    "GET /ui/app.js"                      = { function = "api", access = "page" }
-    "GET /ui/style.css"                   = { function = "api", access = "page" }
-    "GET /ui/config.json"                 = { function = "api", access = "page" }
-    "GET /health"                         = { function = "api", access = "public" }
-    "GET /openapi.json"                   = { function = "api", access = "public" }
-    "GET /transactions"                   = { function = "api", access = "operator" }
-    "GET /transactions/{id}"              = { function = "api", access = "operator" }
-    "GET /transactions/stats"             = { function = "api", access = "operator" }
-    "GET /transactions/timeline"          = { function = "api", access = "operator" }
-    "POST /admin/transactions/{id}/retry" = { function = "retry", access = "operator" }
+    "GET /"                                   = { function = "api", access = "page" }
+    "GET /ui/app.js"                          = { function = "api", access = "page" }
+    "GET /ui/style.css"                       = { function = "api", access = "page" }
+    "GET /ui/config.json"                     = { function = "api", access = "page" }
+    "GET /health"                             = { function = "api", access = "public" }
+    "GET /openapi.json"                       = { function = "api", access = "public" }
+    "GET /transactions"                       = { function = "api", access = "operator" }
+    "GET /transactions/{id}"                  = { function = "api", access = "operator" }
+    "GET /transactions/stats"                 = { function = "api", access = "operator" }
+    "GET /transactions/timeline"              = { function = "api", access = "operator" }
+    "POST /admin/transactions/{id}/retry"     = { function = "retry", access = "operator" }
+    "GET /transactions/{id}/deliveries"       = { function = "api", access = "operator" }
+    "POST /admin/transactions/{id}/redeliver" = { function = "api", access = "operator" }
   }
 
   operator_functions = toset([for route in values(local.operator_routes) : route.function])

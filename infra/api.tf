@@ -28,12 +28,17 @@ locals {
   # tools/infra-check checks these against the api's router, and that only
   # GET /health and GET /openapi.json are public.
   api_routes = {
-    "GET /health"                 = "public"
-    "GET /openapi.json"           = "public"
-    "GET /transactions"           = "client"
-    "GET /transactions/{id}"      = "client"
-    "GET /transactions/stats"     = "client"
-    "POST /transaction/broadcast" = "client"
+    "GET /health"                       = "public"
+    "GET /openapi.json"                 = "public"
+    "GET /transactions"                 = "client"
+    "GET /transactions/{id}"            = "client"
+    "GET /transactions/stats"           = "client"
+    "POST /transaction/broadcast"       = "client"
+    "GET /transactions/{id}/deliveries" = "client"
+    "POST /webhooks"                    = "client"
+    "GET /webhooks"                     = "client"
+    "DELETE /webhooks/{id}"             = "client"
+    "POST /webhooks/{id}/rotate"        = "client"
   }
 
   api_route_settings = {
@@ -48,12 +53,15 @@ locals {
   api_paths        = toset([for r in values(local.api_route_settings) : r.path if r.path != ""])
   api_parent_paths = toset([for p in local.api_paths : split("/", p)[0] if length(split("/", p)) > 1])
   api_top_paths    = setunion(toset([for p in local.api_paths : p if length(split("/", p)) == 1]), local.api_parent_paths)
-  api_leaf_paths   = toset([for p in local.api_paths : p if length(split("/", p)) == 2])
+  api_leaf_paths   = setunion(toset([for p in local.api_paths : p if length(split("/", p)) == 2]), local.api_deep_parents)
+  api_deep_paths   = toset([for p in local.api_paths : p if length(split("/", p)) == 3])
+  api_deep_parents = toset([for p in local.api_deep_paths : join("/", slice(split("/", p), 0, 2))])
 
   api_resource_ids = merge(
     { "" = aws_api_gateway_rest_api.client.root_resource_id },
     { for path, resource in aws_api_gateway_resource.top : path => resource.id },
     { for path, resource in aws_api_gateway_resource.leaf : path => resource.id },
+    { for path, resource in aws_api_gateway_resource.deep : path => resource.id },
   )
 }
 
@@ -69,8 +77,8 @@ resource "aws_api_gateway_rest_api" "client" {
     create_before_destroy = true
 
     precondition {
-      condition     = alltrue([for p in local.api_paths : length(split("/", p)) <= 2])
-      error_message = "api_routes paths may be at most two segments deep (see api.tf)."
+      condition     = alltrue([for p in local.api_paths : length(split("/", p)) <= 3])
+      error_message = "api_routes paths may be at most three segments deep (see api.tf)."
     }
   }
 }
@@ -89,6 +97,14 @@ resource "aws_api_gateway_resource" "leaf" {
   rest_api_id = aws_api_gateway_rest_api.client.id
   parent_id   = aws_api_gateway_resource.top[split("/", each.key)[0]].id
   path_part   = split("/", each.key)[1]
+}
+
+resource "aws_api_gateway_resource" "deep" {
+  for_each = local.api_deep_paths
+
+  rest_api_id = aws_api_gateway_rest_api.client.id
+  parent_id   = aws_api_gateway_resource.leaf[join("/", slice(split("/", each.key), 0, 2))].id
+  path_part   = split("/", each.key)[2]
 }
 
 # Checks only that path parameters are present; bodies are validated by the

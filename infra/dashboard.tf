@@ -1,5 +1,6 @@
 # The operators' dashboard (CloudWatch): the pipeline's progress per chain, the
-# time between its stages, the queues' depth and age, and every alarm.
+# time between its stages, the queues' depth and age, webhook deliveries, and
+# every alarm.
 #
 # The progress metrics are published by the notifier from the table's stream as
 # embedded metric format lines (shared/src/metrics.rs, `Progress`): no API call,
@@ -19,6 +20,10 @@ locals {
   progress_seconds = [
     "AcceptedToSignedSeconds", "SignedToBroadcastSeconds", "BroadcastToConfirmedSeconds",
   ]
+  # The webhooks function's: attempts by `Outcome` (delivered, failed, gave_up, refused,
+  # skipped), and each attempt's latency in milliseconds (shared/src/metrics.rs,
+  # `WEBHOOK_METRICS`).
+  webhook_metrics = ["WebhookDeliveries", "WebhookLatency"]
 
 
   # Every alarm of the deployment, whatever made it.
@@ -35,6 +40,8 @@ locals {
     [for alarm in aws_cloudwatch_metric_alarm.nonce_stalled : alarm.arn],
     [for alarm in aws_cloudwatch_metric_alarm.lane_paused : alarm.arn],
     [aws_cloudwatch_metric_alarm.transactions_waiting.arn],
+    [aws_cloudwatch_metric_alarm.webhook_dead_letters.arn],
+    [aws_cloudwatch_metric_alarm.webhook_fan_out_behind.arn],
   )
 
   # One metric search per name: every chain's series at once, whichever chains
@@ -135,11 +142,65 @@ locals {
         }
       },
     ],
+    [
+      {
+        type   = "metric"
+        x      = 0
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Webhook attempts per minute, by outcome"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          metrics = [[{
+            id         = "w"
+            expression = "SEARCH('{${local.metrics_namespace},Outcome} MetricName=\"${local.webhook_metrics[0]}\"', 'Sum', 60)"
+          }]]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 8
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Webhook endpoints' answer time (ms, p50, p99)"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          period = 60
+          metrics = [
+            [local.metrics_namespace, local.webhook_metrics[1], { stat = "p50" }],
+            [local.metrics_namespace, local.webhook_metrics[1], { stat = "p99" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 16
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Webhook queue: waiting, oldest (s), dead letters"
+          region = data.aws_region.current.name
+          view   = "timeSeries"
+          stat   = "Maximum"
+          period = 60
+          metrics = [
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.webhooks.name, { label = "waiting" }],
+            ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.webhooks.name, { label = "oldest (s)", yAxis = "right" }],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.webhooks_dlq.name, { label = "dead letters" }],
+          ]
+        }
+      },
+    ],
     # An alarm widget shows at most 100 alarms.
     [for i, alarms in chunklist(local.dashboard_alarms, 100) : {
       type   = "alarm"
       x      = 0
-      y      = 24 + 6 * i
+      y      = 30 + 6 * i
       width  = 24
       height = 6
       properties = {

@@ -43,6 +43,7 @@ locals {
     sweeper       = data.aws_iam_policy_document.sweeper.json
     retry         = data.aws_iam_policy_document.retry.json
     notifier      = data.aws_iam_policy_document.notifier.json
+    webhooks      = data.aws_iam_policy_document.webhooks.json
   }
 
   index_arn = { for name in ["by_status", "by_created", "by_client", "by_nonce"] : name => "${aws_dynamodb_table.transactions.arn}/index/${name}" }
@@ -56,7 +57,7 @@ locals {
   # The services through which each function touches data encrypted with the
   # data key: the table (and its stream), the queues, the requests topic.
   data_key_services = {
-    api           = ["dynamodb", "sns"]
+    api           = ["dynamodb", "sns", "sqs"]
     # The three that call nodes read the chains' node secrets (Secrets Manager).
     signer        = ["dynamodb", "sqs", "secretsmanager"]
     broadcaster   = ["dynamodb", "sqs", "secretsmanager"]
@@ -64,6 +65,7 @@ locals {
     sweeper       = ["dynamodb", "sns", "sqs", "secretsmanager"]
     retry         = ["dynamodb", "sqs"]
     notifier      = ["dynamodb"]
+    webhooks      = ["dynamodb", "sqs"]
   }
 
   # Reading encrypted data needs Decrypt; writing it, a data key (SQS, SNS) or
@@ -161,6 +163,16 @@ data "aws_iam_policy_document" "api" {
     effect    = "Allow"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.requests.arn]
+  }
+
+  # Webhooks: a client's endpoints (HOOKS#, written over the version read) and
+  # a transaction's delivery log (HOOKLOG#), read; an operator's re-delivery
+  # is queued.
+  statement {
+    sid       = "QueueRedeliveries"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.webhooks.arn]
   }
 
   statement {

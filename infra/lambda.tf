@@ -27,6 +27,8 @@ locals {
       # with PKCE); the page sends the access token to the operators' API.
       OPERATOR_SIGN_IN_URL = local.operator_hosted_ui_url
       OPERATOR_CLIENT_ID   = aws_cognito_user_pool_client.status_page.id
+      # An operator's re-delivery queues here.
+      WEBHOOK_QUEUE_URL = aws_sqs_queue.webhooks.url
       # The REST API's events carry the stage in the path ("/v1/health");
       # lambda_http strips it, so the router sees "/health".
       AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
@@ -102,6 +104,13 @@ locals {
       COGNITO_CLIENT_ID = aws_cognito_user_pool_client.status_page.id
       RUST_LOG          = var.rust_log
     }
+    # Public endpoints only (no WEBHOOK_ALLOW_LOOPBACK on AWS).
+    webhooks = merge(local.webhook_backoff_environment, {
+      TABLE_NAME              = aws_dynamodb_table.transactions.name
+      WEBHOOK_QUEUE_URL       = aws_sqs_queue.webhooks.url
+      WEBHOOK_TIMEOUT_SECONDS = tostring(var.webhook_timeout_seconds)
+      RUST_LOG                = var.rust_log
+    })
   }
 
   function_descriptions = {
@@ -112,6 +121,7 @@ locals {
     sweeper       = "Re-publishes transactions stuck in a non-final status"
     retry         = "Admin retry: re-drives a failed transaction through the priority queues"
     notifier      = "Authorizes the status page's WebSocket connections and pushes transaction changes to them"
+    webhooks      = "Tells clients' endpoints of their transactions' events: signed, at least once, with backoff"
   }
 }
 

@@ -91,6 +91,9 @@ locals {
     sweeper  = 90 + local.node_calls_per_record.sweeper * local.rpc_timeout_seconds
     retry    = 29 # behind the admin HTTP API (30 s limit); it calls no node
     notifier = 30 # DynamoDB stream batches and WebSocket connects
+    # A queue batch: ten deliveries at once, each resolving (3 s), connecting and
+    # waiting for its endpoint's answer, plus the log writes; or a stream batch.
+    webhooks = var.webhook_timeout_seconds + 30
   }
 
   # Consumer timeouts drive the queues' visibility timeouts: AWS asks for at

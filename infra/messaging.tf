@@ -130,6 +130,8 @@ locals {
     broadcast            = aws_sqs_queue.broadcast
     "broadcast-priority" = aws_sqs_queue.broadcast_priority
     "broadcast-dlq"      = aws_sqs_queue.broadcast_dlq
+    webhooks             = aws_sqs_queue.webhooks
+    "webhooks-dlq"       = aws_sqs_queue.webhooks_dlq
   }
 }
 

@@ -673,3 +673,71 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+# --- webhooks -------------------------------------------------------------------------
+
+variable "webhook_max_attempts" {
+  description = "Deliveries of a webhook message before it is kept in the webhook dead-letter queue: the webhooks function's MAX_ATTEMPTS and the webhook queue's maxReceiveCount. With the default backoff, 12 attempts span about a day and a half."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.webhook_max_attempts >= 1 && var.webhook_max_attempts <= 1000 && floor(var.webhook_max_attempts) == var.webhook_max_attempts
+    error_message = "webhook_max_attempts must be a whole number between 1 and 1000 (SQS's maxReceiveCount range)."
+  }
+}
+
+variable "webhook_backoff_base_seconds" {
+  description = "Ceiling of a webhook's first retry delay (full jitter)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.webhook_backoff_base_seconds >= 1 && floor(var.webhook_backoff_base_seconds) == var.webhook_backoff_base_seconds
+    error_message = "webhook_backoff_base_seconds must be a whole number, at least 1."
+  }
+}
+
+variable "webhook_backoff_factor" {
+  description = "Growth of a webhook's retry ceiling per attempt."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.webhook_backoff_factor >= 1
+    error_message = "webhook_backoff_factor must be at least 1."
+  }
+}
+
+variable "webhook_backoff_cap_seconds" {
+  description = "No webhook retry waits longer than this (at most 43200, SQS's longest visibility)."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.webhook_backoff_cap_seconds >= 1 && var.webhook_backoff_cap_seconds <= 43200
+    error_message = "webhook_backoff_cap_seconds must be between 1 and 43200."
+  }
+}
+
+variable "webhook_timeout_seconds" {
+  description = "How long an endpoint has to answer a delivery (1-30)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.webhook_timeout_seconds >= 1 && var.webhook_timeout_seconds <= 30 && floor(var.webhook_timeout_seconds) == var.webhook_timeout_seconds
+    error_message = "webhook_timeout_seconds must be a whole number between 1 and 30."
+  }
+}
+
+variable "webhook_max_concurrency" {
+  description = "Most concurrent deliverer invocations the webhook queue's event source mapping starts (2-1000): slow endpoints take no more than this from the account's concurrency."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.webhook_max_concurrency >= 2 && var.webhook_max_concurrency <= 1000
+    error_message = "webhook_max_concurrency must be between 2 and 1000."
+  }
+}

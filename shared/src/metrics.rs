@@ -79,19 +79,22 @@ pub fn lane_paused(chain_id: u64, lane: usize, address: Address, state: &str) {
     );
 }
 
+/// The webhook metrics, as the dashboard charts them (infra-check holds the two together).
+pub const WEBHOOK_METRICS: [&str; 2] = ["WebhookDeliveries", "WebhookLatency"];
+
 /// One webhook attempt, by how it ended (`delivered`, `failed`, `gave_up`, `refused`,
 /// `skipped`), and how long the endpoint took: the dashboard's webhook row; `gave_up` is
 /// alarmed with the webhook dead-letter queue.
 pub fn webhook_attempt(outcome: &str, latency_ms: u64, transaction_id: crate::domain::TxId) {
     let extra = json!({ "transaction_id": transaction_id.to_string() });
     emit(
-        ("WebhookDeliveries", "Count", json!(1)),
+        (WEBHOOK_METRICS[0], "Count", json!(1)),
         &[("Outcome", outcome.to_owned())],
         extra.clone(),
     );
     if outcome != "skipped" {
         emit(
-            ("WebhookLatency", "Milliseconds", json!(latency_ms)),
+            (WEBHOOK_METRICS[1], "Milliseconds", json!(latency_ms)),
             &[],
             extra,
         );

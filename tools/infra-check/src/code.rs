@@ -91,8 +91,9 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 ///
 /// A read is `env.<method>("NAME"…)` on the config's `Env` (`required`, `optional`,
 /// `or_default`, and helpers such as `message_type_policy`, which take the name); a helper
-/// called without a name (`env.backoff()`) reads the names in its own body in
-/// `shared/src/config/`. Only `required` makes a variable required.
+/// called without a name (`env.backoff()`, `env.backoff_or(DEFAULTS)`) reads the names in its
+/// own body in `shared/src/config/`, and in the bodies of the helpers it calls in turn. Only
+/// `required` makes a variable required.
 pub fn env_reads(root: &Path, krate: &FunctionCrate) -> BTreeMap<String, bool> {
     let mut config_files = Vec::new();
     collect_rs(&root.join("shared/src/config"), &mut config_files);
@@ -110,17 +111,36 @@ pub fn env_reads(root: &Path, krate: &FunctionCrate) -> BTreeMap<String, bool> {
         for call in method_calls(&code, "env") {
             match call.name {
                 Some(name) => merge_read(&mut reads, name, call.method == "required"),
-                None => {
-                    for inner in method_calls(&function_body(&shared, &call.method), "self") {
-                        if let Some(name) = inner.name {
-                            merge_read(&mut reads, name, inner.method == "required");
-                        }
-                    }
-                }
+                None => helper_reads(&shared, &call.method, 3, &mut reads),
             }
         }
     }
     reads
+}
+
+/// The names the helper `method` of `shared/src/config/` reads, following the helpers it calls
+/// `depth` deep. What a helper's helper requires is read as optional: whether it runs at all is
+/// the outer helper's choice (`chains()` reads `CHAIN_ID` only without `CHAINS`).
+fn helper_reads(shared: &str, method: &str, depth: usize, reads: &mut BTreeMap<String, bool>) {
+    helper_reads_within(shared, method, depth, true, reads);
+}
+
+fn helper_reads_within(
+    shared: &str,
+    method: &str,
+    depth: usize,
+    outermost: bool,
+    reads: &mut BTreeMap<String, bool>,
+) {
+    for inner in method_calls(&function_body(shared, method), "self") {
+        match inner.name {
+            Some(name) => merge_read(reads, name, outermost && inner.method == "required"),
+            None if depth > 0 => {
+                helper_reads_within(shared, &inner.method, depth - 1, false, reads)
+            }
+            None => {}
+        }
+    }
 }
 
 fn merge_read(reads: &mut BTreeMap<String, bool>, name: String, required: bool) {
@@ -174,12 +194,11 @@ fn method_calls(code: &str, receiver: &str) -> Vec<MethodCall> {
             let name = &s[..end];
             is_env_name(name).then(|| name.to_owned())
         });
-        if name.is_some() || args.starts_with(')') {
-            calls.push(MethodCall {
-                method: method.to_owned(),
-                name,
-            });
-        }
+        // A call without a name literal is a helper's (`backoff()`, `backoff_or(DEFAULTS)`).
+        calls.push(MethodCall {
+            method: method.to_owned(),
+            name,
+        });
     }
     calls
 }
@@ -338,6 +357,7 @@ mod tests {
                 .or_default::<u32>("SWEEP_BATCH_LIMIT", 5)?,
             url: env.optional("WEBSOCKET_URL")?,
             backoff: env.backoff()?,
+            webhooks: env.backoff_or(DEFAULT_BACKOFF)?,
             other: environment.required("NOT_THIS"),
         "#;
         let calls = method_calls(code, "env");
@@ -360,8 +380,37 @@ mod tests {
                     method: "backoff".into(),
                     name: None
                 },
+                MethodCall {
+                    method: "backoff_or".into(),
+                    name: None
+                },
             ]
         );
+    }
+
+    #[test]
+    fn a_helper_reads_what_the_helpers_it_calls_read() {
+        let shared = r#"
+            pub fn backoff(&self) -> Result<Backoff, ConfigError> {
+                self.backoff_or(Backoff::default())
+            }
+            pub fn backoff_or(&self, defaults: Backoff) -> Result<Backoff, ConfigError> {
+                Backoff::new(self.or_default("BACKOFF_BASE_SECONDS", 2)?, self.required("MAX_ATTEMPTS")?)
+            }
+        "#;
+        let mut reads = BTreeMap::new();
+        helper_reads(shared, "backoff", 3, &mut reads);
+        // Required by the inner helper, which the outer one may or may not call: optional.
+        assert_eq!(
+            reads,
+            BTreeMap::from([
+                ("BACKOFF_BASE_SECONDS".to_owned(), false),
+                ("MAX_ATTEMPTS".to_owned(), false),
+            ])
+        );
+        let mut direct = BTreeMap::new();
+        helper_reads(shared, "backoff_or", 3, &mut direct);
+        assert_eq!(direct.get("MAX_ATTEMPTS"), Some(&true));
     }
 
     #[test]

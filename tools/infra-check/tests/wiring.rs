@@ -368,11 +368,13 @@ fn every_work_queue_redrives_to_a_dead_letter_queue() {
                 queue_resource.address()
             )
         });
-        // The handlers decide "last attempt" from MAX_ATTEMPTS: it must be the same number.
+        // The handlers decide "last attempt" from MAX_ATTEMPTS: it must be the same number,
+        // the same variable as the consumer's MAX_ATTEMPTS.
         let refs = terraform::references(&max_receive);
+        let attempts = max_attempts_variable(&queue_resource.name);
         assert!(
-            refs.iter().any(|r| r.0 == ["var", "max_attempts"]),
-            "{}: maxReceiveCount should be var.max_attempts (the functions' MAX_ATTEMPTS)",
+            refs.iter().any(|r| r.0 == ["var", attempts.as_str()]),
+            "{}: maxReceiveCount should be var.{attempts} (its consumer's MAX_ATTEMPTS)",
             queue_resource.address()
         );
         let source_retention = queue_number(queue_resource, "message_retention_seconds", 345_600.0);
@@ -383,6 +385,46 @@ fn every_work_queue_redrives_to_a_dead_letter_queue() {
             queue_resource.address()
         );
     }
+}
+
+/// The variable a queue's consumer takes its `MAX_ATTEMPTS` from: the one its redrive policy's
+/// `maxReceiveCount` must be.
+fn max_attempts_variable(queue_name: &str) -> String {
+    let lambdas = lambdas();
+    let consumers: BTreeSet<String> = mappings()
+        .iter()
+        .filter(|m| {
+            m.resource
+                .attr("event_source_arn")
+                .is_some_and(|e| queues_referenced(e, m).iter().any(|q| q == queue_name))
+        })
+        .map(mapped_function)
+        .collect();
+    let variables: BTreeSet<String> = consumers
+        .iter()
+        .map(|function| {
+            let expr = environment_variable(function, "MAX_ATTEMPTS").unwrap_or_else(|| {
+                panic!("{function} consumes aws_sqs_queue.{queue_name} but has no MAX_ATTEMPTS")
+            });
+            infra()
+                .references_in(&expr, None)
+                .iter()
+                .find(|r| r.starts_with(&["var"]))
+                .and_then(|r| r.0.get(1).cloned())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{function}: MAX_ATTEMPTS is set from no variable ({:?})",
+                        lambdas.get(function).map(|l| l.address())
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(
+        variables.len(),
+        1,
+        "aws_sqs_queue.{queue_name}'s consumers take MAX_ATTEMPTS from {variables:?}: one variable, or no consumer knows its last attempt"
+    );
+    variables.into_iter().next().unwrap_or_default()
 }
 
 #[test]
@@ -431,13 +473,29 @@ fn every_queue_has_a_consumer_and_its_visibility_is_six_times_the_consumer_timeo
             consumed.insert(queue_name);
         }
     }
+    // A dead-letter queue nothing reads keeps its messages for inspection: an alarm must say
+    // when one arrives.
+    let watched = alarmed_queues();
+    let dlqs = dead_letter_queues();
     for queue_resource in infra().resources_of("aws_sqs_queue") {
+        let kept = dlqs.contains(&queue_resource.name) && watched.contains(&queue_resource.name);
         assert!(
-            consumed.contains(&queue_resource.name),
-            "{} has no event source mapping: nothing reads it",
+            consumed.contains(&queue_resource.name) || kept,
+            "{} has no event source mapping: nothing reads it (a dead-letter queue nothing reads needs an alarm on its depth)",
             queue_resource.address()
         );
     }
+}
+
+/// The queues an alarm watches by name (`QueueName = aws_sqs_queue.<q>.name`).
+fn alarmed_queues() -> BTreeSet<String> {
+    infra()
+        .resources_of("aws_cloudwatch_metric_alarm")
+        .filter_map(|alarm| alarm.attr("dimensions"))
+        .flat_map(|dimensions| infra().references_in(dimensions, None))
+        .filter(|r| r.starts_with(&["aws_sqs_queue"]) && r.0.get(2).is_some_and(|a| a == "name"))
+        .filter_map(|r| r.0.get(1).cloned())
+        .collect()
 }
 
 /// A consumer's Lambda timeout in seconds, and its node calls' timeout in seconds.
@@ -2156,6 +2214,10 @@ fn the_dashboard_charts_every_progress_metric_the_code_publishes_and_every_alarm
         .map(|name| (*name).to_owned())
         .collect();
     assert_eq!(names("progress_seconds"), seconds);
+    assert_eq!(
+        names("webhook_metrics"),
+        tx_shared::metrics::WEBHOOK_METRICS
+    );
     assert_eq!(
         locals.get("metrics_namespace").and_then(Value::as_str),
         Some(tx_shared::metrics::NAMESPACE)

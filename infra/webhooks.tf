@@ -1,0 +1,188 @@
+# Webhooks: each client's endpoints are told of its transactions' events.
+#
+# The table's stream -> the webhooks function (fan-out: each event kept in its
+# transaction's delivery log, one message per endpoint) -> the webhook queue ->
+# the webhooks function (delivery: signed, posted to a public address only,
+# logged; failures back off through the message's visibility) -> after
+# webhook_max_attempts, the webhook dead-letter queue (alarmed). An operator
+# re-delivers from the log (POST /admin/transactions/{id}/redeliver), never
+# from the dead letters, which only keep what failed for inspection.
+#
+# Nothing here is on the pipeline's path: the fan-out reads the stream through
+# its own event source mapping, retried apart from the notifier's, and a slow
+# endpoint holds only its own messages, at most webhook_max_concurrency
+# invocations.
+
+locals {
+  webhook_backoff_environment = {
+    BACKOFF_BASE_SECONDS = tostring(var.webhook_backoff_base_seconds)
+    BACKOFF_FACTOR       = tostring(var.webhook_backoff_factor)
+    BACKOFF_CAP_SECONDS  = tostring(var.webhook_backoff_cap_seconds)
+    MAX_ATTEMPTS         = tostring(var.webhook_max_attempts)
+  }
+
+  webhook_queue_visibility_seconds = 6 * local.function_timeouts.webhooks
+}
+
+resource "aws_sqs_queue" "webhooks_dlq" {
+  name                              = "${local.prefix}-webhooks-dlq"
+  visibility_timeout_seconds        = local.dlq_visibility_seconds
+  message_retention_seconds         = local.dlq_retention_seconds
+  kms_master_key_id                 = aws_kms_key.data.arn
+  kms_data_key_reuse_period_seconds = local.queue_data_key_reuse_seconds
+}
+
+resource "aws_sqs_queue" "webhooks" {
+  name                              = "${local.prefix}-webhooks"
+  visibility_timeout_seconds        = local.webhook_queue_visibility_seconds
+  message_retention_seconds         = local.queue_retention_seconds
+  receive_wait_time_seconds         = 20
+  kms_master_key_id                 = aws_kms_key.data.arn
+  kms_data_key_reuse_period_seconds = local.queue_data_key_reuse_seconds
+
+  # maxReceiveCount is the webhooks function's MAX_ATTEMPTS (one variable drives both).
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.webhooks_dlq.arn
+    maxReceiveCount     = var.webhook_max_attempts
+  })
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "webhooks_dlq" {
+  queue_url = aws_sqs_queue.webhooks_dlq.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.webhooks.arn]
+  })
+}
+
+# The table's stream -> the fan-out. Every event must reach the queue: a
+# failing batch is split to find the failing record and retried until it
+# succeeds or its records leave the stream (24 hours); the fan-out-behind
+# alarm fires long before. Only transactions' changes invoke it.
+resource "aws_lambda_event_source_mapping" "webhooks_stream" {
+  event_source_arn                   = aws_dynamodb_table.transactions.stream_arn
+  function_name                      = aws_lambda_function.function["webhooks"].arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = 1
+  function_response_types            = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = -1
+  maximum_record_age_in_seconds      = -1
+  parallelization_factor             = 1
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({ dynamodb = { Keys = { pk = { S = [{ prefix = "TX#" }] } } } })
+    }
+  }
+}
+
+# The webhook queue -> the deliverer: failures reported per message.
+resource "aws_lambda_event_source_mapping" "webhooks" {
+  event_source_arn        = aws_sqs_queue.webhooks.arn
+  function_name           = aws_lambda_function.function["webhooks"].arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.webhook_max_concurrency
+  }
+}
+
+# webhooks: read the table's stream (the fan-out's mapping), read a
+# transaction whose stream image it can't read, read the clients' endpoints
+# (HOOKS#), keep events and attempts in the delivery logs (HOOKLOG#), queue
+# deliveries and consume the webhook queue, backing off its failed messages.
+data "aws_iam_policy_document" "webhooks" {
+  source_policy_documents = [data.aws_iam_policy_document.common["webhooks"].json]
+
+  statement {
+    sid    = "ReadTableStream"
+    effect = "Allow"
+    actions = [
+      "dynamodb:DescribeStream",
+      "dynamodb:GetRecords",
+      "dynamodb:GetShardIterator",
+    ]
+    resources = [aws_dynamodb_table.transactions.stream_arn]
+  }
+
+  # ListStreams has no resource-level permissions.
+  statement {
+    sid       = "ListStreams"
+    effect    = "Allow"
+    actions   = ["dynamodb:ListStreams"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadTransactionsAndEndpoints"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["TX#*", "HOOKS#*"]
+    }
+  }
+
+  statement {
+    sid       = "KeepDeliveryLogs"
+    effect    = "Allow"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.transactions.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["HOOKLOG#*"]
+    }
+  }
+
+  statement {
+    sid       = "QueueAndConsumeDeliveries"
+    effect    = "Allow"
+    actions   = concat(local.consume_queue_actions, ["sqs:SendMessage", "sqs:ChangeMessageVisibility"])
+    resources = [aws_sqs_queue.webhooks.arn]
+  }
+}
+
+# A delivery whose last attempt failed: its endpoint has been failing for
+# about a day and a half. The client sees every attempt in the delivery log;
+# an operator re-delivers once the endpoint works (the message here is only
+# kept for inspection).
+resource "aws_cloudwatch_metric_alarm" "webhook_dead_letters" {
+  alarm_name          = "${local.prefix}-webhooks-dlq-not-empty"
+  alarm_description   = "A webhook delivery failed its last attempt: the client's endpoint is failing. GET /transactions/{id}/deliveries shows the attempts; POST /admin/transactions/{id}/redeliver sends again."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.webhooks_dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# The fan-out is stuck on the stream (a batch that keeps failing): events wait,
+# and are lost when their records leave the stream after 24 hours.
+resource "aws_cloudwatch_metric_alarm" "webhook_fan_out_behind" {
+  alarm_name          = "${local.prefix}-webhooks-behind"
+  alarm_description   = "The webhook fan-out is over five minutes behind the table's stream: events are not being queued (its logs say why); past 24 hours they are lost."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = aws_lambda_function.function["webhooks"].function_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 300000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
