@@ -85,6 +85,33 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
+/// Whether the README's Python verification snippet, run as written, accepts `body` signed as
+/// `header` with `secret`.
+fn readme_snippet_accepts(header: &str, body: &str, secret: &str) -> bool {
+    use std::io::Write;
+    let readme = include_str!("../README.md");
+    let snippet = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("the README has no Python verification snippet"));
+    let program = format!(
+        "{snippet}\nimport json, sys\nargs = json.load(sys.stdin)\n\
+         sys.exit(0 if verify(args['header'], args['body'].encode(), [args['secret']]) else 1)\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    let input = serde_json::json!({ "header": header, "body": body, "secret": secret });
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.to_string().as_bytes());
+    }
+    child.wait().is_ok_and(|status| status.success())
+}
+
 fn operator(stack: &TestStack) -> Client {
     Client::new(
         integration_tests::http_client(),
@@ -131,6 +158,10 @@ async fn a_clients_endpoint_hears_each_event_of_its_transaction_signed_and_an_op
         assert!(webhook::verify(signature, body.as_bytes(), &["whsec_other"], now(), 300).is_err());
         assert!(parsed["id"].as_str().is_some_and(|e| e.starts_with("evt_")));
     }
+    // The README's snippet verifies a real delivery, and refuses it under another secret.
+    let (signature, body, _) = &deliveries[0];
+    assert!(readme_snippet_accepts(signature, body, &created.secret));
+    assert!(!readme_snippet_accepts(signature, body, "whsec_other"));
     let confirmed = deliveries
         .iter()
         .find(|(_, _, body)| body["type"] == "confirmed")

@@ -1,5 +1,5 @@
-//! Webhook signatures (the scheme the service's webhooks will use; it sends none yet), the way
-//! Stripe signs its events: the header
+//! Webhook signatures, the way Stripe signs its events (the service signs its deliveries with
+//! [`sign`]; a receiver checks them with [`verify`]): the header
 //! `Tx-Broadcaster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one
 //! `v1` per secret in force (two while a rotation overlaps).
 //!
