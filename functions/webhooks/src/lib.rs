@@ -30,8 +30,8 @@ use tx_shared::config::{ConfigError, Env};
 use tx_shared::ports::{QueueError, Reading, StoreError, WebhookQueue, WebhookStore};
 use tx_shared::stream::TransactionRecord;
 use tx_shared::webhooks::{
-    AddressPolicy, Attempt, AttemptOutcome, DeliveryMessage, Event, LoggedEvent, Registry,
-    events_of,
+    AddressPolicy, Attempt, AttemptOutcome, DeliveryMessage, Event, EventKind, LoggedEvent,
+    Registry, events_of,
 };
 
 pub use send::{HttpSender, SendError};
@@ -193,7 +193,7 @@ pub struct Deliverer<S> {
     pub backoff: Backoff,
 }
 
-impl<S: WebhookStore> Deliverer<S> {
+impl<S: WebhookStore + Reading> Deliverer<S> {
     /// One batch of the webhook queue: each message delivered, failures backed off.
     pub async fn handle<R: tx_shared::ports::Redelivery>(
         &self,
@@ -231,6 +231,29 @@ impl<S: WebhookStore> Deliverer<S> {
                 .await;
             return Ok(());
         };
+        // A request withdrawn because it could not be queued (its client was told so, with a
+        // 503) was never accepted, whatever the stream saw for a moment.
+        if message.kind == EventKind::Accepted {
+            let stored = self.store.get(message.transaction_id).await.map_err(|e| {
+                RetryLater::after(
+                    e.to_string(),
+                    self.backoff.delay(attempt, rand::random()).delay,
+                )
+            })?;
+            if stored.is_none() {
+                let why = "the request was withdrawn: it was never accepted".to_owned();
+                self.log(
+                    message,
+                    attempt,
+                    AttemptOutcome::Skipped,
+                    None,
+                    0,
+                    Some(why),
+                )
+                .await;
+                return Ok(());
+            }
+        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let signature = tx_broadcaster_client::webhook::sign(
             &endpoint.secrets_in_force(now),

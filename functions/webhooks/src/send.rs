@@ -77,6 +77,12 @@ impl HttpSender {
                 "the host resolves to a private, loopback, link-local or reserved address".into(),
             ));
         }
+        // Plain HTTP is for a receiver on this machine only: never in the clear elsewhere.
+        if url.scheme() != "https" && addresses.iter().any(|a| !a.ip().is_loopback()) {
+            return Err(SendError::Refused(
+                "plain http reaches only this machine; the host resolves elsewhere".into(),
+            ));
+        }
         let mut client = tx_shared::tls::reqwest_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)

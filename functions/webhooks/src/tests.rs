@@ -422,3 +422,51 @@ fn the_lambda_tells_its_two_event_sources_apart() {
     assert!(WebhookEvent::parse(serde_json::json!({ "Records": [] })).is_err());
     assert!(WebhookEvent::parse(serde_json::json!("hello")).is_err());
 }
+
+#[tokio::test]
+async fn an_accepted_event_of_a_withdrawn_request_is_not_sent() {
+    use tx_shared::ports::Intake;
+    let store = MemoryStore::new();
+    let (url, received) = receiver(200, None, Duration::ZERO).await;
+    let endpoint = registered(&store, &url, &["accepted"]).await;
+    let deliverer = deliverer(&store, LOCAL, Duration::from_secs(5));
+    // Withdrawn (or never stored): nothing is sent, and the log says why.
+    let withdrawn = message(&endpoint, EventKind::Accepted);
+    assert_eq!(
+        deliverer.deliver(delivery(withdrawn.clone(), 1)).await,
+        Ok(())
+    );
+    let log = attempts(&store, withdrawn.transaction_id).await;
+    assert_eq!(log[0].outcome, AttemptOutcome::Skipped);
+    assert_eq!(
+        log[0].error.as_deref(),
+        Some("the request was withdrawn: it was never accepted")
+    );
+    assert!(
+        received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    );
+    // Stored: sent.
+    let new = tx_shared::domain::NewTransaction {
+        id: TxId::generate(),
+        message_type: "f()".into(),
+        function_signature: "f()".into(),
+        data: alloy::primitives::Bytes::from(vec![0x26, 0x12, 0x1f, 0xf0]),
+        chain_id: 31337,
+        client: alice(),
+        idempotency: None,
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    store
+        .insert_new(&new)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stored = DeliveryMessage {
+        transaction_id: new.id,
+        ..withdrawn
+    };
+    assert_eq!(deliverer.deliver(delivery(stored, 1)).await, Ok(()));
+    assert_eq!(received.lock().unwrap_or_else(|e| e.into_inner()).len(), 1);
+}

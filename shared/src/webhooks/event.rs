@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::{Status, Transaction};
+use crate::domain::{Event as Step, Status, Transaction};
 use crate::metrics::Change;
 use crate::view::TransactionView;
 
@@ -60,27 +60,38 @@ impl EventKind {
 }
 
 /// The events one stream record shows. An insert is `accepted`; a change is each status the
-/// transaction entered, `broadcast` again for a new hash, and `retried` for an operator's retry
-/// (a new generation). A change whose old image could not be read (a release that wrote it in
-/// another shape) is told by its new status alone: an event twice is better than none, and its
-/// id lets a receiver see the repeat.
+/// transaction entered, `broadcast` again for a new hash, and `retried` when an operator's retry
+/// is among the steps the change appended (a new generation alone is not one: the broadcaster
+/// starts one itself when another sender took the nonce). A change whose old image could not be
+/// read (a release that wrote it in another shape) is told only by a final status or review:
+/// an event twice is better than none, and its id lets a receiver see the repeat; `broadcast`
+/// can't be told from a receipt check's note without the old image.
 pub fn events_of(change: Change, old: Option<&Transaction>, new: &Transaction) -> Vec<EventKind> {
-    if change == Change::Insert {
-        return vec![EventKind::Accepted];
+    match change {
+        Change::Insert => return vec![EventKind::Accepted],
+        Change::Remove => return Vec::new(),
+        Change::Modify => {}
     }
-    if change == Change::Remove {
-        return Vec::new();
-    }
+    let Some(old) = old else {
+        return match new.status {
+            Status::Confirmed => vec![EventKind::Confirmed],
+            Status::Reverted => vec![EventKind::Reverted],
+            Status::NeedsReview => vec![EventKind::NeedsReview],
+            _ => Vec::new(),
+        };
+    };
     let mut events = Vec::new();
-    if old.is_some_and(|old| new.generation > old.generation) {
+    let appended = new.history.get(old.history.len()..).unwrap_or_default();
+    if appended
+        .iter()
+        .any(|step| step.event == Step::RetryRequested)
+    {
         events.push(EventKind::Retried);
     }
     let hash = |tx: &Transaction| tx.signed.as_ref().map(|s| s.hash);
-    let entered = |status: Status| old.is_none_or(|old| old.status != status);
+    let entered = |status: Status| old.status != status;
     let kind = match new.status {
-        Status::Broadcast
-            if entered(Status::Broadcast) || old.is_some_and(|o| hash(o) != hash(new)) =>
-        {
+        Status::Broadcast if entered(Status::Broadcast) || hash(old) != hash(new) => {
             Some(EventKind::Broadcast)
         }
         Status::Confirmed if entered(Status::Confirmed) => Some(EventKind::Confirmed),
@@ -148,7 +159,7 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Event as Step, HistoryEntry, NewTransaction, SignedTx, TxId};
+    use crate::domain::{HistoryEntry, NewTransaction, SignedTx, TxId};
     use alloy::primitives::{Address, B256, Bytes};
 
     fn tx(status: Status) -> Transaction {
@@ -224,22 +235,33 @@ mod tests {
             [EventKind::Broadcast]
         );
         let review = moved(&replaced, Status::NeedsReview);
-        let mut retried = moved(&review, Status::Received);
+        let mut retried = review.clone();
+        retried.status = Status::Received;
         retried.generation += 1;
+        retried
+            .history
+            .push(HistoryEntry::now(Step::RetryRequested));
         assert_eq!(
             events_of(Change::Modify, Some(&review), &retried),
             [EventKind::Retried]
         );
+        // The broadcaster's own new generation (another sender took the nonce) is no retry.
+        let mut lost = moved(&replaced, Status::Retrying);
+        lost.generation += 1;
+        lost.history.push(HistoryEntry::now(Step::NonceLost));
+        assert!(events_of(Change::Modify, Some(&replaced), &lost).is_empty());
     }
 
     #[test]
-    fn an_unreadable_old_image_is_told_by_the_new_status() {
+    fn an_unreadable_old_image_is_told_by_a_final_status_only() {
         let confirmed = tx(Status::Confirmed);
         assert_eq!(
             events_of(Change::Modify, None, &confirmed),
             [EventKind::Confirmed]
         );
         assert!(events_of(Change::Modify, None, &tx(Status::Signed)).is_empty());
+        // Every receipt check's note would otherwise be another `broadcast`.
+        assert!(events_of(Change::Modify, None, &tx(Status::Broadcast)).is_empty());
     }
 
     #[test]
