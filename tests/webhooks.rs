@@ -339,3 +339,87 @@ async fn a_failing_endpoint_is_retried_with_backoff_to_its_last_attempt_and_the_
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_whose_endpoints_do_not_read_holds_back_no_other_change() {
+    let (good_key, bad_key) = ("good-client-key-0123456789", "bad-client-key-0123456789a");
+    let keys = tx_shared::auth::ApiKeys::parse(&format!("good:{good_key},bad:{bad_key}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = devstack::RunnerOptions {
+        api_keys: keys,
+        ..devstack::RunnerOptions::default()
+    };
+    let stack = TestStack::start_with("webhooks-corrupt", options, 1).await;
+    let as_client = |key: &str| {
+        Client::new(
+            integration_tests::http_client(),
+            &stack.api_url,
+            Credentials::ApiKey(key.into()),
+        )
+    };
+    let (good, bad) = (as_client(good_key), as_client(bad_key));
+    let (good_receiver, bad_receiver) = (Receiver::start(200).await, Receiver::start(200).await);
+    for (client, receiver) in [(&good, &good_receiver), (&bad, &bad_receiver)] {
+        client
+            .create_webhook(&NewWebhook::new(&receiver.url, &["accepted"]))
+            .await
+            .unwrap_or_else(|e| panic!("registering: {e}"));
+    }
+    // The bad client's endpoints, as a release that wrote them in another shape left them.
+    aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .put_item()
+        .table_name(&stack.provisioned.table_name)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("HOOKS#bad".into()),
+        )
+        .item(
+            "endpoints",
+            aws_sdk_dynamodb::types::AttributeValue::S("[{\"id\": 7}]".into()),
+        )
+        .item(
+            "version",
+            aws_sdk_dynamodb::types::AttributeValue::N("2".into()),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = bad.webhooks().await;
+    assert!(
+        matches!(
+            &listed,
+            Err(tx_broadcaster_client::Error::Api { status: 503, .. })
+        ),
+        "{listed:?}"
+    );
+    let request = tx_broadcaster_client::BroadcastRequest::new(
+        ADD_WEIGHT,
+        &add_weight_data(Address::repeat_byte(0x79), 9),
+    );
+    let dropped = bad
+        .broadcast(&request, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .transaction_id;
+    let after = good
+        .broadcast(&request, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .transaction_id;
+    // The good client's event, later on the stream, is delivered: the fan-out got past the
+    // record it could do nothing with.
+    assert!(
+        poll_until(Duration::from_secs(60), || async {
+            !good_receiver.about(&after).is_empty()
+        })
+        .await,
+        "the fan-out did not get past a client whose endpoints did not read"
+    );
+    assert!(bad_receiver.about(&dropped).is_empty());
+    assert!(
+        bad.deliveries(&dropped)
+            .await
+            .is_ok_and(|log| log.events.is_empty() && log.attempts.is_empty())
+    );
+    stack.stop().await;
+}

@@ -83,7 +83,7 @@ pub fn lane_paused(chain_id: u64, lane: usize, address: Address, state: &str) {
 pub const WEBHOOK_METRICS: [&str; 2] = ["WebhookDeliveries", "WebhookLatency"];
 
 /// One webhook attempt, by how it ended (`delivered`, `failed`, `gave_up`, `refused`,
-/// `skipped`), and how long the endpoint took: the dashboard's webhook row; `gave_up` is
+/// `skipped`; and [`webhook_dropped`]'s `dropped`), and how long the endpoint took: the dashboard's webhook row; `gave_up` is
 /// alarmed with the webhook dead-letter queue.
 pub fn webhook_attempt(outcome: &str, latency_ms: u64, transaction_id: crate::domain::TxId) {
     let extra = json!({ "transaction_id": transaction_id.to_string() });
@@ -92,13 +92,24 @@ pub fn webhook_attempt(outcome: &str, latency_ms: u64, transaction_id: crate::do
         &[("Outcome", outcome.to_owned())],
         extra.clone(),
     );
-    if outcome != "skipped" {
+    // Only what reached an endpoint took its time.
+    if matches!(outcome, "delivered" | "failed" | "gave_up") {
         emit(
             (WEBHOOK_METRICS[1], "Milliseconds", json!(latency_ms)),
             &[],
             extra,
         );
     }
+}
+
+/// An event that could never be delivered as it is (a client's endpoints that don't read, a
+/// message the queue refuses): counted as `dropped`, alarmed at once.
+pub fn webhook_dropped(transaction_id: crate::domain::TxId) {
+    emit(
+        (WEBHOOK_METRICS[0], "Count", json!(1)),
+        &[("Outcome", "dropped".to_owned())],
+        json!({ "transaction_id": transaction_id.to_string() }),
+    );
 }
 
 /// The pipeline's progress: what one batch of the table's changes did to transactions, per

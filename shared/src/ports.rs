@@ -422,12 +422,13 @@ pub struct MinuteProgress {
 
 /// Queues webhook deliveries, one message per event and endpoint.
 pub trait WebhookQueue: Send + Sync {
-    /// All of `messages`, or an error (then some may have been queued: a delivery is at
-    /// least once, and its event id lets a receiver drop a repeat).
+    /// All of `messages` but those the queue refuses as they are (a message too large): their
+    /// indexes, with why. An error: some may have been queued (a delivery is at least once, and
+    /// its event id lets a receiver drop a repeat).
     fn queue_deliveries(
         &self,
         messages: &[crate::webhooks::DeliveryMessage],
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(usize, String)>, QueueError>> + Send;
 }
 
 /// A client's webhook endpoints, and each transaction's deliveries.

@@ -15,6 +15,9 @@ pub struct TransactionRecord {
     /// The images, if they read as transactions of this release.
     pub old: Option<Transaction>,
     pub new: Option<Transaction>,
+    /// The record's place in its shard: what a consumer reports to be handed the batch again
+    /// from there (`batchItemFailures`).
+    pub sequence_number: Option<String>,
 }
 
 /// The records of `event` that are about transactions, in the stream's order.
@@ -28,6 +31,7 @@ pub fn transaction_records(event: &StreamEvent) -> Vec<TransactionRecord> {
                 change: Change::of_event_name(&record.event_name),
                 old: transaction_of_image(&record.change.old_image),
                 new: transaction_of_image(&record.change.new_image),
+                sequence_number: record.change.sequence_number.clone(),
             })
         })
         .collect()

@@ -102,6 +102,17 @@ pub struct FannedOut {
     pub deliveries: usize,
 }
 
+/// A stream batch the fan-out could not finish: the records from `failed_at` on must be handed
+/// over again (Lambda's `batchItemFailures`, from that record's sequence number); the events of
+/// the records before it are kept and queued.
+#[derive(Debug, thiserror::Error)]
+#[error("record {failed_at} of the batch: {error}")]
+pub struct FanOutFailed {
+    pub failed_at: usize,
+    #[source]
+    pub error: WebhookError,
+}
+
 /// From the table's stream to the webhook queue.
 pub struct FanOut<S, Q> {
     pub store: S,
@@ -112,61 +123,140 @@ impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
     /// Every event of `records` some endpoint of its client wants: kept in its transaction's
     /// log, then queued once per endpoint. Safe to run again on the same records (a failed
     /// batch is): an event is kept once, and a repeated delivery carries the same event id.
-    pub async fn fan_out(&self, records: &[TransactionRecord]) -> Result<FannedOut, WebhookError> {
-        let mut registries: HashMap<ClientId, Registry> = HashMap::new();
-        let mut messages = Vec::new();
+    /// What can never succeed (a client's endpoints that no longer read, a message the queue
+    /// refuses as it is) is dropped with an error line and a `dropped` count, alarmed: one
+    /// such record must not hold back every change behind it on its shard.
+    pub async fn fan_out(&self, records: &[TransactionRecord]) -> Result<FannedOut, FanOutFailed> {
+        let mut registries: HashMap<ClientId, Option<Registry>> = HashMap::new();
+        let mut messages: Vec<DeliveryMessage> = Vec::new();
+        // The record each message came from.
+        let mut sources: Vec<usize> = Vec::new();
         let mut done = FannedOut::default();
-        for record in records {
-            let Some(change) = record.change else {
-                continue;
-            };
-            let read;
-            let new = match &record.new {
-                Some(tx) => tx,
-                // A change whose new image this release can't read (removals have none):
-                // as the table has it now.
-                None if change != tx_shared::metrics::Change::Remove => {
-                    match self.store.get(record.id).await? {
-                        Some(tx) => {
-                            read = tx;
-                            &read
-                        }
-                        None => continue,
+        let mut failed = None;
+        for (i, record) in records.iter().enumerate() {
+            match self.events_of_record(record, &mut registries).await {
+                Ok(events) => {
+                    for record_messages in events {
+                        done.events += 1;
+                        sources.extend(std::iter::repeat_n(i, record_messages.len()));
+                        messages.extend(record_messages);
                     }
                 }
-                None => continue,
-            };
-            let Some(client) = new.client.as_ref() else {
-                continue;
-            };
-            let kinds = events_of(change, record.old.as_ref(), new);
-            if kinds.is_empty() {
-                continue;
-            }
-            if !registries.contains_key(client) {
-                let registry = self.store.endpoints(client).await?;
-                registries.insert(client.clone(), registry);
-            }
-            let Some(registry) = registries.get(client) else {
-                continue;
-            };
-            for kind in kinds {
-                let endpoints: Vec<_> = registry.wanting(kind).map(|e| e.id.clone()).collect();
-                if endpoints.is_empty() {
-                    continue;
+                Err(error) => {
+                    failed = Some(FanOutFailed {
+                        failed_at: i,
+                        error,
+                    });
+                    break;
                 }
-                let event = Event::of(new, kind);
-                let logged = LoggedEvent {
-                    id: event.id.clone(),
-                    kind,
-                    at_ms: (new.updated_at.unix_timestamp_nanos() / 1_000_000) as i64,
-                    endpoints: endpoints.clone(),
-                    body: event.body.clone(),
-                };
-                self.store.log_event(new.id, &logged).await?;
-                done.events += 1;
-                for endpoint_id in endpoints {
-                    messages.push(DeliveryMessage {
+            }
+        }
+        if !messages.is_empty() {
+            match self.queue.queue_deliveries(&messages).await {
+                Ok(refused) => {
+                    for (i, why) in refused {
+                        if let Some(message) = messages.get(i) {
+                            tracing::error!(
+                                transaction_id = %message.transaction_id,
+                                event_id = %message.event_id,
+                                endpoint_id = %message.endpoint_id,
+                                reason = %why,
+                                "the queue refuses this delivery as it is; dropped"
+                            );
+                            tx_shared::metrics::webhook_dropped(message.transaction_id);
+                        }
+                    }
+                    done.deliveries = messages.len();
+                }
+                Err(e) => {
+                    // Some may be queued: all of it is handed over again, from the first
+                    // record that made a message.
+                    let from = sources.first().copied().unwrap_or_default();
+                    return Err(FanOutFailed {
+                        failed_at: failed.as_ref().map_or(from, |f| f.failed_at.min(from)),
+                        error: e.into(),
+                    });
+                }
+            }
+        }
+        match failed {
+            Some(failed) => Err(failed),
+            None => Ok(done),
+        }
+    }
+
+    /// One record's events, each kept in its transaction's log: its messages, an event's each.
+    async fn events_of_record(
+        &self,
+        record: &TransactionRecord,
+        registries: &mut HashMap<ClientId, Option<Registry>>,
+    ) -> Result<Vec<Vec<DeliveryMessage>>, WebhookError> {
+        let Some(change) = record.change else {
+            return Ok(Vec::new());
+        };
+        let read;
+        let new = match &record.new {
+            Some(tx) => tx,
+            // A change whose new image this release can't read (removals have none): as the
+            // table has it now.
+            None if change != tx_shared::metrics::Change::Remove => {
+                match self.store.get(record.id).await? {
+                    Some(tx) => {
+                        read = tx;
+                        &read
+                    }
+                    None => return Ok(Vec::new()),
+                }
+            }
+            None => return Ok(Vec::new()),
+        };
+        let Some(client) = new.client.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let kinds = events_of(change, record.old.as_ref(), new);
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !registries.contains_key(client) {
+            let registry = match self.store.endpoints(client).await {
+                Ok(registry) => Some(registry),
+                Err(StoreError::Corrupt(why)) => {
+                    tracing::error!(
+                        client = %client,
+                        reason = %why,
+                        "a client's webhook endpoints don't read; its events are dropped until they do"
+                    );
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
+            registries.insert(client.clone(), registry);
+        }
+        let Some(Some(registry)) = registries.get(client) else {
+            for _ in &kinds {
+                tx_shared::metrics::webhook_dropped(new.id);
+            }
+            return Ok(Vec::new());
+        };
+        let mut events = Vec::new();
+        for kind in kinds {
+            let endpoints: Vec<_> = registry.wanting(kind).map(|e| e.id.clone()).collect();
+            if endpoints.is_empty() {
+                continue;
+            }
+            let event = Event::of(new, kind);
+            let logged = LoggedEvent {
+                id: event.id.clone(),
+                kind,
+                at_ms: (new.updated_at.unix_timestamp_nanos() / 1_000_000) as i64,
+                endpoints: endpoints.clone(),
+                body: event.body.clone(),
+            };
+            self.store.log_event(new.id, &logged).await?;
+            events.push(
+                endpoints
+                    .into_iter()
+                    .map(|endpoint_id| DeliveryMessage {
                         event_id: event.id.clone(),
                         kind,
                         transaction_id: new.id,
@@ -174,15 +264,11 @@ impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
                         endpoint_id,
                         body: event.body.clone(),
                         redelivery: false,
-                    });
-                }
-            }
+                    })
+                    .collect(),
+            );
         }
-        if !messages.is_empty() {
-            self.queue.queue_deliveries(&messages).await?;
-        }
-        done.deliveries = messages.len();
-        Ok(done)
+        Ok(events)
     }
 }
 
@@ -414,13 +500,30 @@ impl AwsWebhooks {
         match WebhookEvent::parse(event)? {
             WebhookEvent::Stream(batch) => {
                 let records = tx_shared::stream::transaction_records(&batch);
-                let done = self.fan_out.fan_out(&records).await?;
-                tracing::debug!(
-                    events = done.events,
-                    deliveries = done.deliveries,
-                    "fanned out"
-                );
-                Ok(serde_json::json!({}))
+                match self.fan_out.fan_out(&records).await {
+                    Ok(done) => {
+                        tracing::debug!(
+                            events = done.events,
+                            deliveries = done.deliveries,
+                            "fanned out"
+                        );
+                        Ok(serde_json::json!({}))
+                    }
+                    // From the record that failed on, the batch is handed over again; the
+                    // records before it are done.
+                    Err(failed) => match records
+                        .get(failed.failed_at)
+                        .and_then(|r| r.sequence_number.clone())
+                    {
+                        Some(sequence) => {
+                            tracing::warn!(error = %failed, "fan-out stopped; the rest of the batch comes again");
+                            Ok(serde_json::json!({
+                                "batchItemFailures": [{ "itemIdentifier": sequence }]
+                            }))
+                        }
+                        None => Err(failed.error),
+                    },
+                }
             }
             WebhookEvent::Queue(batch) => {
                 let response = self.deliverer.handle(batch, deadline, &self.queue).await;

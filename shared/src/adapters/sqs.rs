@@ -69,34 +69,45 @@ const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
 
 impl WebhookQueue for SqsQueue {
-    async fn queue_deliveries(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError> {
+    async fn queue_deliveries(
+        &self,
+        messages: &[DeliveryMessage],
+    ) -> Result<Vec<(usize, String)>, QueueError> {
         let bodies = messages
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| QueueError::Rejected(e.to_string()))?;
-        let mut batches: Vec<Vec<&String>> = Vec::new();
+        let mut refused = Vec::new();
+        // Batches of message indexes, each within SQS's entries and bytes.
+        let mut batches: Vec<Vec<usize>> = Vec::new();
         let mut bytes = 0;
-        for body in &bodies {
+        for (i, body) in bodies.iter().enumerate() {
+            if body.len() > BATCH_BYTES {
+                refused.push((
+                    i,
+                    format!("a message of {} bytes is over SQS's 256 KB", body.len()),
+                ));
+                continue;
+            }
             match batches.last_mut() {
                 Some(batch) if batch.len() < BATCH_ENTRIES && bytes + body.len() <= BATCH_BYTES => {
                     bytes += body.len();
-                    batch.push(body);
+                    batch.push(i);
                 }
                 _ => {
                     bytes = body.len();
-                    batches.push(vec![body]);
+                    batches.push(vec![i]);
                 }
             }
         }
         for batch in batches {
             let entries = batch
                 .iter()
-                .enumerate()
-                .map(|(i, body)| {
+                .map(|&i| {
                     aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(body.as_str())
+                        .message_body(bodies[i].as_str())
                         .build()
                         .map_err(|e| QueueError::Rejected(e.to_string()))
                 })
@@ -109,16 +120,23 @@ impl WebhookQueue for SqsQueue {
                 .send()
                 .await
                 .map_err(|e| QueueError::Unavailable(describe(&e)))?;
-            if let Some(failed) = sent.failed.first() {
+            let mut failed = 0;
+            for entry in &sent.failed {
+                let why = entry.message.clone().unwrap_or_else(|| entry.code.clone());
+                match entry.id.parse::<usize>() {
+                    // The message itself is refused: sending it again changes nothing.
+                    Ok(i) if entry.sender_fault => refused.push((i, why)),
+                    _ => failed += 1,
+                }
+            }
+            if failed > 0 {
                 return Err(QueueError::Unavailable(format!(
-                    "{} of {} webhook deliveries were not queued: {}",
-                    sent.failed.len(),
-                    batch.len(),
-                    failed.message.as_deref().unwrap_or(&failed.code)
+                    "{failed} of {} webhook deliveries were not queued",
+                    batch.len()
                 )));
             }
         }
-        Ok(())
+        Ok(refused)
     }
 }
 

@@ -103,8 +103,9 @@ pub fn events_of(change: Change, old: Option<&Transaction>, new: &Transaction) -
     events
 }
 
-/// The largest body an event carries whole (a queue message holds 256 KB).
-pub const MAX_EVENT_BODY: usize = 200_000;
+/// The largest body an event carries whole: its queue message (the body again, JSON-escaped,
+/// so at most about twice as long) must fit SQS's 256 KB.
+pub const MAX_EVENT_BODY: usize = 100_000;
 
 /// One event of one transaction, with the exact body every delivery of it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,13 +140,17 @@ impl Event {
             "transaction": TransactionView::from(tx),
         });
         let mut text = body.to_string();
-        if text.len() > MAX_EVENT_BODY
-            && let Some(view) = body.get_mut("transaction").and_then(|v| v.as_object_mut())
-        {
-            // A history of thousands of steps (an operator retrying again and again) would
-            // not fit a queue message: the event then says so and carries the rest.
-            view.remove("history");
-            view.insert("history_omitted".into(), serde_json::Value::Bool(true));
+        // A history of thousands of steps (an operator retrying again and again), then calldata
+        // of a hundred kilobytes, would not fit a queue message: the event then says what it
+        // leaves out (`GET /transactions/{id}` has it) and carries the rest.
+        for (field, omitted) in [("history", "history_omitted"), ("data", "data_omitted")] {
+            if text.len() <= MAX_EVENT_BODY {
+                break;
+            }
+            if let Some(view) = body.get_mut("transaction").and_then(|v| v.as_object_mut()) {
+                view.remove(field);
+                view.insert(omitted.into(), serde_json::Value::Bool(true));
+            }
             text = body.to_string();
         }
         Event {
@@ -262,6 +267,46 @@ mod tests {
         assert!(events_of(Change::Modify, None, &tx(Status::Signed)).is_empty());
         // Every receipt check's note would otherwise be another `broadcast`.
         assert!(events_of(Change::Modify, None, &tx(Status::Broadcast)).is_empty());
+    }
+
+    #[test]
+    fn an_event_too_large_for_a_queue_message_leaves_out_history_then_data() {
+        let mut big = tx(Status::Confirmed);
+        big.data = Bytes::from(vec![0xab; 120_000]);
+        for _ in 0..2_000 {
+            big.history.push(HistoryEntry::now(Step::Signed));
+        }
+        let event = Event::of(&big, EventKind::Confirmed);
+        assert!(event.body.len() <= MAX_EVENT_BODY, "{}", event.body.len());
+        let body: serde_json::Value =
+            serde_json::from_str(&event.body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body["transaction"]["history_omitted"], true);
+        assert_eq!(body["transaction"]["data_omitted"], true);
+        assert_eq!(body["transaction"]["status"], "confirmed");
+        // Only what must go: a long history alone leaves the calldata in.
+        let mut long = tx(Status::Confirmed);
+        for _ in 0..2_000 {
+            long.history.push(HistoryEntry::now(Step::Signed));
+        }
+        let body: serde_json::Value =
+            serde_json::from_str(&Event::of(&long, EventKind::Confirmed).body)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body["transaction"]["history_omitted"], true);
+        assert!(body["transaction"]["data"].is_string());
+        // And the message carrying it fits SQS, however its text escapes.
+        let message = crate::webhooks::DeliveryMessage {
+            event_id: event.id.clone(),
+            kind: event.kind,
+            transaction_id: big.id,
+            client: "alice".into(),
+            endpoint_id: crate::webhooks::EndpointId::generate(),
+            body: event.body.clone(),
+            redelivery: false,
+        };
+        let bytes = serde_json::to_string(&message)
+            .map(|m| m.len())
+            .unwrap_or(usize::MAX);
+        assert!(bytes < 256 * 1024, "{bytes}");
     }
 
     #[test]

@@ -253,6 +253,7 @@ pub async fn follow_stream(
                                 change: Some(kind),
                                 old,
                                 new: image,
+                                sequence_number: change.sequence_number.clone(),
                             });
                         }
                     }
@@ -306,10 +307,17 @@ pub fn fan_out(
                 },
             };
             let mut wait = Duration::from_millis(200);
+            let mut from = 0;
             loop {
-                match webhooks.fan_out.fan_out(&records).await {
+                match webhooks
+                    .fan_out
+                    .fan_out(records.get(from..).unwrap_or_default())
+                    .await
+                {
                     Ok(_) => break,
                     Err(e) => {
+                        // From the record that failed on, as Lambda hands the rest over again.
+                        from += e.failed_at;
                         tracing::warn!(error = %e, "webhook fan-out failed; retrying the batch");
                         tokio::select! {
                             _ = stop.wait_for(|stop| *stop) => return,

@@ -39,6 +39,24 @@ fn number(item: &Item, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+impl DynamoStore {
+    /// An event not kept: counted, unless it is kept already.
+    async fn count_unlogged_event(&self, tx: TxId, event_id: &str) -> Result<(), StoreError> {
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(hook_log_pk(tx)))
+            .update_expression("ADD unlogged_events :one")
+            .condition_expression("attribute_not_exists(#event)")
+            .expression_attribute_names("#event", event_id)
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        applied(counted).map(|_| ())
+    }
+}
+
 impl crate::ports::WebhookStore for DynamoStore {
     async fn endpoints(&self, client: &ClientId) -> Result<Registry, StoreError> {
         let Some(item) = self.get_item(hooks_pk(client)).await? else {
@@ -77,7 +95,11 @@ impl crate::ports::WebhookStore for DynamoStore {
 
     async fn log_event(&self, tx: TxId, event: &LoggedEvent) -> Result<(), StoreError> {
         let entry = json(event)?;
-        let room = MAX_LOGGED_EVENT_BYTES.saturating_sub(entry.len());
+        // Larger than the whole allowance (events' bodies are bounded well under it): counted.
+        let room = MAX_LOGGED_EVENT_BYTES.checked_sub(entry.len());
+        let Some(room) = room else {
+            return self.count_unlogged_event(tx, &event.id).await;
+        };
         let kept = self
             .client
             .update_item()
@@ -103,20 +125,8 @@ impl crate::ports::WebhookStore for DynamoStore {
         if applied(kept)? {
             return Ok(());
         }
-        // Kept already (the same change read twice), or the log is full: counted, once per
-        // id that is not kept.
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(hook_log_pk(tx)))
-            .update_expression("ADD unlogged_events :one")
-            .condition_expression("attribute_not_exists(#event)")
-            .expression_attribute_names("#event", &event.id)
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        applied(counted).map(|_| ())
+        // Kept already (the same change read twice), or the log is full.
+        self.count_unlogged_event(tx, &event.id).await
     }
 
     async fn log_attempt(&self, tx: TxId, attempt: &Attempt) -> Result<(), StoreError> {
