@@ -394,7 +394,7 @@ async fn a_client_whose_endpoints_do_not_read_holds_back_no_other_change() {
     );
     let request = tx_broadcaster_client::BroadcastRequest::new(
         ADD_WEIGHT,
-        &add_weight_data(Address::repeat_byte(0x79), 9),
+        add_weight_data(Address::repeat_byte(0x79), 9),
     );
     let dropped = bad
         .broadcast(&request, None)

@@ -500,7 +500,9 @@ impl AwsWebhooks {
         match WebhookEvent::parse(event)? {
             WebhookEvent::Stream(batch) => {
                 let records = tx_shared::stream::transaction_records(&batch);
-                match self.fan_out.fan_out(&records).await {
+                // Boxed, as is the delivery below: the two state machines side by side are
+                // deeper than the compiler lays out by default.
+                match Box::pin(self.fan_out.fan_out(&records)).await {
                     Ok(done) => {
                         tracing::debug!(
                             events = done.events,
@@ -526,7 +528,7 @@ impl AwsWebhooks {
                 }
             }
             WebhookEvent::Queue(batch) => {
-                let response = self.deliverer.handle(batch, deadline, &self.queue).await;
+                let response = Box::pin(self.deliverer.handle(batch, deadline, &self.queue)).await;
                 serde_json::to_value(response)
                     .map_err(|e| WebhookError::UnknownEvent(e.to_string()))
             }
