@@ -166,8 +166,15 @@ data "aws_iam_policy_document" "api" {
   }
 
   # Webhooks: a client's endpoints (HOOKS#, written over the version read) and
-  # a transaction's delivery log (HOOKLOG#), read; an operator's re-delivery
-  # is queued.
+  # a transaction's delivery log (HOOKLOG#), read, in the webhook table; an
+  # operator's re-delivery is queued.
+  statement {
+    sid       = "WebhookEndpointsAndLogs"
+    effect    = "Allow"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.webhooks.arn]
+  }
+
   statement {
     sid       = "QueueRedeliveries"
     effect    = "Allow"

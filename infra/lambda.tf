@@ -27,8 +27,10 @@ locals {
       # with PKCE); the page sends the access token to the operators' API.
       OPERATOR_SIGN_IN_URL = local.operator_hosted_ui_url
       OPERATOR_CLIENT_ID   = aws_cognito_user_pool_client.status_page.id
-      # An operator's re-delivery queues here.
-      WEBHOOK_QUEUE_URL = aws_sqs_queue.webhooks.url
+      # Clients' webhook endpoints and delivery logs; an operator's re-delivery
+      # queues here.
+      WEBHOOK_TABLE_NAME = aws_dynamodb_table.webhooks.name
+      WEBHOOK_QUEUE_URL  = aws_sqs_queue.webhooks.url
       # The REST API's events carry the stage in the path ("/v1/health");
       # lambda_http strips it, so the router sees "/health".
       AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH = "true"
@@ -107,6 +109,7 @@ locals {
     # Public endpoints only (no WEBHOOK_ALLOW_LOOPBACK on AWS).
     webhooks = merge(local.webhook_backoff_environment, {
       TABLE_NAME              = aws_dynamodb_table.transactions.name
+      WEBHOOK_TABLE_NAME      = aws_dynamodb_table.webhooks.name
       WEBHOOK_QUEUE_URL       = aws_sqs_queue.webhooks.url
       WEBHOOK_TIMEOUT_SECONDS = tostring(var.webhook_timeout_seconds)
       RUST_LOG                = var.rust_log

@@ -24,6 +24,37 @@ locals {
   webhook_queue_visibility_seconds = 6 * local.function_timeouts.webhooks
 }
 
+# Endpoints (with their signing secrets) and delivery logs: a table of their
+# own. It has no stream (a delivery log's writes never reach the pipeline's
+# stream consumers, nor compete with its items' throughput), and only the api
+# and the webhooks function may touch it: no other role can read a secret.
+resource "aws_dynamodb_table" "webhooks" {
+  name                        = "${local.prefix}-webhooks"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  # As the main table's: an item given an expiry is deleted after it.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
 resource "aws_sqs_queue" "webhooks_dlq" {
   name                              = "${local.prefix}-webhooks-dlq"
   visibility_timeout_seconds        = local.dlq_visibility_seconds
@@ -92,8 +123,8 @@ resource "aws_lambda_event_source_mapping" "webhooks" {
 }
 
 # webhooks: read the table's stream (the fan-out's mapping), read a
-# transaction whose stream image it can't read, read the clients' endpoints
-# (HOOKS#), keep events and attempts in the delivery logs (HOOKLOG#), queue
+# transaction (TX#), read the clients' endpoints (HOOKS#, webhook table), keep
+# events and attempts in the delivery logs (HOOKLOG#, webhook table), queue
 # deliveries and consume the webhook queue, backing off its failed messages.
 data "aws_iam_policy_document" "webhooks" {
   source_policy_documents = [data.aws_iam_policy_document.common["webhooks"].json]
@@ -117,15 +148,29 @@ data "aws_iam_policy_document" "webhooks" {
     resources = ["*"]
   }
 
+  # A transaction whose stream image this release can't read, and an accepted
+  # event's transaction (a withdrawn request's is not sent).
   statement {
-    sid       = "ReadTransactionsAndEndpoints"
+    sid       = "ReadTransactions"
     effect    = "Allow"
     actions   = ["dynamodb:GetItem"]
     resources = [aws_dynamodb_table.transactions.arn]
     condition {
       test     = "ForAllValues:StringLike"
       variable = "dynamodb:LeadingKeys"
-      values   = ["TX#*", "HOOKS#*"]
+      values   = ["TX#*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadEndpoints"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.webhooks.arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["HOOKS#*"]
     }
   }
 
@@ -133,7 +178,7 @@ data "aws_iam_policy_document" "webhooks" {
     sid       = "KeepDeliveryLogs"
     effect    = "Allow"
     actions   = ["dynamodb:UpdateItem"]
-    resources = [aws_dynamodb_table.transactions.arn]
+    resources = [aws_dynamodb_table.webhooks.arn]
     condition {
       test     = "ForAllValues:StringLike"
       variable = "dynamodb:LeadingKeys"

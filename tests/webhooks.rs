@@ -368,7 +368,7 @@ async fn a_client_whose_endpoints_do_not_read_holds_back_no_other_change() {
     // The bad client's endpoints, as a release that wrote them in another shape left them.
     aws_sdk_dynamodb::Client::new(&stack.sdk)
         .put_item()
-        .table_name(&stack.provisioned.table_name)
+        .table_name(&stack.provisioned.webhook_table_name)
         .item(
             "pk",
             aws_sdk_dynamodb::types::AttributeValue::S("HOOKS#bad".into()),

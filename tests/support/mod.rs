@@ -169,7 +169,8 @@ impl TestStack {
             tx_shared::adapters::dynamo::DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&self.sdk),
                 &self.provisioned.table_name,
-            ),
+            )
+            .with_webhook_table(&self.provisioned.webhook_table_name),
             tx_shared::adapters::kms::KmsSigner::new(
                 aws_sdk_kms::Client::new(&self.sdk),
                 &self.provisioned.kms_key_id,

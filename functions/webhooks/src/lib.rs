@@ -51,6 +51,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub table_name: String,
+    /// Where endpoints and delivery logs are kept.
+    pub webhook_table_name: String,
     pub queue_url: String,
     pub policy: AddressPolicy,
     pub backoff: Backoff,
@@ -58,7 +60,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// `TABLE_NAME`, `WEBHOOK_QUEUE_URL`; `WEBHOOK_ALLOW_LOOPBACK` (`true` only for `make
+    /// `TABLE_NAME`, `WEBHOOK_TABLE_NAME`, `WEBHOOK_QUEUE_URL`; `WEBHOOK_ALLOW_LOOPBACK` (`true` only for `make
     /// dev` and the tests), `WEBHOOK_TIMEOUT_SECONDS`, and the backoff's settings
     /// (`BACKOFF_BASE_SECONDS`, `BACKOFF_FACTOR`, `BACKOFF_CAP_SECONDS`, `MAX_ATTEMPTS`, the
     /// webhook queue's `maxReceiveCount`), defaulting to [`DEFAULT_BACKOFF`].
@@ -72,6 +74,7 @@ impl Config {
         }
         Ok(Config {
             table_name: env.required("TABLE_NAME")?,
+            webhook_table_name: env.required("WEBHOOK_TABLE_NAME")?,
             queue_url: env.required("WEBHOOK_QUEUE_URL")?,
             policy: AddressPolicy {
                 allow_loopback: env.or_default("WEBHOOK_ALLOW_LOOPBACK", false)?,
@@ -478,7 +481,8 @@ pub struct AwsWebhooks {
 
 impl AwsWebhooks {
     pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, SendError> {
-        let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
+        let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name)
+            .with_webhook_table(&config.webhook_table_name);
         let queue = SqsQueue::new(clients.sqs.clone(), &config.queue_url);
         Ok(AwsWebhooks {
             fan_out: FanOut {

@@ -266,6 +266,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             // Locally, operators sign in with the admin token.
             sign_in: None,
             webhook_queue_url: Some(p.webhook_queue_url.clone()),
+            webhook_table_name: Some(p.webhook_table_name.clone()),
             webhook_policy: options.webhook_policy,
         },
         signer: signer::Config {
@@ -307,6 +308,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
         },
         webhooks: webhooks::Config {
             table_name: p.table_name.clone(),
+            webhook_table_name: p.webhook_table_name.clone(),
             queue_url: p.webhook_queue_url.clone(),
             policy: options.webhook_policy,
             backoff: options.webhook_backoff,

@@ -57,6 +57,9 @@ impl Names {
     pub fn webhook_queue(&self) -> String {
         format!("{}-webhooks", self.prefix)
     }
+    pub fn webhook_table(&self) -> String {
+        format!("{}-webhooks", self.prefix)
+    }
     pub fn key_alias(&self) -> String {
         format!("alias/{}-signer", self.prefix)
     }
@@ -83,6 +86,8 @@ impl Names {
 #[derive(Debug, Clone)]
 pub struct Provisioned {
     pub table_name: String,
+    /// Webhook endpoints and delivery logs: a table of their own, as on AWS.
+    pub webhook_table_name: String,
     pub topic_arn: String,
     pub sign_queue_url: String,
     pub sign_dlq_url: String,
@@ -190,6 +195,7 @@ pub async fn provision_lanes(
     let kms = aws_sdk_kms::Client::new(sdk);
 
     ensure_table(&dynamo, &names.table()).await?;
+    ensure_key_table(&dynamo, &names.webhook_table()).await?;
     let topic_arn = sns
         .create_topic()
         .name(names.topic())
@@ -228,6 +234,7 @@ pub async fn provision_lanes(
 
     Ok(Provisioned {
         table_name: names.table(),
+        webhook_table_name: names.webhook_table(),
         topic_arn,
         sign_queue_url,
         sign_dlq_url,
@@ -260,6 +267,68 @@ fn connect(rpc_url: &str) -> Result<RootProvider, DevError> {
         .connect_reqwest(http, url)
         .root()
         .clone())
+}
+
+/// A table keyed by `pk` alone, without indexes or stream (`infra/webhooks.tf`'s).
+async fn ensure_key_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let build = |e: aws_sdk_dynamodb::error::BuildError| DevError::Provision(e.to_string());
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(build)?,
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build)?,
+        )
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        // Another provisioner may have won the race.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(aws("create table")(e)),
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(aws("describe table"))?
+            .table
+            .and_then(|t| t.table_status);
+        if status == Some(TableStatus::Active) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DevError::Provision(format!(
+                "table {table} is not active after 60 s"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {

@@ -20,8 +20,10 @@
 //!   via TTL).
 //! - `NONCE#<chain>#<address>`: the next nonce of a signing account.
 //! - `CONN#<id>`: an open WebSocket connection of the status page (the notifier's).
-//! - `HOOKS#<client>`: a client's webhook endpoints and their secrets (`webhooks.rs`).
-//! - `HOOKLOG#<id>`: a transaction's webhook events and delivery attempts (`webhooks.rs`).
+//!
+//! And in the webhook table (`webhooks.rs`; the main table where none is given):
+//! - `HOOKS#<client>`: a client's webhook endpoints and their secrets.
+//! - `HOOKLOG#<id>`: a transaction's webhook events and delivery attempts.
 //!
 //! Every status change is a conditional update from the expected status, so a stale or
 //! duplicated message can never move a transaction backwards.
@@ -102,6 +104,9 @@ const NONCE_CONTENTION_BUDGET: Duration = Duration::from_secs(20);
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Webhook endpoints and delivery logs: a table of their own on AWS (no stream to feed,
+    /// readable only by the api and the webhooks function); the main table unless told.
+    hooks_table: String,
     /// This process's reservations waiting for each lane's counter: written together, a group
     /// per write, instead of racing each other for the counter (every lost race is a
     /// cancelled, billed transactional write). Other processes still race through the
@@ -111,18 +116,32 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         DynamoStore {
             client,
-            table: table.into(),
+            hooks_table: table.clone(),
+            table,
             nonce_groups: Arc::default(),
         }
     }
 
+    /// The same store, keeping webhook endpoints and delivery logs in `table`.
+    pub fn with_webhook_table(self, table: impl Into<String>) -> Self {
+        DynamoStore {
+            hooks_table: table.into(),
+            ..self
+        }
+    }
+
     async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        self.get_item_in(&self.table, pk).await
+    }
+
+    async fn get_item_in(&self, table: &str, pk: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(table)
             .key("pk", s(pk))
             .consistent_read(true)
             .send()

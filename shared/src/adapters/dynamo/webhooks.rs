@@ -1,4 +1,4 @@
-//! Webhook endpoints and delivery logs.
+//! Webhook endpoints and delivery logs, in the webhook table.
 //!
 //! - `HOOKS#<client>`: `endpoints` (JSON: every endpoint with its secrets) and `version`, which
 //!   every change moves on under a condition, so two changes at once can't lose one another.
@@ -45,7 +45,7 @@ impl DynamoStore {
         let counted = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.hooks_table)
             .key("pk", s(hook_log_pk(tx)))
             .update_expression("ADD unlogged_events :one")
             .condition_expression("attribute_not_exists(#event)")
@@ -59,7 +59,10 @@ impl DynamoStore {
 
 impl crate::ports::WebhookStore for DynamoStore {
     async fn endpoints(&self, client: &ClientId) -> Result<Registry, StoreError> {
-        let Some(item) = self.get_item(hooks_pk(client)).await? else {
+        let Some(item) = self
+            .get_item_in(&self.hooks_table, hooks_pk(client))
+            .await?
+        else {
             return Ok(Registry::default());
         };
         let endpoints = match item.get("endpoints").and_then(|v| v.as_s().ok()) {
@@ -80,7 +83,7 @@ impl crate::ports::WebhookStore for DynamoStore {
         let mut put = self
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.hooks_table)
             .item("pk", s(hooks_pk(client)))
             .item("endpoints", s(json(&registry.endpoints)?))
             .item("version", n(registry.version + 1));
@@ -103,7 +106,7 @@ impl crate::ports::WebhookStore for DynamoStore {
         let kept = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.hooks_table)
             .key("pk", s(hook_log_pk(tx)))
             .update_expression(
                 "SET #event = :event, event_count = if_not_exists(event_count, :zero) + :one, \
@@ -133,7 +136,7 @@ impl crate::ports::WebhookStore for DynamoStore {
         let kept = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.hooks_table)
             .key("pk", s(hook_log_pk(tx)))
             .update_expression(
                 "SET attempts = list_append(if_not_exists(attempts, :none), :attempt), \
@@ -152,7 +155,7 @@ impl crate::ports::WebhookStore for DynamoStore {
         }
         self.client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.hooks_table)
             .key("pk", s(hook_log_pk(tx)))
             .update_expression("ADD unlogged_attempts :one")
             .expression_attribute_values(":one", n(1))
@@ -163,7 +166,7 @@ impl crate::ports::WebhookStore for DynamoStore {
     }
 
     async fn deliveries(&self, tx: TxId) -> Result<DeliveryLog, StoreError> {
-        let Some(item) = self.get_item(hook_log_pk(tx)).await? else {
+        let Some(item) = self.get_item_in(&self.hooks_table, hook_log_pk(tx)).await? else {
             return Ok(DeliveryLog::default());
         };
         let mut events = item
