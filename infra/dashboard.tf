@@ -41,6 +41,8 @@ locals {
     [for alarm in aws_cloudwatch_metric_alarm.lane_paused : alarm.arn],
     [aws_cloudwatch_metric_alarm.transactions_waiting.arn],
     [aws_cloudwatch_metric_alarm.webhook_dead_letters.arn],
+    [aws_cloudwatch_metric_alarm.webhook_in_flight.arn],
+    [aws_cloudwatch_metric_alarm.webhook_events_dropped.arn],
     [aws_cloudwatch_metric_alarm.webhook_fan_out_behind.arn],
   )
 

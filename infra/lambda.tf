@@ -222,6 +222,11 @@ resource "aws_lambda_function" "function" {
       error_message = "backoff_cap_seconds must be at least backoff_base_seconds."
     }
     precondition {
+      # The webhooks function refuses it at start-up, and would never run.
+      condition     = var.webhook_backoff_cap_seconds >= var.webhook_backoff_base_seconds
+      error_message = "webhook_backoff_cap_seconds must be at least webhook_backoff_base_seconds."
+    }
+    precondition {
       # A lease shorter than an invocation lets a redelivery start signing the
       # same transaction while the first attempt is still at it.
       condition     = var.signing_lease_seconds >= local.function_timeouts.signer

@@ -22,6 +22,22 @@ locals {
   }
 
   webhook_queue_visibility_seconds = 6 * local.function_timeouts.webhooks
+
+  # Worst case before a failing delivery's last attempt, as for the pipeline's
+  # queues (main.tf): every retry waits its full ceiling.
+  webhook_backoff_total_seconds = sum(concat([0], [
+    for attempt in range(1, var.webhook_max_attempts) :
+    min(var.webhook_backoff_cap_seconds, var.webhook_backoff_base_seconds * pow(var.webhook_backoff_factor, attempt - 1))
+  ]))
+}
+
+# A delivery that keeps failing must reach the webhook dead-letter queue (and
+# its alarm) before the queue's retention drops it unseen.
+check "webhook_retries_fit_in_queue_retention" {
+  assert {
+    condition     = local.webhook_backoff_total_seconds + var.webhook_max_attempts * local.webhook_queue_visibility_seconds < local.queue_retention_seconds
+    error_message = "webhook_max_attempts with this backoff can outlast the webhook queue's retention (${local.queue_retention_seconds} s): failing deliveries may expire before they are dead-lettered. Lower webhook_max_attempts or webhook_backoff_cap_seconds."
+  }
 }
 
 # Endpoints (with their signing secrets) and delivery logs: a table of their
@@ -197,14 +213,66 @@ data "aws_iam_policy_document" "webhooks" {
 # A delivery whose last attempt failed: its endpoint has been failing for
 # about a day and a half. The client sees every attempt in the delivery log;
 # an operator re-delivers once the endpoint works (the message here is only
-# kept for inspection).
+# kept for inspection, 14 days). Alarmed when the dead letters grow, not while
+# they are there: the alarm clears, and the next failing endpoint is told.
 resource "aws_cloudwatch_metric_alarm" "webhook_dead_letters" {
-  alarm_name          = "${local.prefix}-webhooks-dlq-not-empty"
-  alarm_description   = "A webhook delivery failed its last attempt: the client's endpoint is failing. GET /transactions/{id}/deliveries shows the attempts; POST /admin/transactions/{id}/redeliver sends again."
+  alarm_name          = "${local.prefix}-webhooks-dlq-growing"
+  alarm_description   = "A webhook delivery failed its last attempt: a client's endpoint has been failing for its whole retry window. GET /transactions/{id}/deliveries shows the attempts; POST /admin/transactions/{id}/redeliver sends again once it works."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "growth"
+    expression  = "DIFF(messages)"
+    label       = "Dead letters added"
+    return_data = true
+  }
+
+  metric_query {
+    id = "messages"
+    metric {
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = aws_sqs_queue.webhooks_dlq.name }
+      period      = 300
+      stat        = "Maximum"
+    }
+  }
+}
+
+# Messages backing off are in flight (hidden) until their next attempt; SQS
+# holds at most 120,000 in flight per queue, and past that receives come back
+# empty for every client. Half of it: endpoints failing at scale (one client's
+# with many events, or many clients'), to look at before it binds.
+resource "aws_cloudwatch_metric_alarm" "webhook_in_flight" {
+  alarm_name          = "${local.prefix}-webhooks-in-flight"
+  alarm_description   = "Over 60,000 webhook deliveries are waiting to be retried (SQS's in-flight limit is 120,000, past which no client's webhooks are received): find the failing endpoints in the logs (outcome failed), and have their clients fix or remove them."
   namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.webhooks_dlq.name }
+  metric_name         = "ApproximateNumberOfMessagesNotVisible"
+  dimensions          = { QueueName = aws_sqs_queue.webhooks.name }
   statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 60000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# An event that could never be delivered as it is (a client's endpoints that no
+# longer read, a message SQS refuses): dropped so it holds back nothing else.
+resource "aws_cloudwatch_metric_alarm" "webhook_events_dropped" {
+  alarm_name          = "${local.prefix}-webhooks-dropped"
+  alarm_description   = "The webhook fan-out dropped an event it could never deliver as it is; its log line (\"dropped\") names the transaction and why."
+  namespace           = local.metrics_namespace
+  metric_name         = local.webhook_metrics[0]
+  dimensions          = { Outcome = "dropped" }
+  statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"

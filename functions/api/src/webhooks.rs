@@ -99,7 +99,7 @@ impl EndpointView {
 }
 
 /// `POST /webhooks`'s answer: the endpoint and its secret, shown this once.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[schema(as = WebhookEndpointCreated)]
 pub(crate) struct CreatedView {
     #[serde(flatten)]
@@ -109,6 +109,25 @@ pub(crate) struct CreatedView {
     secret: String,
 }
 
+// The two answers that carry a secret show it in no `Debug` (a log line, a panic).
+impl std::fmt::Debug for CreatedView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedView")
+            .field("endpoint", &self.endpoint)
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RotatedView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedView")
+            .field("id", &self.id)
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[schema(as = WebhookEndpoints)]
 pub(crate) struct EndpointsView {
@@ -116,7 +135,7 @@ pub(crate) struct EndpointsView {
 }
 
 /// `POST /webhooks/{id}/rotate`'s answer.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[schema(as = RotatedSecret)]
 pub(crate) struct RotatedView {
     #[schema(pattern = "^we_[0-9a-f]{32}$")]
@@ -509,6 +528,17 @@ where
     }
     let id = reads::transaction_id(id)?;
     let body: RedeliverBody = json_body(&headers, body, true).await?;
+    if let Some(event) = &body.event_id {
+        let well_formed = event.len() == 36
+            && event
+                .strip_prefix("evt_")
+                .is_some_and(|hex| hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        if !well_formed {
+            return Err(ApiError::InvalidBody(
+                "`event_id` is not an event id (`evt_` and 32 hex digits)".into(),
+            ));
+        }
+    }
     let Some(queue) = &app.webhook_queue else {
         tracing::error!("re-delivery asked, but no webhook queue is configured");
         return Err(ApiError::Unavailable);

@@ -322,6 +322,20 @@ async fn deliveries_are_the_transactions_clients_and_operators_and_redelivery_is
     let redeliver = format!("/admin/transactions/{id}/redeliver");
     let (status, _) = call(&app, request("POST", &redeliver, ALICE, None)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = call(
+        &app,
+        request(
+            "POST",
+            &redeliver,
+            ADMIN,
+            Some(json!({"event_id": "evt_nope"})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (StatusCode::BAD_REQUEST, "invalid_body")
+    );
     // No webhook queue in this app: re-delivery can't be queued, and says so without details.
     let (status, answer) = call(&app, request("POST", &redeliver, ADMIN, None)).await;
     assert_eq!(

@@ -487,15 +487,20 @@ fn every_queue_has_a_consumer_and_its_visibility_is_six_times_the_consumer_timeo
     }
 }
 
-/// The queues an alarm watches by name (`QueueName = aws_sqs_queue.<q>.name`).
+/// The queues an alarm watches by name (`aws_sqs_queue.<q>.name`, in its dimensions or a
+/// metric query's).
 fn alarmed_queues() -> BTreeSet<String> {
-    infra()
-        .resources_of("aws_cloudwatch_metric_alarm")
-        .filter_map(|alarm| alarm.attr("dimensions"))
-        .flat_map(|dimensions| infra().references_in(dimensions, None))
-        .filter(|r| r.starts_with(&["aws_sqs_queue"]) && r.0.get(2).is_some_and(|a| a == "name"))
-        .filter_map(|r| r.0.get(1).cloned())
-        .collect()
+    let mut queues = BTreeSet::new();
+    for alarm in infra().resources_of("aws_cloudwatch_metric_alarm") {
+        terraform::walk_expressions(&alarm.body, &mut |expr| {
+            for r in terraform::references(expr) {
+                if r.starts_with(&["aws_sqs_queue"]) && r.0.get(2).is_some_and(|a| a == "name") {
+                    queues.extend(r.0.get(1).cloned());
+                }
+            }
+        });
+    }
+    queues
 }
 
 /// A consumer's Lambda timeout in seconds, and its node calls' timeout in seconds.
