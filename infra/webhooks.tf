@@ -111,7 +111,10 @@ resource "aws_lambda_event_source_mapping" "webhooks_stream" {
   event_source_arn                   = aws_dynamodb_table.transactions.stream_arn
   function_name                      = aws_lambda_function.function["webhooks"].arn
   starting_position                  = "TRIM_HORIZON"
-  batch_size                         = 100
+  # A batch's messages are held at once (an event's body per endpoint): 20
+  # records of up to 100 KB events, two events each, ten endpoints, stay far
+  # below the function's memory.
+  batch_size                         = 20
   maximum_batching_window_in_seconds = 1
   function_response_types            = ["ReportBatchItemFailures"]
   bisect_batch_on_function_error     = true

@@ -224,6 +224,17 @@ async fn a_clients_endpoint_hears_each_event_of_its_transaction_signed_and_an_op
         .collect();
     assert_eq!(repeated.len(), 2, "{repeated:?}");
     assert_eq!(repeated[0], repeated[1]);
+    // The log tells the operator's re-delivery apart.
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            stack.client.deliveries(&id).await.is_ok_and(|log| {
+                log.attempts
+                    .iter()
+                    .any(|a| a.redelivery && a.event_id == event && a.outcome == "delivered")
+            })
+        })
+        .await
+    );
     // A client can't.
     assert!(matches!(
         stack.client.redeliver(&id, None).await,

@@ -1034,6 +1034,7 @@ pub async fn a_delivery_log_keeps_events_once_and_counts_beyond_its_limits<S: We
         status_code: Some(500),
         latency_ms: 12,
         error: Some("the endpoint answered 500".into()),
+        redelivery: n == 2,
     };
     for n in 1..=MAX_LOGGED_ATTEMPTS + 2 {
         store

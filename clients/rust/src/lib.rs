@@ -441,6 +441,9 @@ pub struct DeliveryAttempt {
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub error: Option<String>,
+    /// Sent again by an operator.
+    #[serde(default)]
+    pub redelivery: bool,
 }
 
 /// What an operator's re-delivery queued.

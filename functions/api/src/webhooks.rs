@@ -191,6 +191,8 @@ pub(crate) struct AttemptView {
     latency_ms: u64,
     /// Why it failed, in a few words.
     error: Option<String>,
+    /// Sent again by an operator (its attempts count from 1 again).
+    redelivery: bool,
 }
 
 /// `POST /admin/transactions/{id}/redeliver`'s answer.
@@ -494,6 +496,7 @@ where
                 status_code: a.status_code,
                 latency_ms: a.latency_ms,
                 error: a.error.clone(),
+                redelivery: a.redelivery,
             })
             .collect(),
         unlogged_events: log.unlogged_events,

@@ -418,6 +418,7 @@ impl<S: WebhookStore + Reading> Deliverer<S> {
             status_code,
             latency_ms,
             error,
+            redelivery: message.redelivery,
         };
         let name = serde_json::to_value(outcome)
             .ok()

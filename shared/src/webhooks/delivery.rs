@@ -76,6 +76,9 @@ pub struct Attempt {
     /// Why it failed, in a few words (never the endpoint's answer, never a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// An operator's re-delivery (its attempts count from 1 again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redelivery: bool,
 }
 
 /// A transaction's webhook deliveries.
