@@ -10,7 +10,7 @@
 #
 # Nothing here is on the pipeline's path: the fan-out reads the stream through
 # its own event source mapping, retried apart from the notifier's, and a slow
-# endpoint holds only its own messages, at most webhook_max_concurrency
+# endpoint holds its own messages and one of webhook_max_concurrency
 # invocations.
 
 locals {
@@ -167,8 +167,7 @@ data "aws_iam_policy_document" "webhooks" {
     resources = ["*"]
   }
 
-  # A transaction whose stream image this release can't read, and an accepted
-  # event's transaction (a withdrawn request's is not sent).
+  # A transaction whose stream image this release can't read.
   statement {
     sid       = "ReadTransactions"
     effect    = "Allow"
@@ -228,10 +227,14 @@ resource "aws_cloudwatch_metric_alarm" "webhook_dead_letters" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 
+  # The deliverer's own count of last attempts, or the dead letters growing (a
+  # message that died with its invocation is dead-lettered without one). An
+  # idle queue publishes no metrics: FILL makes its first dead letter a rise
+  # from 0 rather than a first datapoint DIFF can't compare.
   metric_query {
-    id          = "growth"
-    expression  = "DIFF(messages)"
-    label       = "Dead letters added"
+    id          = "arrivals"
+    expression  = "MAX([DIFF(FILL(messages, 0)), FILL(gave_up, 0)])"
+    label       = "Deliveries that gave up"
     return_data = true
   }
 
@@ -245,6 +248,17 @@ resource "aws_cloudwatch_metric_alarm" "webhook_dead_letters" {
       stat        = "Maximum"
     }
   }
+
+  metric_query {
+    id = "gave_up"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = local.webhook_metrics[0]
+      dimensions  = { Outcome = "gave_up" }
+      period      = 300
+      stat        = "Sum"
+    }
+  }
 }
 
 # Messages backing off are in flight (hidden) until their next attempt; SQS
@@ -253,7 +267,7 @@ resource "aws_cloudwatch_metric_alarm" "webhook_dead_letters" {
 # with many events, or many clients'), to look at before it binds.
 resource "aws_cloudwatch_metric_alarm" "webhook_in_flight" {
   alarm_name          = "${local.prefix}-webhooks-in-flight"
-  alarm_description   = "Over 60,000 webhook deliveries are waiting to be retried (SQS's in-flight limit is 120,000, past which no client's webhooks are received): find the failing endpoints in the logs (outcome failed), and have their clients fix or remove them."
+  alarm_description   = "Over 60,000 webhook deliveries are waiting to be retried (SQS's in-flight limit is 120,000, past which no client's webhooks are received): the webhooks function's log lines (outcome failed) name each failing endpoint and its client; have the client fix or remove it (a removed endpoint's waiting deliveries are skipped at their next attempt)."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesNotVisible"
   dimensions          = { QueueName = aws_sqs_queue.webhooks.name }

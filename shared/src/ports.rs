@@ -420,15 +420,25 @@ pub struct MinuteProgress {
     pub seconds: std::collections::BTreeMap<String, (f64, u64)>,
 }
 
+/// Webhook deliveries not all queued: from `first` on, none is known to be.
+#[derive(Debug, thiserror::Error)]
+#[error("webhook deliveries from #{first} on were not queued: {error}")]
+pub struct NotQueued {
+    pub first: usize,
+    #[source]
+    pub error: QueueError,
+}
+
 /// Queues webhook deliveries, one message per event and endpoint.
 pub trait WebhookQueue: Send + Sync {
     /// All of `messages` but those the queue refuses as they are (a message too large): their
-    /// indexes, with why. An error: some may have been queued (a delivery is at least once, and
-    /// its event id lets a receiver drop a repeat).
+    /// indexes, with why. A failure says from which message on none is known queued (those
+    /// before it are; a delivery is at least once, and its event id lets a receiver drop a
+    /// repeat).
     fn queue_deliveries(
         &self,
         messages: &[crate::webhooks::DeliveryMessage],
-    ) -> impl Future<Output = Result<Vec<(usize, String)>, QueueError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(usize, String)>, NotQueued>> + Send;
 }
 
 /// A client's webhook endpoints, and each transaction's deliveries.

@@ -65,9 +65,9 @@ pub struct Config {
     pub sign_in: Option<status_page::SignIn>,
     /// The webhook queue, for an operator's re-delivery (`WEBHOOK_QUEUE_URL`).
     pub webhook_queue_url: Option<String>,
-    /// Where webhook endpoints and delivery logs are kept (`WEBHOOK_TABLE_NAME`; the main table
-    /// if unset).
-    pub webhook_table_name: Option<String>,
+    /// Where webhook endpoints and delivery logs are kept (`WEBHOOK_TABLE_NAME`): never the
+    /// main table, whose other readers must not see a secret.
+    pub webhook_table_name: String,
     /// Where endpoints may be registered (`WEBHOOK_ALLOW_LOOPBACK`: `make dev` and the tests).
     pub webhook_policy: tx_shared::webhooks::AddressPolicy,
 }
@@ -86,7 +86,7 @@ impl Config {
             signer_address: env.optional("SIGNER_ADDRESS")?,
             websocket_url: env.optional("WEBSOCKET_URL")?,
             webhook_queue_url: env.optional("WEBHOOK_QUEUE_URL")?,
-            webhook_table_name: env.optional("WEBHOOK_TABLE_NAME")?,
+            webhook_table_name: env.required("WEBHOOK_TABLE_NAME")?,
             webhook_policy: tx_shared::webhooks::AddressPolicy {
                 allow_loopback: env.or_default("WEBHOOK_ALLOW_LOOPBACK", false)?,
                 allow_public: true,
@@ -236,11 +236,8 @@ impl AwsApp {
                 keys: KmsSigner::lanes_of(&clients.kms, chain),
             })
         })?;
-        let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
-        let store = match &config.webhook_table_name {
-            Some(table) => store.with_webhook_table(table),
-            None => store,
-        };
+        let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name)
+            .with_webhook_table(&config.webhook_table_name);
         let app = App::new(
             store,
             SnsPublisher::new(clients.sns.clone(), &config.topic_arn),

@@ -591,11 +591,18 @@ where
                 })
         })
         .collect();
-    if !messages.is_empty() {
+    let refused = if messages.is_empty() {
+        Vec::new()
+    } else {
         queue.queue_deliveries(&messages).await.map_err(|e| {
             tracing::error!(error = %e, "could not queue the re-delivery");
             ApiError::Unavailable
-        })?;
+        })?
+    };
+    for (i, why) in &refused {
+        if let Some(message) = messages.get(*i) {
+            tracing::error!(event_id = %message.event_id, endpoint_id = %message.endpoint_id, reason = %why, "the queue refuses this re-delivery as it is");
+        }
     }
     tracing::info!(
         transaction_id = %id,
@@ -606,7 +613,7 @@ where
     );
     let answer = Redelivered {
         events: events.len(),
-        deliveries: messages.len(),
+        deliveries: messages.len() - refused.len(),
     };
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }

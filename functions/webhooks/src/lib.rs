@@ -10,7 +10,8 @@
 //!   attempt, and on failure backs off through the message's visibility (full jitter) until the
 //!   queue's cap moves it to its dead-letter queue (alarmed).
 //!
-//! Neither is on the pipeline's path: a slow or failing endpoint delays only its own messages.
+//! Neither is on the pipeline's path. Every client's deliveries share this function's
+//! concurrency (`webhook_max_concurrency` on AWS).
 
 mod send;
 
@@ -30,8 +31,8 @@ use tx_shared::config::{ConfigError, Env};
 use tx_shared::ports::{QueueError, Reading, StoreError, WebhookQueue, WebhookStore};
 use tx_shared::stream::TransactionRecord;
 use tx_shared::webhooks::{
-    AddressPolicy, Attempt, AttemptOutcome, DeliveryMessage, Event, EventKind, LoggedEvent,
-    Registry, events_of,
+    AddressPolicy, Attempt, AttemptOutcome, DeliveryMessage, Event, LoggedEvent, Registry,
+    events_of,
 };
 
 pub use send::{HttpSender, SendError};
@@ -157,6 +158,7 @@ impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
         if !messages.is_empty() {
             match self.queue.queue_deliveries(&messages).await {
                 Ok(refused) => {
+                    done.deliveries = messages.len() - refused.len();
                     for (i, why) in refused {
                         if let Some(message) = messages.get(i) {
                             tracing::error!(
@@ -169,15 +171,14 @@ impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
                             tx_shared::metrics::webhook_dropped(message.transaction_id);
                         }
                     }
-                    done.deliveries = messages.len();
                 }
-                Err(e) => {
-                    // Some may be queued: all of it is handed over again, from the first
-                    // record that made a message.
-                    let from = sources.first().copied().unwrap_or_default();
+                Err(not_queued) => {
+                    // Handed over again from the record of the first message not queued: the
+                    // records before it are done (their messages are on the queue).
+                    let from = sources.get(not_queued.first).copied().unwrap_or_default();
                     return Err(FanOutFailed {
                         failed_at: failed.as_ref().map_or(from, |f| f.failed_at.min(from)),
-                        error: e.into(),
+                        error: not_queued.error.into(),
                     });
                 }
             }
@@ -203,12 +204,24 @@ impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
             // A change whose new image this release can't read (removals have none): as the
             // table has it now.
             None if change != tx_shared::metrics::Change::Remove => {
-                match self.store.get(record.id).await? {
-                    Some(tx) => {
+                match self.store.get(record.id).await {
+                    Ok(Some(tx)) => {
                         read = tx;
                         &read
                     }
-                    None => return Ok(Vec::new()),
+                    Ok(None) => return Ok(Vec::new()),
+                    // Nor does the table's item read: nothing this release can do with it, and
+                    // it must not hold back the changes behind it.
+                    Err(StoreError::Corrupt(why)) => {
+                        tracing::error!(
+                            transaction_id = %record.id,
+                            reason = %why,
+                            "a transaction this release can't read; its events are dropped"
+                        );
+                        tx_shared::metrics::webhook_dropped(record.id);
+                        return Ok(Vec::new());
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             None => return Ok(Vec::new()),
@@ -282,7 +295,7 @@ pub struct Deliverer<S> {
     pub backoff: Backoff,
 }
 
-impl<S: WebhookStore + Reading> Deliverer<S> {
+impl<S: WebhookStore> Deliverer<S> {
     /// One batch of the webhook queue: each message delivered, failures backed off.
     pub async fn handle<R: tx_shared::ports::Redelivery>(
         &self,
@@ -320,29 +333,6 @@ impl<S: WebhookStore + Reading> Deliverer<S> {
                 .await;
             return Ok(());
         };
-        // A request withdrawn because it could not be queued (its client was told so, with a
-        // 503) was never accepted, whatever the stream saw for a moment.
-        if message.kind == EventKind::Accepted {
-            let stored = self.store.get(message.transaction_id).await.map_err(|e| {
-                RetryLater::after(
-                    e.to_string(),
-                    self.backoff.delay(attempt, rand::random()).delay,
-                )
-            })?;
-            if stored.is_none() {
-                let why = "the request was withdrawn: it was never accepted".to_owned();
-                self.log(
-                    message,
-                    attempt,
-                    AttemptOutcome::Skipped,
-                    None,
-                    0,
-                    Some(why),
-                )
-                .await;
-                return Ok(());
-            }
-        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let signature = tx_broadcaster_client::webhook::sign(
             &endpoint.secrets_in_force(now),
@@ -426,6 +416,7 @@ impl<S: WebhookStore + Reading> Deliverer<S> {
             .unwrap_or_default();
         tx_shared::metrics::webhook_attempt(&name, latency_ms, message.transaction_id);
         tracing::info!(
+            client = %message.client,
             endpoint_id = %message.endpoint_id,
             event_id = %message.event_id,
             attempt,
@@ -473,6 +464,37 @@ impl WebhookEvent {
     }
 }
 
+/// What a stream batch's invocation answers: done, or handed back from the record that
+/// failed on (Lambda's `batchItemFailures`: the records before it are done). A record without
+/// a sequence number fails the batch as a whole.
+pub fn stream_answer(
+    records: &[TransactionRecord],
+    outcome: Result<FannedOut, FanOutFailed>,
+) -> Result<Value, WebhookError> {
+    match outcome {
+        Ok(done) => {
+            tracing::debug!(
+                events = done.events,
+                deliveries = done.deliveries,
+                "fanned out"
+            );
+            Ok(serde_json::json!({}))
+        }
+        Err(failed) => match records
+            .get(failed.failed_at)
+            .and_then(|r| r.sequence_number.clone())
+        {
+            Some(sequence) => {
+                tracing::warn!(error = %failed, "fan-out stopped; the rest of the batch comes again");
+                Ok(serde_json::json!({
+                    "batchItemFailures": [{ "itemIdentifier": sequence }]
+                }))
+            }
+            None => Err(failed.error),
+        },
+    }
+}
+
 /// The Lambda: both halves over AWS.
 pub struct AwsWebhooks {
     pub fan_out: FanOut<DynamoStore, SqsQueue>,
@@ -507,30 +529,8 @@ impl AwsWebhooks {
                 let records = tx_shared::stream::transaction_records(&batch);
                 // Boxed, as is the delivery below: the two state machines side by side are
                 // deeper than the compiler lays out by default.
-                match Box::pin(self.fan_out.fan_out(&records)).await {
-                    Ok(done) => {
-                        tracing::debug!(
-                            events = done.events,
-                            deliveries = done.deliveries,
-                            "fanned out"
-                        );
-                        Ok(serde_json::json!({}))
-                    }
-                    // From the record that failed on, the batch is handed over again; the
-                    // records before it are done.
-                    Err(failed) => match records
-                        .get(failed.failed_at)
-                        .and_then(|r| r.sequence_number.clone())
-                    {
-                        Some(sequence) => {
-                            tracing::warn!(error = %failed, "fan-out stopped; the rest of the batch comes again");
-                            Ok(serde_json::json!({
-                                "batchItemFailures": [{ "itemIdentifier": sequence }]
-                            }))
-                        }
-                        None => Err(failed.error),
-                    },
-                }
+                let outcome = Box::pin(self.fan_out.fan_out(&records)).await;
+                stream_answer(&records, outcome)
             }
             WebhookEvent::Queue(batch) => {
                 let response = Box::pin(self.deliverer.handle(batch, deadline, &self.queue)).await;

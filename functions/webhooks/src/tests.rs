@@ -11,7 +11,8 @@ use tx_broadcaster_client::webhook;
 use tx_shared::adapters::memory::MemoryStore;
 use tx_shared::auth::ClientId;
 use tx_shared::domain::TxId;
-use tx_shared::ports::WebhookStore;
+use tx_shared::ports::{QueueError, WebhookQueue, WebhookStore};
+use tx_shared::stream::TransactionRecord;
 use tx_shared::webhooks::{
     AddressPolicy, AttemptOutcome, DeliveryMessage, Endpoint, EventKind, NewEndpoint,
 };
@@ -423,50 +424,136 @@ fn the_lambda_tells_its_two_event_sources_apart() {
     assert!(WebhookEvent::parse(serde_json::json!("hello")).is_err());
 }
 
+/// A queue that takes messages until `fail_from` (then answers that none from there on is
+/// queued), and refuses the ones listed in `refuse` as SQS refuses a message as it is.
+#[derive(Default)]
+struct ScriptedQueue {
+    fail_from: Option<usize>,
+    refuse: Vec<usize>,
+    queued: Mutex<Vec<DeliveryMessage>>,
+}
+
+impl WebhookQueue for ScriptedQueue {
+    async fn queue_deliveries(
+        &self,
+        messages: &[DeliveryMessage],
+    ) -> Result<Vec<(usize, String)>, tx_shared::ports::NotQueued> {
+        let upto = self.fail_from.unwrap_or(messages.len()).min(messages.len());
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, message) in messages.iter().enumerate().take(upto) {
+            if !self.refuse.contains(&i) {
+                queued.push(message.clone());
+            }
+        }
+        if upto < messages.len() {
+            return Err(tx_shared::ports::NotQueued {
+                first: upto,
+                error: QueueError::Unavailable("throttled".into()),
+            });
+        }
+        Ok(self
+            .refuse
+            .iter()
+            .map(|&i| (i, "too large".to_owned()))
+            .collect())
+    }
+}
+
+/// `count` records of alice's transactions confirming, each with its sequence number.
+fn confirmations(count: usize) -> Vec<TransactionRecord> {
+    (0..count)
+        .map(|i| {
+            let mut old =
+                tx_shared::domain::Transaction::received(&tx_shared::domain::NewTransaction {
+                    id: TxId::generate(),
+                    message_type: "f()".into(),
+                    function_signature: "f()".into(),
+                    data: Default::default(),
+                    chain_id: 31337,
+                    client: alice(),
+                    idempotency: None,
+                    created_at: time::OffsetDateTime::now_utc(),
+                });
+            old.status = tx_shared::domain::Status::Broadcast;
+            let mut new = old.clone();
+            new.status = tx_shared::domain::Status::Confirmed;
+            TransactionRecord {
+                id: new.id,
+                change: Some(tx_shared::metrics::Change::Modify),
+                old: Some(old),
+                new: Some(new),
+                sequence_number: Some(format!("seq-{i}")),
+            }
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn an_accepted_event_of_a_withdrawn_request_is_not_sent() {
-    use tx_shared::ports::Intake;
+async fn a_batch_that_could_not_all_be_queued_is_handed_back_from_the_first_record_not_queued() {
     let store = MemoryStore::new();
-    let (url, received) = receiver(200, None, Duration::ZERO).await;
-    let endpoint = registered(&store, &url, &["accepted"]).await;
-    let deliverer = deliverer(&store, LOCAL, Duration::from_secs(5));
-    // Withdrawn (or never stored): nothing is sent, and the log says why.
-    let withdrawn = message(&endpoint, EventKind::Accepted);
-    assert_eq!(
-        deliverer.deliver(delivery(withdrawn.clone(), 1)).await,
-        Ok(())
-    );
-    let log = attempts(&store, withdrawn.transaction_id).await;
-    assert_eq!(log[0].outcome, AttemptOutcome::Skipped);
-    assert_eq!(
-        log[0].error.as_deref(),
-        Some("the request was withdrawn: it was never accepted")
-    );
-    assert!(
-        received
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-    );
-    // Stored: sent.
-    let new = tx_shared::domain::NewTransaction {
-        id: TxId::generate(),
-        message_type: "f()".into(),
-        function_signature: "f()".into(),
-        data: alloy::primitives::Bytes::from(vec![0x26, 0x12, 0x1f, 0xf0]),
-        chain_id: 31337,
-        client: alice(),
-        idempotency: None,
-        created_at: time::OffsetDateTime::now_utc(),
+    // Two endpoints: two messages per record.
+    registered(&store, "https://a.example.com/", &["confirmed"]).await;
+    registered(&store, "https://b.example.com/", &["confirmed"]).await;
+    let records = confirmations(3);
+    let fan_out = FanOut {
+        store: store.clone(),
+        queue: ScriptedQueue {
+            fail_from: Some(3),
+            ..ScriptedQueue::default()
+        },
     };
-    store
-        .insert_new(&new)
+    let outcome = fan_out.fan_out(&records).await;
+    // Messages 0 and 1 (record 0) and 2 (record 1's first) were queued; 3 on were not.
+    let failed_at = outcome.as_ref().err().map(|f| f.failed_at);
+    assert_eq!(failed_at, Some(1));
+    assert_eq!(
+        stream_answer(&records, outcome).ok(),
+        Some(serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": "seq-1" }] }))
+    );
+    assert_eq!(fan_out.queue.queued.lock().map(|q| q.len()).unwrap_or(0), 3);
+    // Every event was kept in its log before queueing: a retry from record 1 finds them kept.
+    for record in &records {
+        let log = store
+            .deliveries(record.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log.events.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_queue_refuses_as_it_is_is_dropped_and_the_rest_go() {
+    let store = MemoryStore::new();
+    registered(&store, "https://a.example.com/", &["confirmed"]).await;
+    let records = confirmations(3);
+    let fan_out = FanOut {
+        store: store.clone(),
+        queue: ScriptedQueue {
+            refuse: vec![1],
+            ..ScriptedQueue::default()
+        },
+    };
+    let done = fan_out
+        .fan_out(&records)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let stored = DeliveryMessage {
-        transaction_id: new.id,
-        ..withdrawn
+    assert_eq!(
+        done,
+        FannedOut {
+            events: 3,
+            deliveries: 2
+        }
+    );
+    assert_eq!(
+        stream_answer(&records, Ok(done)).ok(),
+        Some(serde_json::json!({}))
+    );
+    // Without a sequence number to hand back from, the batch fails whole.
+    let mut unnumbered = confirmations(1);
+    unnumbered[0].sequence_number = None;
+    let failed = FanOutFailed {
+        failed_at: 0,
+        error: WebhookError::UnknownEvent("x".into()),
     };
-    assert_eq!(deliverer.deliver(delivery(stored, 1)).await, Ok(()));
-    assert_eq!(received.lock().unwrap_or_else(|e| e.into_inner()).len(), 1);
+    assert!(stream_answer(&unnumbered, Err(failed)).is_err());
 }

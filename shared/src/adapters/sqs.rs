@@ -7,7 +7,7 @@ use aws_sdk_sqs::Client;
 use crate::aws::describe;
 use crate::backoff::SQS_MAX_VISIBILITY;
 use crate::domain::TxMessage;
-use crate::ports::{BroadcastQueue, QueueError, Redelivery, WebhookQueue};
+use crate::ports::{BroadcastQueue, NotQueued, QueueError, Redelivery, WebhookQueue};
 use crate::webhooks::DeliveryMessage;
 
 /// SQS refuses delays over 15 minutes.
@@ -72,12 +72,15 @@ impl WebhookQueue for SqsQueue {
     async fn queue_deliveries(
         &self,
         messages: &[DeliveryMessage],
-    ) -> Result<Vec<(usize, String)>, QueueError> {
+    ) -> Result<Vec<(usize, String)>, NotQueued> {
         let bodies = messages
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| QueueError::Rejected(e.to_string()))?;
+            .map_err(|e| NotQueued {
+                first: 0,
+                error: QueueError::Rejected(e.to_string()),
+            })?;
         let mut refused = Vec::new();
         // Batches of message indexes, each within SQS's entries and bytes.
         let mut batches: Vec<Vec<usize>> = Vec::new();
@@ -102,6 +105,9 @@ impl WebhookQueue for SqsQueue {
             }
         }
         for batch in batches {
+            // Batches go in order: a failure leaves those before it queued.
+            let first = batch.first().copied().unwrap_or_default();
+            let failed = |error| NotQueued { first, error };
             let entries = batch
                 .iter()
                 .map(|&i| {
@@ -109,7 +115,7 @@ impl WebhookQueue for SqsQueue {
                         .id(i.to_string())
                         .message_body(bodies[i].as_str())
                         .build()
-                        .map_err(|e| QueueError::Rejected(e.to_string()))
+                        .map_err(|e| failed(QueueError::Rejected(e.to_string())))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let sent = self
@@ -119,21 +125,21 @@ impl WebhookQueue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError::Unavailable(describe(&e)))?;
-            let mut failed = 0;
+                .map_err(|e| failed(QueueError::Unavailable(describe(&e))))?;
+            let mut unsent = 0;
             for entry in &sent.failed {
                 let why = entry.message.clone().unwrap_or_else(|| entry.code.clone());
                 match entry.id.parse::<usize>() {
                     // The message itself is refused: sending it again changes nothing.
                     Ok(i) if entry.sender_fault => refused.push((i, why)),
-                    _ => failed += 1,
+                    _ => unsent += 1,
                 }
             }
-            if failed > 0 {
-                return Err(QueueError::Unavailable(format!(
-                    "{failed} of {} webhook deliveries were not queued",
+            if unsent > 0 {
+                return Err(failed(QueueError::Unavailable(format!(
+                    "{unsent} of {} webhook deliveries were not queued",
                     batch.len()
-                )));
+                ))));
             }
         }
         Ok(refused)

@@ -23,7 +23,10 @@ use crate::view::TransactionView;
 )]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// Stored and on its way (what the `200` of `POST /transaction/broadcast` said).
+    /// Left `received` (signed, or waiting for funds or fees): what the `200` of
+    /// `POST /transaction/broadcast` promised, under way. (Not at the insert itself: a request
+    /// whose publication fails is withdrawn, its client told so with a 503, and it is never
+    /// accepted.)
     Accepted,
     /// Sent to the chain; again with each replacement (a new hash) or after a reorg.
     Broadcast,
@@ -59,17 +62,17 @@ impl EventKind {
     }
 }
 
-/// The events one stream record shows. An insert is `accepted`; a change is each status the
-/// transaction entered, `broadcast` again for a new hash, and `retried` when an operator's retry
-/// is among the steps the change appended (a new generation alone is not one: the broadcaster
-/// starts one itself when another sender took the nonce). A change whose old image could not be
-/// read (a release that wrote it in another shape) is told only by a final status or review:
-/// an event twice is better than none, and its id lets a receiver see the repeat; `broadcast`
-/// can't be told from a receipt check's note without the old image.
+/// The events one stream record shows: `accepted` when a new request leaves `received` (the
+/// signer has it; the insert alone may yet be withdrawn, if its publication fails),
+/// each status the transaction entered, `broadcast` again for a new hash, and `retried` when
+/// an operator's retry is among the steps the change appended (a new generation alone is not
+/// one: the broadcaster starts one itself when another sender took the nonce). A change whose
+/// old image could not be read (a release that wrote it in another shape) is told only by a
+/// final status or review: an event twice is better than none, and its id lets a receiver see
+/// the repeat; `broadcast` can't be told from a receipt check's note without the old image.
 pub fn events_of(change: Change, old: Option<&Transaction>, new: &Transaction) -> Vec<EventKind> {
     match change {
-        Change::Insert => return vec![EventKind::Accepted],
-        Change::Remove => return Vec::new(),
+        Change::Insert | Change::Remove => return Vec::new(),
         Change::Modify => {}
     }
     let Some(old) = old else {
@@ -81,6 +84,15 @@ pub fn events_of(change: Change, old: Option<&Transaction>, new: &Transaction) -
         };
     };
     let mut events = Vec::new();
+    // A new request leaving `received` (signed, or waiting): once the signer has it, it can't be
+    // withdrawn.
+    if old.status == Status::Received
+        && new.status != Status::Received
+        && old.generation == 0
+        && new.generation == 0
+    {
+        events.push(EventKind::Accepted);
+    }
     let appended = new.history.get(old.history.len()..).unwrap_or_default();
     if appended
         .iter()
@@ -205,12 +217,24 @@ mod tests {
     #[test]
     fn a_change_tells_the_status_it_entered() {
         let received = tx(Status::Received);
+        // The insert may yet be withdrawn, and the signer's claim (a change that leaves it
+        // `received`) says nothing; leaving `received` is the acceptance, told once.
+        assert!(events_of(Change::Insert, None, &received).is_empty());
+        let mut claimed = received.clone();
+        claimed.updated_at += time::Duration::seconds(1);
+        assert!(events_of(Change::Modify, Some(&received), &claimed).is_empty());
+        let signed = moved(&claimed, Status::Signed);
         assert_eq!(
-            events_of(Change::Insert, None, &received),
+            events_of(Change::Modify, Some(&claimed), &signed),
             [EventKind::Accepted]
         );
-        let signed = moved(&received, Status::Signed);
-        assert!(events_of(Change::Modify, Some(&received), &signed).is_empty());
+        let waiting = moved(&claimed, Status::Retrying);
+        assert_eq!(
+            events_of(Change::Modify, Some(&claimed), &waiting),
+            [EventKind::Accepted]
+        );
+        let signed_again = moved(&signed, Status::Signed);
+        assert!(events_of(Change::Modify, Some(&signed), &signed_again).is_empty());
         for (status, kind) in [
             (Status::Broadcast, EventKind::Broadcast),
             (Status::Confirmed, EventKind::Confirmed),

@@ -55,6 +55,8 @@ fn function_env(runtime_api: &str, aws: &str, rpc: &str) -> Vec<(&'static str, S
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("AWS_ENDPOINT_URL", aws.to_owned()),
         ("TABLE_NAME", "bench-transactions".into()),
+        ("WEBHOOK_TABLE_NAME", "bench-webhooks".into()),
+        ("WEBHOOK_QUEUE_URL", queue("webhooks")),
         ("TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:b".into()),
         ("KMS_KEY_ID", "alias/bench-signer".into()),
         ("CHAIN_ID", "31337".into()),

@@ -266,7 +266,7 @@ pub fn function_configs(p: &Provisioned, options: &RunnerOptions) -> FunctionCon
             // Locally, operators sign in with the admin token.
             sign_in: None,
             webhook_queue_url: Some(p.webhook_queue_url.clone()),
-            webhook_table_name: Some(p.webhook_table_name.clone()),
+            webhook_table_name: p.webhook_table_name.clone(),
             webhook_policy: options.webhook_policy,
         },
         signer: signer::Config {

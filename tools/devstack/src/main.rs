@@ -264,6 +264,10 @@ fn lambda_env(p: &Provisioned) -> String {
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("TABLE_NAME", p.table_name.clone()),
+        ("WEBHOOK_TABLE_NAME", p.webhook_table_name.clone()),
+        ("WEBHOOK_QUEUE_URL", p.webhook_queue_url.clone()),
+        // `make watch` posts to a receiver on this machine, as `make dev` may.
+        ("WEBHOOK_ALLOW_LOOPBACK", "true".into()),
         ("TOPIC_ARN", p.topic_arn.clone()),
         ("SIGN_QUEUE_URL", p.sign_queue_url.clone()),
         ("SIGN_PRIORITY_QUEUE_URL", p.sign_priority_queue_url.clone()),
