@@ -393,16 +393,9 @@ data "aws_iam_policy_document" "retry" {
   }
 }
 
-# notifier: read the table's stream (what Lambda's event source mapping does
-# with the role), keep the status page's connections as `CONN#<id>` items
-# (PutItem on $connect, DeleteItem on $disconnect or when a connection is
-# gone, GetItem), list them through the by_created index (kind = "conn"), and
-# push each change to them through the WebSocket API's management endpoint.
-# Authorizing $connect needs no AWS permission: the user pool's signing keys
-# are public (<issuer>/.well-known/jwks.json).
-data "aws_iam_policy_document" "notifier" {
-  source_policy_documents = [data.aws_iam_policy_document.common["notifier"].json]
-
+# What Lambda's event source mapping on the table's stream does with the
+# function's role (the notifier's and the webhooks function's).
+data "aws_iam_policy_document" "read_table_stream" {
   statement {
     sid    = "ReadTableStream"
     effect = "Allow"
@@ -421,6 +414,20 @@ data "aws_iam_policy_document" "notifier" {
     actions   = ["dynamodb:ListStreams"]
     resources = ["*"]
   }
+}
+
+# notifier: read the table's stream (what Lambda's event source mapping does
+# with the role), keep the status page's connections as `CONN#<id>` items
+# (PutItem on $connect, DeleteItem on $disconnect or when a connection is
+# gone, GetItem), list them through the by_created index (kind = "conn"), and
+# push each change to them through the WebSocket API's management endpoint.
+# Authorizing $connect needs no AWS permission: the user pool's signing keys
+# are public (<issuer>/.well-known/jwks.json).
+data "aws_iam_policy_document" "notifier" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.common["notifier"].json,
+    data.aws_iam_policy_document.read_table_stream.json,
+  ]
 
   statement {
     sid       = "Connections"

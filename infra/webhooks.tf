@@ -146,26 +146,10 @@ resource "aws_lambda_event_source_mapping" "webhooks" {
 # events and attempts in the delivery logs (HOOKLOG#, webhook table), queue
 # deliveries and consume the webhook queue, backing off its failed messages.
 data "aws_iam_policy_document" "webhooks" {
-  source_policy_documents = [data.aws_iam_policy_document.common["webhooks"].json]
-
-  statement {
-    sid    = "ReadTableStream"
-    effect = "Allow"
-    actions = [
-      "dynamodb:DescribeStream",
-      "dynamodb:GetRecords",
-      "dynamodb:GetShardIterator",
-    ]
-    resources = [aws_dynamodb_table.transactions.stream_arn]
-  }
-
-  # ListStreams has no resource-level permissions.
-  statement {
-    sid       = "ListStreams"
-    effect    = "Allow"
-    actions   = ["dynamodb:ListStreams"]
-    resources = ["*"]
-  }
+  source_policy_documents = [
+    data.aws_iam_policy_document.common["webhooks"].json,
+    data.aws_iam_policy_document.read_table_stream.json,
+  ]
 
   # A transaction whose stream image this release can't read.
   statement {

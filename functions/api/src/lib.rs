@@ -360,13 +360,7 @@ where
         return Err(ApiError::UnsupportedMediaType);
     }
     let idempotency_key = idempotency_key(&headers)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::BadRequest(RequestError::TooLarge {
-                limit: MAX_BODY_BYTES,
-            })
-        })?;
+    let bytes = read_body(body, MAX_BODY_BYTES).await?;
     let request = validation::parse_request(&bytes).map_err(ApiError::BadRequest)?;
     let (chain_id, chain) = app
         .chain(request.chain.as_ref())
@@ -464,6 +458,13 @@ fn fingerprint(message_type: &str, data: &[u8], on_chain: Option<u64>) -> alloy:
         preimage.extend_from_slice(&chain_id.to_be_bytes());
     }
     keccak256(preimage)
+}
+
+/// A body of at most `limit` bytes (no more is read), or 400 `body_too_large`.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::BadRequest(RequestError::TooLarge { limit }))
 }
 
 /// `Content-Type: application/json`, with or without parameters such as `charset`.

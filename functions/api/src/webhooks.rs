@@ -225,13 +225,7 @@ async fn json_body<T>(headers: &HeaderMap, body: Body, optional: bool) -> Result
 where
     T: serde::de::DeserializeOwned + Default,
 {
-    let bytes = axum::body::to_bytes(body, MAX_WEBHOOK_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::BadRequest(RequestError::TooLarge {
-                limit: MAX_WEBHOOK_BODY,
-            })
-        })?;
+    let bytes = read_body(body, MAX_WEBHOOK_BODY).await?;
     if optional && bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

@@ -309,26 +309,7 @@ async fn ensure_key_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
                 .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(aws("create table")(e)),
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(aws("describe table"))?
-            .table
-            .and_then(|t| t.table_status);
-        if status == Some(TableStatus::Active) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(DevError::Provision(format!(
-                "table {table} is not active after 60 s"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_active(client, table).await
 }
 
 async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {
@@ -449,6 +430,11 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             }
         }
     }
+    wait_until_active(client, table).await
+}
+
+/// Waits (at most 60 s) until the table and every index of it are active.
+async fn wait_until_active(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), DevError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let status = client
