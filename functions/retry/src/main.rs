@@ -30,23 +30,27 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     );
     let (retrier, router) = (&retrier, &router);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (payload, context) = event.into_parts();
-        if let Ok(direct) = serde_json::from_value::<DirectRetry>(payload.clone()) {
-            return Ok::<Value, lambda_runtime::Error>(
-                retrier
-                    .retry_direct(direct, &context.invoked_function_arn)
-                    .await,
-            );
-        }
-        let request: LambdaRequest = serde_json::from_value(payload)?;
-        let mut adapter = Adapter::from(router.clone());
-        let response = adapter
-            .ready()
-            .await?
-            .call(LambdaEvent::new(request, context))
-            .await?;
-        Ok(serde_json::to_value(response)?)
+    // Each invocation's future is boxed: inline, the HTTP adapter's state machine inside the
+    // runtime's is deeper than the compiler lays out by default (release builds).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        Box::pin(async move {
+            let (payload, context) = event.into_parts();
+            if let Ok(direct) = serde_json::from_value::<DirectRetry>(payload.clone()) {
+                return Ok::<Value, lambda_runtime::Error>(
+                    retrier
+                        .retry_direct(direct, &context.invoked_function_arn)
+                        .await,
+                );
+            }
+            let request: LambdaRequest = serde_json::from_value(payload)?;
+            let mut adapter = Adapter::from(router.clone());
+            let response = adapter
+                .ready()
+                .await?
+                .call(LambdaEvent::new(request, context))
+                .await?;
+            Ok(serde_json::to_value(response)?)
+        })
     }))
     .await
 }

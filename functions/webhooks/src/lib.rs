@@ -117,10 +117,56 @@ pub struct FanOutFailed {
     pub error: WebhookError,
 }
 
+/// How long a client found without endpoints is taken to have none: most clients register
+/// none, and reading their empty registry for every stream batch would be most of the
+/// fan-out's requests. A client's first endpoint hears events from at most this long after it
+/// registers it; a client with endpoints is read afresh for every batch (a removal or rotation
+/// holds at once).
+pub const NO_ENDPOINTS_FOR: Duration = Duration::from_secs(10);
+/// Clients remembered without endpoints, at most (then forgotten all at once).
+const NO_ENDPOINTS_KEPT: usize = 10_000;
+
 /// From the table's stream to the webhook queue.
 pub struct FanOut<S, Q> {
     pub store: S,
     pub queue: Q,
+    /// Clients found without endpoints, and when.
+    no_endpoints: std::sync::Mutex<HashMap<ClientId, std::time::Instant>>,
+}
+
+impl<S, Q> FanOut<S, Q> {
+    pub fn new(store: S, queue: Q) -> Self {
+        FanOut {
+            store,
+            queue,
+            no_endpoints: std::sync::Mutex::default(),
+        }
+    }
+
+    fn known_without_endpoints(&self, client: &ClientId) -> bool {
+        let known = self
+            .no_endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known
+            .get(client)
+            .is_some_and(|at| at.elapsed() < NO_ENDPOINTS_FOR)
+    }
+
+    fn remember(&self, client: &ClientId, registry: &Registry) {
+        let mut known = self
+            .no_endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !registry.endpoints.is_empty() {
+            known.remove(client);
+            return;
+        }
+        if known.len() >= NO_ENDPOINTS_KEPT {
+            known.clear();
+        }
+        known.insert(client.clone(), std::time::Instant::now());
+    }
 }
 
 impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
@@ -234,8 +280,14 @@ impl<S: WebhookStore + Reading, Q: WebhookQueue> FanOut<S, Q> {
             return Ok(Vec::new());
         }
         if !registries.contains_key(client) {
+            if self.known_without_endpoints(client) {
+                return Ok(Vec::new());
+            }
             let registry = match self.store.endpoints(client).await {
-                Ok(registry) => Some(registry),
+                Ok(registry) => {
+                    self.remember(client, &registry);
+                    Some(registry)
+                }
                 Err(StoreError::Corrupt(why)) => {
                     tracing::error!(
                         client = %client,
@@ -508,10 +560,7 @@ impl AwsWebhooks {
             .with_webhook_table(&config.webhook_table_name);
         let queue = SqsQueue::new(clients.sqs.clone(), &config.queue_url);
         Ok(AwsWebhooks {
-            fan_out: FanOut {
-                store: store.clone(),
-                queue: queue.clone(),
-            },
+            fan_out: FanOut::new(store.clone(), queue.clone()),
             deliverer: Deliverer {
                 store,
                 sender: HttpSender::new(config.policy, config.timeout)?,

@@ -495,13 +495,13 @@ async fn a_batch_that_could_not_all_be_queued_is_handed_back_from_the_first_reco
     registered(&store, "https://a.example.com/", &["confirmed"]).await;
     registered(&store, "https://b.example.com/", &["confirmed"]).await;
     let records = confirmations(3);
-    let fan_out = FanOut {
-        store: store.clone(),
-        queue: ScriptedQueue {
+    let fan_out = FanOut::new(
+        store.clone(),
+        ScriptedQueue {
             fail_from: Some(3),
             ..ScriptedQueue::default()
         },
-    };
+    );
     let outcome = fan_out.fan_out(&records).await;
     // Messages 0 and 1 (record 0) and 2 (record 1's first) were queued; 3 on were not.
     let failed_at = outcome.as_ref().err().map(|f| f.failed_at);
@@ -526,13 +526,13 @@ async fn a_message_the_queue_refuses_as_it_is_is_dropped_and_the_rest_go() {
     let store = MemoryStore::new();
     registered(&store, "https://a.example.com/", &["confirmed"]).await;
     let records = confirmations(3);
-    let fan_out = FanOut {
-        store: store.clone(),
-        queue: ScriptedQueue {
+    let fan_out = FanOut::new(
+        store.clone(),
+        ScriptedQueue {
             refuse: vec![1],
             ..ScriptedQueue::default()
         },
-    };
+    );
     let done = fan_out
         .fan_out(&records)
         .await
@@ -556,4 +556,43 @@ async fn a_message_the_queue_refuses_as_it_is_is_dropped_and_the_rest_go() {
         error: WebhookError::UnknownEvent("x".into()),
     };
     assert!(stream_answer(&unnumbered, Err(failed)).is_err());
+}
+
+#[tokio::test]
+async fn a_client_without_endpoints_is_read_once_in_a_while_and_one_with_endpoints_every_batch() {
+    let store = MemoryStore::new();
+    let fan_out = FanOut::new(store.clone(), ScriptedQueue::default());
+    // No endpoints: read once, then taken as none for a while.
+    let records = confirmations(2);
+    let done = fan_out
+        .fan_out(&records)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done, FannedOut::default());
+    assert!(fan_out.known_without_endpoints(&alice()));
+    // Its first endpoint: heard once the while is over (a test can't wait it out; forget).
+    registered(&store, "https://a.example.com/", &["confirmed"]).await;
+    assert_eq!(
+        fan_out
+            .fan_out(&confirmations(1))
+            .await
+            .map(|d| d.events)
+            .ok(),
+        Some(0)
+    );
+    fan_out
+        .no_endpoints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    assert_eq!(
+        fan_out
+            .fan_out(&confirmations(1))
+            .await
+            .map(|d| d.events)
+            .ok(),
+        Some(1)
+    );
+    // With endpoints it is not remembered: a removal holds for the next batch.
+    assert!(!fan_out.known_without_endpoints(&alice()));
 }
