@@ -20,9 +20,19 @@ where
     S: Reading,
 {
     let id = transaction_id(id)?;
-    match app.store.get(id).await {
-        // Another client's transaction is as absent as one that never existed.
-        Ok(Some(tx)) if caller.may_see(tx.client.as_ref()) => Ok(Json(TransactionView::from(&tx))),
+    let tx = visible(&app.store, &caller, id).await?;
+    Ok(Json(TransactionView::from(&tx)))
+}
+
+/// The transaction `id` names, if the caller may see it: another client's is as absent (404)
+/// as one that never existed.
+pub(crate) async fn visible<S: Reading>(
+    store: &S,
+    caller: &Caller,
+    id: TxId,
+) -> Result<tx_shared::domain::Transaction, ApiError> {
+    match store.get(id).await {
+        Ok(Some(tx)) if caller.may_see(tx.client.as_ref()) => Ok(tx),
         Ok(_) => Err(ApiError::NotFound(format!(
             "transaction {id} does not exist"
         ))),

@@ -437,17 +437,6 @@ where
     }))
 }
 
-/// The transaction `id` names, if the caller may see it.
-async fn visible<S: Reading>(store: &S, caller: &Caller, id: TxId) -> Result<(), ApiError> {
-    match store.get(id).await {
-        Ok(Some(tx)) if caller.may_see(tx.client.as_ref()) => Ok(()),
-        Ok(_) => Err(ApiError::NotFound(format!(
-            "transaction {id} does not exist"
-        ))),
-        Err(e) => Err(ApiError::store(e)),
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/transactions/{id}/deliveries",
@@ -465,7 +454,7 @@ where
     S: Reading + WebhookStore,
 {
     let id = reads::transaction_id(id)?;
-    visible(&app.store, &caller, id).await?;
+    reads::visible(&app.store, &caller, id).await?;
     let log = app.store.deliveries(id).await.map_err(ApiError::store)?;
     Ok(Json(DeliveriesView {
         events: log
@@ -540,15 +529,7 @@ where
         tracing::error!("re-delivery asked, but no webhook queue is configured");
         return Err(ApiError::Unavailable);
     };
-    let tx = match app.store.get(id).await {
-        Ok(Some(tx)) => tx,
-        Ok(None) => {
-            return Err(ApiError::NotFound(format!(
-                "transaction {id} does not exist"
-            )));
-        }
-        Err(e) => return Err(ApiError::store(e)),
-    };
+    let tx = reads::visible(&app.store, &caller, id).await?;
     let Some(client) = tx.client.as_ref() else {
         return Err(ApiError::NotFound(format!(
             "transaction {id} has no client, so no webhooks"
