@@ -371,12 +371,11 @@ impl<S: WebhookStore> Deliverer<S> {
             .client
             .parse()
             .map_err(|e| RetryLater::new(format!("a delivery for no client: {e}")))?;
-        let registry = self.store.endpoints(&client).await.map_err(|e| {
-            RetryLater::after(
-                e.to_string(),
-                self.backoff.delay(attempt, rand::random()).delay,
-            )
-        })?;
+        let registry = self
+            .store
+            .endpoints(&client)
+            .await
+            .map_err(|e| self.backed_off(e.to_string(), attempt))?;
         let endpoint = registry
             .get(&message.endpoint_id)
             .filter(|e| message.redelivery || e.wants(message.kind));
@@ -433,11 +432,15 @@ impl<S: WebhookStore> Deliverer<S> {
                 // Back in a second, past the queue's cap: SQS moves it to the dead letters.
                 Err(RetryLater::after(reason, Duration::from_secs(1)))
             }
-            AttemptOutcome::Failed | AttemptOutcome::Refused => Err(RetryLater::after(
-                reason,
-                self.backoff.delay(attempt, rand::random()).delay,
-            )),
+            AttemptOutcome::Failed | AttemptOutcome::Refused => {
+                Err(self.backed_off(reason, attempt))
+            }
         }
+    }
+
+    /// Delivered again after the `attempt`-th failure's backoff (full jitter).
+    fn backed_off(&self, reason: String, attempt: u32) -> RetryLater {
+        RetryLater::after(reason, self.backoff.delay(attempt, rand::random()).delay)
     }
 
     /// Logs an attempt (in its transaction's log, and as metrics). A log that can't be
@@ -462,11 +465,8 @@ impl<S: WebhookStore> Deliverer<S> {
             error,
             redelivery: message.redelivery,
         };
-        let name = serde_json::to_value(outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        tx_shared::metrics::webhook_attempt(&name, latency_ms, message.transaction_id);
+        let name = outcome.as_str();
+        tx_shared::metrics::webhook_attempt(name, latency_ms, message.transaction_id);
         tracing::info!(
             client = %message.client,
             endpoint_id = %message.endpoint_id,
@@ -555,19 +555,19 @@ pub struct AwsWebhooks {
 }
 
 impl AwsWebhooks {
-    pub fn from_aws(config: &Config, clients: &AwsClients) -> Result<Self, SendError> {
+    pub fn from_aws(config: &Config, clients: &AwsClients) -> Self {
         let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name)
             .with_webhook_table(&config.webhook_table_name);
         let queue = SqsQueue::new(clients.sqs.clone(), &config.queue_url);
-        Ok(AwsWebhooks {
+        AwsWebhooks {
             fan_out: FanOut::new(store.clone(), queue.clone()),
             deliverer: Deliverer {
                 store,
-                sender: HttpSender::new(config.policy, config.timeout)?,
+                sender: HttpSender::new(config.policy, config.timeout),
                 backoff: config.backoff,
             },
             queue,
-        })
+        }
     }
 
     /// One invocation: a stream batch (an error fails it, and Lambda retries it) or a queue

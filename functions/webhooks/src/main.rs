@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tx_shared::telemetry::init();
     let config = Config::from_env(&Env::process())?;
     let sdk = load_config(AwsTimeouts::HANDLER).await;
-    let webhooks = AwsWebhooks::from_aws(&config, &AwsClients::new(&sdk))?;
+    let webhooks = AwsWebhooks::from_aws(&config, &AwsClients::new(&sdk));
     let webhooks = &webhooks;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = Deadline::of_invocation(event.context.deadline);

@@ -121,7 +121,7 @@ fn deliverer(
 ) -> Deliverer<MemoryStore> {
     Deliverer {
         store: store.clone(),
-        sender: HttpSender::new(policy, timeout).unwrap_or_else(|e| panic!("{e}")),
+        sender: HttpSender::new(policy, timeout),
         backoff: Backoff::new(Duration::from_secs(2), 2.0, Duration::from_secs(60), 3)
             .unwrap_or_else(|e| panic!("{e}")),
     }
@@ -277,7 +277,6 @@ async fn on_aws_a_name_resolving_to_a_private_address_is_refused_before_connecti
     .await;
     let deliverer = Deliverer {
         sender: HttpSender::new(AddressPolicy::PUBLIC_ONLY, Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("{e}"))
             .with_host(
                 "hooks.example.com",
                 "127.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")),

@@ -59,6 +59,19 @@ pub enum AttemptOutcome {
     Skipped,
 }
 
+impl AttemptOutcome {
+    /// As in JSON and the `Outcome` metric dimension.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::GaveUp => "gave_up",
+            AttemptOutcome::Refused => "refused",
+            AttemptOutcome::Skipped => "skipped",
+        }
+    }
+}
+
 /// One attempt at one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
@@ -92,4 +105,25 @@ pub struct DeliveryLog {
     pub unlogged_events: u64,
     /// Attempts made but not kept ([`MAX_LOGGED_ATTEMPTS`]).
     pub unlogged_attempts: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_is_named_as_its_json_says() {
+        for outcome in [
+            AttemptOutcome::Delivered,
+            AttemptOutcome::Failed,
+            AttemptOutcome::GaveUp,
+            AttemptOutcome::Refused,
+            AttemptOutcome::Skipped,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).ok(),
+                Some(serde_json::Value::from(outcome.as_str()))
+            );
+        }
+    }
 }

@@ -420,10 +420,10 @@ pub async fn start_with(
         retrier,
         retry::AdminAuth::BearerToken(options.admin_token.clone()),
     );
-    let webhooks = Arc::new(
-        webhooks::AwsWebhooks::from_aws(&configs.webhooks, &clients(Role::Webhooks))
-            .map_err(|e| DevError::Config(e.to_string()))?,
-    );
+    let webhooks = Arc::new(webhooks::AwsWebhooks::from_aws(
+        &configs.webhooks,
+        &clients(Role::Webhooks),
+    ));
     let hub = live::Hub::new(options.admin_token.clone());
     let live_routes = hub.routes();
 
